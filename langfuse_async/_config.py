@@ -1,0 +1,272 @@
+"""Client configuration: defaults, environment variables, validation.
+
+Explicit arguments win over the environment; invalid values raise ``ValueError`` naming the
+option, at construction, never later on the hot path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "MAX_BATCH_BYTES_LIMIT",
+    "Config",
+    "QueueFull",
+    "TransportMode",
+    "resolve_config",
+]
+
+DEFAULT_BASE_URL = "https://cloud.langfuse.com"
+#: The documented server limit; the hard limit (4.5 MB) is answered with a text 413.
+MAX_BATCH_BYTES_LIMIT = 3_500_000
+DEFAULT_FLUSH_AT = 100
+DEFAULT_FLUSH_INTERVAL = 1.0
+DEFAULT_MAX_EVENT_BYTES = 1_000_000
+DEFAULT_MAX_QUEUE_SIZE = 10_000
+#: 64 MiB: enough for a burst of large generations, small enough never to threaten a service.
+DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_RETRIES = 3
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_BACKOFF_BASE = 0.5
+DEFAULT_BACKOFF_MAX = 30.0
+DEFAULT_EXIT_TIMEOUT = 5.0
+
+QueueFull = Literal["drop_new", "drop_oldest"]
+TransportMode = Literal["auto", "ingestion", "otlp"]
+
+_ENVIRONMENT_RE = re.compile(r"^(?!langfuse)[a-z0-9_-]+$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The validated, resolved options of one client. Secret keys never appear in its repr."""
+
+    public_key: str | None
+    secret_key: str | None = dataclasses.field(repr=False)
+    base_url: str
+    flush_at: int
+    flush_interval: float
+    max_batch_bytes: int
+    max_event_bytes: int
+    max_queue_size: int
+    max_queue_bytes: int
+    queue_full: QueueFull
+    max_retries: int
+    timeout: float
+    backoff_base: float
+    backoff_max: float
+    exit_timeout: float
+    enabled: bool
+    debug: bool
+    transport: TransportMode
+    sample_rate: float
+    environment: str | None
+    release: str | None
+    mask: Callable[[Any], Any] | None = dataclasses.field(repr=False)
+    disabled_reason: str | None = None
+    """Why the client is a no-op: ``"disabled"`` or ``"missing keys"``; None when active."""
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def _as_int(option: str, value: object, *, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{option} must be an integer, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValueError(f"{option} must be an integer, got {value!r}") from None
+    if not isinstance(value, int):
+        raise ValueError(f"{option} must be an integer, got {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{option} must be {bound}, got {value}")
+    return value
+
+
+def _as_float(
+    option: str, value: object, *, minimum: float, maximum: float | None = None, open_min: bool
+) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"{option} must be a number of seconds, got {value!r}")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{option} must be a number, got {value!r}") from None
+    if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
+        raise ValueError(f"{option} must be a finite number, got {value!r}")
+    value = float(value)
+    if value < minimum or (open_min and value == minimum):
+        raise ValueError(f"{option} must be {'>' if open_min else '>='} {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{option} must be <= {maximum}, got {value}")
+    return value
+
+
+def _as_bool(option: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise ValueError(f"{option} must be a boolean (true/false), got {value!r}")
+
+
+def _pick(explicit: object, environ: Mapping[str, str], *names: str) -> object:
+    if explicit is not None:
+        return explicit
+    for name in names:
+        value = _env(environ, name)
+        if value is not None:
+            return value
+    return None
+
+
+def resolve_config(
+    *,
+    public_key: str | None,
+    secret_key: str | None,
+    base_url: str | None,
+    flush_at: int | None,
+    flush_interval: float | None,
+    max_batch_bytes: int,
+    max_event_bytes: int,
+    max_queue_size: int,
+    max_queue_bytes: int,
+    queue_full: str,
+    max_retries: int | None,
+    timeout: float | None,
+    backoff_base: float,
+    backoff_max: float,
+    exit_timeout: float,
+    enabled: bool | None,
+    debug: bool | None,
+    transport: str | None,
+    sample_rate: float | None,
+    environment: str | None,
+    release: str | None,
+    mask: Callable[[Any], Any] | None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Merge explicit options with ``LANGFUSE_*`` variables and validate the result.
+
+    Raises:
+        ValueError: An option (or the variable it came from) is invalid; the message names it.
+    """
+    env = os.environ if environ is None else environ
+
+    pk = _pick(public_key, env, "LANGFUSE_PUBLIC_KEY")
+    sk = _pick(secret_key, env, "LANGFUSE_SECRET_KEY")
+    for option, key in (("public_key", pk), ("secret_key", sk)):
+        if key is not None and not isinstance(key, str):
+            raise ValueError(f"{option} must be a string")
+    url = _pick(base_url, env, "LANGFUSE_BASE_URL", "LANGFUSE_HOST") or DEFAULT_BASE_URL
+    if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
+        raise ValueError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}")
+    url = url.rstrip("/")
+
+    fa = _as_int(
+        "flush_at", _pick(flush_at, env, "LANGFUSE_FLUSH_AT") or DEFAULT_FLUSH_AT, minimum=1
+    )
+    fi_raw = _pick(flush_interval, env, "LANGFUSE_FLUSH_INTERVAL")
+    fi = _as_float(
+        "flush_interval",
+        DEFAULT_FLUSH_INTERVAL if fi_raw is None else fi_raw,
+        minimum=0.0,
+        open_min=True,
+    )
+    mbb = _as_int("max_batch_bytes", max_batch_bytes, minimum=10_000, maximum=MAX_BATCH_BYTES_LIMIT)
+    meb = _as_int("max_event_bytes", max_event_bytes, minimum=1_000)
+    if meb > mbb - 1_000:
+        raise ValueError(
+            f"max_event_bytes ({meb}) must leave room for the batch envelope inside "
+            f"max_batch_bytes ({mbb}); use at most {mbb - 1_000}"
+        )
+    mqs = _as_int("max_queue_size", max_queue_size, minimum=1)
+    mqb = _as_int("max_queue_bytes", max_queue_bytes, minimum=meb)
+    if queue_full not in ("drop_new", "drop_oldest"):
+        raise ValueError(f"queue_full must be 'drop_new' or 'drop_oldest', got {queue_full!r}")
+    mr_raw = _pick(max_retries, env, "LANGFUSE_MAX_RETRIES")
+    mr = _as_int(
+        "max_retries", DEFAULT_MAX_RETRIES if mr_raw is None else mr_raw, minimum=0, maximum=100
+    )
+    to_raw = _pick(timeout, env, "LANGFUSE_TIMEOUT")
+    to = _as_float(
+        "timeout", DEFAULT_TIMEOUT if to_raw is None else to_raw, minimum=0.0, open_min=True
+    )
+    bb = _as_float("backoff_base", backoff_base, minimum=0.0, open_min=False)
+    bm = _as_float("backoff_max", backoff_max, minimum=bb, open_min=False)
+    et = _as_float("exit_timeout", exit_timeout, minimum=0.0, open_min=False)
+    en_raw = _pick(enabled, env, "LANGFUSE_TRACING_ENABLED")
+    en = True if en_raw is None else _as_bool("enabled", en_raw)
+    dbg_raw = _pick(debug, env, "LANGFUSE_DEBUG")
+    dbg = False if dbg_raw is None else _as_bool("debug", dbg_raw)
+    tr = _pick(transport, env, "LANGFUSE_TRANSPORT") or "auto"
+    if tr not in ("auto", "ingestion", "otlp"):
+        raise ValueError(f"transport must be 'auto', 'ingestion' or 'otlp', got {tr!r}")
+    sr_raw = _pick(sample_rate, env, "LANGFUSE_SAMPLE_RATE")
+    sr = _as_float(
+        "sample_rate", 1.0 if sr_raw is None else sr_raw, minimum=0.0, maximum=1.0, open_min=False
+    )
+    envn = _pick(environment, env, "LANGFUSE_TRACING_ENVIRONMENT")
+    if envn is not None and (
+        not isinstance(envn, str) or len(envn) > 40 or not _ENVIRONMENT_RE.match(envn)
+    ):
+        raise ValueError(
+            "environment must be at most 40 characters of a-z, 0-9, '-' or '_' and must not "
+            f"start with 'langfuse', got {envn!r}"
+        )
+    rel = _pick(release, env, "LANGFUSE_RELEASE")
+    if rel is not None and not isinstance(rel, str):
+        raise ValueError("release must be a string")
+    if mask is not None and not callable(mask):
+        raise ValueError("mask must be a callable taking one value and returning the masked value")
+
+    reason: str | None = None
+    if not en:
+        reason = "disabled"
+    elif not pk or not sk:
+        reason = "missing keys"
+    return Config(
+        public_key=pk,  # type: ignore[arg-type]
+        secret_key=sk,  # type: ignore[arg-type]
+        base_url=url,
+        flush_at=fa,
+        flush_interval=fi,
+        max_batch_bytes=mbb,
+        max_event_bytes=meb,
+        max_queue_size=mqs,
+        max_queue_bytes=mqb,
+        queue_full=queue_full,  # type: ignore[arg-type]
+        max_retries=mr,
+        timeout=to,
+        backoff_base=bb,
+        backoff_max=bm,
+        exit_timeout=et,
+        enabled=reason is None,
+        debug=dbg,
+        transport=tr,  # type: ignore[arg-type]
+        sample_rate=sr,
+        environment=envn,  # type: ignore[arg-type]
+        release=rel,  # type: ignore[arg-type]
+        mask=mask,
+        disabled_reason=reason,
+    )

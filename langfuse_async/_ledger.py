@@ -1,0 +1,103 @@
+"""Counters and the list of undelivered events awaiting their ``on_error`` call."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from types import MappingProxyType
+from typing import Any
+
+from ._records import ObservationRecord, Record, ScoreRecord, TraceRecord
+from ._results import DROP_REASONS, EventError, Reason, Statistics
+
+__all__ = ["Ledger", "event_error"]
+
+
+def _trace_id_of(record: Record) -> str | None:
+    if isinstance(record, (ObservationRecord, TraceRecord)):
+        return record.trace_id
+    if isinstance(record, ScoreRecord):
+        return record.trace_id
+    return None
+
+
+def event_error(
+    record: Record,
+    reason: Reason,
+    message: str,
+    *,
+    status: int | None = None,
+    error: Any = None,
+) -> EventError:
+    """Describe why ``record`` will not be delivered."""
+    return EventError(
+        event_id=record.event_id,
+        event_type=record.event_type,
+        body_id=record.body_id,
+        trace_id=_trace_id_of(record),
+        status=status,
+        reason=reason,
+        message=message,
+        error=error,
+    )
+
+
+class Ledger:
+    """Every event ends here exactly once: delivered, failed or dropped.
+
+    Producers may record drops from any thread, so those paths take a lock; the worker's
+    updates happen on the loop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.refused = 0
+        """Events refused before they got a queue sequence number (counted as enqueued)."""
+        self.delivered = 0
+        self.failed = 0
+        self.dropped = 0
+        self.retries = 0
+        self.requests = 0
+        self.bytes_sent = 0
+        self.sampled_out = 0
+        self.by_reason: dict[str, int] = {}
+        self.reports: deque[EventError] = deque()
+
+    def refuse(self, record: Record, reason: Reason, message: str) -> None:
+        """Count a record never admitted to the queue as enqueued and dropped, and report it."""
+        with self._lock:
+            self.refused += 1
+        self.finish(event_error(record, reason, message))
+
+    def finish(self, error: EventError) -> None:
+        """Count a final failure or drop and queue its report for ``on_error``."""
+        with self._lock:
+            if error.reason in DROP_REASONS:
+                self.dropped += 1
+            else:
+                self.failed += 1
+            self.by_reason[error.reason] = self.by_reason.get(error.reason, 0) + 1
+        self.reports.append(error)
+
+    def count_sampled_out(self) -> None:
+        with self._lock:
+            self.sampled_out += 1
+
+    def snapshot(self, *, accepted: int, queued_bytes: int, transport: str) -> Statistics:
+        """Freeze the counters; ``accepted`` is the number of records the queue ever admitted."""
+        with self._lock:
+            enqueued = accepted + self.refused
+            return Statistics(
+                enqueued=enqueued,
+                delivered=self.delivered,
+                failed=self.failed,
+                dropped=self.dropped,
+                pending=enqueued - self.delivered - self.failed - self.dropped,
+                retries=self.retries,
+                requests=self.requests,
+                bytes_sent=self.bytes_sent,
+                queued_bytes=queued_bytes,
+                dropped_by_reason=MappingProxyType(dict(self.by_reason)),
+                sampled_out=self.sampled_out,
+                transport=transport,
+            )

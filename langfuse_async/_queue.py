@@ -1,0 +1,135 @@
+"""The bounded in-process queue between the producer side and the delivery worker."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+
+from ._config import QueueFull
+from ._records import Record
+
+__all__ = ["EventQueue"]
+
+
+class EventQueue:
+    """A FIFO of records bounded by count and by estimated bytes; ``put`` never blocks or raises.
+
+    Each entry carries a sequence number, so ``flush()`` can tell which events were enqueued
+    before it was called. ``put`` is safe from any thread: a short lock guards the bounds check,
+    because producers may run in executor threads while the worker drains on the loop.
+    """
+
+    __slots__ = ("_bytes", "_entries", "_lock", "_max_bytes", "_max_size", "_policy", "_seq")
+
+    def __init__(self, *, max_size: int, max_bytes: int, policy: QueueFull) -> None:
+        self._entries: deque[tuple[int, Record]] = deque()
+        self._bytes = 0
+        self._seq = 0
+        self._max_size = max_size
+        self._max_bytes = max_bytes
+        self._policy = policy
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return (
+            f"<EventQueue [{len(self._entries)}/{self._max_size} events | "
+            f"{self._bytes}/{self._max_bytes} bytes | {self._policy}]>"
+        )
+
+    @property
+    def bytes(self) -> int:
+        """Estimated bytes of the queued records."""
+        return self._bytes
+
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last record accepted (0 before the first)."""
+        return self._seq
+
+    def head_seq(self) -> int | None:
+        """The sequence number of the oldest queued record, or None when empty."""
+        try:
+            return self._entries[0][0]
+        except IndexError:
+            return None
+
+    def head_timestamp_ns(self) -> int | None:
+        """When the oldest queued record was made, or None when empty."""
+        try:
+            return self._entries[0][1].timestamp_ns
+        except IndexError:
+            return None
+
+    def put(self, record: Record) -> tuple[int, tuple[Record, ...]]:
+        """Add ``record``; return the queue length after the call and the records dropped.
+
+        With ``drop_new`` a full queue refuses ``record`` itself. With ``drop_oldest`` it evicts
+        the oldest records until ``record`` fits. A record larger than the whole byte bound is
+        always refused. Every returned record must be reported by the caller.
+        """
+        size = record.size
+        with self._lock:
+            entries = self._entries
+            if len(entries) < self._max_size and self._bytes + size <= self._max_bytes:
+                self._seq += 1
+                entries.append((self._seq, record))
+                self._bytes += size
+                return len(entries), ()
+            if self._policy == "drop_new" or size > self._max_bytes:
+                return len(entries), (record,)
+            evicted: list[Record] = []
+            while entries and (
+                len(entries) >= self._max_size or self._bytes + size > self._max_bytes
+            ):
+                _, old = entries.popleft()
+                self._bytes -= old.size
+                evicted.append(old)
+            self._seq += 1
+            entries.append((self._seq, record))
+            self._bytes += size
+            return len(entries), tuple(evicted)
+
+    def count_through(self, seq: int) -> int:
+        """How many queued entries have a sequence number up to ``seq``."""
+        n = 0
+        with self._lock:
+            for entry_seq, _ in self._entries:
+                if entry_seq > seq:
+                    break
+                n += 1
+        return n
+
+    def take(self, limit: int) -> list[tuple[int, Record]]:
+        """Remove and return up to ``limit`` of the oldest entries."""
+        out: list[tuple[int, Record]] = []
+        with self._lock:
+            entries = self._entries
+            while entries and len(out) < limit:
+                entry = entries.popleft()
+                self._bytes -= entry[1].size
+                out.append(entry)
+        return out
+
+    def put_back(self, entries: Iterable[tuple[int, Record]]) -> None:
+        """Return entries taken but not finished to the front, oldest first, ignoring bounds.
+
+        They were already admitted, so bounds do not apply twice; this happens only when the
+        worker stops mid-flight (loop closing, fork), never in steady state.
+        """
+        ordered = sorted(entries, key=lambda e: e[0], reverse=True)
+        with self._lock:
+            for entry in ordered:
+                self._entries.appendleft(entry)
+                self._bytes += entry[1].size
+
+    def clear(self) -> list[tuple[int, Record]]:
+        """Remove and return every entry."""
+        with self._lock:
+            out = list(self._entries)
+            self._entries.clear()
+            self._bytes = 0
+        return out

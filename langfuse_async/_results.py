@@ -1,0 +1,115 @@
+"""The outcome vocabulary: what happened to events, as values handed to the user."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+from typing import Any, Literal
+
+__all__ = [
+    "DROP_REASONS",
+    "FAILURE_REASONS",
+    "EventError",
+    "FlushResult",
+    "Reason",
+    "Statistics",
+]
+
+#: Why an event will not be delivered.
+Reason = Literal[
+    "rejected",  # the server refused the event (per-event 4xx in a 207, or a whole-batch 400/404/405)
+    "retries_exhausted",  # retryable failures (network, timeout, 408, 429, 5xx) outlasted max_retries
+    "unauthorized",  # 401/403: wrong keys or wrong host
+    "queue_full",  # the bounded queue was full (count or bytes)
+    "oversize",  # larger than max_event_bytes even after truncating input/output/metadata
+    "unserializable",  # could not be encoded as JSON at all
+    "shutdown",  # produced after shutdown(), or still pending when shutdown() timed out
+]
+
+#: Reasons counted as ``dropped`` (never sent); the others are counted as ``failed`` (sent, refused).
+DROP_REASONS: frozenset[str] = frozenset({"queue_full", "oversize", "unserializable", "shutdown"})
+FAILURE_REASONS: frozenset[str] = frozenset({"rejected", "retries_exhausted", "unauthorized"})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventError:
+    """One event that will not be delivered, handed once to ``on_error``.
+
+    Attributes:
+        event_id: The envelope id (stable across retries).
+        event_type: The ingestion event type, e.g. ``"span-create"`` or ``"score-create"``.
+        body_id: The id of the entity: observation, trace or score id.
+        trace_id: The trace the event belongs to, when it has one.
+        status: The per-event or HTTP status, or ``None`` when no response applies.
+        reason: Why it was not delivered; see :data:`Reason`.
+        message: A human-readable explanation.
+        error: The server's detail as received (string, object or ``None``).
+    """
+
+    event_id: str
+    event_type: str
+    body_id: str
+    trace_id: str | None
+    status: int | None
+    reason: Reason
+    message: str
+    error: Any = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FlushResult:
+    """What ``flush()`` or ``shutdown()`` achieved.
+
+    Attributes:
+        completed: True when every event enqueued before the call reached a final outcome.
+        pending: Events enqueued before the call that had no final outcome when it returned.
+        delivered: Events delivered while the call waited.
+        failed: Events that failed or were dropped while the call waited.
+    """
+
+    completed: bool
+    pending: int
+    delivered: int = 0
+    failed: int = 0
+
+    def __bool__(self) -> bool:
+        return self.completed
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Statistics:
+    """A snapshot of the client's counters.
+
+    After ``shutdown()`` completes, ``enqueued == delivered + failed + dropped`` and
+    ``pending == 0``.
+
+    Attributes:
+        enqueued: Events produced (every one of them ends delivered, failed or dropped).
+        delivered: Events the server accepted.
+        failed: Events sent and refused, or whose retries ran out.
+        dropped: Events never sent (queue full, oversize, unserializable, shutdown).
+        pending: Events without a final outcome yet (queued or in flight).
+        retries: Re-sends of events after a retryable failure.
+        requests: HTTP requests made (both routes, probes excluded).
+        bytes_sent: Request body bytes sent (after compression, where used).
+        queued_bytes: Estimated bytes of the events waiting in the queue.
+        dropped_by_reason: Drops and failures counted by reason.
+        sampled_out: Observations not recorded because their trace was sampled out.
+        transport: The route traces and observations take: ``"ingestion"``, ``"otlp"``, or
+            ``"undecided"`` while auto mode has not chosen yet.
+    """
+
+    enqueued: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dropped: int = 0
+    pending: int = 0
+    retries: int = 0
+    requests: int = 0
+    bytes_sent: int = 0
+    queued_bytes: int = 0
+    dropped_by_reason: MappingProxyType[str, int] = dataclasses.field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    sampled_out: int = 0
+    transport: str = "undecided"

@@ -1,0 +1,188 @@
+"""One request for one batch, on either route, turned into an outcome per event.
+
+This module decides nothing about timing: it reports which events were delivered, which may be
+retried (and the server's ``Retry-After``), and which failed for good. The worker schedules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Any
+
+from . import _ingestion, _otlp, _retry
+from ._records import Record, ScoreRecord
+from ._results import Reason
+from ._transport import HttpClient, Response, TransportError
+from ._wire import WireContext
+
+__all__ = ["Item", "SendOutcome", "send_ingestion", "send_otlp"]
+
+logger = logging.getLogger("langfuse_async")
+
+INGESTION_PATH = "/api/public/ingestion"
+OTLP_PATH = "/api/public/otel/v1/traces"
+
+
+class Item:
+    """A record taken from the queue, with its wire bytes and retry state."""
+
+    __slots__ = ("attempts", "ingestion", "last_error", "not_before", "record", "seq", "span")
+
+    def __init__(self, seq: int, record: Record) -> None:
+        self.seq = seq
+        self.record = record
+        self.attempts = 0
+        """Failed attempts so far; the next send is a retry when > 0."""
+        self.not_before = 0.0
+        """Monotonic time before which the item must not be re-sent."""
+        self.ingestion: bytes | None = None
+        self.span: bytes | None = None
+        self.last_error: tuple[int | None, str, Any] = (None, "", None)
+
+    def __repr__(self) -> str:
+        return f"<Item seq={self.seq} {self.record.event_type} attempts={self.attempts}>"
+
+
+@dataclasses.dataclass
+class Failure:
+    item: Item
+    reason: Reason
+    status: int | None
+    message: str
+    error: Any = None
+
+
+@dataclasses.dataclass
+class SendOutcome:
+    """What became of each event of one request."""
+
+    delivered: list[Item] = dataclasses.field(default_factory=list)
+    retry: list[Item] = dataclasses.field(default_factory=list)
+    failed: list[Failure] = dataclasses.field(default_factory=list)
+    not_accepted: list[Item] = dataclasses.field(default_factory=list)
+    """Events a v4 server refused on the ingestion route because of their type (re-route them)."""
+    whole_request: bool = False
+    """True when the retries stem from a whole-request failure (pause everything)."""
+    retry_after: float | None = None
+    split: bool = False
+    """413: the caller should send the batch again in halves."""
+    unauthorized: bool = False
+    bytes_sent: int = 0
+
+
+def _describe(resp: Response) -> tuple[str, Any]:
+    text = resp.body.decode("utf-8", "replace").strip()
+    detail: Any = text
+    message = text[:300]
+    ctype = resp.headers.get("content-type", "")
+    if "json" in ctype or text.startswith("{"):
+        try:
+            import json
+
+            detail = json.loads(text)
+            if isinstance(detail, dict):
+                message = str(detail.get("message") or detail.get("error") or text)[:300]
+        except ValueError:
+            pass
+    return message or f"HTTP {resp.status}", detail
+
+
+def _whole_request_outcome(items: list[Item], resp: Response | None, exc: Exception | None) -> SendOutcome:
+    out = SendOutcome()
+    if resp is None:
+        out.whole_request = True
+        out.retry = items
+        message = str(exc) or type(exc).__name__
+        for item in items:
+            item.last_error = (None, message, None)
+        return out
+    action = _retry.classify_status(resp.status)
+    message, detail = _describe(resp)
+    if action == "ok":
+        out.delivered = items
+    elif action == "retry":
+        out.whole_request = True
+        out.retry = items
+        out.retry_after = _retry.parse_retry_after(resp.headers.get("retry-after"), now=time.time())
+        for item in items:
+            item.last_error = (resp.status, message, detail)
+    elif action == "split":
+        if len(items) > 1:
+            out.split = True
+        else:
+            out.failed = [
+                Failure(items[0], "rejected", resp.status, "the server refused the event as too large", detail)
+            ]
+    elif action == "unauthorized":
+        out.unauthorized = True
+        out.failed = [Failure(item, "unauthorized", resp.status, message, detail) for item in items]
+    else:
+        out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
+    return out
+
+
+async def send_ingestion(
+    http: HttpClient, base_url: str, items: list[Item], ctx: WireContext
+) -> SendOutcome:
+    """POST ``items`` (with ``item.ingestion`` encoded) to ``/api/public/ingestion``."""
+    body = _ingestion.build_body([item.ingestion for item in items if item.ingestion], ctx)
+    headers = {
+        "Content-Type": "application/json",
+        "x-langfuse-sdk-name": ctx.sdk_name,
+        "x-langfuse-sdk-version": ctx.sdk_version,
+        "x-langfuse-public-key": ctx.public_key,
+    }
+    try:
+        resp = await http.request("POST", base_url + INGESTION_PATH, body=body, headers=headers)
+    except TransportError as exc:
+        out = _whole_request_outcome(items, None, exc)
+        out.bytes_sent = len(body)
+        return out
+    if resp.status not in (200, 201, 207):
+        out = _whole_request_outcome(items, resp, None)
+        out.bytes_sent = len(body)
+        return out
+    out = SendOutcome(bytes_sent=len(body))
+    reply = _ingestion.parse_response(resp.body)
+    if reply is None:
+        # A 2xx that is not the 207 shape (a proxy, an old server): nothing says any event failed.
+        out.delivered = items
+        return out
+    errors = {e.id: e for e in reply.errors}
+    for item in items:
+        err = errors.get(item.record.event_id)
+        if err is None:
+            # In `successes`, or in neither list (sdk-log): delivered either way.
+            out.delivered.append(item)
+            continue
+        status = err.status
+        message = err.message or f"status {status}"
+        if status == 429 or status >= 500:
+            item.last_error = (status, message, err.error)
+            out.retry.append(item)
+        elif not isinstance(item.record, ScoreRecord) and _ingestion.is_not_accepted_error(err):
+            out.not_accepted.append(item)
+        else:
+            out.failed.append(Failure(item, "rejected", status, message, err.error))
+    return out
+
+
+async def send_otlp(http: HttpClient, base_url: str, items: list[Item], ctx: WireContext) -> SendOutcome:
+    """POST ``items`` (with ``item.span`` encoded) as one OTLP/JSON export, gzipped.
+
+    The route has no per-span results: a 2xx delivers every span of the request.
+    """
+    raw = _otlp.build_request([item.span for item in items if item.span], ctx)
+    body = _otlp.gzip_body(raw)
+    try:
+        resp = await http.request(
+            "POST", base_url + OTLP_PATH, body=body, headers=_otlp.otlp_headers(ctx)
+        )
+    except TransportError as exc:
+        out = _whole_request_outcome(items, None, exc)
+    else:
+        out = _whole_request_outcome(items, resp, None)
+    out.bytes_sent = len(body)
+    return out

@@ -1,0 +1,373 @@
+"""The delivery pipeline end to end against a scripted in-process server (ingestion route)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from typing import Any
+
+import anyio
+import pytest
+
+from langfuse_async._config import resolve_config
+from langfuse_async._pipeline import Pipeline
+from langfuse_async._results import EventError
+
+from . import factories
+from .fake_langfuse import INGESTION, FakeLangfuse
+
+pytestmark = pytest.mark.anyio
+
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+def make_pipeline(url: str, *, on_error: Any = None, **options: Any) -> Pipeline:
+    args: dict[str, Any] = dict(
+        public_key="pk-test",
+        secret_key="sk-test",
+        base_url=url,
+        flush_at=100,
+        flush_interval=0.05,
+        max_batch_bytes=3_500_000,
+        max_event_bytes=1_000_000,
+        max_queue_size=10_000,
+        max_queue_bytes=64 * 1024 * 1024,
+        queue_full="drop_new",
+        max_retries=3,
+        timeout=5.0,
+        backoff_base=0.001,
+        backoff_max=0.01,
+        exit_timeout=5.0,
+        enabled=True,
+        debug=False,
+        transport="ingestion",
+        sample_rate=None,
+        environment=None,
+        release=None,
+        mask=None,
+    )
+    args.update(options)
+    return Pipeline(resolve_config(**args, environ={}), on_error)
+
+
+def balanced(p: Pipeline) -> bool:
+    s = p.statistics()
+    return s.pending == 0 and s.enqueued == s.delivered + s.failed + s.dropped
+
+
+async def test_envelopes_headers_and_metadata() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        records = [factories.observation(name=f"op{i}", input={"i": i}) for i in range(3)]
+        for r in records:
+            p.emit(r)
+        result = await p.flush(timeout=10)
+        assert result.completed and result.pending == 0 and result.delivered == 3
+        (req,) = server.received
+        assert req.path == INGESTION
+        expected = "Basic " + base64.b64encode(b"pk-test:sk-test").decode()
+        assert req.headers["Authorization"] == expected
+        assert req.headers["Content-Type"] == "application/json"
+        assert req.headers["x-langfuse-sdk-name"] == "langfuse-async"
+        assert req.headers["x-langfuse-public-key"] == "pk-test"
+        assert "x-langfuse-sdk-version" in req.headers
+        assert "Content-Encoding" not in req.headers
+        assert req.json["metadata"]["batch_size"] == 3
+        assert req.json["metadata"]["public_key"] == "pk-test"
+        events = req.json["batch"]
+        assert [e["id"] for e in events] == [r.event_id for r in records]
+        assert len({e["id"] for e in events}) == 3
+        for event, record in zip(events, records):
+            assert TIMESTAMP.match(event["timestamp"])
+            assert event["type"] == "span-create"
+            assert event["body"]["id"] == record.id
+            assert event["body"]["traceId"] == record.trace_id
+        assert events[1]["body"]["input"] == {"i": 1}
+        await p.shutdown()
+        assert balanced(p)
+
+
+async def test_flush_at_sends_without_waiting_for_the_interval() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, flush_at=5, flush_interval=3600)
+        for _ in range(5):
+            p.emit(factories.observation())
+        await server.wait_for(lambda: len(server.events()) == 5)
+        assert len(server.received) == 1
+        await p.shutdown()
+
+
+async def test_flush_interval_sends_a_partial_batch() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, flush_at=1000, flush_interval=0.05)
+        p.emit(factories.observation())
+        await server.wait_for(lambda: len(server.events()) == 1)
+        await p.shutdown()
+        assert p.statistics().delivered == 1
+
+
+async def test_per_event_4xx_is_reported_once_and_never_resent() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, on_error=errors.append)
+        good, bad = factories.observation(), factories.observation()
+        server.fail_event(bad.event_id, 400, "Invalid request data")
+        p.emit(good)
+        p.emit(bad)
+        result = await p.flush(timeout=10)
+        assert result.completed
+        assert len(errors) == 1
+        err = errors[0]
+        assert (err.event_id, err.reason, err.status) == (bad.event_id, "rejected", 400)
+        assert err.event_type == "span-create" and err.body_id == bad.id and err.trace_id == bad.trace_id
+        assert err.message == "Invalid request data" and err.error == {"detail": "Invalid request data"}
+        await p.shutdown()
+        assert len(server.received) == 1
+        s = p.statistics()
+        assert (s.delivered, s.failed, s.dropped) == (1, 1, 0)
+        assert s.dropped_by_reason["rejected"] == 1
+        assert balanced(p)
+
+
+async def test_per_event_5xx_resends_only_that_event_with_the_same_envelope_id() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        good, flaky = factories.observation(), factories.observation()
+        server.fail_event(flaky.event_id, 500, "Internal Server Error", once=True)
+        p.emit(good)
+        p.emit(flaky)
+        assert (await p.flush(timeout=10)).completed
+        batches = server.batches()
+        assert [[e["id"] for e in b] for b in batches] == [
+            [good.event_id, flaky.event_id],
+            [flaky.event_id],
+        ]
+        s = p.statistics()
+        assert (s.delivered, s.failed, s.retries, s.requests) == (2, 0, 1, 2)
+        await p.shutdown()
+
+
+async def test_per_event_retries_exhausted() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, on_error=errors.append, max_retries=2)
+        rec = factories.observation()
+        server.fail_event(rec.event_id, 429, "slow down")
+        p.emit(rec)
+        assert (await p.flush(timeout=10)).completed
+        assert len(server.batches()) == 3  # first attempt + 2 retries
+        assert [e.reason for e in errors] == ["retries_exhausted"]
+        assert errors[0].status == 429
+        await p.shutdown()
+        assert balanced(p)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(500, None), (502, None), (503, None), (408, None), (429, {"Retry-After": "0"})],
+)
+async def test_whole_batch_retryable_statuses(status: int, headers: dict[str, str] | None) -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        server.reply(INGESTION, status, {"message": "try later"}, headers=headers, times=2)
+        rec = factories.observation()
+        p.emit(rec)
+        assert (await p.flush(timeout=10)).completed
+        assert [[e["id"] for e in b] for b in server.batches()] == [[rec.event_id]] * 3
+        s = p.statistics()
+        assert (s.delivered, s.retries, s.requests) == (1, 2, 3)
+        await p.shutdown()
+
+
+async def test_text_429_and_dropped_connections_are_retried() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        server.reply(INGESTION, 429, "429 - rate limit exceeded", text=True)
+        server.drop_connection(INGESTION)
+        p.emit(factories.observation())
+        assert (await p.flush(timeout=10)).completed
+        assert p.statistics().delivered == 1
+        assert len(server.received) == 3
+        await p.shutdown()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_auth_failures_are_final_and_warn_once(
+    status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, on_error=errors.append, flush_at=2)
+        server.reply(INGESTION, status, {"message": "Invalid credentials."}, times=2)
+        with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+            for _ in range(4):
+                p.emit(factories.observation())
+            assert (await p.flush(timeout=10)).completed
+        assert len(server.received) == 2
+        assert [e.reason for e in errors] == ["unauthorized"] * 4
+        assert all(e.status == status for e in errors)
+        warnings = [r for r in caplog.records if "credentials" in r.getMessage()]
+        assert len(warnings) == 1
+        assert "sk-test" not in caplog.text
+        await p.shutdown()
+        assert balanced(p)
+
+
+@pytest.mark.parametrize("status", [400, 404, 405])
+async def test_other_whole_batch_4xx_are_final(status: int) -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, on_error=errors.append)
+        server.reply(INGESTION, status, "Invalid JSON", text=True)
+        p.emit(factories.observation())
+        p.emit(factories.score())
+        assert (await p.flush(timeout=10)).completed
+        assert len(server.received) == 1
+        assert sorted(e.event_type for e in errors) == ["score-create", "span-create"]
+        assert {(e.reason, e.status, e.message) for e in errors} == {
+            ("rejected", status, "Invalid JSON")
+        }
+        await p.shutdown()
+
+
+async def test_413_splits_the_batch() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        server.reply(INGESTION, 413, "Body exceeded 4.5mb limit", text=True)
+        records = [factories.observation() for _ in range(4)]
+        for r in records:
+            p.emit(r)
+        assert (await p.flush(timeout=10)).completed
+        sizes = [len(b) for b in server.batches()]
+        assert sizes == [4, 2, 2]
+        assert p.statistics().delivered == 4
+        await p.shutdown()
+
+
+async def test_batches_stay_under_max_batch_bytes() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, max_batch_bytes=60_000, max_event_bytes=20_000)
+        for _ in range(20):
+            p.emit(factories.observation(input="x" * 9_000))
+        assert (await p.flush(timeout=10)).completed
+        assert len(server.received) > 1
+        assert all(len(r.body) <= 60_000 for r in server.received)
+        assert len(server.events()) == 20
+        await p.shutdown()
+
+
+async def test_oversize_event_is_truncated_or_reported() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, on_error=errors.append, max_event_bytes=5_000)
+        p.emit(factories.observation(input="x" * 20_000, output="small"))
+        p.emit(factories.observation(name="n" * 20_000))
+        assert (await p.flush(timeout=10)).completed
+        (event,) = server.events()
+        assert event["body"]["input"] == "<truncated due to size exceeding limit>"
+        assert event["body"]["output"] == "small"
+        assert [e.reason for e in errors] == ["oversize"]
+        await p.shutdown()
+        assert balanced(p)
+
+
+@pytest.mark.parametrize("policy", ["drop_new", "drop_oldest"])
+async def test_full_queue_drops_and_reports(policy: str) -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        release = server.hold(INGESTION)
+        p = make_pipeline(
+            server.url, on_error=errors.append, max_queue_size=3, queue_full=policy, flush_at=1
+        )
+        first = factories.observation()
+        p.emit(first)
+        await server.wait_for(lambda: len(server.received) == 1)  # in flight, queue empty
+        records = [factories.observation() for _ in range(5)]
+        for r in records:
+            p.emit(r)  # never blocks, never raises
+        release.set()
+        assert (await p.flush(timeout=10)).completed
+        dropped = {e.event_id for e in errors}
+        if policy == "drop_new":
+            assert dropped == {r.event_id for r in records[3:]}
+        else:
+            assert dropped == {r.event_id for r in records[:2]}
+        assert {e.reason for e in errors} == {"queue_full"}
+        await p.shutdown()
+        s = p.statistics()
+        assert (s.delivered, s.dropped, s.dropped_by_reason["queue_full"]) == (4, 2, 2)
+        assert balanced(p)
+
+
+async def test_shutdown_is_bounded_and_reports_what_it_abandoned() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        release = server.hold(INGESTION)
+        p = make_pipeline(server.url, on_error=errors.append)
+        p.emit(factories.observation())
+        p.emit(factories.observation())
+        result = await p.shutdown(timeout=0.3)
+        assert not result.completed and result.pending == 2
+        assert [e.reason for e in errors] == ["shutdown", "shutdown"]
+        assert balanced(p)
+        again = await p.shutdown()
+        assert again == result  # idempotent
+        late = factories.observation()
+        p.emit(late)  # after shutdown: reported, never sent
+        await anyio.wait_all_tasks_blocked()
+        assert errors[-1].event_id == late.event_id and errors[-1].reason == "shutdown"
+        assert balanced(p)
+        release.set()
+
+
+async def test_async_and_raising_callbacks_never_stop_the_worker() -> None:
+    seen: list[str] = []
+
+    async def on_error(err: EventError) -> None:
+        seen.append(err.event_id)
+        raise RuntimeError("callback bug")
+
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, on_error=on_error)
+        a, b = factories.observation(), factories.observation()
+        server.fail_event(a.event_id, 400)
+        server.fail_event(b.event_id, 400)
+        p.emit(a)
+        p.emit(b)
+        assert (await p.flush(timeout=10)).completed
+        assert seen == [a.event_id, b.event_id]
+        c = factories.observation()
+        p.emit(c)
+        assert (await p.flush(timeout=10)).completed
+        assert p.statistics().delivered == 1
+        await p.shutdown()
+
+
+async def test_events_from_another_thread_are_sent() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, flush_interval=0.01)
+        p.emit(factories.observation())  # starts the worker on this loop
+
+        def produce() -> None:
+            for _ in range(10):
+                p.emit(factories.observation())
+
+        await anyio.to_thread.run_sync(produce)
+        await server.wait_for(lambda: len(server.events()) == 11)
+        await p.shutdown()
+        assert p.statistics().delivered == 11
+
+
+async def test_statistics_is_a_frozen_snapshot() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        before = p.statistics()
+        p.emit(factories.observation())
+        assert before.enqueued == 0 and p.statistics().enqueued == 1
+        with pytest.raises(AttributeError):
+            before.enqueued = 5  # type: ignore[misc]
+        await p.shutdown()
+        s = p.statistics()
+        assert (s.enqueued, s.delivered, s.pending, s.requests) == (1, 1, 0, 1)
+        assert s.bytes_sent == len(server.received[0].body)
