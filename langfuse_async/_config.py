@@ -263,10 +263,10 @@ def resolve_config(
         exit_timeout=et,
         enabled=reason is None,
         debug=dbg,
-        transport=tr,  # type: ignore[arg-type]
+        transport=tr,
         sample_rate=sr,
-        environment=envn,  # type: ignore[arg-type]
-        release=rel,  # type: ignore[arg-type]
+        environment=envn,
+        release=rel,
         mask=mask,
         disabled_reason=reason,
     )

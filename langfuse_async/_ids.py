@@ -37,7 +37,7 @@ def new_observation_id() -> str:
 
 def new_event_id() -> str:
     """Return a fresh envelope id (32 hex, the form the official SDKs use for envelopes)."""
-    return "%032x" % _getrandbits(128)
+    return "%032x" % _getrandbits(128)  # noqa: UP031 - %-formatting is the fastest
 
 
 def create_trace_id(seed: str | None = None) -> str:
@@ -60,13 +60,9 @@ def observation_id_from_seed(seed: str) -> str:
 
 def is_trace_id(value: object) -> bool:
     """Tell whether ``value`` is a valid trace id (32 lowercase hex, not all zeros)."""
-    return (
-        isinstance(value, str) and len(value) == 32 and set(value) <= _HEX and value != "0" * 32
-    )
+    return isinstance(value, str) and len(value) == 32 and set(value) <= _HEX and value != "0" * 32
 
 
 def is_observation_id(value: object) -> bool:
     """Tell whether ``value`` is a valid observation id (16 lowercase hex, not all zeros)."""
-    return (
-        isinstance(value, str) and len(value) == 16 and set(value) <= _HEX and value != "0" * 16
-    )
+    return isinstance(value, str) and len(value) == 16 and set(value) <= _HEX and value != "0" * 16

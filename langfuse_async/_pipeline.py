@@ -95,9 +95,10 @@ class Pipeline:
                 return
             n, dropped = self._queue.put(record)
             if dropped:
+                config = self._config
                 message = (
-                    f"queue full ({self._config.queue_full}, max_queue_size="
-                    f"{self._config.max_queue_size}, max_queue_bytes={self._config.max_queue_bytes})"
+                    f"queue full ({config.queue_full}, max_queue_size={config.max_queue_size}, "
+                    f"max_queue_bytes={config.max_queue_bytes})"
                 )
                 for old in dropped:
                     if old is record:  # refused: it never got a place in the queue
@@ -211,9 +212,7 @@ class Pipeline:
         self._closed = True
         result = await self.flush(remaining())
         await self._worker.stop(remaining(0.1))
-        abandoned = self._worker.abandon(
-            "shutdown", "still pending when shutdown() timed out"
-        )
+        abandoned = self._worker.abandon("shutdown", "still pending when shutdown() timed out")
         if abandoned:
             logger.warning(
                 "langfuse_async: shutdown timed out; %d events were not delivered", abandoned

@@ -10,7 +10,7 @@ queue, batcher or transports.
 
 from __future__ import annotations
 
-from typing import Protocol, Union
+from typing import Protocol
 
 import msgspec
 
@@ -58,7 +58,7 @@ TRUNCATED_MARKER = "<truncated due to size exceeding limit>"
 #: Metadata as recorded: a mapping is kept per top-level key (each value encoded once), so the
 #: ingestion body can splice it as an object and the OTLP span can flatten it into attributes.
 #: Any other value (a list, a string) is one encoded blob.
-Metadata = Union[dict[str, msgspec.Raw], msgspec.Raw]
+Metadata = dict[str, msgspec.Raw] | msgspec.Raw
 
 
 class TraceAttributes(msgspec.Struct, frozen=True, kw_only=True):
@@ -171,7 +171,7 @@ class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True):
         return self.id
 
 
-Record = Union[ObservationRecord, TraceRecord, ScoreRecord]
+Record = ObservationRecord | TraceRecord | ScoreRecord
 
 
 class Emitter(Protocol):

@@ -17,8 +17,8 @@ __all__ = [
 
 #: Why an event will not be delivered.
 Reason = Literal[
-    "rejected",  # the server refused the event (per-event 4xx in a 207, or a whole-batch 400/404/405)
-    "retries_exhausted",  # retryable failures (network, timeout, 408, 429, 5xx) outlasted max_retries
+    "rejected",  # the server refused it: a per-event 4xx in a 207, or a whole-batch 400/404/405
+    "retries_exhausted",  # network, timeout, 408, 429 or 5xx failures outlasted max_retries
     "unauthorized",  # 401/403: wrong keys or wrong host
     "queue_full",  # the bounded queue was full (count or bytes)
     "oversize",  # larger than max_event_bytes even after truncating input/output/metadata
@@ -26,7 +26,7 @@ Reason = Literal[
     "shutdown",  # produced after shutdown(), or still pending when shutdown() timed out
 ]
 
-#: Reasons counted as ``dropped`` (never sent); the others are counted as ``failed`` (sent, refused).
+#: Reasons counted as ``dropped`` (never sent); the others count as ``failed`` (sent, refused).
 DROP_REASONS: frozenset[str] = frozenset({"queue_full", "oversize", "unserializable", "shutdown"})
 FAILURE_REASONS: frozenset[str] = frozenset({"rejected", "retries_exhausted", "unauthorized"})
 

@@ -89,7 +89,9 @@ def _describe(resp: Response) -> tuple[str, Any]:
     return message or f"HTTP {resp.status}", detail
 
 
-def _whole_request_outcome(items: list[Item], resp: Response | None, exc: Exception | None) -> SendOutcome:
+def _whole_request_outcome(
+    items: list[Item], resp: Response | None, exc: Exception | None
+) -> SendOutcome:
     out = SendOutcome()
     if resp is None:
         out.whole_request = True
@@ -113,7 +115,13 @@ def _whole_request_outcome(items: list[Item], resp: Response | None, exc: Except
             out.split = True
         else:
             out.failed = [
-                Failure(items[0], "rejected", resp.status, "the server refused the event as too large", detail)
+                Failure(
+                    items[0],
+                    "rejected",
+                    resp.status,
+                    "the server refused the event as too large",
+                    detail,
+                )
             ]
     elif action == "unauthorized":
         out.unauthorized = True
@@ -157,7 +165,7 @@ async def send_ingestion(
             # In `successes`, or in neither list (sdk-log): delivered either way.
             out.delivered.append(item)
             continue
-        status = err.status
+        status = err.status if err.status is not None else 500
         message = err.message or f"status {status}"
         if status == 429 or status >= 500:
             item.last_error = (status, message, err.error)
@@ -169,7 +177,9 @@ async def send_ingestion(
     return out
 
 
-async def send_otlp(http: HttpClient, base_url: str, items: list[Item], ctx: WireContext) -> SendOutcome:
+async def send_otlp(
+    http: HttpClient, base_url: str, items: list[Item], ctx: WireContext
+) -> SendOutcome:
     """POST ``items`` (with ``item.span`` encoded) as one OTLP/JSON export, gzipped.
 
     The route has no per-span results: a 2xx delivers every span of the request.

@@ -34,7 +34,9 @@ class Received:
 
 
 class FakeLangfuse:
-    def __init__(self, *, mode: str = "v3", public_key: str = "pk-test", secret_key: str = "sk-test"):
+    def __init__(
+        self, *, mode: str = "v3", public_key: str = "pk-test", secret_key: str = "sk-test"
+    ):
         self.mode = mode
         self.public_key = public_key
         self.secret_key = secret_key
@@ -49,14 +51,24 @@ class FakeLangfuse:
 
     # ----------------------------------------------------------------- scripting
 
-    def reply(self, path: str, status: int, body: Any = None, *, headers: dict[str, str] | None = None,
-              text: bool = False, times: int = 1) -> None:
+    def reply(
+        self,
+        path: str,
+        status: int,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        text: bool = False,
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` requests on ``path`` with ``status`` and ``body``."""
 
         def make(_: Any) -> web.StreamResponse:
             if text:
                 return web.Response(status=status, text=str(body), headers=headers)
-            return web.json_response(body if body is not None else {}, status=status, headers=headers)
+            return web.json_response(
+                body if body is not None else {}, status=status, headers=headers
+            )
 
         for _ in range(times):
             self.script[path].append(make)
@@ -75,7 +87,9 @@ class FakeLangfuse:
         self.script[path].append(held)
         return release
 
-    def fail_event(self, event_id: str, status: int, message: str = "boom", *, once: bool = False) -> None:
+    def fail_event(
+        self, event_id: str, status: int, message: str = "boom", *, once: bool = False
+    ) -> None:
         self.per_event[event_id] = (status, message)
         if once:
             self.per_event_once.add(event_id)
@@ -156,10 +170,14 @@ class FakeLangfuse:
 
     def _probe(self, request: web.Request) -> web.StreamResponse:
         if request.path == "/api/public/health":
-            return web.json_response({"status": "OK", "version": "4.16.0" if self.mode == "v4" else "3.225.4"})
+            return web.json_response(
+                {"status": "OK", "version": "4.16.0" if self.mode == "v4" else "3.225.4"}
+            )
         if request.path == "/api/public/traces":
             if self.mode == "v4":
-                return web.json_response({"message": "This endpoint is not available in v4 events_only mode"}, status=404)
+                return web.json_response(
+                    {"message": "This endpoint is not available in v4 events_only mode"}, status=404
+                )
             return web.json_response({"message": "No authorization header"}, status=401)
         return web.json_response({"message": "not found"}, status=404)
 
@@ -173,13 +191,20 @@ class FakeLangfuse:
                 status, message = self.per_event[eid]
                 if eid in self.per_event_once:
                     del self.per_event[eid]
-                errors.append({"id": eid, "status": status, "message": message, "error": {"detail": message}})
+                errors.append(
+                    {"id": eid, "status": status, "message": message, "error": {"detail": message}}
+                )
             elif self.mode == "v4" and event["type"] not in ("score-create", "sdk-log"):
-                errors.append({
-                    "id": eid, "status": 400, "message": "Event type not accepted",
-                    "error": f'Event type "{event["type"]}" is not accepted by /api/public/ingestion when '
-                             "LANGFUSE_MIGRATION_V4_WRITE_MODE is events_only.",
-                })
+                errors.append(
+                    {
+                        "id": eid,
+                        "status": 400,
+                        "message": "Event type not accepted",
+                        "error": f'Event type "{event["type"]}" is not accepted by '
+                        "/api/public/ingestion when LANGFUSE_MIGRATION_V4_WRITE_MODE is "
+                        "events_only.",
+                    }
+                )
             elif event["type"] != "sdk-log":
                 successes.append({"id": eid, "status": 201})
         successes.sort(key=lambda s: s["id"])  # never the request order

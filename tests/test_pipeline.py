@@ -78,7 +78,7 @@ async def test_envelopes_headers_and_metadata() -> None:
         events = req.json["batch"]
         assert [e["id"] for e in events] == [r.event_id for r in records]
         assert len({e["id"] for e in events}) == 3
-        for event, record in zip(events, records):
+        for event, record in zip(events, records, strict=True):
             assert TIMESTAMP.match(event["timestamp"])
             assert event["type"] == "span-create"
             assert event["body"]["id"] == record.id
@@ -120,8 +120,14 @@ async def test_per_event_4xx_is_reported_once_and_never_resent() -> None:
         assert len(errors) == 1
         err = errors[0]
         assert (err.event_id, err.reason, err.status) == (bad.event_id, "rejected", 400)
-        assert err.event_type == "span-create" and err.body_id == bad.id and err.trace_id == bad.trace_id
-        assert err.message == "Invalid request data" and err.error == {"detail": "Invalid request data"}
+        assert (
+            err.event_type == "span-create"
+            and err.body_id == bad.id
+            and err.trace_id == bad.trace_id
+        )
+        assert err.message == "Invalid request data" and err.error == {
+            "detail": "Invalid request data"
+        }
         await p.shutdown()
         assert len(server.received) == 1
         s = p.statistics()

@@ -1,0 +1,212 @@
+"""The composition root: the ``Langfuse`` client joins the producer and the consumer sides."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from . import _context
+from ._config import (
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_MAX,
+    DEFAULT_EXIT_TIMEOUT,
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_QUEUE_BYTES,
+    DEFAULT_MAX_QUEUE_SIZE,
+    MAX_BATCH_BYTES_LIMIT,
+    Config,
+    resolve_config,
+)
+from ._pipeline import Pipeline
+from ._records import Record
+from ._results import EventError, FlushResult, Statistics
+from ._tracer import Tracer
+
+__all__ = ["Langfuse"]
+
+logger = logging.getLogger("langfuse_async")
+
+
+class Langfuse(Tracer):
+    """An asyncio-native Langfuse client.
+
+    Events (observations, trace updates, scores) are recorded without blocking or raising, queued
+    in memory, and sent by a background task on the running event loop: batches under
+    ``max_batch_bytes``, retried with backoff, each event ending delivered or reported once to
+    ``on_error``. Use it as ``async with Langfuse() as langfuse:`` or call :meth:`shutdown`.
+
+    Args:
+        public_key: Project public key; default ``LANGFUSE_PUBLIC_KEY``.
+        secret_key: Project secret key; default ``LANGFUSE_SECRET_KEY``. Never logged.
+        base_url: Server URL; default ``LANGFUSE_BASE_URL``, then ``LANGFUSE_HOST``, then
+            ``https://cloud.langfuse.com``.
+        flush_at: Send when this many events wait (``LANGFUSE_FLUSH_AT``, default 100); also the
+            most events in one request.
+        flush_interval: Send when the oldest event has waited this many seconds
+            (``LANGFUSE_FLUSH_INTERVAL``, default 1.0).
+        max_batch_bytes: Largest request body in bytes (at most 3,500,000, the server's documented
+            limit).
+        max_event_bytes: Largest single event; larger ones have their biggest payload truncated,
+            then are dropped as ``"oversize"``.
+        max_queue_size: Most events held in memory; beyond it ``queue_full`` applies.
+        max_queue_bytes: Most estimated bytes held in memory (default 64 MiB).
+        queue_full: ``"drop_new"`` (refuse the new event) or ``"drop_oldest"`` (evict the oldest).
+        max_retries: Re-sends after a retryable failure (``LANGFUSE_MAX_RETRIES``, default 3).
+        timeout: Seconds per HTTP request (``LANGFUSE_TIMEOUT``, default 5).
+        on_error: Called once, from the worker, for every event that will not be delivered;
+            sync or async; its exceptions are logged and ignored.
+        enabled: False makes every call a cheap no-op (``LANGFUSE_TRACING_ENABLED``).
+        debug: Log at DEBUG level (``LANGFUSE_DEBUG``).
+        transport: ``"auto"`` (default), ``"ingestion"`` or ``"otlp"`` (``LANGFUSE_TRANSPORT``):
+            the route for traces and observations; scores always use the ingestion route.
+        sample_rate: Fraction of traces kept, 0..1 (``LANGFUSE_SAMPLE_RATE``).
+        environment: Tracing environment (``LANGFUSE_TRACING_ENVIRONMENT``).
+        release: Release of your application (``LANGFUSE_RELEASE``).
+        mask: Applied to input, output and metadata before they are encoded.
+        backoff_base: First retry delay ceiling in seconds (full jitter, doubling).
+        backoff_max: Largest retry delay in seconds (``Retry-After`` may ask for more).
+        exit_timeout: Seconds the interpreter-exit hook may spend sending what is left.
+
+    Raises:
+        ValueError: An option, or the environment variable it came from, is invalid.
+    """
+
+    def __init__(
+        self,
+        public_key: str | None = None,
+        secret_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        flush_at: int | None = None,
+        flush_interval: float | None = None,
+        max_batch_bytes: int = MAX_BATCH_BYTES_LIMIT,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
+        max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+        queue_full: str = "drop_new",
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        on_error: Callable[[EventError], Any] | None = None,
+        enabled: bool | None = None,
+        debug: bool | None = None,
+        transport: str | None = None,
+        sample_rate: float | None = None,
+        environment: str | None = None,
+        release: str | None = None,
+        mask: Callable[[Any], Any] | None = None,
+        backoff_base: float = DEFAULT_BACKOFF_BASE,
+        backoff_max: float = DEFAULT_BACKOFF_MAX,
+        exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
+    ) -> None:
+        if on_error is not None and not callable(on_error):
+            raise ValueError("on_error must be a callable taking an EventError")
+        self._config: Config = resolve_config(
+            public_key=public_key,
+            secret_key=secret_key,
+            base_url=base_url,
+            flush_at=flush_at,
+            flush_interval=flush_interval,
+            max_batch_bytes=max_batch_bytes,
+            max_event_bytes=max_event_bytes,
+            max_queue_size=max_queue_size,
+            max_queue_bytes=max_queue_bytes,
+            queue_full=queue_full,
+            max_retries=max_retries,
+            timeout=timeout,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            exit_timeout=exit_timeout,
+            enabled=enabled,
+            debug=debug,
+            transport=transport,
+            sample_rate=sample_rate,
+            environment=environment,
+            release=release,
+            mask=mask,
+        )
+        if self._config.debug:
+            _enable_debug_logging()
+        self._pipeline: Pipeline | None = None
+        if self._config.enabled:
+            self._pipeline = Pipeline(self._config, on_error)
+            # An instance attribute: the hot path calls the pipeline without an extra frame.
+            self._emit = self._pipeline.emit  # type: ignore[method-assign]
+        elif self._config.disabled_reason == "missing keys":
+            logger.warning(
+                "langfuse_async: no public/secret key (LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY);"
+                " tracing is disabled and every call is a no-op"
+            )
+        self._init_tracer()
+
+    def __repr__(self) -> str:
+        state = (
+            "disabled"
+            if self._pipeline is None
+            else ("closed" if self._pipeline.closed else "open")
+        )
+        return (
+            f"<Langfuse {state} base_url={self._config.base_url!r} "
+            f"public_key={self._config.public_key!r} transport={self._config.transport!r}>"
+        )
+
+    # The producer side calls these two; the tracer never sees the pipeline itself.
+    def _emit(self, record: Record) -> None:
+        return None
+
+    def _count_sampled_out(self) -> None:
+        if self._pipeline is not None:
+            self._pipeline._ledger.count_sampled_out()
+
+    async def flush(self, timeout: float | None = None) -> FlushResult:
+        """Send every event enqueued before this call and wait for its outcome.
+
+        Args:
+            timeout: Seconds to wait at most; None waits until done.
+
+        Returns:
+            Whether every such event reached a final outcome, and how many are still pending.
+        """
+        if self._pipeline is None:
+            return FlushResult(completed=True, pending=0)
+        return await self._pipeline.flush(timeout)
+
+    async def shutdown(self, timeout: float | None = None) -> FlushResult:
+        """Flush, stop the worker and close the HTTP session. Idempotent.
+
+        Events still pending when ``timeout`` runs out, and events produced afterwards, are
+        reported to ``on_error`` with reason ``"shutdown"``.
+        """
+        if self._pipeline is None:
+            return FlushResult(completed=True, pending=0)
+        return await self._pipeline.shutdown(timeout)
+
+    def statistics(self) -> Statistics:
+        """Return a frozen snapshot of the client's counters."""
+        if self._pipeline is None:
+            return Statistics(transport="disabled")
+        return self._pipeline.statistics()
+
+    async def __aenter__(self) -> Langfuse:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.shutdown()
+
+
+def _enable_debug_logging() -> None:
+    log = logging.getLogger("langfuse_async")
+    log.setLevel(logging.DEBUG)
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+
+
+_context.set_client_factory(Langfuse)
