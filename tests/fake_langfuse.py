@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gzip
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -45,6 +44,8 @@ class FakeLangfuse:
         self.per_event: dict[str, tuple[int, str]] = {}
         """Envelope id -> (status, message) to answer inside the next 207s."""
         self.per_event_once: set[str] = set()
+        self.probes_broken = False
+        """Answer the unauthenticated probes like a proxy that hides the server (503)."""
         self._changed = asyncio.Condition()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -96,6 +97,9 @@ class FakeLangfuse:
 
     # ----------------------------------------------------------------- views
 
+    def posts(self) -> list[Received]:
+        return [r for r in self.received if r.method == "POST"]
+
     def batches(self) -> list[list[dict[str, Any]]]:
         return [r.json["batch"] for r in self.received if r.path == INGESTION and r.json]
 
@@ -140,11 +144,10 @@ class FakeLangfuse:
         path = request.path
         if request.method == "GET":
             return self._probe(request)
-        raw = body
-        if "gzip" in request.headers.get("Content-Encoding", ""):
-            raw = gzip.decompress(body)
+        # aiohttp has already decoded a gzip Content-Encoding (and failed the request if the
+        # body was not valid gzip), so `body` is the JSON text.
         try:
-            parsed = json.loads(raw)
+            parsed = json.loads(body)
         except ValueError:
             parsed = None
         self.received.append(Received(request.method, path, dict(request.headers), body, parsed))
@@ -169,6 +172,11 @@ class FakeLangfuse:
                 self._changed.notify_all()
 
     def _probe(self, request: web.Request) -> web.StreamResponse:
+        self.received.append(
+            Received(request.method, request.path, dict(request.headers), b"", None)
+        )
+        if self.probes_broken:
+            return web.Response(status=503, text="Service Unavailable")
         if request.path == "/api/public/health":
             return web.json_response(
                 {"status": "OK", "version": "4.16.0" if self.mode == "v4" else "3.225.4"}

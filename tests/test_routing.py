@@ -1,0 +1,159 @@
+"""Route choice: ingestion, OTLP, and auto mode against v3-like and v4-like servers."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from langfuse_async._records import Record
+from langfuse_async._results import EventError
+from langfuse_async._routing import choose_route, parse_health_version
+
+from . import factories
+from .fake_langfuse import INGESTION, OTLP, FakeLangfuse
+from .test_pipeline import balanced, make_pipeline
+
+pytestmark = pytest.mark.anyio
+
+
+def mixed_workload() -> tuple[list[Record], list[Record], list[Record]]:
+    """Observations, trace updates and scores of two traces."""
+    t1, t2 = factories.observation().trace_id, factories.observation().trace_id
+    root = factories.observation(trace_id=t1, name="root", input={"q": "hi"})
+    child = factories.observation(trace_id=t1, parent_id=root.id, as_type="generation", name="llm")
+    other = factories.observation(trace_id=t2, as_type="tool", name="search")
+    traces = [factories.trace(trace_id=t1, name="chat", user_id="u-1")]
+    scores = [factories.score(trace_id=t1), factories.score(trace_id=t2, observation_id=other.id)]
+    return [root, child, other], traces, scores
+
+
+def test_choose_route_is_pure() -> None:
+    v4 = b'{"status":"OK","version":"4.16.0"}'
+    v3 = b'{"status":"OK","version":"3.225.4"}'
+    assert choose_route(health_status=200, health_body=v3, traces_probe_status=404) == "otlp"
+    assert choose_route(health_status=200, health_body=v4, traces_probe_status=401) == "otlp"
+    assert choose_route(health_status=200, health_body=v3, traces_probe_status=401) == "ingestion"
+    assert choose_route(health_status=503, health_body=b"", traces_probe_status=None) is None
+    assert choose_route(health_status=200, health_body=b"<html>", traces_probe_status=401) is None
+    assert parse_health_version(b'{"version":"v4.2.1"}') == (4, 2)
+    assert parse_health_version(b"[]") is None
+
+
+async def test_otlp_transport_sends_spans_gzipped_and_scores_via_ingestion() -> None:
+    async with FakeLangfuse(mode="v4") as server:
+        p = make_pipeline(server.url, transport="otlp")
+        observations, traces, scores = mixed_workload()
+        for r in [*observations, *traces, *scores]:
+            p.emit(r)
+        assert (await p.flush(timeout=10)).completed
+        otlp = [r for r in server.posts() if r.path == OTLP]
+        assert len(otlp) == 1
+        req = otlp[0]
+        assert req.headers["Content-Encoding"] == "gzip"
+        assert req.headers["Content-Type"] == "application/json"
+        assert req.headers["x-langfuse-ingestion-version"] == "4"
+        assert req.headers["Authorization"].startswith("Basic ")
+        assert req.json is not None  # the server gunzipped and parsed it
+        assert sorted(s["spanId"] for s in server.spans()) == sorted(o.id for o in observations)
+        assert [e["type"] for e in server.events()] == ["score-create", "score-create"]
+        s = p.statistics()
+        assert s.transport == "otlp"
+        assert s.delivered == len(observations) + len(traces) + len(scores)
+        await p.shutdown()
+        assert balanced(p)
+
+
+async def test_auto_mode_against_a_v4_server_uses_otlp_and_loses_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse(mode="v4") as server:
+        p = make_pipeline(server.url, transport="auto", on_error=errors.append)
+        observations, traces, scores = mixed_workload()
+        with caplog.at_level(logging.INFO, logger="langfuse_async"):
+            for r in [*observations, *traces, *scores]:
+                p.emit(r)
+            assert (await p.flush(timeout=10)).completed
+        assert errors == []
+        assert not [e for e in server.events() if e["type"] != "score-create"]
+        assert len(server.spans()) == 3
+        assert p.statistics().transport == "otlp"
+        decisions = [r for r in caplog.records if "sending traces and observations" in r.message]
+        assert len(decisions) == 1 and decisions[0].levelno == logging.INFO
+        await p.shutdown()
+        assert balanced(p) and p.statistics().delivered == 6
+
+
+async def test_auto_mode_against_a_v3_server_uses_only_the_ingestion_route() -> None:
+    async with FakeLangfuse(mode="v3") as server:
+        p = make_pipeline(server.url, transport="auto")
+        observations, traces, scores = mixed_workload()
+        for r in [*observations, *traces, *scores]:
+            p.emit(r)
+        assert (await p.flush(timeout=10)).completed
+        assert not [r for r in server.posts() if r.path != INGESTION]
+        types = sorted(e["type"] for e in server.events())
+        assert types == sorted(
+            ["span-create", "generation-create", "tool-create", "trace-create"]
+            + ["score-create"] * 2
+        )
+        assert p.statistics().transport == "ingestion"
+        await p.shutdown()
+        assert balanced(p)
+
+
+async def test_auto_mode_switches_on_not_accepted_rejections_without_reporting_them() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse(mode="v4") as server:
+        server.probes_broken = True  # the probes say nothing: start on the ingestion route
+        p = make_pipeline(server.url, transport="auto", on_error=errors.append)
+        observations, traces, scores = mixed_workload()
+        for r in [*observations, *traces, *scores]:
+            p.emit(r)
+        assert (await p.flush(timeout=10)).completed
+        assert errors == []
+        # The rejected events went again as OTLP spans, with the same records.
+        assert sorted(s["spanId"] for s in server.spans()) == sorted(o.id for o in observations)
+        assert p.statistics().transport == "otlp"
+        later = factories.observation(name="after-switch")
+        p.emit(later)
+        assert (await p.flush(timeout=10)).completed
+        assert server.spans()[-1]["spanId"] == later.id
+        await p.shutdown()
+        s = p.statistics()
+        assert balanced(p) and s.delivered == 7 and s.failed == 0
+
+
+async def test_explicit_ingestion_transport_reports_not_accepted_events() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse(mode="v4") as server:
+        p = make_pipeline(server.url, transport="ingestion", on_error=errors.append)
+        p.emit(factories.observation())
+        p.emit(factories.score())
+        assert (await p.flush(timeout=10)).completed
+        assert [(e.event_type, e.reason, e.status) for e in errors] == [
+            ("span-create", "rejected", 400)
+        ]
+        assert "otlp" in errors[0].message
+        await p.shutdown()
+
+
+async def test_otlp_whole_export_400_is_final_and_429_is_retried() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse(mode="v4") as server:
+        p = make_pipeline(server.url, transport="otlp", on_error=errors.append)
+        server.reply(OTLP, 429, {"message": "Rate limit exceeded"}, headers={"Retry-After": "0"})
+        p.emit(factories.observation())
+        assert (await p.flush(timeout=10)).completed
+        assert errors == [] and p.statistics().retries == 1
+        server.reply(OTLP, 400, {"error": "Invalid OTLP trace export: 1 of 1 span(s)"})
+        bad = factories.observation()
+        p.emit(bad)
+        assert (await p.flush(timeout=10)).completed
+        assert [(e.event_id, e.reason, e.status) for e in errors] == [
+            (bad.event_id, "rejected", 400)
+        ]
+        assert errors[0].message.startswith("Invalid OTLP trace export")
+        await p.shutdown()
+        assert balanced(p)
