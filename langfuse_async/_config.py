@@ -183,9 +183,8 @@ def resolve_config(
         raise ValueError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}")
     url = url.rstrip("/")
 
-    fa = _as_int(
-        "flush_at", _pick(flush_at, env, "LANGFUSE_FLUSH_AT") or DEFAULT_FLUSH_AT, minimum=1
-    )
+    fa_raw = _pick(flush_at, env, "LANGFUSE_FLUSH_AT")
+    fa = _as_int("flush_at", DEFAULT_FLUSH_AT if fa_raw is None else fa_raw, minimum=1)
     fi_raw = _pick(flush_interval, env, "LANGFUSE_FLUSH_INTERVAL")
     fi = _as_float(
         "flush_interval",
