@@ -93,30 +93,43 @@ class Pipeline:
                 self._ledger.refuse(record, "shutdown", "produced after shutdown()")
                 self._dispatch_soon()
                 return
-            n, dropped = self._queue.put(record)
+            queue = self._queue
+            n = queue.put(record)
+            # Steady state: the worker is alive and this event neither starts a batch nor fills
+            # one, so there is nothing to wake.
+            if n > 1 and n != self._flush_at and self._worker.live and not queue.evicted:
+                return
+            dropped = n == 0 or bool(queue.evicted)
             if dropped:
-                config = self._config
-                message = (
-                    f"queue full ({config.queue_full}, max_queue_size={config.max_queue_size}, "
-                    f"max_queue_bytes={config.max_queue_bytes})"
-                )
-                for old in dropped:
-                    if old is record:  # refused: it never got a place in the queue
-                        self._ledger.refuse(old, "queue_full", message)
-                    else:
-                        self._ledger.finish(event_error(old, "queue_full", message))
+                self._report_drops(record, n == 0)
             worker = self._worker
             loop = _get_running_loop()
-            if loop is not None and worker._loop is loop and worker.running:
+            if loop is not None and worker.loop is loop and worker.running:
                 if n == 1 or n == self._flush_at or dropped:
                     worker.wake()
                 return
             if loop is not None:
                 self._bind(loop)
-            elif worker.running and (n == 1 or n == self._flush_at or dropped):
+            elif worker.running and (n <= 1 or n == self._flush_at or dropped):
                 worker.wake_threadsafe()
         except Exception:  # tracing must never raise into user code
             logger.debug("langfuse_async: emit failed", exc_info=True)
+
+    def _report_drops(self, record: Record, refused: bool) -> None:
+        config = self._config
+        message = (
+            f"queue full ({config.queue_full}, max_queue_size={config.max_queue_size}, "
+            f"max_queue_bytes={config.max_queue_bytes})"
+        )
+        if refused:  # it never got a place in the queue
+            self._ledger.refuse(record, "queue_full", message)
+        evicted = self._queue.evicted
+        while evicted:
+            try:
+                old = evicted.popleft()
+            except IndexError:  # another thread took it
+                break
+            self._ledger.finish(event_error(old, "queue_full", message))
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         worker = self._worker

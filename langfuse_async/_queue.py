@@ -20,7 +20,16 @@ class EventQueue:
     because producers may run in executor threads while the worker drains on the loop.
     """
 
-    __slots__ = ("_bytes", "_entries", "_lock", "_max_bytes", "_max_size", "_policy", "_seq")
+    __slots__ = (
+        "_bytes",
+        "_entries",
+        "_lock",
+        "_max_bytes",
+        "_max_size",
+        "_policy",
+        "_seq",
+        "evicted",
+    )
 
     def __init__(self, *, max_size: int, max_bytes: int, policy: QueueFull) -> None:
         self._entries: deque[tuple[int, Record]] = deque()
@@ -30,6 +39,8 @@ class EventQueue:
         self._max_bytes = max_bytes
         self._policy = policy
         self._lock = threading.Lock()
+        self.evicted: deque[Record] = deque()
+        """Records evicted by ``drop_oldest``, waiting to be reported by the caller."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -64,12 +75,13 @@ class EventQueue:
         except IndexError:
             return None
 
-    def put(self, record: Record) -> tuple[int, tuple[Record, ...]]:
-        """Add ``record``; return the queue length after the call and the records dropped.
+    def put(self, record: Record) -> int:
+        """Add ``record`` and return the queue length after the call, or 0 if it was refused.
 
         With ``drop_new`` a full queue refuses ``record`` itself. With ``drop_oldest`` it evicts
-        the oldest records until ``record`` fits. A record larger than the whole byte bound is
-        always refused. Every returned record must be reported by the caller.
+        the oldest records until ``record`` fits and leaves them in :attr:`evicted`. A record
+        larger than the whole byte bound is always refused. The caller reports every refused or
+        evicted record.
         """
         size = record.size
         with self._lock:
@@ -78,20 +90,19 @@ class EventQueue:
                 self._seq += 1
                 entries.append((self._seq, record))
                 self._bytes += size
-                return len(entries), ()
+                return len(entries)
             if self._policy == "drop_new" or size > self._max_bytes:
-                return len(entries), (record,)
-            evicted: list[Record] = []
+                return 0
             while entries and (
                 len(entries) >= self._max_size or self._bytes + size > self._max_bytes
             ):
                 _, old = entries.popleft()
                 self._bytes -= old.size
-                evicted.append(old)
+                self.evicted.append(old)
             self._seq += 1
             entries.append((self._seq, record))
             self._bytes += size
-            return len(entries), tuple(evicted)
+            return len(entries)
 
     def count_through(self, seq: int) -> int:
         """How many queued entries have a sequence number up to ``seq``."""

@@ -21,7 +21,7 @@ __all__ = ["Item", "SendOutcome", "send_ingestion", "send_otlp"]
 
 logger = logging.getLogger("langfuse_async")
 
-INGESTION_PATH = "/api/public/ingestion"
+INGESTION_PATH = _ingestion.INGESTION_PATH
 OTLP_PATH = "/api/public/otel/v1/traces"
 
 

@@ -71,6 +71,8 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._progress: asyncio.Event | None = None
+        self.live = False
+        """True from start until the task ends: lets ``emit`` skip every check in steady state."""
 
     def __repr__(self) -> str:
         return (
@@ -86,7 +88,13 @@ class Worker:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        loop = self._loop
+        return (
+            self._task is not None
+            and not self._task.done()
+            and loop is not None
+            and not loop.is_closed()
+        )
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the worker task on ``loop`` (the running loop of the caller)."""
@@ -99,6 +107,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._stopping = False
+        self.live = True
         self._task = loop.create_task(self._run(), name="langfuse_async-worker")
         self._task.add_done_callback(self._task_done)
 
@@ -140,6 +149,7 @@ class Worker:
 
     def detach(self) -> None:
         """Forget the loop and task without touching them (used in a forked child)."""
+        self.live = False
         self._task = None
         self._loop = None
         self._wake = None
@@ -223,6 +233,7 @@ class Worker:
             self._retry.clear()
             raise
         finally:
+            self.live = False
             self._signal_progress()
             await self._http.aclose()
 
@@ -369,7 +380,10 @@ class Worker:
                 max_count=self._config.flush_at,
                 overhead=lambda n: _otlp.request_overhead(n, self._ctx),
             )
-            batches = [[spans[i] for i in r] for r in ranges]
+            batches = self._within_limit(spans, sizes, ranges, _otlp.request_overhead)
+            if not batches:
+                self._settle_delivered(riders)
+                return
             batches[0].extend(riders)
         else:
             sizes = [len(item.ingestion or b"") for item in items]
@@ -379,12 +393,32 @@ class Worker:
                 max_count=self._config.flush_at,
                 overhead=lambda n: _ingestion.batch_overhead(n, self._ctx),
             )
-            batches = [[items[i] for i in r] for r in ranges]
+            batches = self._within_limit(items, sizes, ranges, _ingestion.batch_overhead)
         for batch in batches:
             if self._pause_until > time.monotonic():
                 self._schedule(batch, self._pause_until)
                 continue
             await self._send(batch, dest)
+
+    def _within_limit(
+        self,
+        items: list[Item],
+        sizes: list[int],
+        ranges: list[range],
+        overhead: Callable[[int, WireContext], int],
+    ) -> list[list[Item]]:
+        """Turn ranges into batches, dropping a lone event whose request would be too large."""
+        batches: list[list[Item]] = []
+        limit = self._config.max_batch_bytes
+        for r in ranges:
+            if (
+                len(r) == 1
+                and _batching.body_size(sizes, r, lambda n: overhead(n, self._ctx)) > limit
+            ):
+                self._drop(items[r[0]], "oversize", f"request would exceed {limit} bytes")
+                continue
+            batches.append([items[i] for i in r])
+        return batches
 
     async def _send(self, batch: list[Item], dest: Route) -> None:
         self._ledger.retries += sum(1 for item in batch if item.attempts)

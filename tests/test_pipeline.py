@@ -377,3 +377,24 @@ async def test_statistics_is_a_frozen_snapshot() -> None:
         s = p.statistics()
         assert (s.enqueued, s.delivered, s.pending, s.requests) == (1, 1, 0, 1)
         assert s.bytes_sent == len(server.received[0].body)
+
+
+async def test_an_event_whose_request_alone_exceeds_the_limit_is_reported_oversize() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        # A long public key inflates the batch metadata: event + envelope > max_batch_bytes.
+        p = make_pipeline(
+            server.url,
+            on_error=errors.append,
+            public_key="pk-" + "k" * 3_000,
+            max_batch_bytes=10_000,
+            max_event_bytes=9_000,
+        )
+        p.emit(factories.observation(metadata={"m": factories.raw("y" * 8_000)}))
+        p.emit(factories.observation())
+        assert (await p.flush(timeout=10)).completed
+        assert [e.reason for e in errors] == ["oversize"]
+        assert len(server.events()) == 1
+        assert all(len(r.body) <= 10_000 for r in server.received)
+        await p.shutdown()
+        assert balanced(p)

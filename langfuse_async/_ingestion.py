@@ -1,0 +1,601 @@
+"""The wire format of ``POST /api/public/ingestion``: envelopes, batch bodies and 207 replies.
+
+Everything here is pure (no I/O, no clock, no logging), so the worker can call it on the hot path
+and the tests can pin the bytes exactly.
+
+Encoding rules the server imposes (see the research notes on the ingestion API):
+
+* absent fields are omitted, never sent as ``null`` (the score ``dataType`` union rejects ``null``);
+* every body carries an ``id`` (the server silently drops traces and scores without one);
+* timestamps are UTC ISO-8601 with microseconds and ``Z``;
+* user payloads (``input``, ``output``, ``metadata`` values, ...) arrive already encoded as
+  ``msgspec.Raw`` and are spliced into the output as they are, never decoded or re-encoded.
+
+A record whose strings cannot be encoded as UTF-8 (a lone surrogate from a broken decoder is the
+realistic case) is not an error: each lone surrogate is replaced by U+FFFD and the event is sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from ._clock import format_ns
+from ._records import (
+    GENERATION_LIKE_TYPES,
+    TRUNCATED_MARKER,
+    Metadata,
+    ObservationRecord,
+    Record,
+    ScoreRecord,
+    TraceAttributes,
+    TraceRecord,
+)
+from ._wire import WireContext
+
+__all__ = [
+    "INGESTION_PATH",
+    "IngestionFailure",
+    "IngestionReply",
+    "IngestionSuccess",
+    "UnencodableEventError",
+    "batch_overhead",
+    "build_body",
+    "encode_event",
+    "fit_event",
+    "is_not_accepted_error",
+    "parse_response",
+]
+
+#: The route, relative to the base URL.
+INGESTION_PATH = "/api/public/ingestion"
+
+
+class UnencodableEventError(ValueError):
+    """A record could not be encoded even after its strings were repaired.
+
+    Only a record that breaks its own field types (for example a non-string where a string is
+    declared, or a payload that is not ``msgspec.Raw``) gets here: a programming error on the
+    producer side. The worker reports such an event as ``"unserializable"``.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Body structs. Defaults are always None and ``omit_defaults`` drops them, so an unset field is
+# absent from the JSON. Never give a field a non-None default: ``omit_defaults`` would silently
+# drop that value too (``public=False`` would vanish).
+
+
+class _ObservationBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    id: str
+    trace_id: str
+    parent_observation_id: str | None = None
+    name: str
+    start_time: str
+    end_time: str | None = None
+    input: msgspec.Raw | None = None
+    output: msgspec.Raw | None = None
+    metadata: Metadata | None = None
+    level: str | None = None
+    status_message: str | None = None
+    version: str | None = None
+    environment: str | None = None
+
+
+class _GenerationBody(_ObservationBody, kw_only=True):
+    model: str | None = None
+    model_parameters: msgspec.Raw | None = None
+    usage_details: msgspec.Raw | None = None
+    cost_details: msgspec.Raw | None = None
+    completion_start_time: str | None = None
+    prompt_name: str | None = None
+    prompt_version: int | None = None
+
+
+class _TraceBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    id: str
+    name: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    release: str | None = None
+    version: str | None = None
+    input: msgspec.Raw | None = None
+    output: msgspec.Raw | None = None
+    metadata: Metadata | None = None
+    tags: tuple[str, ...] | None = None
+    public: bool | None = None
+    environment: str | None = None
+
+
+class _ScoreBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    id: str
+    name: str
+    value: float | int | str
+    trace_id: str | None = None
+    observation_id: str | None = None
+    session_id: str | None = None
+    data_type: str | None = None
+    comment: str | None = None
+    metadata: Metadata | None = None
+    environment: str | None = None
+
+
+_Body = _ObservationBody | _GenerationBody | _TraceBody | _ScoreBody
+
+
+class _Envelope(msgspec.Struct):
+    id: str
+    timestamp: str
+    type: str
+    body: _Body
+
+
+_encoder = msgspec.json.Encoder()
+
+# The server's promptVersion is a JavaScript number; beyond this it cannot be stored exactly.
+_MAX_SAFE_INT = 2**53 - 1
+# A corrupt time value must neither raise (gmtime overflows) nor produce a year the server's
+# ISO-8601 check refuses (five digits, or a minus sign); it is clamped to the representable span.
+_MAX_TIMESTAMP_NS = 253_402_300_799_999_999_999  # 9999-12-31T23:59:59.999999999Z
+_NULL = b"null"
+_MARKER_BYTES = _encoder.encode(TRUNCATED_MARKER)
+_MARKER_RAW = msgspec.Raw(_MARKER_BYTES)
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_TRUNCATABLE = ("input", "output", "metadata")
+
+
+def _timestamp(ns: int) -> str:
+    if ns < 0:
+        ns = 0
+    elif ns > _MAX_TIMESTAMP_NS:
+        ns = _MAX_TIMESTAMP_NS
+    return format_ns(ns)
+
+
+def _metadata(value: Metadata | None) -> Metadata | None:
+    # A JSON null at the root of metadata says nothing and trace metadata must not be null.
+    # Length first: bytes() copies, and metadata can be megabytes.
+    if isinstance(value, msgspec.Raw) and len(value) == len(_NULL) and bytes(value) == _NULL:
+        return None
+    return value
+
+
+def _prompt_pair(name: str | None, version: int | None) -> tuple[str | None, int | None]:
+    # The server refines on truthiness: both set, or both absent. A lone half (or version 0,
+    # which counts as absent) would fail the whole event, so both are dropped instead.
+    if (
+        name
+        and version
+        and not isinstance(version, bool)
+        and -_MAX_SAFE_INT <= version <= _MAX_SAFE_INT
+    ):
+        return name, version
+    return None, None
+
+
+def _score_value(value: float | str) -> float | int | str:
+    # JSON true/false would fail the BOOLEAN rule, which wants the number 0 or 1.
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _observation_body(record: ObservationRecord, ctx: WireContext) -> _ObservationBody:
+    end_time = None if record.as_type == "event" else _timestamp(record.end_ns)
+    if record.as_type not in GENERATION_LIKE_TYPES:
+        return _ObservationBody(
+            id=record.id,
+            trace_id=record.trace_id,
+            parent_observation_id=record.parent_id,
+            name=record.name,
+            start_time=_timestamp(record.start_ns),
+            end_time=end_time,
+            input=record.input,
+            output=record.output,
+            metadata=_metadata(record.metadata),
+            level=record.level,
+            status_message=record.status_message,
+            version=record.version,
+            environment=ctx.environment,
+        )
+    prompt_name, prompt_version = _prompt_pair(record.prompt_name, record.prompt_version)
+    completion_start = record.completion_start_ns
+    return _GenerationBody(
+        id=record.id,
+        trace_id=record.trace_id,
+        parent_observation_id=record.parent_id,
+        name=record.name,
+        start_time=_timestamp(record.start_ns),
+        end_time=end_time,
+        input=record.input,
+        output=record.output,
+        metadata=_metadata(record.metadata),
+        level=record.level,
+        status_message=record.status_message,
+        version=record.version,
+        environment=ctx.environment,
+        model=record.model,
+        model_parameters=record.model_parameters,
+        usage_details=record.usage_details,
+        cost_details=record.cost_details,
+        completion_start_time=None if completion_start is None else _timestamp(completion_start),
+        prompt_name=prompt_name,
+        prompt_version=prompt_version,
+    )
+
+
+def _trace_body(record: TraceRecord, ctx: WireContext) -> _TraceBody:
+    attrs = record.attributes
+    return _TraceBody(
+        id=record.trace_id,
+        name=attrs.name,
+        user_id=attrs.user_id,
+        session_id=attrs.session_id,
+        release=attrs.release if attrs.release is not None else ctx.release,
+        version=attrs.version,
+        input=attrs.input,
+        output=attrs.output,
+        metadata=_metadata(attrs.metadata),
+        tags=attrs.tags,
+        public=attrs.public,
+        environment=ctx.environment,
+    )
+
+
+def _score_body(record: ScoreRecord, ctx: WireContext) -> _ScoreBody:
+    return _ScoreBody(
+        id=record.id,
+        name=record.name,
+        value=_score_value(record.value),
+        trace_id=record.trace_id,
+        observation_id=record.observation_id,
+        session_id=record.session_id,
+        data_type=record.data_type,
+        comment=record.comment,
+        metadata=_metadata(record.metadata),
+        environment=ctx.environment,
+    )
+
+
+def _body(record: Record, ctx: WireContext) -> _Body:
+    if isinstance(record, ObservationRecord):
+        return _observation_body(record, ctx)
+    if isinstance(record, TraceRecord):
+        return _trace_body(record, ctx)
+    return _score_body(record, ctx)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE_RE.sub("\ufffd", value)
+    if isinstance(value, tuple):
+        return tuple(_scrub(item) for item in value)
+    if isinstance(value, dict):
+        return {_scrub(key): item for key, item in value.items()}
+    return value
+
+
+def _scrub_struct(struct: msgspec.Struct) -> Any:
+    changes = {name: _scrub(getattr(struct, name)) for name in struct.__struct_fields__}
+    return msgspec.structs.replace(struct, **changes)
+
+
+def encode_event(record: Record, ctx: WireContext) -> bytes:
+    """Encode one record as an ingestion event envelope.
+
+    The envelope is ``{"id", "timestamp", "type", "body"}``; the body layout depends on the
+    record type (observation, ``trace-create`` or ``score-create``). Unset fields are omitted.
+
+    Args:
+        record: The record to encode.
+        ctx: Client-level facts (environment, release) copied into the body.
+
+    Returns:
+        The UTF-8 JSON of the envelope.
+
+    Raises:
+        UnencodableEventError: Only for a record that breaks its declared field types. Strings
+            with lone surrogates are repaired (U+FFFD), never an error.
+    """
+    envelope = _Envelope(
+        id=record.event_id,
+        timestamp=_timestamp(record.timestamp_ns),
+        type=record.event_type,
+        body=_body(record, ctx),
+    )
+    try:
+        return _encoder.encode(envelope)
+    except Exception:
+        # The slow path runs only for broken input; the common case pays for nothing.
+        pass
+    repaired = _Envelope(
+        id=_scrub(envelope.id),
+        timestamp=envelope.timestamp,
+        type=_scrub(envelope.type),
+        body=_scrub_struct(envelope.body),
+    )
+    try:
+        return _encoder.encode(repaired)
+    except Exception as exc:
+        raise UnencodableEventError(
+            f"cannot encode {record.event_type} event {record.event_id!r}: {exc}"
+        ) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# Oversize events
+
+
+def _payload_size(value: Metadata | None) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, msgspec.Raw):
+        return len(value)
+    # Close enough to the encoded size to pick the largest field: key, quotes, colon, comma.
+    return 2 + sum(len(key) + len(item) + 4 for key, item in value.items())
+
+
+def _is_marker(value: Metadata | None) -> bool:
+    return (
+        isinstance(value, msgspec.Raw)
+        and len(value) == len(_MARKER_RAW)
+        and bytes(value) == _MARKER_BYTES
+    )
+
+
+def _largest(holder: TraceAttributes | ObservationRecord | ScoreRecord) -> tuple[str, int] | None:
+    best: tuple[str, int] | None = None
+    for name in _TRUNCATABLE:
+        value = getattr(holder, name, None)
+        if value is None or _is_marker(value):
+            continue
+        size = _payload_size(value)
+        # Replacing something no larger than the marker cannot make the event smaller.
+        if size > len(_MARKER_RAW) and (best is None or size > best[1]):
+            best = (name, size)
+    return best
+
+
+def _truncate_largest(record: Record) -> Record | None:
+    holder = record.attributes if isinstance(record, TraceRecord) else record
+    found = _largest(holder)
+    if found is None:
+        return None
+    name, size = found
+    new_size = max(0, record.size - (size - len(_MARKER_RAW)))
+    if isinstance(record, TraceRecord):
+        attributes = msgspec.structs.replace(record.attributes, **{name: _MARKER_RAW})
+        return msgspec.structs.replace(record, attributes=attributes, size=new_size)
+    return msgspec.structs.replace(record, **{name: _MARKER_RAW, "size": new_size})
+
+
+def fit_event(
+    record: Record, ctx: WireContext, max_event_bytes: int
+) -> tuple[Record, bytes] | None:
+    """Encode a record, truncating its largest payloads until it fits ``max_event_bytes``.
+
+    While the encoded event is too large, the largest of ``input``, ``output`` and ``metadata``
+    (of the trace attributes, for a trace record) is replaced by the JSON string
+    :data:`~langfuse_async._records.TRUNCATED_MARKER`, and the record is encoded again. A field
+    no larger than the marker is never replaced. The returned record's ``size`` is lowered by
+    the bytes removed; the caller must keep the original if it accounted for that one.
+
+    Args:
+        record: The record to encode.
+        ctx: Client-level facts copied into the body.
+        max_event_bytes: The largest encoded event allowed.
+
+    Returns:
+        ``(record, encoded)``, where ``record`` is the original when it fit at once, or
+        ``None`` when even the fully truncated event is too large (report it as "oversize").
+
+    Raises:
+        UnencodableEventError: As :func:`encode_event`.
+    """
+    encoded = encode_event(record, ctx)
+    while len(encoded) > max_event_bytes:
+        truncated = _truncate_largest(record)
+        if truncated is None:
+            return None
+        record = truncated
+        encoded = encode_event(record, ctx)
+    return record, encoded
+
+
+# --------------------------------------------------------------------------------------------
+# Batch bodies
+
+
+_BATCH_HEAD = b'{"batch":['
+_BATCH_SIZE_KEY = b'],"metadata":{"batch_size":'
+
+
+@functools.lru_cache(maxsize=16)
+def _metadata_tail(ctx: WireContext) -> bytes:
+    # Encoded once per client: the JSON escaping of these strings never changes.
+    return (
+        b',"sdk_name":'
+        + _encoder.encode(_scrub(ctx.sdk_name))
+        + b',"sdk_version":'
+        + _encoder.encode(_scrub(ctx.sdk_version))
+        + b',"public_key":'
+        + _encoder.encode(_scrub(ctx.public_key))
+        + b"}}"
+    )
+
+
+def batch_overhead(count: int, ctx: WireContext) -> int:
+    """Return the bytes a batch body of ``count`` events adds to the events' own bytes.
+
+    That is the envelope object, the separators between events and the batch ``metadata``,
+    so that ``len(build_body(events, ctx)) == sum(map(len, events)) + batch_overhead(n, ctx)``.
+
+    Args:
+        count: The number of events in the batch (0 or more).
+        ctx: Supplies the SDK name, version and public key of the batch metadata.
+
+    Raises:
+        ValueError: If ``count`` is negative.
+    """
+    if count < 0:
+        raise ValueError("count must not be negative")
+    separators = count - 1 if count else 0
+    return (
+        len(_BATCH_HEAD)
+        + separators
+        + len(_BATCH_SIZE_KEY)
+        + len(str(count))
+        + len(_metadata_tail(ctx))
+    )
+
+
+def build_body(events: Sequence[bytes], ctx: WireContext) -> bytes:
+    """Join encoded events into one request body.
+
+    The body is ``{"batch":[...],"metadata":{"batch_size":n,"sdk_name":...,"sdk_version":...,
+    "public_key":...}}``; the events are spliced byte for byte.
+
+    Args:
+        events: Envelopes from :func:`encode_event` or :func:`fit_event`.
+        ctx: Supplies the batch metadata.
+
+    Returns:
+        The request body; its length is exactly what :func:`batch_overhead` predicts.
+    """
+    return b"".join(
+        (
+            _BATCH_HEAD,
+            b",".join(events),
+            _BATCH_SIZE_KEY,
+            str(len(events)).encode("ascii"),
+            _metadata_tail(ctx),
+        )
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 207 replies
+
+
+class IngestionSuccess(msgspec.Struct, frozen=True):
+    """One accepted event of a 207 reply.
+
+    Attributes:
+        id: The envelope id of the event.
+        status: The per-event status (201 from current servers).
+    """
+
+    id: str
+    status: int
+
+
+class IngestionFailure(msgspec.Struct, frozen=True):
+    """One refused event of a 207 reply.
+
+    Attributes:
+        id: The envelope id of the event (``"unknown"`` when the server could not read it).
+        status: The per-event status, or ``None`` when the server sent none usable.
+        message: The short message, when the server sent a string.
+        error: The detail exactly as received: a string, an object, a list or ``None``.
+    """
+
+    id: str
+    status: int | None
+    message: str | None = None
+    error: Any = None
+
+
+class IngestionReply(msgspec.Struct, frozen=True):
+    """A decoded 207 reply. The order of ``successes`` is not the order of the request.
+
+    Attributes:
+        successes: The accepted events.
+        errors: The refused events.
+    """
+
+    successes: tuple[IngestionSuccess, ...]
+    errors: tuple[IngestionFailure, ...]
+
+
+def _status(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def parse_response(body: bytes) -> IngestionReply | None:
+    """Decode the body of a 207 reply, tolerating anything a server version may add.
+
+    Unknown keys (``_deprecation``, ...) are ignored. An entry without a string ``id`` cannot
+    be matched to an event and is skipped. ``message`` is kept when it is a string, ``error``
+    whatever its JSON type.
+
+    Args:
+        body: The raw response body.
+
+    Returns:
+        The reply, or ``None`` when the body is not JSON or not an object with a ``successes``
+        and/or ``errors`` list.
+    """
+    try:
+        data = msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    raw_successes = data.get("successes", [])
+    raw_errors = data.get("errors", [])
+    if ("successes" not in data and "errors" not in data) or not (
+        isinstance(raw_successes, list) and isinstance(raw_errors, list)
+    ):
+        return None
+    successes = []
+    for item in raw_successes:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            status = _status(item.get("status"))
+            successes.append(IngestionSuccess(item["id"], 201 if status is None else status))
+    errors = []
+    for item in raw_errors:
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            message = item.get("message")
+            errors.append(
+                IngestionFailure(
+                    item["id"],
+                    _status(item.get("status")),
+                    message if isinstance(message, str) else None,
+                    item.get("error"),
+                )
+            )
+    return IngestionReply(tuple(successes), tuple(errors))
+
+
+_NOT_ACCEPTED_MESSAGE = "event type not accepted"
+_NOT_ACCEPTED_DETAIL = "is not accepted by /api/public/ingestion"
+
+
+def is_not_accepted_error(error: IngestionFailure) -> bool:
+    """Tell whether a per-event error is a v4 server refusing the event type on this route.
+
+    Langfuse v4 servers in ``events_only`` mode (their default) accept only scores here and
+    answer every other event with a 400 "Event type not accepted"; such events belong on the
+    OTLP route instead.
+
+    Args:
+        error: One entry of :attr:`IngestionReply.errors`.
+    """
+    if error.status != 400:
+        return False
+    if error.message is not None and error.message.strip().lower() == _NOT_ACCEPTED_MESSAGE:
+        return True
+    return isinstance(error.error, str) and _NOT_ACCEPTED_DETAIL in error.error

@@ -1,0 +1,132 @@
+"""Batch cutting: every body within the byte limit, every item exactly once, in order."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+
+import pytest
+from hypothesis import given, strategies as st
+
+from langfuse_async._batching import body_size, cut_batches, split_in_half
+from langfuse_async._ingestion import batch_overhead, build_body
+from langfuse_async._wire import WireContext
+
+CTX = WireContext(public_key="pk-lf-batching", sdk_version="1.0.0")
+OVERHEAD = functools.partial(batch_overhead, ctx=CTX)
+
+
+def _flat(n: int) -> int:
+    # Brackets plus one separator between items: the simplest honest overhead.
+    return 2 + max(n - 1, 0)
+
+
+def test_empty_input_gives_no_batches() -> None:
+    assert cut_batches([], max_bytes=100, max_count=10, overhead=_flat) == []
+
+
+def test_items_are_packed_greedily_up_to_the_byte_limit() -> None:
+    # Bodies: [10+10+10 +2+2 = 34], [10+10 +2+1 = 23] ...
+    sizes = [10] * 5
+    assert cut_batches(sizes, max_bytes=34, max_count=100, overhead=_flat) == [
+        range(3),
+        range(3, 5),
+    ]
+    # One byte less and the third item no longer fits.
+    assert cut_batches(sizes, max_bytes=33, max_count=100, overhead=_flat) == [
+        range(2),
+        range(2, 4),
+        range(4, 5),
+    ]
+
+
+def test_count_limit() -> None:
+    batches = cut_batches([1] * 7, max_bytes=10**6, max_count=3, overhead=_flat)
+    assert batches == [range(3), range(3, 6), range(6, 7)]
+
+
+def test_an_item_too_large_alone_is_isolated_not_lost() -> None:
+    sizes = [5, 5, 500, 5, 600, 700, 5]
+    batches = cut_batches(sizes, max_bytes=50, max_count=10, overhead=_flat)
+    assert batches == [range(2), range(2, 3), range(3, 4), range(4, 5), range(5, 6), range(6, 7)]
+    oversize = [r for r in batches if body_size(sizes, r, _flat) > 50]
+    assert oversize == [range(2, 3), range(4, 5), range(5, 6)]
+
+
+def test_multi_digit_batch_sizes_are_accounted_for() -> None:
+    # The tenth event costs ",{}" plus one more digit in "batch_size": 4 bytes, not 3.
+    events = [b"{}"] * 10
+    limit = len(build_body(events[:9], CTX)) + 3
+    batches = cut_batches(
+        [len(e) for e in events], max_bytes=limit, max_count=100, overhead=OVERHEAD
+    )
+    assert batches[0] == range(9)
+    assert len(build_body(events[:10], CTX)) == limit + 1
+
+
+def test_invalid_count_limit() -> None:
+    with pytest.raises(ValueError, match="max_count"):
+        cut_batches([1], max_bytes=10, max_count=0, overhead=_flat)
+
+
+@given(
+    sizes=st.lists(st.integers(0, 3_000), max_size=200),
+    max_bytes=st.integers(1, 10_000),
+    max_count=st.integers(1, 50),
+)
+def test_cut_batches_properties(sizes: list[int], max_bytes: int, max_count: int) -> None:
+    batches = cut_batches(sizes, max_bytes=max_bytes, max_count=max_count, overhead=OVERHEAD)
+    # Every item exactly once, in order, as consecutive non-empty ranges.
+    assert [i for r in batches for i in r] == list(range(len(sizes)))
+    assert all(len(r) >= 1 and r.step == 1 for r in batches)
+    for r in batches:
+        assert len(r) <= max_count
+        size = body_size(sizes, r, OVERHEAD)
+        if size > max_bytes:
+            # Only an item that cannot fit even alone may exceed the limit, and it is alone.
+            assert len(r) == 1
+            assert sizes[r.start] + OVERHEAD(1) > max_bytes
+    # Greedy: a batch is closed only when the next item would not fit or it is full.
+    for current, following in itertools.pairwise(batches):
+        grown = range(current.start, following.start + 1)
+        assert len(grown) > max_count or body_size(sizes, grown, OVERHEAD) > max_bytes
+
+
+@given(
+    sizes=st.lists(st.integers(0, 200), min_size=1, max_size=60), max_bytes=st.integers(1, 2_000)
+)
+def test_planned_size_is_the_real_body_size(sizes: list[int], max_bytes: int) -> None:
+    # Events whose encoded length is exactly the planned size.
+    events = [b'"' + b"x" * max(size - 2, 0) + b'"' if size >= 2 else b"0" for size in sizes]
+    lengths = [len(e) for e in events]
+    for r in cut_batches(lengths, max_bytes=max_bytes, max_count=1000, overhead=OVERHEAD):
+        body = build_body(events[r.start : r.stop], CTX)
+        assert len(body) == body_size(lengths, r, OVERHEAD)
+        assert len(body) <= max_bytes or len(r) == 1
+
+
+@pytest.mark.parametrize(
+    ("r", "first", "second"),
+    [
+        (range(2), range(1), range(1, 2)),
+        (range(3), range(1), range(1, 3)),
+        (range(4, 14), range(4, 9), range(9, 14)),
+    ],
+)
+def test_split_in_half(r: range, first: range, second: range) -> None:
+    assert split_in_half(r) == (first, second)
+
+
+@given(st.integers(0, 1000), st.integers(2, 1000))
+def test_split_in_half_covers_the_range(start: int, length: int) -> None:
+    r = range(start, start + length)
+    first, second = split_in_half(r)
+    assert len(first) >= 1 and len(second) >= 1
+    assert list(first) + list(second) == list(r)
+    assert abs(len(first) - len(second)) <= 1
+
+
+@pytest.mark.parametrize("r", [range(0), range(3, 4)])
+def test_split_in_half_needs_two_items(r: range) -> None:
+    with pytest.raises(ValueError, match="two"):
+        split_in_half(r)
