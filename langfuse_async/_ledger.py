@@ -49,8 +49,13 @@ class Ledger:
     updates happen on the loop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_reports: bool = True, max_reports: int = 10_000) -> None:
         self._lock = threading.Lock()
+        self._keep_reports = keep_reports
+        self._max_reports = max_reports
+        self._reasons_seen: set[str] = set()
+        self.reports_lost = 0
+        """Reports not handed to ``on_error`` because its backlog was full (still counted)."""
         self.refused = 0
         """Events refused before they got a queue sequence number (counted as enqueued)."""
         self.delivered = 0
@@ -77,7 +82,16 @@ class Ledger:
             else:
                 self.failed += 1
             self.by_reason[error.reason] = self.by_reason.get(error.reason, 0) + 1
-        self.reports.append(error)
+            # Reports wait for the worker; their backlog is bounded like the queue, so a producer
+            # that never yields cannot grow memory through drops either.
+            if self._keep_reports:
+                if len(self.reports) < self._max_reports:
+                    self.reports.append(error)
+                else:
+                    self.reports_lost += 1
+            elif error.reason not in self._reasons_seen:
+                self._reasons_seen.add(error.reason)
+                self.reports.append(error)  # logged once per reason, then only counted
 
     def count_sampled_out(self) -> None:
         with self._lock:

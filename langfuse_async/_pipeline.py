@@ -66,7 +66,9 @@ class Pipeline:
             max_bytes=config.max_queue_bytes,
             policy=config.queue_full,
         )
-        self._ledger = Ledger()
+        self._ledger = Ledger(
+            keep_reports=self._on_error is not None, max_reports=config.max_queue_size
+        )
         self._http = HttpClient(
             public_key=config.public_key or "",
             secret_key=config.secret_key or "",
@@ -143,9 +145,7 @@ class Pipeline:
 
     def _dispatch_soon(self) -> None:
         loop = _get_running_loop()
-        if loop is None or self._on_error is None:
-            if self._on_error is None:
-                self._ledger.reports.clear()
+        if loop is None:
             return
         task = loop.create_task(self._worker.dispatch_reports())
         self._side_tasks.add(task)

@@ -527,6 +527,12 @@ class Worker:
     async def dispatch_reports(self) -> None:
         """Hand every queued report to ``on_error``, in order."""
         reports = self._ledger.reports
+        if self._ledger.reports_lost and "reports_lost" not in self._warned:
+            self._warned.add("reports_lost")
+            logger.warning(
+                "langfuse_async: on_error could not keep up; some undelivered events were only "
+                "counted in statistics(), not passed to on_error"
+            )
         while reports:
             error = reports.popleft()
             if self._on_error is None:

@@ -398,3 +398,26 @@ async def test_an_event_whose_request_alone_exceeds_the_limit_is_reported_oversi
         assert all(len(r.body) <= 10_000 for r in server.received)
         await p.shutdown()
         assert balanced(p)
+
+
+async def test_drop_reports_are_bounded_but_every_drop_is_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        release = server.hold(INGESTION)
+        p = make_pipeline(server.url, on_error=errors.append, max_queue_size=5, flush_at=1)
+        p.emit(factories.observation())
+        await server.wait_for(lambda: len(server.received) == 1)
+        with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+            for _ in range(100):  # never yields: reports pile up behind the worker
+                p.emit(factories.observation())
+            assert len(p._ledger.reports) <= 5
+            release.set()
+            assert (await p.flush(timeout=10)).completed
+        s = p.statistics()
+        assert s.dropped_by_reason["queue_full"] == 95
+        assert len(errors) == 5
+        assert "could not keep up" in caplog.text
+        await p.shutdown()
+        assert balanced(p)
