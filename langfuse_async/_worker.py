@@ -179,12 +179,14 @@ class Worker:
         """Send everything now and wait until events up to ``seq`` are settled."""
         self._flush_waiters += 1
         try:
+            # One wake is enough: while a flush waits, the worker treats every queued event as
+            # due. Waking it on every progress signal would spin during a retry pause.
+            self.wake()
             with anyio.move_on_after(timeout):
                 while not self.settled_through(seq):
                     progress = self._progress
                     if progress is None or not self.running:
                         return False
-                    self.wake()
                     progress.clear()
                     await progress.wait()
             return self.settled_through(seq)
