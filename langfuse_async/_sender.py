@@ -22,7 +22,7 @@ __all__ = ["Item", "SendOutcome", "send_ingestion", "send_otlp"]
 logger = logging.getLogger("langfuse_async")
 
 INGESTION_PATH = _ingestion.INGESTION_PATH
-OTLP_PATH = "/api/public/otel/v1/traces"
+OTLP_PATH = _otlp.OTLP_TRACES_PATH
 
 
 class Item:
