@@ -1,0 +1,779 @@
+"""OTLP trace exports to ingestion events, as the Langfuse server's legacy conversion does.
+
+The route checks an export's shape first (a span without a string ``traceId``/``spanId``, or a
+non-array ``scopeSpans``/``spans``/``attributes``/``events``, rejects the whole export). Each
+span then becomes one ``<type>-create`` observation event, and ``trace-create`` events carry
+the trace: a full one from a root span, a partial one from any span carrying trace-level
+attributes, and a placeholder for a trace seen with neither. The events then pass the normal
+ingestion validation, where an invalid one is dropped silently, as the worker drops it.
+
+Protobuf bodies are decoded with the optional ``opentelemetry-proto`` package into the same
+JSON shape (hex ids, decimal-string nanoseconds, integer enums).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ._validate import is_datetime, timestamp_ms
+
+__all__ = ["ProtobufUnavailable", "check_export", "convert_export", "decode_protobuf"]
+
+logger = logging.getLogger("langfuse_async")
+
+_KNOWN_TYPES = {
+    "span": "SPAN",
+    "generation": "GENERATION",
+    "event": "EVENT",
+    "agent": "AGENT",
+    "tool": "TOOL",
+    "chain": "CHAIN",
+    "retriever": "RETRIEVER",
+    "evaluator": "EVALUATOR",
+    "embedding": "EMBEDDING",
+    "guardrail": "GUARDRAIL",
+}
+_OPENINFERENCE_KINDS = {
+    "LLM": "GENERATION",
+    "EMBEDDING": "EMBEDDING",
+    "CHAIN": "CHAIN",
+    "RETRIEVER": "RETRIEVER",
+    "RERANKER": "RETRIEVER",
+    "TOOL": "TOOL",
+    "AGENT": "AGENT",
+    "GUARDRAIL": "GUARDRAIL",
+    "EVALUATOR": "EVALUATOR",
+}
+_GEN_AI_OPERATIONS = {
+    "chat": "GENERATION",
+    "completion": "GENERATION",
+    "text_completion": "GENERATION",
+    "generate_content": "GENERATION",
+    "embeddings": "EMBEDDING",
+    "execute_tool": "TOOL",
+    "invoke_agent": "AGENT",
+    "create_agent": "AGENT",
+}
+_GENERATION_KEYS = (
+    "langfuse.observation.model.name",
+    "langfuse.observation.model.parameters",
+    "langfuse.observation.usage_details",
+    "langfuse.observation.cost_details",
+    "langfuse.observation.completion_start_time",
+    "langfuse.observation.prompt.name",
+    "langfuse.observation.prompt.version",
+)
+_MODEL_KEYS = (
+    "langfuse.observation.model.name",
+    "gen_ai.response.model",
+    "ai.model.id",
+    "gen_ai.request.model",
+    "llm.response.model",
+    "llm.model_name",
+    "model",
+)
+_LEVEL_ALIASES = {
+    "DEBUG": "DEBUG",
+    "TRACE": "DEBUG",
+    "DEFAULT": "DEFAULT",
+    "INFO": "DEFAULT",
+    "NOTICE": "DEFAULT",
+    "WARNING": "WARNING",
+    "WARN": "WARNING",
+    "ERROR": "ERROR",
+    "ERR": "ERROR",
+    "FATAL": "ERROR",
+    "CRITICAL": "ERROR",
+}
+_IO_KEYS = frozenset(
+    {
+        "langfuse.observation.input",
+        "langfuse.observation.output",
+        "langfuse.trace.input",
+        "langfuse.trace.output",
+        "input.value",
+        "output.value",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+    }
+)
+_METADATA_PREFIXES = (
+    "langfuse.observation.metadata.",
+    "langfuse.metadata.",
+    "ai.telemetry.metadata.",
+)
+_TRACE_UPDATE_KEYS = (
+    "langfuse.trace.name",
+    "langfuse.trace.input",
+    "langfuse.trace.output",
+    "langfuse.trace.public",
+    "langfuse.trace.tags",
+    "user.id",
+    "session.id",
+    "langfuse.user.id",
+    "langfuse.session.id",
+)
+_GENERATION_BODY_TYPES = frozenset(
+    {"GENERATION", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "EMBEDDING", "GUARDRAIL"}
+)
+
+
+class ProtobufUnavailable(Exception):
+    """Raised when a protobuf export arrives but ``opentelemetry-proto`` is not installed."""
+
+
+# --- shape check -----------------------------------------------------------------------------
+
+
+def check_export(resource_spans: object) -> str | None:
+    """Return the server's whole-export 400 message for a malformed export, or None when valid."""
+    problems: list[str] = []
+    total = 0
+    bad = 0
+    if not isinstance(resource_spans, list):
+        problems.append("resourceSpans:not-array")
+        resource_spans = []
+    for resource in resource_spans:
+        if not isinstance(resource, dict):
+            problems.append("resourceSpans:not-object")
+            continue
+        scope_spans = resource.get("scopeSpans", [])
+        if not isinstance(scope_spans, list):
+            problems.append("scopeSpans:not-array")
+            continue
+        for scope in scope_spans:
+            if not isinstance(scope, dict):
+                problems.append("scopeSpans:not-object")
+                continue
+            spans = scope.get("spans", [])
+            if not isinstance(spans, list):
+                problems.append("spans:not-array")
+                continue
+            for span in spans:
+                total += 1
+                reasons = _span_problems(span)
+                if reasons:
+                    bad += 1
+                    problems.extend(reasons)
+    if not problems:
+        return None
+    shown = ", ".join(dict.fromkeys(problems).keys())
+    return (
+        f"Invalid OTLP trace export: {bad} of {total} span(s) cannot be processed ({shown}). "
+        "Every span needs a string traceId and spanId, and scopeSpans, spans, attributes and "
+        "events must be arrays. The entire export was rejected and no spans were ingested. "
+        "Fix the exporter and send the export again."
+    )
+
+
+def _span_problems(span: object) -> list[str]:
+    if not isinstance(span, dict):
+        return ["span:not-object"]
+    reasons = []
+    for key in ("traceId", "spanId"):
+        value = span.get(key)
+        if value is None or value == "":
+            reasons.append(f"{key}:absent")
+        elif not isinstance(value, str):
+            reasons.append(f"{key}:invalid")
+    parent = span.get("parentSpanId")
+    if parent is not None and not isinstance(parent, str):
+        reasons.append("parentSpanId:invalid")
+    for key in ("attributes", "events"):
+        if key in span and not isinstance(span[key], list):
+            reasons.append(f"{key}:not-array")
+    return reasons
+
+
+# --- protobuf --------------------------------------------------------------------------------
+
+
+def decode_protobuf(data: bytes) -> list[Any]:
+    """Decode an ``ExportTraceServiceRequest`` into the OTLP/JSON ``resourceSpans`` shape.
+
+    Raises:
+        ProtobufUnavailable: ``opentelemetry-proto`` is not installed.
+        ValueError: The bytes are not a valid export.
+    """
+    try:
+        # Imported by name: the optional dependency ships without type information.
+        json_format: Any = importlib.import_module("google.protobuf.json_format")
+        message: Any = importlib.import_module("google.protobuf.message")
+        trace_service: Any = importlib.import_module(
+            "opentelemetry.proto.collector.trace.v1.trace_service_pb2"
+        )
+    except ImportError as exc:
+        raise ProtobufUnavailable(str(exc)) from exc
+    request = trace_service.ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(data)
+    except message.DecodeError as exc:
+        raise ValueError(str(exc)) from exc
+    decoded = json_format.MessageToDict(request, use_integers_for_enums=True)
+    resource_spans: list[Any] = decoded.get("resourceSpans", [])
+    # proto3 JSON writes bytes as base64; the server hex-encodes ids it receives as bytes.
+    for resource in resource_spans:
+        for scope in resource.get("scopeSpans", []):
+            for span in scope.get("spans", []):
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in span:
+                        span[key] = base64.b64decode(span[key]).hex()
+    return resource_spans
+
+
+# --- conversion ------------------------------------------------------------------------------
+
+
+def _any_value(value: object) -> Any:
+    """Decode an OTLP ``AnyValue`` wrapper like the server's ``convertValueToPlainJavascript``."""
+    if not isinstance(value, dict):
+        return value
+    if "stringValue" in value:
+        return value["stringValue"]
+    if "doubleValue" in value:
+        number = value["doubleValue"]
+        if isinstance(number, str):
+            try:
+                parsed = float(number)
+            except ValueError:
+                return number
+            return parsed if math.isfinite(parsed) else number
+        return number
+    if "boolValue" in value:
+        return value["boolValue"]
+    if "arrayValue" in value:
+        array = value["arrayValue"] if isinstance(value["arrayValue"], dict) else {}
+        items = array.get("values") or []
+        return [_any_value(item) for item in items] if isinstance(items, list) else []
+    if "intValue" in value:
+        number = value["intValue"]
+        if isinstance(number, str):
+            try:
+                return int(number)
+            except ValueError:
+                return number
+        return number
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _attributes(items: object) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    if not isinstance(items, list):
+        return result
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            result[item["key"]] = _any_value(item.get("value"))
+    return result
+
+
+def _nanos(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    if isinstance(value, dict) and "high" in value and "low" in value:
+        try:
+            return (int(value["high"]) << 32) | (int(value["low"]) & 0xFFFFFFFF)
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _iso_ms(epoch_ms: float) -> str:
+    whole = int(epoch_ms // 1000)
+    millis = int(epoch_ms - whole * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value not in (None, "", [], {}):
+            return value
+    return None
+
+
+def _json_object(value: object) -> dict[str, Any] | None:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return None
+        return parsed if isinstance(parsed, dict) else None
+    return None
+
+
+def _io(value: object) -> Any:
+    # Stored as received; objects and arrays read back parsed, as the API returns them.
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return parsed if isinstance(parsed, (dict, list)) else value
+    return value
+
+
+def _tags(value: object) -> list[str] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        return [item if isinstance(item, str) else json.dumps(item) for item in value]
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list):
+                return [str(item) for item in parsed]
+        if "," in text:
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return [text]
+    return [str(value)]
+
+
+def _js_string(value: object) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def _version_at_most(version: object, limit: tuple[int, int]) -> bool:
+    if not isinstance(version, str) or not version:
+        return True
+    parts = version.split(".")
+    try:
+        major = int(parts[0])
+        minor = int(parts[1]) if len(parts) > 1 else 0
+    except ValueError:
+        return False
+    return (major, minor) <= limit
+
+
+def _observation_type(
+    attrs: dict[str, Any], resource: dict[str, Any], scope_name: object, scope_version: object
+) -> str:
+    declared = attrs.get("langfuse.observation.type")
+    declared_type = _KNOWN_TYPES.get(declared.lower()) if isinstance(declared, str) else None
+    # Python SDK <= 3.3 marked generations as spans; the server still corrects them.
+    if (
+        scope_name == "langfuse-sdk"
+        and resource.get("telemetry.sdk.language") == "python"
+        and declared_type == "SPAN"
+        and _version_at_most(scope_version, (3, 3))
+        and any(key in attrs for key in _GENERATION_KEYS)
+    ):
+        return "GENERATION"
+    if declared_type:
+        return declared_type
+    kind = attrs.get("openinference.span.kind")
+    if isinstance(kind, str) and kind.upper() in _OPENINFERENCE_KINDS:
+        return _OPENINFERENCE_KINDS[kind.upper()]
+    operation = attrs.get("gen_ai.operation.name")
+    if isinstance(operation, str) and operation.lower() in _GEN_AI_OPERATIONS:
+        return _GEN_AI_OPERATIONS[operation.lower()]
+    if attrs.get("gen_ai.tool.name") or attrs.get("gen_ai.tool.call.id"):
+        return "TOOL"
+    if any(attrs.get(key) for key in _MODEL_KEYS[:-1]):
+        return "GENERATION"
+    return "SPAN"
+
+
+def _model_parameters(attrs: dict[str, Any]) -> dict[str, Any] | None:
+    def plain(value: Any) -> Any:
+        if isinstance(value, str) or (
+            isinstance(value, (int, float)) and not isinstance(value, bool)
+        ):
+            return value
+        return json.dumps(value)
+
+    raw = attrs.get("langfuse.observation.model.parameters")
+    params = _json_object(raw)
+    if params is None:
+        params = _json_object(attrs.get("llm.invocation_parameters"))
+    if params is None:
+        prefix = "gen_ai.request."
+        params = {
+            key[len(prefix) :]: value
+            for key, value in attrs.items()
+            if key.startswith(prefix) and key != "gen_ai.request.model"
+        } or None
+    return {key: plain(value) for key, value in params.items()} if params else None
+
+
+def _usage_details(attrs: dict[str, Any]) -> Any:
+    raw = attrs.get("langfuse.observation.usage_details")
+    if raw is not None:
+        if not isinstance(raw, str):
+            return {}
+        parsed = _json_object(raw)
+        if parsed is not None:
+            return parsed
+    fallbacks = {
+        "input": (
+            "gen_ai.usage.input_tokens",
+            "gen_ai.usage.prompt_tokens",
+            "llm.token_count.prompt",
+        ),
+        "output": (
+            "gen_ai.usage.output_tokens",
+            "gen_ai.usage.completion_tokens",
+            "llm.token_count.completion",
+        ),
+        "total": ("gen_ai.usage.total_tokens", "llm.token_count.total"),
+    }
+    usage = {}
+    for name, keys in fallbacks.items():
+        value = _first(attrs, keys)
+        if value is not None:
+            usage[name] = value
+    return usage or None
+
+
+def _cost_details(attrs: dict[str, Any]) -> Any:
+    raw = attrs.get("langfuse.observation.cost_details")
+    if raw is not None:
+        if not isinstance(raw, str):
+            return {}
+        parsed = _json_object(raw)
+        if parsed is not None:
+            return parsed
+    total = _first(attrs, ("gen_ai.usage.cost", "llm.cost.total"))
+    return {"total": total} if total is not None else None
+
+
+def _completion_start(value: object) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = value
+    if text.startswith('"'):
+        try:
+            unquoted = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(unquoted, str):
+            return None
+        text = unquoted
+    return _iso_ms(timestamp_ms(text)) if is_datetime(text) else None
+
+
+def _level(attrs: dict[str, Any], status: dict[str, Any], mode: str) -> Any:
+    declared = attrs.get("langfuse.observation.level")
+    if declared not in (None, ""):
+        if mode == "v4" and isinstance(declared, str):
+            alias = _LEVEL_ALIASES.get(declared.upper())
+            if alias:
+                return alias
+        else:
+            # v3 servers pass the raw value on; an unknown one fails validation later.
+            return declared
+    return "ERROR" if status.get("code") == 2 else "DEFAULT"
+
+
+def _metadata(
+    attrs: dict[str, Any], resource: dict[str, Any], scope: dict[str, Any]
+) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    whole = _json_object(attrs.get("langfuse.observation.metadata"))
+    if whole:
+        metadata.update(whole)
+    for key, value in attrs.items():
+        for prefix in _METADATA_PREFIXES:
+            if key.startswith(prefix) and len(key) > len(prefix):
+                metadata[key[len(prefix) :]] = value
+                break
+    metadata["resourceAttributes"] = resource
+    metadata["scope"] = scope
+    scope_name = scope.get("name")
+    if not (isinstance(scope_name, str) and scope_name.startswith("langfuse-sdk")):
+        metadata["attributes"] = {
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in attrs.items()
+            if key not in _IO_KEYS
+        }
+    return metadata
+
+
+def _trace_metadata(attrs: dict[str, Any]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    whole = _json_object(attrs.get("langfuse.trace.metadata"))
+    if whole:
+        metadata.update(whole)
+    prefix = "langfuse.trace.metadata."
+    for key, value in attrs.items():
+        if key.startswith(prefix) and len(key) > len(prefix):
+            metadata[key[len(prefix) :]] = value
+    return metadata
+
+
+def _environment(attrs: dict[str, Any], resource: dict[str, Any]) -> Any:
+    for key in ("langfuse.environment", "deployment.environment.name", "deployment.environment"):
+        for source in (attrs, resource):
+            value = source.get(key)
+            if value not in (None, ""):
+                return value
+    return None
+
+
+class _Converter:
+    def __init__(self, mode: str, now_ms: float, new_id: Callable[[], str]) -> None:
+        self.mode = mode
+        self.now = _iso_ms(now_ms)
+        self.now_ms = now_ms
+        self.new_id = new_id
+        self.events: list[tuple[dict[str, Any], bool]] = []
+        self.trace_events: set[str] = set()
+        self.first_seen: dict[str, tuple[str, Any]] = {}
+
+    def envelope(self, event_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {"id": self.new_id(), "type": event_type, "timestamp": self.now, "body": body}
+
+    def span(self, span: dict[str, Any], resource: dict[str, Any], scope: dict[str, Any]) -> None:
+        attrs = _attributes(span.get("attributes"))
+        trace_id: str = span["traceId"]
+        span_id: str = span["spanId"]
+        parent = span.get("parentSpanId") or None
+        is_root = (
+            parent is None
+            or _js_string(attrs.get("langfuse.internal.as_root")) == "true"
+            or (self.mode == "v4" and attrs.get("langfuse.internal.is_app_root") in (True, "true"))
+        )
+        start_ns = _nanos(span.get("startTimeUnixNano"))
+        end_ns = _nanos(span.get("endTimeUnixNano"))
+        start_ns = start_ns if start_ns is not None else end_ns
+        end_ns = end_ns if end_ns is not None else start_ns
+        start = _iso_ms(start_ns // 1_000_000) if start_ns is not None else self.now
+        end = _iso_ms(end_ns // 1_000_000) if end_ns is not None else self.now
+        status = span.get("status") if isinstance(span.get("status"), dict) else {}
+        assert isinstance(status, dict)
+        observation_type = _observation_type(
+            attrs, resource, scope.get("name"), scope.get("version")
+        )
+        environment = _environment(attrs, resource)
+        version = attrs.get("langfuse.version") or resource.get("service.version")
+        observation_input = _io(
+            _first(attrs, ("langfuse.observation.input", "input.value", "gen_ai.input.messages"))
+        )
+        observation_output = _io(
+            _first(attrs, ("langfuse.observation.output", "output.value", "gen_ai.output.messages"))
+        )
+        observation_metadata = _metadata(attrs, resource, scope)
+        body: dict[str, Any] = {
+            "id": span_id,
+            "traceId": trace_id,
+            "parentObservationId": None if is_root else parent,
+            "name": _first(
+                attrs,
+                (
+                    "gen_ai.tool.name",
+                    "genkit:name",
+                    "logfire.msg",
+                    "ai.toolCall.name",
+                    "ai.operationId",
+                ),
+            )
+            or span.get("name"),
+            "startTime": start,
+            "input": observation_input,
+            "output": observation_output,
+            "metadata": observation_metadata,
+            "level": _level(attrs, status, self.mode),
+            "statusMessage": attrs.get("langfuse.observation.status_message")
+            or status.get("message")
+            or None,
+            "version": version,
+            "environment": environment,
+        }
+        if observation_type != "EVENT":
+            body["endTime"] = end
+        if observation_type in _GENERATION_BODY_TYPES:
+            body["model"] = _first(attrs, _MODEL_KEYS)
+            body["modelParameters"] = _model_parameters(attrs)
+            body["usageDetails"] = _usage_details(attrs)
+            body["costDetails"] = _cost_details(attrs)
+            body["completionStartTime"] = _completion_start(
+                attrs.get("langfuse.observation.completion_start_time")
+            )
+            if observation_type == "GENERATION":
+                prompt_name = _first(
+                    attrs, ("langfuse.observation.prompt.name", "langfuse.prompt.name")
+                )
+                prompt_version = _first(
+                    attrs, ("langfuse.observation.prompt.version", "langfuse.prompt.version")
+                )
+                if prompt_name is not None or prompt_version is not None:
+                    body["promptName"] = prompt_name
+                    body["promptVersion"] = prompt_version
+        body = {key: value for key, value in body.items() if value is not None}
+        self.events.append((self.envelope(f"{observation_type.lower()}-create", body), False))
+        self.first_seen.setdefault(trace_id, (start, environment))
+
+        # Trace-level attributes may sit on any span.
+        trace_body = self.trace_fields(attrs, resource)
+        if is_root:
+            trace_body.setdefault("name", span.get("name"))
+            trace_metadata = dict(trace_body.get("metadata") or {})
+            trace_metadata.update(observation_metadata)
+            trace_body["metadata"] = trace_metadata
+            if parent is None or self.mode == "v3":
+                trace_body.setdefault("input", observation_input)
+                trace_body.setdefault("output", observation_output)
+            trace_body["timestamp"] = start
+        elif not self.has_trace_keys(attrs):
+            return
+        trace_body["id"] = trace_id
+        trace_body = {key: value for key, value in trace_body.items() if value is not None}
+        self.events.append((self.envelope("trace-create", trace_body), False))
+        self.trace_events.add(trace_id)
+
+    def has_trace_keys(self, attrs: dict[str, Any]) -> bool:
+        return any(key in attrs for key in _TRACE_UPDATE_KEYS) or any(
+            key.startswith("langfuse.trace.metadata") for key in attrs
+        )
+
+    def trace_fields(self, attrs: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        name = attrs.get("langfuse.trace.name")
+        if name:
+            fields["name"] = name
+        user_id = _first(
+            attrs,
+            (
+                "langfuse.user.id",
+                "user.id",
+                "langfuse.observation.metadata.langfuse_user_id",
+                "langfuse.trace.metadata.langfuse_user_id",
+                "ai.telemetry.metadata.userId",
+            ),
+        )
+        session_id = _first(
+            attrs,
+            (
+                "langfuse.session.id",
+                "session.id",
+                "gen_ai.conversation.id",
+                "langfuse.observation.metadata.langfuse_session_id",
+                "langfuse.trace.metadata.langfuse_session_id",
+                "ai.telemetry.metadata.sessionId",
+            ),
+        )
+        if user_id is not None:
+            fields["userId"] = _js_string(user_id)
+        if session_id is not None:
+            fields["sessionId"] = _js_string(session_id)
+        tags = _tags(
+            _first(
+                attrs,
+                (
+                    "langfuse.trace.tags",
+                    "langfuse.tags",
+                    "langfuse.observation.metadata.langfuse_tags",
+                    "langfuse.trace.metadata.langfuse_tags",
+                    "ai.telemetry.metadata.tags",
+                    "tag.tags",
+                ),
+            )
+        )
+        if tags:
+            fields["tags"] = tags
+        public = _first(attrs, ("langfuse.trace.public", "langfuse.public"))
+        if public is not None:
+            fields["public"] = public in (True, "true")
+        release = attrs.get("langfuse.release") or resource.get("langfuse.release")
+        if release:
+            fields["release"] = release
+        version = attrs.get("langfuse.version") or resource.get("service.version")
+        if version:
+            fields["version"] = version
+        environment = _environment(attrs, resource)
+        if environment is not None:
+            fields["environment"] = environment
+        metadata = {**_trace_metadata(resource), **_trace_metadata(attrs)}
+        if metadata:
+            fields["metadata"] = metadata
+        if self.mode == "v3":
+            # v4 never reads the deprecated trace input/output attributes.
+            for key, field in (
+                ("langfuse.trace.input", "input"),
+                ("langfuse.trace.output", "output"),
+            ):
+                if attrs.get(key) is not None:
+                    fields[field] = _io(attrs[key])
+        return fields
+
+    def finish(self) -> list[tuple[dict[str, Any], bool]]:
+        for trace_id, (start, environment) in self.first_seen.items():
+            if trace_id not in self.trace_events:
+                body = {"id": trace_id, "timestamp": start}
+                if environment is not None:
+                    body["environment"] = environment
+                self.events.append((self.envelope("trace-create", body), True))
+        return self.events
+
+
+def convert_export(
+    resource_spans: list[Any],
+    *,
+    mode: str,
+    now_ms: float | None = None,
+    new_id: Callable[[], str] | None = None,
+) -> tuple[list[tuple[dict[str, Any], bool]], list[tuple[str, str]]]:
+    """Convert a checked export into ingestion events.
+
+    Args:
+        resource_spans: The export's ``resourceSpans`` (already accepted by :func:`check_export`).
+        mode: ``"v3"`` (legacy path) or ``"v4"`` (app roots count as roots, trace I/O
+            attributes ignored, level aliases accepted).
+        now_ms: The envelope time in epoch milliseconds (defaults to now).
+        new_id: Envelope id factory (defaults to uuid4).
+
+    Returns:
+        The raw events, each with a flag telling whether it is a placeholder trace, and the
+        ``(traceId, spanId)`` of every span.
+    """
+    converter = _Converter(
+        mode,
+        time.time() * 1000 if now_ms is None else now_ms,
+        new_id or (lambda: str(uuid.uuid4())),
+    )
+    spans_seen: list[tuple[str, str]] = []
+    for resource_entry in resource_spans:
+        resource_attrs = _attributes((resource_entry.get("resource") or {}).get("attributes"))
+        for scope_entry in resource_entry.get("scopeSpans") or []:
+            raw_scope = (
+                scope_entry.get("scope") if isinstance(scope_entry.get("scope"), dict) else {}
+            )
+            assert isinstance(raw_scope, dict)
+            scope = {
+                "name": raw_scope.get("name"),
+                "version": raw_scope.get("version"),
+                "attributes": _attributes(raw_scope.get("attributes")),
+            }
+            for span in scope_entry.get("spans") or []:
+                spans_seen.append((span["traceId"], span["spanId"]))
+                try:
+                    converter.span(span, resource_attrs, scope)
+                except Exception:  # a span the worker could not convert is only logged
+                    logger.debug("collector: could not convert span %r", span.get("spanId"))
+    return converter.finish(), spans_seen

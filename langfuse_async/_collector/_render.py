@@ -1,0 +1,148 @@
+"""The terminal view of stored traces: one indented tree per trace.
+
+Each trace shows its name, id, time, duration and trace attributes; below it the observations
+nest by parent with their type, name, duration, level and (for generations) model, usage and
+cost; scores hang under what they score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._store import Store
+from ._validate import timestamp_ms
+
+__all__ = ["render_store", "render_trace"]
+
+_UNICODE = ("├─ ", "└─ ", "│  ", "   ")
+_ASCII = ("|- ", "`- ", "|  ", "   ")
+
+
+def _duration(start: str | None, end: str | None) -> str | None:
+    if not start or not end:
+        return None
+    ms = timestamp_ms(end) - timestamp_ms(start)
+    return f"{ms:.0f}ms" if ms < 1000 else f"{ms / 1000:.2f}s"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        # Fixed notation: costs such as 0.0000036 read badly as 3.6e-06.
+        return f"{value:.10f}".rstrip("0").rstrip(".") or "0"
+    return str(value)
+
+
+def _observation_line(doc: Mapping[str, Any]) -> str:
+    parts = [f"{doc.get('type') or 'SPAN'} {doc.get('name') or '(unnamed)'}"]
+    duration = _duration(doc.get("startTime"), doc.get("endTime"))
+    if duration:
+        parts.append(duration)
+    level = doc.get("level") or "DEFAULT"
+    if level != "DEFAULT":
+        message = doc.get("statusMessage")
+        parts.append(f"{level}: {message}" if message else level)
+    if doc.get("model"):
+        parts.append(f"model={doc['model']}")
+    usage = doc.get("usageDetails") or {}
+    if usage:
+        parts.append("usage " + " ".join(f"{k}={_number(v)}" for k, v in usage.items()))
+    cost = doc.get("costDetails") or {}
+    if cost.get("total") is not None:
+        parts.append(f"cost=${_number(cost['total'])}")
+    return "  ".join(parts)
+
+
+def _score_line(doc: Mapping[str, Any]) -> str:
+    line = f"score {doc.get('name')} = {_number(doc.get('value'))}"
+    if doc.get("dataType") not in (None, "NUMERIC"):
+        line += f" ({doc['dataType']})"
+    if doc.get("comment"):
+        line += f"  # {doc['comment']}"
+    return line
+
+
+def _trace_line(trace: Mapping[str, Any], observations: Sequence[Mapping[str, Any]]) -> str:
+    parts = [trace.get("name") or "(unnamed trace)", f"trace {trace['id']}"]
+    if trace.get("timestamp"):
+        parts.append(str(trace["timestamp"]))
+    starts = [o["startTime"] for o in observations if o.get("startTime")]
+    ends = [o.get("endTime") or o["startTime"] for o in observations if o.get("startTime")]
+    if starts:
+        duration = _duration(min(starts, key=timestamp_ms), max(ends, key=timestamp_ms))
+        if duration:
+            parts.append(duration)
+    for key, label in (("userId", "user"), ("sessionId", "session"), ("release", "release")):
+        if trace.get(key):
+            parts.append(f"{label}={trace[key]}")
+    if trace.get("tags"):
+        parts.append("tags=" + ",".join(trace["tags"]))
+    if trace.get("environment") not in (None, "default"):
+        parts.append(f"env={trace['environment']}")
+    return "  ".join(parts)
+
+
+def render_trace(
+    trace: Mapping[str, Any],
+    observations: Sequence[Mapping[str, Any]],
+    scores: Sequence[Mapping[str, Any]],
+    *,
+    ascii_only: bool = False,
+) -> list[str]:
+    """Render one trace and everything under it as lines of text.
+
+    Args:
+        trace: The trace document (a placeholder ``{"id": ...}`` when no trace event arrived).
+        observations: The trace's observation documents.
+        scores: The trace's score documents.
+        ascii_only: Draw the tree with ASCII instead of box-drawing characters.
+    """
+    branch, last, pipe, blank = _ASCII if ascii_only else _UNICODE
+    ids = {o["id"] for o in observations}
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    for doc in sorted(observations, key=lambda o: timestamp_ms(o.get("startTime") or "")):
+        parent = doc.get("parentObservationId")
+        children.setdefault(parent if parent in ids else None, []).append(doc)
+    scores_of: dict[str | None, list[Mapping[str, Any]]] = {}
+    for score in scores:
+        target = score.get("observationId")
+        scores_of.setdefault(target if target in ids else None, []).append(score)
+
+    lines = [_trace_line(trace, observations)]
+
+    def walk(parent: str | None, prefix: str) -> None:
+        items: list[tuple[str, Mapping[str, Any]]] = [
+            ("observation", doc) for doc in children.get(parent, [])
+        ]
+        items += [("score", doc) for doc in scores_of.get(parent, [])]
+        for index, (kind, doc) in enumerate(items):
+            is_last = index == len(items) - 1
+            connector = last if is_last else branch
+            if kind == "score":
+                lines.append(prefix + connector + _score_line(doc))
+                continue
+            lines.append(prefix + connector + _observation_line(doc))
+            walk(doc["id"], prefix + (blank if is_last else pipe))
+
+    walk(None, "")
+    return lines
+
+
+def render_store(store: Store, *, limit: int = 10, ascii_only: bool = False) -> str:
+    """Render the ``limit`` most recent traces of a database, newest first.
+
+    Traces named only by their observations (no trace event arrived) are shown too, after the
+    others, with a placeholder header.
+    """
+    traces: list[dict[str, Any]] = store.traces()
+    traces += [
+        {"id": trace_id, "name": "(no trace event)"} for trace_id in store.orphan_trace_ids()
+    ]
+    if not traces:
+        return "No traces yet."
+    blocks = []
+    for trace in traces[:limit]:
+        observations = store.observations(trace_id=trace["id"])
+        scores = store.scores(trace_id=trace["id"])
+        blocks.append("\n".join(render_trace(trace, observations, scores, ascii_only=ascii_only)))
+    return "\n\n".join(blocks)

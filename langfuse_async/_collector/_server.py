@@ -1,0 +1,322 @@
+"""The :class:`Collector`: a local Langfuse-compatible server, started and stopped in-process."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Literal, TypeVar
+
+from aiohttp import web
+
+from ._app import SERVER_VERSIONS, AppState, build_app
+from ._faults import Faults, Route
+from ._model import Observation, RecordedRequest, Score, Trace
+from ._store import AsyncStore
+
+__all__ = ["DEFAULT_PUBLIC_KEY", "DEFAULT_SECRET_KEY", "Collector", "Mode", "is_loopback"]
+
+logger = logging.getLogger("langfuse_async")
+
+Mode = Literal["v3", "v4"]
+DEFAULT_PUBLIC_KEY = "pk-lf-local"
+DEFAULT_SECRET_KEY = "sk-lf-local"
+
+T = TypeVar("T")
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether ``host`` names only this machine (``localhost`` or a loopback address)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+async def _wait(
+    condition: asyncio.Condition, predicate: Callable[[], bool], timeout: float
+) -> bool:
+    async def run() -> None:
+        async with condition:
+            await condition.wait_for(predicate)
+
+    try:
+        await asyncio.wait_for(run(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+class Collector:
+    """A Langfuse-compatible collector running in this process, on loopback by default.
+
+    It answers ``POST /api/public/ingestion``, ``POST /api/public/otel/v1/traces`` (JSON and
+    gzip; protobuf with the ``protobuf`` extra), ``POST /api/public/scores``, the health and
+    probe routes and the legacy reads (``/api/public/traces``, ``/api/public/observations``)
+    with the real server's statuses and bodies, and stores what it accepts in SQLite.
+
+    Example::
+
+        async with Collector() as collector:
+            ...  # point a client at collector.url
+            await collector.wait_for_events(3)
+            [trace] = await collector.traces()
+
+    Args:
+        db_path: The SQLite file; None keeps everything in memory.
+        public_key: The project's public key.
+        secret_key: The project's secret key.
+        mode: ``"v3"`` (all event types accepted) or ``"v4"`` (``events_only``: only
+            ``score-create``/``sdk-log`` on the ingestion route, legacy reads answer 404).
+        host: The address to bind.
+        port: The port to bind; 0 picks a free one (see :attr:`url`).
+        allow_remote: Allow binding a non-loopback address (logs a warning).
+
+    Raises:
+        ValueError: For an unknown mode, or a non-loopback host without ``allow_remote``.
+    """
+
+    def __init__(
+        self,
+        *,
+        db_path: str | os.PathLike[str] | None = None,
+        public_key: str = DEFAULT_PUBLIC_KEY,
+        secret_key: str = DEFAULT_SECRET_KEY,
+        mode: Mode = "v3",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        allow_remote: bool = False,
+    ) -> None:
+        if mode not in SERVER_VERSIONS:
+            raise ValueError(f"mode must be 'v3' or 'v4', not {mode!r}")
+        if not public_key or not secret_key:
+            raise ValueError("public_key and secret_key must be non-empty")
+        if not is_loopback(host) and not allow_remote:
+            raise ValueError(
+                f"refusing to bind {host!r}: the collector is a development server and binds "
+                "loopback only unless allow_remote=True (CLI: --allow-remote)"
+            )
+        self.db_path = ":memory:" if db_path is None else os.fspath(db_path)
+        self.public_key = public_key
+        self._secret_key = secret_key
+        self.mode: Mode = mode
+        self.host = host
+        self._requested_port = port
+        self._allow_remote = allow_remote
+        self.faults = Faults()
+        self._requests: list[RecordedRequest] = []
+        self._accepted: set[str] = set()
+        self._changed = asyncio.Condition()
+        self._store: AsyncStore | None = None
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    def __repr__(self) -> str:
+        state = f"listening on {self.url}" if self._port is not None else "stopped"
+        return (
+            f"<Collector [{state} | mode {self.mode} | requests {len(self._requests)}"
+            f" | events {len(self._accepted)}]>"
+        )
+
+    @property
+    def secret_key(self) -> str:
+        """The project's secret key (kept out of the repr)."""
+        return self._secret_key
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        if self._port is None:
+            raise RuntimeError("the collector is not running")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The base URL to give a client, e.g. ``http://127.0.0.1:54321``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def version(self) -> str:
+        """The server version the health route reports for this mode."""
+        return SERVER_VERSIONS[self.mode]
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the database and start listening."""
+        if self._runner is not None:
+            raise RuntimeError("the collector is already running")
+        if not is_loopback(self.host):
+            logger.warning(
+                "collector: binding %s, reachable from other machines; it is a development "
+                "server with a single key pair, not for production use",
+                self.host,
+            )
+        store = AsyncStore(self.db_path)
+        await store.open()
+        state = AppState(
+            store=store,
+            faults=self.faults,
+            public_key=self.public_key,
+            secret_key=self._secret_key,
+            mode=self.mode,
+            on_request=self._record,
+            on_accepted=self._accept,
+        )
+        # Bodies stay as sent: the ingestion route must not understand gzip, and the OTLP
+        # route gunzips by itself, as the server does.
+        runner = web.AppRunner(
+            build_app(state), access_log=None, shutdown_timeout=1.0, auto_decompress=False
+        )
+        try:
+            await runner.setup()
+            site = web.TCPSite(runner, self.host, self._requested_port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            await store.close()
+            raise
+        self._store = store
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+        logger.info(
+            "collector: listening on %s (mode %s, db %s)", self.url, self.mode, self.db_path
+        )
+
+    async def aclose(self) -> None:
+        """Stop listening (held requests are released first) and close the database."""
+        self.faults.release_all()
+        runner, store = self._runner, self._store
+        self._runner = None
+        self._port = None
+        if runner is not None:
+            await runner.cleanup()
+        if store is not None:
+            self._store = None
+            await store.close()
+
+    async def __aenter__(self) -> Collector:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- bookkeeping used by the handlers --------------------------------------------------
+
+    async def _record(self, request: RecordedRequest) -> None:
+        async with self._changed:
+            self._requests.append(request)
+            self._changed.notify_all()
+
+    async def _accept(self, keys: list[str]) -> None:
+        async with self._changed:
+            self._accepted.update(keys)
+            self._changed.notify_all()
+
+    # --- what arrived ----------------------------------------------------------------------
+
+    @property
+    def requests(self) -> tuple[RecordedRequest, ...]:
+        """Every request received so far, in arrival order."""
+        return tuple(self._requests)
+
+    def requests_to(self, route: Route) -> tuple[RecordedRequest, ...]:
+        """The requests received on one route (``ingestion``, ``otlp``, ``scores``, ...)."""
+        return tuple(r for r in self._requests if route in ("any", r.route))
+
+    @property
+    def event_count(self) -> int:
+        """Distinct events accepted: ingestion envelopes and scores answered 201, OTLP spans."""
+        return len(self._accepted)
+
+    async def wait_for_events(self, n: int, *, timeout: float = 10.0) -> None:
+        """Wait until at least ``n`` distinct events were accepted.
+
+        A retried batch does not count twice: envelopes are counted by id, OTLP spans by
+        ``(traceId, spanId)``.
+
+        Raises:
+            TimeoutError: Fewer than ``n`` arrived within ``timeout`` seconds.
+        """
+        if not await _wait(self._changed, lambda: len(self._accepted) >= n, timeout):
+            raise TimeoutError(
+                f"expected {n} accepted events within {timeout}s, got {len(self._accepted)}"
+            )
+
+    async def wait_for_requests(
+        self, n: int, *, route: Route = "any", timeout: float = 10.0
+    ) -> tuple[RecordedRequest, ...]:
+        """Wait until at least ``n`` requests arrived on ``route`` and return them all.
+
+        Raises:
+            TimeoutError: Fewer than ``n`` arrived within ``timeout`` seconds.
+        """
+        if not await _wait(self._changed, lambda: len(self.requests_to(route)) >= n, timeout):
+            raise TimeoutError(
+                f"expected {n} requests on route {route!r} within {timeout}s, "
+                f"got {len(self.requests_to(route))}"
+            )
+        return self.requests_to(route)
+
+    async def _query(self, fn: Callable[[AsyncStore], Awaitable[T]]) -> T:
+        if self._store is None:
+            raise RuntimeError("the collector is not running")
+        return await fn(self._store)
+
+    async def traces(
+        self,
+        *,
+        name: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[Trace]:
+        """Stored traces matching the filters, newest first."""
+        docs = await self._query(
+            lambda s: s.run(lambda st: st.traces(name=name, user_id=user_id, session_id=session_id))
+        )
+        return [Trace.from_doc(doc) for doc in docs]
+
+    async def trace(self, trace_id: str) -> Trace | None:
+        """One stored trace, or None."""
+        docs = await self._query(lambda s: s.run(lambda st: st.traces(trace_id=trace_id)))
+        return Trace.from_doc(docs[0]) if docs else None
+
+    async def observations(
+        self,
+        *,
+        trace_id: str | None = None,
+        type: str | None = None,
+        name: str | None = None,
+    ) -> list[Observation]:
+        """Stored observations matching the filters, by start time."""
+        docs = await self._query(
+            lambda s: s.run(lambda st: st.observations(trace_id=trace_id, type=type, name=name))
+        )
+        return [Observation.from_doc(doc) for doc in docs]
+
+    async def scores(
+        self,
+        *,
+        trace_id: str | None = None,
+        name: str | None = None,
+        observation_id: str | None = None,
+    ) -> list[Score]:
+        """Stored scores matching the filters, by timestamp."""
+        docs = await self._query(
+            lambda s: s.run(
+                lambda st: st.scores(trace_id=trace_id, name=name, observation_id=observation_id)
+            )
+        )
+        return [Score.from_doc(doc) for doc in docs]

@@ -1,0 +1,200 @@
+"""Authenticated reads in the shapes of the official API spec, with pagination and filters."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import jsonschema
+import pytest
+
+from langfuse_async._collector import Collector
+
+pytestmark = pytest.mark.anyio
+
+AUTH = {"Authorization": "Basic " + base64.b64encode(b"pk-lf-local:sk-lf-local").decode()}
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "langfuse-openapi.yml"
+
+
+def ev(envelope_id: str, event_type: str, body: dict[str, Any], second: int = 0) -> dict[str, Any]:
+    return {
+        "id": envelope_id,
+        "type": event_type,
+        "timestamp": f"2026-08-22T10:00:{second:02d}.000000Z",
+        "body": body,
+    }
+
+
+@pytest.fixture
+async def collector() -> AsyncIterator[Collector]:
+    async with Collector() as c, aiohttp.ClientSession() as http:
+        events = [
+            ev(
+                "t1",
+                "trace-create",
+                {"id": "t1", "name": "a", "userId": "u1", "sessionId": "s1", "tags": ["x"]},
+                1,
+            ),
+            ev("t2", "trace-create", {"id": "t2", "name": "b", "userId": "u2"}, 2),
+            ev("t3", "trace-create", {"id": "t3", "name": "a", "userId": "u1"}, 3),
+            ev(
+                "o1",
+                "span-create",
+                {
+                    "id": "o1",
+                    "traceId": "t1",
+                    "name": "root",
+                    "startTime": "2026-08-22T10:00:01Z",
+                    "endTime": "2026-08-22T10:00:03Z",
+                },
+                1,
+            ),
+            ev(
+                "o2",
+                "generation-create",
+                {
+                    "id": "o2",
+                    "traceId": "t1",
+                    "parentObservationId": "o1",
+                    "name": "llm",
+                    "model": "m",
+                    "startTime": "2026-08-22T10:00:01.5Z",
+                    "endTime": "2026-08-22T10:00:02Z",
+                    "completionStartTime": "2026-08-22T10:00:01.75Z",
+                    "usageDetails": {"input": 5, "output": 2},
+                    "costDetails": {"total": 0.25},
+                },
+                1,
+            ),
+            ev(
+                "s1",
+                "score-create",
+                {"id": "sc1", "traceId": "t1", "name": "ok", "value": 1, "dataType": "BOOLEAN"},
+                4,
+            ),
+            ev(
+                "s2",
+                "score-create",
+                {
+                    "id": "sc2",
+                    "traceId": "t1",
+                    "observationId": "o2",
+                    "name": "tone",
+                    "value": "calm",
+                },
+                4,
+            ),
+        ]
+        async with http.post(
+            c.url + "/api/public/ingestion", json={"batch": events}, headers=AUTH
+        ) as r:
+            assert r.status == 207 and not (await r.json())["errors"]
+        yield c
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    yaml = pytest.importorskip("yaml", reason="PyYAML reads the official spec")
+    if not SPEC.exists():
+        pytest.fail(f"the official spec is expected at {SPEC}")
+    loaded: dict[str, Any] = yaml.safe_load(SPEC.read_text())
+    return loaded
+
+
+def check(spec: dict[str, Any], schema_name: str, value: Any) -> None:
+    """Validate against a component of the spec (OpenAPI 3.0: nullable, allOf, $ref)."""
+
+    def convert(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {k: convert(v) for k, v in node.items()}
+            if node.pop("nullable", False):
+                if "type" in node:
+                    node["type"] = [node["type"], "null"]
+                elif "$ref" in node or "allOf" in node:
+                    node = {"anyOf": [node, {"type": "null"}]}
+            if "$ref" in node:
+                node["$ref"] = node["$ref"].replace("#/components/schemas/", "#/$defs/")
+            return node
+        if isinstance(node, list):
+            return [convert(v) for v in node]
+        return node
+
+    defs = convert(spec["components"]["schemas"])
+    jsonschema.validate(value, {"$defs": defs, "$ref": f"#/$defs/{schema_name}"})
+
+
+async def get(http: aiohttp.ClientSession, c: Collector, path: str) -> tuple[int, Any]:
+    async with http.get(c.url + path, headers=AUTH) as r:
+        return r.status, await r.json()
+
+
+async def test_trace_list_shape_pagination_and_filters(collector, http, spec):
+    status, page = await get(http, collector, "/api/public/traces?limit=2&page=1")
+    assert status == 200
+    check(spec, "Traces", page)
+    assert [t["id"] for t in page["data"]] == ["t3", "t2"]
+    assert page["meta"] == {"page": 1, "limit": 2, "totalItems": 3, "totalPages": 2}
+    _, second = await get(http, collector, "/api/public/traces?limit=2&page=2")
+    assert [t["id"] for t in second["data"]] == ["t1"]
+    assert second["data"][0]["observations"] == ["o1", "o2"]
+    assert second["data"][0]["scores"] == ["sc1", "sc2"]
+    _, filtered = await get(http, collector, "/api/public/traces?userId=u1&name=a&tags=x")
+    assert [t["id"] for t in filtered["data"]] == ["t1"]
+    _, by_session = await get(http, collector, "/api/public/traces?sessionId=s1")
+    assert [t["id"] for t in by_session["data"]] == ["t1"]
+
+
+async def test_trace_with_full_details(collector, http, spec):
+    status, trace = await get(http, collector, "/api/public/traces/t1")
+    assert status == 200
+    check(spec, "TraceWithFullDetails", trace)
+    assert [o["id"] for o in trace["observations"]] == ["o1", "o2"]
+    assert trace["latency"] == 2.0 and trace["totalCost"] == 0.25
+    generation = trace["observations"][1]
+    assert generation["timeToFirstToken"] == 0.25 and generation["calculatedTotalCost"] == 0.25
+    scores = {s["id"]: s for s in trace["scores"]}
+    assert scores["sc1"]["stringValue"] == "True"
+    assert (scores["sc2"]["dataType"], scores["sc2"]["stringValue"]) == ("CATEGORICAL", "calm")
+
+
+async def test_observation_list_and_single(collector, http, spec):
+    status, page = await get(http, collector, "/api/public/observations?traceId=t1&type=GENERATION")
+    assert status == 200
+    check(spec, "legacyObservationsViews", page)
+    assert [o["id"] for o in page["data"]] == ["o2"]
+    assert page["data"][0]["usageDetails"] == {"input": 5, "output": 2, "total": 7}
+    _, by_user = await get(http, collector, "/api/public/observations?userId=u2")
+    assert by_user["data"] == []
+    status, single = await get(http, collector, "/api/public/observations/o1")
+    assert status == 200 and single["name"] == "root"
+
+
+async def test_not_found_bad_query_and_auth(collector, http):
+    status, body = await get(http, collector, "/api/public/traces/missing")
+    assert (status, body["error"]) == (404, "LangfuseNotFoundError")
+    status, body = await get(http, collector, "/api/public/observations/missing")
+    assert status == 404
+    status, body = await get(http, collector, "/api/public/traces?limit=abc")
+    assert status == 400 and body["error"][0]["path"] == ["limit"]
+    status, body = await get(http, collector, "/api/public/traces?page=0")
+    assert status == 400
+    async with http.get(
+        collector.url + "/api/public/traces", headers={"Authorization": "Bearer pk-lf-local"}
+    ) as r:
+        assert r.status == 403
+
+
+async def test_reads_are_refused_in_v4_mode(http):
+    async with Collector(mode="v4") as v4:
+        for path in ("/api/public/traces", "/api/public/traces/t1", "/api/public/observations"):
+            status, body = await get(http, v4, path)
+            assert status == 404 and "events_only" in body["message"]

@@ -1,0 +1,117 @@
+"""The ``langfuse_async.testing`` pytest plugin, run the way users run it: in a pytest session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+INNER_CONFTEST = """
+import pytest
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+"""
+
+INNER_TESTS = """
+import base64
+
+import aiohttp
+import pytest
+
+from langfuse_async.testing import Collector, Trace
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_collector_fixture(langfuse_collector):
+    assert isinstance(langfuse_collector, Collector)
+    assert langfuse_collector.url.startswith("http://127.0.0.1:")
+    assert str(langfuse_collector.db_path).endswith("langfuse-collector.db")
+    auth = base64.b64encode(b"pk-lf-local:sk-lf-local").decode()
+    event = {"id": "e", "type": "trace-create", "timestamp": "2026-08-22T10:00:00Z",
+             "body": {"id": "t", "name": "hello"}}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(langfuse_collector.url + "/api/public/ingestion",
+                             json={"batch": [event]},
+                             headers={"Authorization": "Basic " + auth}) as r:
+            assert r.status == 207
+    [trace] = await langfuse_collector.traces()
+    assert isinstance(trace, Trace) and trace.name == "hello"
+
+
+@pytest.mark.langfuse_collector(mode="v4", public_key="pk-x", secret_key="sk-x")
+async def test_marker_configures_the_collector(langfuse_collector):
+    assert (langfuse_collector.mode, langfuse_collector.public_key) == ("v4", "pk-x")
+
+
+async def test_client_fixture_reaches_the_collector(langfuse_client, langfuse_collector):
+    with langfuse_client.start_as_current_span(name="work"):
+        trace_id = langfuse_client.get_current_trace_id()
+    langfuse_client.create_score(name="quality", value=1.0, trace_id=trace_id)
+    await langfuse_client.flush()
+    await langfuse_collector.wait_for_events(2, timeout=10)
+    [span] = await langfuse_collector.observations(trace_id=trace_id)
+    [score] = await langfuse_collector.scores(trace_id=trace_id)
+    assert (span.name, score.name) == ("work", "quality")
+
+
+async def test_faults_are_reachable_from_the_fixture(langfuse_collector):
+    langfuse_collector.faults.respond(503, "down")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(langfuse_collector.url + "/api/public/health") as r:
+            assert r.status == 503
+"""
+
+
+def test_plugin_fixtures_in_a_pytest_session(tmp_path):
+    (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER_TESTS))
+    # Load the plugin explicitly (not through the installed entry point) so this test checks
+    # this checkout's module, and keep the inner session away from this project's settings.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:langfuse_async",
+            "-p",
+            "langfuse_async.testing",
+            "-p",
+            "anyio",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-W",
+            "error",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            str(tmp_path / "conftest.py"),
+            str(tmp_path / "test_inner.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 passed" in result.stdout
+
+
+def test_plugin_import_is_cheap():
+    code = (
+        "import sys, langfuse_async\n"
+        "before = set(sys.modules)\n"
+        "import langfuse_async.testing\n"
+        "added = set(sys.modules) - before\n"
+        "heavy = sorted(m for m in added if m.split('.')[0] in {'aiohttp', 'sqlite3', 'msgspec'}"
+        " or m.startswith('langfuse_async._collector'))\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
