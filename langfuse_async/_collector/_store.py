@@ -308,7 +308,7 @@ class Store:
             The number of events written (new or replacing an earlier copy).
         """
         written = 0
-        touched: set[tuple[str, str]] = set()
+        touched: dict[tuple[str, str], None] = {}  # ordered: rebuilds (and rowids) follow arrival
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -344,7 +344,7 @@ class Store:
                     ),
                 )
                 written += 1
-                touched.add((entity, body_id))
+                touched[(entity, body_id)] = None
             for entity, body_id in touched:
                 self._rebuild(entity, body_id)
             conn.execute("COMMIT")
