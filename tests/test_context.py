@@ -1,0 +1,382 @@
+"""Context propagation: tasks, task groups, threads, generators, and the client registry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from langfuse_async import _context
+from langfuse_async._context import get_client, set_client_factory
+from langfuse_async._observe import observe
+from langfuse_async._tracer import Tracer
+
+from .test_tracer import RecordingTracer
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def tracer() -> Iterator[RecordingTracer]:
+    state = _context._reset_for_tests()
+    try:
+        yield RecordingTracer()
+    finally:
+        _context._restore_for_tests(state)
+
+
+def _assert_parents(tracer: RecordingTracer, expected: dict[str, str | None]) -> None:
+    parents = {r.id: r.parent_id for r in tracer.observations}
+    assert parents == expected
+
+
+async def test_hundreds_of_interleaved_tasks_keep_their_parents(tracer: RecordingTracer) -> None:
+    expected: dict[str, str | None] = {}
+
+    @observe
+    async def leaf(i: int, j: int) -> str:
+        await asyncio.sleep(0)
+        current = tracer.get_current_observation_id()
+        assert current is not None
+        return current
+
+    async def worker(i: int, parent_id: str) -> None:
+        async with tracer.start_as_current_span(name=f"w{i}") as w:
+            expected[w.id] = parent_id
+            for j in range(3):
+                await asyncio.sleep(0)
+                async with tracer.start_as_current_span(name=f"w{i}.{j}") as c:
+                    expected[c.id] = w.id
+                    await asyncio.sleep(0)
+                    assert tracer.get_current_observation_id() == c.id
+                    leaf_id = await leaf(i, j)
+                    expected[leaf_id] = c.id
+                    assert tracer.get_current_observation_id() == c.id
+                assert tracer.get_current_observation_id() == w.id
+
+    async with tracer.start_as_current_span(name="root") as root:
+        expected[root.id] = None
+        await asyncio.gather(*(worker(i, root.id) for i in range(300)))
+        assert tracer.get_current_observation_id() == root.id
+    assert len(tracer.observations) == 1 + 300 * 7
+    _assert_parents(tracer, expected)
+    assert {r.trace_id for r in tracer.observations} == {root.trace_id}
+
+
+async def test_task_group_children_never_mix(tracer: RecordingTracer) -> None:
+    expected: dict[str, str | None] = {}
+
+    async def branch(i: int) -> None:
+        # a separate trace per branch: no parent is current in the task group's tasks
+        async with tracer.start_as_current_span(name=f"b{i}") as b:
+            expected[b.id] = None
+            for _ in range(5):
+                await anyio.lowlevel.checkpoint()
+                with tracer.start_as_current_span(name="step") as s:
+                    expected[s.id] = b.id
+                    await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        for i in range(100):
+            tg.start_soon(branch, i)
+    _assert_parents(tracer, expected)
+    assert len({r.trace_id for r in tracer.observations}) == 100
+
+
+async def test_a_task_spawned_in_a_span_keeps_it_as_parent_after_it_ends(
+    tracer: RecordingTracer,
+) -> None:
+    go = asyncio.Event()
+
+    async def background() -> None:
+        await go.wait()
+        with tracer.start_as_current_span(name="late"):
+            pass
+
+    with tracer.start_as_current_span(name="request") as request:
+        task = asyncio.create_task(background())
+    assert tracer.get_current_observation_id() is None
+    go.set()
+    await task
+    late = tracer.by_name("late")
+    assert late.parent_id == request.id and late.trace_id == request.trace_id
+
+
+async def test_to_thread_and_copied_context_executors_keep_the_parent(
+    tracer: RecordingTracer,
+) -> None:
+    def work(name: str) -> str | None:
+        with tracer.start_as_current_span(name=name):
+            pass
+        return tracer.get_current_observation_id()
+
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(2) as pool:
+        async with tracer.start_as_current_span(name="parent") as parent:
+            assert await asyncio.to_thread(work, "to_thread") == parent.id
+            assert await anyio.to_thread.run_sync(work, "anyio") == parent.id
+            ctx = contextvars.copy_context()
+            assert await loop.run_in_executor(pool, ctx.run, work, "copied") == parent.id
+            assert await loop.run_in_executor(pool, work, "plain") is None
+    for name in ("to_thread", "anyio", "copied"):
+        assert tracer.by_name(name).parent_id == parent.id
+    plain = tracer.by_name("plain")
+    assert plain.parent_id is None and plain.trace_id != parent.trace_id
+
+
+def test_threads_running_at_once_build_separate_traces(tracer: RecordingTracer) -> None:
+    barrier = threading.Barrier(8)
+    expected: dict[str, str | None] = {}
+    lock = threading.Lock()
+
+    @observe
+    def inner() -> str | None:
+        return tracer.get_current_observation_id()
+
+    def thread_main(i: int) -> None:
+        barrier.wait()
+        for _ in range(50):
+            with tracer.start_as_current_span(name=f"t{i}") as outer:
+                child = inner()
+                assert child is not None
+                with lock:
+                    expected[outer.id] = None
+                    expected[child] = outer.id
+
+    threads = [threading.Thread(target=thread_main, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _assert_parents(tracer, expected)
+    assert len(tracer.observations) == 8 * 50 * 2
+
+
+def test_context_is_restored_after_an_exception(tracer: RecordingTracer) -> None:
+    @observe
+    def failing() -> None:
+        with tracer.start_as_current_span(name="inner"):
+            raise KeyError("k")
+
+    with tracer.start_as_current_span(name="outer") as outer:
+        with pytest.raises(KeyError):
+            failing()
+        assert tracer.get_current_observation_id() == outer.id
+    assert tracer.get_current_observation_id() is None
+    assert tracer.by_name("failing").level == "ERROR"
+    assert tracer.by_name("inner").level == "ERROR"
+
+
+async def test_cancelled_observed_coroutine_restores_the_context(tracer: RecordingTracer) -> None:
+    started = asyncio.Event()
+
+    @observe
+    async def slow() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    async def run() -> str | None:
+        try:
+            await slow()
+        except asyncio.CancelledError:
+            return tracer.get_current_observation_id()
+        return "not cancelled"
+
+    with tracer.start_as_current_span(name="outer") as outer:
+        with anyio.CancelScope() as scope:
+            # cancelled while inside slow(); the context seen after must be the outer span
+            async with anyio.create_task_group() as tg:
+
+                async def body() -> None:
+                    assert await run() == outer.id
+
+                tg.start_soon(body)
+                await started.wait()
+                scope.cancel()
+    rec = tracer.by_name("slow")
+    assert rec.level == "WARNING" and rec.status_message == "cancelled"
+    assert rec.parent_id == outer.id
+
+
+def test_out_of_order_exit_never_raises(tracer: RecordingTracer) -> None:
+    a = tracer.start_as_current_observation(name="a")
+    b = tracer.start_as_current_observation(name="b")
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)  # not current: left alone, but ended
+    assert tracer.get_current_observation_id() == b.id
+    b.__exit__(None, None, None)
+    # b restores a, which already ended elsewhere: readers skip to what a found
+    assert tracer.get_current_observation_id() is None
+    with tracer.start_as_current_span(name="c"):
+        pass
+    assert {r.name for r in tracer.observations} == {"a", "b", "c"}
+    assert tracer.by_name("c").parent_id is None
+
+
+async def test_span_across_yields_of_a_generator_consumed_by_another_task(
+    tracer: RecordingTracer,
+) -> None:
+    # Without @observe: a with-block spanning yields, resumed in another task's context.
+    # With token-based reset this fails with "created in a different Context".
+    async def stream() -> AsyncIterator[int]:
+        with tracer.start_as_current_span(name="manual"):
+            yield 1
+            yield 2
+
+    agen = stream()
+    assert await agen.__anext__() == 1
+
+    async def rest() -> list[int]:
+        return [item async for item in agen]
+
+    assert await asyncio.create_task(rest()) == [2]
+    assert tracer.by_name("manual").level is None
+    # this task's context still names the span, which ended elsewhere: it is skipped
+    assert tracer.get_current_observation_id() is None
+    with tracer.start_as_current_span(name="after"):
+        pass
+    assert tracer.by_name("after").parent_id is None
+
+
+async def test_observed_async_generator_consumed_by_another_task_keeps_its_trace(
+    tracer: RecordingTracer,
+) -> None:
+    seen: list[str | None] = []
+
+    @observe
+    async def chunks() -> AsyncIterator[str]:
+        for word in ("a", "b", "c"):
+            seen.append(tracer.get_current_observation_id())
+            with tracer.start_as_current_span(name=f"chunk-{word}"):
+                await asyncio.sleep(0)
+            yield word
+
+    async with tracer.start_as_current_span(name="endpoint") as endpoint:
+        body = chunks()  # created inside the endpoint, consumed after it returned
+    assert tracer.get_current_observation_id() is None
+
+    async def response() -> str:
+        out = []
+        async for chunk in body:
+            out.append(chunk)
+            # the consumer's own context is never changed by the generator
+            assert tracer.get_current_observation_id() is None
+        return "".join(out)
+
+    assert await asyncio.create_task(response()) == "abc"
+    gen = tracer.by_name("chunks")
+    assert gen.parent_id == endpoint.id and gen.trace_id == endpoint.trace_id
+    assert seen == [gen.id] * 3
+    for word in "abc":
+        assert tracer.by_name(f"chunk-{word}").parent_id == gen.id
+
+
+async def test_generator_body_keeps_its_own_open_span_between_steps(
+    tracer: RecordingTracer,
+) -> None:
+    @observe
+    async def produce() -> AsyncIterator[int]:
+        with tracer.start_as_current_span(name="held") as held:
+            yield 1
+            # resumed from a different task: the span opened before the yield is current
+            assert tracer.get_current_observation_id() == held.id
+            yield 2
+
+    agen = produce()
+    with tracer.start_as_current_span(name="consumer") as consumer:
+        assert await agen.__anext__() == 1
+        assert tracer.get_current_observation_id() == consumer.id
+
+    async def finish() -> list[int]:
+        return [x async for x in agen]
+
+    assert await asyncio.create_task(finish()) == [2]
+    assert tracer.by_name("held").parent_id == tracer.by_name("produce").id
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_get_client_returns_the_client_built_last(tracer: RecordingTracer) -> None:
+    assert get_client() is tracer
+    second = RecordingTracer(public_key="pk-other")
+    assert get_client() is second
+    assert get_client(public_key="pk-lf-test") is tracer
+    assert get_client(public_key="pk-other") is second
+
+
+def test_get_client_builds_one_with_the_factory(caplog: pytest.LogCaptureFixture) -> None:
+    state = _context._reset_for_tests()
+    built: list[Tracer] = []
+
+    def factory() -> Tracer:
+        client = RecordingTracer()
+        built.append(client)
+        return client
+
+    try:
+        set_client_factory(factory)
+        first = get_client()
+        assert built == [first]
+        assert get_client() is first  # built once
+    finally:
+        _context._restore_for_tests(state)
+
+
+def test_get_client_without_any_way_to_build_is_disabled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    state = _context._reset_for_tests()
+
+    def broken() -> Tracer:
+        raise ValueError("sample_rate must be <= 1.0, got 2.0")
+
+    try:
+        for factory in (None, broken):
+            _context._registry.last = None
+            set_client_factory(factory)
+            with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+                client = get_client()
+
+            @observe
+            def f(x: int) -> int:
+                return x + 1
+
+            assert f(1) == 2
+            assert client.start_observation(name="x").id == "0" * 16
+        assert get_client(public_key="pk-unknown").start_observation(name="y").id == "0" * 16
+        assert any("sample_rate" in r.getMessage() for r in caplog.records) or any(
+            "disabled" in r.getMessage() for r in caplog.records
+        )
+    finally:
+        _context._restore_for_tests(state)
+
+
+async def test_observe_uses_the_client_current_at_call_time(tracer: RecordingTracer) -> None:
+    @observe
+    async def f() -> int:
+        return 1
+
+    await f()
+    other = RecordingTracer()
+    await f()
+    assert len(tracer.observations) == 1 and len(other.observations) == 1
+
+
+def test_each_thread_and_context_starts_empty(tracer: RecordingTracer) -> None:
+    result: list[Any] = []
+    with tracer.start_as_current_span(name="main"):
+        t = threading.Thread(target=lambda: result.append(tracer.get_current_observation_id()))
+        t.start()
+        t.join()
+        assert contextvars.Context().run(tracer.get_current_observation_id) is None
+    assert result == [None]

@@ -1,0 +1,282 @@
+"""Observation handles: updates, ending, children, trace attributes, and their helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import pytest
+
+from langfuse_async import _context
+from langfuse_async._observations import (
+    NOOP_OBSERVATION,
+    describe_exception,
+    merge_trace_attributes,
+    to_ns,
+)
+from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
+
+from .test_tracer import RecordingTracer, decode
+
+
+@pytest.fixture
+def tracer() -> Iterator[RecordingTracer]:
+    state = _context._reset_for_tests()
+    try:
+        yield RecordingTracer()
+    finally:
+        _context._restore_for_tests(state)
+
+
+def _raw(value: Any) -> msgspec.Raw:
+    return msgspec.Raw(msgspec.json.encode(value))
+
+
+# --------------------------------------------------------------------------- update / end
+
+
+def test_update_returns_the_handle_and_later_values_win(tracer: RecordingTracer) -> None:
+    obs = tracer.start_observation(name="first", input="a")
+    assert obs.update(name="second", input="b", version="1") is obs
+    obs.update(version="2")
+    obs.end()
+    rec = tracer.by_name("second")
+    assert decode(rec.input) == "b" and rec.version == "2"
+
+
+def test_metadata_mappings_merge_per_key(tracer: RecordingTracer) -> None:
+    obs = tracer.start_observation(name="x", metadata={"a": 1, "b": 1})
+    obs.update(metadata={"b": 2, "c": 3})
+    obs.end()
+    assert decode(tracer.by_name("x").metadata) == {"a": 1, "b": 2, "c": 3}
+    other = tracer.start_observation(name="y", metadata={"a": 1})
+    other.update(metadata=["not", "a", "mapping"])
+    other.end()
+    assert decode(tracer.by_name("y").metadata) == ["not", "a", "mapping"]
+
+
+def test_update_after_end_is_ignored(
+    tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    obs = tracer.start_observation(name="x")
+    obs.end()
+    with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
+        obs.update(output="late")
+    assert tracer.by_name("x").output is None
+    assert any("after it ended" in r.getMessage() for r in caplog.records)
+
+
+def test_payloads_are_released_when_the_observation_ends(tracer: RecordingTracer) -> None:
+    obs = tracer.start_observation(name="x", input="i" * 1000, metadata={"k": "v"})
+    obs.update(output="o")
+    obs.end()
+    assert obs._input is None and obs._output is None and obs._extra is None
+    assert decode(tracer.by_name("x").input) == "i" * 1000  # the record keeps them
+
+
+def test_size_counts_payload_bytes(tracer: RecordingTracer) -> None:
+    obs = tracer.start_observation(name="x", input="12345678")  # 10 bytes encoded
+    obs.update(output=[1, 2])  # 5 bytes
+    obs.end()
+    assert tracer.by_name("x").size == RECORD_OVERHEAD_BYTES + 15
+
+
+def test_invalid_level_and_prompt_version_are_ignored(
+    tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
+        obs = tracer.start_observation(name="g", as_type="generation")
+        obs.update(level="FATAL", prompt_name="p", prompt_version="3")  # type: ignore[arg-type]
+        obs.update(completion_start_time="yesterday")  # type: ignore[arg-type]
+        obs.end()
+    rec = tracer.by_name("g")
+    assert rec.level is None and rec.prompt_version is None and rec.completion_start_ns is None
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "level" in messages and "prompt_version" in messages
+    assert "completion_start_time" in messages
+
+
+def test_prompt_objects_are_linked_unless_fallback(tracer: RecordingTracer) -> None:
+    class Prompt:
+        def __init__(self, name: str, version: int, is_fallback: bool) -> None:
+            self.name, self.version, self.is_fallback = name, version, is_fallback
+
+    a = tracer.start_observation(name="a", as_type="generation", prompt=Prompt("qa", 4, False))
+    b = tracer.start_observation(name="b", as_type="generation", prompt=Prompt("qa", 4, True))
+    a.end()
+    b.end()
+    assert (tracer.by_name("a").prompt_name, tracer.by_name("a").prompt_version) == ("qa", 4)
+    assert tracer.by_name("b").prompt_name is None
+
+
+def test_hostile_field_values_never_raise(tracer: RecordingTracer) -> None:
+    class Hostile:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+        @property
+        def name(self) -> str:
+            raise RuntimeError("no name")
+
+    obs = tracer.start_observation(name=Hostile())  # type: ignore[arg-type]
+    obs.update(level=["not", "hashable"])  # type: ignore[arg-type]
+    obs.update(prompt=Hostile(), version=Hostile())  # type: ignore[arg-type]
+    obs.update_trace(user_id=Hostile(), tags=[Hostile()])  # type: ignore[arg-type, list-item]
+    obs.score(name="s", value=1, comment=Hostile())  # type: ignore[arg-type]
+    obs.end()
+    (rec,) = tracer.observations
+    assert rec.name == "<Hostile>"
+    assert tracer.traces[0].attributes.user_id == "<Hostile>"
+    assert tracer.scores[0].comment == "<Hostile>"
+
+
+def test_status_message_is_bounded(tracer: RecordingTracer) -> None:
+    obs = tracer.start_observation(name="x", status_message="m" * 50_000)
+    obs.end()
+    status = tracer.by_name("x").status_message
+    assert status is not None and len(status) == 10_000
+
+
+def test_ending_from_another_thread(tracer: RecordingTracer) -> None:
+    obs = tracer.start_observation(name="x")
+    t = threading.Thread(target=obs.end)
+    t.start()
+    t.join()
+    obs.end()
+    assert len(tracer.observations) == 1
+
+
+def test_timestamps_are_ordered_and_from_one_clock(tracer: RecordingTracer) -> None:
+    obs = tracer.start_observation(name="x")
+    obs.end()
+    rec = tracer.by_name("x")
+    assert rec.start_ns <= rec.end_ns <= rec.timestamp_ns
+    assert abs(rec.end_ns - dt.datetime.now().timestamp() * 1e9) < 60e9
+
+
+# --------------------------------------------------------------------------- children
+
+
+@pytest.mark.anyio
+async def test_children_of_a_handle(tracer: RecordingTracer) -> None:
+    root = tracer.start_observation(name="root")
+    async with root.start_as_current_observation(name="current", as_type="agent") as current:
+        assert tracer.get_current_observation_id() == current.id
+        event = current.create_event(name="event", output={"x": 1})
+    assert tracer.get_current_observation_id() is None
+    side = root.start_observation(name="side", as_type="embedding", model="e")
+    side.end()
+    root.end()
+    assert tracer.by_name("current").parent_id == root.id
+    assert tracer.by_name("event").parent_id == current.id == event.parent_id
+    assert tracer.by_name("side").model == "e"
+    assert {r.trace_id for r in tracer.observations} == {root.trace_id}
+
+
+def test_handle_end_on_exit(tracer: RecordingTracer) -> None:
+    root = tracer.start_observation(name="root")
+    with root.start_as_current_observation(name="open", end_on_exit=False) as child:
+        pass
+    assert [r.name for r in tracer.observations] == []
+    child.end()
+    root.end()
+    assert [r.name for r in tracer.observations] == ["open", "root"]
+
+
+# --------------------------------------------------------------------------- trace attributes
+
+
+def test_update_trace_from_a_handle_outside_its_context(tracer: RecordingTracer) -> None:
+    root = tracer.start_observation(name="root")
+    early = root.start_observation(name="early")
+    early.end()
+    root.update_trace(user_id="u-1", tags="single", release="r1", version="v1")
+    late = root.start_observation(name="late")
+    late.end()
+    root.end()
+    (update,) = tracer.traces
+    assert update.trace_id == root.trace_id
+    assert update.attributes.tags == ("single",) and update.attributes.release == "r1"
+    assert tracer.by_name("early").trace is None  # ended before the update
+    assert tracer.by_name("late").trace == update.attributes
+    assert update.size > RECORD_OVERHEAD_BYTES
+
+
+def test_empty_trace_update_sends_nothing(tracer: RecordingTracer) -> None:
+    with tracer.start_as_current_span(name="x"):
+        tracer.update_current_trace()
+    assert tracer.traces == []
+
+
+def test_trace_fields_are_coerced_to_strings(tracer: RecordingTracer) -> None:
+    with tracer.start_as_current_span(name="x"):
+        tracer.update_current_trace(user_id=42, session_id=7, tags=[1, 2, 1])  # type: ignore[arg-type, list-item]
+    attrs = tracer.traces[0].attributes
+    assert (attrs.user_id, attrs.session_id, attrs.tags) == ("42", "7", ("1", "2"))
+
+
+def test_merge_trace_attributes() -> None:
+    first = TraceAttributes(name="a", tags=("x", "y"), metadata={"k": _raw(1)}, public=False)
+    second = TraceAttributes(user_id="u", tags=("y", "z"), metadata={"j": _raw(2)}, public=True)
+    merged = merge_trace_attributes(first, second)
+    assert merged.name == "a" and merged.user_id == "u" and merged.public is True
+    assert merged.tags == ("x", "y", "z")
+    assert decode(merged.metadata) == {"k": 1, "j": 2}
+    assert merge_trace_attributes(None, second) is second
+    blob = merge_trace_attributes(first, TraceAttributes(metadata=_raw([1])))
+    assert decode(blob.metadata) == [1]
+
+
+def test_merged_trace_attributes_stay_bounded() -> None:
+    merged = TraceAttributes()
+    for i in range(500):
+        update = TraceAttributes(tags=(f"t{i}",), metadata={f"k{i}": _raw(i)})
+        merged = merge_trace_attributes(merged, update)
+    assert merged.tags is not None and len(merged.tags) == 200
+    assert isinstance(merged.metadata, dict) and len(merged.metadata) == 200
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_to_ns() -> None:
+    aware = dt.datetime(2026, 8, 22, 10, 0, 0, 350_000, tzinfo=dt.timezone.utc)
+    assert to_ns(aware, "t") == 1_787_392_800_350_000_000
+    plus_two = aware.astimezone(dt.timezone(dt.timedelta(hours=2)))
+    assert to_ns(plus_two, "t") == to_ns(aware, "t")
+    naive_local = dt.datetime(2026, 8, 22, 12, 0, 0)
+    assert to_ns(naive_local, "t") == int(naive_local.timestamp()) * 1_000_000_000
+    assert to_ns(123, "t") == 123
+    assert to_ns(True, "t") is None
+    assert to_ns(1.5, "t") is None
+
+
+def test_describe_exception() -> None:
+    assert describe_exception(asyncio.CancelledError()) == ("WARNING", "cancelled")
+    assert describe_exception(KeyError("k")) == ("ERROR", "KeyError: 'k'")
+    assert describe_exception(ValueError()) == ("ERROR", "ValueError")
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError
+
+    assert describe_exception(Unprintable()) == ("ERROR", "Unprintable")
+    level, message = describe_exception(ValueError("x" * 50_000))
+    assert level == "ERROR" and len(message) <= 10_003
+
+
+def test_noop_handle_does_nothing(tracer: RecordingTracer) -> None:
+    with tracer.start_as_current_span(name="outer") as outer:
+        with NOOP_OBSERVATION as noop:
+            assert tracer.get_current_observation_id() == outer.id
+            noop.update(output=1).end()
+            assert noop.create_event(name="e") is NOOP_OBSERVATION
+            assert noop.start_as_current_observation(name="c") is NOOP_OBSERVATION
+            noop.score_trace(name="s", value=1)
+    assert len(tracer.records) == 1 and tracer.by_name("outer").id == outer.id
+    assert NOOP_OBSERVATION.trace_id == "0" * 32 and "disabled" in repr(NOOP_OBSERVATION)
