@@ -99,6 +99,7 @@ class _GenerationBody(_ObservationBody, kw_only=True):
 
 class _TraceBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
     id: str
+    timestamp: str | None = None
     name: str | None = None
     user_id: str | None = None
     session_id: str | None = None
@@ -229,10 +230,11 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
     )
 
 
-def _trace_body(record: TraceRecord, ctx: WireContext) -> _TraceBody:
+def _trace_body(record: TraceRecord, ctx: WireContext, start_ns: int | None = None) -> _TraceBody:
     attrs = record.attributes
     return _TraceBody(
         id=record.trace_id,
+        timestamp=None if start_ns is None else _timestamp(start_ns),
         name=attrs.name,
         user_id=attrs.user_id,
         session_id=attrs.session_id,
@@ -302,11 +304,15 @@ def encode_event(record: Record, ctx: WireContext) -> bytes:
         UnencodableEventError: Only for a record that breaks its declared field types. Strings
             with lone surrogates are repaired (U+FFFD), never an error.
     """
+    return _encode_envelope(record, _body(record, ctx))
+
+
+def _encode_envelope(record: Record, body: _Body) -> bytes:
     envelope = _Envelope(
         id=record.event_id,
         timestamp=_timestamp(record.timestamp_ns),
         type=record.event_type,
-        body=_body(record, ctx),
+        body=body,
     )
     try:
         return _encoder.encode(envelope)
@@ -325,6 +331,49 @@ def encode_event(record: Record, ctx: WireContext) -> bytes:
         raise UnencodableEventError(
             f"cannot encode {record.event_type} event {record.event_id!r}: {exc}"
         ) from exc
+
+
+def root_trace_event_id(record: ObservationRecord) -> str:
+    """The envelope id of the ``trace-create`` sent with a root observation (stable)."""
+    return record.event_id + "-trace"
+
+
+def encode_root_trace(record: ObservationRecord, ctx: WireContext, max_event_bytes: int) -> bytes:
+    """Encode the ``trace-create`` a root observation brings on the ingestion route.
+
+    The ingestion route stores no trace without a ``trace-create`` event, and the OTLP route's
+    server derives the trace from the root span. To give both routes the same trace, the root
+    observation travels with this event: the trace's merged attributes at the time the root
+    ended, its start as the trace timestamp, and the root's name, input and output for what
+    no update set (as the server does for a root span). It is built in the worker, so the
+    caller's hot path pays nothing for it; its envelope id is derived from the observation's,
+    so it is stable across retries.
+
+    If the event would exceed ``max_event_bytes`` (a large trace input set by an update), it
+    keeps ids, names and time only: the update events carry the large values themselves.
+    """
+    snap = record.trace or _NO_TRACE_ATTRIBUTES
+    attrs = msgspec.structs.replace(
+        snap,
+        name=snap.name if snap.name is not None else record.name,
+        input=snap.input if snap.input is not None else record.input,
+        output=snap.output if snap.output is not None else record.output,
+    )
+    trace = TraceRecord(
+        event_id=root_trace_event_id(record),
+        timestamp_ns=record.timestamp_ns,
+        trace_id=record.trace_id,
+        attributes=attrs,
+        size=0,
+    )
+    encoded = _encode_envelope(trace, _trace_body(trace, ctx, record.start_ns))
+    if len(encoded) > max_event_bytes:
+        slim = msgspec.structs.replace(trace, attributes=TraceAttributes(name=attrs.name))
+        encoded = _encode_envelope(slim, _trace_body(slim, ctx, record.start_ns))
+    return encoded
+
+
+_NO_TRACE_ATTRIBUTES = TraceAttributes()
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from . import _ingestion, _otlp, _retry
-from ._records import Record, ScoreRecord
+from ._records import ObservationRecord, Record, ScoreRecord
 from ._results import Reason
 from ._transport import HttpClient, Response, TransportError
 from ._wire import WireContext
@@ -28,7 +28,16 @@ OTLP_PATH = _otlp.OTLP_TRACES_PATH
 class Item:
     """A record taken from the queue, with its wire bytes and retry state."""
 
-    __slots__ = ("attempts", "ingestion", "last_error", "not_before", "record", "seq", "span")
+    __slots__ = (
+        "attempts",
+        "ingestion",
+        "last_error",
+        "not_before",
+        "record",
+        "seq",
+        "span",
+        "trace_event",
+    )
 
     def __init__(self, seq: int, record: Record) -> None:
         self.seq = seq
@@ -38,6 +47,8 @@ class Item:
         self.not_before = 0.0
         """Monotonic time before which the item must not be re-sent."""
         self.ingestion: bytes | None = None
+        self.trace_event: bytes | None = None
+        """The ``trace-create`` a root observation brings on the ingestion route."""
         self.span: bytes | None = None
         self.last_error: tuple[int | None, str, Any] = (None, "", None)
 
@@ -135,7 +146,13 @@ async def send_ingestion(
     http: HttpClient, base_url: str, items: list[Item], ctx: WireContext
 ) -> SendOutcome:
     """POST ``items`` (with ``item.ingestion`` encoded) to ``/api/public/ingestion``."""
-    body = _ingestion.build_body([item.ingestion for item in items if item.ingestion], ctx)
+    events: list[bytes] = []
+    for item in items:
+        if item.ingestion:
+            events.append(item.ingestion)
+        if item.trace_event:
+            events.append(item.trace_event)
+    body = _ingestion.build_body(events, ctx)
     headers = {
         "Content-Type": "application/json",
         "x-langfuse-sdk-name": ctx.sdk_name,
@@ -160,21 +177,42 @@ async def send_ingestion(
         return out
     errors = {e.id: e for e in reply.errors}
     for item in items:
-        err = errors.get(item.record.event_id)
-        if err is None:
+        # A root observation travels with its trace-create: the pair shares one outcome, the
+        # worst of the two (a refusal, then a retryable error, then "not accepted").
+        found = [errors.get(item.record.event_id)]
+        if item.trace_event is not None and isinstance(item.record, ObservationRecord):
+            found.append(errors.get(_ingestion.root_trace_event_id(item.record)))
+        problems = [e for e in found if e is not None]
+        if not problems:
             # In `successes`, or in neither list (sdk-log): delivered either way.
             out.delivered.append(item)
             continue
-        status = err.status if err.status is not None else 500
-        message = err.message or f"status {status}"
-        if status == 429 or status >= 500:
-            item.last_error = (status, message, err.error)
+        not_accepted = [
+            e
+            for e in problems
+            if not isinstance(item.record, ScoreRecord) and _ingestion.is_not_accepted_error(e)
+        ]
+        retryable = [e for e in problems if _status(e) == 429 or _status(e) >= 500]
+        refused = [e for e in problems if e not in not_accepted and e not in retryable]
+        if refused:
+            err = refused[0]
+            status = _status(err)
+            out.failed.append(
+                Failure(item, "rejected", status, err.message or f"status {status}", err.error)
+            )
+        elif retryable:
+            err = retryable[0]
+            status = _status(err)
+            item.last_error = (status, err.message or f"status {status}", err.error)
             out.retry.append(item)
-        elif not isinstance(item.record, ScoreRecord) and _ingestion.is_not_accepted_error(err):
-            out.not_accepted.append(item)
         else:
-            out.failed.append(Failure(item, "rejected", status, message, err.error))
+            out.not_accepted.append(item)
     return out
+
+
+def _status(err: _ingestion.IngestionFailure) -> int:
+    # An error entry without a status is unexplained; treat it as the server's fault.
+    return err.status if err.status is not None else 500
 
 
 async def send_otlp(

@@ -326,6 +326,9 @@ class Worker:
                     if fitted is None:
                         return self._drop(item, "oversize", f"event larger than {limit} bytes")
                     item.record, item.ingestion = fitted
+                    root = item.record
+                    if isinstance(root, ObservationRecord) and root.parent_id is None:
+                        item.trace_event = _ingestion.encode_root_trace(root, self._ctx, limit)
                 return True
             if not isinstance(record, ObservationRecord) or item.span is not None:
                 return True  # trace updates ride along as attributes of the spans
@@ -388,14 +391,22 @@ class Worker:
                 return
             batches[0].extend(riders)
         else:
-            sizes = [len(item.ingestion or b"") for item in items]
+            # A root's trace-create rides in its item: its bytes plus one separator count toward
+            # the item, and the overhead assumes two envelopes per item (an upper bound for the
+            # digits of batch_size), so every body stays within the limit.
+            sizes = [
+                len(item.ingestion or b"") + (len(item.trace_event) + 1 if item.trace_event else 0)
+                for item in items
+            ]
             ranges = _batching.cut_batches(
                 sizes,
                 max_bytes=self._config.max_batch_bytes,
                 max_count=self._config.flush_at,
-                overhead=lambda n: _ingestion.batch_overhead(n, self._ctx),
+                overhead=lambda n: _ingestion.batch_overhead(2 * n, self._ctx),
             )
-            batches = self._within_limit(items, sizes, ranges, _ingestion.batch_overhead)
+            batches = self._within_limit(
+                items, sizes, ranges, lambda n, ctx: _ingestion.batch_overhead(2 * n, ctx)
+            )
         for batch in batches:
             if self._pause_until > time.monotonic():
                 self._schedule(batch, self._pause_until)

@@ -28,7 +28,9 @@ def observation(**fields: Any) -> ObservationRecord:
         timestamp_ns=now,
         id=new_observation_id(),
         trace_id=new_trace_id(),
-        parent_id=None,
+        # A child by default: a root also brings its trace-create on the ingestion route,
+        # which tests about roots ask for explicitly with parent_id=None.
+        parent_id=new_observation_id(),
         as_type="span",
         name="work",
         start_ns=now - 1_000_000,

@@ -421,3 +421,61 @@ async def test_drop_reports_are_bounded_but_every_drop_is_counted(
         assert "could not keep up" in caplog.text
         await p.shutdown()
         assert balanced(p)
+
+
+async def test_a_root_observation_brings_its_trace_create_on_the_ingestion_route() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        root = factories.observation(parent_id=None, name="handle", input={"q": 1}, output="ok")
+        child = factories.observation(trace_id=root.trace_id, parent_id=root.id)
+        p.emit(child)
+        p.emit(root)
+        assert (await p.flush(timeout=10)).completed
+        events = server.events()
+        assert [e["type"] for e in events] == ["span-create", "span-create", "trace-create"]
+        trace = events[2]
+        assert trace["id"] == root.event_id + "-trace"
+        assert trace["body"]["id"] == root.trace_id
+        assert trace["body"]["name"] == "handle"
+        assert trace["body"]["input"] == {"q": 1} and trace["body"]["output"] == "ok"
+        assert TIMESTAMP.match(trace["body"]["timestamp"])
+        s = p.statistics()
+        assert (s.enqueued, s.delivered) == (2, 2)  # one record, one outcome
+        await p.shutdown()
+
+
+async def test_explicit_trace_attributes_win_over_the_root_defaults() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        snap = factories.trace(name="chat-turn", user_id="u-1", input={"explicit": True}).attributes
+        p.emit(factories.observation(parent_id=None, name="handle", input={"q": 1}, trace=snap))
+        assert (await p.flush(timeout=10)).completed
+        trace = next(e for e in server.events() if e["type"] == "trace-create")["body"]
+        assert (trace["name"], trace["userId"], trace["input"]) == (
+            "chat-turn",
+            "u-1",
+            {"explicit": True},
+        )
+        await p.shutdown()
+
+
+async def test_the_root_and_its_trace_create_share_one_outcome() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, on_error=errors.append)
+        flaky = factories.observation(parent_id=None)
+        refused = factories.observation(parent_id=None)
+        server.fail_event(flaky.event_id + "-trace", 503, "busy", once=True)
+        server.fail_event(refused.event_id + "-trace", 400, "Invalid request data")
+        p.emit(flaky)
+        p.emit(refused)
+        assert (await p.flush(timeout=10)).completed
+        ids = [[e["id"] for e in b] for b in server.batches()]
+        # Both were sent; only the flaky pair went again, with the same envelope ids.
+        assert ids[1] == [flaky.event_id, flaky.event_id + "-trace"]
+        assert [(e.event_id, e.reason, e.status) for e in errors] == [
+            (refused.event_id, "rejected", 400)
+        ]
+        await p.shutdown()
+        s = p.statistics()
+        assert (s.delivered, s.failed) == (1, 1) and balanced(p)

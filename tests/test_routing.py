@@ -20,9 +20,9 @@ pytestmark = pytest.mark.anyio
 def mixed_workload() -> tuple[list[Record], list[Record], list[Record]]:
     """Observations, trace updates and scores of two traces."""
     t1, t2 = factories.observation().trace_id, factories.observation().trace_id
-    root = factories.observation(trace_id=t1, name="root", input={"q": "hi"})
+    root = factories.observation(trace_id=t1, parent_id=None, name="root", input={"q": "hi"})
     child = factories.observation(trace_id=t1, parent_id=root.id, as_type="generation", name="llm")
-    other = factories.observation(trace_id=t2, as_type="tool", name="search")
+    other = factories.observation(trace_id=t2, parent_id=None, as_type="tool", name="search")
     traces = [factories.trace(trace_id=t1, name="chat", user_id="u-1")]
     scores = [factories.score(trace_id=t1), factories.score(trace_id=t2, observation_id=other.id)]
     return [root, child, other], traces, scores
@@ -94,8 +94,10 @@ async def test_auto_mode_against_a_v3_server_uses_only_the_ingestion_route() -> 
         assert (await p.flush(timeout=10)).completed
         assert not [r for r in server.posts() if r.path != INGESTION]
         types = sorted(e["type"] for e in server.events())
+        # One trace update, plus the trace-create each of the two roots brings along.
         assert types == sorted(
-            ["span-create", "generation-create", "tool-create", "trace-create"]
+            ["span-create", "generation-create", "tool-create"]
+            + ["trace-create"] * 3
             + ["score-create"] * 2
         )
         assert p.statistics().transport == "ingestion"
