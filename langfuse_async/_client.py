@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from . import _context
 from ._config import (
@@ -24,7 +24,7 @@ from ._records import Record
 from ._results import EventError, FlushResult, Statistics
 from ._tracer import Tracer
 
-__all__ = ["Langfuse"]
+__all__ = ["Langfuse", "get_client"]
 
 logger = logging.getLogger("langfuse_async")
 
@@ -209,4 +209,49 @@ def _enable_debug_logging() -> None:
         log.addHandler(handler)
 
 
-_context.set_client_factory(Langfuse)
+def _disabled_client() -> Langfuse:
+    # Built from no environment at all, so that it cannot fail on the variables that just did.
+    client = Langfuse.__new__(Langfuse)
+    client._config = resolve_config(
+        public_key=None,
+        secret_key=None,
+        base_url=None,
+        flush_at=None,
+        flush_interval=None,
+        max_batch_bytes=MAX_BATCH_BYTES_LIMIT,
+        max_event_bytes=DEFAULT_MAX_EVENT_BYTES,
+        max_queue_size=DEFAULT_MAX_QUEUE_SIZE,
+        max_queue_bytes=DEFAULT_MAX_QUEUE_BYTES,
+        queue_full="drop_new",
+        max_retries=None,
+        timeout=None,
+        backoff_base=DEFAULT_BACKOFF_BASE,
+        backoff_max=DEFAULT_BACKOFF_MAX,
+        exit_timeout=DEFAULT_EXIT_TIMEOUT,
+        enabled=False,
+        debug=False,
+        transport=None,
+        sample_rate=None,
+        environment=None,
+        release=None,
+        mask=None,
+        environ={},
+    )
+    client._pipeline = None
+    client._init_tracer(register=False)
+    return client
+
+
+def get_client(*, public_key: str | None = None) -> Langfuse:
+    """Return the client built last, or build one from the ``LANGFUSE_*`` environment.
+
+    Never raises: when no client exists and none can be built (no keys, an invalid variable),
+    it returns a disabled client whose every call is a no-op, and logs why once.
+
+    Args:
+        public_key: Return the client built last with this public key instead.
+    """
+    return cast(Langfuse, _context.get_client(public_key=public_key))
+
+
+_context.set_client_factory(Langfuse, disabled=_disabled_client)

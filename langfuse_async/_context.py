@@ -87,12 +87,13 @@ def log_once(level: int, key: str, msg: str, *args: object, exc_info: bool = Fal
 class _Registry:
     """The clients built in this process: the last one, and the last one per public key."""
 
-    __slots__ = ("by_key", "factory", "last", "lock")
+    __slots__ = ("by_key", "disabled_factory", "factory", "last", "lock")
 
     def __init__(self) -> None:
         self.last: Tracer | None = None
         self.by_key: dict[str, Tracer] = {}
         self.factory: Callable[[], Tracer] | None = None
+        self.disabled_factory: Callable[[], Tracer] | None = None
         self.lock = threading.Lock()
 
 
@@ -108,14 +109,21 @@ def register_client(client: Tracer) -> None:
             _registry.by_key[key] = client
 
 
-def set_client_factory(factory: Callable[[], Tracer] | None) -> None:
+def set_client_factory(
+    factory: Callable[[], Tracer] | None, *, disabled: Callable[[], Tracer] | None = None
+) -> None:
     """Set how ``get_client()`` builds a client from the environment when none exists yet.
 
     Args:
         factory: Builds a client from ``LANGFUSE_*`` variables (the client registers itself),
             or None to remove the factory.
+        disabled: Builds the no-op client returned when no real one can be had, so that it
+            still has the full client interface (``flush``, ``statistics``...).
     """
     _registry.factory = factory
+    if disabled is not None:
+        _registry.disabled_factory = disabled
+        _disabled.clear()
 
 
 def get_client(*, public_key: str | None = None) -> Tracer:
@@ -186,9 +194,12 @@ _disabled: list[Tracer] = []
 
 def _disabled_client() -> Tracer:
     if not _disabled:
-        from ._tracer import disabled_tracer
+        if _registry.disabled_factory is not None:
+            _disabled.append(_registry.disabled_factory())
+        else:
+            from ._tracer import disabled_tracer
 
-        _disabled.append(disabled_tracer())
+            _disabled.append(disabled_tracer())
     return _disabled[0]
 
 
