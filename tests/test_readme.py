@@ -1,0 +1,78 @@
+"""The README's quick start runs as written against the local collector."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from langfuse_async.testing import Collector
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def quick_start() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Quick start") :]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+def test_readme_commands_are_the_ones_ci_runs() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = 'python -m pip install -e ".[test]" && python -m pytest'
+    assert test_command in text.split("## Quick start")[0]
+    assert test_command in ci
+    assert "python -m pip install . && langfuse-async demo" in text.split("## Quick start")[0]
+
+
+def test_the_quick_start_runs_against_the_local_collector() -> None:
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    stop: list[asyncio.Event] = []
+    holder: list[Collector] = []
+    traces: list[object] = []
+
+    async def serve() -> None:
+        stop.append(asyncio.Event())
+        async with Collector() as collector:
+            holder.append(collector)
+            ready.set()
+            await stop[0].wait()
+            traces.extend(await collector.traces())
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        collector = holder[0]
+        env = {
+            **os.environ,
+            "LANGFUSE_BASE_URL": collector.url,
+            "LANGFUSE_PUBLIC_KEY": collector.public_key,
+            "LANGFUSE_SECRET_KEY": collector.secret_key,
+        }
+        proc = subprocess.run(
+            [sys.executable, "-c", quick_start()],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "flushed: True" in proc.stdout
+        assert "not delivered" not in proc.stdout
+        assert "pending=0" in proc.stdout
+    finally:
+        loop.call_soon_threadsafe(stop[0].set)
+        thread.join(10)
+        loop.close()
+    [trace] = traces
+    assert trace.user_id == "u-1"  # type: ignore[attr-defined]
