@@ -67,6 +67,8 @@ async def test_faults_are_reachable_from_the_fixture(langfuse_collector):
 
 def test_plugin_fixtures_in_a_pytest_session(tmp_path):
     (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
+    # An empty ini file of its own keeps the inner session away from this project's settings.
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER_TESTS))
     # Load the plugin explicitly (not through the installed entry point) so this test checks
     # this checkout's module, and keep the inner session away from this project's settings.
@@ -89,7 +91,7 @@ def test_plugin_fixtures_in_a_pytest_session(tmp_path):
             "--rootdir",
             str(tmp_path),
             "-c",
-            str(tmp_path / "conftest.py"),
+            str(tmp_path / "pytest.ini"),
             str(tmp_path / "test_inner.py"),
         ],
         capture_output=True,
