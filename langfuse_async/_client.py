@@ -212,31 +212,7 @@ def _enable_debug_logging() -> None:
 def _disabled_client() -> Langfuse:
     # Built from no environment at all, so that it cannot fail on the variables that just did.
     client = Langfuse.__new__(Langfuse)
-    client._config = resolve_config(
-        public_key=None,
-        secret_key=None,
-        base_url=None,
-        flush_at=None,
-        flush_interval=None,
-        max_batch_bytes=MAX_BATCH_BYTES_LIMIT,
-        max_event_bytes=DEFAULT_MAX_EVENT_BYTES,
-        max_queue_size=DEFAULT_MAX_QUEUE_SIZE,
-        max_queue_bytes=DEFAULT_MAX_QUEUE_BYTES,
-        queue_full="drop_new",
-        max_retries=None,
-        timeout=None,
-        backoff_base=DEFAULT_BACKOFF_BASE,
-        backoff_max=DEFAULT_BACKOFF_MAX,
-        exit_timeout=DEFAULT_EXIT_TIMEOUT,
-        enabled=False,
-        debug=False,
-        transport=None,
-        sample_rate=None,
-        environment=None,
-        release=None,
-        mask=None,
-        environ={},
-    )
+    client._config = resolve_config(enabled=False, environ={})
     client._pipeline = None
     client._init_tracer(register=False)
     return client

@@ -34,6 +34,7 @@ from ._records import (
     RECORD_OVERHEAD_BYTES,
     Metadata,
     ObservationRecord,
+    ObservationType,
     TraceAttributes,
     TraceRecord,
 )
@@ -56,20 +57,6 @@ __all__ = [
     "to_ns",
     "valid_trace_context",
 ]
-
-ObservationType = Literal[
-    "span",
-    "generation",
-    "event",
-    "agent",
-    "tool",
-    "chain",
-    "retriever",
-    "evaluator",
-    "embedding",
-    "guardrail",
-]
-"""The kinds of observation Langfuse knows (``as_type``)."""
 
 Level = Literal["DEBUG", "DEFAULT", "WARNING", "ERROR"]
 """The severity of an observation."""

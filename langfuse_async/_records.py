@@ -10,7 +10,7 @@ queue, batcher or transports.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 import msgspec
 
@@ -22,27 +22,29 @@ __all__ = [
     "Emitter",
     "Metadata",
     "ObservationRecord",
+    "ObservationType",
     "Record",
     "ScoreRecord",
     "TraceAttributes",
     "TraceRecord",
 ]
 
-#: Every observation type Langfuse knows (``as_type``), in the server's lowercase spelling.
-OBSERVATION_TYPES: frozenset[str] = frozenset(
-    {
-        "span",
-        "generation",
-        "event",
-        "agent",
-        "tool",
-        "chain",
-        "retriever",
-        "evaluator",
-        "embedding",
-        "guardrail",
-    }
-)
+ObservationType = Literal[
+    "span",
+    "generation",
+    "event",
+    "agent",
+    "tool",
+    "chain",
+    "retriever",
+    "evaluator",
+    "embedding",
+    "guardrail",
+]
+"""The kinds of observation Langfuse knows (``as_type``), in the server's lowercase spelling."""
+
+#: Every observation type, as a set for membership tests.
+OBSERVATION_TYPES: frozenset[str] = frozenset(get_args(ObservationType))
 
 #: Types whose ingestion body is the generation body (model, usage, cost, prompt fields).
 #: ``span`` and ``event`` bodies have no such fields; the server strips them if sent.

@@ -10,32 +10,7 @@ from langfuse_async._config import DEFAULT_BASE_URL, Config, resolve_config
 
 
 def resolve(environ: dict[str, str] | None = None, **options: Any) -> Config:
-    args: dict[str, Any] = dict(
-        public_key=None,
-        secret_key=None,
-        base_url=None,
-        flush_at=None,
-        flush_interval=None,
-        max_batch_bytes=3_500_000,
-        max_event_bytes=1_000_000,
-        max_queue_size=10_000,
-        max_queue_bytes=64 * 1024 * 1024,
-        queue_full="drop_new",
-        max_retries=None,
-        timeout=None,
-        backoff_base=0.5,
-        backoff_max=30.0,
-        exit_timeout=5.0,
-        enabled=None,
-        debug=None,
-        transport=None,
-        sample_rate=None,
-        environment=None,
-        release=None,
-        mask=None,
-    )
-    args.update(options)
-    return resolve_config(**args, environ=environ or {})
+    return resolve_config(**options, environ=environ or {})
 
 
 def test_defaults() -> None:

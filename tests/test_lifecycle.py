@@ -140,12 +140,7 @@ def test_pending_events_are_sent_at_interpreter_exit(threaded: ThreadedServer) -
 
         config = resolve_config(
             public_key="pk", secret_key="sk", base_url={threaded.server.url!r},
-            flush_at=100, flush_interval=3600, max_batch_bytes=3_500_000,
-            max_event_bytes=1_000_000, max_queue_size=100, max_queue_bytes=10_000_000,
-            queue_full="drop_new", max_retries=1, timeout=5.0, backoff_base=0.01,
-            backoff_max=0.01, exit_timeout=5.0, enabled=True, debug=False,
-            transport="ingestion", sample_rate=None, environment=None, release=None,
-            mask=None, environ={{}},
+            flush_interval=3600, max_retries=1, transport="ingestion", environ={{}},
         )
         p = Pipeline(config, None)
 

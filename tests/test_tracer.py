@@ -33,32 +33,10 @@ from langfuse_async._tracer import Tracer
 
 def make_config(**overrides: Any) -> Config:
     options: dict[str, Any] = dict(
-        public_key="pk-lf-test",
-        secret_key="sk-lf-test",
-        base_url="http://127.0.0.1:9",
-        flush_at=None,
-        flush_interval=None,
-        max_batch_bytes=3_500_000,
-        max_event_bytes=1_000_000,
-        max_queue_size=10_000,
-        max_queue_bytes=64 * 1024 * 1024,
-        queue_full="drop_new",
-        max_retries=None,
-        timeout=None,
-        backoff_base=0.5,
-        backoff_max=30.0,
-        exit_timeout=5.0,
-        enabled=None,
-        debug=None,
-        transport=None,
-        sample_rate=None,
-        environment=None,
-        release=None,
-        mask=None,
-        environ={},
+        public_key="pk-lf-test", secret_key="sk-lf-test", base_url="http://127.0.0.1:9"
     )
     options.update(overrides)
-    return resolve_config(**options)
+    return resolve_config(**options, environ={})
 
 
 class RecordingTracer(Tracer):
