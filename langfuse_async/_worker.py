@@ -13,6 +13,7 @@ import inspect
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +39,8 @@ ErrorCallback = Callable[[EventError], Any]
 
 #: How many events one send cycle takes from the queue at most; batches are then cut by bytes.
 _TAKE_LIMIT = 1_000
+#: Recently delivered root observations, for telling late trace updates on the OTLP route.
+_ROOTS_REMEMBERED = 10_000
 
 
 class Worker:
@@ -62,6 +65,7 @@ class Worker:
         self._rng = random.Random()
         self.route: Route | None = None if config.transport == "auto" else config.transport
         self._active: dict[int, Item] = {}
+        self._roots_sent: OrderedDict[str, int] = OrderedDict()
         self._retry: list[Item] = []
         self._pause_until = 0.0
         self._flush_waiters = 0
@@ -374,9 +378,7 @@ class Worker:
             riders = [item for item in items if item.span is None]
             spans = [item for item in items if item.span is not None]
             if not spans:
-                # Trace updates with no span to travel with: their attributes were copied onto
-                # every span of the trace that ended after them, so there is nothing to send.
-                self._settle_delivered(riders)
+                self._settle_riders(riders, [])
                 return
             sizes = [len(item.span or b"") for item in spans]
             ranges = _batching.cut_batches(
@@ -386,10 +388,7 @@ class Worker:
                 overhead=lambda n: _otlp.request_overhead(n, self._ctx),
             )
             batches = self._within_limit(spans, sizes, ranges, _otlp.request_overhead)
-            if not batches:
-                self._settle_delivered(riders)
-                return
-            batches[0].extend(riders)
+            self._settle_riders(riders, batches)
         else:
             # A root's trace-create rides in its item: its bytes plus one separator count toward
             # the item, and the overhead assumes two envelopes per item (an upper bound for the
@@ -412,6 +411,59 @@ class Worker:
                 self._schedule(batch, self._pause_until)
                 continue
             await self._send(batch, dest)
+
+    def _settle_riders(self, riders: list[Item], batches: list[list[Item]]) -> None:
+        """Place trace updates on the OTLP route, where they travel as span attributes.
+
+        Every observation carries a snapshot of its trace's attributes when it ended, so an
+        update is carried by any span of its trace recorded after it. Such a span in this
+        cycle: the update shares that span's request and outcome. None yet and the trace's
+        root not sent: the root will carry it (it ends after the update). The root already
+        sent before the update and no later span: nothing can carry it over OTLP, so it is
+        reported rather than counted as delivered.
+        """
+        for rider in riders:
+            record = rider.record
+            carrier = next(
+                (
+                    batch
+                    for batch in batches
+                    for item in batch
+                    if isinstance(item.record, ObservationRecord)
+                    and item.record.trace_id == getattr(record, "trace_id", None)
+                    and item.record.timestamp_ns >= record.timestamp_ns
+                ),
+                None,
+            )
+            if carrier is not None:
+                carrier.append(rider)
+                continue
+            root_sent = self._roots_sent.get(getattr(record, "trace_id", ""))
+            if root_sent is None:
+                root_sent = next(
+                    (
+                        item.record.timestamp_ns
+                        for batch in batches
+                        for item in batch
+                        if isinstance(item.record, ObservationRecord)
+                        and item.record.parent_id is None
+                        and item.record.trace_id == getattr(record, "trace_id", None)
+                    ),
+                    None,
+                )
+            if root_sent is None or root_sent >= record.timestamp_ns:
+                self._settle_delivered([rider])
+            else:
+                self._active.pop(rider.seq, None)
+                self._ledger.finish(
+                    event_error(
+                        record,
+                        "rejected",
+                        "trace update made after the trace's observations were sent: the "
+                        "OTLP route carries trace attributes only on spans that end after "
+                        "them (update the trace before its root observation ends)",
+                    )
+                )
 
     def _within_limit(
         self,
@@ -492,8 +544,15 @@ class Worker:
             self._schedule(alive, now + delay)
 
     def _settle_delivered(self, items: list[Item]) -> None:
+        roots = self._roots_sent
         for item in items:
             self._active.pop(item.seq, None)
+            record = item.record
+            if isinstance(record, ObservationRecord) and record.parent_id is None:
+                # Remembered (boundedly) so a later trace update knows its root has gone.
+                roots[record.trace_id] = record.timestamp_ns
+                if len(roots) > _ROOTS_REMEMBERED:
+                    roots.popitem(last=False)
         self._ledger.delivered += len(items)
 
     def _exhausted(self, item: Item) -> bool:

@@ -20,10 +20,11 @@ pytestmark = pytest.mark.anyio
 def mixed_workload() -> tuple[list[Record], list[Record], list[Record]]:
     """Observations, trace updates and scores of two traces."""
     t1, t2 = factories.observation().trace_id, factories.observation().trace_id
+    # Made while the trace is open: the spans that end after it carry it on the OTLP route.
+    traces = [factories.trace(trace_id=t1, name="chat", user_id="u-1")]
     root = factories.observation(trace_id=t1, parent_id=None, name="root", input={"q": "hi"})
     child = factories.observation(trace_id=t1, parent_id=root.id, as_type="generation", name="llm")
     other = factories.observation(trace_id=t2, parent_id=None, as_type="tool", name="search")
-    traces = [factories.trace(trace_id=t1, name="chat", user_id="u-1")]
     scores = [factories.score(trace_id=t1), factories.score(trace_id=t2, observation_id=other.id)]
     return [root, child, other], traces, scores
 
@@ -159,3 +160,22 @@ async def test_otlp_whole_export_400_is_final_and_429_is_retried() -> None:
         assert errors[0].message.startswith("Invalid OTLP trace export")
         await p.shutdown()
         assert balanced(p)
+
+
+async def test_a_trace_update_after_its_root_was_sent_is_reported_on_otlp() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse(mode="v4") as server:
+        p = make_pipeline(server.url, transport="otlp", on_error=errors.append)
+        early = factories.trace(name="early")
+        root = factories.observation(trace_id=early.trace_id, parent_id=None)
+        p.emit(early)
+        p.emit(root)
+        assert (await p.flush(timeout=10)).completed
+        late = factories.trace(trace_id=root.trace_id, user_id="too-late")
+        p.emit(late)
+        assert (await p.flush(timeout=10)).completed
+        assert [(e.event_id, e.reason) for e in errors] == [(late.event_id, "rejected")]
+        assert "before its root observation ends" in errors[0].message
+        await p.shutdown()
+        s = p.statistics()
+        assert (s.delivered, s.failed) == (2, 1) and balanced(p)
