@@ -25,7 +25,9 @@ Both are async fixtures for the anyio pytest plugin (asyncio backend)::
 
 Mark a test with ``@pytest.mark.langfuse_collector(mode="v4")`` (or ``public_key=``,
 ``secret_key=``) to configure its collector; ``mode="v4"`` behaves like a Langfuse v4 server
-in its default ``events_only`` mode.
+in its default ``events_only`` mode. Mark it with ``@pytest.mark.langfuse_client(...)`` to pass
+options to the client, e.g. ``on_error=errors.append`` or ``backoff_base=0.01`` for fast
+retries against scripted faults.
 
 Importing this module is cheap: the collector and its dependencies load when a fixture or one
 of the names below is first used.
@@ -67,6 +69,7 @@ _LAZY = frozenset(
     {"Collector", "Faults", "Gate", "Observation", "RecordedRequest", "Score", "Trace"}
 )
 _MARKER = "langfuse_collector"
+_CLIENT_MARKER = "langfuse_client"
 
 
 def __getattr__(name: str) -> Any:
@@ -83,6 +86,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         f"{_MARKER}(mode='v3', public_key=..., secret_key=...): configure the "
         "langfuse_collector fixture of this test",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{_CLIENT_MARKER}(**options): Langfuse options for the langfuse_client fixture",
     )
 
 
@@ -109,16 +116,20 @@ async def langfuse_collector(
 
 @pytest.fixture
 async def langfuse_client(
-    langfuse_collector: Collector, anyio_backend: Any
+    request: pytest.FixtureRequest, langfuse_collector: Collector, anyio_backend: Any
 ) -> AsyncIterator[Langfuse]:
     """A ``Langfuse`` client sending to ``langfuse_collector``, shut down after the test."""
     from ._client import Langfuse
 
+    marker = request.node.get_closest_marker(_CLIENT_MARKER)
+    options: dict[str, Any] = {"flush_interval": 0.05}
+    if marker is not None:
+        options.update(marker.kwargs)
     client = Langfuse(
         public_key=langfuse_collector.public_key,
         secret_key=langfuse_collector.secret_key,
         base_url=langfuse_collector.url,
-        flush_interval=0.05,
+        **options,
     )
     try:
         yield client
