@@ -7,9 +7,12 @@ retried (and the server's ``Retry-After``), and which failed for good. The worke
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from typing import Any
+
+import anyio
 
 from . import _ingestion, _otlp, _retry
 from ._records import ObservationRecord, Record, ScoreRecord
@@ -22,6 +25,8 @@ __all__ = ["Item", "SendOutcome", "send_ingestion", "send_otlp"]
 logger = logging.getLogger("langfuse_async")
 
 INGESTION_PATH = _ingestion.INGESTION_PATH
+#: Bodies up to this size are gzipped inline (well under a millisecond); larger ones in a thread.
+_GZIP_INLINE_LIMIT = 128 * 1024
 OTLP_PATH = _otlp.OTLP_TRACES_PATH
 
 
@@ -90,8 +95,6 @@ def _describe(resp: Response) -> tuple[str, Any]:
     ctype = resp.headers.get("content-type", "")
     if "json" in ctype or text.startswith("{"):
         try:
-            import json
-
             detail = json.loads(text)
             if isinstance(detail, dict):
                 message = str(detail.get("message") or detail.get("error") or text)[:300]
@@ -223,7 +226,11 @@ async def send_otlp(
     The route has no per-span results: a 2xx delivers every span of the request.
     """
     raw = _otlp.build_request([item.span for item in items if item.span], ctx)
-    body = _otlp.gzip_body(raw)
+    if len(raw) > _GZIP_INLINE_LIMIT:
+        # Compressing megabytes takes milliseconds: not on the event loop.
+        body = await anyio.to_thread.run_sync(_otlp.gzip_body, raw)
+    else:
+        body = _otlp.gzip_body(raw)
     try:
         resp = await http.request(
             "POST", base_url + OTLP_PATH, body=body, headers=_otlp.otlp_headers(ctx)

@@ -179,3 +179,15 @@ async def test_a_trace_update_after_its_root_was_sent_is_reported_on_otlp() -> N
         await p.shutdown()
         s = p.statistics()
         assert (s.delivered, s.failed) == (2, 1) and balanced(p)
+
+
+async def test_large_otlp_exports_are_compressed_off_the_loop_and_arrive_whole() -> None:
+    async with FakeLangfuse(mode="v4") as server:
+        p = make_pipeline(server.url, transport="otlp")
+        records = [factories.observation(input="x" * 50_000) for _ in range(6)]
+        for r in records:
+            p.emit(r)
+        assert (await p.flush(timeout=10)).completed
+        assert sorted(s["spanId"] for s in server.spans()) == sorted(r.id for r in records)
+        assert p.statistics().bytes_sent < 300_000 / 5  # gzip took the repetition out
+        await p.shutdown()
