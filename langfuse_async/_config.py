@@ -130,14 +130,17 @@ def _as_bool(option: str, value: object) -> bool:
     raise ValueError(f"{option} must be a boolean (true/false), got {value!r}")
 
 
-def _pick(explicit: object, environ: Mapping[str, str], *names: str) -> object:
+def _pick(
+    option: str, explicit: object, environ: Mapping[str, str], *names: str
+) -> tuple[object, str]:
+    """Return the value to use and how to name it in an error (with the variable it came from)."""
     if explicit is not None:
-        return explicit
+        return explicit, option
     for name in names:
         value = _env(environ, name)
         if value is not None:
-            return value
-    return None
+            return value, f"{option} (from {name})"
+    return None, option
 
 
 def resolve_config(
@@ -173,24 +176,24 @@ def resolve_config(
     """
     env = os.environ if environ is None else environ
 
-    pk = _pick(public_key, env, "LANGFUSE_PUBLIC_KEY")
-    sk = _pick(secret_key, env, "LANGFUSE_SECRET_KEY")
+    pk, _ = _pick("public_key", public_key, env, "LANGFUSE_PUBLIC_KEY")
+    sk, _ = _pick("secret_key", secret_key, env, "LANGFUSE_SECRET_KEY")
     for option, key in (("public_key", pk), ("secret_key", sk)):
         if key is not None and not isinstance(key, str):
             raise ValueError(f"{option} must be a string")
-    url = _pick(base_url, env, "LANGFUSE_BASE_URL", "LANGFUSE_HOST") or DEFAULT_BASE_URL
+    url, url_label = _pick("base_url", base_url, env, "LANGFUSE_BASE_URL", "LANGFUSE_HOST")
+    url = url or DEFAULT_BASE_URL
     if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+", url):
-        raise ValueError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}")
+        raise ValueError(
+            f"{url_label} must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {url!r}"
+        )
     url = url.rstrip("/")
 
-    fa_raw = _pick(flush_at, env, "LANGFUSE_FLUSH_AT")
-    fa = _as_int("flush_at", DEFAULT_FLUSH_AT if fa_raw is None else fa_raw, minimum=1)
-    fi_raw = _pick(flush_interval, env, "LANGFUSE_FLUSH_INTERVAL")
+    fa_raw, label = _pick("flush_at", flush_at, env, "LANGFUSE_FLUSH_AT")
+    fa = _as_int(label, DEFAULT_FLUSH_AT if fa_raw is None else fa_raw, minimum=1)
+    fi_raw, label = _pick("flush_interval", flush_interval, env, "LANGFUSE_FLUSH_INTERVAL")
     fi = _as_float(
-        "flush_interval",
-        DEFAULT_FLUSH_INTERVAL if fi_raw is None else fi_raw,
-        minimum=0.0,
-        open_min=True,
+        label, DEFAULT_FLUSH_INTERVAL if fi_raw is None else fi_raw, minimum=0.0, open_min=True
     )
     mbb = _as_int("max_batch_bytes", max_batch_bytes, minimum=10_000, maximum=MAX_BATCH_BYTES_LIMIT)
     meb = _as_int("max_event_bytes", max_event_bytes, minimum=1_000)
@@ -203,37 +206,36 @@ def resolve_config(
     mqb = _as_int("max_queue_bytes", max_queue_bytes, minimum=meb)
     if queue_full not in ("drop_new", "drop_oldest"):
         raise ValueError(f"queue_full must be 'drop_new' or 'drop_oldest', got {queue_full!r}")
-    mr_raw = _pick(max_retries, env, "LANGFUSE_MAX_RETRIES")
-    mr = _as_int(
-        "max_retries", DEFAULT_MAX_RETRIES if mr_raw is None else mr_raw, minimum=0, maximum=100
-    )
-    to_raw = _pick(timeout, env, "LANGFUSE_TIMEOUT")
-    to = _as_float(
-        "timeout", DEFAULT_TIMEOUT if to_raw is None else to_raw, minimum=0.0, open_min=True
-    )
+    mr_raw, label = _pick("max_retries", max_retries, env, "LANGFUSE_MAX_RETRIES")
+    mr = _as_int(label, DEFAULT_MAX_RETRIES if mr_raw is None else mr_raw, minimum=0, maximum=100)
+    to_raw, label = _pick("timeout", timeout, env, "LANGFUSE_TIMEOUT")
+    to = _as_float(label, DEFAULT_TIMEOUT if to_raw is None else to_raw, minimum=0.0, open_min=True)
     bb = _as_float("backoff_base", backoff_base, minimum=0.0, open_min=False)
     bm = _as_float("backoff_max", backoff_max, minimum=bb, open_min=False)
     et = _as_float("exit_timeout", exit_timeout, minimum=0.0, open_min=False)
-    en_raw = _pick(enabled, env, "LANGFUSE_TRACING_ENABLED")
-    en = True if en_raw is None else _as_bool("enabled", en_raw)
-    dbg_raw = _pick(debug, env, "LANGFUSE_DEBUG")
-    dbg = False if dbg_raw is None else _as_bool("debug", dbg_raw)
-    tr = _pick(transport, env, "LANGFUSE_TRANSPORT") or "auto"
+    en_raw, label = _pick("enabled", enabled, env, "LANGFUSE_TRACING_ENABLED")
+    en = True if en_raw is None else _as_bool(label, en_raw)
+    dbg_raw, label = _pick("debug", debug, env, "LANGFUSE_DEBUG")
+    dbg = False if dbg_raw is None else _as_bool(label, dbg_raw)
+    tr_raw, label = _pick("transport", transport, env, "LANGFUSE_TRANSPORT")
+    tr = "auto" if tr_raw is None else tr_raw
+    if isinstance(tr, str):
+        tr = tr.strip().lower()  # LANGFUSE_TRANSPORT=OTLP is as clear as otlp
     if tr not in ("auto", "ingestion", "otlp"):
-        raise ValueError(f"transport must be 'auto', 'ingestion' or 'otlp', got {tr!r}")
-    sr_raw = _pick(sample_rate, env, "LANGFUSE_SAMPLE_RATE")
+        raise ValueError(f"{label} must be 'auto', 'ingestion' or 'otlp', got {tr_raw!r}")
+    sr_raw, label = _pick("sample_rate", sample_rate, env, "LANGFUSE_SAMPLE_RATE")
     sr = _as_float(
-        "sample_rate", 1.0 if sr_raw is None else sr_raw, minimum=0.0, maximum=1.0, open_min=False
+        label, 1.0 if sr_raw is None else sr_raw, minimum=0.0, maximum=1.0, open_min=False
     )
-    envn = _pick(environment, env, "LANGFUSE_TRACING_ENVIRONMENT")
+    envn, label = _pick("environment", environment, env, "LANGFUSE_TRACING_ENVIRONMENT")
     if envn is not None and (
         not isinstance(envn, str) or len(envn) > 40 or not _ENVIRONMENT_RE.match(envn)
     ):
         raise ValueError(
-            "environment must be at most 40 characters of a-z, 0-9, '-' or '_' and must not "
+            f"{label} must be at most 40 characters of a-z, 0-9, '-' or '_' and must not "
             f"start with 'langfuse', got {envn!r}"
         )
-    rel = _pick(release, env, "LANGFUSE_RELEASE")
+    rel, _ = _pick("release", release, env, "LANGFUSE_RELEASE")
     if rel is not None and not isinstance(rel, str):
         raise ValueError("release must be a string")
     if mask is not None and not callable(mask):

@@ -73,6 +73,7 @@ class FlushResult:
     failed: int = 0
 
     def __bool__(self) -> bool:
+        """True when the call completed: ``if await langfuse.flush(timeout=5): ...``."""
         return self.completed
 
 
@@ -93,10 +94,14 @@ class Statistics:
         requests: HTTP requests made (both routes, probes excluded).
         bytes_sent: Request body bytes sent (after compression, where used).
         queued_bytes: Estimated bytes of the events waiting in the queue.
-        dropped_by_reason: Drops and failures counted by reason.
+        dropped_by_reason: Every undelivered event counted by its :data:`Reason`: the drops
+            (``queue_full``, ``oversize``, ``unserializable``, ``shutdown``) and the failures
+            (``rejected``, ``retries_exhausted``, ``unauthorized``) alike, so its values add up
+            to ``failed + dropped``.
         sampled_out: Observations not recorded because their trace was sampled out.
-        transport: The route traces and observations take: ``"ingestion"``, ``"otlp"``, or
-            ``"undecided"`` while auto mode has not chosen yet.
+        transport: The route traces and observations take: ``"ingestion"``, ``"otlp"``,
+            ``"undecided"`` while auto mode has not chosen yet, or ``"disabled"`` for a client
+            without keys or with ``enabled=False``.
     """
 
     enqueued: int = 0

@@ -97,3 +97,15 @@ def test_invalid_values_raise_value_error_naming_the_option(
 ) -> None:
     with pytest.raises(ValueError, match=option_name):
         resolve(environ, public_key="pk", secret_key="sk", **options)
+
+
+def test_errors_name_the_environment_variable_a_bad_value_came_from() -> None:
+    with pytest.raises(ValueError, match=r"flush_at \(from LANGFUSE_FLUSH_AT\)"):
+        resolve({"LANGFUSE_FLUSH_AT": "0"}, public_key="pk", secret_key="sk")
+    with pytest.raises(ValueError, match=r"base_url \(from LANGFUSE_HOST\).*'localhost:3000'"):
+        resolve({"LANGFUSE_HOST": "localhost:3000"}, public_key="pk", secret_key="sk")
+
+
+def test_transport_names_are_case_insensitive() -> None:
+    assert resolve({"LANGFUSE_TRANSPORT": "OTLP"}).transport == "otlp"
+    assert resolve(transport=" Ingestion ").transport == "ingestion"
