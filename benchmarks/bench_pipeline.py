@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
+import platform
 import time
 import tracemalloc
 
@@ -115,6 +118,12 @@ async def bounded_memory(n: int = 200_000) -> None:
 
 
 async def main() -> None:
+    # The server-down scenario fails on purpose; its warnings are not the point here.
+    logging.getLogger("langfuse_async").setLevel(logging.ERROR)
+    print(
+        f"Python {platform.python_version()} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs; figures vary by a few tens of percent from run to run"
+    )
     await emit_cost()
     await throughput()
     await bounded_memory()
