@@ -9,6 +9,7 @@ import importlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -18,6 +19,36 @@ __all__ = ["main"]
 logger = logging.getLogger("langfuse_async")
 
 _DEFAULT_DB = "langfuse-async.db"
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0 to 65535; 0 = any free)")
+    return port
+
+
+class _OneLineHttpErrors(logging.Filter):
+    """Turn aiohttp's traceback for a malformed HTTP request into one line.
+
+    Garbage on the port is a client's mistake, answered with a 400; the console of a
+    development server should say so, not print a stack trace.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg = "collector: answered a malformed HTTP request with %s: %s"
+            record.args = (error.code, (error.message.strip().splitlines() or [""])[0])
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,10 +66,27 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a local, Langfuse-compatible collector (a development server).",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=3000, help="port (default 3000; 0 = any free)")
-    serve.add_argument("--db", default=_DEFAULT_DB, help=f"SQLite file (default ./{_DEFAULT_DB})")
-    serve.add_argument("--public-key", default=DEFAULT_PUBLIC_KEY, help="accepted public key")
-    serve.add_argument("--secret-key", default=DEFAULT_SECRET_KEY, help="accepted secret key")
+    serve.add_argument(
+        "--port", type=_port, default=3000, help="port (default 3000; 0 = any free port)"
+    )
+    serve.add_argument(
+        "--db",
+        metavar="PATH",
+        default=_DEFAULT_DB,
+        help=f"SQLite file, created if missing (default ./{_DEFAULT_DB})",
+    )
+    serve.add_argument(
+        "--public-key",
+        metavar="KEY",
+        default=DEFAULT_PUBLIC_KEY,
+        help=f"accepted public key (default {DEFAULT_PUBLIC_KEY})",
+    )
+    serve.add_argument(
+        "--secret-key",
+        metavar="KEY",
+        default=DEFAULT_SECRET_KEY,
+        help=f"accepted secret key (default {DEFAULT_SECRET_KEY})",
+    )
     serve.add_argument(
         "--mode",
         choices=("v3", "v4"),
@@ -56,8 +104,12 @@ def _parser() -> argparse.ArgumentParser:
         help="print the most recent traces of a collector database as trees",
         description="Print recent traces as indented trees.",
     )
-    traces.add_argument("--db", default=_DEFAULT_DB, help=f"SQLite file (default ./{_DEFAULT_DB})")
-    traces.add_argument("--limit", type=int, default=10, help="how many traces (default 10)")
+    traces.add_argument(
+        "--db", metavar="PATH", default=_DEFAULT_DB, help=f"SQLite file (default ./{_DEFAULT_DB})"
+    )
+    traces.add_argument(
+        "--limit", metavar="N", type=int, default=10, help="how many traces (default 10)"
+    )
 
     commands.add_parser(
         "demo",
@@ -107,7 +159,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
 def _traces(args: argparse.Namespace) -> int:
     from ._collector._render import render_store
-    from ._collector._store import Store
+    from ._collector._store import ForeignDatabase, Store
 
     if args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
@@ -117,7 +169,15 @@ def _traces(args: argparse.Namespace) -> int:
             f"error: no database at {args.db} (start `langfuse-async serve` first)", file=sys.stderr
         )
         return 1
-    store = Store(args.db)
+    try:
+        # Opened as it is: a read must never add tables to, or re-journal, someone's file.
+        store = Store(args.db, create=False)
+    except ForeignDatabase as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"error: cannot read database {args.db}: {exc}", file=sys.stderr)
+        return 1
     try:
         encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
         ascii_only = "utf" not in encoding
@@ -143,11 +203,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _traces(args)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logger.setLevel(logging.INFO)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _OneLineHttpErrors) for f in server_log.filters):
+        server_log.addFilter(_OneLineHttpErrors())
     try:
         return asyncio.run(_serve(args))
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.Error as exc:
+        print(f"error: cannot open database {args.db}: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

@@ -145,7 +145,8 @@ def test_usage_errors_exit_2(capsys):
 
 
 @pytest.mark.anyio
-async def test_serve_runs_until_interrupted(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+async def test_serve_runs_until_interrupted(tmp_path, signum):
     db = tmp_path / "served.db"
     command = [
         sys.executable, "-m", "langfuse_async._cli", "serve",
@@ -163,12 +164,115 @@ async def test_serve_runs_until_interrupted(tmp_path):
         url = first.split()[4]
         async with aiohttp.ClientSession() as http, http.get(url + "/api/public/health") as r:
             assert (r.status, await r.json()) == (200, {"status": "OK", "version": "4.16.0"})
-        process.send_signal(signal.SIGINT)
+        # Garbage framing is answered 400 and logged as one line, not a traceback.
+        port = int(url.rsplit(":", 1)[1])
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            await stream.send(
+                b"POST /api/public/ingestion HTTP/1.1\r\nHost: x\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n"
+            )
+            with anyio.fail_after(20):
+                assert (await stream.receive()).startswith(b"HTTP/1.0 400")
+        process.send_signal(signum)
         with anyio.fail_after(20):
             assert await process.wait() == 0
+        assert process.stderr is not None
+        errors = b""
+        with anyio.fail_after(20):
+            try:
+                while True:
+                    errors += await process.stderr.receive()
+            except anyio.EndOfStream:
+                pass
+        assert b"Traceback" not in errors
+        assert b"answered a malformed HTTP request with 400" in errors
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
         await process.aclose()
     assert db.exists()
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_serve_rejects_a_bad_port_with_a_usage_error(tmp_path, capsys, port):
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--port", port, "--db", str(tmp_path / "x.db")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--port" in err and "Traceback" not in err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_serve_reports_a_database_it_cannot_open(tmp_path, capsys):
+    assert main(["serve", "--port", "0", "--db", str(tmp_path / "no" / "such" / "x.db")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot open database ") and "Traceback" not in err
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("not a database, just notes\n" * 100)
+    assert main(["serve", "--port", "0", "--db", str(not_sqlite)]) == 1
+    assert capsys.readouterr().err.startswith("error: cannot open database ")
+    assert not_sqlite.read_text() == "not a database, just notes\n" * 100
+
+
+def test_traces_reports_unreadable_or_foreign_databases(tmp_path, capsys):
+    not_sqlite = tmp_path / "notes.txt"
+    not_sqlite.write_text("not a database, just notes\n" * 100)
+    assert main(["traces", "--db", str(not_sqlite)]) == 1
+    assert "error:" in capsys.readouterr().err
+    assert main(["traces", "--db", str(tmp_path)]) == 1  # a directory
+    assert "error:" in capsys.readouterr().err
+    # Another program's SQLite file is reported and left exactly as it was.
+    import sqlite3
+
+    foreign = tmp_path / "other.db"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE things (x)")
+    conn.commit()
+    conn.close()
+    before = foreign.read_bytes()
+    assert main(["traces", "--db", str(foreign)]) == 1
+    assert "not a langfuse-async database" in capsys.readouterr().err
+    assert foreign.read_bytes() == before
+    assert not (tmp_path / "other.db-wal").exists()
+
+
+def test_serve_reports_a_port_in_use(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--db", str(tmp_path / "x.db")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("host", ["", "::", "0.0.0.0", "192.168.1.10", "example.com", "127.1"])
+def test_serve_refuses_every_address_that_is_not_plainly_loopback(tmp_path, capsys, host):
+    assert main(["serve", "--host", host, "--port", "0", "--db", str(tmp_path / "x.db")]) == 2
+    assert "--allow-remote" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_help_texts_name_the_defaults(capsys):
+    for command in (["--help"], ["serve", "--help"], ["traces", "--help"]):
+        with pytest.raises(SystemExit) as exc:
+            main(command)
+        assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for expected in (
+        "serve",
+        "traces",
+        "demo",
+        "--port PORT",
+        "default 3000",
+        "--db PATH",
+        "langfuse-async.db",
+        "default pk-lf-local",
+        "--allow-remote",
+        "development server",
+        "--limit N",
+    ):
+        assert expected in out, expected

@@ -559,3 +559,237 @@ async def test_remote_bind_allowed_explicitly_with_a_warning(caplog):
     async with Collector(host="0.0.0.0", allow_remote=True) as c:
         assert c.port > 0
     assert any("development server" in r.getMessage() for r in caplog.records)
+
+
+# --- review of issue 5: edge cases the server answers without failing ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "stored"),
+    [
+        # JavaScript dates cover these; the stored form is Date.toISOString().
+        ("0000-01-01T00:00:00Z", "0000-01-01T00:00:00.000Z"),
+        ("0000-01-01T00:30:00+01:00", "-000001-12-31T23:30:00.000Z"),
+        ("9999-12-31T23:59:59.5-23:59", "+010000-01-01T23:58:59.500Z"),
+    ],
+)
+async def test_timestamps_outside_python_dates_are_stored_like_javascript(
+    collector, http, timestamp, stored
+):
+    batch = [ev("e", "trace-create", {"id": "t", "timestamp": timestamp}, timestamp)]
+    status, _, answer = await post(http, collector, {"batch": batch})
+    assert (status, answer) == (207, {"successes": [{"id": "e", "status": 201}], "errors": []})
+    [trace] = await collector.traces()
+    assert trace.timestamp == stored
+
+
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_deeply_nested_json_is_refused_as_invalid_json_not_a_500(collector, http):
+    deep = b'{"batch": [{"metadata": ' + b"[" * 5000 + b"]" * 5000 + b"}]}"
+    status, ctype, body = await post(http, collector, deep)
+    assert (status, body) == (400, "Invalid JSON")
+    assert ctype.startswith("text/plain")
+    # Nesting well within the limit is stored, merged and read back.
+    batch = [
+        ev("1", "trace-create", {"id": "t", "metadata": nested(400)}, "2026-08-22T10:00:00Z"),
+        ev("2", "trace-create", {"id": "t", "metadata": nested(400)}, "2026-08-22T10:00:01Z"),
+    ]
+    status, _, answer = await post(http, collector, {"batch": batch})
+    assert (status, len(answer["successes"])) == (207, 2)
+    [trace] = await collector.traces()
+    assert trace.metadata == nested(400)
+    async with http.get(collector.url + "/api/public/traces/t", headers=AUTH) as r:
+        assert r.status == 200
+        assert (await r.json())["metadata"] == nested(400)
+
+
+async def test_integers_beyond_the_safe_range_fail_like_zod_int(collector, http):
+    big = 2**53
+    batch = [
+        ev("usage", "generation-create", {"id": "g1", "usage": {"input": big}}),
+        ev("prompt", "generation-create", {"id": "g2", "promptName": "p", "promptVersion": big}),
+        ev("ok", "generation-create", {"id": "g3", "usage": {"input": big - 1}}),
+        # In the free usageDetails record an unsafe count is dropped, not an error.
+        ev("details", "generation-create", {"id": "g4", "usageDetails": {"a": big, "b": 3}}),
+    ]
+    _, _, answer = await post(http, collector, {"batch": batch})
+    assert sorted(s["id"] for s in answer["successes"]) == ["details", "ok"]
+    errors = {e["id"]: json.loads(e["error"])[0] for e in answer["errors"]}
+    assert errors["usage"]["path"] == ["body", "usage", "input"]
+    assert errors["usage"]["code"] == "too_big"
+    assert errors["usage"]["maximum"] == big - 1
+    assert errors["prompt"]["path"] == ["body", "promptVersion"]
+    by_id = {o.id: o for o in await collector.observations()}
+    assert by_id["g3"].usage_details == {"input": big - 1, "total": big - 1}
+    assert by_id["g4"].usage_details == {"b": 3, "total": 3}
+
+
+async def test_body_is_decoded_like_next_body_parser(collector, http):
+    event = ev("e", "trace-create", {"id": "t", "name": "NAME"})
+    raw = json.dumps({"batch": [event]}).encode()
+    # A UTF-8 byte order mark is dropped before parsing.
+    status, _, answer = await post(http, collector, b"\xef\xbb\xbf" + raw)
+    assert (status, answer["errors"]) == (207, [])
+    # Bytes that are not UTF-8 become U+FFFD instead of failing the request.
+    status, _, answer = await post(http, collector, raw.replace(b"NAME", b"caf\xe9"))
+    assert (status, answer["errors"]) == (207, [])
+    [trace] = await collector.traces()
+    assert trace.name == "caf\ufffd"
+    # The declared charset is honoured; an unknown one is a text 400 "Invalid body".
+    utf16 = json.dumps({"batch": [ev("f", "trace-create", {"id": "u"})]}).encode("utf-16")
+    status, _, answer = await post(
+        http, collector, utf16, headers={"Content-Type": "application/json; charset=utf-16"}
+    )
+    assert (status, answer["successes"]) == (207, [{"id": "f", "status": 201}])
+    status, ctype, body = await post(
+        http, collector, raw, headers={"Content-Type": "application/json; charset=klingon"}
+    )
+    assert (status, body) == (400, "Invalid body")
+    assert ctype.startswith("text/plain")
+
+
+async def test_form_bodies_repeat_keys_into_arrays_like_querystring(collector, http):
+    status, _, answer = await post(
+        http,
+        collector,
+        b"batch=a&batch=b",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert status == 207
+    assert [json.loads(e["error"])[0]["message"] for e in answer["errors"]] == [
+        "Invalid input: expected object, received string"
+    ] * 2
+
+
+async def test_failed_start_leaves_no_store_thread_behind(tmp_path):
+    import sqlite3
+    import threading
+
+    def store_threads() -> int:
+        return sum(t.name.startswith("langfuse-collector-db") for t in threading.enumerate())
+
+    before = store_threads()
+    # The raised exception keeps the failed start's frames (and its store) alive, so a
+    # thread still running here was left behind, not merely not yet collected.
+    with pytest.raises(sqlite3.OperationalError) as bad_db:
+        await Collector(db_path=tmp_path / "missing-dir" / "c.db").start()
+    assert store_threads() == before, bad_db
+    async with Collector() as running:
+        with pytest.raises(OSError) as port_taken:
+            await Collector(port=running.port).start()
+        assert store_threads() == before + 1, port_taken
+
+
+async def test_id_name_prompt_and_score_limits(collector, http):
+    score = {"traceId": "t", "name": "n"}
+    batch = [
+        ev("x" * 801, "span-create", {"id": "s1"}),
+        ev("x" * 800, "span-create", {"id": "s2"}),
+        ev("cr", "span-create", {"id": "a\rb"}),
+        ev("name", "trace-create", {"id": "t1", "name": "n" * 1001}),
+        ev("name-ok", "trace-create", {"id": "t2", "name": "n" * 1000}),
+        ev("prompt", "generation-create", {"id": "g1", "promptName": "p"}),
+        # A version of 0 counts as absent, so it pairs with no name.
+        ev("prompt-0", "generation-create", {"id": "g2", "promptVersion": 0}),
+        ev("legacy", "observation-create", {"id": "o", "type": "TOOL"}),
+        ev("text", "score-create", {**score, "id": "s", "value": "v" * 501, "dataType": "TEXT"}),
+        ev(
+            "run-obs",
+            "score-create",
+            {"id": "r", "name": "n", "value": 1, "datasetRunId": "d", "observationId": "o"},
+        ),
+        ev(
+            "correction",
+            "score-create",
+            {**score, "id": "c", "value": "x", "dataType": "CORRECTION", "configId": "k"},
+        ),
+    ]
+    _, _, answer = await post(http, collector, {"batch": batch})
+    assert sorted(s["id"] for s in answer["successes"]) == ["name-ok", "prompt-0", "x" * 800]
+    errors = {e["id"]: json.loads(e["error"])[0] for e in answer["errors"]}
+    assert set(errors) == {
+        "x" * 801,
+        "cr",
+        "name",
+        "prompt",
+        "legacy",
+        "text",
+        "run-obs",
+        "correction",
+    }
+    assert (errors["x" * 801]["code"], errors["x" * 801]["path"]) == ("too_big", ["id"])
+    assert errors["cr"]["message"] == "ID cannot contain carriage return characters"
+    assert (errors["name"]["code"], errors["name"]["maximum"]) == ("too_big", 1000)
+    assert (errors["prompt"]["code"], errors["prompt"]["path"]) == ("custom", ["body"])
+    assert errors["legacy"]["path"] == ["body", "type"]
+    assert (errors["text"]["code"], errors["text"]["maximum"]) == ("too_big", 500)
+    assert errors["run-obs"]["code"] == "custom"
+    assert errors["correction"]["path"] == ["body", "configId"]
+
+
+@pytest.mark.parametrize("route", ["/api/public/ingestion", "/api/public/otel/v1/traces"])
+async def test_a_body_cut_short_is_one_log_line_not_a_traceback(collector, caplog, route):
+    caplog.set_level(logging.DEBUG)
+    head = f"POST {route} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    for request in (
+        head + 'Content-Length: 1000\r\n\r\n{"batch"',
+        head + "Transfer-Encoding: chunked\r\n\r\n5\r\nab",
+    ):
+        async with await anyio.connect_tcp("127.0.0.1", collector.port) as stream:
+            await stream.send(request.encode())
+        # Gone mid-body: the request is still recorded, with what arrived.
+    recorded = await collector.wait_for_requests(2)
+    assert [r.body for r in recorded] == [b'{"batch"', b"ab"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+async def test_lone_surrogate_escapes_parse_like_json_parse(collector, http):
+    # JSON.stringify writes half of a split emoji as "\ud83d"; JSON.parse takes it back and the
+    # stored UTF-8 text holds U+FFFD in its place.
+    raw = (
+        b'{"batch": [{"id": "e", "type": "trace-create", "timestamp": "2026-08-22T10:00:00Z",'
+        b' "body": {"id": "t", "name": "cut \\ud83d",'
+        b' "metadata": {"k\\udc00": "\\ud83d\\ude00"}}}]}'
+    )
+    status, _, answer = await post(http, collector, raw)
+    assert (status, answer["errors"]) == (207, [])
+    [trace] = await collector.traces()
+    assert trace.name == "cut \ufffd"
+    assert trace.metadata == {"k\ufffd": "\U0001f600"}
+    # JSON.parse has no NaN or Infinity literals.
+    status, _, body = await post(http, collector, b'{"batch": [], "metadata": NaN, "x": "\\ud800"}')
+    assert (status, body) == (400, "Invalid JSON")
+
+
+async def test_an_internal_error_has_the_routes_500_shape(collector, http, monkeypatch, caplog):
+    from langfuse_async._collector import _app
+
+    def broken(event: object) -> Any:
+        raise RuntimeError("a collector bug")
+
+    monkeypatch.setattr(_app, "validate_event", broken)
+    caplog.set_level(logging.CRITICAL, logger="langfuse_async")
+    batch = {"batch": [ev("e", "trace-create", {"id": "t"})]}
+    # The ingestion route's catch-all answers in its 400 shape, with status 500.
+    assert await post(http, collector, batch) == (
+        500,
+        "application/json; charset=utf-8",
+        {"message": "Invalid request data", "errors": ["Internal Server Error"]},
+    )
+    export = {
+        "resourceSpans": [
+            {"scopeSpans": [{"spans": [{"traceId": "a" * 32, "spanId": "b" * 16, "name": "s"}]}]}
+        ]
+    }
+    status, _, answer = await post(http, collector, export, path="/api/public/otel/v1/traces")
+    assert (status, answer) == (
+        500,
+        {"message": "Internal Server Error", "error": "InternalServerError"},
+    )

@@ -440,3 +440,165 @@ async def test_protobuf_export(collector, http):
         http, collector, b"\xff\xff", {"Content-Type": "application/x-protobuf"}
     )
     assert (status, answer) == (400, {"error": "Failed to parse OTel Protobuf Trace"})
+
+
+# --- review of issue 5: the route's reading order and odd exports -------------------------------
+
+
+def one_span_export(**extra: Any) -> dict[str, Any]:
+    return {
+        "resourceSpans": [
+            {"scopeSpans": [{"spans": [span(ROOT, "root", {"langfuse.trace.name": "t"})]}], **extra}
+        ]
+    }
+
+
+@pytest.mark.parametrize("resource", ["abc", [1], 7, None])
+async def test_a_resource_that_is_not_an_object_is_ignored(collector, http, resource):
+    status, _ = await send(http, collector, one_span_export(resource=resource))
+    assert status == 200
+    [root] = await collector.observations()
+    assert root.id == ROOT and root.metadata["resourceAttributes"] == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    # The server reads the header with parseInt: leading digits count, the rest is ignored.
+    [
+        ("", True),
+        (" 3", True),
+        ("4abc", True),
+        ("-1", True),
+        ("+2", True),
+        ("²", False),
+        ("5x", False),
+    ],
+)
+async def test_ingestion_version_is_read_with_parse_int(collector, http, value, ok):
+    status, answer = await send(http, collector, example(), {"x-langfuse-ingestion-version": value})
+    if ok:
+        assert status == 200
+    else:
+        assert (status, answer) == (
+            400,
+            {
+                "error": f'Unsupported x-langfuse-ingestion-version: "{value}". '
+                'Maximum supported: "4".'
+            },
+        )
+
+
+async def test_ingestion_version_header_with_underscores_counts_too(collector, http):
+    status, answer = await send(http, collector, example(), {"x_langfuse_ingestion_version": "9"})
+    assert status == 400
+    assert answer["error"].startswith('Unsupported x-langfuse-ingestion-version: "9"')
+
+
+async def test_gzip_is_undone_before_the_content_type_is_checked(collector, http):
+    for headers in (
+        {"Content-Encoding": "gzip", "Content-Type": "text/plain"},
+        {"Content-Encoding": "gzip"},
+    ):
+        for body in (b"not gzip", b""):
+            assert await send(http, collector, body, headers) == (
+                400,
+                {"error": "Failed to decompress request body"},
+            )
+    # The server looks for the lower-case token only.
+    data = gzip.compress(json.dumps(example()).encode())
+    assert await send(http, collector, data, {"Content-Encoding": "GZIP"}) == (
+        400,
+        {"error": "Failed to parse OTel JSON Trace"},
+    )
+
+
+@pytest.mark.parametrize("spans", ["", 0, False, None])
+async def test_falsy_resource_spans_are_an_empty_export(collector, http, spans):
+    assert await send(http, collector, {"resourceSpans": spans}) == (200, {})
+
+
+async def test_json_null_body_fails_to_parse(collector, http):
+    # JSON.parse("null").resourceSpans throws, unlike any other top-level value.
+    assert await send(http, collector, b"null") == (
+        400,
+        {"error": "Failed to parse OTel JSON Trace"},
+    )
+    assert await send(http, collector, b"[1]") == (200, {})
+
+
+async def test_json_text_is_decoded_like_buffer_to_string(collector, http):
+    raw = json.dumps(one_span_export()).encode()
+    # Bytes that are not UTF-8 become U+FFFD; a byte order mark is not skipped.
+    status, _ = await send(http, collector, raw.replace(b'"root"', b'"r\xe9"'))
+    assert status == 200
+    [root] = await collector.observations()
+    assert root.name == "r\ufffd"
+    assert await send(http, collector, b"\xef\xbb\xbf" + raw) == (
+        400,
+        {"error": "Failed to parse OTel JSON Trace"},
+    )
+
+
+async def test_deep_nesting_is_a_parse_error_not_a_500(collector, http):
+    deep = b'{"resourceSpans": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert await send(http, collector, deep) == (400, {"error": "Failed to parse OTel JSON Trace"})
+
+
+async def test_unknown_value_types_are_stringified_like_json_stringify(collector, http):
+    kvlist = {"kvlistValue": {"values": [{"key": "café", "value": {"stringValue": "x"}}]}}
+    body = export(
+        {
+            **span(ROOT, "root", {}),
+            "attributes": [
+                {"key": "langfuse.observation.metadata.kv", "value": kvlist},
+                {"key": "list", "value": {"arrayValue": {"values": [{"intValue": 1}]}}},
+                {"key": "ratio", "value": {"doubleValue": 2.0}},
+            ],
+        },
+        scope="opentelemetry.custom",
+    )
+    assert (await send(http, collector, body))[0] == 200
+    [root] = await collector.observations()
+    assert root.metadata["kv"] == (
+        '{"kvlistValue":{"values":[{"key":"café","value":{"stringValue":"x"}}]}}'
+    )
+    # The attribute dump of a foreign scope holds JSON.stringify of each non-string value.
+    assert root.metadata["attributes"]["list"] == "[1]"
+    assert root.metadata["attributes"]["ratio"] == "2"
+
+
+async def test_base64_ids_in_json_are_kept_verbatim(collector, http):
+    trace_b64 = base64.b64encode(bytes.fromhex(TRACE)).decode()
+    span_b64 = base64.b64encode(bytes.fromhex(ROOT)).decode()
+    assert (await send(http, collector, export(span(span_b64, "root", {}, trace_id=trace_b64))))[
+        0
+    ] == 200
+    [root] = await collector.observations()
+    assert (root.id, root.trace_id) == (span_b64, trace_b64)
+
+
+async def test_int_and_double_values_as_strings_or_numbers(collector, http):
+    values = {
+        "as-number": {"intValue": 7},
+        "as-string": {"intValue": "7"},
+        "not-a-number": {"intValue": "seven"},
+        "double-string": {"doubleValue": "2.5"},
+        "double-nan": {"doubleValue": "NaN"},
+    }
+    attributes = [
+        {"key": f"langfuse.observation.metadata.{key}", "value": value}
+        for key, value in values.items()
+    ]
+    attributes += [
+        {"key": "langfuse.observation.type", "value": {"stringValue": "generation"}},
+        {"key": "langfuse.observation.prompt.name", "value": {"stringValue": "qa"}},
+        {"key": "langfuse.observation.prompt.version", "value": {"intValue": "3"}},
+    ]
+    body = export({**span(ROOT, "gen", {}), "attributes": attributes})
+    assert (await send(http, collector, body))[0] == 200
+    [generation] = await collector.observations()
+    metadata = generation.metadata
+    assert (metadata["as-number"], metadata["as-string"]) == (7, 7)
+    assert metadata["not-a-number"] == "seven"
+    assert (metadata["double-string"], metadata["double-nan"]) == (2.5, "NaN")
+    assert (generation.prompt_name, generation.prompt_version) == ("qa", 3)

@@ -6,6 +6,7 @@ import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import jsonschema
@@ -199,3 +200,24 @@ async def test_reads_are_refused_in_v4_mode(http):
         for path in ("/api/public/traces", "/api/public/traces/t1", "/api/public/observations"):
             status, body = await get(http, v4, path)
             assert status == 404 and "events_only" in body["message"]
+
+
+async def test_ids_are_one_path_segment_decoded(http):
+    odd_ids = ["a/b", "line\nbreak", "sp ace", "é"]
+    async with Collector() as c:
+        batch = [
+            ev(f"e{i}", "trace-create", {"id": trace_id}) for i, trace_id in enumerate(odd_ids)
+        ]
+        async with http.post(
+            c.url + "/api/public/ingestion", json={"batch": batch}, headers=AUTH
+        ) as r:
+            assert r.status == 207
+        for trace_id in odd_ids:
+            status, body = await get(http, c, "/api/public/traces/" + quote(trace_id, safe=""))
+            assert (status, body["id"]) == (200, trace_id)
+        status, body = await get(http, c, "/api/public/traces/" + quote("no\nsuch", safe=""))
+        assert (status, body["message"]) == (404, "Trace not found within authorized project")
+        # A path with one segment too many names no route at all: Next's HTML 404 page.
+        async with http.get(c.url + "/api/public/traces/a/b", headers=AUTH) as r:
+            assert r.status == 404
+            assert r.headers["Content-Type"].startswith("text/html")

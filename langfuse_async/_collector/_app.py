@@ -16,15 +16,17 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import msgspec
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ._faults import CannedResponse, DropConnection, Faults
 from ._model import RecordedRequest
@@ -41,6 +43,7 @@ from ._validate import (
 
 __all__ = [
     "INGESTION_BODY_LIMIT",
+    "MAX_JSON_DEPTH",
     "SERVER_VERSIONS",
     "AppState",
     "build_app",
@@ -167,12 +170,20 @@ def _authenticate(header: str | None, state: AppState) -> tuple[str | None, str]
 # --- body parsing ----------------------------------------------------------------------------
 
 
-async def _read_body(request: web.Request, limit: int) -> tuple[bytes, int]:
-    """Read the body; past ``limit`` keep draining it (so the client reads the answer) unkept."""
+async def _read_body(request: web.Request, limit: int) -> tuple[bytes, int, bool]:
+    """Read the body; past ``limit`` keep draining it (so the client reads the answer) unkept.
+
+    Returns:
+        The body (empty past the limit), its size so far, and whether it arrived whole: False
+        when the client went away or broke the framing mid-body.
+    """
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = await request.content.readany()
+        try:
+            chunk = await request.content.readany()
+        except (OSError, HttpProcessingError):
+            return (b"".join(chunks) if size <= limit else b""), size, False
         if not chunk:
             break
         size += len(chunk)
@@ -180,26 +191,130 @@ async def _read_body(request: web.Request, limit: int) -> tuple[bytes, int]:
             chunks.append(chunk)
         elif chunks:
             chunks.clear()
-    return (b"".join(chunks) if size <= limit else b""), size
+    return (b"".join(chunks) if size <= limit else b""), size, True
 
 
-class _NotJson(Exception):
-    pass
+#: JSON nested deeper than this is refused as unparseable. The server has no such limit, but
+#: Python's recursion limit does; this keeps every later step (storing, merging, answering
+#: reads) far from it, whatever the interpreter version.
+MAX_JSON_DEPTH: Final = 500
+
+
+def _too_deep(value: object) -> bool:
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: Any
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+_LONE_SURROGATE_RE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_with_lone_surrogates(text: str) -> Any:
+    """Parse JSON holding escapes of lone UTF-16 surrogates, which JSON.parse accepts.
+
+    JavaScript's JSON.stringify writes half of a split emoji as ``"\\ud83d"``; the server
+    parses it and the UTF-8 text it stores has U+FFFD there. msgspec refuses such escapes,
+    so this slower path does what the server ends up with.
+    """
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"not JSON the collector can keep: {exc}") from exc
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, str):
+            return _LONE_SURROGATE_RE.sub("\ufffd", item)
+        if isinstance(item, list):
+            return [clean(child) for child in item]
+        if isinstance(item, dict):
+            return {clean(key): clean(child) for key, child in item.items()}
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("a number outside the float range")
+        return item
+
+    try:
+        return clean(value)
+    except RecursionError as exc:
+        raise ValueError(f"not JSON the collector can keep: {exc}") from exc
+
+
+def _parse_json(text: str) -> Any:
+    """Decode JSON text, refusing what the collector cannot safely keep.
+
+    Raises:
+        ValueError: The text is not JSON, is nested deeper than :data:`MAX_JSON_DEPTH`, or
+            holds a number outside the float range.
+    """
+    try:
+        value = msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        if "\\u" not in text:
+            raise ValueError(f"not JSON the collector can keep: {exc}") from exc
+        value = _parse_with_lone_surrogates(text)
+    # Counting brackets is cheap and rules out deep nesting for almost every real body.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _too_deep(value):
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+class _BadBody(Exception):
+    """Next.js's body parser refused the body; ``text`` is its plain-text 400 answer."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _form(text: str) -> dict[str, Any]:
+    # Node's querystring.decode: blank values kept, a repeated key becomes an array.
+    result: dict[str, Any] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key not in result:
+            result[key] = value
+        elif isinstance(result[key], list):
+            result[key].append(value)
+        else:
+            result[key] = [result[key], value]
+    return result
 
 
 def _next_body(request: web.Request, body: bytes) -> Any:
-    """Parse a body the way Next.js's API body parser does."""
-    mime = (request.content_type or "text/plain").lower()
-    text = body.decode("utf-8", "replace")
+    """Parse a body the way Next.js's API body parser does.
+
+    Raises:
+        _BadBody: With ``Invalid body`` for an unknown charset, ``Invalid JSON`` for a JSON
+            content type whose text does not parse.
+    """
+    mime = request.content_type.lower() if "Content-Type" in request.headers else "text/plain"
+    try:
+        # Undecodable bytes become U+FFFD and a byte order mark is dropped, as iconv-lite does.
+        text = body.decode(request.charset or "utf-8", "replace").removeprefix("\ufeff")
+    except LookupError:
+        raise _BadBody("Invalid body") from None
     if mime in ("application/json", "application/ld+json"):
         if not text:
             return {}
         try:
-            return msgspec.json.decode(body)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            raise _NotJson from exc
+            return _parse_json(text)
+        except ValueError:
+            raise _BadBody("Invalid JSON") from None
     if mime == "application/x-www-form-urlencoded":
-        return dict(parse_qsl(text))
+        return _form(text)
     return text
 
 
@@ -241,8 +356,8 @@ async def _ingestion(request: web.Request, body: bytes, size: int, state: AppSta
         return _text(413, "Body exceeded 4.5mb limit")
     try:
         parsed = _next_body(request, body)
-    except _NotJson:
-        return _text(400, "Invalid JSON")
+    except _BadBody as bad:
+        return _text(400, bad.text)
     if request.method != "POST":
         return _json(405, {"error": "MethodNotAllowedError", "message": "Method not allowed"})
     level, message = _authenticate(request.headers.get("Authorization"), state)
@@ -334,6 +449,28 @@ async def _ingestion(request: web.Request, body: bytes, size: int, state: AppSta
     )
 
 
+def _langfuse_header(request: web.Request, name: str) -> str | None:
+    # The server reads these headers with hyphens or, failing that, with underscores.
+    value = request.headers.get(name)
+    return value if value is not None else request.headers.get(name.replace("-", "_"))
+
+
+_PARSE_INT_RE: Final = re.compile(r"[+-]?[0-9]+")
+
+
+def _parse_int(text: str) -> int | None:
+    """JavaScript's ``parseInt(text, 10)``: leading digits after blanks, None for NaN."""
+    match = _PARSE_INT_RE.match(text.lstrip())
+    return int(match.group()) if match else None
+
+
+def _empty_export(resource_spans: object) -> bool:
+    # `!resourceSpans || resourceSpans.length === 0` in the server.
+    if isinstance(resource_spans, (dict, list)):
+        return resource_spans == []
+    return resource_spans is None or resource_spans in (False, 0, "")
+
+
 def _otlp_job(public_key: str, request: web.Request) -> dict[str, Any]:
     # The server answers with the queued BullMQ job; clients treat it as opaque.
     job_id = str(uuid.uuid4())
@@ -350,9 +487,9 @@ def _otlp_job(public_key: str, request: web.Request) -> dict[str, Any]:
                     "validKey": True,
                     "scope": {"projectId": _PROJECT_ID, "accessLevel": "project"},
                 },
-                "sdkName": request.headers.get("x-langfuse-sdk-name", "unknown"),
-                "sdkVersion": request.headers.get("x-langfuse-sdk-version", "unknown"),
-                "ingestionVersion": request.headers.get("x-langfuse-ingestion-version"),
+                "sdkName": _langfuse_header(request, "x-langfuse-sdk-name") or "unknown",
+                "sdkVersion": _langfuse_header(request, "x-langfuse-sdk-version") or "unknown",
+                "ingestionVersion": _langfuse_header(request, "x-langfuse-ingestion-version"),
             },
         },
         "opts": {"attempts": 5, "backoff": {"type": "exponential", "delay": 5000}, "delay": 0},
@@ -378,15 +515,18 @@ async def _otlp(request: web.Request, body: bytes, state: AppState) -> web.Respo
         return _json(401, {"message": message})
     if level != "project":
         return _json(403, {"message": _FORBIDDEN})
+    # The server gunzips first and looks at the content type only then.
+    if "gzip" in request.headers.get("Content-Encoding", ""):
+        try:
+            if not body:
+                raise EOFError("an empty body is not a gzip stream")
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error):
+            return _json(400, {"error": "Failed to decompress request body"})
     content_type = request.headers.get("Content-Type", "").lower()
     is_protobuf = "application/x-protobuf" in content_type
     if "application/json" not in content_type and not is_protobuf:
         return _json(400, {"error": "Invalid content type"})
-    if "gzip" in request.headers.get("Content-Encoding", "").lower():
-        try:
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error):
-            return _json(400, {"error": "Failed to decompress request body"})
     resource_spans: Any
     if is_protobuf:
         try:
@@ -397,19 +537,23 @@ async def _otlp(request: web.Request, body: bytes, state: AppState) -> web.Respo
             return _json(400, {"error": "Failed to parse OTel Protobuf Trace"})
     else:
         try:
-            parsed = msgspec.json.decode(body)
-        except msgspec.DecodeError:
+            # Buffer.toString(): undecodable bytes become U+FFFD; a byte order mark stays.
+            parsed = _parse_json(body.decode("utf-8", "replace"))
+        except ValueError:
+            return _json(400, {"error": "Failed to parse OTel JSON Trace"})
+        if parsed is None:
+            # JSON.parse("null").resourceSpans throws inside the server's try.
             return _json(400, {"error": "Failed to parse OTel JSON Trace"})
         resource_spans = parsed.get("resourceSpans") if isinstance(parsed, dict) else None
-    if resource_spans is None or resource_spans == []:
+    if _empty_export(resource_spans):
         return _json(200, {})
     problem = check_export(resource_spans)
     if problem is not None:
         return _json(400, {"error": problem})
-    version = request.headers.get("x-langfuse-ingestion-version")
-    if version is not None:
-        text = version.strip()
-        if not (text.isdigit() and int(text) <= 4):
+    version = _langfuse_header(request, "x-langfuse-ingestion-version")
+    if version:
+        parsed_version = _parse_int(version)
+        if parsed_version is None or parsed_version > 4:
             return _json(
                 400,
                 {
@@ -438,8 +582,8 @@ async def _scores(request: web.Request, body: bytes, size: int, state: AppState)
         return _text(413, "Body exceeded 4.5mb limit")
     try:
         parsed = _next_body(request, body)
-    except _NotJson:
-        return _text(400, "Invalid JSON")
+    except _BadBody as bad:
+        return _text(400, bad.text)
     if request.method != "POST":
         return _json(405, {"message": "Method not allowed", "error": "MethodNotAllowedError"})
     level, message = _authenticate(request.headers.get("Authorization"), state)
@@ -723,7 +867,24 @@ def _list_observations(store: Store, request: web.Request, page: int, limit: int
     return result
 
 
+def _read_target(request: web.Request) -> tuple[str, str | None] | None:
+    """Return ``(collection, entity id or None)``, or None when no read route matches.
+
+    Ids are one path segment, percent-decoded, as Next.js decodes a dynamic segment: an id
+    may hold an encoded ``/``, and a literal extra segment is no route at all.
+    """
+    segments = request.raw_path.split("?", 1)[0].rstrip("/").split("/")
+    if len(segments) not in (4, 5) or segments[:3] != ["", "api", "public"]:
+        return None
+    if segments[3] not in ("traces", "observations"):
+        return None
+    return segments[3], unquote(segments[4]) if len(segments) == 5 else None
+
+
 async def _read(request: web.Request, state: AppState) -> web.Response:
+    target = _read_target(request)
+    if target is None:
+        return web.Response(status=404, text=_NOT_FOUND_PAGE, content_type="text/html")
     if state.mode == "v4":
         # events_only deployments refuse these legacy reads before looking at credentials.
         return _json(404, {"message": _EVENTS_ONLY_READ_MESSAGE})
@@ -734,20 +895,21 @@ async def _read(request: web.Request, state: AppState) -> web.Response:
         return _json(401, {"message": message})
     if level != "project":
         return _json(403, {"message": _FORBIDDEN})
-    path = request.path.rstrip("/")
-    try:
-        page = _positive_int(request, "page", 1, None)
-        limit = _positive_int(request, "limit", 50, 1000)
-    except _BadQuery as bad:
-        return _json(400, {"message": "Invalid request data", "error": [bad.issue]})
-    if path == "/api/public/traces":
-        return _json(200, await state.store.run(lambda s: _list_traces(s, request, page, limit)))
-    if path == "/api/public/observations":
+    collection, entity_id = target
+    if entity_id is None:
+        try:
+            page = _positive_int(request, "page", 1, None)
+            limit = _positive_int(request, "limit", 50, 1000)
+        except _BadQuery as bad:
+            return _json(400, {"message": "Invalid request data", "error": [bad.issue]})
+        if collection == "traces":
+            return _json(
+                200, await state.store.run(lambda s: _list_traces(s, request, page, limit))
+            )
         return _json(
             200, await state.store.run(lambda s: _list_observations(s, request, page, limit))
         )
-    prefix, _, entity_id = path.rpartition("/")
-    if prefix == "/api/public/traces":
+    if collection == "traces":
         view = await state.store.run(lambda s: _get_trace(s, entity_id))
         if view is None:
             return _json(
@@ -784,7 +946,7 @@ def build_app(state: AppState) -> web.Application:
     async def dispatch(request: web.Request) -> web.StreamResponse:
         route = route_of(request.path)
         limit = INGESTION_BODY_LIMIT if route in ("ingestion", "scores") else _OTHER_BODY_LIMIT
-        body, size = await _read_body(request, limit)
+        body, size, complete = await _read_body(request, limit)
         await state.on_request(
             RecordedRequest(
                 method=request.method,
@@ -796,6 +958,13 @@ def build_app(state: AppState) -> web.Application:
                 route=route,
             )
         )
+        if not complete:
+            # The body never arrived whole; the client is most likely gone, so this answer
+            # (the server's, for a body stream error) is a formality.
+            logger.info("collector: %s %s: the body was cut short", request.method, request.path)
+            if route == "otlp":
+                return _json(400, {"error": "Failed to read request body"})
+            return _text(400, "Invalid body")
         await state.faults.hold(route)
         fault = state.faults.take_response(route)
         if isinstance(fault, DropConnection):
@@ -828,9 +997,14 @@ def build_app(state: AppState) -> web.Application:
         except Exception:
             # A bug of ours, never a client mistake: answer like the server's catch-all.
             logger.exception("collector: internal error on %s %s", request.method, request.path)
+            if route == "ingestion":
+                return _json(
+                    500, {"message": "Invalid request data", "errors": ["Internal Server Error"]}
+                )
             return _json(500, {"message": "Internal Server Error", "error": "InternalServerError"})
         return web.Response(status=404, text=_NOT_FOUND_PAGE, content_type="text/html")
 
     app = web.Application(client_max_size=_OTHER_BODY_LIMIT + 1)
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    # Any character, newlines included: every path reaches dispatch and gets a server answer.
+    app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch)
     return app

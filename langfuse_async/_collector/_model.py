@@ -211,7 +211,9 @@ class RecordedRequest:
         query: The raw query string.
         headers: Header names in lower case mapped to their (last) value.
         body: The raw body bytes (still compressed when the sender compressed them). Empty for
-            a body over the ingestion size limit, which is drained without being kept.
+            a body over the ingestion size limit, which is drained without being kept; only
+            the bytes that arrived when the client went away mid-body (answered 400
+            ``Invalid body``).
         body_size: The body's size in bytes as received.
         route: The collector's name for the route: ``ingestion``, ``otlp``, ``scores``,
             ``health``, ``read`` or ``other``.

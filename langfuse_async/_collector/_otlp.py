@@ -23,9 +23,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ._validate import is_datetime, timestamp_ms
+from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
-__all__ = ["ProtobufUnavailable", "check_export", "convert_export", "decode_protobuf"]
+__all__ = [
+    "ProtobufUnavailable",
+    "check_export",
+    "convert_export",
+    "decode_protobuf",
+    "js_stringify",
+]
 
 logger = logging.getLogger("langfuse_async")
 
@@ -232,6 +238,22 @@ def decode_protobuf(data: bytes) -> list[Any]:
 # --- conversion ------------------------------------------------------------------------------
 
 
+def _js_numbers(value: Any) -> Any:
+    # JavaScript has one number type: an integral float prints without ".0".
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, list):
+        return [_js_numbers(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _js_numbers(item) for key, item in value.items()}
+    return value
+
+
+def js_stringify(value: Any) -> str:
+    """``JSON.stringify(value)`` for decoded JSON values: compact, non-ASCII kept."""
+    return json.dumps(_js_numbers(value), separators=(",", ":"), ensure_ascii=False)
+
+
 def _any_value(value: object) -> Any:
     """Decode an OTLP ``AnyValue`` wrapper like the server's ``convertValueToPlainJavascript``."""
     if not isinstance(value, dict):
@@ -261,7 +283,7 @@ def _any_value(value: object) -> Any:
             except ValueError:
                 return number
         return number
-    return json.dumps(value, separators=(",", ":"))
+    return js_stringify(value)
 
 
 def _attributes(items: object) -> dict[str, Any]:
@@ -295,9 +317,9 @@ def _nanos(value: object) -> int | None:
 
 
 def _iso_ms(epoch_ms: float) -> str:
-    whole = int(epoch_ms // 1000)
-    millis = int(epoch_ms - whole * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    # Far outside JavaScript's date range this yields a year that fails validation later,
+    # so such a span is dropped, as the worker fails to convert it.
+    return format_epoch_ms(epoch_ms)
 
 
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -335,7 +357,7 @@ def _tags(value: object) -> list[str] | None:
     if value is None or value == "":
         return None
     if isinstance(value, list):
-        return [item if isinstance(item, str) else json.dumps(item) for item in value]
+        return [item if isinstance(item, str) else js_stringify(item) for item in value]
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
@@ -406,7 +428,7 @@ def _model_parameters(attrs: dict[str, Any]) -> dict[str, Any] | None:
             isinstance(value, (int, float)) and not isinstance(value, bool)
         ):
             return value
-        return json.dumps(value)
+        return js_stringify(value)
 
     raw = attrs.get("langfuse.observation.model.parameters")
     params = _json_object(raw)
@@ -508,7 +530,7 @@ def _metadata(
     scope_name = scope.get("name")
     if not (isinstance(scope_name, str) and scope_name.startswith("langfuse-sdk")):
         metadata["attributes"] = {
-            key: value if isinstance(value, str) else json.dumps(value)
+            key: value if isinstance(value, str) else js_stringify(value)
             for key, value in attrs.items()
             if key not in _IO_KEYS
         }
@@ -759,7 +781,11 @@ def convert_export(
     )
     spans_seen: list[tuple[str, str]] = []
     for resource_entry in resource_spans:
-        resource_attrs = _attributes((resource_entry.get("resource") or {}).get("attributes"))
+        resource = resource_entry.get("resource")
+        # The worker reads `resource?.attributes`: anything but an object has none.
+        resource_attrs = _attributes(
+            resource.get("attributes") if isinstance(resource, dict) else None
+        )
         for scope_entry in resource_entry.get("scopeSpans") or []:
             raw_scope = (
                 scope_entry.get("scope") if isinstance(scope_entry.get("scope"), dict) else {}

@@ -159,7 +159,11 @@ class Collector:
                 self.host,
             )
         store = AsyncStore(self.db_path)
-        await store.open()
+        try:
+            await store.open()
+        except BaseException:
+            await store.close()  # stops the store's thread; nothing was opened
+            raise
         state = AppState(
             store=store,
             faults=self.faults,

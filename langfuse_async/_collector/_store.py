@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from ._validate import OBSERVATION_TYPES, UPDATE_TYPES, entity_of, iso_ms, timestamp_ms
 
-__all__ = ["AsyncStore", "PendingEvent", "Store"]
+__all__ = ["AsyncStore", "ForeignDatabase", "PendingEvent", "Store"]
 
 T = TypeVar("T")
 
@@ -273,25 +273,56 @@ def merge_events(entity: str, body_id: str, events: Sequence[dict[str, Any]]) ->
     return doc
 
 
+class ForeignDatabase(Exception):
+    """The SQLite file exists but was not written by the collector."""
+
+
+_TABLES = ("events", "traces", "observations", "scores")
+
+
 class Store:
     """The collector's SQLite database, used from one thread only.
 
     Args:
         path: A file path, or ``":memory:"`` for a private in-memory database.
+        create: Create the tables (and switch the file to WAL) when missing. With False the
+            file is only read and written as it is, and one without the collector's tables
+            raises :class:`ForeignDatabase` instead of being changed.
+
+    Raises:
+        sqlite3.Error: The file cannot be opened or is not a SQLite database.
+        ForeignDatabase: ``create`` is False and the collector's tables are missing.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = os.fspath(path)
         self._conn = sqlite3.connect(self.path, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        if self.path != ":memory:":
-            # WAL lets the `traces` command read while a server writes.
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA busy_timeout=5000")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._setup(create)
+        except BaseException:
+            self._conn.close()
+            raise
         row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
         self._seq = int(row[0])
+
+    def _setup(self, create: bool) -> None:
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        if self.path != ":memory:":
+            conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        if not create:
+            names = {
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+            if not names.issuperset(_TABLES):
+                raise ForeignDatabase(f"{self.path} is not a langfuse-async database")
+            return
+        if self.path != ":memory:":
+            # WAL lets the `traces` command read while a server writes.
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.executescript(_SCHEMA)
 
     def close(self) -> None:
         """Close the connection."""

@@ -10,10 +10,8 @@ invalid usage/cost entries dropped, environments normalised.
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
-import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -23,6 +21,7 @@ __all__ = [
     "UPDATE_TYPES",
     "ValidationFailure",
     "entity_of",
+    "format_epoch_ms",
     "format_issues",
     "is_datetime",
     "iso_ms",
@@ -128,6 +127,31 @@ def is_datetime(value: object) -> bool:
     return isinstance(value, str) and _DATETIME_RE.fullmatch(value) is not None
 
 
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    # Days since 1970-01-01 in the proleptic Gregorian calendar, for any year (Python's
+    # datetime stops at years 1..9999; JavaScript dates do not).
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    days += 719468
+    era = days // 146097
+    day_of_era = days - era * 146097
+    year_of_era = (
+        day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096
+    ) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * shifted_month + 2) // 5 + 1
+    month = shifted_month + 3 if shifted_month < 10 else shifted_month - 9
+    return year_of_era + era * 400 + (month <= 2), month, day
+
+
 def timestamp_ms(value: str) -> float:
     """Return epoch milliseconds of an accepted timestamp, truncated like ``Date.getTime()``."""
     m = _PARTS_RE.fullmatch(value)
@@ -136,18 +160,34 @@ def timestamp_ms(value: str) -> float:
     year, month, day, hour, minute = (int(m.group(i)) for i in range(1, 6))
     second = int(m.group(6) or 0)
     millis = int((m.group(7) or "0")[:3].ljust(3, "0"))
-    epoch = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    epoch = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
     if m.group(8) != "Z":
         offset = int(m.group(10)) * 3600 + int(m.group(11)) * 60
         epoch -= offset if m.group(9) == "+" else -offset
     return epoch * 1000.0 + millis
 
 
+def format_epoch_ms(epoch_ms: float) -> str:
+    """Render epoch milliseconds like ``Date.prototype.toISOString()``.
+
+    Years outside 0..9999 get the expanded form (``+010000``, ``-000001``), as in JavaScript.
+    """
+    whole_ms = int(epoch_ms // 1)
+    days, ms_of_day = divmod(whole_ms, 86_400_000)
+    year, month, day = _civil_from_days(days)
+    seconds, millis = divmod(ms_of_day, 1000)
+    hour, rest = divmod(seconds, 3600)
+    minute, second = divmod(rest, 60)
+    if 0 <= year <= 9999:
+        year_text = f"{year:04d}"
+    else:
+        year_text = f"{'+' if year > 0 else '-'}{abs(year):06d}"
+    return f"{year_text}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
+
+
 def iso_ms(value: str) -> str:
     """Re-render an accepted timestamp as the server returns it: UTC, milliseconds, ``Z``."""
-    epoch_ms = timestamp_ms(value)
-    whole, millis = divmod(int(epoch_ms), 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    return format_epoch_ms(timestamp_ms(value))
 
 
 def normalize_environment(value: object) -> str:
@@ -218,6 +258,14 @@ def _is_number(value: object) -> bool:
 
 def _is_integer(value: object) -> bool:
     return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+
+
+#: ``Number.MAX_SAFE_INTEGER``: zod 4's ``.int()`` accepts only safe integers.
+MAX_SAFE_INTEGER: Final = 2**53 - 1
+
+
+def _is_safe_integer(value: object) -> bool:
+    return _is_integer(value) and abs(value) <= MAX_SAFE_INTEGER  # type: ignore[arg-type]
 
 
 # --- field checkers: each returns the kept value (or MISSING) and appends issues ------------
@@ -306,6 +354,24 @@ def _number(*, integer: bool = False, nonnegative: bool = False) -> Checker:
                     "code": "invalid_type",
                     "path": path,
                     "message": "Invalid input: expected int, received number",
+                }
+            )
+            return MISSING
+        if integer and not _is_safe_integer(value):
+            big = value > 0  # type: ignore[operator]
+            issues.append(
+                {
+                    "code": "too_big" if big else "too_small",
+                    **({"maximum": MAX_SAFE_INTEGER} if big else {"minimum": -MAX_SAFE_INTEGER}),
+                    "note": "Integers must be within the safe integer range.",
+                    "origin": "int",
+                    "inclusive": True,
+                    "path": path,
+                    "message": (
+                        f"Too big: expected int to be <={MAX_SAFE_INTEGER}"
+                        if big
+                        else f"Too small: expected int to be >={-MAX_SAFE_INTEGER}"
+                    ),
                 }
             )
             return MISSING
@@ -414,13 +480,15 @@ def _usage(value: object, path: Path, issues: list[Issue]) -> object:
 
 def _non_negative_int(value: object) -> int | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(value) if _is_integer(value) and value >= 0 else None
+        return int(value) if _is_safe_integer(value) and value >= 0 else None
     if isinstance(value, str):
+        if "_" in value:
+            return None  # Python's float() reads digit separators; JavaScript's Number() does not
         try:
             parsed = float(value.strip())
         except ValueError:
             return None
-        if parsed.is_integer() and parsed >= 0:
+        if _is_safe_integer(parsed) and parsed >= 0:
             return int(parsed)
     return None
 
@@ -455,7 +523,7 @@ def _openai_usage(value: dict[str, Any], prefix_in: str, prefix_out: str) -> dic
         for name, count in details.items():
             if count is None:
                 continue
-            if not (_is_number(count) and _is_integer(count) and count >= 0):
+            if not (_is_number(count) and _is_safe_integer(count) and count >= 0):
                 return None
             result[f"{side}_{name}"] = int(count)
             result[side] = max(result[side] - int(count), 0)
