@@ -11,6 +11,10 @@ Scenarios:
   never flushed during the measurement (instrumentation plus the real queue), when the client
   module is importable.
 
+Each measures ``@observe`` on an ``async def`` (a new trace per call, and a child of an open
+observation) and on a plain ``def``, and the context-manager path: ``async with
+start_as_current_span(...)`` around the same undecorated call.
+
 Numbers are not asserted anywhere; compare them on the same machine.
 """
 
@@ -64,6 +68,14 @@ def plain_sync(question: str, top_k: int = 3) -> str:
     return question
 
 
+async def _time_with_block(client: Any, calls: int) -> float:
+    start = time.perf_counter_ns()
+    for _ in range(calls):
+        async with client.start_as_current_span(name="step"):
+            await plain_async("what is 2+2?", 3)
+    return (time.perf_counter_ns() - start) / calls / 1000
+
+
 async def _time_async(fn: Callable[[str, int], Awaitable[Any]], calls: int) -> float:
     start = time.perf_counter_ns()
     for _ in range(calls):
@@ -87,7 +99,7 @@ def _report(label: str, decorated: list[float], baseline: list[float]) -> None:
 async def _scenario(client: Any, calls: int, clear: Callable[[], None]) -> None:
     observed_async = observe(plain_async)
     observed_sync = observe(plain_sync)
-    results: dict[str, list[float]] = {k: [] for k in ("a", "a0", "c", "c0", "s", "s0")}
+    results: dict[str, list[float]] = {k: [] for k in ("a", "a0", "c", "c0", "s", "s0", "w")}
     parent = client.start_observation(name="parent")
     for _ in range(ROUNDS):
         gc.collect()
@@ -102,9 +114,12 @@ async def _scenario(client: Any, calls: int, clear: Callable[[], None]) -> None:
         results["s0"].append(_time_sync(plain_sync, calls))
         results["s"].append(_time_sync(observed_sync, calls))
         clear()
+        results["w"].append(await _time_with_block(client, calls))
+        clear()
     _report("@observe async def, new trace per call", results["a"], results["a0"])
     _report("@observe async def, child of an open observation", results["c"], results["c0"])
     _report("@observe def, new trace per call", results["s"], results["s0"])
+    _report("async with start_as_current_span(), new trace", results["w"], results["a0"])
 
 
 async def main(calls: int) -> None:

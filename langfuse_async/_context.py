@@ -10,10 +10,11 @@ response) would fail with "token was created in a different Context". Instead th
 is restored with ``set``, and only when the observation being left is still the current one in
 this context; if it is not, the context belongs to someone else and is left untouched.
 
-That other context may then still name the observation as current after it ended: a ``with``
-block spanning a ``yield`` of a generator that another task finished leaves it behind in the
-task that started it. Such an observation is marked as escaped when it ends, and readers skip
-from it to what was current before it was entered, so the stale value is never used as a parent.
+That other context may then still name the observation as current after its block ended: a
+``with`` block spanning a ``yield`` of a generator that another task finished leaves it behind
+in the task that started it. Such an observation is marked as escaped, and readers skip from it
+to what was current before that block was entered, so the stale value is never used as a
+parent. Entering it again makes it usable as a parent again.
 """
 
 from __future__ import annotations
@@ -54,9 +55,19 @@ def current_observation() -> Observation | None:
     return obs
 
 
+# Escaped observations chain through what was current when they were entered. A handle entered
+# again inside its own block by other tasks could link such a chain into a loop; the walk is
+# bounded so that a reader can never hang on it.
+_MAX_SKIPS = 1_000
+
+
 def live(obs: Observation | None) -> Observation | None:
     """Skip escaped observations (see the module docstring) to the one current before them."""
+    skips = 0
     while obs is not None and obs._escaped:
+        skips += 1
+        if skips > _MAX_SKIPS:
+            return None
         obs = obs._prev
     return obs
 
@@ -70,11 +81,13 @@ def log_once(level: int, key: str, msg: str, *args: object, exc_info: bool = Fal
     """Log ``msg`` at ``level`` the first time ``key`` is seen, later at DEBUG only.
 
     Misuse on the hot path (an invalid score in a loop, an update outside any observation)
-    must not flood the application's logs, yet must be visible once. ``key`` is always a fixed
-    string chosen by this package, so the set stays small.
+    must not flood the application's logs, yet must be visible once. A message whose first
+    ``level`` is DEBUG is logged once only: repeating it at DEBUG would flood exactly the logs
+    of someone debugging. ``key`` is always a fixed string chosen by this package, so the set
+    stays small.
     """
     if key in _logged:
-        if logger.isEnabledFor(logging.DEBUG):
+        if level > logging.DEBUG and logger.isEnabledFor(logging.DEBUG):
             logger.debug(msg, *args, exc_info=exc_info)
         return
     _logged.add(key)

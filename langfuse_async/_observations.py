@@ -52,6 +52,7 @@ __all__ = [
     "TraceContext",
     "checked_type",
     "describe_exception",
+    "flag",
     "merge_trace_attributes",
     "safe_str",
     "to_ns",
@@ -69,7 +70,8 @@ TraceContext = Mapping[str, str]
 ``{"trace_id": <32 hex>}`` to join (or start) that trace, plus ``"parent_span_id": <16 hex>``
 to hang below an observation made elsewhere (another service, another process)."""
 
-_LEVELS = frozenset({"DEBUG", "DEFAULT", "WARNING", "ERROR"})
+# Maps a level (or a str enum member equal to one) to its plain string.
+_LEVELS = {level: level for level in ("DEBUG", "DEFAULT", "WARNING", "ERROR")}
 _GENERATION_FIELDS = frozenset(
     {
         "completion_start_ns",
@@ -86,16 +88,29 @@ _MAX_STATUS_MESSAGE = 10_000
 _MAX_TRACE_NAME = 1_000  # the server rejects longer trace names, losing the whole update
 _MAX_TRACE_TAGS = 200
 _MAX_TRACE_METADATA_KEYS = 200
-_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_NAIVE_EPOCH = _dt.datetime(1970, 1, 1)
+_MAX_TIME_NS = 253_402_300_799_999_999_000  # 9999-12-31T23:59:59.999999Z
+
+_Entry = tuple[object, "Observation | None"]
+"""Who entered a ``with`` block (a task, or a thread's id) and what was current before."""
 
 # Trace attribute merges are rare (one per update_trace call) and may come from threads; one
 # lock for all traces keeps the per-trace state to a single attribute on the root.
 _trace_lock = threading.Lock()
+# Guards the list of open blocks of a handle entered by several threads at once (rare). The
+# common single entry needs no lock: it is read and replaced with no call in between, which
+# the GIL does not interrupt.
+_entries_lock = threading.Lock()
 
 
-def _current_task() -> object:
+def _current_owner() -> object:
+    """The task running now, or the thread's id outside any task: who entered a ``with`` block."""
     loop = _get_running_loop()
-    return None if loop is None else asyncio.current_task(loop)
+    if loop is not None:
+        task = asyncio.current_task(loop)
+        if task is not None:
+            return task
+    return threading.get_ident()
 
 
 def _is_id(value: object, length: int) -> bool:
@@ -107,12 +122,42 @@ def _is_id(value: object, length: int) -> bool:
     )
 
 
+def _short_repr(value: object) -> str:
+    """``repr(value)`` cut to 200 characters, or the type's name when that raises."""
+    try:
+        text = repr(value)
+    except Exception:
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def flag(value: object, default: bool) -> bool:
+    """A yes/no option as the official SDK reads it: None means the default.
+
+    Wrappers written for the official SDK pass its defaults on explicitly (``end_on_exit=None``,
+    ``capture_input=None``); reading None as False would silently change what they do.
+    """
+    if value is None:
+        return default
+    try:
+        return bool(value)
+    except Exception:  # a value whose truth cannot be told (an array, a hostile object)
+        return default
+
+
 def safe_str(value: object) -> str:
-    """``str(value)``, or a type-named placeholder when that raises."""
-    if isinstance(value, str):
+    """``value`` as a plain ``str``, or a type-named placeholder when that raises.
+
+    A ``str`` subclass (a ``StrEnum`` member) becomes its plain text: ``str()`` of an enum
+    member mixed with ``str`` is its qualified name, not its value.
+    """
+    if type(value) is str:
         return value
     try:
-        return str(value)
+        if isinstance(value, str):
+            return str.__str__(value)
+        text = str(value)
+        return text if type(text) is str else str.__str__(text)
     except Exception:
         return f"<{type(value).__name__}>"
 
@@ -120,22 +165,31 @@ def safe_str(value: object) -> str:
 def to_ns(value: object, what: str) -> int | None:
     """Convert a user-given time (epoch nanoseconds or a datetime) to epoch nanoseconds.
 
-    A naive datetime is local time, as ``datetime.now()`` returns it. Anything else is ignored
-    (logged once) rather than raised.
+    A naive datetime (or one whose ``tzinfo`` gives no offset) is local time, as
+    ``datetime.now()`` returns it. Anything else, and any time before 1970 or after 9999, is
+    ignored (logged once) rather than raised: no wire format can carry it.
     """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, _dt.datetime):
-        try:
-            aware = value if value.tzinfo is not None else value.astimezone()
-            delta = aware - _EPOCH
-        except (ValueError, OverflowError, OSError):
-            return None
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    ns: int | None = None
+    try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            ns = int.__int__(value)
+        elif isinstance(value, _dt.datetime):
+            offset = value.utcoffset()
+            if offset is None:
+                value = value.replace(tzinfo=None).astimezone()
+                offset = value.utcoffset()
+            naive = value.replace(tzinfo=None) - (offset or _dt.timedelta(0))
+            delta = naive - _NAIVE_EPOCH
+            ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1_000
+    except Exception:
+        # A tzinfo is user code (it may raise anything); out-of-range dates raise as well.
+        ns = None
+    if ns is not None and 0 <= ns <= _MAX_TIME_NS:
+        return ns
     _context.log_once(
         logging.WARNING,
         "time." + what,
-        "%s must be a datetime or epoch nanoseconds (int); got %s, ignored",
+        "%s must be a datetime or epoch nanoseconds (int) between 1970 and 9999; got %s, ignored",
         what,
         type(value).__name__,
     )
@@ -246,11 +300,11 @@ class Observation:
     __slots__ = (
         "_end_on_exit",
         "_ended",
+        "_entries",
         "_escaped",
         "_extra",
         "_input",
         "_output",
-        "_owner",
         "_prev",
         "_recording",
         "_root",
@@ -277,7 +331,11 @@ class Observation:
     _escaped: bool
     _end_on_exit: bool
     _prev: Observation | None
-    _owner: object
+    """Where readers skip to while the observation is escaped; set only with ``_escaped``."""
+    _entries: _Entry | list[_Entry] | None
+    """The ``with`` blocks inside which it is current: who entered each (a task, or a thread's
+    id) and what was current before. One entry alone, a list only while several blocks are
+    open at once (most observations are entered once, or never)."""
     _input: msgspec.Raw | None
     _output: msgspec.Raw | None
     _extra: dict[str, Any] | None
@@ -321,8 +379,7 @@ class Observation:
         self._ended = False
         self._escaped = False
         self._end_on_exit = True
-        self._prev = None
-        self._owner = None
+        self._entries = None
         self._input = None
         self._output = None
         self._extra = None
@@ -494,14 +551,15 @@ class Observation:
         if version is not None:
             extra["version"] = safe_str(version)
         if level is not None:
-            if level in _LEVELS:
-                extra["level"] = level
+            canonical = _LEVELS.get(level) if isinstance(level, str) else None
+            if canonical is not None:
+                extra["level"] = canonical
             else:
                 _context.log_once(
                     logging.WARNING,
                     "update.level",
-                    "level must be one of DEBUG, DEFAULT, WARNING, ERROR; got %r, ignored",
-                    level,
+                    "level must be one of DEBUG, DEFAULT, WARNING, ERROR; got %s, ignored",
+                    _short_repr(level),
                 )
         if status_message is not None:
             extra["status_message"] = safe_str(status_message)[:_MAX_STATUS_MESSAGE]
@@ -524,18 +582,22 @@ class Observation:
             extra["prompt_name"] = safe_str(prompt_name)
         if prompt_version is not None:
             if isinstance(prompt_version, int) and not isinstance(prompt_version, bool):
-                extra["prompt_version"] = prompt_version
+                extra["prompt_version"] = int.__int__(prompt_version)
             else:
                 _context.log_once(
                     logging.WARNING,
                     "update.prompt_version",
-                    "prompt_version must be an int; got %r, ignored",
-                    prompt_version,
+                    "prompt_version must be an int; got %s, ignored",
+                    _short_repr(prompt_version),
                 )
 
     def _fail(self, exc: BaseException) -> None:
-        """Record ``exc`` (leaving the observation's code) as its level and status message."""
-        if self._recording and not self._ended:
+        """Record ``exc`` (leaving the observation's code) as its level and status message.
+
+        ``GeneratorExit`` is not a failure: it is how a generator or coroutine that nobody
+        will resume is closed.
+        """
+        if self._recording and not self._ended and not isinstance(exc, GeneratorExit):
             extra = self._extra
             if extra is None:
                 extra = self._extra = {}
@@ -552,6 +614,8 @@ class Observation:
         Returns:
             This observation.
         """
+        # Test and set with no call in between: the GIL does not switch threads there, so two
+        # threads ending the same observation record it once.
         if self._ended:
             return self
         self._ended = True
@@ -630,9 +694,19 @@ class Observation:
     # ------------------------------------------------------------------- context manager
 
     def __enter__(self) -> Observation:
-        self._prev = _context.CURRENT.get()
-        self._owner = _current_task()
-        _context.CURRENT.set(self)
+        current = _context.CURRENT
+        entry = (_current_owner(), current.get())
+        # One handle may be inside several blocks at once (entered again inside its own block,
+        # or by concurrent tasks), so each block keeps what it must restore.
+        entries = self._entries
+        if entries is None:
+            self._entries = entry
+        elif isinstance(entries, tuple):
+            self._entries = [entries, entry]
+        else:
+            entries.append(entry)
+        self._escaped = False
+        current.set(self)
         return self
 
     def __exit__(
@@ -641,19 +715,40 @@ class Observation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Restore only when this context still has us as current: a context that was handed
-        # over (a generator resumed elsewhere) or exits out of order belongs to someone else.
-        if _context.CURRENT.get() is self and _current_task() is self._owner:
-            _context.CURRENT.set(self._prev)
-            self._prev = None
+        current = _context.CURRENT
+        here = current.get()
+        owner = _current_owner()
+        entries = self._entries
+        if isinstance(entries, tuple):
+            self._entries = None
+            entered_by, prev = entries
+            # Restore only when this context still has us as current; otherwise the blocks
+            # were left out of order and the context is someone else's now. Left in another
+            # task than the one that entered (a generator resumed elsewhere), the context
+            # that entered still names us.
+            restored = here is self and entered_by == owner
+        elif entries:
+            # Several blocks open at once: leave this task's innermost one, else the
+            # innermost of all (this task did not enter any: a generator resumed elsewhere).
+            # Threads may leave blocks of the same handle at once; the search and the removal
+            # must see one list.
+            with _entries_lock:
+                index = len(entries) - 1
+                while index >= 0 and entries[index][0] != owner:
+                    index -= 1
+                prev = entries.pop(index)[1] if entries else None
+            restored = index >= 0 and here is self
         else:
-            # Left in another context or task than the one that entered it (a generator
-            # resumed elsewhere): that one still names us, and _prev is where it skips to.
-            if _context.CURRENT.get() is self:
-                _context.CURRENT.set(self._prev)
+            prev = None  # left without being entered
+            restored = False
+        if here is self:
+            current.set(prev)
+        if not restored and prev is not self:
+            # The context that entered this block may still name us: readers there skip to
+            # what it had before. (When that was us, an outer block is still open there.)
+            self._prev = prev
             self._escaped = True
-        self._owner = None
-        if exc is not None and not isinstance(exc, GeneratorExit):
+        if exc is not None:
             self._fail(exc)
         if self._end_on_exit:
             self.end()
@@ -734,7 +829,7 @@ class Observation:
         prompt: Any = None,
         prompt_name: str | None = None,
         prompt_version: int | None = None,
-        end_on_exit: bool = True,
+        end_on_exit: bool | None = True,
     ) -> Observation:
         """Start a child of this observation, current inside a ``with`` / ``async with`` block.
 
@@ -759,7 +854,7 @@ class Observation:
             prompt_name=prompt_name,
             prompt_version=prompt_version,
         )
-        child._end_on_exit = end_on_exit
+        child._end_on_exit = flag(end_on_exit, True)
         return child
 
     def create_event(
@@ -929,8 +1024,7 @@ class _NoopObservation(Observation):
         self._ended = True
         self._escaped = False
         self._end_on_exit = False
-        self._prev = None
-        self._owner = None
+        self._entries = None
         self._input = self._output = self._extra = None
         self._trace_attrs = None
 
@@ -979,36 +1073,59 @@ NOOP_OBSERVATION: Observation = _NoopObservation()
 
 def valid_trace_context(trace_context: object) -> tuple[str, str | None] | None:
     """Return ``(trace_id, parent_span_id)`` from a trace context, or None (logged) if invalid."""
-    trace_id = parent = None
-    if isinstance(trace_context, Mapping):
-        trace_id = trace_context.get("trace_id")
-        parent = trace_context.get("parent_span_id") or trace_context.get("parent_observation_id")
-    if isinstance(trace_id, str) and _is_id(trace_id, 32):
-        if parent is None:
-            return trace_id, None
-        if isinstance(parent, str) and _is_id(parent, 16):
-            return trace_id, parent
+    try:
+        trace_id: object = None
+        parent: object = None
+        if isinstance(trace_context, Mapping):
+            trace_id = trace_context.get("trace_id")
+            parent = trace_context.get("parent_span_id")
+            if parent is None:
+                parent = trace_context.get("parent_observation_id")
+            # Ids from elsewhere may be uppercase hex; OpenTelemetry reads them as numbers.
+            if isinstance(trace_id, str):
+                trace_id = str.lower(trace_id)
+            if isinstance(parent, str):
+                parent = str.lower(parent)
+        if isinstance(trace_id, str) and _is_id(trace_id, 32):
+            if parent is None:
+                return trace_id, None
+            if isinstance(parent, str) and _is_id(parent, 16):
+                return trace_id, parent
+    except Exception:
+        pass  # a hostile mapping: as invalid as any other
     _context.log_once(
         logging.WARNING,
         "trace_context.invalid",
         "trace_context must be {'trace_id': <32 lowercase hex>} with an optional "
-        "'parent_span_id': <16 lowercase hex>; got %r, starting a new trace instead",
-        trace_context,
+        "'parent_span_id': <16 lowercase hex>; got %s, starting a new trace instead",
+        _short_repr(trace_context),
     )
     return None
 
 
 # Observation types are checked once per call on the cold paths only; @observe checks once
-# when it decorates.
+# when it decorates. The map turns a str enum member into the plain string.
+_TYPES = {t: t for t in OBSERVATION_TYPES}
+
+
 def checked_type(as_type: object) -> str:
-    """Return ``as_type`` when it is a known observation type, else ``"span"`` (logged once)."""
-    if isinstance(as_type, str) and as_type in OBSERVATION_TYPES:
-        return as_type
+    """Return ``as_type`` as a plain string when it is a known observation type.
+
+    None (the official SDK's default) is ``"span"``; anything else unknown is ``"span"`` too,
+    logged once.
+    """
+    if as_type is None:
+        return "span"
+    try:
+        if isinstance(as_type, str):
+            return _TYPES[as_type]
+    except Exception:
+        pass  # unknown, or a value whose type or hash cannot be read
     _context.log_once(
         logging.WARNING,
         "as_type.invalid",
-        "as_type must be one of %s; got %r, using 'span'",
+        "as_type must be one of %s; got %s, using 'span'",
         ", ".join(sorted(OBSERVATION_TYPES)),
-        as_type,
+        _short_repr(as_type),
     )
     return "span"

@@ -219,17 +219,24 @@ def apply_mask(mask: Callable[[Any], Any] | None, value: object) -> object:
 
     Returns:
         ``value`` unchanged when ``mask`` is ``None``; ``mask(value)`` otherwise; and
-        :data:`MASK_FAILED_MARKER` when the mask raised, so the unmasked value is never sent.
+        :data:`MASK_FAILED_MARKER` when the mask raised or returned a coroutine (an
+        ``async def`` mask cannot be awaited here), so the unmasked value is never sent.
         The first failure in a process is logged at WARNING (type of the error only: its
         message could quote the very data the mask was meant to hide).
     """
     if mask is None:
         return value
     try:
-        return mask(value)
+        masked = mask(value)
     except Exception as exc:
-        _warn_mask_failed(exc)
+        _warn_mask_failed("raised " + _type_name(exc))
         return MASK_FAILED_MARKER
+    if type(masked) is types.CoroutineType:
+        # Closed at once: left to the garbage collector it would warn "never awaited".
+        masked.close()
+        _warn_mask_failed("returned a coroutine (it must be a plain function, not async def)")
+        return MASK_FAILED_MARKER
+    return masked
 
 
 def cap_payload(raw: msgspec.Raw, max_bytes: int) -> msgspec.Raw:
@@ -253,17 +260,16 @@ def cap_payload(raw: msgspec.Raw, max_bytes: int) -> msgspec.Raw:
 _mask_warned = False
 
 
-def _warn_mask_failed(exc: Exception) -> None:
+def _warn_mask_failed(what: str) -> None:
     global _mask_warned
     if _mask_warned:
         return
     _mask_warned = True
     try:
-        name = _type_name(exc)
         _log.warning(
-            "the mask function raised %s; the value was replaced by %r "
+            "the mask function %s; the value was replaced by %r "
             "(further mask failures are not logged)",
-            name,
+            what,
             MASK_FAILED_MARKER,
         )
     except Exception:

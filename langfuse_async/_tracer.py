@@ -29,6 +29,7 @@ from ._observations import (
     ScoreDataType,
     TraceContext,
     checked_type,
+    flag,
     safe_str,
     valid_trace_context,
 )
@@ -47,6 +48,13 @@ __all__ = ["Tracer", "disabled_tracer"]
 _SCORE_DATA_TYPES = frozenset({"NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT", "CORRECTION"})
 _MAX_ID_LENGTH = 800  # the server's idSchema limit
 _MAX_TEXT_SCORE = 500  # TEXT_SCORE_MAX_LENGTH on the server
+
+
+def _plain(value: Any) -> Any:
+    """A ``str`` subclass instance as a plain ``str``; anything else unchanged."""
+    if type(value) is not str and isinstance(value, str):
+        return str.__str__(value)
+    return value
 
 
 def _valid_ref(value: object) -> bool:
@@ -160,9 +168,9 @@ class Tracer:
         """Start an observation under ``parent`` (or ``trace_context``); no fields set yet."""
         if not self._tracing_enabled:
             return NOOP_OBSERVATION
-        if not isinstance(name, str):
+        if type(name) is not str:
             name = safe_str(name)
-        if as_type not in OBSERVATION_TYPES:
+        if type(as_type) is not str or as_type not in OBSERVATION_TYPES:
             as_type = checked_type(as_type)
         if trace_context is not None:
             remote = valid_trace_context(trace_context)
@@ -259,7 +267,7 @@ class Tracer:
         prompt: Any = None,
         prompt_name: str | None = None,
         prompt_version: int | None = None,
-        end_on_exit: bool = True,
+        end_on_exit: bool | None = True,
     ) -> Observation:
         """Start an observation to use with ``with`` or ``async with``; current inside the block.
 
@@ -284,7 +292,8 @@ class Tracer:
             prompt: Generations: a prompt object with ``name`` and ``version``.
             prompt_name: Generations: the Langfuse prompt's name.
             prompt_version: Generations: the Langfuse prompt's version.
-            end_on_exit: False leaves the observation open after the block.
+            end_on_exit: False leaves the observation open after the block (None: True, as
+                in the official SDK).
 
         Returns:
             The observation's handle, which is also the context manager.
@@ -308,7 +317,7 @@ class Tracer:
             prompt_name=prompt_name,
             prompt_version=prompt_version,
         )
-        if not end_on_exit and obs is not NOOP_OBSERVATION:
+        if not flag(end_on_exit, True) and obs is not NOOP_OBSERVATION:
             obs._end_on_exit = False
         return obs
 
@@ -323,7 +332,7 @@ class Tracer:
         version: str | None = None,
         level: Level | None = None,
         status_message: str | None = None,
-        end_on_exit: bool = True,
+        end_on_exit: bool | None = True,
     ) -> Observation:
         """Shorthand for :meth:`start_as_current_observation` with ``as_type="span"``."""
         return self.start_as_current_observation(
@@ -358,7 +367,7 @@ class Tracer:
         prompt: Any = None,
         prompt_name: str | None = None,
         prompt_version: int | None = None,
-        end_on_exit: bool = True,
+        end_on_exit: bool | None = True,
     ) -> Observation:
         """Shorthand for :meth:`start_as_current_observation` with ``as_type="generation"``."""
         return self.start_as_current_observation(
@@ -542,9 +551,17 @@ class Tracer:
         """Return a new trace id (32 lowercase hex), or the one derived from ``seed``.
 
         With a seed the id is deterministic and equal to the official SDK's for the same seed,
-        so an external id (a request id) can be turned into the trace id on both sides.
+        so an external id (a request id) can be turned into the trace id on both sides. A seed
+        that is not a string (a number, a UUID) is seeded by its text.
         """
-        return _ids.create_trace_id(seed)
+        if seed is not None and type(seed) is not str:
+            seed = safe_str(seed)
+        try:
+            return _ids.create_trace_id(seed)
+        except UnicodeEncodeError:
+            # Lone surrogates are not UTF-8; their escaped spelling still gives a stable id.
+            escaped = (seed or "").encode("utf-8", "backslashreplace").decode("ascii")
+            return _ids.create_trace_id(escaped)
 
     # ----------------------------------------------------------------- scores
 
@@ -659,28 +676,46 @@ class Tracer:
             return
         problem = ""
         checked: float | str | None = None
-        if not isinstance(name, str) or not name:
-            problem = "name must be a non-empty string"
-        elif data_type is not None and data_type not in _SCORE_DATA_TYPES:
-            problem = "data_type must be NUMERIC, BOOLEAN, CATEGORICAL, TEXT or CORRECTION"
-        elif (trace_id is None) == (session_id is None):
-            problem = "give exactly one of trace_id and session_id"
-        elif observation_id is not None and trace_id is None:
-            problem = "observation_id needs trace_id"
-        elif not all(
-            _valid_ref(r) for r in (trace_id, observation_id, session_id) if r is not None
-        ):
-            problem = f"ids must be non-empty strings of at most {_MAX_ID_LENGTH} characters"
-        elif score_id is not None and not _valid_ref(score_id):
-            problem = f"score_id must be a non-empty string of at most {_MAX_ID_LENGTH} characters"
-        else:
-            checked, problem = _score_value(value, data_type)
+        try:
+            # Strings are made plain (a str enum member, a subclass with odd methods) before
+            # anything else looks at them.
+            name = _plain(name)
+            trace_id = _plain(trace_id)
+            observation_id = _plain(observation_id)
+            session_id = _plain(session_id)
+            score_id = _plain(score_id)
+            data_type = _plain(data_type)
+            value = _plain(value)
+            if not isinstance(name, str) or not name:
+                problem = "name must be a non-empty string"
+            elif data_type is not None and (
+                not isinstance(data_type, str) or data_type not in _SCORE_DATA_TYPES
+            ):
+                problem = "data_type must be NUMERIC, BOOLEAN, CATEGORICAL, TEXT or CORRECTION"
+            elif (trace_id is None) == (session_id is None):
+                problem = "give exactly one of trace_id and session_id"
+            elif observation_id is not None and trace_id is None:
+                problem = "observation_id needs trace_id"
+            elif not all(
+                _valid_ref(r) for r in (trace_id, observation_id, session_id) if r is not None
+            ):
+                problem = f"ids must be non-empty strings of at most {_MAX_ID_LENGTH} characters"
+            elif score_id is not None and not _valid_ref(score_id):
+                problem = (
+                    f"score_id must be a non-empty string of at most {_MAX_ID_LENGTH} characters"
+                )
+            else:
+                checked, problem = _score_value(value, data_type)
+        except Exception:
+            # The values are the caller's objects (a number too large for a float, a type
+            # whose conversion raises); the score is refused, never the caller's code.
+            problem = "the value or an argument could not be read"
         if problem or checked is None:
             _context.log_once(
                 logging.WARNING,
                 "score.invalid",
                 "score %r not recorded: %s",
-                name,
+                name if type(name) is str else f"<{type(name).__name__}>",
                 problem,
             )
             return

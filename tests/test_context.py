@@ -303,6 +303,174 @@ async def test_generator_body_keeps_its_own_open_span_between_steps(
     assert tracer.by_name("held").parent_id == tracer.by_name("produce").id
 
 
+def test_sync_and_async_observed_functions_nest_both_ways(tracer: RecordingTracer) -> None:
+    @observe
+    def tokenize(text: str) -> list[str]:
+        return text.split()
+
+    @observe
+    async def embed(text: str) -> int:
+        return len(tokenize(text))  # sync inside async
+
+    @observe
+    def pipeline(text: str) -> int:
+        return asyncio.run(embed(text))  # async inside sync: the loop copies the context
+
+    assert pipeline("a b c") == 3
+    _assert_parents(
+        tracer,
+        {
+            tracer.by_name("pipeline").id: None,
+            tracer.by_name("embed").id: tracer.by_name("pipeline").id,
+            tracer.by_name("tokenize").id: tracer.by_name("embed").id,
+        },
+    )
+    assert tracer.get_current_observation_id() is None
+
+
+# ----------------------------------------------------------------- one handle, many blocks
+
+
+async def test_one_handle_entered_by_concurrent_tasks_keeps_every_parent(
+    tracer: RecordingTracer,
+) -> None:
+    # Each task makes the shared span current again, and they leave in another order than
+    # they entered: every child must still find the span, and every context be restored.
+    async with tracer.start_as_current_span(name="batch", end_on_exit=False) as batch:
+
+        async def one(i: int) -> None:
+            with batch:
+                await asyncio.sleep(0.001 * (3 - i))
+                tracer.start_observation(name=f"child-{i}").end()
+            assert tracer.get_current_observation_id() == batch.id
+
+        await asyncio.gather(*(one(i) for i in range(4)))
+        assert tracer.get_current_observation_id() == batch.id
+        tracer.start_observation(name="after-gather").end()
+    batch.end()
+    assert tracer.get_current_observation_id() is None
+    for name in ("child-0", "child-1", "child-2", "child-3", "after-gather"):
+        assert tracer.by_name(name).parent_id == batch.id
+
+
+def test_a_handle_entered_again_inside_its_block_restores_the_outer_context(
+    tracer: RecordingTracer,
+) -> None:
+    with tracer.start_as_current_span(name="outer") as outer:
+        shared = tracer.start_as_current_span(name="shared", end_on_exit=False)
+        with shared:
+            with shared:
+                pass
+            assert tracer.get_current_observation_id() == shared.id
+        # leaving the outer block of the handle gives back what was current before it
+        assert tracer.get_current_observation_id() == outer.id
+        tracer.start_observation(name="sibling").end()
+        shared.end()
+    assert tracer.by_name("sibling").parent_id == outer.id
+    assert tracer.by_name("shared").parent_id == outer.id
+
+
+async def test_a_handle_entered_again_in_a_generator_resumed_elsewhere_never_hangs(
+    tracer: RecordingTracer,
+) -> None:
+    root = tracer.start_as_current_observation(name="root", end_on_exit=False)
+
+    async def stream() -> AsyncIterator[int]:
+        with root:  # entered again while it is current
+            yield 1
+            yield 2
+
+    with root:
+        agen = stream()
+        assert await agen.__anext__() == 1
+
+        async def rest() -> list[int]:
+            return [item async for item in agen]
+
+        # The inner block is left in another task; the outer one is still open here.
+        assert await asyncio.create_task(rest()) == [2]
+        assert tracer.get_current_observation_id() == root.id
+        tracer.start_observation(name="child").end()
+    assert tracer.get_current_observation_id() is None
+    root.end()
+    assert tracer.by_name("child").parent_id == root.id
+
+
+async def test_a_handle_entered_again_after_escaping_is_a_parent_again(
+    tracer: RecordingTracer,
+) -> None:
+    session = tracer.start_as_current_observation(name="session", end_on_exit=False)
+
+    async def stream() -> AsyncIterator[int]:
+        with session:
+            yield 1
+            yield 2
+
+    agen = stream()
+    assert await agen.__anext__() == 1
+
+    async def rest() -> list[int]:
+        return [item async for item in agen]
+
+    assert await asyncio.create_task(rest()) == [2]
+    # this context still names the session, whose block ended elsewhere: it is skipped
+    assert tracer.get_current_observation_id() is None
+    with session:
+        assert tracer.get_current_observation_id() == session.id
+        tracer.start_observation(name="later").end()
+    session.end()
+    assert tracer.by_name("later").parent_id == session.id
+
+
+async def test_handles_entered_crosswise_in_generators_never_hang_readers(
+    tracer: RecordingTracer,
+) -> None:
+    # a's inner block starts while b is current and b's while a is: when both blocks are
+    # left in other tasks, each skips to the other. Readers must still get an answer.
+    a = tracer.start_as_current_observation(name="a", end_on_exit=False)
+    b = tracer.start_as_current_observation(name="b", end_on_exit=False)
+
+    async def enter(handle: Any) -> AsyncIterator[None]:
+        with handle:
+            yield
+
+    async def finish(agen: AsyncIterator[None]) -> None:
+        async for _ in agen:
+            pass
+
+    with a:
+        in_b = enter(b)
+        await in_b.__anext__()
+        in_a = enter(a)
+        await in_a.__anext__()
+        await asyncio.create_task(finish(in_a))
+        await asyncio.create_task(finish(in_b))
+        assert tracer.get_current_observation_id() in (a.id, None)
+        tracer.start_observation(name="child").end()
+    a.end()
+    b.end()
+    assert tracer.by_name("child").parent_id in (a.id, None)
+
+
+def test_a_generator_closed_from_another_thread_leaves_no_stale_parent(
+    tracer: RecordingTracer,
+) -> None:
+    def stream() -> Iterator[int]:
+        with tracer.start_as_current_span(name="streaming"):
+            yield 1
+            yield 2
+
+    gen = stream()
+    assert next(gen) == 1
+    closer = threading.Thread(target=gen.close)
+    closer.start()
+    closer.join(timeout=10)
+    assert tracer.by_name("streaming").level is None  # closing early is not a failure
+    assert tracer.get_current_observation_id() is None
+    tracer.start_observation(name="next").end()
+    assert tracer.by_name("next").parent_id is None
+
+
 # --------------------------------------------------------------------------- registry
 
 

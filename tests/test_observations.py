@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import logging
 import threading
 from collections.abc import Iterator
@@ -135,6 +136,76 @@ def test_hostile_field_values_never_raise(tracer: RecordingTracer) -> None:
     assert tracer.scores[0].comment == "<Hostile>"
 
 
+def test_an_update_with_one_bad_field_keeps_the_others(tracer: RecordingTracer) -> None:
+    obs = tracer.start_observation(name="x", as_type="generation")
+    obs.update(level=["ERROR"], status_message="kept", model="m")  # type: ignore[arg-type]
+    obs.end()
+    rec = tracer.by_name("x")
+    assert rec.level is None
+    assert (rec.status_message, rec.model) == ("kept", "m")
+
+
+def test_str_enum_values_become_plain_strings(tracer: RecordingTracer) -> None:
+    class Level(str, enum.Enum):
+        WARNING = "WARNING"
+
+    class Kind(str, enum.Enum):
+        TOOL = "tool"
+
+    obs = tracer.start_observation(name="x", as_type=Kind.TOOL)  # type: ignore[arg-type]
+    obs.update(level=Level.WARNING)  # type: ignore[arg-type]
+    obs.end()
+    rec = tracer.by_name("x")
+    assert (rec.as_type, rec.level) == ("tool", "WARNING")
+    assert type(rec.as_type) is str and type(rec.level) is str
+
+
+class _NoOffset(dt.tzinfo):
+    """A tzinfo that knows no offset: Python treats such datetimes as naive."""
+
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+    def dst(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+
+class _BrokenZone(dt.tzinfo):
+    def utcoffset(self, when: dt.datetime | None) -> dt.timedelta | None:
+        raise RuntimeError("zone database unavailable")
+
+    def dst(self, when: dt.datetime | None) -> dt.timedelta | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "end_time",
+    [
+        dt.datetime(2026, 1, 1, tzinfo=_BrokenZone()),
+        10**30,  # no wire format holds it (the OTLP timestamp is 64 bits)
+        -5,
+        dt.datetime(1900, 1, 1, tzinfo=dt.timezone.utc),
+        dt.datetime.min,
+    ],
+    ids=["raising-tzinfo", "huge-int", "negative-int", "before-1970", "min"],
+)
+def test_an_end_time_that_cannot_be_used_is_ignored(tracer: RecordingTracer, end_time: Any) -> None:
+    obs = tracer.start_observation(name="x")
+    assert obs.end(end_time) is obs  # never raises into the caller
+    rec = tracer.by_name("x")
+    assert rec.start_ns <= rec.end_ns <= rec.timestamp_ns  # the observation's own end
+
+
+def test_a_tzinfo_without_offset_is_local_time(tracer: RecordingTracer) -> None:
+    local = dt.datetime(2026, 8, 22, 12, 0, 0)
+    assert to_ns(local.replace(tzinfo=_NoOffset()), "t") == to_ns(local, "t")
+    obs = tracer.start_observation(name="g", as_type="generation")
+    obs.update(completion_start_time=local.replace(tzinfo=_NoOffset()))
+    obs.end(local.replace(tzinfo=_NoOffset()))
+    rec = tracer.by_name("g")
+    assert rec.completion_start_ns == rec.end_ns == int(local.timestamp()) * 1_000_000_000
+
+
 def test_status_message_is_bounded(tracer: RecordingTracer) -> None:
     obs = tracer.start_observation(name="x", status_message="m" * 50_000)
     obs.end()
@@ -254,6 +325,10 @@ def test_to_ns() -> None:
     assert to_ns(123, "t") == 123
     assert to_ns(True, "t") is None
     assert to_ns(1.5, "t") is None
+    assert to_ns(0, "t") == 0
+    assert to_ns(253_402_300_799_999_999_000, "t") == 253_402_300_799_999_999_000
+    assert to_ns(253_402_300_800_000_000_000, "t") is None
+    assert to_ns(-1, "t") is None
 
 
 def test_describe_exception() -> None:

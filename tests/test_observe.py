@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import inspect
 import json
+import logging
+import pickle
+import types
 import weakref
 from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Any
@@ -526,3 +530,271 @@ async def test_sampled_out_calls_record_nothing_and_are_counted() -> None:
         assert tracer.sampled_out == 3
     finally:
         _context._restore_for_tests(state)
+
+
+# --------------------------------------------------------------------------- what gets decorated
+
+
+async def test_observe_above_or_below_classmethod_and_staticmethod(
+    tracer: RecordingTracer,
+) -> None:
+    class Agent:
+        @observe
+        @classmethod
+        def make(cls, size: int) -> str:
+            return f"{cls.__name__}:{size}"
+
+        @observe(name="tool")
+        @staticmethod
+        async def tool(query: str) -> str:
+            return query
+
+        @classmethod
+        @observe
+        def make_below(cls, size: int) -> int:
+            return size
+
+        @staticmethod
+        @observe
+        def tool_below(query: str) -> str:
+            return query
+
+    agent = Agent()
+    assert Agent.make(1) == "Agent:1" and agent.make(2) == "Agent:2"
+    assert await Agent.tool("q") == "q" and await agent.tool("r") == "r"
+    assert Agent.make_below(3) == 3 and agent.tool_below("s") == "s"
+    inputs = [(r.name, decode(r.input)) for r in tracer.observations]
+    assert inputs == [
+        ("make", {"size": 1}),
+        ("make", {"size": 2}),
+        ("tool", {"query": "q"}),
+        ("tool", {"query": "r"}),
+        ("make_below", {"size": 3}),
+        ("tool_below", {"query": "s"}),
+    ]
+
+
+async def test_callable_object_with_async_call_is_awaited_inside_the_observation(
+    tracer: RecordingTracer,
+) -> None:
+    class Model:
+        async def __call__(self, prompt: str) -> str:
+            await asyncio.sleep(0)
+            tracer.start_observation(name="inside").end()
+            return prompt.upper()
+
+    call = observe(name="model", as_type="generation")(Model())
+    assert inspect.iscoroutinefunction(call)
+    assert await call("hi") == "HI"
+    rec = tracer.by_name("model")
+    assert decode(rec.input) == {"prompt": "hi"} and decode(rec.output) == "HI"
+    assert tracer.by_name("inside").parent_id == rec.id
+
+
+async def test_partials_and_bound_methods(tracer: RecordingTracer) -> None:
+    async def search(index: str, query: str, limit: int = 3) -> list[str]:
+        return [index, query]
+
+    class Store:
+        def get(self, key: str) -> str:
+            return key
+
+    assert await observe(functools.partial(search, "docs"))("q") == ["docs", "q"]
+    assert observe(Store().get)("k") == "k"
+    assert decode(tracer.by_name("search").input) == {"query": "q"}
+    assert decode(tracer.by_name("get").input) == {"key": "k"}
+
+
+def test_names_are_plain_strings(tracer: RecordingTracer) -> None:
+    @observe(name=123)  # type: ignore[call-overload]
+    def numbered() -> None:
+        return None
+
+    @observe(name="")
+    def unnamed() -> None:
+        return None
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    @observe(name=Unprintable())  # type: ignore[call-overload]
+    def hostile() -> None:
+        return None
+
+    numbered()
+    unnamed()
+    hostile()
+    assert [(r.name, type(r.name)) for r in tracer.observations] == [
+        ("123", str),
+        ("unnamed", str),
+        ("<Unprintable>", str),
+    ]
+
+
+def test_none_options_mean_the_defaults(
+    tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The official SDK's signature: None means "the default", not "off".
+    @observe(as_type=None, capture_input=None, capture_output=None)
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
+        assert add(1, 2) == 3
+    rec = tracer.by_name("add")
+    assert rec.as_type == "span"
+    assert not [r for r in caplog.records if "as_type" in r.getMessage()]
+    assert decode(rec.input) == {"a": 1, "b": 2} and decode(rec.output) == 3
+
+
+async def test_functions_returning_generators_are_observed_over_the_iteration(
+    tracer: RecordingTracer,
+) -> None:
+    def numbers(n: int) -> Iterator[int]:
+        for i in range(n):
+            tracer.start_observation(name=f"item-{i}").end()
+            yield i
+
+    async def words() -> AsyncIterator[str]:
+        for word in ("a", "b"):
+            tracer.start_observation(name=f"word-{word}").end()
+            yield word
+
+    @observe
+    def make_numbers(n: int) -> Iterator[int]:
+        return numbers(n)
+
+    @observe
+    async def make_words() -> AsyncIterator[str]:
+        return words()
+
+    stream = make_numbers(2)
+    assert tracer.observations == []  # still open while the stream is pending
+    assert list(stream) == [0, 1]
+    assert [w async for w in await make_words()] == ["a", "b"]
+    rec = tracer.by_name("make_numbers")
+    assert decode(rec.output) == [0, 1]
+    assert tracer.by_name("item-1").parent_id == rec.id
+    words_rec = tracer.by_name("make_words")
+    assert decode(words_rec.output) == "ab"
+    assert tracer.by_name("word-b").parent_id == words_rec.id
+
+
+async def test_generator_functions_still_look_like_generator_functions(
+    tracer: RecordingTracer,
+) -> None:
+    # Frameworks choose how to call a function by asking inspect (FastAPI dependencies with
+    # yield, pytest fixtures, LangChain runnables).
+    @observe
+    def gen(n: int) -> Iterator[int]:
+        """Counts."""
+        yield from range(n)
+
+    @observe
+    async def agen(n: int) -> AsyncIterator[int]:
+        yield n
+
+    class Source:
+        @observe
+        def rows(self, n: int) -> Iterator[int]:
+            yield n
+
+        @observe
+        async def chunks(self, n: int) -> AsyncIterator[int]:
+            yield n
+
+    assert inspect.isgeneratorfunction(gen) and inspect.isasyncgenfunction(agen)
+    assert not inspect.iscoroutinefunction(agen)
+    assert inspect.isgeneratorfunction(Source().rows)
+    assert inspect.isasyncgenfunction(Source.chunks)
+    assert gen.__name__ == "gen" and gen.__doc__ == "Counts."
+    assert inspect.signature(gen) == inspect.signature(gen.__wrapped__)  # type: ignore[attr-defined]
+    assert list(gen(2)) == [0, 1] and list(Source().rows(5)) == [5]
+    assert [x async for x in Source().chunks(6)] == [6]
+    assert decode(tracer.by_name("rows").input) == {"n": 5}
+    assert decode(tracer.by_name("chunks").output) == [6]
+
+
+def test_a_generator_function_observed_twice_records_both(tracer: RecordingTracer) -> None:
+    @observe(name="outer")
+    @observe(name="inner")
+    def gen() -> Iterator[int]:
+        yield 1
+
+    assert list(gen()) == [1]
+    assert tracer.by_name("inner").parent_id == tracer.by_name("outer").id
+
+
+def test_observed_generator_functions_pickle_by_name() -> None:
+    assert pickle.loads(pickle.dumps(_module_level_generator)) is _module_level_generator
+
+
+@observe
+def _module_level_generator() -> Iterator[int]:
+    yield 1
+
+
+def test_a_coroutine_closed_before_it_finished_is_not_an_error(
+    tracer: RecordingTracer,
+) -> None:
+    @types.coroutine
+    def suspend() -> Generator[None, None, None]:
+        yield
+
+    @observe
+    async def waits() -> None:
+        await suspend()
+
+    coro = waits()
+    coro.send(None)
+    coro.close()  # what the garbage collector does with one nobody will resume
+    rec = tracer.by_name("waits")
+    assert rec.level is None and rec.status_message is None
+
+
+def test_stream_items_whose_methods_raise_are_still_collected(tracer: RecordingTracer) -> None:
+    class Chunk(str):
+        def __len__(self) -> int:
+            raise RuntimeError("no len")
+
+    @observe
+    def stream() -> Iterator[str]:
+        yield Chunk("a")
+        yield Chunk("b")
+
+    assert list(stream()) == ["a", "b"]
+    assert decode(tracer.by_name("stream").output) == ["a", "b"]
+
+
+def test_a_function_whose_signature_raises_can_be_decorated(tracer: RecordingTracer) -> None:
+    class Odd:
+        @property
+        def __signature__(self) -> Any:
+            raise RuntimeError("no signature")
+
+        def __call__(self, *args: Any) -> int:
+            return len(args)
+
+    assert observe(Odd())(1, 2) == 2
+    assert decode(tracer.by_name("Odd").input) == {"args": [1, 2]}
+
+
+def test_keyword_arguments_named_like_positional_ones_are_kept(
+    tracer: RecordingTracer,
+) -> None:
+    @observe
+    def positional_only(a: int, /, **options: int) -> None:
+        return None
+
+    @observe
+    def variadic(*args: int, **options: int) -> None:
+        return None
+
+    positional_only(1, a=2)
+    variadic(1, 2, args=3)
+    variadic(4, x=5)
+    first, second, third = tracer.observations
+    assert decode(first.input) == {"a": 1, "options": {"a": 2}}
+    assert decode(second.input) == {"args": [1, 2], "options": {"args": 3}}
+    assert decode(third.input) == {"args": [4], "x": 5}

@@ -9,6 +9,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
+import gc
 import json
 import logging
 import math
@@ -890,6 +891,21 @@ def test_mask_cancellation_is_not_swallowed() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         apply_mask(cancelled, "x")
+
+
+@pytest.mark.usefixtures("fresh_mask_warning")
+def test_an_async_mask_is_refused_and_its_coroutine_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def redact(data: Any) -> Any:
+        return "redacted"
+
+    caplog.set_level(logging.WARNING, logger="langfuse_async")
+    # pytest turns warnings into errors: a coroutine left unawaited would fail here.
+    assert apply_mask(redact, {"secret": "hunter2"}) == MASK_FAILED_MARKER
+    gc.collect()
+    (warning,) = [r for r in caplog.records if "mask" in r.getMessage()]
+    assert "coroutine" in warning.getMessage() and "hunter2" not in caplog.text
 
 
 def test_mask_returning_unencodable_values_still_encodes() -> None:

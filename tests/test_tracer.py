@@ -168,6 +168,16 @@ def test_end_on_exit_false_leaves_the_observation_open(tracer: RecordingTracer) 
     assert tracer.by_name("x").id == obs.id
 
 
+def test_end_on_exit_none_means_the_default(tracer: RecordingTracer) -> None:
+    # Wrappers written for the official SDK forward its default, None, explicitly.
+    with tracer.start_as_current_span(name="span", end_on_exit=None) as span:
+        with span.start_as_current_observation(name="child", end_on_exit=None):
+            pass
+    with tracer.start_as_current_generation(name="gen", end_on_exit=None):
+        pass
+    assert {r.name for r in tracer.observations} == {"span", "child", "gen"}
+
+
 def test_generation_fields(tracer: RecordingTracer) -> None:
     first_token = dt.datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=dt.timezone.utc)
     with tracer.start_as_current_generation(
@@ -251,12 +261,61 @@ def test_create_trace_id_matches_the_official_sdk_derivation(tracer: RecordingTr
     assert random_id != tracer.create_trace_id()
 
 
+def test_uppercase_trace_context_ids_are_accepted(tracer: RecordingTracer) -> None:
+    # OpenTelemetry (and so the official SDK) reads the ids as hex numbers.
+    obs = tracer.start_observation(
+        name="x", trace_context={"trace_id": "AB" * 16, "parent_span_id": "CD" * 8}
+    )
+    obs.end()
+    rec = tracer.by_name("x")
+    assert (rec.trace_id, rec.parent_id) == ("ab" * 16, "cd" * 8)
+
+
+def test_create_trace_id_accepts_any_seed(tracer: RecordingTracer) -> None:
+    assert tracer.create_trace_id(seed=123) == tracer.create_trace_id(seed="123")  # type: ignore[arg-type]
+    lone = tracer.create_trace_id(seed="\ud800")
+    assert len(lone) == 32 and lone == tracer.create_trace_id(seed="\ud800")
+
+
 def test_invalid_as_type_falls_back_to_span(
     tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="langfuse_async"):
         tracer.start_observation(name="x", as_type="bogus").end()  # type: ignore[arg-type]
     assert tracer.by_name("x").as_type == "span"
+
+
+def test_unhashable_or_missing_as_type_never_raises(tracer: RecordingTracer) -> None:
+    tracer.start_observation(name="x", as_type=["tool"]).end()  # type: ignore[arg-type]
+    tracer.start_observation(name="y", as_type=None).end()  # type: ignore[arg-type]
+    assert tracer.by_name("x").as_type == "span" and tracer.by_name("y").as_type == "span"
+
+
+class _RaisingBool:
+    def __bool__(self) -> bool:
+        raise ValueError("the truth value is ambiguous")
+
+
+class _RaisingMapping(dict):  # type: ignore[type-arg]
+    def get(self, key: Any, default: Any = None) -> Any:
+        raise RuntimeError("no get")
+
+
+@pytest.mark.parametrize(
+    "trace_context",
+    [
+        {"trace_id": "a" * 32, "parent_span_id": _RaisingBool()},
+        _RaisingMapping(trace_id="a" * 32),
+    ],
+    ids=["parent-with-raising-bool", "raising-mapping"],
+)
+def test_a_hostile_trace_context_starts_a_new_trace(
+    tracer: RecordingTracer, trace_context: Any
+) -> None:
+    obs = tracer.start_observation(name="x", trace_context=trace_context)
+    obs.end()
+    rec = tracer.by_name("x")
+    assert rec.parent_id is None and rec.trace_id != "a" * 32
 
 
 # --------------------------------------------------------------------------- errors
@@ -344,6 +403,17 @@ def test_updates_outside_any_observation_do_nothing(
     assert tracer.get_current_trace_id() is None
     assert any("outside any observation" in r.getMessage() for r in caplog.records)
     assert all(r.levelno == logging.DEBUG for r in caplog.records)
+
+
+def test_an_update_outside_any_observation_is_logged_once(
+    tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    _context._logged.discard("no_current.update_current_span")
+    with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
+        for _ in range(5):
+            tracer.update_current_span(output=1)
+    logged = [r for r in caplog.records if "update_current_span()" in r.getMessage()]
+    assert [r.levelno for r in logged] == [logging.DEBUG]
 
 
 # --------------------------------------------------------------------------- payloads
@@ -456,6 +526,19 @@ def test_create_score_records_a_valid_score(tracer: RecordingTracer) -> None:
     assert all(s.size >= RECORD_OVERHEAD_BYTES for s in tracer.scores)
 
 
+class _BadNumber(int):
+    def __float__(self) -> float:
+        raise RuntimeError("no float")
+
+
+class _BadStr(str):
+    def __len__(self) -> int:
+        raise RuntimeError("no len")
+
+    def __bool__(self) -> bool:
+        raise RuntimeError("no bool")
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -473,6 +556,9 @@ def test_create_score_records_a_valid_score(tracer: RecordingTracer) -> None:
         dict(name="x", value=1, trace_id="t", data_type="PERCENT"),
         dict(name="x", value=1, trace_id=""),
         dict(name="x", value=1, trace_id="t", score_id=""),
+        dict(name="x", value=1, trace_id="t", data_type=["NUMERIC"]),  # unhashable
+        dict(name="x", value=10**400, trace_id="t"),  # too large for a float
+        dict(name="x", value=_BadNumber(1), trace_id="t"),
     ],
 )
 def test_invalid_scores_are_logged_and_not_recorded(
@@ -482,6 +568,18 @@ def test_invalid_scores_are_logged_and_not_recorded(
         tracer.create_score(**kwargs)
     assert tracer.records == []
     assert any("not recorded" in r.getMessage() for r in caplog.records)
+
+
+def test_score_strings_whose_methods_raise_are_read_as_plain_text(
+    tracer: RecordingTracer,
+) -> None:
+    tracer.create_score(
+        name=_BadStr("x"), value=_BadStr("v"), trace_id=_BadStr("t"), comment=_BadStr("c")
+    )
+    (score,) = tracer.scores
+    assert (score.name, score.value, score.trace_id, score.comment) == ("x", "v", "t", "c")
+    assert type(score.name) is str and type(score.trace_id) is str
+    assert type(score.value) is str and type(score.comment) is str
 
 
 def test_invalid_score_warns_once_then_debug(
