@@ -50,13 +50,18 @@ class Langfuse(Tracer):
             limit).
         max_event_bytes: Largest single event; larger ones have their biggest payload truncated,
             then are dropped as ``"oversize"``.
-        max_queue_size: Most events held in memory; beyond it ``queue_full`` applies.
-        max_queue_bytes: Most estimated bytes held in memory (default 64 MiB).
+        max_queue_size: Most events waiting in the queue; beyond it ``queue_full`` applies.
+            The worker holds at most as many again while it sends and retries.
+        max_queue_bytes: Most estimated bytes waiting in the queue (default 64 MiB); the same
+            bound applies to what the worker holds.
         queue_full: ``"drop_new"`` (refuse the new event) or ``"drop_oldest"`` (evict the oldest).
         max_retries: Re-sends after a retryable failure (``LANGFUSE_MAX_RETRIES``, default 3).
         timeout: Seconds per HTTP request (``LANGFUSE_TIMEOUT``, default 5).
-        on_error: Called once, from the worker, for every event that will not be delivered;
-            sync or async; its exceptions are logged and ignored.
+        on_error: Called once, from a background task, for every event that will not be
+            delivered; sync or async; its exceptions are logged and ignored. A sync callback
+            runs on the event loop (keep it quick); an async one may take up to ``timeout``
+            seconds per report without holding up sending. Events it produces that are
+            dropped on the spot are counted, not reported back to it.
         enabled: False makes every call a cheap no-op (``LANGFUSE_TRACING_ENABLED``).
         debug: Log at DEBUG level (``LANGFUSE_DEBUG``).
         transport: ``"auto"`` (default), ``"ingestion"`` or ``"otlp"`` (``LANGFUSE_TRANSPORT``):
@@ -176,7 +181,9 @@ class Langfuse(Tracer):
         """Flush, stop the worker and close the HTTP session. Idempotent.
 
         Events still pending when ``timeout`` runs out, and events produced afterwards, are
-        reported to ``on_error`` with reason ``"shutdown"``.
+        reported to ``on_error`` with reason ``"shutdown"``. Handing those last reports to a
+        slow async ``on_error`` may take up to a second beyond ``timeout``. Cancelling the
+        caller stops its wait, not the shutdown, which finishes in the background.
         """
         if self._pipeline is None:
             return FlushResult(completed=True, pending=0)

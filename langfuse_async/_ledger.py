@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
@@ -67,15 +68,21 @@ class Ledger:
         self.sampled_out = 0
         self.by_reason: dict[str, int] = {}
         self.reports: deque[EventError] = deque()
+        self.reports_made = 0
+        """Reports ever queued for ``on_error`` (``flush()`` waits for a prefix of them)."""
 
-    def refuse(self, record: Record, reason: Reason, message: str) -> None:
+    def refuse(self, record: Record, reason: Reason, message: str, *, report: bool = True) -> None:
         """Count a record never admitted to the queue as enqueued and dropped, and report it."""
         with self._lock:
             self.refused += 1
-        self.finish(event_error(record, reason, message))
+        self.finish(event_error(record, reason, message), report=report)
 
-    def finish(self, error: EventError) -> None:
-        """Count a final failure or drop and queue its report for ``on_error``."""
+    def finish(self, error: EventError, *, report: bool = True) -> None:
+        """Count a final failure or drop and queue its report for ``on_error``.
+
+        ``report=False`` only counts it: for events dropped while ``on_error`` itself runs,
+        whose reports would call it again, and again.
+        """
         with self._lock:
             if error.reason in DROP_REASONS:
                 self.dropped += 1
@@ -84,34 +91,49 @@ class Ledger:
             self.by_reason[error.reason] = self.by_reason.get(error.reason, 0) + 1
             # Reports wait for the worker; their backlog is bounded like the queue, so a producer
             # that never yields cannot grow memory through drops either.
-            if self._keep_reports:
+            if not report:
+                pass  # counted above; statistics() shows it
+            elif self._keep_reports:
                 if len(self.reports) < self._max_reports:
                     self.reports.append(error)
+                    self.reports_made += 1
                 else:
                     self.reports_lost += 1
             elif error.reason not in self._reasons_seen:
                 self._reasons_seen.add(error.reason)
                 self.reports.append(error)  # logged once per reason, then only counted
+                self.reports_made += 1
 
     def count_sampled_out(self) -> None:
         with self._lock:
             self.sampled_out += 1
 
-    def snapshot(self, *, accepted: int, queued_bytes: int, transport: str) -> Statistics:
-        """Freeze the counters; ``accepted`` is the number of records the queue ever admitted."""
+    def snapshot(
+        self, *, accepted: Callable[[], int], queued_bytes: int, transport: str
+    ) -> Statistics:
+        """Freeze the counters; ``accepted()`` is the number of records the queue ever admitted.
+
+        It is read after the counters: an event is admitted before it is settled, so a reader
+        on another thread can see ``pending`` too high for a moment, never below zero.
+        """
         with self._lock:
-            enqueued = accepted + self.refused
-            return Statistics(
-                enqueued=enqueued,
-                delivered=self.delivered,
-                failed=self.failed,
-                dropped=self.dropped,
-                pending=enqueued - self.delivered - self.failed - self.dropped,
-                retries=self.retries,
-                requests=self.requests,
-                bytes_sent=self.bytes_sent,
-                queued_bytes=queued_bytes,
-                dropped_by_reason=MappingProxyType(dict(self.by_reason)),
-                sampled_out=self.sampled_out,
-                transport=transport,
-            )
+            delivered, failed, dropped = self.delivered, self.failed, self.dropped
+            refused = self.refused
+            by_reason = MappingProxyType(dict(self.by_reason))
+            retries, requests, bytes_sent = self.retries, self.requests, self.bytes_sent
+            sampled_out = self.sampled_out
+        enqueued = accepted() + refused
+        return Statistics(
+            enqueued=enqueued,
+            delivered=delivered,
+            failed=failed,
+            dropped=dropped,
+            pending=enqueued - delivered - failed - dropped,
+            retries=retries,
+            requests=requests,
+            bytes_sent=bytes_sent,
+            queued_bytes=queued_bytes,
+            dropped_by_reason=by_reason,
+            sampled_out=sampled_out,
+            transport=transport,
+        )

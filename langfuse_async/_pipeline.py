@@ -5,18 +5,25 @@ blocks: it appends to the bounded queue and, at most once per batch, wakes the w
 worker is started lazily on the first event seen inside a running loop, and again on a later
 loop when the first one has closed (a client that outlives ``asyncio.run``). Events produced
 where no loop runs wait for the next loop, ``flush()``, or the exit hook.
+
+The worker belongs to one loop. ``flush()`` and ``shutdown()`` called on another loop (another
+thread's) do their waiting there, and stay bounded if that loop stops under them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import os
 import threading
 import time
 import weakref
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
 
 from ._config import Config
 from ._ledger import Ledger, event_error
@@ -25,7 +32,7 @@ from ._records import Record
 from ._results import FlushResult, Statistics
 from ._transport import HttpClient
 from ._wire import WireContext
-from ._worker import ErrorCallback, Worker
+from ._worker import IN_ON_ERROR, ErrorCallback, Worker
 
 __all__ = ["Pipeline"]
 
@@ -38,6 +45,17 @@ _LIVE: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 #: let them be collected either (aiohttp warns about unclosed sessions when they are).
 _ABANDONED: list[Any] = []
 
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+#: Time a caller on another loop allows beyond its timeout before it takes the worker's loop
+#: for stuck (more than the floors ``shutdown`` grants stopping and reporting).
+_CROSS_LOOP_GRACE = 3.0
+#: How often a caller on another loop checks that the worker's loop still runs.
+_CROSS_LOOP_POLL = 0.5
+#: Time the exit hook waits beyond ``exit_timeout`` before the interpreter goes on without it.
+_EXIT_GRACE = 2.0
+
 
 class Pipeline:
     """Queue, ledger and worker of one client."""
@@ -47,9 +65,12 @@ class Pipeline:
         self._on_error = on_error
         self._flush_at = config.flush_at
         self._closed = False
+        self._sealed = False
+        """Set once shutdown has stopped the worker: nothing queued from then on is sent."""
         self._shutdown_result: FlushResult | None = None
-        self._shutdown_task: asyncio.Future[FlushResult] | None = None
+        self._shutdown_task: asyncio.Task[FlushResult] | None = None
         self._side_tasks: set[asyncio.Task[Any]] = set()
+        self._bind_lock = threading.Lock()
         self._ctx = WireContext(
             public_key=config.public_key or "",
             environment=config.environment,
@@ -92,7 +113,9 @@ class Pipeline:
         """Admit ``record``; never raises, never blocks."""
         try:
             if self._closed:
-                self._ledger.refuse(record, "shutdown", "produced after shutdown()")
+                self._ledger.refuse(
+                    record, "shutdown", "produced after shutdown()", report=not IN_ON_ERROR.get()
+                )
                 self._dispatch_soon()
                 return
             queue = self._queue
@@ -104,6 +127,13 @@ class Pipeline:
             dropped = n == 0 or bool(queue.evicted)
             if dropped:
                 self._report_drops(record, n == 0)
+            if self._sealed:
+                # shutdown() finished between the check above and the put (another thread):
+                # nothing will send it any more.
+                self._sweep_after_shutdown()
+                return
+            if self._closed:
+                return  # the shutdown in progress sends or reports it; start nothing new
             worker = self._worker
             loop = _get_running_loop()
             if loop is not None and worker.loop is loop and worker.running:
@@ -123,31 +153,62 @@ class Pipeline:
             f"queue full ({config.queue_full}, max_queue_size={config.max_queue_size}, "
             f"max_queue_bytes={config.max_queue_bytes})"
         )
+        report = not IN_ON_ERROR.get()
         if refused:  # it never got a place in the queue
-            self._ledger.refuse(record, "queue_full", message)
+            self._ledger.refuse(record, "queue_full", message, report=report)
         evicted = self._queue.evicted
         while evicted:
             try:
                 old = evicted.popleft()
             except IndexError:  # another thread took it
                 break
-            self._ledger.finish(event_error(old, "queue_full", message))
+            self._ledger.finish(event_error(old, "queue_full", message), report=report)
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
-        worker = self._worker
-        old = worker.loop
-        if worker.running and old is not None and old is not loop:
-            if not old.is_closed() and old.is_running():
-                worker.wake_threadsafe()  # producer on another thread's loop: leave it be
-                return
-        if not worker.running:
-            worker.start(loop)
+        # Locked: producers on two threads, each with a loop of its own, must not both start
+        # a worker (the slow path of emit only).
+        with self._bind_lock:
+            worker = self._worker
+            if not worker.running:
+                worker.start(loop)
+            elif worker.loop is loop:
+                worker.wake()  # started by another producer on this loop meanwhile
+            else:
+                old = worker.loop
+                if old is not None and not old.is_closed() and old.is_running():
+                    worker.wake_threadsafe()  # producer on another thread's loop: leave it be
+
+    def _sweep_after_shutdown(self) -> None:
+        report = not IN_ON_ERROR.get()
+        for _, record in self._queue.clear():
+            self._ledger.finish(
+                event_error(record, "shutdown", "produced after shutdown()"), report=report
+            )
+        self._dispatch_soon()
 
     def _dispatch_soon(self) -> None:
+        """Have queued reports handed to ``on_error`` soon, on a loop, never on this stack."""
         loop = _get_running_loop()
-        if loop is None:
+        if loop is not None:
+            self._dispatch_here()
             return
-        task = loop.create_task(self._worker.dispatch_reports())
+        # A thread without a loop: the worker's loop, if it still runs, takes them.
+        loop = self._worker.loop
+        if loop is not None and not loop.is_closed() and loop.is_running():
+            try:
+                loop.call_soon_threadsafe(self._dispatch_here)
+            except RuntimeError:  # it closed in between: flush(), shutdown() or exit hand over
+                pass
+
+    def _dispatch_here(self) -> None:
+        loop = asyncio.get_running_loop()
+        worker = self._worker
+        if worker.loop is loop and worker.reporter_alive:
+            worker.kick_reports()
+            return
+        if any(not t.done() and t.get_loop() is loop for t in self._side_tasks):
+            return  # the one on its way takes every queued report
+        task = loop.create_task(worker.dispatch_reports())
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
 
@@ -158,90 +219,116 @@ class Pipeline:
         return self._closed
 
     def statistics(self) -> Statistics:
+        queue = self._queue
         return self._ledger.snapshot(
-            accepted=self._queue.last_seq,
+            accepted=lambda: queue.last_seq,
             queued_bytes=self._queue.bytes,
             transport=self._worker.route or "undecided",
         )
 
     def _ensure_worker(self) -> None:
         loop = asyncio.get_running_loop()
-        if not (self._worker.running and self._worker.loop is loop):
-            if self._worker.running and self._worker.loop is not None:
-                old = self._worker.loop
-                if not old.is_closed() and old.is_running():
+        with self._bind_lock:
+            worker = self._worker
+            if worker.running:
+                old = worker.loop
+                if old is loop or (old is not None and not old.is_closed() and old.is_running()):
                     return
-            self._worker.start(loop)
+            worker.start(loop)
 
     async def flush(self, timeout: float | None = None) -> FlushResult:
         """Send everything enqueued so far and wait for its outcomes, at most ``timeout`` s."""
+        if self._sealed:
+            # Shut down: nothing is sent any more; reports of late events may be left.
+            with anyio.move_on_after(timeout):
+                await self._worker.dispatch_reports()
+            return FlushResult(completed=not self._ledger.reports, pending=0)
         target = self._queue.last_seq
         before = self.statistics()
         if before.pending == 0 and not self._ledger.reports:
             return FlushResult(completed=True, pending=0)
         self._ensure_worker()
-        if self._worker.loop is not asyncio.get_running_loop():
+        worker_loop = self._worker.loop
+        if worker_loop is not None and worker_loop is not asyncio.get_running_loop():
             # The worker lives on another thread's loop; wait there.
-            fut = asyncio.run_coroutine_threadsafe(
-                self._worker.wait_settled(target, timeout),
-                self._worker.loop,  # type: ignore[arg-type]
+            outcome = await _run_on(
+                worker_loop, self._worker.wait_settled(target, timeout), timeout
             )
-            completed = await asyncio.wrap_future(fut)
+            if outcome is None:  # that loop stopped or is stuck
+                outcome = (False, self._worker.unsettled_through(target))
+            completed, pending = outcome
         else:
-            completed = await self._worker.wait_settled(target, timeout)
+            completed, pending = await self._worker.wait_settled(target, timeout)
         after = self.statistics()
         return FlushResult(
             completed=completed,
-            pending=0 if completed else self._worker.unsettled_through(target),
+            pending=pending,
             delivered=after.delivered - before.delivered,
             failed=(after.failed + after.dropped) - (before.failed + before.dropped),
         )
 
     async def shutdown(self, timeout: float | None = None) -> FlushResult:
-        """Flush, stop the worker and close the session; idempotent and bounded by ``timeout``."""
+        """Flush, stop the worker and close the session; idempotent and bounded by ``timeout``.
+
+        The work runs in a task of its own: a caller that is cancelled (an application's own
+        shutdown deadline) stops waiting, but does not cut the shutdown short for the others.
+        """
         if self._shutdown_result is not None:
             return self._shutdown_result
-        if self._shutdown_task is not None:
-            return await asyncio.shield(self._shutdown_task)
+        self._closed = True  # at once: what is produced from now on is refused and reported
         loop = asyncio.get_running_loop()
-        self._shutdown_task = loop.create_future()
-        try:
-            result = await self._shutdown(timeout)
-        except BaseException as exc:
-            self._shutdown_task.set_exception(exc)
-            self._shutdown_task.exception()  # consumed: the caller sees it raised
-            self._shutdown_task = None
-            raise
-        self._shutdown_result = result
-        self._shutdown_task.set_result(result)
-        return result
+        task = self._shutdown_task
+        if task is None or task.done() or task.get_loop() is not loop:
+            # The first call, or the first since a shutdown whose loop went away unfinished.
+            task = loop.create_task(self._shutdown(timeout), name="langfuse_async-shutdown")
+            self._shutdown_task = task
+        return await asyncio.shield(task)
 
     async def _shutdown(self, timeout: float | None) -> FlushResult:
         deadline = None if timeout is None else time.monotonic() + timeout
+        self._closed = True
+        try:
+            worker, here = self._worker, asyncio.get_running_loop()
+            worker_loop = worker.loop
+            if (
+                worker.running
+                and worker_loop is not None
+                and worker_loop is not here
+                and worker_loop.is_running()
+            ):
+                # The worker's tasks and session belong to that loop: wind down there.
+                result = await _run_on(worker_loop, self._close(deadline), timeout)
+                if result is not None:
+                    return result
+                # That loop stopped or is stuck: finish from here with what is left.
+            return await self._close(deadline)
+        except Exception:  # shutdown never raises into the application
+            logger.warning("langfuse_async: shutdown failed", exc_info=True)
+            return FlushResult(completed=False, pending=self.statistics().pending)
 
+    async def _close(self, deadline: float | None) -> FlushResult:
         def remaining(floor: float = 0.0) -> float | None:
             return None if deadline is None else max(floor, deadline - time.monotonic())
 
-        self._closed = True
         result = await self.flush(remaining())
         await self._worker.stop(remaining(0.1))
+        self._sealed = True  # before abandon: an event queued after it is swept by emit()
         abandoned = self._worker.abandon("shutdown", "still pending when shutdown() timed out")
         if abandoned:
             logger.warning(
                 "langfuse_async: shutdown timed out; %d events were not delivered", abandoned
             )
-        import anyio
-
         with anyio.move_on_after(remaining(1.0)):
             await self._worker.dispatch_reports()
         await self._http.aclose()
         _LIVE.discard(self)
-        return FlushResult(
+        self._shutdown_result = FlushResult(
             completed=result.completed and not abandoned,
             pending=abandoned,
             delivered=result.delivered,
             failed=result.failed + abandoned,
         )
+        return self._shutdown_result
 
     # ------------------------------------------------------------------ process hooks
 
@@ -250,23 +337,61 @@ class Pipeline:
         _ABANDONED.append(self._http)
         self._worker.detach()
         self._side_tasks = set()
+        self._bind_lock = threading.Lock()  # another thread may have held it at the fork
         self._shutdown_task = None
         self._build()
 
+    def _needs_exit_flush(self) -> bool:
+        # Not `_closed`: a shutdown cut short (its loop torn down) leaves work behind.
+        return self._shutdown_result is None and (
+            self.statistics().pending > 0 or bool(self._ledger.reports)
+        )
+
     def _at_exit(self) -> None:
-        if self._closed or self.statistics().pending == 0:
-            return
-        timeout = self._config.exit_timeout
+        _shut_down_at_exit([self])
 
-        def run() -> None:
-            try:
-                asyncio.run(self.shutdown(timeout=timeout))
-            except Exception:
-                logger.debug("langfuse_async: exit flush failed", exc_info=True)
 
-        thread = threading.Thread(target=run, name="langfuse_async-exit", daemon=True)
-        thread.start()
-        thread.join(timeout + 2.0)
+async def _run_on(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], timeout: float | None
+) -> _T | None:
+    """Run ``coro`` on another thread's ``loop`` and wait for it from this one.
+
+    Returns None, and cancels ``coro``, when that loop stops running before ``coro`` ends, or
+    when the wait outlasts ``timeout`` (the one ``coro`` itself honours) plus a grace: the loop
+    is then taken for stuck.
+    """
+    try:
+        fut = asyncio.run_coroutine_threadsafe(coro, loop)
+    except RuntimeError:  # the loop closed in between
+        coro.close()
+        return None
+    deadline = None if timeout is None else time.monotonic() + timeout + _CROSS_LOOP_GRACE
+    wrapped = asyncio.wrap_future(fut)
+    wrapped.add_done_callback(_consume)  # an outcome that comes after we gave up is dropped
+    try:
+        while True:
+            wait = _CROSS_LOOP_POLL
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return None
+            done, _ = await asyncio.wait([wrapped], timeout=wait)
+            if done:
+                try:
+                    return wrapped.result()
+                except Exception:
+                    logger.debug("langfuse_async: call on the worker's loop failed", exc_info=True)
+                    return None
+            if loop.is_closed() or not loop.is_running():
+                return None
+    finally:
+        if not fut.done():
+            fut.cancel()
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 _hooks_installed = False
@@ -283,8 +408,56 @@ def _install_process_hooks() -> None:
 
 
 def _exit_hook() -> None:
-    for pipeline in list(_LIVE):
-        pipeline._at_exit()
+    _shut_down_at_exit(list(_LIVE))
+
+
+def _shut_down_at_exit(pipelines: list[Pipeline]) -> None:
+    """Shut down, all at once, every client with events left, within ``exit_timeout``."""
+    todo = [p for p in pipelines if p._needs_exit_flush()]
+    if not todo:
+        return
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_default_executor(_ThreadPerCall())
+        await asyncio.gather(*(p.shutdown(timeout=p._config.exit_timeout) for p in todo))
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except Exception:
+            logger.debug("langfuse_async: exit flush failed", exc_info=True)
+
+    # A thread of its own: the main thread may still hold a loop (even a running one).
+    thread = threading.Thread(target=run, name="langfuse_async-exit", daemon=True)
+    thread.start()
+    thread.join(max(p._config.exit_timeout for p in todo) + _EXIT_GRACE)
+
+
+class _ThreadPerCall(concurrent.futures.ThreadPoolExecutor):
+    """The exit hook's default executor: each call gets a daemon thread of its own.
+
+    By the time ``atexit`` hooks run, the standard thread pools refuse new work, and asyncio
+    sends every DNS lookup through the loop's default executor: without this, the exit hook
+    could reach no server by host name.
+    """
+
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> concurrent.futures.Future[_T]:
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def call() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=call, name="langfuse_async-exit-call", daemon=True).start()
+        return future
 
 
 def _fork_hook() -> None:

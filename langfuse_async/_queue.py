@@ -114,14 +114,24 @@ class EventQueue:
                 n += 1
         return n
 
-    def take(self, limit: int) -> list[tuple[int, Record]]:
-        """Remove and return up to ``limit`` of the oldest entries."""
+    def take(self, limit: int, max_bytes: int | None = None) -> list[tuple[int, Record]]:
+        """Remove and return up to ``limit`` of the oldest entries, within ``max_bytes``.
+
+        The first entry is taken whatever its size when ``max_bytes`` is positive, so a budget
+        smaller than one event still makes progress.
+        """
         out: list[tuple[int, Record]] = []
+        budget = max_bytes
         with self._lock:
             entries = self._entries
             while entries and len(out) < limit:
+                size = entries[0][1].size
+                if budget is not None:
+                    if budget <= 0 or (out and size > budget):
+                        break
+                    budget -= size
                 entry = entries.popleft()
-                self._bytes -= entry[1].size
+                self._bytes -= size
                 out.append(entry)
         return out
 

@@ -17,7 +17,7 @@ def parse_health_version(body: bytes) -> tuple[int, int] | None:
     """Read ``(major, minor)`` from a ``/api/public/health`` reply, or None."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
         return None
     version = data.get("version") if isinstance(data, dict) else None
     if not isinstance(version, str):

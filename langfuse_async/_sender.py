@@ -40,6 +40,7 @@ class Item:
         "not_before",
         "record",
         "seq",
+        "size",
         "span",
         "trace_event",
     )
@@ -47,6 +48,8 @@ class Item:
     def __init__(self, seq: int, record: Record) -> None:
         self.seq = seq
         self.record = record
+        self.size = record.size
+        """The queue's estimate when taken; the worker holds it until the item is settled."""
         self.attempts = 0
         """Failed attempts so far; the next send is a retry when > 0."""
         self.not_before = 0.0
@@ -85,6 +88,8 @@ class SendOutcome:
     split: bool = False
     """413: the caller should send the batch again in halves."""
     unauthorized: bool = False
+    redirect: str | None = None
+    """The ``Location`` of a 3xx reply (never followed), for the worker's one warning."""
     bytes_sent: int = 0
 
 
@@ -98,7 +103,7 @@ def _describe(resp: Response) -> tuple[str, Any]:
             detail = json.loads(text)
             if isinstance(detail, dict):
                 message = str(detail.get("message") or detail.get("error") or text)[:300]
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than parsers go
             pass
     return message or f"HTTP {resp.status}", detail
 
@@ -140,6 +145,13 @@ def _whole_request_outcome(
     elif action == "unauthorized":
         out.unauthorized = True
         out.failed = [Failure(item, "unauthorized", resp.status, message, detail) for item in items]
+    elif 300 <= resp.status <= 399:
+        out.redirect = resp.headers.get("location", "")
+        message = (
+            f"the server redirected the request to {out.redirect or '(no Location)'}; redirects "
+            "are not followed (they drop the request body): set base_url to the final address"
+        )
+        out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
     else:
         out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
     return out
@@ -173,7 +185,10 @@ async def send_ingestion(
         out.bytes_sent = len(body)
         return out
     out = SendOutcome(bytes_sent=len(body))
-    reply = _ingestion.parse_response(resp.body)
+    try:
+        reply = _ingestion.parse_response(resp.body)
+    except RecursionError:  # nested deeper than the parser goes: garbage like any other
+        reply = None
     if reply is None:
         # A 2xx that is not the 207 shape (a proxy, an old server): nothing says any event failed.
         out.delivered = items

@@ -36,7 +36,9 @@ class HttpClient:
     """Sends requests on a session bound to the loop it was first used on.
 
     The session is created lazily inside the running loop (aiohttp sessions belong to one loop)
-    and closed by :meth:`aclose`; a client used on a later loop gets a new session.
+    and closed by :meth:`aclose`; a client used on a later loop gets a new session. Redirects
+    are never followed: aiohttp would turn a redirected POST into a GET without the body, and
+    the GET's answer would then pass for the batch's.
     """
 
     def __init__(self, *, public_key: str, secret_key: str, timeout: float) -> None:
@@ -49,9 +51,14 @@ class HttpClient:
     def __repr__(self) -> str:
         return f"<HttpClient open={self._session is not None and not self._session.closed}>"
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    async def _get_session(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
+            old, old_loop = self._session, self._loop
+            if old is not None and not old.closed and old_loop is not None and old_loop.is_closed():
+                # Its loop was closed under it: closing it now touches no loop, and spares the
+                # "Unclosed client session" warning when it is collected.
+                await _close_quietly(old)
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=8),
@@ -77,10 +84,12 @@ class HttpClient:
         all_headers = dict(headers or {})
         if authenticated:
             all_headers["Authorization"] = self._authorization
-        session = self._get_session()
+        session = await self._get_session()
         try:
-            async with session.request(method, url, data=body, headers=all_headers) as resp:
-                data = await resp.content.read(_MAX_REPLY_BYTES)
+            async with session.request(
+                method, url, data=body, headers=all_headers, allow_redirects=False
+            ) as resp:
+                data = await _read_capped(resp.content, _MAX_REPLY_BYTES)
                 return Response(
                     status=resp.status,
                     headers={k.lower(): v for k, v in resp.headers.items()},
@@ -94,10 +103,37 @@ class HttpClient:
             raise TransportError(f"{type(exc).__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
-        """Close the session, if one is open on the running loop."""
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            try:
-                await session.close()
-            except Exception:  # closing must never fail shutdown
-                pass
+        """Close the session, on the loop it belongs to."""
+        session, loop = self._session, self._loop
+        self._session = None
+        if session is None or session.closed:
+            return
+        if loop is None or loop is asyncio.get_running_loop() or loop.is_closed():
+            await _close_quietly(session)
+        elif loop.is_running():
+            # Its connections belong to that loop: let it close them.
+            asyncio.run_coroutine_threadsafe(_close_quietly(session), loop)
+
+
+async def _close_quietly(session: aiohttp.ClientSession) -> None:
+    try:
+        await session.close()
+    except Exception:  # closing must never fail shutdown
+        pass
+
+
+async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Read a body to its end, keeping at most ``limit`` bytes.
+
+    ``StreamReader.read(n)`` returns what has arrived so far, not ``n`` bytes: one call would
+    cut a reply that comes in several pieces.
+    """
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        part = await stream.read(limit - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)

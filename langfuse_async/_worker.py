@@ -3,12 +3,19 @@
 One worker task runs per event loop. It sleeps on an event while idle (no busy loop), sends when
 ``flush_at`` events wait or the oldest has waited ``flush_interval``, and schedules retries from
 pure policy functions. Every event taken from the queue stays in ``_active`` until its outcome is
-final, so a loop that closes mid-flight puts it back rather than losing it.
+final, so a loop that closes mid-flight puts it back rather than losing it; ``_active`` is bounded
+like the queue, so events waiting for a retry cannot grow memory past the configured bounds.
+
+A second task on the same loop hands reports to ``on_error``, so a slow or hanging callback
+delays only other reports, never sending. An unexpected exception while sending (a bug) is
+logged once and treated like a failed attempt of the events involved: they are retried, then
+reported, and the worker goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import random
@@ -31,16 +38,24 @@ from ._sender import Item, SendOutcome, send_ingestion, send_otlp
 from ._transport import HttpClient, TransportError
 from ._wire import WireContext
 
-__all__ = ["Worker"]
+__all__ = ["IN_ON_ERROR", "Worker"]
 
 logger = logging.getLogger("langfuse_async")
 
 ErrorCallback = Callable[[EventError], Any]
 
+#: True while ``on_error`` runs: an event it produces that is dropped on the spot is only
+#: counted, since reporting it would call ``on_error`` again, and again.
+IN_ON_ERROR: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "langfuse_async_in_on_error", default=False
+)
+
 #: How many events one send cycle takes from the queue at most; batches are then cut by bytes.
 _TAKE_LIMIT = 1_000
 #: Recently delivered root observations, for telling late trace updates on the OTLP route.
 _ROOTS_REMEMBERED = 10_000
+#: How long a task cancelled by ``stop`` may take to unwind (it closes the HTTP session).
+_CANCEL_GRACE = 1.0
 
 
 class Worker:
@@ -65,6 +80,9 @@ class Worker:
         self._rng = random.Random()
         self.route: Route | None = None if config.transport == "auto" else config.transport
         self._active: dict[int, Item] = {}
+        self._active_bytes = 0
+        self._head_mark: tuple[int, float] = (0, 0.0)
+        """(seq, monotonic time) when the worker first saw that event at the head of the queue."""
         self._roots_sent: OrderedDict[str, int] = OrderedDict()
         self._retry: list[Item] = []
         self._pause_until = 0.0
@@ -75,6 +93,13 @@ class Worker:
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._progress: asyncio.Event | None = None
+        self._generation = 0
+        """Bumped by every start: a task of an earlier loop that wakes up again touches nothing."""
+        self._reporter: asyncio.Task[None] | None = None
+        self._reports_ready: asyncio.Event | None = None
+        self._reports_closing = False
+        self._reports_handed = 0
+        """Reports whose ``on_error`` call has returned (or failed, or timed out)."""
         self.live = False
         """True from start until the task ends: lets ``emit`` skip every check in steady state."""
 
@@ -101,19 +126,39 @@ class Worker:
         )
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start the worker task on ``loop`` (the running loop of the caller)."""
+        """Start the worker and reporter tasks on ``loop`` (the running loop of the caller)."""
+        self._generation += 1
         if self._active:
             # Left over from a loop that was closed without cancelling our task.
-            self._queue.put_back((item.seq, item.record) for item in self._active.values())
-            self._active.clear()
-            self._retry.clear()
+            self._put_back()
+        old_reporter, old_ready = self._reporter, self._reports_ready
+        if old_reporter is not None and old_ready is not None and old_reporter.get_loop() is loop:
+            old_ready.set()  # an idle reporter of the last worker on this loop: let it end
         self._loop = loop
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
+        self._reports_ready = asyncio.Event()
+        self._reports_closing = False
         self._stopping = False
         self.live = True
-        self._task = loop.create_task(self._run(), name="langfuse_async-worker")
+        generation = self._generation
+        # Fresh contexts: the tasks must not keep (or act inside) whatever trace the code that
+        # happened to start them was in.
+        self._task = contextvars.Context().run(
+            loop.create_task, self._run(generation), name="langfuse_async-worker"
+        )
         self._task.add_done_callback(self._task_done)
+        self._reporter = contextvars.Context().run(
+            loop.create_task,
+            self._report_loop(generation, self._reports_ready),
+            name="langfuse_async-reports",
+        )
+
+    def _put_back(self) -> None:
+        self._queue.put_back((item.seq, item.record) for item in self._active.values())
+        self._active.clear()
+        self._active_bytes = 0
+        self._retry.clear()
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -135,30 +180,37 @@ class Worker:
                 pass
 
     async def stop(self, timeout: float | None) -> None:
-        """Ask the worker to finish and wait for it (cancel it after ``timeout``)."""
-        task = self._task
-        if task is None or task.done():
-            return
-        self._stopping = True
-        self.wake()
-        with anyio.move_on_after(timeout):
-            await asyncio.shield(task)
-        if not task.done():
-            task.cancel()
-            with anyio.move_on_after(1.0):
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
+        """Ask the worker to finish, then the reporter; cancel what is left after ``timeout``.
+
+        Call it on the worker's loop. From another loop (the worker's loop stopped or stuck,
+        see ``Pipeline``) it only asks: a task of another loop cannot be awaited.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        here = asyncio.get_running_loop()
+        task, reporter = self._task, self._reporter
+        if task is not None and not task.done():
+            self._stopping = True
+            if task.get_loop() is not here:
+                self.wake_threadsafe()
+                return
+            self.wake()
+            await _finish(task, deadline)
+        if reporter is not None and not reporter.done() and reporter.get_loop() is here:
+            self._close_reports()
+            await _finish(reporter, deadline)
 
     def detach(self) -> None:
-        """Forget the loop and task without touching them (used in a forked child)."""
+        """Forget the loop and tasks without touching them (used in a forked child)."""
+        self._generation += 1
         self.live = False
         self._task = None
+        self._reporter = None
         self._loop = None
         self._wake = None
         self._progress = None
+        self._reports_ready = None
         self._active.clear()
+        self._active_bytes = 0
         self._retry.clear()
 
     # ----------------------------------------------------------------- flush
@@ -172,28 +224,52 @@ class Worker:
 
     def unsettled_through(self, seq: int) -> int:
         """How many events up to ``seq`` are not settled yet."""
-        return sum(1 for s in self._active if s <= seq) + self._queue.count_through(seq)
+        # A copy first: another thread may ask while the worker changes the dict.
+        return sum(1 for s in tuple(self._active) if s <= seq) + self._queue.count_through(seq)
 
     def settled_through(self, seq: int) -> bool:
-        """True when every event up to ``seq`` is settled and its report dispatched."""
+        """True when every event up to ``seq`` is settled (its report may still be queued)."""
         oldest = self.oldest_unfinished()
-        return (oldest is None or oldest > seq) and not self._ledger.reports
+        return oldest is None or oldest > seq
 
-    async def wait_settled(self, seq: int, timeout: float | None) -> bool:
-        """Send everything now and wait until events up to ``seq`` are settled."""
+    def reports_handed_through(self, mark: int) -> bool:
+        """True when the first ``mark`` reports ever queued have been handed to ``on_error``."""
+        if self._reporter is not None and asyncio.current_task() is self._reporter:
+            return True  # flush() from inside on_error: its own report is the one in progress
+        return self._reports_handed >= mark
+
+    async def wait_settled(self, seq: int, timeout: float | None) -> tuple[bool, int]:
+        """Send everything now; wait until events up to ``seq`` are settled and reported.
+
+        Reports are awaited up to those queued when the events were found settled: their own
+        are among them, and later ones (a stream of drops under overload) cannot hold a flush
+        for ever.
+
+        Returns:
+            Whether they all are, and how many events are not settled yet.
+        """
         self._flush_waiters += 1
+        mark: int | None = None
         try:
             # One wake is enough: while a flush waits, the worker treats every queued event as
             # due. Waking it on every progress signal would spin during a retry pause.
             self.wake()
             with anyio.move_on_after(timeout):
-                while not self.settled_through(seq):
+                while True:
+                    if mark is None and self.settled_through(seq):
+                        mark = self._ledger.reports_made
+                    if mark is not None and self.reports_handed_through(mark):
+                        break
                     progress = self._progress
-                    if progress is None or not self.running:
-                        return False
+                    if progress is None or not (self.running or self.reporter_alive):
+                        break
                     progress.clear()
                     await progress.wait()
-            return self.settled_through(seq)
+            if mark is None and self.settled_through(seq):
+                mark = self._ledger.reports_made
+            if mark is not None:
+                return self.reports_handed_through(mark), 0
+            return False, self.unsettled_through(seq)
         finally:
             self._flush_waiters -= 1
 
@@ -201,6 +277,7 @@ class Worker:
         """Settle every unsettled event as dropped with ``reason``; return how many."""
         items = list(self._active.values())
         self._active.clear()
+        self._active_bytes = 0
         self._retry.clear()
         for item in items:
             self._ledger.finish(event_error(item.record, reason, message))
@@ -211,12 +288,16 @@ class Worker:
 
     # ----------------------------------------------------------------- the loop
 
-    async def _run(self) -> None:
+    async def _run(self, generation: int) -> None:
         try:
             if self.route is None:
-                await self._probe_route()
-            while True:
-                await self.dispatch_reports()
+                try:
+                    await self._probe_route()
+                except Exception:
+                    logger.debug("langfuse_async: route probes failed", exc_info=True)
+                    self._set_route("ingestion", "default (the probes failed)")
+            while generation == self._generation:  # a later start() took over: step aside
+                self._kick_reports()
                 self._signal_progress()
                 now = time.monotonic()
                 if self._stopping and not self._queue and not self._active:
@@ -225,23 +306,58 @@ class Worker:
                     await self._sleep(self._pause_until - now)
                     continue
                 due = self._due_retries(now)
-                if due or self._batch_ready():
-                    await self._cycle(due)
+                if due or self._batch_ready(now):
+                    try:
+                        await self._cycle(due)
+                    except Exception as exc:  # a bug: settle what it touched, keep going
+                        self._recover(exc)
                     continue
                 await self._sleep(self._next_deadline(now))
-            await self.dispatch_reports()
-            self._signal_progress()
         except asyncio.CancelledError:
             # The loop is closing (asyncio.run teardown) or shutdown gave up: keep what was
             # taken so the next loop, or the exit hook, can still send it.
-            self._queue.put_back((item.seq, item.record) for item in self._active.values())
-            self._active.clear()
-            self._retry.clear()
+            if generation == self._generation:
+                self._put_back()
             raise
         finally:
-            self.live = False
-            self._signal_progress()
-            await self._http.aclose()
+            if generation == self._generation:
+                self.live = False
+                self._close_reports()
+                self._signal_progress()
+                await self._http.aclose()
+
+    def _recover(self, exc: Exception, scope: list[Item] | None = None) -> None:
+        """Treat an unexpected exception as a failed attempt of the events it caught unsettled.
+
+        ``scope`` is the batch whose request or settling failed; without it, the whole cycle
+        failed, and between cycles every active event waits in ``_retry``, so the others were
+        in it. They are retried like after a network error: a transient fault costs nothing,
+        and a persistent one ends in ``"retries_exhausted"`` reports instead of a worker that
+        stops delivering.
+        """
+        if "crash" not in self._warned:
+            self._warned.add("crash")
+            logger.error(
+                "langfuse_async: unexpected error in the delivery worker; the events involved "
+                "are retried, then reported",
+                exc_info=exc,
+            )
+        else:
+            logger.debug("langfuse_async: unexpected error in the delivery worker", exc_info=exc)
+        waiting = {id(item) for item in self._retry}
+        candidates = self._active.values() if scope is None else scope
+        orphans = [
+            item
+            for item in candidates
+            if id(item) not in waiting and self._active.get(item.seq) is item
+        ]
+        message = f"internal error: {exc!r}"
+        for item in orphans:
+            item.last_error = (None, message, None)
+        if orphans:
+            self._retry_later(orphans, retry_after=None, whole_request=False)
+        else:  # nothing to blame: do not spin on the same fault
+            self._pause_until = max(self._pause_until, time.monotonic() + self._config.backoff_base)
 
     def _signal_progress(self) -> None:
         if self._progress is not None:
@@ -258,20 +374,46 @@ class Worker:
             await wake.wait()
         wake.clear()
 
-    def _batch_ready(self) -> bool:
+    def _has_room(self) -> bool:
+        """Whether the worker may take more events: those it holds count against the bounds."""
+        config = self._config
+        return (
+            len(self._active) < config.max_queue_size
+            and self._active_bytes < config.max_queue_bytes
+        )
+
+    def _head_wait(self, now: float) -> float | None:
+        """How long the oldest queued event has waited, or None when the queue is empty.
+
+        The later of two clocks: the event's own timestamp (wall clock, so events queued before
+        the worker started count from when they were made) and the monotonic time the worker
+        first saw it at the head (so a wall clock set back does not hold events for hours).
+        """
+        seq = self._queue.head_seq()
+        if seq is None:
+            return None
+        if self._head_mark[0] != seq:
+            self._head_mark = (seq, now)
+        waited = now - self._head_mark[1]
+        stamp = self._queue.head_timestamp_ns()
+        if stamp is not None:
+            waited = max(waited, (now_ns() - stamp) / 1e9)
+        return waited
+
+    def _batch_ready(self, now: float) -> bool:
         n = len(self._queue)
-        if not n:
+        if not n or not self._has_room():
             return False
         if n >= self._config.flush_at or self._flush_waiters or self._stopping:
             return True
-        head = self._queue.head_timestamp_ns()
-        return head is not None and now_ns() - head >= self._config.flush_interval * 1e9
+        waited = self._head_wait(now)
+        return waited is not None and waited >= self._config.flush_interval
 
     def _next_deadline(self, now: float) -> float | None:
         deadlines: list[float] = []
-        head = self._queue.head_timestamp_ns()
-        if head is not None:
-            deadlines.append(max(0.0, self._config.flush_interval - (now_ns() - head) / 1e9))
+        waited = self._head_wait(now) if self._has_room() else None
+        if waited is not None:
+            deadlines.append(max(0.0, self._config.flush_interval - waited))
         if self._retry:
             deadlines.append(max(0.0, min(item.not_before for item in self._retry) - now))
         return min(deadlines) if deadlines else None
@@ -350,18 +492,28 @@ class Worker:
             return self._drop(item, "unserializable", f"could not encode event: {exc!r}")
 
     def _drop(self, item: Item, reason: Reason, message: str) -> bool:
-        self._active.pop(item.seq, None)
+        self._release(item)
         self._ledger.finish(event_error(item.record, reason, message))
         return False
+
+    def _release(self, item: Item) -> None:
+        """Forget a settled item (it no longer counts against the bounds)."""
+        if self._active.pop(item.seq, None) is not None:
+            self._active_bytes -= item.size
 
     # ----------------------------------------------------------------- sending
 
     async def _cycle(self, due: list[Item]) -> None:
         items = list(due)
-        for seq, record in self._queue.take(_TAKE_LIMIT):
-            item = Item(seq, record)
-            self._active[seq] = item
-            items.append(item)
+        config = self._config
+        count_room = config.max_queue_size - len(self._active)
+        byte_room = config.max_queue_bytes - self._active_bytes
+        if count_room > 0 and byte_room > 0:
+            for seq, record in self._queue.take(min(_TAKE_LIMIT, count_room), byte_room):
+                item = Item(seq, record)
+                self._active[seq] = item
+                self._active_bytes += item.size
+                items.append(item)
         ingestion: list[Item] = []
         otlp: list[Item] = []
         for item in items:
@@ -422,39 +574,37 @@ class Worker:
         sent before the update and no later span: nothing can carry it over OTLP, so it is
         reported rather than counted as delivered.
         """
+        # One pass over the spans, so many updates in a cycle cost no quadratic scan.
+        spans_of: dict[str, list[tuple[int, list[Item]]]] = {}
+        first_root: dict[str, int] = {}
+        for batch in batches:
+            for item in batch:
+                span = item.record
+                if isinstance(span, ObservationRecord):
+                    spans_of.setdefault(span.trace_id, []).append((span.timestamp_ns, batch))
+                    if span.parent_id is None:
+                        first_root.setdefault(span.trace_id, span.timestamp_ns)
         for rider in riders:
             record = rider.record
+            trace_id = getattr(record, "trace_id", "")
             carrier = next(
                 (
                     batch
-                    for batch in batches
-                    for item in batch
-                    if isinstance(item.record, ObservationRecord)
-                    and item.record.trace_id == getattr(record, "trace_id", None)
-                    and item.record.timestamp_ns >= record.timestamp_ns
+                    for ended, batch in spans_of.get(trace_id, ())
+                    if ended >= record.timestamp_ns
                 ),
                 None,
             )
             if carrier is not None:
                 carrier.append(rider)
                 continue
-            root_sent = self._roots_sent.get(getattr(record, "trace_id", ""))
+            root_sent = self._roots_sent.get(trace_id)
             if root_sent is None:
-                root_sent = next(
-                    (
-                        item.record.timestamp_ns
-                        for batch in batches
-                        for item in batch
-                        if isinstance(item.record, ObservationRecord)
-                        and item.record.parent_id is None
-                        and item.record.trace_id == getattr(record, "trace_id", None)
-                    ),
-                    None,
-                )
+                root_sent = first_root.get(trace_id)
             if root_sent is None or root_sent >= record.timestamp_ns:
                 self._settle_delivered([rider])
             else:
-                self._active.pop(rider.seq, None)
+                self._release(rider)
                 self._ledger.finish(
                     event_error(
                         record,
@@ -488,17 +638,20 @@ class Worker:
     async def _send(self, batch: list[Item], dest: Route) -> None:
         self._ledger.retries += sum(1 for item in batch if item.attempts)
         self._ledger.requests += 1
-        if dest == "ingestion":
-            out = await send_ingestion(self._http, self._config.base_url, batch, self._ctx)
-        else:
-            out = await send_otlp(self._http, self._config.base_url, batch, self._ctx)
-        self._ledger.bytes_sent += out.bytes_sent
-        await self._settle(out, batch, dest)
+        try:
+            if dest == "ingestion":
+                out = await send_ingestion(self._http, self._config.base_url, batch, self._ctx)
+            else:
+                out = await send_otlp(self._http, self._config.base_url, batch, self._ctx)
+            self._ledger.bytes_sent += out.bytes_sent
+            await self._settle(out, batch, dest)
+        except Exception as exc:  # a bug: only this batch pays for it
+            self._recover(exc, batch)
 
     async def _settle(self, out: SendOutcome, batch: list[Item], dest: Route) -> None:
         self._settle_delivered(out.delivered)
         for failure in out.failed:
-            self._active.pop(failure.item.seq, None)
+            self._release(failure.item)
             self._ledger.finish(
                 event_error(
                     failure.item.record,
@@ -517,6 +670,14 @@ class Worker:
                 out.failed[0].status if out.failed else "401",
                 self._config.base_url,
             )
+        if out.redirect is not None and "redirect" not in self._warned:
+            self._warned.add("redirect")
+            logger.warning(
+                "langfuse_async: %s answered with a redirect to %s; redirects are not followed "
+                "(they drop the request body): set LANGFUSE_BASE_URL to the final address",
+                self._config.base_url,
+                out.redirect or "(no Location header)",
+            )
         if out.not_accepted:
             self._reroute(out.not_accepted)
         if out.split:
@@ -524,29 +685,37 @@ class Worker:
             for half in (half_a, half_b):
                 await self._send([batch[i] for i in half], dest)
         if out.retry:
-            now = time.monotonic()
-            for item in out.retry:
-                item.attempts += 1
-            alive = [item for item in out.retry if not self._exhausted(item)]
-            if not alive:
-                return
-            attempt = max(item.attempts for item in alive) - 1
-            delay = _retry.backoff_delay(
-                attempt,
-                base=self._config.backoff_base,
-                cap=self._config.backoff_max,
-                rng=self._rng.random,
-                retry_after=out.retry_after,
+            self._retry_later(
+                out.retry, retry_after=out.retry_after, whole_request=out.whole_request
             )
-            if out.whole_request:
-                # The server (or the path to it) is unwell: pause everything, not just this batch.
-                self._pause_until = max(self._pause_until, now + delay)
-            self._schedule(alive, now + delay)
+
+    def _retry_later(
+        self, items: list[Item], *, retry_after: float | None, whole_request: bool
+    ) -> None:
+        """Count a failed attempt of ``items``; report the exhausted, schedule the others."""
+        now = time.monotonic()
+        for item in items:
+            item.attempts += 1
+        alive = [item for item in items if not self._exhausted(item)]
+        if not alive:
+            return
+        attempt = max(item.attempts for item in alive) - 1
+        delay = _retry.backoff_delay(
+            attempt,
+            base=self._config.backoff_base,
+            cap=self._config.backoff_max,
+            rng=self._rng.random,
+            retry_after=retry_after,
+        )
+        if whole_request:
+            # The server (or the path to it) is unwell: pause everything, not just this batch.
+            self._pause_until = max(self._pause_until, now + delay)
+        self._schedule(alive, now + delay)
 
     def _settle_delivered(self, items: list[Item]) -> None:
         roots = self._roots_sent
         for item in items:
-            self._active.pop(item.seq, None)
+            self._release(item)
             record = item.record
             if isinstance(record, ObservationRecord) and record.parent_id is None:
                 # Remembered (boundedly) so a later trace update knows its root has gone.
@@ -559,7 +728,7 @@ class Worker:
         if item.attempts <= self._config.max_retries:
             return False
         status, message, error = item.last_error
-        self._active.pop(item.seq, None)
+        self._release(item)
         self._ledger.finish(
             event_error(
                 item.record,
@@ -579,7 +748,7 @@ class Worker:
     def _reroute(self, items: list[Item]) -> None:
         if self._config.transport != "auto":
             for item in items:
-                self._active.pop(item.seq, None)
+                self._release(item)
                 self._ledger.finish(
                     event_error(
                         item.record,
@@ -596,6 +765,37 @@ class Worker:
 
     # ----------------------------------------------------------------- callbacks
 
+    @property
+    def reporter_alive(self) -> bool:
+        """Whether the reporter task runs (on :attr:`loop`) and will take new reports."""
+        reporter = self._reporter
+        return reporter is not None and not reporter.done() and not self._reports_closing
+
+    def kick_reports(self) -> None:
+        """Have the reporter hand over queued reports; call on the worker's loop."""
+        if self._reports_ready is not None:
+            self._reports_ready.set()
+
+    def _kick_reports(self) -> None:
+        if self._ledger.reports:
+            self.kick_reports()
+
+    def _close_reports(self) -> None:
+        """Let the reporter finish: it hands over what is queued, then ends."""
+        self._reports_closing = True
+        self.kick_reports()
+
+    async def _report_loop(self, generation: int, ready: asyncio.Event) -> None:
+        while True:
+            await ready.wait()
+            ready.clear()
+            if generation != self._generation:
+                return
+            await self.dispatch_reports()
+            self._signal_progress()
+            if self._reports_closing and not self._ledger.reports:
+                return
+
     async def dispatch_reports(self) -> None:
         """Hand every queued report to ``on_error``, in order."""
         reports = self._ledger.reports
@@ -608,6 +808,7 @@ class Worker:
         while reports:
             error = reports.popleft()
             if self._on_error is None:
+                self._reports_handed += 1
                 key = "undelivered:" + error.reason
                 if key not in self._warned:
                     self._warned.add(key)
@@ -618,14 +819,32 @@ class Worker:
                         error.message,
                     )
                 continue
+            # Each call runs in a context of its own, outside any trace of the application's,
+            # and marked so that what it produces and gets dropped is not reported back to it.
+            context = contextvars.Context()
+            context.run(IN_ON_ERROR.set, True)
             try:
-                result = self._on_error(error)
+                result = context.run(self._on_error, error)
                 if inspect.isawaitable(result):
+                    call = context.run(asyncio.ensure_future, result)
                     with anyio.move_on_after(self._config.timeout):
-                        await result
+                        await call
             except Exception:
                 if "callback" not in self._warned:
                     self._warned.add("callback")
                     logger.warning("langfuse_async: on_error raised; continuing", exc_info=True)
                 else:
                     logger.debug("langfuse_async: on_error raised", exc_info=True)
+            finally:
+                self._reports_handed += 1
+                self._signal_progress()
+
+
+async def _finish(task: asyncio.Task[None], deadline: float | None) -> None:
+    """Wait for ``task`` until ``deadline`` (monotonic), then cancel it and let it unwind."""
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    # asyncio.wait neither cancels the task on timeout nor swallows the caller's cancellation.
+    await asyncio.wait([task], timeout=timeout)
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=_CANCEL_GRACE)

@@ -20,7 +20,16 @@ from aiohttp import web
 INGESTION = "/api/public/ingestion"
 OTLP = "/api/public/otel/v1/traces"
 
-Reply = Callable[[dict[str, Any] | None], web.StreamResponse | str | Awaitable[Any]]
+Reply = Callable[[dict[str, Any] | None], "web.StreamResponse | str | Pieces | Awaitable[Any]"]
+
+
+@dataclasses.dataclass
+class Pieces:
+    """A reply whose body is written in parts, each reaching the client on its own."""
+
+    status: int
+    parts: list[bytes]
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -73,6 +82,17 @@ class FakeLangfuse:
 
         for _ in range(times):
             self.script[path].append(make)
+
+    def reply_with(self, path: str, make: Reply, *, times: int = 1) -> None:
+        """Answer the next ``times`` requests on ``path`` with ``make(parsed_body)``."""
+        for _ in range(times):
+            self.script[path].append(make)
+
+    def reply_in_pieces(
+        self, path: str, status: int, parts: list[bytes], headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer the next request on ``path`` with a body sent in ``parts``."""
+        self.script[path].append(lambda _: Pieces(status, parts, dict(headers or {})))
 
     def drop_connection(self, path: str, times: int = 1) -> None:
         for _ in range(times):
@@ -164,12 +184,27 @@ class FakeLangfuse:
                     assert request.transport is not None
                     request.transport.close()
                     return web.Response(status=500)
+                if isinstance(result, Pieces):
+                    return await self._write_pieces(request, result)
                 if isinstance(result, web.StreamResponse):
                     return result
             return self._default(path, parsed)
         finally:
             async with self._changed:
                 self._changed.notify_all()
+
+    async def _write_pieces(self, request: web.Request, pieces: Pieces) -> web.StreamResponse:
+        resp = web.StreamResponse(status=pieces.status, headers=pieces.headers)
+        resp.content_type = "application/json"
+        await resp.prepare(request)
+        for i, part in enumerate(pieces.parts):
+            if i:
+                # Nothing on the server side tells when the client has read a part; a short
+                # pause is the only way to make each part its own read on the client.
+                await asyncio.sleep(0.05)
+            await resp.write(part)
+        await resp.write_eof()
+        return resp
 
     def _probe(self, request: web.Request) -> web.StreamResponse:
         self.received.append(

@@ -104,3 +104,24 @@ async def test_async_with_flushes_and_shuts_down_and_later_events_are_reported()
         assert [(e.event_type, e.reason) for e in errors] == [("span-create", "shutdown")]
         s = langfuse.statistics()
         assert s.enqueued == s.delivered + s.dropped == 2
+
+
+async def test_on_error_runs_outside_the_trace_that_happened_to_start_the_worker() -> None:
+    seen: list[str | None] = []
+    async with Collector() as collector:
+        langfuse = Langfuse(
+            collector.public_key,
+            collector.secret_key,
+            collector.url,
+            on_error=lambda err: seen.append(langfuse.get_current_trace_id()),
+            max_queue_size=1,
+            flush_interval=3600,
+            transport="ingestion",
+        )
+        with langfuse.start_as_current_observation(name="request") as span:
+            langfuse.create_event(name="kept")  # the worker starts here, inside the span
+            langfuse.create_event(name="dropped")  # the queue is full: reported
+            assert langfuse.get_current_trace_id() == span.trace_id
+        await langfuse.shutdown(timeout=10)
+        # A callback that traces its own work must not land in that request's trace.
+        assert seen and seen == [None] * len(seen)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from typing import Any
 
+import anyio
 import pytest
 
 from langfuse_async._pipeline import Pipeline
 
 from . import factories
-from .fake_langfuse import FakeLangfuse
+from .fake_langfuse import INGESTION, FakeLangfuse
 from .test_pipeline import make_pipeline
 
 
@@ -168,3 +171,282 @@ def test_pipeline_repr_shows_state_and_no_secret() -> None:
     p: Pipeline = make_pipeline("http://127.0.0.1:9")
     text = repr(p)
     assert "EventQueue" in text and "sk-test" not in text
+
+
+class LoopThread:
+    """An event loop running in a daemon thread, as sync frameworks host one."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> LoopThread:
+        self._thread.start()
+        return self
+
+    def run(self, coro: Any, timeout: float = 15) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.loop.is_running():
+            self.stop()
+        if not self.loop.is_closed():
+            for task in asyncio.all_tasks(self.loop):
+                task.cancel()
+            self.loop.run_until_complete(asyncio.sleep(0))
+            self.loop.close()
+
+
+def run_script(body: str, url: str, **popen: Any) -> subprocess.Popen[str]:
+    header = textwrap.dedent(
+        f"""
+        import asyncio, threading
+        from langfuse_async._config import resolve_config
+        from langfuse_async._pipeline import Pipeline
+        from tests import factories
+
+        def make(url={url!r}, **options):
+            args = dict(
+                public_key="pk", secret_key="sk", base_url=url, flush_interval=3600,
+                max_retries=1, transport="ingestion",
+            )
+            args.update(options)
+            return Pipeline(resolve_config(**args, environ={{}}), None)
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.Popen(
+        [sys.executable, "-c", header + textwrap.dedent(body)],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def test_the_exit_hook_sends_to_a_host_name(threaded: ThreadedServer) -> None:
+    # A host name needs a DNS lookup, which asyncio runs in a thread pool; at interpreter exit
+    # the standard pools refuse new work, so the exit hook must not depend on them.
+    url = threaded.server.url.replace("127.0.0.1", "localhost")
+    proc = run_script(
+        """
+        p = make()
+
+        async def main():
+            for i in range(3):
+                p.emit(factories.observation(name=f"exit-{i}"))
+
+        asyncio.run(main())
+        """,
+        url,
+    )
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    threaded.wait_for_events(3)
+    assert len(threaded.server.events()) == 3
+    assert "crashed" not in stderr
+
+
+def test_the_exit_hook_shuts_down_every_client_at_once(threaded: ThreadedServer) -> None:
+    server = threaded.server
+
+    async def until_both(_: Any) -> None:
+        # Each client's request waits for the other's: only concurrent exit flushes finish.
+        await server.wait_for(lambda: len(server.posts()) >= 2, timeout=30)
+
+    server.reply_with(INGESTION, until_both, times=2)
+    proc = run_script(
+        """
+        clients = [make(exit_timeout=30), make(exit_timeout=30)]
+
+        async def main():
+            for i, p in enumerate(clients):
+                p.emit(factories.observation(name=f"client-{i}"))
+
+        asyncio.run(main())
+        """,
+        server.url,
+    )
+    try:
+        threaded.wait_for_events(2)
+    finally:
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert sorted(e["body"]["name"] for e in server.events()) == ["client-0", "client-1"]
+
+
+def test_the_exit_hook_reaches_a_worker_on_a_loop_still_running_in_a_thread(
+    threaded: ThreadedServer,
+) -> None:
+    proc = run_script(
+        """
+        import logging, sys
+        logging.basicConfig(stream=sys.stderr, level=logging.DEBUG)
+        p = make()
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, daemon=True).start()
+
+        async def produce():
+            for i in range(3):
+                p.emit(factories.observation(name=f"bg-{i}"))
+
+        asyncio.run_coroutine_threadsafe(produce(), loop).result()
+        # The main thread ends here; the daemon thread's loop still runs the worker.
+        """,
+        threaded.server.url,
+    )
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    threaded.wait_for_events(3)
+    assert "exit flush failed" not in stderr
+    assert "was never awaited" not in stderr
+
+
+def test_shutdown_from_another_loop_stops_the_worker_where_it_runs(
+    threaded: ThreadedServer,
+) -> None:
+    p = make_pipeline(threaded.server.url, flush_interval=3600)
+    with LoopThread() as background:
+
+        async def produce() -> None:
+            for _ in range(3):
+                p.emit(factories.observation())
+
+        background.run(produce())
+        assert p._worker.loop is background.loop
+
+        async def flush_then_shut_down() -> tuple[Any, Any]:
+            return await p.flush(timeout=10), await p.shutdown(timeout=10)
+
+        flushed, result = asyncio.run(flush_then_shut_down())
+        assert flushed.completed and flushed.delivered == 3
+        assert result.completed
+        assert not p._worker.running
+        s = p.statistics()
+        assert s.pending == 0 and s.delivered == 3
+
+
+def test_flush_from_another_loop_is_bounded_when_the_worker_loop_stops(
+    threaded: ThreadedServer,
+) -> None:
+    server = threaded.server
+    release = threading.Event()
+
+    async def held(_: Any) -> None:
+        await anyio.to_thread.run_sync(release.wait, 30)
+
+    server.reply_with(INGESTION, held)
+    p = make_pipeline(server.url, flush_interval=3600)
+    try:
+        with LoopThread() as background:
+
+            async def produce() -> None:
+                p.emit(factories.observation())
+
+            background.run(produce())
+
+            async def flush_elsewhere() -> Any:
+                loop = asyncio.get_running_loop()
+                # The worker's loop stops (its thread's run_forever returns) mid-flush.
+                loop.call_later(0.2, background.loop.call_soon_threadsafe, background.loop.stop)
+                with anyio.fail_after(10):
+                    return await p.flush(timeout=1)
+
+            result = asyncio.run(flush_elsewhere())
+            assert not result.completed and result.pending == 1
+    finally:
+        release.set()
+
+
+def test_the_exit_hook_finishes_a_shutdown_that_was_cancelled(threaded: ThreadedServer) -> None:
+    server = threaded.server
+    release = threading.Event()
+
+    async def held(_: Any) -> None:
+        await anyio.to_thread.run_sync(release.wait, 30)
+
+    server.reply_with(INGESTION, held)
+    p = make_pipeline(server.url, flush_interval=3600)
+
+    async def main() -> None:
+        p.emit(factories.observation(name="kept"))
+        shutdown = asyncio.create_task(p.shutdown(timeout=30))
+        await asyncio.to_thread(
+            asyncio.run_coroutine_threadsafe(
+                server.wait_for(lambda: len(server.posts()) == 1), threaded._loop
+            ).result,
+            10,
+        )
+        shutdown.cancel()  # e.g. the app's own shutdown deadline
+
+    asyncio.run(main())  # the loop closes with the event still in flight
+    release.set()
+    p._at_exit()  # what the interpreter-exit hook does
+    assert p.statistics().pending == 0
+    assert [e["body"]["name"] for e in server.events()] == ["kept", "kept"]
+
+
+# The sockets of a loop closed under them can only be reclaimed by the garbage collector, and
+# asyncio warns about that itself; the session and connector must not add their warnings.
+@pytest.mark.filterwarnings("ignore:unclosed transport:ResourceWarning")
+@pytest.mark.filterwarnings("ignore:unclosed <socket:ResourceWarning")
+def test_a_loop_closed_without_cancelling_the_worker_loses_nothing(
+    threaded: ThreadedServer,
+) -> None:
+    p = make_pipeline(threaded.server.url, flush_interval=3600)
+    loop = asyncio.new_event_loop()
+
+    async def first() -> None:
+        p.emit(factories.observation(name="a"))
+        assert (await p.flush(timeout=10)).completed  # the session is open, the worker idles
+        p.emit(factories.observation(name="b"))  # queued; the interval never comes
+
+    loop.run_until_complete(first())
+    loop.close()  # no cancellation: the worker task stays pending forever
+
+    async def second() -> None:
+        assert (await p.shutdown(timeout=10)).completed
+
+    asyncio.run(second())
+    assert sorted(e["body"]["name"] for e in threaded.server.events()) == ["a", "b"]
+    s = p.statistics()
+    assert s.pending == 0 and s.delivered == 2
+    del loop
+    gc.collect()
+
+
+def test_two_threads_with_loops_of_their_own_start_one_worker(threaded: ThreadedServer) -> None:
+    p = make_pipeline(threaded.server.url, flush_interval=3600)
+    starts: list[asyncio.AbstractEventLoop] = []
+    real_start = p._worker.start
+    first_in = threading.Event()
+    second_in = threading.Event()
+
+    def start(loop: asyncio.AbstractEventLoop) -> None:
+        starts.append(loop)
+        if len(starts) == 1:
+            first_in.set()
+            second_in.wait(1)  # without a lock the other thread gets in meanwhile
+        else:
+            second_in.set()
+        real_start(loop)
+
+    p._worker.start = start  # type: ignore[method-assign]
+
+    async def produce(name: str) -> None:
+        p.emit(factories.observation(name=name))
+
+    with LoopThread() as a, LoopThread() as b:
+        fa = asyncio.run_coroutine_threadsafe(produce("a"), a.loop)
+        assert first_in.wait(10)
+        fb = asyncio.run_coroutine_threadsafe(produce("b"), b.loop)
+        fa.result(10)
+        fb.result(10)
+        assert starts == [a.loop]
+        assert asyncio.run(p.shutdown(timeout=10)).completed
+    assert sorted(e["body"]["name"] for e in threaded.server.events()) == ["a", "b"]
