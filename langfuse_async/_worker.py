@@ -33,7 +33,7 @@ from ._ledger import Ledger, event_error
 from ._queue import EventQueue
 from ._records import ObservationRecord, Record, ScoreRecord
 from ._results import EventError, Reason
-from ._routing import Route, choose_route
+from ._routing import Route, choose_route, parse_health_version
 from ._sender import Item, SendOutcome, send_ingestion, send_otlp
 from ._transport import HttpClient, TransportError
 from ._wire import WireContext
@@ -438,21 +438,29 @@ class Worker:
                 return None, b""
             return resp.status, resp.body
 
-        with anyio.move_on_after(self._config.timeout):
-            (hs, hb), (ts, _) = await asyncio.gather(
-                get("/api/public/health"), get("/api/public/traces?limit=1")
-            )
-            route = choose_route(health_status=hs, health_body=hb, traces_probe_status=ts)
-            if route is not None:
-                self._set_route(route, "the server's health and traces probes")
-                return
+        # Each probe is bounded by the HTTP timeout itself. No cancel scope around them: one
+        # expiring together with aiohttp's own timeout can leak its cancellation into the
+        # worker task and end it.
+        (hs, hb), (ts, _) = await asyncio.gather(
+            get("/api/public/health"), get("/api/public/traces?limit=1")
+        )
+        logger.debug(
+            "route probes: GET /api/public/health -> %s %r; GET /api/public/traces -> %s",
+            hs if hs is not None else "no answer",
+            hb[:200],
+            ts if ts is not None else "no answer",
+        )
+        route = choose_route(health_status=hs, health_body=hb, traces_probe_status=ts)
+        if route is not None:
+            self._set_route(route, _describe_probes(hs, hb, ts))
+            return
         # Undecided: start on the ingestion route; a rejection "not accepted" switches to OTLP.
-        self._set_route("ingestion", "default (the probes were inconclusive)")
+        self._set_route("ingestion", "the probes were inconclusive; switching if refused")
 
     def _set_route(self, route: Route, why: str) -> None:
         if self.route != route:
             self.route = route
-            logger.info("langfuse_async: sending traces and observations via %s (%s)", route, why)
+            logger.info("sending traces and observations via the %s route: %s", route, why)
 
     def _destination(self, record: Record) -> Route:
         if isinstance(record, ScoreRecord):
@@ -848,3 +856,11 @@ async def _finish(task: asyncio.Task[None], deadline: float | None) -> None:
     if not task.done():
         task.cancel()
         await asyncio.wait([task], timeout=_CANCEL_GRACE)
+
+
+def _describe_probes(
+    health_status: int | None, health_body: bytes, traces_status: int | None
+) -> str:
+    version = parse_health_version(health_body) if health_status == 200 else None
+    health = f"health says {version[0]}.{version[1]}" if version else f"health {health_status}"
+    return f"{health}; /api/public/traces answered {traces_status}"

@@ -471,3 +471,35 @@ async def test_a_cancelled_flush_leaves_the_worker_working() -> None:
         assert p._worker._flush_waiters == 0
         await p.shutdown()
         assert balanced(p)
+
+
+async def test_a_server_that_never_answers_costs_timeouts_not_the_worker() -> None:
+    """Accepts connections, never replies: probes and sends time out; nothing hangs."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # keep the connection open, say nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    errors: list[EventError] = []
+    try:
+        p = make_pipeline(
+            f"http://127.0.0.1:{port}",
+            transport="auto",
+            timeout=0.3,
+            max_retries=1,
+            on_error=errors.append,
+        )
+        p.emit(factories.observation())
+        result = await p.flush(timeout=30)
+        assert result.completed
+        assert [e.reason for e in errors] == ["retries_exhausted"]
+        assert p.statistics().transport == "ingestion"  # the probes said nothing
+        assert (await p.shutdown(timeout=30)).completed
+        assert balanced(p)
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
