@@ -1,4 +1,4 @@
-"""langfuse_async: an asyncio-native tracer for Langfuse.
+"""an asyncio-native tracer for Langfuse.
 
 Record observations with :func:`observe` or the :class:`Langfuse` client's context managers,
 attach scores, and ``await langfuse.flush()``; every event is delivered or reported once to

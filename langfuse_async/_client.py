@@ -140,7 +140,7 @@ class Langfuse(Tracer):
             self._emit = self._pipeline.emit  # type: ignore[method-assign]
         elif self._config.disabled_reason == "missing keys":
             logger.warning(
-                "langfuse_async: no public/secret key (LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY);"
+                "no public/secret key (LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY);"
                 " tracing is disabled and every call is a no-op"
             )
         self._init_tracer()

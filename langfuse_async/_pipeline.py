@@ -65,6 +65,7 @@ class Pipeline:
         self._on_error = on_error
         self._flush_at = config.flush_at
         self._closed = False
+        self._closing_by = "shutdown()"
         self._sealed = False
         """Set once shutdown has stopped the worker: nothing queued from then on is sent."""
         self._shutdown_result: FlushResult | None = None
@@ -145,7 +146,7 @@ class Pipeline:
             elif worker.running and (n <= 1 or n == self._flush_at or dropped):
                 worker.wake_threadsafe()
         except Exception:  # tracing must never raise into user code
-            logger.debug("langfuse_async: emit failed", exc_info=True)
+            logger.debug("emit failed", exc_info=True)
 
     def _report_drops(self, record: Record, refused: bool) -> None:
         config = self._config
@@ -303,7 +304,7 @@ class Pipeline:
                 # That loop stopped or is stuck: finish from here with what is left.
             return await self._close(deadline)
         except Exception:  # shutdown never raises into the application
-            logger.warning("langfuse_async: shutdown failed", exc_info=True)
+            logger.warning("shutdown failed", exc_info=True)
             return FlushResult(completed=False, pending=self.statistics().pending)
 
     async def _close(self, deadline: float | None) -> FlushResult:
@@ -313,10 +314,15 @@ class Pipeline:
         result = await self.flush(remaining())
         await self._worker.stop(remaining(0.1))
         self._sealed = True  # before abandon: an event queued after it is swept by emit()
-        abandoned = self._worker.abandon("shutdown", "still pending when shutdown() timed out")
+        abandoned = self._worker.abandon(
+            "shutdown", f"still pending when {self._closing_by} timed out"
+        )
         if abandoned:
             logger.warning(
-                "langfuse_async: shutdown timed out; %d events were not delivered", abandoned
+                "%s timed out; %d %s not delivered",
+                self._closing_by,
+                abandoned,
+                "event was" if abandoned == 1 else "events were",
             )
         with anyio.move_on_after(remaining(1.0)):
             await self._worker.dispatch_reports()
@@ -380,7 +386,7 @@ async def _run_on(
                 try:
                     return wrapped.result()
                 except Exception:
-                    logger.debug("langfuse_async: call on the worker's loop failed", exc_info=True)
+                    logger.debug("call on the worker's loop failed", exc_info=True)
                     return None
             if loop.is_closed() or not loop.is_running():
                 return None
@@ -419,13 +425,15 @@ def _shut_down_at_exit(pipelines: list[Pipeline]) -> None:
 
     async def main() -> None:
         asyncio.get_running_loop().set_default_executor(_ThreadPerCall())
+        for p in todo:
+            p._closing_by = "the exit hook"  # named in the reports of what it gives up on
         await asyncio.gather(*(p.shutdown(timeout=p._config.exit_timeout) for p in todo))
 
     def run() -> None:
         try:
             asyncio.run(main())
         except Exception:
-            logger.debug("langfuse_async: exit flush failed", exc_info=True)
+            logger.debug("exit flush failed", exc_info=True)
 
     # A thread of its own: the main thread may still hold a loop (even a running one).
     thread = threading.Thread(target=run, name="langfuse_async-exit", daemon=True)

@@ -37,10 +37,13 @@ def choose_route(
     - A v3 health version: the ingestion route takes everything, as it always did.
     - Anything else (no answer, a proxy page): undecided; the caller starts on the ingestion
       route and switches when the server rejects an event type as not accepted.
+
+    The traces probe is trusted only when the health probe answered like Langfuse: a wrong base
+    URL answers 404 to everything, which must not read as "v4 server".
     """
-    if traces_probe_status == 404:
-        return "otlp"
     version = parse_health_version(health_body) if health_status == 200 else None
-    if version is not None:
-        return "otlp" if version[0] >= 4 else "ingestion"
-    return None
+    if version is None:
+        return None
+    if traces_probe_status == 404 or version[0] >= 4:
+        return "otlp"
+    return "ingestion"

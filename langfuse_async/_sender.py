@@ -90,6 +90,8 @@ class SendOutcome:
     unauthorized: bool = False
     redirect: str | None = None
     """The ``Location`` of a 3xx reply (never followed), for the worker's one warning."""
+    not_found: int | None = None
+    """404 or 405 for the whole request: most likely a wrong base URL (one warning)."""
     bytes_sent: int = 0
 
 
@@ -153,6 +155,8 @@ def _whole_request_outcome(
         )
         out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
     else:
+        if resp.status in (404, 405):
+            out.not_found = resp.status
         out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
     return out
 

@@ -294,7 +294,7 @@ class Worker:
                 try:
                     await self._probe_route()
                 except Exception:
-                    logger.debug("langfuse_async: route probes failed", exc_info=True)
+                    logger.debug("route probes failed", exc_info=True)
                     self._set_route("ingestion", "default (the probes failed)")
             while generation == self._generation:  # a later start() took over: step aside
                 self._kick_reports()
@@ -338,12 +338,12 @@ class Worker:
         if "crash" not in self._warned:
             self._warned.add("crash")
             logger.error(
-                "langfuse_async: unexpected error in the delivery worker; the events involved "
+                "unexpected error in the delivery worker; the events involved "
                 "are retried, then reported",
                 exc_info=exc,
             )
         else:
-            logger.debug("langfuse_async: unexpected error in the delivery worker", exc_info=exc)
+            logger.debug("unexpected error in the delivery worker", exc_info=exc)
         waiting = {id(item) for item in self._retry}
         candidates = self._active.values() if scope is None else scope
         orphans = [
@@ -672,7 +672,7 @@ class Worker:
         if out.unauthorized and "auth" not in self._warned:
             self._warned.add("auth")
             logger.warning(
-                "langfuse_async: the server refused the credentials (HTTP %s) for %s; check "
+                "the server refused the credentials (HTTP %s) for %s; check "
                 "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY and that LANGFUSE_BASE_URL is the "
                 "host of that project",
                 out.failed[0].status if out.failed else "401",
@@ -681,10 +681,19 @@ class Worker:
         if out.redirect is not None and "redirect" not in self._warned:
             self._warned.add("redirect")
             logger.warning(
-                "langfuse_async: %s answered with a redirect to %s; redirects are not followed "
+                "%s answered with a redirect to %s; redirects are not followed "
                 "(they drop the request body): set LANGFUSE_BASE_URL to the final address",
                 self._config.base_url,
                 out.redirect or "(no Location header)",
+            )
+        if out.not_found is not None and "not_found" not in self._warned:
+            self._warned.add("not_found")
+            logger.warning(
+                "%s answered %s to the %s route: check that LANGFUSE_BASE_URL is the Langfuse "
+                "host, including any path prefix it is served under",
+                self._config.base_url,
+                out.not_found,
+                dest,
             )
         if out.not_accepted:
             self._reroute(out.not_accepted)
@@ -741,7 +750,8 @@ class Worker:
             event_error(
                 item.record,
                 "retries_exhausted",
-                f"gave up after {item.attempts} attempts: {message}",
+                f"gave up after {item.attempts} attempt{'s' if item.attempts != 1 else ''}: "
+                f"{message}",
                 status=status,
                 error=error,
             )
@@ -810,8 +820,9 @@ class Worker:
         if self._ledger.reports_lost and "reports_lost" not in self._warned:
             self._warned.add("reports_lost")
             logger.warning(
-                "langfuse_async: on_error could not keep up; some undelivered events were only "
-                "counted in statistics(), not passed to on_error"
+                "more undelivered events piled up than max_queue_size before the worker "
+                "could hand them to on_error (the event loop did not run it in between); the "
+                "excess were only counted in statistics()"
             )
         while reports:
             error = reports.popleft()
@@ -821,7 +832,7 @@ class Worker:
                 if key not in self._warned:
                     self._warned.add(key)
                     logger.warning(
-                        "langfuse_async: an event was not delivered (%s: %s); pass on_error= "
+                        "an event was not delivered (%s: %s); pass on_error= "
                         "to see each one, statistics() counts them",
                         error.reason,
                         error.message,
@@ -840,9 +851,9 @@ class Worker:
             except Exception:
                 if "callback" not in self._warned:
                     self._warned.add("callback")
-                    logger.warning("langfuse_async: on_error raised; continuing", exc_info=True)
+                    logger.warning("on_error raised; continuing", exc_info=True)
                 else:
-                    logger.debug("langfuse_async: on_error raised", exc_info=True)
+                    logger.debug("on_error raised", exc_info=True)
             finally:
                 self._reports_handed += 1
                 self._signal_progress()

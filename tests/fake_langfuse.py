@@ -225,6 +225,8 @@ class FakeLangfuse:
         return web.json_response({"message": "not found"}, status=404)
 
     def _default(self, path: str, parsed: Any) -> web.StreamResponse:
+        if path not in (INGESTION, OTLP):
+            return web.json_response({"message": "not found"}, status=404)
         if path == OTLP:
             return web.json_response({})
         successes, errors = [], []

@@ -403,7 +403,7 @@ async def test_drop_reports_are_bounded_but_every_drop_is_counted(
         s = p.statistics()
         assert s.dropped_by_reason["queue_full"] == 95
         assert len(errors) == 5
-        assert "could not keep up" in caplog.text
+        assert "piled up" in caplog.text
         await p.shutdown()
         assert balanced(p)
 

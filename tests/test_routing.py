@@ -37,6 +37,8 @@ def test_choose_route_is_pure() -> None:
     assert choose_route(health_status=200, health_body=v3, traces_probe_status=401) == "ingestion"
     assert choose_route(health_status=503, health_body=b"", traces_probe_status=None) is None
     assert choose_route(health_status=200, health_body=b"<html>", traces_probe_status=401) is None
+    # A wrong base URL answers 404 to everything: not a v4 server.
+    assert choose_route(health_status=404, health_body=b"{}", traces_probe_status=404) is None
     assert parse_health_version(b'{"version":"v4.2.1"}') == (4, 2)
     assert parse_health_version(b"[]") is None
     # A proxy page nested deeper than the JSON parser recurses: inconclusive, not a crash.
@@ -192,4 +194,21 @@ async def test_large_otlp_exports_are_compressed_off_the_loop_and_arrive_whole()
         assert (await p.flush(timeout=10)).completed
         assert sorted(s["spanId"] for s in server.spans()) == sorted(r.id for r in records)
         assert p.statistics().bytes_sent < 300_000 / 5  # gzip took the repetition out
+        await p.shutdown()
+
+
+async def test_a_wrong_base_url_is_named_once_in_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url + "/wrong-prefix", transport="auto", on_error=errors.append)
+        with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+            for _ in range(3):
+                p.emit(factories.observation())
+                assert (await p.flush(timeout=10)).completed
+        assert p.statistics().transport == "ingestion"  # the probes were not trusted
+        assert {(e.reason, e.status) for e in errors} == {("rejected", 404)}
+        warnings = [r for r in caplog.records if "LANGFUSE_BASE_URL" in r.getMessage()]
+        assert len(warnings) == 1 and "404" in warnings[0].getMessage()
         await p.shutdown()
