@@ -58,7 +58,7 @@ async def test_client_fixture_reaches_the_collector(langfuse_client, langfuse_co
 
 
 async def test_faults_are_reachable_from_the_fixture(langfuse_collector):
-    langfuse_collector.faults.respond(503, "down")
+    langfuse_collector.faults.respond(503, "down", route="health")
     async with aiohttp.ClientSession() as http:
         async with http.get(langfuse_collector.url + "/api/public/health") as r:
             assert r.status == 503

@@ -20,6 +20,14 @@ __all__ = ["CannedResponse", "DropConnection", "EventFault", "Faults", "Gate", "
 
 Route = Literal["ingestion", "otlp", "scores", "health", "read", "any"]
 _ROUTES = frozenset({"ingestion", "otlp", "scores", "health", "read", "any"})
+#: What ``route="any"`` covers: the routes that take events. The health and read routes (which
+#: clients probe before sending) are faulted only when named, so a scripted fault reaches the
+#: request it was meant for.
+_WRITE_ROUTES = frozenset({"ingestion", "otlp", "scores"})
+
+
+def _covers(scripted: str, route: str) -> bool:
+    return scripted == route or (scripted == "any" and route in _WRITE_ROUTES)
 
 
 def _check_route(route: str) -> None:
@@ -38,7 +46,7 @@ class _Counted:
     remaining: int | None
 
     def matches(self, route: str) -> bool:
-        return (self.route in ("any", route)) and (self.remaining is None or self.remaining > 0)
+        return _covers(self.route, route) and (self.remaining is None or self.remaining > 0)
 
     def consume(self) -> None:
         if self.remaining is not None:
@@ -75,7 +83,7 @@ class Gate:
         self.held = 0
 
     def _matches(self, route: str) -> bool:
-        return self.route in ("any", route) and (self._remaining is None or self._remaining > 0)
+        return _covers(self.route, route) and (self._remaining is None or self._remaining > 0)
 
     def release(self) -> None:
         """Let every held request (and any later one taken by this gate) proceed."""
@@ -146,6 +154,9 @@ class Faults:
 
     All methods return immediately; ``times`` counts requests (or, for :meth:`fail_events`,
     occurrences per envelope id) and ``None`` means every matching request from now on.
+    ``route="any"`` (the default) means any route that takes events (ingestion, OTLP, scores);
+    the health and read routes, which clients probe before sending, are faulted only when
+    named (``route="health"``, ``route="read"``).
     """
 
     def __init__(self) -> None:
