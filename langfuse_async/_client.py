@@ -15,6 +15,7 @@ from ._config import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_QUEUE_BYTES,
     DEFAULT_MAX_QUEUE_SIZE,
+    DEFAULT_SHUTDOWN_TIMEOUT,
     MAX_BATCH_BYTES_LIMIT,
     Config,
     resolve_config,
@@ -73,6 +74,8 @@ class Langfuse(Tracer):
         backoff_base: First retry delay ceiling in seconds (full jitter, doubling).
         backoff_max: Largest retry delay in seconds (``Retry-After`` may ask for more).
         exit_timeout: Seconds the interpreter-exit hook may spend sending what is left.
+        shutdown_timeout: What :meth:`shutdown` allows when called without a timeout, and so
+            what leaving ``async with`` allows (default 30 s); None waits until done.
 
     Raises:
         ValueError: An option, or the environment variable it came from, is invalid.
@@ -104,6 +107,7 @@ class Langfuse(Tracer):
         backoff_base: float = DEFAULT_BACKOFF_BASE,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
+        shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
     ) -> None:
         if on_error is not None and not callable(on_error):
             raise ValueError("on_error must be a callable taking an EventError")
@@ -123,6 +127,7 @@ class Langfuse(Tracer):
             backoff_base=backoff_base,
             backoff_max=backoff_max,
             exit_timeout=exit_timeout,
+            shutdown_timeout=shutdown_timeout,
             enabled=enabled,
             debug=debug,
             transport=transport,
@@ -180,13 +185,22 @@ class Langfuse(Tracer):
     async def shutdown(self, timeout: float | None = None) -> FlushResult:
         """Flush, stop the worker and close the HTTP session. Idempotent.
 
-        Events still pending when ``timeout`` runs out, and events produced afterwards, are
+        Events still pending when the timeout runs out, and events produced afterwards, are
         reported to ``on_error`` with reason ``"shutdown"``. Handing those last reports to a
-        slow async ``on_error`` may take up to a second beyond ``timeout``. Cancelling the
+        slow async ``on_error`` may take up to a second beyond the timeout. Cancelling the
         caller stops its wait, not the shutdown, which finishes in the background.
+
+        Args:
+            timeout: Seconds to allow; None uses the client's ``shutdown_timeout`` (30 s by
+                default, itself None for no bound).
+
+        Returns:
+            Whether every event settled, and how many were given up on (``pending``).
         """
         if self._pipeline is None:
             return FlushResult(completed=True, pending=0)
+        if timeout is None:
+            timeout = self._config.shutdown_timeout
         return await self._pipeline.shutdown(timeout)
 
     def statistics(self) -> Statistics:
@@ -210,7 +224,9 @@ class Langfuse(Tracer):
 def _enable_debug_logging() -> None:
     log = logging.getLogger("langfuse_async")
     log.setLevel(logging.DEBUG)
-    if not log.handlers:
+    # A handler of our own only where the application configured none: with one, our records
+    # already reach it, and a second handler would print every line twice.
+    if not log.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
         log.addHandler(handler)

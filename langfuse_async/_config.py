@@ -36,6 +36,9 @@ DEFAULT_TIMEOUT = 5.0
 DEFAULT_BACKOFF_BASE = 0.5
 DEFAULT_BACKOFF_MAX = 30.0
 DEFAULT_EXIT_TIMEOUT = 5.0
+#: What shutdown() without a timeout (and ``async with`` exit) allows: enough for a backlog and
+#: a retry or two, never an application that cannot exit because the server stopped answering.
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 
 QueueFull = Literal["drop_new", "drop_oldest"]
 TransportMode = Literal["auto", "ingestion", "otlp"]
@@ -64,6 +67,7 @@ class Config:
     backoff_base: float
     backoff_max: float
     exit_timeout: float
+    shutdown_timeout: float | None
     enabled: bool
     debug: bool
     transport: TransportMode
@@ -160,6 +164,7 @@ def resolve_config(
     backoff_base: float = DEFAULT_BACKOFF_BASE,
     backoff_max: float = DEFAULT_BACKOFF_MAX,
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
+    shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
     enabled: bool | None = None,
     debug: bool | None = None,
     transport: str | None = None,
@@ -213,6 +218,11 @@ def resolve_config(
     bb = _as_float("backoff_base", backoff_base, minimum=0.0, open_min=False)
     bm = _as_float("backoff_max", backoff_max, minimum=bb, open_min=False)
     et = _as_float("exit_timeout", exit_timeout, minimum=0.0, open_min=False)
+    st = (
+        None
+        if shutdown_timeout is None
+        else _as_float("shutdown_timeout", shutdown_timeout, minimum=0.0, open_min=False)
+    )
     en_raw, label = _pick("enabled", enabled, env, "LANGFUSE_TRACING_ENABLED")
     en = True if en_raw is None else _as_bool(label, en_raw)
     dbg_raw, label = _pick("debug", debug, env, "LANGFUSE_DEBUG")
@@ -262,6 +272,7 @@ def resolve_config(
         backoff_base=bb,
         backoff_max=bm,
         exit_timeout=et,
+        shutdown_timeout=st,
         enabled=reason is None,
         debug=dbg,
         transport=tr,

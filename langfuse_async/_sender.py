@@ -90,6 +90,10 @@ class SendOutcome:
     unauthorized: bool = False
     redirect: str | None = None
     """The ``Location`` of a 3xx reply (never followed), for the worker's one warning."""
+    status: int | None = None
+    """The HTTP status of the reply; None when there was none (network failure, timeout)."""
+    failure: str | None = None
+    """Why there was no reply, for the debug log."""
     not_found: int | None = None
     """404 or 405 for the whole request: most likely a wrong base URL (one warning)."""
     bytes_sent: int = 0
@@ -113,11 +117,12 @@ def _describe(resp: Response) -> tuple[str, Any]:
 def _whole_request_outcome(
     items: list[Item], resp: Response | None, exc: Exception | None
 ) -> SendOutcome:
-    out = SendOutcome()
+    out = SendOutcome(status=None if resp is None else resp.status)
     if resp is None:
         out.whole_request = True
         out.retry = items
         message = str(exc) or type(exc).__name__
+        out.failure = message
         for item in items:
             item.last_error = (None, message, None)
         return out
@@ -188,7 +193,7 @@ async def send_ingestion(
         out = _whole_request_outcome(items, resp, None)
         out.bytes_sent = len(body)
         return out
-    out = SendOutcome(bytes_sent=len(body))
+    out = SendOutcome(bytes_sent=len(body), status=resp.status)
     try:
         reply = _ingestion.parse_response(resp.body)
     except RecursionError:  # nested deeper than the parser goes: garbage like any other

@@ -647,11 +647,26 @@ class Worker:
         self._ledger.retries += sum(1 for item in batch if item.attempts)
         self._ledger.requests += 1
         try:
+            started = time.monotonic()
             if dest == "ingestion":
                 out = await send_ingestion(self._http, self._config.base_url, batch, self._ctx)
             else:
                 out = await send_otlp(self._http, self._config.base_url, batch, self._ctx)
             self._ledger.bytes_sent += out.bytes_sent
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "POST %s route: %d events, %d bytes -> %s in %.0f ms "
+                    "(delivered %d, failed %d, retry %d%s)",
+                    dest,
+                    len(batch),
+                    out.bytes_sent,
+                    out.status if out.status is not None else f"no reply ({out.failure})",
+                    (time.monotonic() - started) * 1000,
+                    len(out.delivered),
+                    len(out.failed),
+                    len(out.retry),
+                    ", split in halves" if out.split else "",
+                )
             await self._settle(out, batch, dest)
         except Exception as exc:  # a bug: only this batch pays for it
             self._recover(exc, batch)
@@ -727,6 +742,15 @@ class Worker:
         if whole_request:
             # The server (or the path to it) is unwell: pause everything, not just this batch.
             self._pause_until = max(self._pause_until, now + delay)
+        logger.debug(
+            "retrying %d events in %.2f s (attempt %d of %d%s%s)",
+            len(alive),
+            delay,
+            attempt + 2,
+            self._config.max_retries + 1,
+            f", Retry-After {retry_after:g} s" if retry_after is not None else "",
+            ", pausing all sending" if whole_request else "",
+        )
         self._schedule(alive, now + delay)
 
     def _settle_delivered(self, items: list[Item]) -> None:

@@ -125,3 +125,31 @@ async def test_on_error_runs_outside_the_trace_that_happened_to_start_the_worker
         await langfuse.shutdown(timeout=10)
         # A callback that traces its own work must not land in that request's trace.
         assert seen and seen == [None] * len(seen)
+
+
+async def test_shutdown_without_a_timeout_uses_shutdown_timeout() -> None:
+    errors = []
+    async with Collector() as collector:
+        gate = collector.faults.delay(route="ingestion")
+        langfuse = Langfuse(
+            collector.public_key,
+            collector.secret_key,
+            collector.url,
+            transport="ingestion",
+            on_error=errors.append,
+            shutdown_timeout=0.3,
+        )
+        async with langfuse:  # leaving it is bounded although the server never answers
+            langfuse.start_observation(name="stuck").end()
+        assert [e.reason for e in errors] == ["shutdown"]
+        assert "shutdown() timed out" in errors[0].message
+        gate.release()
+
+
+def test_shutdown_timeout_is_validated() -> None:
+    with pytest.raises(ValueError, match="shutdown_timeout"):
+        Langfuse("pk", "sk", "http://127.0.0.1:9", shutdown_timeout=-1)
+    assert (
+        Langfuse("pk", "sk", "http://127.0.0.1:9", shutdown_timeout=None)._config.shutdown_timeout
+        is None
+    )

@@ -464,3 +464,19 @@ async def test_the_root_and_its_trace_create_share_one_outcome() -> None:
         await p.shutdown()
         s = p.statistics()
         assert (s.delivered, s.failed) == (1, 1) and balanced(p)
+
+
+async def test_debug_logging_tells_each_request_and_retry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        server.reply(INGESTION, 503, {"message": "busy"})
+        with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
+            p.emit(factories.observation())
+            assert (await p.flush(timeout=10)).completed
+        lines = [r.getMessage() for r in caplog.records]
+        assert any("POST ingestion route: 1 events" in m and "-> 503" in m for m in lines)
+        assert any(m.startswith("retrying 1 events") for m in lines)
+        assert any("-> 207" in m and "delivered 1" in m for m in lines)
+        await p.shutdown()
