@@ -75,22 +75,32 @@ def live(obs: Observation | None) -> Observation | None:
 # ---------------------------------------------------------------------------------- logging
 
 _logged: set[str] = set()
+#: Distinct problems remembered; past this, problems are told apart by their key alone, so a
+#: loop producing ever new values cannot grow the set (or the log) without bound.
+_MAX_LOGGED = 512
 
 
 def log_once(level: int, key: str, msg: str, *args: object, exc_info: bool = False) -> None:
-    """Log ``msg`` at ``level`` the first time ``key`` is seen, later at DEBUG only.
+    """Log ``msg`` at ``level`` the first time this problem is seen, later at DEBUG only.
 
     Misuse on the hot path (an invalid score in a loop, an update outside any observation)
-    must not flood the application's logs, yet must be visible once. A message whose first
+    must not flood the application's logs, yet each distinct mistake must be visible once: a
+    problem is ``key`` plus its formatted message (so a second, different invalid score warns
+    too), up to :data:`_MAX_LOGGED` of them, then ``key`` alone. A message whose first
     ``level`` is DEBUG is logged once only: repeating it at DEBUG would flood exactly the logs
-    of someone debugging. ``key`` is always a fixed string chosen by this package, so the set
-    stays small.
+    of someone debugging.
     """
-    if key in _logged:
+    try:
+        text = (msg % args) if args else msg
+    except Exception:  # a hostile argument's __repr__: fall back to the fixed key
+        text = ""
+    problem = key + "\x00" + text[:200]
+    if key in _logged and (problem in _logged or len(_logged) >= _MAX_LOGGED):
         if level > logging.DEBUG and logger.isEnabledFor(logging.DEBUG):
             logger.debug(msg, *args, exc_info=exc_info)
         return
     _logged.add(key)
+    _logged.add(problem)
     logger.log(level, msg, *args, exc_info=exc_info)
 
 

@@ -196,6 +196,43 @@ def to_ns(value: object, what: str) -> int | None:
     return None
 
 
+def _check_details(value: Any, option: str, *, integers: bool) -> None:
+    """Warn (once per problem) about entries the server would drop without a word.
+
+    The server keeps only non-negative integers in ``usage_details`` and non-negative numbers
+    in ``cost_details``; anything else vanishes silently there. Nested objects are left alone:
+    OpenAI-shaped usage (``prompt_tokens_details``...) is valid and flattened by the server.
+    The values are still sent as given, so what the server does stays its decision.
+    """
+    try:
+        if not isinstance(value, Mapping):
+            _context.log_once(
+                logging.WARNING,
+                "details." + option,
+                "%s must be a mapping of names to numbers; got %s",
+                option,
+                type(value).__name__,
+            )
+            return
+        for key, entry in value.items():
+            if isinstance(entry, (Mapping, type(None))):
+                continue
+            number = isinstance(entry, (int, float)) and not isinstance(entry, bool)
+            ok = number and entry >= 0 and (not integers or float(entry).is_integer())
+            if not ok:
+                _context.log_once(
+                    logging.WARNING,
+                    "details." + option,
+                    "%s[%s] = %s: the server keeps only non-negative %s and drops this entry",
+                    option,
+                    _short_repr(key),
+                    _short_repr(entry),
+                    "integers" if integers else "numbers",
+                )
+    except Exception:  # a hostile mapping: the encoder will cope, the check need not
+        return
+
+
 def describe_exception(exc: BaseException) -> tuple[Level, str]:
     """Return the level and status message recorded for an exception leaving an observation.
 
@@ -572,8 +609,10 @@ class Observation:
         if model_parameters is not None:
             extra["model_parameters"] = tracer._encode_plain(model_parameters)
         if usage_details is not None:
+            _check_details(usage_details, "usage_details", integers=True)
             extra["usage_details"] = tracer._encode_plain(usage_details)
         if cost_details is not None:
+            _check_details(cost_details, "cost_details", integers=False)
             extra["cost_details"] = tracer._encode_plain(cost_details)
         if prompt is not None and not getattr(prompt, "is_fallback", False):
             prompt_name = getattr(prompt, "name", None)

@@ -355,3 +355,24 @@ def test_noop_handle_does_nothing(tracer: RecordingTracer) -> None:
             noop.score_trace(name="s", value=1)
     assert len(tracer.records) == 1 and tracer.by_name("outer").id == outer.id
     assert NOOP_OBSERVATION.trace_id == "0" * 32 and "disabled" in repr(NOOP_OBSERVATION)
+
+
+def test_usage_and_cost_the_server_would_drop_warn_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from langfuse_async import _context
+
+    _context._logged.clear()
+    tracer = RecordingTracer()
+    with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+        for _ in range(2):
+            with tracer.start_as_current_generation(name="g") as g:
+                g.update(
+                    usage_details={"input": 1.5, "output": 3, "prompt_tokens_details": {}},
+                    cost_details={"total": "0.1"},
+                )
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert "usage_details['input'] = 1.5" in messages[0]
+    assert "cost_details['total'] = '0.1'" in messages[1]
+    assert len(tracer.records) == 2  # still sent as given

@@ -640,3 +640,17 @@ def test_observation_handle_is_an_observation(tracer: RecordingTracer) -> None:
     assert "x" in repr(obs) and "open" in repr(obs)
     obs.end()
     assert "ended" in repr(obs)
+
+
+def test_each_distinct_mistake_warns_once(
+    tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    _context._logged.clear()
+    with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
+        for _ in range(3):
+            tracer.create_score(name="a", value=1.0)  # no trace or session
+            tracer.create_score(name="b", value=2, trace_id="t" * 32, data_type="BOOLEAN")
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert "'a'" in warnings[0] and "'b'" in warnings[1] and "BOOLEAN" in warnings[1]
+    assert tracer.records == []
