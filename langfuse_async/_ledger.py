@@ -66,6 +66,7 @@ class Ledger:
         self.requests = 0
         self.bytes_sent = 0
         self.sampled_out = 0
+        self.truncated = 0
         self.by_reason: dict[str, int] = {}
         self.reports: deque[EventError] = deque()
         self.reports_made = 0
@@ -121,7 +122,7 @@ class Ledger:
             refused = self.refused
             by_reason = MappingProxyType(dict(self.by_reason))
             retries, requests, bytes_sent = self.retries, self.requests, self.bytes_sent
-            sampled_out = self.sampled_out
+            sampled_out, truncated = self.sampled_out, self.truncated
         enqueued = accepted() + refused
         return Statistics(
             enqueued=enqueued,
@@ -135,5 +136,6 @@ class Ledger:
             queued_bytes=queued_bytes,
             dropped_by_reason=by_reason,
             sampled_out=sampled_out,
+            truncated=truncated,
             transport=transport,
         )

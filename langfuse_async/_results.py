@@ -99,6 +99,8 @@ class Statistics:
             (``rejected``, ``retries_exhausted``, ``unauthorized``) alike, so its values add up
             to ``failed + dropped``.
         sampled_out: Observations not recorded because their trace was sampled out.
+        truncated: Events sent with their largest payloads replaced by the truncation marker
+            to fit ``max_event_bytes``.
         transport: The route traces and observations take: ``"ingestion"``, ``"otlp"``,
             ``"undecided"`` while auto mode has not chosen yet, or ``"disabled"`` for a client
             without keys or with ``enabled=False``.
@@ -117,4 +119,5 @@ class Statistics:
         default_factory=lambda: MappingProxyType({})
     )
     sampled_out: int = 0
+    truncated: int = 0
     transport: str = "undecided"

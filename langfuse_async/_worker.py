@@ -479,6 +479,8 @@ class Worker:
                     fitted = _ingestion.fit_event(record, self._ctx, limit)
                     if fitted is None:
                         return self._drop(item, "oversize", f"event larger than {limit} bytes")
+                    if fitted[0] is not record:
+                        self._count_truncated(record)
                     item.record, item.ingestion = fitted
                     root = item.record
                     if isinstance(root, ObservationRecord) and root.parent_id is None:
@@ -490,6 +492,7 @@ class Worker:
             if len(span) > limit:
                 fitted = _ingestion.fit_event(record, self._ctx, limit)
                 if fitted is not None:
+                    self._count_truncated(record)
                     item.record = fitted[0]
                     span = _otlp.encode_span(fitted[0], self._ctx)  # type: ignore[arg-type]
                 if fitted is None or len(span) > limit:
@@ -498,6 +501,18 @@ class Worker:
             return True
         except Exception as exc:  # encoding is total by design; this is the last safety net
             return self._drop(item, "unserializable", f"could not encode event: {exc!r}")
+
+    def _count_truncated(self, record: Record) -> None:
+        self._ledger.truncated += 1
+        if "truncated" not in self._warned:
+            self._warned.add("truncated")
+            logger.warning(
+                "a %s event was larger than max_event_bytes (%d): its largest input, output or "
+                "metadata was replaced by the truncation marker (statistics().truncated counts "
+                "such events)",
+                record.event_type,
+                self._config.max_event_bytes,
+            )
 
     def _drop(self, item: Item, reason: Reason, message: str) -> bool:
         self._release(item)

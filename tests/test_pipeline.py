@@ -259,6 +259,7 @@ async def test_oversize_event_is_truncated_or_reported() -> None:
         assert event["body"]["input"] == "<truncated due to size exceeding limit>"
         assert event["body"]["output"] == "small"
         assert [e.reason for e in errors] == ["oversize"]
+        assert p.statistics().truncated == 1
         await p.shutdown()
         assert balanced(p)
 
