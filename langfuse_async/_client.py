@@ -147,8 +147,9 @@ class Langfuse(Tracer):
             self._emit = self._pipeline.emit  # type: ignore[method-assign]
         elif self._config.disabled_reason == "missing keys":
             logger.warning(
-                "no public/secret key (LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY);"
-                " tracing is disabled and every call is a no-op"
+                "Langfuse client built without a public/secret key (LANGFUSE_PUBLIC_KEY, "
+                "LANGFUSE_SECRET_KEY): it records nothing; a client built later with keys "
+                "takes over get_client() and @observe"
             )
         self._init_tracer()
 
