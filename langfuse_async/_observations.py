@@ -436,6 +436,9 @@ class Observation:
         obs = cls(tracer, None, name, as_type)
         obs.trace_id = trace_id
         obs.parent_id = parent_id
+        if parent_id is not None:
+            # Kept with the rarely set fields: the common record pays nothing for it.
+            obs._extra = {"remote_parent": True}
         bound = tracer._sample_bound
         obs._recording = bound is None or is_sampled(trace_id, bound)
         return obs

@@ -119,6 +119,7 @@ _K_ENVIRONMENT = _key("langfuse.environment")
 _K_RELEASE = _key("langfuse.release")
 _K_VERSION = _key("langfuse.version")
 _K_APP_ROOT = _key("langfuse.internal.is_app_root")
+_K_AS_ROOT = _key("langfuse.internal.as_root")
 _K_TRACE_NAME = _key("langfuse.trace.name")
 _K_USER_ID = _key("user.id")
 _K_SESSION_ID = _key("session.id")
@@ -270,7 +271,7 @@ def encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
         :func:`build_request`.
     """
     trace = record.trace
-    is_root = record.parent_id is None
+    is_root = record.is_local_root
     attributes: list[bytes] = [_K_TYPE + _string(record.as_type) + b"}"]
 
     if ctx.environment:
@@ -280,6 +281,10 @@ def encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
         attributes.append(_K_RELEASE + _string(release) + b"}")
     if is_root:
         attributes.append(_K_APP_ROOT + _TRUE + b"}")
+    if record.remote_parent:
+        # Continuing another service's trace: the parent span id is not ours, so tell the
+        # server to treat this span as the root of what it builds (as the official SDK does).
+        attributes.append(_K_AS_ROOT + _TRUE + b"}")
     if trace is not None:
         _trace_attributes(trace, attributes)
 
@@ -318,7 +323,7 @@ def encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
         status_json = _STATUS_UNSET
 
     span: dict[str, object] = {"traceId": record.trace_id, "spanId": record.id}
-    if not is_root:
+    if record.parent_id is not None:  # a remote parent too: as_root says where the root is
         span["parentSpanId"] = record.parent_id
     span["name"] = record.name
     span["kind"] = 1  # INTERNAL, as every official SDK span

@@ -118,6 +118,14 @@ class ObservationRecord(msgspec.Struct, frozen=True, kw_only=True):
     trace: TraceAttributes | None = None
     """Snapshot of the trace's attributes when the observation ended (OTLP copies them onto
     every span); ``None`` when none were set."""
+    remote_parent: bool = False
+    """True for the local root of a trace continued from another service (``trace_context``
+    with a parent): ``parent_id`` is not one of ours, and this is the root here."""
+
+    @property
+    def is_local_root(self) -> bool:
+        """The first observation of its trace in this process: a root, or a remote child."""
+        return self.parent_id is None or self.remote_parent
 
     @property
     def event_type(self) -> str:

@@ -483,7 +483,7 @@ class Worker:
                         self._count_truncated(record)
                     item.record, item.ingestion = fitted
                     root = item.record
-                    if isinstance(root, ObservationRecord) and root.parent_id is None:
+                    if isinstance(root, ObservationRecord) and root.is_local_root:
                         item.trace_event = _ingestion.encode_root_trace(root, self._ctx, limit)
                 return True
             if not isinstance(record, ObservationRecord) or item.span is not None:
@@ -605,7 +605,7 @@ class Worker:
                 span = item.record
                 if isinstance(span, ObservationRecord):
                     spans_of.setdefault(span.trace_id, []).append((span.timestamp_ns, batch))
-                    if span.parent_id is None:
+                    if span.is_local_root:
                         first_root.setdefault(span.trace_id, span.timestamp_ns)
         for rider in riders:
             record = rider.record
@@ -773,7 +773,7 @@ class Worker:
         for item in items:
             self._release(item)
             record = item.record
-            if isinstance(record, ObservationRecord) and record.parent_id is None:
+            if isinstance(record, ObservationRecord) and record.is_local_root:
                 # Remembered (boundedly) so a later trace update knows its root has gone.
                 roots[record.trace_id] = record.timestamp_ns
                 if len(roots) > _ROOTS_REMEMBERED:

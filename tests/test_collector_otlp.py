@@ -275,7 +275,9 @@ async def test_as_root_span_with_remote_parent_is_the_root(collector, http):
     [trace] = await collector.traces()
     [root] = await collector.observations()
     assert trace.name == "continued"
-    assert root.parent_observation_id is None
+    # The server keeps parentSpanId verbatim; as_root makes the span the trace's root (its
+    # trace-create), it does not erase the remote parent.
+    assert root.parent_observation_id == "ffffffffffffffff"
 
 
 async def test_type_mapping_without_langfuse_type(collector, http):

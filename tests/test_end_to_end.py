@@ -204,3 +204,40 @@ async def test_concurrent_requests_keep_their_own_traces() -> None:
             child = next(o for o in observations if o.name == "step")
             assert child.parent_observation_id == root.id
             assert root.input == {"i": int(trace.user_id.split("-")[1])}
+
+
+@pytest.mark.parametrize(("mode", "transport"), [("v3", "ingestion"), ("v3", "otlp")])
+async def test_a_trace_continued_from_another_service_is_stored_as_a_trace(
+    mode: str, transport: str
+) -> None:
+    remote_trace, remote_parent = "ab" * 16, "cd" * 8
+    async with Collector(mode=mode) as collector:
+        langfuse = Langfuse(
+            public_key=collector.public_key,
+            secret_key=collector.secret_key,
+            base_url=collector.url,
+            transport=transport,
+            flush_interval=0.05,
+        )
+        async with langfuse.start_as_current_observation(
+            name="handler",
+            trace_context={"trace_id": remote_trace, "parent_span_id": remote_parent},
+            input={"q": 1},
+        ) as handler:
+            assert handler.trace_id == remote_trace
+            langfuse.update_current_trace(user_id="u-remote")
+            with langfuse.start_as_current_observation(name="child"):
+                pass
+        assert (await langfuse.shutdown(timeout=20)).completed
+        [trace] = await collector.traces()
+        assert (trace.id, trace.name, trace.user_id) == (remote_trace, "handler", "u-remote")
+        observations = {o.name: o for o in await collector.observations(trace_id=remote_trace)}
+        assert observations["handler"].parent_observation_id == remote_parent
+        assert observations["child"].parent_observation_id == observations["handler"].id
+        if transport == "otlp":
+            [request] = collector.requests_to("otlp")
+            spans = request.json()["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            handler_span = next(s for s in spans if s["name"] == "handler")
+            keys = {a["key"]: a["value"] for a in handler_span["attributes"]}
+            assert keys["langfuse.internal.as_root"] == {"boolValue": True}
+            assert handler_span["parentSpanId"] == remote_parent

@@ -604,7 +604,9 @@ class _Converter:
         body: dict[str, Any] = {
             "id": span_id,
             "traceId": trace_id,
-            "parentObservationId": None if is_root else parent,
+            # Verbatim, as the server does: a root marked as_root (a continued trace) keeps
+            # its remote parent's id; being the root decides the trace-create, not this.
+            "parentObservationId": parent,
             "name": _first(
                 attrs,
                 (
