@@ -187,32 +187,13 @@ def _score_value(value: float | str) -> float | int | str:
 
 
 def _observation_body(record: ObservationRecord, ctx: WireContext) -> _ObservationBody:
-    end_time = None if record.as_type == "event" else _timestamp(record.end_ns)
-    if record.as_type not in GENERATION_LIKE_TYPES:
-        return _ObservationBody(
-            id=record.id,
-            trace_id=record.trace_id,
-            parent_observation_id=record.parent_id,
-            name=record.name,
-            start_time=_timestamp(record.start_ns),
-            end_time=end_time,
-            input=record.input,
-            output=record.output,
-            metadata=_metadata(record.metadata),
-            level=record.level,
-            status_message=record.status_message,
-            version=record.version,
-            environment=ctx.environment,
-        )
-    prompt_name, prompt_version = _prompt_pair(record.prompt_name, record.prompt_version)
-    completion_start = record.completion_start_ns
-    return _GenerationBody(
+    common: dict[str, Any] = dict(
         id=record.id,
         trace_id=record.trace_id,
         parent_observation_id=record.parent_id,
         name=record.name,
         start_time=_timestamp(record.start_ns),
-        end_time=end_time,
+        end_time=None if record.as_type == "event" else _timestamp(record.end_ns),
         input=record.input,
         output=record.output,
         metadata=_metadata(record.metadata),
@@ -220,6 +201,13 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
         status_message=record.status_message,
         version=record.version,
         environment=ctx.environment,
+    )
+    if record.as_type not in GENERATION_LIKE_TYPES:
+        return _ObservationBody(**common)
+    prompt_name, prompt_version = _prompt_pair(record.prompt_name, record.prompt_version)
+    completion_start = record.completion_start_ns
+    return _GenerationBody(
+        **common,
         model=record.model,
         model_parameters=record.model_parameters,
         usage_details=record.usage_details,
