@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -411,6 +411,42 @@ def _truncate_largest(record: Record) -> Record | None:
     return msgspec.structs.replace(record, **{name: _MARKER_RAW, "size": new_size})
 
 
+def _truncate_trace_snapshot(record: ObservationRecord) -> ObservationRecord | None:
+    """Replace the largest payload of the trace attributes an observation carries (OTLP)."""
+    trace = record.trace
+    found = None if trace is None else _largest(trace)
+    if trace is None or found is None:
+        return None
+    smaller = msgspec.structs.replace(trace, **{found[0]: _MARKER_RAW})
+    return msgspec.structs.replace(record, trace=smaller)
+
+
+def fit_with(
+    record: Record,
+    encode: Callable[[Record], bytes],
+    max_event_bytes: int,
+    *,
+    trace_snapshot: bool = False,
+) -> tuple[Record, bytes] | None:
+    """Encode with ``encode``, truncating the largest payloads until it fits ``max_event_bytes``.
+
+    The same policy for every wire format: the largest of input, output and metadata is
+    replaced by :data:`~langfuse_async._records.TRUNCATED_MARKER` first. With
+    ``trace_snapshot`` (OTLP spans, which carry their trace's attributes), the trace's input,
+    output and metadata are truncated last. Returns None when nothing is left to truncate.
+    """
+    encoded = encode(record)
+    while len(encoded) > max_event_bytes:
+        smaller = _truncate_largest(record)
+        if smaller is None and trace_snapshot and isinstance(record, ObservationRecord):
+            smaller = _truncate_trace_snapshot(record)
+        if smaller is None:
+            return None
+        record = smaller
+        encoded = encode(record)
+    return record, encoded
+
+
 def fit_event(
     record: Record, ctx: WireContext, max_event_bytes: int
 ) -> tuple[Record, bytes] | None:
@@ -434,14 +470,7 @@ def fit_event(
     Raises:
         UnencodableEventError: As :func:`encode_event`.
     """
-    encoded = encode_event(record, ctx)
-    while len(encoded) > max_event_bytes:
-        truncated = _truncate_largest(record)
-        if truncated is None:
-            return None
-        record = truncated
-        encoded = encode_event(record, ctx)
-    return record, encoded
+    return fit_with(record, lambda r: encode_event(r, ctx), max_event_bytes)
 
 
 # --------------------------------------------------------------------------------------------

@@ -488,16 +488,19 @@ class Worker:
                 return True
             if not isinstance(record, ObservationRecord) or item.span is not None:
                 return True  # trace updates ride along as attributes of the spans
-            span = _otlp.encode_span(record, self._ctx)
-            if len(span) > limit:
-                fitted = _ingestion.fit_event(record, self._ctx, limit)
-                if fitted is not None:
-                    self._count_truncated(record)
-                    item.record = fitted[0]
-                    span = _otlp.encode_span(fitted[0], self._ctx)  # type: ignore[arg-type]
-                if fitted is None or len(span) > limit:
-                    return self._drop(item, "oversize", f"event larger than {limit} bytes")
-            item.span = span
+            ctx = self._ctx
+            fitted = _ingestion.fit_with(
+                record,
+                lambda r: _otlp.encode_span(r, ctx),  # type: ignore[arg-type]
+                limit,
+                trace_snapshot=True,
+            )
+            if fitted is None:
+                return self._drop(item, "oversize", f"event larger than {limit} bytes")
+            if fitted[0] is not record:
+                self._count_truncated(record)
+                item.record = fitted[0]
+            item.span = fitted[1]
             return True
         except Exception as exc:  # encoding is total by design; this is the last safety net
             return self._drop(item, "unserializable", f"could not encode event: {exc!r}")
