@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 INNER_CONFTEST = """
 import pytest
 
@@ -117,3 +119,21 @@ def test_plugin_import_is_cheap():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.anyio
+async def test_recorded_requests_never_show_the_credentials() -> None:
+    from langfuse_async import Langfuse
+    from langfuse_async.testing import Collector
+
+    async with Collector() as collector:
+        langfuse = Langfuse(
+            collector.public_key, collector.secret_key, collector.url, transport="ingestion"
+        )
+        langfuse.start_observation(name="x").end()
+        assert (await langfuse.shutdown(timeout=10)).completed
+        [request] = collector.requests_to("ingestion")
+        assert request.headers["authorization"].startswith("Basic ")
+        text = repr(request)
+        assert "<redacted>" in text and "Basic" not in text
+        assert collector.secret_key not in text

@@ -201,6 +201,9 @@ class Score:
         )
 
 
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
 @dataclasses.dataclass(frozen=True)
 class RecordedRequest:
     """One HTTP request the collector received, exactly as it arrived.
@@ -226,6 +229,17 @@ class RecordedRequest:
     body: bytes
     body_size: int
     route: str
+
+    def __repr__(self) -> str:
+        # The Authorization header is base64 of "public:secret": never in a repr, which ends up
+        # in assertion messages and logs.
+        headers = {
+            k: ("<redacted>" if k in _SECRET_HEADERS else v) for k, v in self.headers.items()
+        }
+        return (
+            f"RecordedRequest(method={self.method!r}, path={self.path!r}, query={self.query!r}, "
+            f"headers={headers!r}, body_size={self.body_size}, route={self.route!r})"
+        )
 
     def json(self) -> Any:
         """Decode the body as JSON, gunzipping it first when it was sent gzip-encoded."""
