@@ -139,7 +139,10 @@ async def _run_remote(limit: int) -> int:
         result = await langfuse.flush(timeout=30)
     print(f"\nflush: completed={result.completed} pending={result.pending}")
     _print_statistics(langfuse)
-    return 0 if result.completed else 1
+    stats = langfuse.statistics()
+    ok = result.completed and stats.failed == 0 and stats.dropped == 0
+    print("the traces are in your Langfuse project" if ok else "some events were not delivered")
+    return 0 if ok else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

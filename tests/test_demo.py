@@ -27,3 +27,50 @@ def test_demo_delivers_everything_and_prints_the_trees(
     expected = "transport=otlp" if mode == "v4" else "transport=ingestion"
     assert expected in out
     assert "failed=0 dropped=0 pending=0" in out
+
+
+@pytest.mark.parametrize("good_keys", [True, False])
+def test_demo_with_credentials_sends_to_that_server_and_says_how_it_went(
+    good_keys: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+    import threading
+
+    from langfuse_async.testing import Collector
+
+    loop = asyncio.new_event_loop()
+    ready, holder, stop = threading.Event(), [], []
+    counts: list[int] = []
+
+    async def serve() -> None:
+        stop.append(asyncio.Event())
+        async with Collector() as collector:
+            holder.append(collector)
+            ready.set()
+            await stop[0].wait()
+            counts.append(len(await collector.traces()))
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        collector = holder[0]
+        url = collector.url
+        monkeypatch.setenv("LANGFUSE_BASE_URL", url)
+        monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", collector.public_key)
+        monkeypatch.setenv(
+            "LANGFUSE_SECRET_KEY", collector.secret_key if good_keys else "sk-wrong"
+        )
+        code = _demo.main([])
+    finally:
+        loop.call_soon_threadsafe(stop[0].set)
+        thread.join(10)
+        loop.close()
+    out = capsys.readouterr().out
+    assert f"sending to {url}" in out
+    if good_keys:
+        assert code == 0 and counts == [4]
+        assert "the traces are in your Langfuse project" in out
+    else:
+        assert code == 1 and counts == [0]
+        assert "some events were not delivered" in out
