@@ -337,14 +337,24 @@ async def test_one_handle_entered_by_concurrent_tasks_keeps_every_parent(
     # Each task makes the shared span current again, and they leave in another order than
     # they entered: every child must still find the span, and every context be restored.
     async with tracer.start_as_current_span(name="batch", end_on_exit=False) as batch:
+        entered = [asyncio.Event() for _ in range(4)]
+        turn = [asyncio.Event() for _ in range(4)]
 
         async def one(i: int) -> None:
             with batch:
-                await asyncio.sleep(0.001 * (3 - i))
+                entered[i].set()
+                await turn[i].wait()  # released in reverse order: 3, 2, 1, 0
                 tracer.start_observation(name=f"child-{i}").end()
             assert tracer.get_current_observation_id() == batch.id
+            if i:
+                turn[i - 1].set()
 
-        await asyncio.gather(*(one(i) for i in range(4)))
+        async def conduct() -> None:
+            for event in entered:
+                await event.wait()
+            turn[3].set()
+
+        await asyncio.gather(*(one(i) for i in range(4)), conduct())
         assert tracer.get_current_observation_id() == batch.id
         tracer.start_observation(name="after-gather").end()
     batch.end()

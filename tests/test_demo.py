@@ -58,9 +58,7 @@ def test_demo_with_credentials_sends_to_that_server_and_says_how_it_went(
         url = collector.url
         monkeypatch.setenv("LANGFUSE_BASE_URL", url)
         monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", collector.public_key)
-        monkeypatch.setenv(
-            "LANGFUSE_SECRET_KEY", collector.secret_key if good_keys else "sk-wrong"
-        )
+        monkeypatch.setenv("LANGFUSE_SECRET_KEY", collector.secret_key if good_keys else "sk-wrong")
         code = _demo.main([])
     finally:
         loop.call_soon_threadsafe(stop[0].set)

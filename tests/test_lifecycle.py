@@ -450,3 +450,49 @@ def test_two_threads_with_loops_of_their_own_start_one_worker(threaded: Threaded
         assert starts == [a.loop]
         assert asyncio.run(p.shutdown(timeout=10)).completed
     assert sorted(e["body"]["name"] for e in threaded.server.events()) == ["a", "b"]
+
+
+def test_the_exit_hook_is_bounded_by_exit_timeout_against_a_silent_server() -> None:
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)  # accepts connections (the kernel does), never answers
+    port = listener.getsockname()[1]
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from langfuse_async._config import resolve_config
+        from langfuse_async._pipeline import Pipeline
+        from tests import factories
+
+        import atexit
+        errors = []
+        # atexit runs last-in first-out: registered before the client's hook, this runs after it.
+        atexit.register(lambda: print("reported:", [e.reason for e in errors]))
+        config = resolve_config(
+            public_key="pk", secret_key="sk", base_url="http://127.0.0.1:{port}",
+            flush_interval=3600, timeout=30, exit_timeout=1.0, transport="ingestion",
+            environ={{}},
+        )
+        p = Pipeline(config, errors.append)
+
+        async def main():
+            p.emit(factories.observation())
+
+        asyncio.run(main())
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    started = time.monotonic()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        listener.close()
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 20  # exit_timeout=1, not the 30 s request timeout
+    assert "reported: ['shutdown']" in proc.stdout
+    assert "the exit hook timed out" in proc.stderr

@@ -313,22 +313,34 @@ async def test_shutdown_is_bounded_and_reports_what_it_abandoned() -> None:
         release.set()
 
 
-async def test_async_and_raising_callbacks_never_stop_the_worker() -> None:
+@pytest.mark.parametrize("kind", ["async", "sync"])
+async def test_async_and_raising_callbacks_never_stop_the_worker(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
     seen: list[str] = []
 
-    async def on_error(err: EventError) -> None:
+    async def async_on_error(err: EventError) -> None:
         seen.append(err.event_id)
         raise RuntimeError("callback bug")
 
+    def sync_on_error(err: EventError) -> None:
+        seen.append(err.event_id)
+        raise RuntimeError("callback bug")
+
+    on_error = async_on_error if kind == "async" else sync_on_error
     async with FakeLangfuse() as server:
         p = make_pipeline(server.url, on_error=on_error)
         a, b = factories.observation(), factories.observation()
         server.fail_event(a.event_id, 400)
         server.fail_event(b.event_id, 400)
-        p.emit(a)
-        p.emit(b)
-        assert (await p.flush(timeout=10)).completed
+        with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+            p.emit(a)
+            p.emit(b)
+            assert (await p.flush(timeout=10)).completed
         assert seen == [a.event_id, b.event_id]
+        # Logged (once, with the traceback), not raised.
+        raised = [r for r in caplog.records if "on_error raised" in r.getMessage()]
+        assert len(raised) == 1 and raised[0].exc_info is not None
         c = factories.observation()
         p.emit(c)
         assert (await p.flush(timeout=10)).completed
@@ -480,4 +492,39 @@ async def test_debug_logging_tells_each_request_and_retry(
         assert any("POST ingestion route: 1 events" in m and "-> 503" in m for m in lines)
         assert any(m.startswith("retrying 1 events") for m in lines)
         assert any("-> 207" in m and "delivered 1" in m for m in lines)
+        await p.shutdown()
+
+
+async def test_events_in_neither_list_of_a_207_count_as_delivered() -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url)
+        listed, unlisted = factories.observation(), factories.observation()
+        server.reply(
+            INGESTION, 207, {"successes": [{"id": listed.event_id, "status": 201}], "errors": []}
+        )
+        p.emit(listed)
+        p.emit(unlisted)  # like an sdk-log: the server says nothing about it
+        assert (await p.flush(timeout=10)).completed
+        s = p.statistics()
+        assert (s.delivered, s.failed, s.retries) == (2, 0, 0)
+        await p.shutdown()
+
+
+async def test_the_worker_sleeps_while_idle(monkeypatch: pytest.MonkeyPatch) -> None:
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, flush_interval=0.01)
+        p.emit(factories.observation())
+        assert (await p.flush(timeout=10)).completed
+        turns = 0
+        real = p._worker._batch_ready
+
+        def counting() -> bool:
+            nonlocal turns
+            turns += 1
+            return real()
+
+        monkeypatch.setattr(p._worker, "_batch_ready", counting)
+        # Nothing to await here: idleness is the absence of events, so let time pass.
+        await anyio.sleep(0.3)
+        assert turns <= 1  # no polling: an idle worker waits for a wake-up
         await p.shutdown()
