@@ -406,6 +406,20 @@ class Tracer:
         """Record an instant event, a child of the current observation; return its handle.
 
         The event starts and ends at the same moment and is recorded at once.
+
+        Args:
+            name: The event's name.
+            trace_context: ``{"trace_id": ..., "parent_span_id": ...}`` to attach it to a trace
+                started elsewhere instead of the current observation.
+            input: What the event received.
+            output: What the event produced.
+            metadata: Extra data, preferably a mapping.
+            version: The version of the code that produced it.
+            level: ``DEBUG``, ``DEFAULT``, ``WARNING`` or ``ERROR``.
+            status_message: A message explaining the level.
+
+        Returns:
+            The ended event's handle (its ``id`` and ``trace_id`` are usable at once).
         """
         obs = self.start_observation(
             name=name,
@@ -553,6 +567,12 @@ class Tracer:
         With a seed the id is deterministic and equal to the official SDK's for the same seed,
         so an external id (a request id) can be turned into the trace id on both sides. A seed
         that is not a string (a number, a UUID) is seeded by its text.
+
+        Args:
+            seed: Any value whose text identifies the trace, or None for a random id.
+
+        Returns:
+            The trace id.
         """
         if seed is not None and type(seed) is not str:
             seed = safe_str(seed)

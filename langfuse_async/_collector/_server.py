@@ -237,7 +237,11 @@ class Collector:
         return tuple(self._requests)
 
     def requests_to(self, route: Route) -> tuple[RecordedRequest, ...]:
-        """The requests received on one route (``ingestion``, ``otlp``, ``scores``, ...)."""
+        """The requests received on one route, in arrival order.
+
+        Args:
+            route: ``ingestion``, ``otlp``, ``scores``, ``health``, ``read``, or ``any`` for all.
+        """
         return tuple(r for r in self._requests if route in ("any", r.route))
 
     @property
@@ -251,6 +255,10 @@ class Collector:
         A retried batch does not count twice: envelopes are counted by id, OTLP spans by
         ``(traceId, spanId)``.
 
+        Args:
+            n: How many distinct events to wait for.
+            timeout: Seconds to wait at most.
+
         Raises:
             TimeoutError: Fewer than ``n`` arrived within ``timeout`` seconds.
         """
@@ -263,6 +271,11 @@ class Collector:
         self, n: int, *, route: Route = "any", timeout: float = 10.0
     ) -> tuple[RecordedRequest, ...]:
         """Wait until at least ``n`` requests arrived on ``route`` and return them all.
+
+        Args:
+            n: How many requests to wait for.
+            route: Which route's requests count (see :meth:`requests_to`).
+            timeout: Seconds to wait at most.
 
         Raises:
             TimeoutError: Fewer than ``n`` arrived within ``timeout`` seconds.
@@ -286,14 +299,24 @@ class Collector:
         user_id: str | None = None,
         session_id: str | None = None,
     ) -> list[Trace]:
-        """Stored traces matching the filters, newest first."""
+        """Stored traces matching the filters, newest first.
+
+        Args:
+            name: Only traces with this name.
+            user_id: Only traces of this user.
+            session_id: Only traces of this session.
+        """
         docs = await self._query(
             lambda s: s.run(lambda st: st.traces(name=name, user_id=user_id, session_id=session_id))
         )
         return [Trace.from_doc(doc) for doc in docs]
 
     async def trace(self, trace_id: str) -> Trace | None:
-        """One stored trace, or None."""
+        """One stored trace, or None.
+
+        Args:
+            trace_id: The trace's id.
+        """
         docs = await self._query(lambda s: s.run(lambda st: st.traces(trace_id=trace_id)))
         return Trace.from_doc(docs[0]) if docs else None
 
@@ -304,7 +327,13 @@ class Collector:
         type: str | None = None,
         name: str | None = None,
     ) -> list[Observation]:
-        """Stored observations matching the filters, by start time."""
+        """Stored observations matching the filters, by start time.
+
+        Args:
+            trace_id: Only observations of this trace.
+            type: Only this type, in the server's spelling (``SPAN``, ``GENERATION``...).
+            name: Only observations with this name.
+        """
         docs = await self._query(
             lambda s: s.run(lambda st: st.observations(trace_id=trace_id, type=type, name=name))
         )
@@ -317,7 +346,13 @@ class Collector:
         name: str | None = None,
         observation_id: str | None = None,
     ) -> list[Score]:
-        """Stored scores matching the filters, by timestamp."""
+        """Stored scores matching the filters, by timestamp.
+
+        Args:
+            trace_id: Only scores of this trace.
+            name: Only scores with this name.
+            observation_id: Only scores of this observation.
+        """
         docs = await self._query(
             lambda s: s.run(
                 lambda st: st.scores(trace_id=trace_id, name=name, observation_id=observation_id)
