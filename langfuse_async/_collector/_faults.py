@@ -208,7 +208,13 @@ class Faults:
     def rate_limit(
         self, *, retry_after: int = 1, route: Route = "any", times: int | None = 1
     ) -> CannedResponse:
-        """Answer 429 like Langfuse Cloud's rate limiter, with ``Retry-After`` in seconds."""
+        """Answer 429 like Langfuse Cloud's rate limiter, with ``Retry-After`` in seconds.
+
+        Args:
+            retry_after: The ``Retry-After`` seconds (0 lets a client retry at once).
+            route: Which route's requests (``"any"``: the routes that take events).
+            times: How many requests; None for all of them.
+        """
         reset = time.time() + retry_after
         reset_iso = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(reset))
         return self.respond(
@@ -236,7 +242,13 @@ class Faults:
     def server_error(
         self, *, status: int = 500, route: Route = "any", times: int | None = 1
     ) -> CannedResponse:
-        """Answer a 5xx with the body the server sends when its blob storage fails."""
+        """Answer a 5xx with the body the server sends when its blob storage fails.
+
+        Args:
+            status: The 5xx status.
+            route: Which route's requests (``"any"``: the routes that take events).
+            times: How many requests; None for all of them.
+        """
         return self.respond(
             status,
             {
@@ -248,7 +260,12 @@ class Faults:
         )
 
     def unauthorized(self, *, route: Route = "any", times: int | None = 1) -> CannedResponse:
-        """Answer 401 as for wrong keys."""
+        """Answer 401 as for wrong keys.
+
+        Args:
+            route: Which route's requests (``"any"``: the routes that take events).
+            times: How many requests; None for all of them.
+        """
         body: dict[str, str] = {
             "message": "Invalid credentials. Confirm that you've configured the correct host."
         }
@@ -257,11 +274,21 @@ class Faults:
         return self.respond(401, body, route=route, times=times)
 
     def payload_too_large(self, *, route: Route = "any", times: int | None = 1) -> CannedResponse:
-        """Answer the server's plain-text 413."""
+        """Answer the server's plain-text 413.
+
+        Args:
+            route: Which route's requests (``"any"``: the routes that take events).
+            times: How many requests; None for all of them.
+        """
         return self.respond(413, "Body exceeded 4.5mb limit", route=route, times=times)
 
     def drop_connection(self, *, route: Route = "any", times: int | None = 1) -> DropConnection:
-        """Close the connection of the next ``times`` requests without answering."""
+        """Close the connection of the next ``times`` requests without answering.
+
+        Args:
+            route: Which route's requests (``"any"``: the routes that take events).
+            times: How many requests; None for all of them.
+        """
         _check_route(route)
         _check_times(times)
         fault = DropConnection(route, times)
@@ -273,6 +300,13 @@ class Faults:
 
         Held requests are then handled normally (or by a response fault). Closing the
         collector releases every gate.
+
+        Args:
+            route: Which route's requests (``"any"``: the routes that take events).
+            times: How many requests; None for all of them.
+
+        Returns:
+            The gate: ``await gate.wait_held()`` to know a request is held, ``gate.release()``.
         """
         _check_route(route)
         _check_times(times)
