@@ -426,7 +426,7 @@ async def _ingestion(request: web.Request, body: bytes, size: int, state: AppSta
     accepted.sort(key=lambda e: (e["type"] in UPDATE_TYPES, timestamp_ms(e["timestamp"])))
     stored: list[dict[str, Any]] = []
     for event in accepted:
-        scripted = state.faults.event_error(event["id"], event["type"])
+        scripted = state.faults._event_error(event["id"], event["type"])
         if scripted is not None:
             processing_errors.append(scripted)
         else:
@@ -965,8 +965,8 @@ def build_app(state: AppState) -> web.Application:
             if route == "otlp":
                 return _json(400, {"error": "Failed to read request body"})
             return _text(400, "Invalid body")
-        await state.faults.hold(route)
-        fault = state.faults.take_response(route)
+        await state.faults._hold(route)
+        fault = state.faults._take_response(route)
         if isinstance(fault, DropConnection):
             transport = request.transport
             if transport is not None:

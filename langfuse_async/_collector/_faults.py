@@ -353,20 +353,20 @@ class Faults:
 
     # --- used by the server ----------------------------------------------------------------
 
-    def gate_for(self, route: str) -> Gate | None:
+    def _gate_for(self, route: str) -> Gate | None:
         """Take the first gate matching ``route``, if any."""
         for gate in self._gates:
             if gate._matches(route):
                 return gate
         return None
 
-    async def hold(self, route: str) -> None:
+    async def _hold(self, route: str) -> None:
         """Wait at the first matching gate, if there is one."""
-        gate = self.gate_for(route)
+        gate = self._gate_for(route)
         if gate is not None:
             await gate._hold()
 
-    def take_response(self, route: str) -> CannedResponse | DropConnection | None:
+    def _take_response(self, route: str) -> CannedResponse | DropConnection | None:
         """Consume the first response fault matching ``route``, if any."""
         for fault in self._responses:
             if fault.matches(route):
@@ -374,7 +374,7 @@ class Faults:
                 return fault
         return None
 
-    def event_error(self, envelope_id: str, event_type: str) -> dict[str, Any] | None:
+    def _event_error(self, envelope_id: str, event_type: str) -> dict[str, Any] | None:
         """The scripted error entry for one event, or None to process it normally."""
         for fault in self._event_faults:
             entry = fault.take(envelope_id, event_type)
