@@ -321,6 +321,72 @@ class Tracer:
             obs._end_on_exit = False
         return obs
 
+    def start_span(
+        self,
+        *,
+        name: str,
+        trace_context: TraceContext | None = None,
+        input: Any = None,
+        output: Any = None,
+        metadata: Any = None,
+        version: str | None = None,
+        level: Level | None = None,
+        status_message: str | None = None,
+    ) -> Observation:
+        """Shorthand for :meth:`start_observation` with ``as_type="span"``; end it with ``.end()``."""
+        return self.start_observation(
+            name=name,
+            as_type="span",
+            trace_context=trace_context,
+            input=input,
+            output=output,
+            metadata=metadata,
+            version=version,
+            level=level,
+            status_message=status_message,
+        )
+
+    def start_generation(
+        self,
+        *,
+        name: str,
+        trace_context: TraceContext | None = None,
+        input: Any = None,
+        output: Any = None,
+        metadata: Any = None,
+        version: str | None = None,
+        level: Level | None = None,
+        status_message: str | None = None,
+        completion_start_time: _dt.datetime | int | None = None,
+        model: str | None = None,
+        model_parameters: Mapping[str, Any] | None = None,
+        usage_details: Mapping[str, int] | None = None,
+        cost_details: Mapping[str, float] | None = None,
+        prompt: Any = None,
+        prompt_name: str | None = None,
+        prompt_version: int | None = None,
+    ) -> Observation:
+        """Shorthand for :meth:`start_observation` with ``as_type="generation"``."""
+        return self.start_observation(
+            name=name,
+            as_type="generation",
+            trace_context=trace_context,
+            input=input,
+            output=output,
+            metadata=metadata,
+            version=version,
+            level=level,
+            status_message=status_message,
+            completion_start_time=completion_start_time,
+            model=model,
+            model_parameters=model_parameters,
+            usage_details=usage_details,
+            cost_details=cost_details,
+            prompt=prompt,
+            prompt_name=prompt_name,
+            prompt_version=prompt_version,
+        )
+
     def start_as_current_span(
         self,
         *,

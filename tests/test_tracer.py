@@ -654,3 +654,17 @@ def test_each_distinct_mistake_warns_once(
     assert len(warnings) == 2
     assert "'a'" in warnings[0] and "'b'" in warnings[1] and "BOOLEAN" in warnings[1]
     assert tracer.records == []
+
+
+def test_start_span_and_start_generation_are_the_official_shorthands(
+    tracer: RecordingTracer,
+) -> None:
+    with tracer.start_as_current_span(name="parent") as parent:
+        span = tracer.start_span(name="s", input={"a": 1})
+        generation = tracer.start_generation(name="g", model="m", usage_details={"input": 2})
+        assert tracer.get_current_observation_id() == parent.id  # neither became current
+        generation.end()
+        span.end()
+    s, g = tracer.by_name("s"), tracer.by_name("g")
+    assert (s.as_type, s.parent_id) == ("span", parent.id)
+    assert (g.as_type, g.model, g.parent_id) == ("generation", "m", parent.id)
