@@ -333,7 +333,7 @@ class Tracer:
         level: Level | None = None,
         status_message: str | None = None,
     ) -> Observation:
-        """Shorthand for :meth:`start_observation` with ``as_type="span"``; end it with ``.end()``."""
+        """Shorthand for :meth:`start_observation` with ``as_type="span"``."""
         return self.start_observation(
             name=name,
             as_type="span",
