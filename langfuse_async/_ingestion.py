@@ -124,6 +124,8 @@ class _ScoreBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=Tru
     comment: str | None = None
     metadata: Metadata | None = None
     environment: str | None = None
+    config_id: str | None = None
+    dataset_run_id: str | None = None
 
 
 _Body = _ObservationBody | _GenerationBody | _TraceBody | _ScoreBody
@@ -249,6 +251,8 @@ def _score_body(record: ScoreRecord, ctx: WireContext) -> _ScoreBody:
         comment=record.comment,
         metadata=_metadata(record.metadata),
         environment=ctx.environment,
+        config_id=record.config_id,
+        dataset_run_id=record.dataset_run_id,
     )
 
 

@@ -171,6 +171,10 @@ class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True):
     """``NUMERIC``, ``BOOLEAN``, ``CATEGORICAL``, ``TEXT`` or ``CORRECTION``; omitted when None."""
     comment: str | None = None
     metadata: Metadata | None = None
+    config_id: str | None = None
+    """The score config the value follows (Langfuse score configs)."""
+    dataset_run_id: str | None = None
+    """The dataset run scored (instead of a trace or session)."""
 
     @property
     def event_type(self) -> str:

@@ -663,8 +663,10 @@ class Tracer:
         data_type: ScoreDataType | None = None,
         comment: str | None = None,
         metadata: Any = None,
+        config_id: str | None = None,
+        dataset_run_id: str | None = None,
     ) -> None:
-        """Record a score for a trace, an observation of a trace, or a session.
+        """Record a score for a trace, an observation of a trace, a session or a dataset run.
 
         Invalid arguments are logged (once at WARNING) and nothing is recorded; this never
         raises. A score of a sampled-out trace is not recorded either.
@@ -674,7 +676,8 @@ class Tracer:
             value: A number for NUMERIC, 0 or 1 for BOOLEAN, a string for CATEGORICAL,
                 CORRECTION and TEXT (1 to 500 characters); a number or string without
                 ``data_type``.
-            trace_id: The trace scored. Exactly one of ``trace_id`` and ``session_id``.
+            trace_id: The trace scored. Exactly one of ``trace_id``, ``session_id`` and
+                ``dataset_run_id``.
             observation_id: The observation scored (needs ``trace_id``).
             session_id: The session scored.
             score_id: The score's id; giving the id of an existing score updates it.
@@ -682,6 +685,8 @@ class Tracer:
             data_type: ``NUMERIC``, ``BOOLEAN``, ``CATEGORICAL``, ``TEXT`` or ``CORRECTION``.
             comment: A free-text comment.
             metadata: Extra data, preferably a mapping.
+            config_id: The score config the value follows (not for CORRECTION scores).
+            dataset_run_id: The dataset run scored.
         """
         self._score(
             name,
@@ -693,6 +698,8 @@ class Tracer:
             comment,
             metadata,
             score_id,
+            config_id=config_id,
+            dataset_run_id=dataset_run_id,
         )
 
     def score_current_span(
@@ -756,6 +763,9 @@ class Tracer:
         comment: str | None,
         metadata: Any,
         score_id: str | None,
+        *,
+        config_id: str | None = None,
+        dataset_run_id: str | None = None,
     ) -> None:
         # The annotations are what callers should pass; the checks below assume nothing.
         if not self._tracing_enabled:
@@ -770,6 +780,8 @@ class Tracer:
             observation_id = _plain(observation_id)
             session_id = _plain(session_id)
             score_id = _plain(score_id)
+            config_id = _plain(config_id)
+            dataset_run_id = _plain(dataset_run_id)
             data_type = _plain(data_type)
             value = _plain(value)
             if not isinstance(name, str) or not name:
@@ -778,12 +790,16 @@ class Tracer:
                 not isinstance(data_type, str) or data_type not in _SCORE_DATA_TYPES
             ):
                 problem = "data_type must be NUMERIC, BOOLEAN, CATEGORICAL, TEXT or CORRECTION"
-            elif (trace_id is None) == (session_id is None):
-                problem = "give exactly one of trace_id and session_id"
+            elif sum(r is not None for r in (trace_id, session_id, dataset_run_id)) != 1:
+                problem = "give exactly one of trace_id, session_id and dataset_run_id"
             elif observation_id is not None and trace_id is None:
                 problem = "observation_id needs trace_id"
+            elif config_id is not None and data_type == "CORRECTION":
+                problem = "a CORRECTION score cannot have a config_id"
             elif not all(
-                _valid_ref(r) for r in (trace_id, observation_id, session_id) if r is not None
+                _valid_ref(r)
+                for r in (trace_id, observation_id, session_id, dataset_run_id, config_id)
+                if r is not None
             ):
                 problem = f"ids must be non-empty strings of at most {_MAX_ID_LENGTH} characters"
             elif score_id is not None and not _valid_ref(score_id):
@@ -831,6 +847,8 @@ class Tracer:
                 data_type=data_type,
                 comment=text,
                 metadata=meta,
+                config_id=config_id,
+                dataset_run_id=dataset_run_id,
             )
         except Exception:
             _context.logger.warning("could not record score %r", name, exc_info=True)

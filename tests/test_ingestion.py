@@ -854,3 +854,14 @@ def test_recognises_the_v4_events_only_refusal() -> None:
 )
 def test_not_accepted_detection_edges(failure: IngestionFailure, expected: bool) -> None:
     assert is_not_accepted_error(failure) is expected
+
+
+def test_a_dataset_run_score_with_a_config_conforms() -> None:
+    from .factories import score
+
+    record = score(trace_id=None, dataset_run_id="run-1", config_id="cfg-1")
+    event = decode(encode_event(record, CTX))
+    assert event["body"]["datasetRunId"] == "run-1" and event["body"]["configId"] == "cfg-1"
+    assert "traceId" not in event["body"]
+    assert_schema_valid(event)
+    assert check_event(event) == []

@@ -668,3 +668,13 @@ def test_start_span_and_start_generation_are_the_official_shorthands(
     s, g = tracer.by_name("s"), tracer.by_name("g")
     assert (s.as_type, s.parent_id) == ("span", parent.id)
     assert (g.as_type, g.model, g.parent_id) == ("generation", "m", parent.id)
+
+
+def test_scores_of_dataset_runs_and_with_a_config(tracer: RecordingTracer) -> None:
+    tracer.create_score(name="accuracy", value=0.8, dataset_run_id="run-1", config_id="cfg-1")
+    [score] = tracer.records
+    assert (score.dataset_run_id, score.config_id, score.trace_id) == ("run-1", "cfg-1", None)
+    tracer.records.clear()
+    tracer.create_score(name="a", value=1.0, trace_id="ab" * 16, dataset_run_id="run-1")
+    tracer.create_score(name="b", value="x", session_id="s", data_type="CORRECTION", config_id="c")
+    assert tracer.records == []  # both refused: two targets; a config on a correction
