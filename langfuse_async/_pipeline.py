@@ -25,6 +25,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
+from ._callbacks import IN_ON_ERROR, ErrorCallback
 from ._config import Config
 from ._ledger import Ledger, event_error
 from ._queue import EventQueue
@@ -32,7 +33,7 @@ from ._records import Record
 from ._results import FlushResult, Statistics
 from ._transport import HttpClient
 from ._wire import WireContext
-from ._worker import IN_ON_ERROR, ErrorCallback, Worker
+from ._worker import Worker
 
 __all__ = ["Pipeline"]
 

@@ -16,39 +16,30 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
 import logging
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
 
 import anyio
 
 from . import _batching, _ingestion, _otlp, _retry
+from ._callbacks import ErrorCallback, Reporter
 from ._clock import now_ns
 from ._config import Config
 from ._ledger import Ledger, event_error
 from ._queue import EventQueue
 from ._records import ObservationRecord, Record, ScoreRecord
-from ._results import EventError, Reason
+from ._results import Reason
 from ._routing import Route, choose_route, parse_health_version
 from ._sender import Item, SendOutcome, send_ingestion, send_otlp
 from ._transport import HttpClient, TransportError
 from ._wire import WireContext
 
-__all__ = ["IN_ON_ERROR", "Worker"]
+__all__ = ["Worker"]
 
 logger = logging.getLogger("langfuse_async")
-
-ErrorCallback = Callable[[EventError], Any]
-
-#: True while ``on_error`` runs: an event it produces that is dropped on the spot is only
-#: counted, since reporting it would call ``on_error`` again, and again.
-IN_ON_ERROR: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "langfuse_async_in_on_error", default=False
-)
 
 #: How many events one send cycle takes from the queue at most; batches are then cut by bytes.
 _TAKE_LIMIT = 1_000
@@ -76,7 +67,7 @@ class Worker:
         self._ledger = ledger
         self._http = http
         self._ctx = ctx
-        self._on_error = on_error
+        self._callbacks = Reporter(on_error, timeout=config.timeout)
         self._rng = random.Random()
         self.route: Route | None = None if config.transport == "auto" else config.transport
         self._active: dict[int, Item] = {}
@@ -98,8 +89,6 @@ class Worker:
         self._reporter: asyncio.Task[None] | None = None
         self._reports_ready: asyncio.Event | None = None
         self._reports_closing = False
-        self._reports_handed = 0
-        """Reports whose ``on_error`` call has returned (or failed, or timed out)."""
         self.live = False
         """True from start until the task ends: lets ``emit`` skip every check in steady state."""
 
@@ -236,7 +225,7 @@ class Worker:
         """True when the first ``mark`` reports ever queued have been handed to ``on_error``."""
         if self._reporter is not None and asyncio.current_task() is self._reporter:
             return True  # flush() from inside on_error: its own report is the one in progress
-        return self._reports_handed >= mark
+        return self._callbacks.handed >= mark
 
     async def wait_settled(self, seq: int, timeout: float | None) -> tuple[bool, int]:
         """Send everything now; wait until events up to ``seq`` are settled and reported.
@@ -858,47 +847,9 @@ class Worker:
 
     async def dispatch_reports(self) -> None:
         """Hand every queued report to ``on_error``, in order."""
-        reports = self._ledger.reports
-        if self._ledger.reports_lost and "reports_lost" not in self._warned:
-            self._warned.add("reports_lost")
-            logger.warning(
-                "more undelivered events piled up than max_queue_size before the worker "
-                "could hand them to on_error (the event loop did not run it in between); the "
-                "excess were only counted in statistics()"
-            )
-        while reports:
-            error = reports.popleft()
-            if self._on_error is None:
-                self._reports_handed += 1
-                key = "undelivered:" + error.reason
-                if key not in self._warned:
-                    self._warned.add(key)
-                    logger.warning(
-                        "an event was not delivered (%s: %s); pass on_error= "
-                        "to see each one, statistics() counts them",
-                        error.reason,
-                        error.message,
-                    )
-                continue
-            # Each call runs in a context of its own, outside any trace of the application's,
-            # and marked so that what it produces and gets dropped is not reported back to it.
-            context = contextvars.Context()
-            context.run(IN_ON_ERROR.set, True)
-            try:
-                result = context.run(self._on_error, error)
-                if inspect.isawaitable(result):
-                    call = context.run(asyncio.ensure_future, result)
-                    with anyio.move_on_after(self._config.timeout):
-                        await call
-            except Exception:
-                if "callback" not in self._warned:
-                    self._warned.add("callback")
-                    logger.warning("on_error raised; continuing", exc_info=True)
-                else:
-                    logger.debug("on_error raised", exc_info=True)
-            finally:
-                self._reports_handed += 1
-                self._signal_progress()
+        await self._callbacks.hand_over(
+            self._ledger.reports, lost=self._ledger.reports_lost, after_each=self._signal_progress
+        )
 
 
 async def _finish(task: asyncio.Task[None], deadline: float | None) -> None:

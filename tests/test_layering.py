@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "langfuse_async"
 PRODUCER = {"_context", "_observations", "_observe", "_tracer", "_sampling", "_payload"}
 #: Delivery: queue, worker, wire formats, transport, outcomes.
 CONSUMER = {
+    "_callbacks",
     "_queue",
     "_ledger",
     "_worker",
