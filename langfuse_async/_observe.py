@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from . import _context
 from ._context import CURRENT, get_client
-from ._observations import Observation, ObservationType, checked_type, flag, safe_str
+from ._observations import (
+    Observation,
+    ObservationType,
+    checked_type,
+    flag,
+    safe_str,
+    valid_trace_context,
+)
 from ._payload import encode_payload
 from ._records import TRUNCATED_MARKER
 
@@ -239,8 +246,16 @@ def _wrap(
     registry = _registry
     kind = _kind(fn)
 
-    def begin(client: Tracer, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Observation:
-        obs = Observation(client, CURRENT.get(), obs_name, as_type)
+    def begin(
+        client: Tracer,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        remote: tuple[str, str | None] | None = None,
+    ) -> Observation:
+        if remote is None:
+            obs = Observation(client, CURRENT.get(), obs_name, as_type)
+        else:
+            obs = Observation._remote(client, remote[0], remote[1], obs_name, as_type)
         if arguments is not None and obs._recording:
             bound = arguments.bind(args, kwargs)
             if bound is not None:
@@ -257,10 +272,16 @@ def _wrap(
             client = registry.last
             if client is None:
                 client = get_client()
+            remote = None
+            if kwargs and not _LANGFUSE_KWARGS.isdisjoint(kwargs):
+                client, remote = _take_langfuse_kwargs(client, kwargs)
             if not client._tracing_enabled:
                 return await afn(*args, **kwargs)
             parent = CURRENT.get()
-            obs = Observation(client, parent, obs_name, as_type)
+            if remote is None:
+                obs = Observation(client, parent, obs_name, as_type)
+            else:
+                obs = Observation._remote(client, remote[0], remote[1], obs_name, as_type)
             if arguments is not None and obs._recording:
                 bound = arguments.bind(args, kwargs)
                 if bound is not None:
@@ -294,9 +315,12 @@ def _wrap(
             client = registry.last
             if client is None:
                 client = get_client()
+            remote = None
+            if kwargs and not _LANGFUSE_KWARGS.isdisjoint(kwargs):
+                client, remote = _take_langfuse_kwargs(client, kwargs)
             if not client._tracing_enabled:
                 return gfn(*args, **kwargs)
-            obs = begin(client, args, kwargs)
+            obs = begin(client, args, kwargs, remote)
             agen = _create(obs, gfn, args, kwargs)
             return _traced_async_generator(agen, obs, capture_output, transform)
 
@@ -309,9 +333,12 @@ def _wrap(
             client = registry.last
             if client is None:
                 client = get_client()
+            remote = None
+            if kwargs and not _LANGFUSE_KWARGS.isdisjoint(kwargs):
+                client, remote = _take_langfuse_kwargs(client, kwargs)
             if not client._tracing_enabled:
                 return sfn(*args, **kwargs)
-            obs = begin(client, args, kwargs)
+            obs = begin(client, args, kwargs, remote)
             gen = _create(obs, sfn, args, kwargs)
             return _traced_generator(gen, obs, capture_output, transform)
 
@@ -322,10 +349,16 @@ def _wrap(
         client = registry.last
         if client is None:
             client = get_client()
+        remote = None
+        if kwargs and not _LANGFUSE_KWARGS.isdisjoint(kwargs):
+            client, remote = _take_langfuse_kwargs(client, kwargs)
         if not client._tracing_enabled:
             return fn(*args, **kwargs)
         parent = CURRENT.get()
-        obs = Observation(client, parent, obs_name, as_type)
+        if remote is None:
+            obs = Observation(client, parent, obs_name, as_type)
+        else:
+            obs = Observation._remote(client, remote[0], remote[1], obs_name, as_type)
         if arguments is not None and obs._recording:
             bound = arguments.bind(args, kwargs)
             if bound is not None:
@@ -351,6 +384,35 @@ def _wrap(
         return result
 
     return sync_wrapper
+
+
+#: Call-time keyword arguments of the official SDK's ``@observe``: taken out of the call, never
+#: passed to the function.
+_LANGFUSE_KWARGS = frozenset(
+    {"langfuse_trace_id", "langfuse_parent_observation_id", "langfuse_public_key"}
+)
+
+
+def _take_langfuse_kwargs(
+    client: Tracer, kwargs: dict[str, Any]
+) -> tuple[Tracer, tuple[str, str | None] | None]:
+    """Pop the ``langfuse_*`` arguments; return the client to use and the trace to join.
+
+    ``langfuse_trace_id`` (with ``langfuse_parent_observation_id``) makes the observation join
+    that trace, as a ``trace_context`` does; ``langfuse_public_key`` picks the client built
+    with that key. Invalid values are logged once and ignored, never raised.
+    """
+    trace_id = kwargs.pop("langfuse_trace_id", None)
+    parent_id = kwargs.pop("langfuse_parent_observation_id", None)
+    public_key = kwargs.pop("langfuse_public_key", None)
+    if public_key is not None:
+        client = get_client(public_key=safe_str(public_key))
+    if trace_id is None:
+        return client, None
+    context: dict[str, Any] = {"trace_id": trace_id}
+    if parent_id is not None:
+        context["parent_span_id"] = parent_id
+    return client, valid_trace_context(context)
 
 
 class _GeneratorFunction(functools.partial):  # type: ignore[type-arg]

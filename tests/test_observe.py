@@ -798,3 +798,29 @@ def test_keyword_arguments_named_like_positional_ones_are_kept(
     assert decode(first.input) == {"a": 1, "options": {"a": 2}}
     assert decode(second.input) == {"args": [1, 2], "options": {"args": 3}}
     assert decode(third.input) == {"args": [4], "x": 5}
+
+
+async def test_the_official_call_time_arguments_join_a_trace_and_never_reach_the_function(
+    tracer: RecordingTracer,
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    @observe(name="handler")
+    async def handler(x: int, **extra: Any) -> int:
+        seen.append(extra)
+        return x
+
+    @observe(name="work")
+    def work(x: int) -> int:
+        return x
+
+    trace_id, parent = "ab" * 16, "cd" * 8
+    assert await handler(1, langfuse_trace_id=trace_id, langfuse_parent_observation_id=parent) == 1
+    assert work(2, langfuse_trace_id=trace_id) == 2  # would be a TypeError if passed on
+    assert work(3, langfuse_trace_id="not-an-id") == 3  # invalid: logged, a new trace
+    assert seen == [{}]
+    h, w = tracer.by_name("handler"), [r for r in tracer.records if r.name == "work"]
+    assert (h.trace_id, h.parent_id, h.remote_parent) == (trace_id, parent, True)
+    assert decode(h.input) == {"x": 1}  # the langfuse_* arguments are not input
+    assert (w[0].trace_id, w[0].parent_id) == (trace_id, None)
+    assert w[1].trace_id != trace_id
