@@ -93,6 +93,25 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail fast, and say why, when the fixtures meet pytest-asyncio instead of anyio.
+
+    The fixtures run on anyio's event loop; a test run by pytest-asyncio runs on another one,
+    where the collector never answers and the test only times out.
+    """
+    names = getattr(item, "fixturenames", ())
+    if (
+        ("langfuse_collector" in names or "langfuse_client" in names)
+        and item.get_closest_marker("asyncio") is not None
+        and item.get_closest_marker("anyio") is None
+    ):
+        pytest.fail(
+            "langfuse_collector and langfuse_client are anyio fixtures: mark the test with "
+            "pytest.mark.anyio instead of pytest.mark.asyncio",
+            pytrace=False,
+        )
+
+
 @pytest.fixture
 async def langfuse_collector(
     request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: Any

@@ -137,3 +137,47 @@ async def test_recorded_requests_never_show_the_credentials() -> None:
         text = repr(request)
         assert "<redacted>" in text and "Basic" not in text
         assert collector.secret_key not in text
+
+
+def test_a_pytest_asyncio_test_using_the_fixtures_fails_fast_with_the_reason(tmp_path):
+    (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
+    # Stands in for pytest-asyncio, which marks coroutine tests with `asyncio`.
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    asyncio: pytest-asyncio\n")
+    (tmp_path / "test_inner.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.asyncio
+            def test_wrong_runner(langfuse_collector):
+                pass
+            """
+        )
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:langfuse_async",
+            "-p",
+            "langfuse_async.testing",
+            "-p",
+            "anyio",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--rootdir",
+            str(tmp_path),
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            str(tmp_path / "test_inner.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "mark the test with pytest.mark.anyio" in result.stdout
