@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import logging
+import numbers
 import threading
 from asyncio import _get_running_loop
 from collections.abc import Mapping, Sequence
@@ -217,7 +218,11 @@ def _check_details(value: Any, option: str, *, integers: bool) -> None:
         for key, entry in value.items():
             if isinstance(entry, (Mapping, type(None))):
                 continue
-            number = isinstance(entry, (int, float)) and not isinstance(entry, bool)
+            # numpy scalars are encoded as plain JSON numbers, so the server keeps them too.
+            number = (
+                isinstance(entry, (int, float))
+                or (isinstance(entry, numbers.Real) and type(entry).__module__ == "numpy")
+            ) and not isinstance(entry, bool)
             ok = number and entry >= 0 and (not integers or float(entry).is_integer())
             if not ok:
                 _context.log_once(
@@ -228,6 +233,7 @@ def _check_details(value: Any, option: str, *, integers: bool) -> None:
                     _short_repr(key),
                     _short_repr(entry),
                     "integers" if integers else "numbers",
+                    variant=_short_repr(key),
                 )
     except Exception:  # a hostile mapping: the encoder will cope, the check need not
         return

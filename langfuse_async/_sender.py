@@ -43,6 +43,7 @@ class Item:
         "size",
         "span",
         "trace_event",
+        "truncated",
     )
 
     def __init__(self, seq: int, record: Record) -> None:
@@ -58,6 +59,8 @@ class Item:
         self.trace_event: bytes | None = None
         """The ``trace-create`` a root observation brings on the ingestion route."""
         self.span: bytes | None = None
+        self.truncated = False
+        """Counted in ``statistics().truncated`` already (a rerouted event counts once)."""
         self.last_error: tuple[int | None, str, Any] = (None, "", None)
 
     def __repr__(self) -> str:

@@ -819,6 +819,7 @@ class Tracer:
                 "score %r not recorded: %s",
                 name if type(name) is str else f"<{type(name).__name__}>",
                 problem,
+                variant=(name if type(name) is str else "") + "\x00" + problem,
             )
             return
         bound = self._sample_bound

@@ -469,7 +469,7 @@ class Worker:
                     if fitted is None:
                         return self._drop(item, "oversize", f"event larger than {limit} bytes")
                     if fitted[0] is not record:
-                        self._count_truncated(record)
+                        self._count_truncated(item)
                     item.record, item.ingestion = fitted
                     root = item.record
                     if isinstance(root, ObservationRecord) and root.is_local_root:
@@ -487,14 +487,18 @@ class Worker:
             if fitted is None:
                 return self._drop(item, "oversize", f"event larger than {limit} bytes")
             if fitted[0] is not record:
-                self._count_truncated(record)
+                self._count_truncated(item)
                 item.record = fitted[0]
             item.span = fitted[1]
             return True
         except Exception as exc:  # encoding is total by design; this is the last safety net
             return self._drop(item, "unserializable", f"could not encode event: {exc!r}")
 
-    def _count_truncated(self, record: Record) -> None:
+    def _count_truncated(self, item: Item) -> None:
+        if item.truncated:
+            return  # truncated again for another route after a reroute: still one event
+        item.truncated = True
+        record = item.record
         self._ledger.truncated += 1
         if "truncated" not in self._warned:
             self._warned.add("truncated")

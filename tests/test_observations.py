@@ -64,6 +64,9 @@ def test_metadata_mappings_merge_per_key(tracer: RecordingTracer) -> None:
 def test_update_after_end_is_ignored(
     tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    from langfuse_async import _context
+
+    _context._logged.discard("update.ended")  # logged once per process: start afresh
     obs = tracer.start_observation(name="x")
     obs.end()
     with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
@@ -376,3 +379,20 @@ def test_usage_and_cost_the_server_would_drop_warn_once(
     assert "usage_details['input'] = 1.5" in messages[0]
     assert "cost_details['total'] = '0.1'" in messages[1]
     assert len(tracer.records) == 2  # still sent as given
+
+
+def test_numpy_usage_and_cost_numbers_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
+    # numpy scalars are sent as plain JSON numbers, which the server keeps: no warning.
+    np = pytest.importorskip("numpy")
+    from langfuse_async import _context
+
+    _context._logged.clear()
+    tracer = RecordingTracer()
+    with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+        with tracer.start_as_current_generation(name="g") as g:
+            g.update(
+                usage_details={"input": np.int64(3), "output": np.uint8(2)},
+                cost_details={"total": np.float32(0.5), "input": np.float64(0.25)},
+            )
+    assert [r.getMessage() for r in caplog.records] == []
+    assert decode(tracer.by_name("g").usage_details) == {"input": 3, "output": 2}

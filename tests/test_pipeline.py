@@ -12,6 +12,7 @@ import pytest
 
 from langfuse_async._config import resolve_config
 from langfuse_async._pipeline import Pipeline
+from langfuse_async._records import TRUNCATED_MARKER
 from langfuse_async._results import EventError
 
 from . import factories
@@ -528,3 +529,25 @@ async def test_the_worker_sleeps_while_idle(monkeypatch: pytest.MonkeyPatch) -> 
         await anyio.sleep(0.3)
         assert turns <= 1  # no polling: an idle worker waits for a wake-up
         await p.shutdown()
+
+
+async def test_an_event_truncated_then_rerouted_counts_as_truncated_once() -> None:
+    # Probes hidden by a proxy: the event goes to the ingestion route first, truncated to fit;
+    # the v4 server refuses it there, and the OTLP span (whose attribute strings escape every
+    # quote of the JSON output) needs its output truncated too. It is still one truncated event.
+    errors: list[EventError] = []
+    async with FakeLangfuse(mode="v4") as server:
+        server.probes_broken = True
+        p = make_pipeline(
+            server.url, on_error=errors.append, max_event_bytes=8_000, transport="auto"
+        )
+        p.emit(factories.observation(input="x" * 20_000, output=["a"] * 1_500))
+        assert (await p.flush(timeout=10)).completed
+        (span,) = server.spans()
+        attributes = {a["key"]: a["value"].get("stringValue") for a in span["attributes"]}
+        assert attributes["langfuse.observation.output"] == TRUNCATED_MARKER
+        await p.shutdown()
+        s = p.statistics()
+        assert (s.delivered, s.transport, errors) == (1, "otlp", [])
+        assert s.truncated == 1
+        assert balanced(p)

@@ -678,3 +678,27 @@ def test_scores_of_dataset_runs_and_with_a_config(tracer: RecordingTracer) -> No
     tracer.create_score(name="a", value=1.0, trace_id="ab" * 16, dataset_run_id="run-1")
     tracer.create_score(name="b", value="x", session_id="s", data_type="CORRECTION", config_id="c")
     assert tracer.records == []  # both refused: two targets; a config on a correction
+
+
+def test_a_repeated_mistake_with_new_values_is_one_problem(
+    tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Ids and values differ on every call of a loop; the mistake is the same one, so it must
+    # warn once (and a DEBUG-level message must be logged once), not once per value.
+    _context._logged.clear()
+    with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
+        for i in range(5):
+            with tracer.start_as_current_span(
+                name="s", trace_context={"trace_id": f"not-a-trace-id-{i}"}
+            ):
+                pass
+            obs = tracer.start_observation(name="o")
+            obs.end()
+            obs.update(output=i)  # after it ended: ignored, DEBUG once
+            with tracer.start_as_current_generation(name="g") as g:
+                g.update(usage_details={"input": -i - 1})
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "after it ended" in m]) == 1
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([m for m in warned if "trace_context must be" in m]) == 1
+    assert len([m for m in warned if "usage_details['input']" in m]) == 1
