@@ -431,19 +431,27 @@ def fit_with(
     max_event_bytes: int,
     *,
     trace_snapshot: bool = False,
+    trace_first: bool = False,
 ) -> tuple[Record, bytes] | None:
     """Encode with ``encode``, truncating the largest payloads until it fits ``max_event_bytes``.
 
     The same policy for every wire format: the largest of input, output and metadata is
-    replaced by :data:`~langfuse_async._records.TRUNCATED_MARKER` first. With
-    ``trace_snapshot`` (OTLP spans, which carry their trace's attributes), the trace's input,
-    output and metadata are truncated last. Returns None when nothing is left to truncate.
+    replaced by :data:`~langfuse_async._records.TRUNCATED_MARKER`. With ``trace_snapshot``
+    (OTLP spans, which carry their trace's attributes), the trace's input, output and metadata
+    are truncated too: last, or first with ``trace_first`` (a child span, whose copy of the
+    trace's attributes is repeated on the root, should lose that copy before its own data).
+    Returns None when nothing is left to truncate.
     """
     encoded = encode(record)
     while len(encoded) > max_event_bytes:
-        smaller = _truncate_largest(record)
-        if smaller is None and trace_snapshot and isinstance(record, ObservationRecord):
-            smaller = _truncate_trace_snapshot(record)
+        smaller: Record | None = None
+        snapshot = trace_snapshot and isinstance(record, ObservationRecord)
+        if snapshot and trace_first:
+            smaller = _truncate_trace_snapshot(record)  # type: ignore[arg-type]
+        if smaller is None:
+            smaller = _truncate_largest(record)
+        if smaller is None and snapshot and not trace_first:
+            smaller = _truncate_trace_snapshot(record)  # type: ignore[arg-type]
         if smaller is None:
             return None
         record = smaller

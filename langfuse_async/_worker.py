@@ -483,6 +483,7 @@ class Worker:
                 lambda r: _otlp.encode_span(r, ctx),  # type: ignore[arg-type]
                 limit,
                 trace_snapshot=True,
+                trace_first=not record.is_local_root,
             )
             if fitted is None:
                 return self._drop(item, "oversize", f"event larger than {limit} bytes")

@@ -212,3 +212,31 @@ async def test_a_wrong_base_url_is_named_once_in_a_warning(
         warnings = [r for r in caplog.records if "LANGFUSE_BASE_URL" in r.getMessage()]
         assert len(warnings) == 1 and "404" in warnings[0].getMessage()
         await p.shutdown()
+
+
+async def test_an_oversize_child_span_gives_up_its_copy_of_the_trace_first() -> None:
+    async with FakeLangfuse(mode="v4") as server:
+        p = make_pipeline(server.url, transport="otlp", max_event_bytes=20_000)
+        snap = factories.trace(metadata={"big": factories.raw("t" * 12_000)}).attributes
+        root = factories.observation(parent_id=None, input="r" * 12_000, trace=snap)
+        child = factories.observation(
+            trace_id=root.trace_id, parent_id=root.id, input="c" * 12_000, trace=snap
+        )
+        p.emit(child)
+        p.emit(root)
+        assert (await p.flush(timeout=10)).completed
+        spans = {s["spanId"]: s for s in server.spans()}
+
+        def attributes(span_id: str) -> dict[str, str]:
+            return {
+                a["key"]: a["value"].get("stringValue", "") for a in spans[span_id]["attributes"]
+            }
+
+        marker = "<truncated due to size exceeding limit>"
+        # The child keeps its own input; the root (which owns the trace) keeps the trace's copy.
+        assert attributes(child.id)["langfuse.observation.input"] == "c" * 12_000
+        assert "t" * 12_000 not in str(attributes(child.id))  # the copy of the trace is cut
+        assert attributes(root.id)["langfuse.observation.input"] == marker
+        assert "t" * 12_000 in str(attributes(root.id))
+        assert p.statistics().truncated == 2
+        await p.shutdown()
