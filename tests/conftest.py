@@ -1,10 +1,36 @@
-"""Shared fixtures: every async test runs on asyncio through the anyio plugin."""
+"""Shared fixtures: async tests run on asyncio through the anyio plugin; tracer test doubles."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import pytest
+
+from langfuse_async import _context
+
+if TYPE_CHECKING:
+    from .test_tracer import RecordingTracer
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def isolated_registry() -> Iterator[None]:
+    """Forget the clients ``get_client()`` knows for the test, and restore them after."""
+    state = _context._reset_for_tests()
+    try:
+        yield
+    finally:
+        _context._restore_for_tests(state)
+
+
+@pytest.fixture
+def tracer(isolated_registry: None) -> RecordingTracer:
+    """A client whose delivery side is a list of records (see ``tests/test_tracer.py``)."""
+    from .test_tracer import RecordingTracer
+
+    return RecordingTracer()

@@ -24,15 +24,6 @@ from .test_tracer import RecordingTracer
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def tracer() -> Iterator[RecordingTracer]:
-    state = _context._reset_for_tests()
-    try:
-        yield RecordingTracer()
-    finally:
-        _context._restore_for_tests(state)
-
-
 def _assert_parents(tracer: RecordingTracer, expected: dict[str, str | None]) -> None:
     parents = {r.id: r.parent_id for r in tracer.observations}
     assert parents == expected

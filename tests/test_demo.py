@@ -6,6 +6,8 @@ import pytest
 
 from langfuse_async import _demo
 
+from .threaded_collector import ThreadedCollector
+
 
 @pytest.mark.parametrize("mode", ["v3", "v4"])
 def test_demo_delivers_everything_and_prints_the_trees(
@@ -33,37 +35,13 @@ def test_demo_delivers_everything_and_prints_the_trees(
 def test_demo_with_credentials_sends_to_that_server_and_says_how_it_went(
     good_keys: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import asyncio
-    import threading
-
-    from langfuse_async.testing import Collector
-
-    loop = asyncio.new_event_loop()
-    ready, holder, stop = threading.Event(), [], []
-    counts: list[int] = []
-
-    async def serve() -> None:
-        stop.append(asyncio.Event())
-        async with Collector() as collector:
-            holder.append(collector)
-            ready.set()
-            await stop[0].wait()
-            counts.append(len(await collector.traces()))
-
-    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
-    thread.start()
-    try:
-        assert ready.wait(10)
-        collector = holder[0]
-        url = collector.url
-        monkeypatch.setenv("LANGFUSE_BASE_URL", url)
-        monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", collector.public_key)
-        monkeypatch.setenv("LANGFUSE_SECRET_KEY", collector.secret_key if good_keys else "sk-wrong")
+    with ThreadedCollector() as server:
+        url = server.collector.url
+        env = server.env(**({} if good_keys else {"LANGFUSE_SECRET_KEY": "sk-wrong"}))
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
         code = _demo.main([])
-    finally:
-        loop.call_soon_threadsafe(stop[0].set)
-        thread.join(10)
-        loop.close()
+        counts = [len(server.query(lambda c: c.traces()))]
     out = capsys.readouterr().out
     assert f"sending to {url}" in out
     if good_keys:

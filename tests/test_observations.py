@@ -7,7 +7,6 @@ import datetime as dt
 import enum
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -23,15 +22,6 @@ from langfuse_async._observations import (
 from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
 
 from .test_tracer import RecordingTracer, decode
-
-
-@pytest.fixture
-def tracer() -> Iterator[RecordingTracer]:
-    state = _context._reset_for_tests()
-    try:
-        yield RecordingTracer()
-    finally:
-        _context._restore_for_tests(state)
 
 
 def _raw(value: Any) -> msgspec.Raw:
@@ -64,7 +54,6 @@ def test_metadata_mappings_merge_per_key(tracer: RecordingTracer) -> None:
 def test_update_after_end_is_ignored(
     tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from langfuse_async import _context
 
     _context._logged.discard("update.ended")  # logged once per process: start afresh
     obs = tracer.start_observation(name="x")
@@ -363,7 +352,6 @@ def test_noop_handle_does_nothing(tracer: RecordingTracer) -> None:
 def test_usage_and_cost_the_server_would_drop_warn_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from langfuse_async import _context
 
     _context._logged.clear()
     tracer = RecordingTracer()
@@ -384,7 +372,6 @@ def test_usage_and_cost_the_server_would_drop_warn_once(
 def test_numpy_usage_and_cost_numbers_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
     # numpy scalars are sent as plain JSON numbers, which the server keeps: no warning.
     np = pytest.importorskip("numpy")
-    from langfuse_async import _context
 
     _context._logged.clear()
     tracer = RecordingTracer()

@@ -25,15 +25,6 @@ from .test_tracer import RecordingTracer, decode
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def tracer() -> Iterator[RecordingTracer]:
-    state = _context._reset_for_tests()
-    try:
-        yield RecordingTracer()
-    finally:
-        _context._restore_for_tests(state)
-
-
 # --------------------------------------------------------------------------- coroutines
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
-from langfuse_async.testing import Collector
+from .threaded_collector import ThreadedCollector
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,34 +31,10 @@ def test_readme_commands_are_the_ones_ci_runs() -> None:
 
 
 def test_the_quick_start_runs_against_the_local_collector() -> None:
-    loop = asyncio.new_event_loop()
-    ready = threading.Event()
-    stop: list[asyncio.Event] = []
-    holder: list[Collector] = []
-    traces: list[object] = []
-
-    async def serve() -> None:
-        stop.append(asyncio.Event())
-        async with Collector() as collector:
-            holder.append(collector)
-            ready.set()
-            await stop[0].wait()
-            traces.extend(await collector.traces())
-
-    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
-    thread.start()
-    try:
-        assert ready.wait(10)
-        collector = holder[0]
-        env = {
-            **os.environ,
-            "LANGFUSE_BASE_URL": collector.url,
-            "LANGFUSE_PUBLIC_KEY": collector.public_key,
-            "LANGFUSE_SECRET_KEY": collector.secret_key,
-        }
+    with ThreadedCollector() as server:
         proc = subprocess.run(
             [sys.executable, "-c", quick_start()],
-            env=env,
+            env={**os.environ, **server.env()},
             capture_output=True,
             text=True,
             timeout=60,
@@ -70,9 +44,6 @@ def test_the_quick_start_runs_against_the_local_collector() -> None:
         assert "flushed: True" in proc.stdout
         assert "not delivered" not in proc.stdout
         assert "pending=0" in proc.stdout
-    finally:
-        loop.call_soon_threadsafe(stop[0].set)
-        thread.join(10)
-        loop.close()
+        traces = server.query(lambda c: c.traces())
     [trace] = traces
     assert trace.user_id == "u-1"  # type: ignore[attr-defined]

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from hypothesis import given, strategies as st
 
-from langfuse_async import _context
 from langfuse_async._observe import observe
 from langfuse_async._sampling import bound_for_rate, is_sampled
 
 from .test_tracer import RecordingTracer
 
-
-@pytest.fixture(autouse=True)
-def isolated_registry() -> Iterator[None]:
-    state = _context._reset_for_tests()
-    try:
-        yield
-    finally:
-        _context._restore_for_tests(state)
+pytestmark = pytest.mark.usefixtures("isolated_registry")
 
 
 def _trace_id(upper: int, lower: int) -> str:

@@ -67,14 +67,19 @@ async def test_faults_are_reachable_from_the_fixture(langfuse_collector):
 """
 
 
-def test_plugin_fixtures_in_a_pytest_session(tmp_path):
+def run_inner_session(
+    tmp_path, tests: str, *, ini: str = "[pytest]\n"
+) -> subprocess.CompletedProcess[str]:
+    """Run ``tests`` in a pytest session of their own, with this checkout's plugin.
+
+    The plugin is loaded explicitly (not through the installed entry point) so the session
+    checks this checkout's module, and an ini file of its own keeps it away from this project's
+    settings.
+    """
     (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
-    # An empty ini file of its own keeps the inner session away from this project's settings.
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "test_inner.py").write_text(textwrap.dedent(INNER_TESTS))
-    # Load the plugin explicitly (not through the installed entry point) so this test checks
-    # this checkout's module, and keep the inner session away from this project's settings.
-    result = subprocess.run(
+    (tmp_path / "pytest.ini").write_text(ini)
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(tests))
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -101,6 +106,10 @@ def test_plugin_fixtures_in_a_pytest_session(tmp_path):
         timeout=120,
         cwd=tmp_path,
     )
+
+
+def test_plugin_fixtures_in_a_pytest_session(tmp_path):
+    result = run_inner_session(tmp_path, INNER_TESTS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout
 
@@ -140,44 +149,17 @@ async def test_recorded_requests_never_show_the_credentials() -> None:
 
 
 def test_a_pytest_asyncio_test_using_the_fixtures_fails_fast_with_the_reason(tmp_path):
-    (tmp_path / "conftest.py").write_text(INNER_CONFTEST)
-    # Stands in for pytest-asyncio, which marks coroutine tests with `asyncio`.
-    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    asyncio: pytest-asyncio\n")
-    (tmp_path / "test_inner.py").write_text(
-        textwrap.dedent(
-            """
-            import pytest
+    # The marker stands in for pytest-asyncio, which marks coroutine tests with `asyncio`.
+    result = run_inner_session(
+        tmp_path,
+        """
+        import pytest
 
-            @pytest.mark.asyncio
-            def test_wrong_runner(langfuse_collector):
-                pass
-            """
-        )
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:langfuse_async",
-            "-p",
-            "langfuse_async.testing",
-            "-p",
-            "anyio",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--rootdir",
-            str(tmp_path),
-            "-c",
-            str(tmp_path / "pytest.ini"),
-            str(tmp_path / "test_inner.py"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
+        @pytest.mark.asyncio
+        def test_wrong_runner(langfuse_collector):
+            pass
+        """,
+        ini="[pytest]\nmarkers =\n    asyncio: pytest-asyncio\n",
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "mark the test with pytest.mark.anyio" in result.stdout

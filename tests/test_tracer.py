@@ -11,7 +11,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -76,20 +75,6 @@ def decode(raw: Any) -> Any:
     if isinstance(raw, dict):
         return {k: json.loads(bytes(v)) for k, v in raw.items()}
     return None if raw is None else json.loads(bytes(raw))
-
-
-@pytest.fixture
-def isolated_registry() -> Iterator[None]:
-    state = _context._reset_for_tests()
-    try:
-        yield
-    finally:
-        _context._restore_for_tests(state)
-
-
-@pytest.fixture
-def tracer(isolated_registry: None) -> RecordingTracer:
-    return RecordingTracer()
 
 
 # --------------------------------------------------------------------------- observations
