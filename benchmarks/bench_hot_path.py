@@ -31,10 +31,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langfuse_async._config import resolve_config
-from langfuse_async._context import CURRENT
-from langfuse_async._observe import observe
 from langfuse_async._records import Record
-from langfuse_async._tracer import Tracer
+from langfuse_async._tracing.context import CURRENT
+from langfuse_async._tracing.observe import observe
+from langfuse_async._tracing.tracer import Tracer
 
 ROUNDS = 7
 

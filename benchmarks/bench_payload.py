@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from langfuse_async._payload import encode_metadata, encode_payload
+from langfuse_async._tracing.payload import encode_metadata, encode_payload
 
 ROUNDS = 7
 

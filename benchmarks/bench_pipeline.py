@@ -20,9 +20,9 @@ from aiohttp import web
 
 from langfuse_async._clock import now_ns
 from langfuse_async._config import resolve_config
-from langfuse_async._ids import new_event_id, new_observation_id, new_trace_id
-from langfuse_async._pipeline import Pipeline
+from langfuse_async._delivery.pipeline import Pipeline
 from langfuse_async._records import RECORD_OVERHEAD_BYTES, ObservationRecord
+from langfuse_async._tracing.ids import new_event_id, new_observation_id, new_trace_id
 
 
 def record(i: int) -> ObservationRecord:

@@ -8,9 +8,9 @@ attach scores, and ``await langfuse.flush()``; every event is delivered or repor
 from __future__ import annotations
 
 from ._client import Langfuse, get_client
-from ._observations import Level, Observation, ObservationType, ScoreDataType
-from ._observe import observe
-from ._results import EventError, FlushResult, Reason, Statistics
+from ._outcomes import EventError, FlushResult, Reason, Statistics
+from ._tracing.observations import Level, Observation, ObservationType, ScoreDataType
+from ._tracing.observe import observe
 from ._version import __version__
 
 __all__ = [

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, cast
 
-from . import _context
 from ._config import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BACKOFF_MAX,
@@ -22,10 +21,11 @@ from ._config import (
     TransportMode,
     resolve_config,
 )
-from ._pipeline import Pipeline
+from ._delivery.pipeline import Pipeline
+from ._outcomes import EventError, FlushResult, Statistics
 from ._records import Record
-from ._results import EventError, FlushResult, Statistics
-from ._tracer import Tracer
+from ._tracing import context as _context
+from ._tracing.tracer import Tracer
 
 __all__ = ["Langfuse", "get_client"]
 

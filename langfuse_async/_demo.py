@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._client import Langfuse
-from ._context import get_client
-from ._observe import observe
+from ._tracing.context import get_client
+from ._tracing.observe import observe
 
 _QUESTIONS = [
     ("u-ada", "What is the capital of France?"),

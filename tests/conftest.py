@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from langfuse_async import _context
+from langfuse_async._tracing import context as _context
 
 if TYPE_CHECKING:
     from .test_tracer import RecordingTracer

@@ -7,7 +7,6 @@ from typing import Any
 import msgspec
 
 from langfuse_async._clock import now_ns
-from langfuse_async._ids import new_event_id, new_observation_id, new_trace_id
 from langfuse_async._records import (
     RECORD_OVERHEAD_BYTES,
     ObservationRecord,
@@ -15,6 +14,7 @@ from langfuse_async._records import (
     TraceAttributes,
     TraceRecord,
 )
+from langfuse_async._tracing.ids import new_event_id, new_observation_id, new_trace_id
 
 
 def raw(value: Any) -> msgspec.Raw:

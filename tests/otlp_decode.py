@@ -1,6 +1,6 @@
 """Read an OTLP/JSON request back into observations, the way the Langfuse server reads it.
 
-A test helper, independent of ``langfuse_async._otlp``: it knows only the wire contract
+A test helper, independent of ``langfuse_async._wire.otlp``: it knows only the wire contract
 (attribute keys, value wrappers, the legacy trace I/O fallback), so a round trip through it checks
 the encoder against the contract rather than against itself.
 """

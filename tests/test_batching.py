@@ -8,9 +8,9 @@ import itertools
 import pytest
 from hypothesis import given, strategies as st
 
-from langfuse_async._batching import body_size, cut_batches, split_in_half
-from langfuse_async._ingestion import batch_overhead, build_body
-from langfuse_async._wire import WireContext
+from langfuse_async._delivery.batching import body_size, cut_batches, split_in_half
+from langfuse_async._wire.context import WireContext
+from langfuse_async._wire.ingestion import batch_overhead, build_body
 
 CTX = WireContext(public_key="pk-lf-batching", sdk_version="1.0.0")
 OVERHEAD = functools.partial(batch_overhead, ctx=CTX)

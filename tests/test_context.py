@@ -14,10 +14,10 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from langfuse_async import _context
-from langfuse_async._context import get_client, set_client_factory
-from langfuse_async._observe import observe
-from langfuse_async._tracer import Tracer
+from langfuse_async._tracing import context as _context
+from langfuse_async._tracing.context import get_client, set_client_factory
+from langfuse_async._tracing.observe import observe
+from langfuse_async._tracing.tracer import Tracer
 
 from .test_tracer import RecordingTracer
 

@@ -17,10 +17,10 @@ from typing import Any
 import anyio
 import pytest
 
-from langfuse_async import _worker
-from langfuse_async._queue import EventQueue
+from langfuse_async._delivery import worker as _worker
+from langfuse_async._delivery.queue import EventQueue
+from langfuse_async._outcomes import EventError
 from langfuse_async._records import Record
-from langfuse_async._results import EventError
 
 from . import factories
 from .fake_langfuse import INGESTION, FakeLangfuse

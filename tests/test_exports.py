@@ -23,7 +23,7 @@ def test_public_classes_show_the_public_module() -> None:
 
 
 def test_get_client_always_has_the_full_client_interface(monkeypatch) -> None:
-    from langfuse_async import _context
+    from langfuse_async._tracing import context as _context
 
     state = _context._reset_for_tests()
     try:

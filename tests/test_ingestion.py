@@ -13,7 +13,18 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from langfuse_async._ingestion import (
+from langfuse_async._records import (
+    GENERATION_LIKE_TYPES,
+    OBSERVATION_TYPES,
+    TRUNCATED_MARKER,
+    ObservationRecord,
+    Record,
+    ScoreRecord,
+    TraceAttributes,
+    TraceRecord,
+)
+from langfuse_async._wire.context import WireContext
+from langfuse_async._wire.ingestion import (
     IngestionFailure,
     IngestionReply,
     IngestionSuccess,
@@ -25,17 +36,6 @@ from langfuse_async._ingestion import (
     is_not_accepted_error,
     parse_response,
 )
-from langfuse_async._records import (
-    GENERATION_LIKE_TYPES,
-    OBSERVATION_TYPES,
-    TRUNCATED_MARKER,
-    ObservationRecord,
-    Record,
-    ScoreRecord,
-    TraceAttributes,
-    TraceRecord,
-)
-from langfuse_async._wire import WireContext
 from tests.server_rules import CLIENT_TIMESTAMP_RE, check_body, check_event
 
 DATA = pathlib.Path(__file__).parent / "data"

@@ -1,64 +1,104 @@
-"""Data flows one way: the producer side never imports the consumer side (and back)."""
+"""The package's layers, enforced on its import statements (``TYPE_CHECKING`` ones included).
+
+Data flows one way: user code -> ``_tracing`` (records) -> ``_client`` -> ``_delivery`` (queue,
+batches, HTTP) -> outcomes. ``_wire`` is pure bytes; ``_collector`` is a server apart.
+"""
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "langfuse_async"
+NAME = "langfuse_async"
 
-#: User-facing recording: observations, the decorator, context, sampling, payload encoding.
-PRODUCER = {"_context", "_observations", "_observe", "_tracer", "_sampling", "_payload"}
-#: Delivery: queue, worker, wire formats, transport, outcomes.
-CONSUMER = {
-    "_callbacks",
-    "_queue",
-    "_ledger",
-    "_worker",
-    "_pipeline",
-    "_sender",
-    "_transport",
-    "_ingestion",
-    "_otlp",
-    "_batching",
-    "_retry",
-    "_routing",
-    "_wire",
-}
+#: Modules at the root that both sides may use; they import no layer.
+ROOT_LEAVES = {"_clock", "_config", "_log", "_outcomes", "_records", "_version"}
 
 
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def module_name(path: Path) -> str:
+    rel = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """Every module of the package that ``name`` imports, as absolute dotted names."""
+    is_package = path.name == "__init__.py"
+    here = name.split(".") if is_package else name.split(".")[:-1]
+    known = modules()
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level >= 1:
-            if node.module:
-                found.add(node.module.split(".")[0])
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1]
+                prefix = ".".join(base + ([node.module] if node.module else []))
             else:
-                found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            parts = node.module.split(".")
-            if parts[0] == "langfuse_async" and len(parts) > 1:
-                found.add(parts[1])
-        elif isinstance(node, ast.Import):
+                prefix = node.module or ""
+            if not prefix.startswith(NAME):
+                continue
             for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == "langfuse_async" and len(parts) > 1:
-                    found.add(parts[1])
+                candidate = f"{prefix}.{alias.name}"
+                found.add(candidate if candidate in known else prefix)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith(NAME + "."))
+    found.discard(name)
     return found
 
 
-@pytest.mark.parametrize("module", sorted(PRODUCER))
-def test_producer_modules_do_not_import_the_consumer_side(module: str) -> None:
-    path = PACKAGE / f"{module}.py"
-    assert path.exists(), path
-    assert not imported_modules(path) & CONSUMER
+def layer(module: str) -> str:
+    """The top-level part of the package that ``module`` belongs to (``_tracing``...)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
 
 
-@pytest.mark.parametrize("module", sorted(CONSUMER))
-def test_consumer_modules_do_not_import_the_producer_side(module: str) -> None:
-    path = PACKAGE / f"{module}.py"
-    assert path.exists(), path
-    assert not imported_modules(path) & PRODUCER
+GRAPH = {name: imports_of(name, path) for name, path in modules().items()}
+
+
+def layers_imported(module: str) -> set[str]:
+    return {layer(m) for m in GRAPH[module]} - {layer(module)}
+
+
+def in_layer(name: str) -> Iterator[str]:
+    return (m for m in sorted(GRAPH) if layer(m) == name)
+
+
+@pytest.mark.parametrize("module", list(in_layer("_tracing")))
+def test_tracing_never_imports_delivery_wire_or_collector(module: str) -> None:
+    assert not layers_imported(module) & {"_delivery", "_wire", "_collector", "_client"}
+
+
+@pytest.mark.parametrize("module", list(in_layer("_delivery")))
+def test_delivery_never_imports_tracing_or_collector(module: str) -> None:
+    assert not layers_imported(module) & {"_tracing", "_collector", "_client"}
+
+
+@pytest.mark.parametrize("module", list(in_layer("_wire")))
+def test_wire_imports_only_records_clock_and_version(module: str) -> None:
+    assert layers_imported(module) <= {"_records", "_clock", "_version"}
+
+
+@pytest.mark.parametrize("module", sorted(ROOT_LEAVES & {layer(m) for m in GRAPH}))
+def test_root_leaves_import_no_layer(module: str) -> None:
+    assert layers_imported(f"{NAME}.{module}") <= ROOT_LEAVES
+
+
+def test_only_the_client_joins_the_two_sides() -> None:
+    joining = {m for m in GRAPH if {"_tracing", "_delivery"} <= layers_imported(m)}
+    assert joining <= {f"{NAME}._client"}
+
+
+def test_collector_is_apart() -> None:
+    for module in in_layer("_collector"):
+        assert layers_imported(module) <= {"_version"}, module
+    users = {m for m in GRAPH if "_collector" in layers_imported(m)}
+    assert users <= {f"{NAME}._cli", f"{NAME}._demo", f"{NAME}.testing"}

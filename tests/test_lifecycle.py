@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
-from langfuse_async._pipeline import Pipeline
+from langfuse_async._delivery.pipeline import Pipeline
 
 from . import factories
 from .fake_langfuse import INGESTION, FakeLangfuse
@@ -138,7 +138,7 @@ def test_pending_events_are_sent_at_interpreter_exit(threaded: ThreadedServer) -
         f"""
         import asyncio
         from langfuse_async._config import resolve_config
-        from langfuse_async._pipeline import Pipeline
+        from langfuse_async._delivery.pipeline import Pipeline
         from tests import factories
 
         config = resolve_config(
@@ -206,7 +206,7 @@ def run_script(body: str, url: str, **popen: Any) -> subprocess.Popen[str]:
         f"""
         import asyncio, threading
         from langfuse_async._config import resolve_config
-        from langfuse_async._pipeline import Pipeline
+        from langfuse_async._delivery.pipeline import Pipeline
         from tests import factories
 
         def make(url={url!r}, **options):
@@ -464,7 +464,7 @@ def test_the_exit_hook_is_bounded_by_exit_timeout_against_a_silent_server() -> N
         f"""
         import asyncio
         from langfuse_async._config import resolve_config
-        from langfuse_async._pipeline import Pipeline
+        from langfuse_async._delivery.pipeline import Pipeline
         from tests import factories
 
         import atexit

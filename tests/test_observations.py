@@ -12,14 +12,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from langfuse_async import _context
-from langfuse_async._observations import (
+from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
+from langfuse_async._tracing import context as _context
+from langfuse_async._tracing.observations import (
     NOOP_OBSERVATION,
     describe_exception,
     merge_trace_attributes,
     to_ns,
 )
-from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
 
 from .test_tracer import RecordingTracer, decode
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from langfuse_async import _context
-from langfuse_async._observe import observe
 from langfuse_async._records import TRUNCATED_MARKER
+from langfuse_async._tracing import context as _context
+from langfuse_async._tracing.observe import observe
 
 from .test_tracer import RecordingTracer, decode
 

@@ -13,8 +13,15 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from langfuse_async import _otlp
-from langfuse_async._otlp import (
+from langfuse_async._records import (
+    GENERATION_LIKE_TYPES,
+    OBSERVATION_TYPES,
+    ObservationRecord,
+    TraceAttributes,
+)
+from langfuse_async._wire import otlp as _otlp
+from langfuse_async._wire.context import WireContext
+from langfuse_async._wire.otlp import (
     SCOPE_NAME,
     build_request,
     encode_span,
@@ -22,13 +29,6 @@ from langfuse_async._otlp import (
     otlp_headers,
     request_overhead,
 )
-from langfuse_async._records import (
-    GENERATION_LIKE_TYPES,
-    OBSERVATION_TYPES,
-    ObservationRecord,
-    TraceAttributes,
-)
-from langfuse_async._wire import WireContext
 
 from .otlp_decode import decode_request, decode_span, unjson
 

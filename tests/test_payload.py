@@ -26,8 +26,9 @@ import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from langfuse_async import _payload
-from langfuse_async._payload import (
+from langfuse_async._records import TRUNCATED_MARKER
+from langfuse_async._tracing import payload as _payload
+from langfuse_async._tracing.payload import (
     BYTES_BASE64_PREFIX,
     CYCLE_MARKER,
     DEPTH_MARKER,
@@ -39,7 +40,6 @@ from langfuse_async._payload import (
     encode_metadata,
     encode_payload,
 )
-from langfuse_async._records import TRUNCATED_MARKER
 
 
 def decoded(raw: msgspec.Raw) -> Any:
@@ -489,7 +489,7 @@ def test_optional_libraries_are_not_imported() -> None:
     code = textwrap.dedent(
         """
         import sys, dataclasses
-        from langfuse_async._payload import encode_payload
+        from langfuse_async._tracing.payload import encode_payload
         @dataclasses.dataclass
         class D:
             x: object

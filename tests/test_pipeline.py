@@ -11,9 +11,9 @@ import anyio
 import pytest
 
 from langfuse_async._config import resolve_config
-from langfuse_async._pipeline import Pipeline
+from langfuse_async._delivery.pipeline import Pipeline
+from langfuse_async._outcomes import EventError
 from langfuse_async._records import TRUNCATED_MARKER
-from langfuse_async._results import EventError
 
 from . import factories
 from .fake_langfuse import INGESTION, FakeLangfuse

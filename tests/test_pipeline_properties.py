@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from langfuse_async._results import EventError
+from langfuse_async._outcomes import EventError
 
 from . import factories
 from .fake_langfuse import INGESTION, OTLP, FakeLangfuse

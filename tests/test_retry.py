@@ -8,7 +8,7 @@ import math
 import pytest
 from hypothesis import given, strategies as st
 
-from langfuse_async._retry import backoff_delay, classify_status, parse_retry_after
+from langfuse_async._delivery.retry import backoff_delay, classify_status, parse_retry_after
 
 # 2026-08-22T08:21:47Z
 NOW = 1_787_386_907.0

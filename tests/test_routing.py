@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
+from langfuse_async._delivery.routing import choose_route, parse_health_version
+from langfuse_async._outcomes import EventError
 from langfuse_async._records import Record
-from langfuse_async._results import EventError
-from langfuse_async._routing import choose_route, parse_health_version
 
 from . import factories
 from .fake_langfuse import INGESTION, OTLP, FakeLangfuse

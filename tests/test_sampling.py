@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from langfuse_async._observe import observe
-from langfuse_async._sampling import bound_for_rate, is_sampled
+from langfuse_async._tracing.observe import observe
+from langfuse_async._tracing.sampling import bound_for_rate, is_sampled
 
 from .test_tracer import RecordingTracer
 

@@ -16,9 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from langfuse_async import _context
 from langfuse_async._config import Config, resolve_config
-from langfuse_async._observations import NOOP_OBSERVATION, Observation
 from langfuse_async._records import (
     RECORD_OVERHEAD_BYTES,
     TRUNCATED_MARKER,
@@ -27,7 +25,9 @@ from langfuse_async._records import (
     ScoreRecord,
     TraceRecord,
 )
-from langfuse_async._tracer import Tracer
+from langfuse_async._tracing import context as _context
+from langfuse_async._tracing.observations import NOOP_OBSERVATION, Observation
+from langfuse_async._tracing.tracer import Tracer
 
 
 def make_config(**overrides: Any) -> Config:

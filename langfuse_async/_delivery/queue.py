@@ -6,8 +6,8 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 
-from ._config import QueueFull
-from ._records import Record
+from .._config import QueueFull
+from .._records import Record
 
 __all__ = ["EventQueue"]
 

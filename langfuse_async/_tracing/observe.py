@@ -24,9 +24,10 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from types import AsyncGeneratorType, GeneratorType, MethodType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
-from . import _context
-from ._context import CURRENT, get_client
-from ._observations import (
+from .._records import TRUNCATED_MARKER
+from . import context as _context
+from .context import CURRENT, get_client
+from .observations import (
     Observation,
     ObservationType,
     checked_type,
@@ -34,11 +35,10 @@ from ._observations import (
     safe_str,
     valid_trace_context,
 )
-from ._payload import encode_payload
-from ._records import TRUNCATED_MARKER
+from .payload import encode_payload
 
 if TYPE_CHECKING:
-    from ._tracer import Tracer
+    from .tracer import Tracer
 
 __all__ = ["observe"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ._version import __version__
+from .._version import __version__
 
 __all__ = ["SDK_NAME", "WireContext"]
 

@@ -81,7 +81,7 @@ from typing import Any
 
 import msgspec
 
-from ._records import TRUNCATED_MARKER, Metadata
+from .._records import TRUNCATED_MARKER, Metadata
 
 __all__ = [
     "BYTES_BASE64_PREFIX",

@@ -25,8 +25,8 @@ from typing import Any
 
 import msgspec
 
-from ._clock import format_ns
-from ._records import (
+from .._clock import format_ns
+from .._records import (
     GENERATION_LIKE_TYPES,
     TRUNCATED_MARKER,
     Metadata,
@@ -36,7 +36,7 @@ from ._records import (
     TraceAttributes,
     TraceRecord,
 )
-from ._wire import WireContext
+from .context import WireContext
 
 __all__ = [
     "INGESTION_PATH",

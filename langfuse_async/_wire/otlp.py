@@ -35,9 +35,9 @@ from types import MappingProxyType
 
 import msgspec
 
-from ._clock import format_ns
-from ._records import GENERATION_LIKE_TYPES, Metadata, ObservationRecord, TraceAttributes
-from ._wire import WireContext
+from .._clock import format_ns
+from .._records import GENERATION_LIKE_TYPES, Metadata, ObservationRecord, TraceAttributes
+from .context import WireContext
 
 __all__ = [
     "GZIP_LEVEL",

@@ -18,10 +18,17 @@ from typing import Any
 
 import msgspec
 
-from . import _context, _ids
-from ._clock import now_ns
-from ._config import Config
-from ._observations import (
+from .._clock import now_ns
+from .._config import Config
+from .._records import (
+    OBSERVATION_TYPES,
+    RECORD_OVERHEAD_BYTES,
+    Metadata,
+    Record,
+    ScoreRecord,
+)
+from . import context as _context, ids as _ids
+from .observations import (
     NOOP_OBSERVATION,
     Level,
     Observation,
@@ -33,15 +40,8 @@ from ._observations import (
     safe_str,
     valid_trace_context,
 )
-from ._payload import apply_mask, cap_payload, encode_metadata, encode_payload
-from ._records import (
-    OBSERVATION_TYPES,
-    RECORD_OVERHEAD_BYTES,
-    Metadata,
-    Record,
-    ScoreRecord,
-)
-from ._sampling import bound_for_rate, is_sampled
+from .payload import apply_mask, cap_payload, encode_metadata, encode_payload
+from .sampling import bound_for_rate, is_sampled
 
 __all__ = ["Tracer", "disabled_tracer"]
 

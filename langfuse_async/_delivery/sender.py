@@ -14,11 +14,12 @@ from typing import Any
 
 import anyio
 
-from . import _ingestion, _otlp, _retry
-from ._records import ObservationRecord, Record, ScoreRecord
-from ._results import Reason
-from ._transport import HttpClient, Response, TransportError
-from ._wire import WireContext
+from .._outcomes import Reason
+from .._records import ObservationRecord, Record, ScoreRecord
+from .._wire import ingestion as _ingestion, otlp as _otlp
+from .._wire.context import WireContext
+from . import retry as _retry
+from .http import HttpClient, Response, TransportError
 
 __all__ = ["Item", "SendOutcome", "send_ingestion", "send_otlp"]
 

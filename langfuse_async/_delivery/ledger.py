@@ -8,8 +8,8 @@ from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
-from ._records import ObservationRecord, Record, ScoreRecord, TraceRecord
-from ._results import DROP_REASONS, EventError, Reason, Statistics
+from .._outcomes import DROP_REASONS, EventError, Reason, Statistics
+from .._records import ObservationRecord, Record, ScoreRecord, TraceRecord
 
 __all__ = ["Ledger", "event_error"]
 

@@ -25,15 +25,15 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
-from ._callbacks import IN_ON_ERROR, ErrorCallback
-from ._config import Config
-from ._ledger import Ledger, event_error
-from ._queue import EventQueue
-from ._records import Record
-from ._results import FlushResult, Statistics
-from ._transport import HttpClient
-from ._wire import WireContext
-from ._worker import Worker
+from .._config import Config
+from .._outcomes import FlushResult, Statistics
+from .._records import Record
+from .._wire.context import WireContext
+from .http import HttpClient
+from .ledger import Ledger, event_error
+from .queue import EventQueue
+from .reports import IN_ON_ERROR, ErrorCallback
+from .worker import Worker
 
 __all__ = ["Pipeline"]
 

@@ -26,8 +26,8 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._observations import Observation
-    from ._tracer import Tracer
+    from .observations import Observation
+    from .tracer import Tracer
 
 __all__ = [
     "CURRENT",
@@ -219,7 +219,7 @@ def _disabled_client() -> Tracer:
         if _registry.disabled_factory is not None:
             _disabled.append(_registry.disabled_factory())
         else:
-            from ._tracer import disabled_tracer
+            from .tracer import disabled_tracer
 
             _disabled.append(disabled_tracer())
     return _disabled[0]

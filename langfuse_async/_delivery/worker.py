@@ -24,18 +24,19 @@ from collections.abc import Callable
 
 import anyio
 
-from . import _batching, _ingestion, _otlp, _retry
-from ._callbacks import ErrorCallback, Reporter
-from ._clock import now_ns
-from ._config import Config
-from ._ledger import Ledger, event_error
-from ._queue import EventQueue
-from ._records import ObservationRecord, Record, ScoreRecord
-from ._results import Reason
-from ._routing import Route, choose_route, parse_health_version
-from ._sender import Item, SendOutcome, send_ingestion, send_otlp
-from ._transport import HttpClient, TransportError
-from ._wire import WireContext
+from .._clock import now_ns
+from .._config import Config
+from .._outcomes import Reason
+from .._records import ObservationRecord, Record, ScoreRecord
+from .._wire import ingestion as _ingestion, otlp as _otlp
+from .._wire.context import WireContext
+from . import batching as _batching, retry as _retry
+from .http import HttpClient, TransportError
+from .ledger import Ledger, event_error
+from .queue import EventQueue
+from .reports import ErrorCallback, Reporter
+from .routing import Route, choose_route, parse_health_version
+from .sender import Item, SendOutcome, send_ingestion, send_otlp
 
 __all__ = ["Worker"]
 

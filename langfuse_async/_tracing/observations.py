@@ -26,10 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from . import _context
-from ._clock import now_ns
-from ._ids import new_event_id, new_observation_id, new_trace_id
-from ._records import (
+from .._clock import now_ns
+from .._records import (
     GENERATION_LIKE_TYPES,
     OBSERVATION_TYPES,
     RECORD_OVERHEAD_BYTES,
@@ -39,10 +37,12 @@ from ._records import (
     TraceAttributes,
     TraceRecord,
 )
-from ._sampling import is_sampled
+from . import context as _context
+from .ids import new_event_id, new_observation_id, new_trace_id
+from .sampling import is_sampled
 
 if TYPE_CHECKING:
-    from ._tracer import Tracer
+    from .tracer import Tracer
 
 __all__ = [
     "NOOP_OBSERVATION",

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from ._results import EventError
+from .._outcomes import EventError
 
 __all__ = ["IN_ON_ERROR", "ErrorCallback", "Reporter"]
 

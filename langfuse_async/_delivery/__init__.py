@@ -1,0 +1,1 @@
+"""The consumer side: queue, worker, batching, sending, settling and reports."""

@@ -1,0 +1,1 @@
+"""Pure wire formats: ingestion JSON, OTLP JSON and their shared context."""
