@@ -10,7 +10,7 @@ import pytest
 from langfuse_async._tracing import context as _context
 
 if TYPE_CHECKING:
-    from .test_tracer import RecordingTracer
+    from tests.support.recording import RecordingTracer
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def isolated_registry() -> Iterator[None]:
 
 @pytest.fixture
 def tracer(isolated_registry: None) -> RecordingTracer:
-    """A client whose delivery side is a list of records (see ``tests/test_tracer.py``)."""
-    from .test_tracer import RecordingTracer
+    """A client whose delivery side is a list of records (see ``tests/support/recording.py``)."""
+    from tests.support.recording import RecordingTracer
 
     return RecordingTracer()

@@ -8,8 +8,7 @@ import time
 import pytest
 
 from langfuse_async._clock import format_ns, now_ns
-
-from .test_tracer import RecordingTracer
+from tests.support.recording import RecordingTracer
 
 
 def test_a_wall_clock_stepped_back_mid_observation_does_not_bend_its_duration(

@@ -7,8 +7,7 @@ from hypothesis import given, strategies as st
 
 from langfuse_async._tracing.observe import observe
 from langfuse_async._tracing.sampling import bound_for_rate, is_sampled
-
-from .test_tracer import RecordingTracer
+from tests.support.recording import RecordingTracer
 
 pytestmark = pytest.mark.usefixtures("isolated_registry")
 

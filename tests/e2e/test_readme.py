@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .threaded_collector import ThreadedCollector
+from tests.support.threaded_collector import ThreadedCollector
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def quick_start() -> str:

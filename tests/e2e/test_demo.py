@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from langfuse_async import _demo
-
-from .threaded_collector import ThreadedCollector
+from tests.support.threaded_collector import ThreadedCollector
 
 
 @pytest.mark.parametrize("mode", ["v3", "v4"])

@@ -8,10 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from langfuse_async._outcomes import EventError
-
-from . import factories
-from .fake_langfuse import INGESTION, OTLP, FakeLangfuse
-from .test_pipeline import balanced, make_pipeline
+from tests.support import factories
+from tests.support.fake_langfuse import INGESTION, OTLP, FakeLangfuse
+from tests.support.pipelines import balanced, make_pipeline
 
 MAX_BATCH = 40_000
 MAX_EVENT = 12_000

@@ -5,41 +5,19 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from typing import Any
 
 import anyio
 import pytest
 
-from langfuse_async._config import resolve_config
-from langfuse_async._delivery.pipeline import Pipeline
 from langfuse_async._outcomes import EventError
 from langfuse_async._records import TRUNCATED_MARKER
-
-from . import factories
-from .fake_langfuse import INGESTION, FakeLangfuse
+from tests.support import factories
+from tests.support.fake_langfuse import INGESTION, FakeLangfuse
+from tests.support.pipelines import balanced, make_pipeline
 
 pytestmark = pytest.mark.anyio
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-
-
-def make_pipeline(url: str, *, on_error: Any = None, **options: Any) -> Pipeline:
-    args: dict[str, Any] = dict(
-        public_key="pk-test",
-        secret_key="sk-test",
-        base_url=url,
-        flush_interval=0.05,
-        backoff_base=0.001,
-        backoff_max=0.01,
-        transport="ingestion",
-    )
-    args.update(options)
-    return Pipeline(resolve_config(**args, environ={}), on_error)
-
-
-def balanced(p: Pipeline) -> bool:
-    s = p.statistics()
-    return s.pending == 0 and s.enqueued == s.delivered + s.failed + s.dropped
 
 
 async def test_envelopes_headers_and_metadata() -> None:

@@ -20,8 +20,7 @@ from langfuse_async._tracing.observations import (
     merge_trace_attributes,
     to_ns,
 )
-
-from .test_tracer import RecordingTracer, decode
+from tests.support.recording import RecordingTracer, decode
 
 
 def _raw(value: Any) -> msgspec.Raw:

@@ -15,9 +15,8 @@ import pytest
 from langfuse_async import EventError, Langfuse, get_client, observe
 from langfuse_async._records import OBSERVATION_TYPES
 from langfuse_async.testing import Collector
-
-from .server_rules import check_body, check_event
-from .test_ingestion import assert_schema_valid
+from tests.support.server_rules import check_body, check_event
+from tests.wire.test_ingestion import assert_schema_valid
 
 pytestmark = pytest.mark.anyio
 

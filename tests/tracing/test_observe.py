@@ -19,8 +19,7 @@ import pytest
 from langfuse_async._records import TRUNCATED_MARKER
 from langfuse_async._tracing import context as _context
 from langfuse_async._tracing.observe import observe
-
-from .test_tracer import RecordingTracer, decode
+from tests.support.recording import RecordingTracer, decode
 
 pytestmark = pytest.mark.anyio
 

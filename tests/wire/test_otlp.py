@@ -29,10 +29,9 @@ from langfuse_async._wire.otlp import (
     otlp_headers,
     request_overhead,
 )
+from tests.support.otlp_decode import decode_request, decode_span, unjson
 
-from .otlp_decode import decode_request, decode_span, unjson
-
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent.parent / "golden"
 # Set to 1 to rewrite the golden files from the current encoder (then review the diff).
 UPDATE_GOLDEN = os.environ.get("LANGFUSE_ASYNC_UPDATE_GOLDEN") == "1"
 

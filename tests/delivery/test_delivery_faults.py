@@ -21,10 +21,9 @@ from langfuse_async._delivery import worker as _worker
 from langfuse_async._delivery.queue import EventQueue
 from langfuse_async._outcomes import EventError
 from langfuse_async._records import Record
-
-from . import factories
-from .fake_langfuse import INGESTION, FakeLangfuse
-from .test_pipeline import balanced, make_pipeline
+from tests.support import factories
+from tests.support.fake_langfuse import INGESTION, FakeLangfuse
+from tests.support.pipelines import balanced, make_pipeline
 
 pytestmark = pytest.mark.anyio
 

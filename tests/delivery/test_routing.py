@@ -9,10 +9,9 @@ import pytest
 from langfuse_async._delivery.routing import choose_route, parse_health_version
 from langfuse_async._outcomes import EventError
 from langfuse_async._records import Record
-
-from . import factories
-from .fake_langfuse import INGESTION, OTLP, FakeLangfuse
-from .test_pipeline import balanced, make_pipeline
+from tests.support import factories
+from tests.support.fake_langfuse import INGESTION, OTLP, FakeLangfuse
+from tests.support.pipelines import balanced, make_pipeline
 
 pytestmark = pytest.mark.anyio
 

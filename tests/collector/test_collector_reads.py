@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"pk-lf-local:sk-lf-local").decode()}
 # A copy of the official spec (see tests/data/SOURCES.md), so the tests run from any clone.
-SPEC = Path(__file__).resolve().parent / "data" / "langfuse-openapi.yml"
+SPEC = Path(__file__).resolve().parent.parent / "data" / "langfuse-openapi.yml"
 
 
 def ev(envelope_id: str, event_type: str, body: dict[str, Any], second: int = 0) -> dict[str, Any]:

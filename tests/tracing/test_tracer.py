@@ -1,7 +1,4 @@
-"""The client's instrumentation methods (``Tracer``), through a test double that keeps records.
-
-``RecordingTracer`` and ``make_config`` are imported by the other instrumentation tests.
-"""
+"""The client's instrumentation methods (``Tracer``), through a test double that keeps records."""
 
 from __future__ import annotations
 
@@ -16,66 +13,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from langfuse_async._config import Config, resolve_config
 from langfuse_async._records import (
     RECORD_OVERHEAD_BYTES,
     TRUNCATED_MARKER,
-    ObservationRecord,
-    Record,
-    ScoreRecord,
-    TraceRecord,
 )
 from langfuse_async._tracing import context as _context
 from langfuse_async._tracing.observations import NOOP_OBSERVATION, Observation
 from langfuse_async._tracing.tracer import Tracer
-
-
-def make_config(**overrides: Any) -> Config:
-    options: dict[str, Any] = dict(
-        public_key="pk-lf-test", secret_key="sk-lf-test", base_url="http://127.0.0.1:9"
-    )
-    options.update(overrides)
-    return resolve_config(**options, environ={})
-
-
-class RecordingTracer(Tracer):
-    """A client whose delivery side is a list."""
-
-    def __init__(self, **overrides: Any) -> None:
-        self._config = make_config(**overrides)
-        self.records: list[Record] = []
-        self.sampled_out = 0
-        self._init_tracer()
-
-    def _emit(self, record: Record) -> None:
-        self.records.append(record)
-
-    def _count_sampled_out(self) -> None:
-        self.sampled_out += 1
-
-    @property
-    def observations(self) -> list[ObservationRecord]:
-        return [r for r in self.records if isinstance(r, ObservationRecord)]
-
-    @property
-    def traces(self) -> list[TraceRecord]:
-        return [r for r in self.records if isinstance(r, TraceRecord)]
-
-    @property
-    def scores(self) -> list[ScoreRecord]:
-        return [r for r in self.records if isinstance(r, ScoreRecord)]
-
-    def by_name(self, name: str) -> ObservationRecord:
-        (found,) = [r for r in self.observations if r.name == name]
-        return found
-
-
-def decode(raw: Any) -> Any:
-    """The JSON value of an encoded payload (or of a metadata mapping of payloads)."""
-    if isinstance(raw, dict):
-        return {k: json.loads(bytes(v)) for k, v in raw.items()}
-    return None if raw is None else json.loads(bytes(raw))
-
+from tests.support.recording import RecordingTracer, decode
 
 # --------------------------------------------------------------------------- observations
 

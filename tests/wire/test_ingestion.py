@@ -36,9 +36,9 @@ from langfuse_async._wire.ingestion import (
     is_not_accepted_error,
     parse_response,
 )
-from tests.server_rules import CLIENT_TIMESTAMP_RE, check_body, check_event
+from tests.support.server_rules import CLIENT_TIMESTAMP_RE, check_body, check_event
 
-DATA = pathlib.Path(__file__).parent / "data"
+DATA = pathlib.Path(__file__).parent.parent / "data"
 GOLDEN_PATH = DATA / "golden_events.json"
 SCHEMA: dict[str, Any] = json.loads(
     (DATA / "ingestion-request.schema.json").read_text(encoding="utf-8")
@@ -857,7 +857,7 @@ def test_not_accepted_detection_edges(failure: IngestionFailure, expected: bool)
 
 
 def test_a_dataset_run_score_with_a_config_conforms() -> None:
-    from .factories import score
+    from tests.support.factories import score
 
     record = score(trace_id=None, dataset_run_id="run-1", config_id="cfg-1")
     event = decode(encode_event(record, CTX))

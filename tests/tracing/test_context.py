@@ -18,8 +18,7 @@ from langfuse_async._tracing import context as _context
 from langfuse_async._tracing.context import get_client, set_client_factory
 from langfuse_async._tracing.observe import observe
 from langfuse_async._tracing.tracer import Tracer
-
-from .test_tracer import RecordingTracer
+from tests.support.recording import RecordingTracer
 
 pytestmark = pytest.mark.anyio
 

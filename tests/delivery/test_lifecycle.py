@@ -16,10 +16,9 @@ import anyio
 import pytest
 
 from langfuse_async._delivery.pipeline import Pipeline
-
-from . import factories
-from .fake_langfuse import INGESTION, FakeLangfuse
-from .test_pipeline import make_pipeline
+from tests.support import factories
+from tests.support.fake_langfuse import INGESTION, FakeLangfuse
+from tests.support.pipelines import make_pipeline
 
 
 class ThreadedServer:
@@ -139,7 +138,7 @@ def test_pending_events_are_sent_at_interpreter_exit(threaded: ThreadedServer) -
         import asyncio
         from langfuse_async._config import resolve_config
         from langfuse_async._delivery.pipeline import Pipeline
-        from tests import factories
+        from tests.support import factories
 
         config = resolve_config(
             public_key="pk", secret_key="sk", base_url={threaded.server.url!r},
@@ -154,7 +153,7 @@ def test_pending_events_are_sent_at_interpreter_exit(threaded: ThreadedServer) -
         asyncio.run(main())  # no flush, no shutdown: the exit hook must send them
         """
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
     )
@@ -207,7 +206,7 @@ def run_script(body: str, url: str, **popen: Any) -> subprocess.Popen[str]:
         import asyncio, threading
         from langfuse_async._config import resolve_config
         from langfuse_async._delivery.pipeline import Pipeline
-        from tests import factories
+        from tests.support import factories
 
         def make(url={url!r}, **options):
             args = dict(
@@ -218,7 +217,7 @@ def run_script(body: str, url: str, **popen: Any) -> subprocess.Popen[str]:
             return Pipeline(resolve_config(**args, environ={{}}), None)
         """
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return subprocess.Popen(
         [sys.executable, "-c", header + textwrap.dedent(body)],
         cwd=root,
@@ -465,7 +464,7 @@ def test_the_exit_hook_is_bounded_by_exit_timeout_against_a_silent_server() -> N
         import asyncio
         from langfuse_async._config import resolve_config
         from langfuse_async._delivery.pipeline import Pipeline
-        from tests import factories
+        from tests.support import factories
 
         import atexit
         errors = []
@@ -484,7 +483,7 @@ def test_the_exit_hook_is_bounded_by_exit_timeout_against_a_silent_server() -> N
         asyncio.run(main())
         """
     )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     started = time.monotonic()
     try:
         proc = subprocess.run(
