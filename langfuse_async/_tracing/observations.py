@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from .._clock import now_ns
+from .._log import log_once, logger
 from .._records import (
     GENERATION_LIKE_TYPES,
     OBSERVATION_TYPES,
@@ -187,7 +188,7 @@ def to_ns(value: object, what: str) -> int | None:
         ns = None
     if ns is not None and 0 <= ns <= _MAX_TIME_NS:
         return ns
-    _context.log_once(
+    log_once(
         logging.WARNING,
         "time." + what,
         "%s must be a datetime or epoch nanoseconds (int) between 1970 and 9999; got %s, ignored",
@@ -207,7 +208,7 @@ def _check_details(value: Any, option: str, *, integers: bool) -> None:
     """
     try:
         if not isinstance(value, Mapping):
-            _context.log_once(
+            log_once(
                 logging.WARNING,
                 "details." + option,
                 "%s must be a mapping of names to numbers; got %s",
@@ -225,7 +226,7 @@ def _check_details(value: Any, option: str, *, integers: bool) -> None:
             ) and not isinstance(entry, bool)
             ok = number and entry >= 0 and (not integers or float(entry).is_integer())
             if not ok:
-                _context.log_once(
+                log_once(
                     logging.WARNING,
                     "details." + option,
                     "%s[%s] = %s: the server keeps only non-negative %s and drops this entry",
@@ -280,7 +281,7 @@ def _merge_metadata(
         merged = dict(old)
         for key, value in new.items():
             if max_keys is not None and key not in merged and len(merged) >= max_keys:
-                _context.log_once(
+                log_once(
                     logging.WARNING,
                     "trace.metadata_keys",
                     "trace metadata holds at most %d keys; further keys are not copied onto "
@@ -509,7 +510,7 @@ class Observation:
             This observation, for chaining.
         """
         if self._ended:
-            _context.log_once(
+            log_once(
                 logging.DEBUG,
                 "update.ended",
                 "update() on observation %s after it ended is ignored",
@@ -538,7 +539,7 @@ class Observation:
             )
         except Exception:
             # The values are the user's objects; a hostile __str__ must not reach their code.
-            _context.log_once(
+            log_once(
                 logging.WARNING,
                 "update.failed",
                 "could not apply an update to observation %s",
@@ -601,7 +602,7 @@ class Observation:
             if canonical is not None:
                 extra["level"] = canonical
             else:
-                _context.log_once(
+                log_once(
                     logging.WARNING,
                     "update.level",
                     "level must be one of DEBUG, DEFAULT, WARNING, ERROR; got %s, ignored",
@@ -632,7 +633,7 @@ class Observation:
             if isinstance(prompt_version, int) and not isinstance(prompt_version, bool):
                 extra["prompt_version"] = int.__int__(prompt_version)
             else:
-                _context.log_once(
+                log_once(
                     logging.WARNING,
                     "update.prompt_version",
                     "prompt_version must be an int; got %s, ignored",
@@ -682,7 +683,7 @@ class Observation:
         except Exception:
             # Building a record from values that were validated when given should not fail;
             # if it does, the user's code must not see it.
-            _context.logger.warning("could not record observation %s", self.id, exc_info=True)
+            logger.warning("could not record observation %s", self.id, exc_info=True)
             return self
         finally:
             self._input = self._output = self._extra = None
@@ -989,7 +990,7 @@ class Observation:
                 public=None if public is None else bool(public),
             )
         except Exception:
-            _context.logger.warning("could not record a trace update", exc_info=True)
+            logger.warning("could not record a trace update", exc_info=True)
             return self
         if attrs == _EMPTY_TRACE_ATTRIBUTES:
             return self
@@ -1141,7 +1142,7 @@ def valid_trace_context(trace_context: object) -> tuple[str, str | None] | None:
                 return trace_id, parent
     except Exception:
         pass  # a hostile mapping: as invalid as any other
-    _context.log_once(
+    log_once(
         logging.WARNING,
         "trace_context.invalid",
         "trace_context must be {'trace_id': <32 lowercase hex>} with an optional "
@@ -1169,7 +1170,7 @@ def checked_type(as_type: object) -> str:
             return _TYPES[as_type]
     except Exception:
         pass  # unknown, or a value whose type or hash cannot be read
-    _context.log_once(
+    log_once(
         logging.WARNING,
         "as_type.invalid",
         "as_type must be one of %s; got %s, using 'span'",

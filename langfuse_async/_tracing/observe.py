@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from types import AsyncGeneratorType, GeneratorType, MethodType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
+from .._log import log_once
 from .._records import TRUNCATED_MARKER
 from . import context as _context
 from .context import CURRENT, get_client
@@ -520,7 +521,7 @@ class _Collector:
             try:
                 value = transform(items)
             except Exception:
-                _context.log_once(
+                log_once(
                     logging.WARNING,
                     "observe.transform_to_string",
                     "transform_to_string raised; the yielded items are recorded as a list",

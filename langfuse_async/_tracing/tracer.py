@@ -20,6 +20,7 @@ import msgspec
 
 from .._clock import now_ns
 from .._config import Config
+from .._log import log_once, logger
 from .._records import (
     OBSERVATION_TYPES,
     RECORD_OVERHEAD_BYTES,
@@ -505,7 +506,7 @@ class Tracer:
     def _current(self, what: str) -> Observation | None:
         obs = _context.current_observation()
         if obs is None:
-            _context.log_once(
+            log_once(
                 logging.DEBUG,
                 "no_current." + what,
                 "%s() called outside any observation; nothing to do",
@@ -813,7 +814,7 @@ class Tracer:
             # whose conversion raises); the score is refused, never the caller's code.
             problem = "the value or an argument could not be read"
         if problem or checked is None:
-            _context.log_once(
+            log_once(
                 logging.WARNING,
                 "score.invalid",
                 "score %r not recorded: %s",
@@ -852,7 +853,7 @@ class Tracer:
                 dataset_run_id=dataset_run_id,
             )
         except Exception:
-            _context.logger.warning("could not record score %r", name, exc_info=True)
+            logger.warning("could not record score %r", name, exc_info=True)
             return
         self._emit(record)
 

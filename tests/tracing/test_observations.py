@@ -12,8 +12,8 @@ from typing import Any
 import msgspec
 import pytest
 
+from langfuse_async import _log
 from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
-from langfuse_async._tracing import context as _context
 from langfuse_async._tracing.observations import (
     NOOP_OBSERVATION,
     describe_exception,
@@ -54,7 +54,7 @@ def test_update_after_end_is_ignored(
     tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
 
-    _context._logged.discard("update.ended")  # logged once per process: start afresh
+    _log._logged.discard("update.ended")  # logged once per process: start afresh
     obs = tracer.start_observation(name="x")
     obs.end()
     with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
@@ -352,7 +352,7 @@ def test_usage_and_cost_the_server_would_drop_warn_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
 
-    _context._logged.clear()
+    _log._logged.clear()
     tracer = RecordingTracer()
     with caplog.at_level(logging.WARNING, logger="langfuse_async"):
         for _ in range(2):
@@ -372,7 +372,7 @@ def test_numpy_usage_and_cost_numbers_do_not_warn(caplog: pytest.LogCaptureFixtu
     # numpy scalars are sent as plain JSON numbers, which the server keeps: no warning.
     np = pytest.importorskip("numpy")
 
-    _context._logged.clear()
+    _log._logged.clear()
     tracer = RecordingTracer()
     with caplog.at_level(logging.WARNING, logger="langfuse_async"):
         with tracer.start_as_current_generation(name="g") as g:

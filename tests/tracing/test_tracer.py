@@ -13,11 +13,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from langfuse_async import _log
 from langfuse_async._records import (
     RECORD_OVERHEAD_BYTES,
     TRUNCATED_MARKER,
 )
-from langfuse_async._tracing import context as _context
 from langfuse_async._tracing.observations import NOOP_OBSERVATION, Observation
 from langfuse_async._tracing.tracer import Tracer
 from tests.support.recording import RecordingTracer, decode
@@ -338,7 +338,7 @@ def test_updates_outside_any_observation_do_nothing(
 def test_an_update_outside_any_observation_is_logged_once(
     tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _context._logged.discard("no_current.update_current_span")
+    _log._logged.discard("no_current.update_current_span")
     with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
         for _ in range(5):
             tracer.update_current_span(output=1)
@@ -515,7 +515,7 @@ def test_score_strings_whose_methods_raise_are_read_as_plain_text(
 def test_invalid_score_warns_once_then_debug(
     tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _context._logged.discard("score.invalid")
+    _log._logged.discard("score.invalid")
     with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
         for _ in range(3):
             tracer.create_score(name="", value=1, trace_id="t")
@@ -575,7 +575,7 @@ def test_observation_handle_is_an_observation(tracer: RecordingTracer) -> None:
 def test_each_distinct_mistake_warns_once(
     tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    _context._logged.clear()
+    _log._logged.clear()
     with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
         for _ in range(3):
             tracer.create_score(name="a", value=1.0)  # no trace or session
@@ -615,7 +615,7 @@ def test_a_repeated_mistake_with_new_values_is_one_problem(
 ) -> None:
     # Ids and values differ on every call of a loop; the mistake is the same one, so it must
     # warn once (and a DEBUG-level message must be logged once), not once per value.
-    _context._logged.clear()
+    _log._logged.clear()
     with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
         for i in range(5):
             with tracer.start_as_current_span(
