@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -185,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG")
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)
+    # Stopped with SIGTERM, still stop the sink (the finally below).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     competitors = args.only or list(VENV_OF)
     scenarios = plan(args.quick, args.full_size)
     started = time.monotonic()
@@ -274,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _brief(name: str, result: dict[str, Any]) -> str:
     if name == "hot_path":
-        return ", ".join(f"{k} {v['overhead_us']:.2f} us" for k, v in result.items())
+        return ", ".join(f"{k} {v['overhead_us']:.2f} us" for k, v in result.items() if k != "sdk")
     if name.startswith("throughput"):
         figures = report.throughput_figures(result["result"], result["sink"])
         return (
