@@ -19,7 +19,7 @@ from .._records import ObservationRecord, Record, ScoreRecord
 from .._wire import ingestion as _ingestion, otlp as _otlp
 from .._wire.context import WireContext
 from . import retry as _retry
-from .http import HttpClient, Response, TransportError
+from .http import HttpClient, HttpError, Response
 
 __all__ = ["Item", "SendOutcome", "send_ingestion", "send_otlp"]
 
@@ -189,7 +189,7 @@ async def send_ingestion(
     }
     try:
         resp = await http.request("POST", base_url + INGESTION_PATH, body=body, headers=headers)
-    except TransportError as exc:
+    except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
         out.bytes_sent = len(body)
         return out
@@ -263,7 +263,7 @@ async def send_otlp(
         resp = await http.request(
             "POST", base_url + OTLP_PATH, body=body, headers=_otlp.otlp_headers(ctx)
         )
-    except TransportError as exc:
+    except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
     else:
         out = _whole_request_outcome(items, resp, None)

@@ -31,7 +31,7 @@ from .._records import ObservationRecord, Record, ScoreRecord
 from .._wire import ingestion as _ingestion, otlp as _otlp
 from .._wire.context import WireContext
 from . import batching as _batching, retry as _retry
-from .http import HttpClient, TransportError
+from .http import HttpClient, HttpError
 from .ledger import Ledger, event_error
 from .queue import EventQueue
 from .reports import ErrorCallback, Reporter
@@ -424,7 +424,7 @@ class Worker:
         async def get(path: str) -> tuple[int | None, bytes]:
             try:
                 resp = await self._http.request("GET", base + path, authenticated=False)
-            except TransportError:
+            except HttpError:
                 return None, b""
             return resp.status, resp.body
 
@@ -478,14 +478,7 @@ class Worker:
                 return True
             if not isinstance(record, ObservationRecord) or item.span is not None:
                 return True  # trace updates ride along as attributes of the spans
-            ctx = self._ctx
-            fitted = _ingestion.fit_with(
-                record,
-                lambda r: _otlp.encode_span(r, ctx),  # type: ignore[arg-type]
-                limit,
-                trace_snapshot=True,
-                trace_first=not record.is_local_root,
-            )
+            fitted = _otlp.fit_span(record, self._ctx, limit)
             if fitted is None:
                 return self._drop(item, "oversize", f"event larger than {limit} bytes")
             if fitted[0] is not record:
