@@ -13,15 +13,10 @@ thread's) do their waiting there, and stay bounded if that loop stops under them
 from __future__ import annotations
 
 import asyncio
-import atexit
-import concurrent.futures
 import logging
-import os
 import threading
 import time
-import weakref
-from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import anyio
 
@@ -29,6 +24,7 @@ from .._config import Config
 from .._outcomes import FlushResult, Statistics
 from .._records import Record
 from .._wire.context import WireContext
+from . import hooks as _hooks
 from .http import HttpClient
 from .ledger import Ledger, event_error
 from .queue import EventQueue
@@ -40,22 +36,6 @@ __all__ = ["Pipeline"]
 logger = logging.getLogger("langfuse_async")
 
 _get_running_loop = asyncio._get_running_loop  # the C fast path; returns None outside a loop
-
-_LIVE: weakref.WeakSet[Pipeline] = weakref.WeakSet()
-#: Sessions left behind by a fork: the child must not close the parent's sockets, and must not
-#: let them be collected either (aiohttp warns about unclosed sessions when they are).
-_ABANDONED: list[Any] = []
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-#: Time a caller on another loop allows beyond its timeout before it takes the worker's loop
-#: for stuck (more than the floors ``shutdown`` grants stopping and reporting).
-_CROSS_LOOP_GRACE = 3.0
-#: How often a caller on another loop checks that the worker's loop still runs.
-_CROSS_LOOP_POLL = 0.5
-#: Time the exit hook waits beyond ``exit_timeout`` before the interpreter goes on without it.
-_EXIT_GRACE = 2.0
 
 
 class Pipeline:
@@ -79,8 +59,7 @@ class Pipeline:
             release=config.release,
         )
         self._build()
-        _LIVE.add(self)
-        _install_process_hooks()
+        _hooks.register(self)
 
     def _build(self) -> None:
         config = self._config
@@ -253,7 +232,7 @@ class Pipeline:
         worker_loop = self._worker.loop
         if worker_loop is not None and worker_loop is not asyncio.get_running_loop():
             # The worker lives on another thread's loop; wait there.
-            outcome = await _run_on(
+            outcome = await _hooks.run_on(
                 worker_loop, self._worker.wait_settled(target, timeout), timeout
             )
             if outcome is None:  # that loop stopped or is stuck
@@ -299,7 +278,7 @@ class Pipeline:
                 and worker_loop.is_running()
             ):
                 # The worker's tasks and session belong to that loop: wind down there.
-                result = await _run_on(worker_loop, self._close(deadline), timeout)
+                result = await _hooks.run_on(worker_loop, self._close(deadline), timeout)
                 if result is not None:
                     return result
                 # That loop stopped or is stuck: finish from here with what is left.
@@ -328,7 +307,7 @@ class Pipeline:
         with anyio.move_on_after(remaining(1.0)):
             await self._worker.dispatch_reports()
         await self._http.aclose()
-        _LIVE.discard(self)
+        _hooks.unregister(self)
         self._shutdown_result = FlushResult(
             completed=result.completed and not abandoned,
             pending=abandoned,
@@ -339,136 +318,28 @@ class Pipeline:
 
     # ------------------------------------------------------------------ process hooks
 
-    def _after_fork_in_child(self) -> None:
+    @property
+    def exit_timeout(self) -> float:
+        return self._config.exit_timeout
+
+    async def shutdown_at_exit(self) -> FlushResult:
+        self._closing_by = "the exit hook"  # named in the reports of what it gives up on
+        return await self.shutdown(timeout=self._config.exit_timeout)
+
+    def after_fork_in_child(self) -> None:
         # The parent's events are the parent's to send; the child starts empty.
-        _ABANDONED.append(self._http)
+        _hooks.abandon_in_child(self._http)
         self._worker.detach()
         self._side_tasks = set()
         self._bind_lock = threading.Lock()  # another thread may have held it at the fork
         self._shutdown_task = None
         self._build()
 
-    def _needs_exit_flush(self) -> bool:
+    def needs_exit_flush(self) -> bool:
         # Not `_closed`: a shutdown cut short (its loop torn down) leaves work behind.
         return self._shutdown_result is None and (
             self.statistics().pending > 0 or bool(self._ledger.reports)
         )
 
     def _at_exit(self) -> None:
-        _shut_down_at_exit([self])
-
-
-async def _run_on(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], timeout: float | None
-) -> _T | None:
-    """Run ``coro`` on another thread's ``loop`` and wait for it from this one.
-
-    Returns None, and cancels ``coro``, when that loop stops running before ``coro`` ends, or
-    when the wait outlasts ``timeout`` (the one ``coro`` itself honours) plus a grace: the loop
-    is then taken for stuck.
-    """
-    try:
-        fut = asyncio.run_coroutine_threadsafe(coro, loop)
-    except RuntimeError:  # the loop closed in between
-        coro.close()
-        return None
-    deadline = None if timeout is None else time.monotonic() + timeout + _CROSS_LOOP_GRACE
-    wrapped = asyncio.wrap_future(fut)
-    wrapped.add_done_callback(_consume)  # an outcome that comes after we gave up is dropped
-    try:
-        while True:
-            wait = _CROSS_LOOP_POLL
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
-                if wait <= 0:
-                    return None
-            done, _ = await asyncio.wait([wrapped], timeout=wait)
-            if done:
-                try:
-                    return wrapped.result()
-                except Exception:
-                    logger.debug("call on the worker's loop failed", exc_info=True)
-                    return None
-            if loop.is_closed() or not loop.is_running():
-                return None
-    finally:
-        if not fut.done():
-            fut.cancel()
-
-
-def _consume(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
-
-
-_hooks_installed = False
-
-
-def _install_process_hooks() -> None:
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_exit_hook)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_fork_hook)
-
-
-def _exit_hook() -> None:
-    _shut_down_at_exit(list(_LIVE))
-
-
-def _shut_down_at_exit(pipelines: list[Pipeline]) -> None:
-    """Shut down, all at once, every client with events left, within ``exit_timeout``."""
-    todo = [p for p in pipelines if p._needs_exit_flush()]
-    if not todo:
-        return
-
-    async def main() -> None:
-        asyncio.get_running_loop().set_default_executor(_ThreadPerCall())
-        for p in todo:
-            p._closing_by = "the exit hook"  # named in the reports of what it gives up on
-        await asyncio.gather(*(p.shutdown(timeout=p._config.exit_timeout) for p in todo))
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except Exception:
-            logger.debug("exit flush failed", exc_info=True)
-
-    # A thread of its own: the main thread may still hold a loop (even a running one).
-    thread = threading.Thread(target=run, name="langfuse_async-exit", daemon=True)
-    thread.start()
-    thread.join(max(p._config.exit_timeout for p in todo) + _EXIT_GRACE)
-
-
-class _ThreadPerCall(concurrent.futures.ThreadPoolExecutor):
-    """The exit hook's default executor: each call gets a daemon thread of its own.
-
-    By the time ``atexit`` hooks run, the standard thread pools refuse new work, and asyncio
-    sends every DNS lookup through the loop's default executor: without this, the exit hook
-    could reach no server by host name.
-    """
-
-    def submit(
-        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
-    ) -> concurrent.futures.Future[_T]:
-        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-
-        def call() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-        threading.Thread(target=call, name="langfuse_async-exit-call", daemon=True).start()
-        return future
-
-
-def _fork_hook() -> None:
-    for pipeline in list(_LIVE):
-        pipeline._after_fork_in_child()
+        _hooks.shut_down_at_exit([self])
