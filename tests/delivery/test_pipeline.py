@@ -389,7 +389,7 @@ async def test_drop_reports_are_bounded_but_every_drop_is_counted(
         with caplog.at_level(logging.WARNING, logger="langfuse_async"):
             for _ in range(100):  # never yields: reports pile up behind the worker
                 p.emit(factories.observation())
-            assert len(p._ledger.reports) <= 5
+            assert len(p._reports) <= 5
             release.set()
             assert (await p.flush(timeout=10)).completed
         s = p.statistics()
