@@ -1,4 +1,4 @@
-"""The wire format of ``POST /api/public/ingestion``: envelopes, batch bodies and 207 replies.
+"""One wire format, ``POST /api/public/ingestion``, end to end: envelopes, bodies, 207 replies.
 
 Everything here is pure (no I/O, no clock, no logging), so the worker can call it on the hot path
 and the tests can pin the bytes exactly.

@@ -497,10 +497,10 @@ async def test_the_worker_sleeps_while_idle(monkeypatch: pytest.MonkeyPatch) -> 
         turns = 0
         real = p._worker._batch_ready
 
-        def counting() -> bool:
+        def counting(now: float) -> bool:
             nonlocal turns
             turns += 1
-            return real()
+            return real(now)
 
         monkeypatch.setattr(p._worker, "_batch_ready", counting)
         # Nothing to await here: idleness is the absence of events, so let time pass.
