@@ -261,8 +261,15 @@ class Sender(Protocol):
     """Sends one batch on one route; the worker's only way to the server."""
 
     async def send(self, batch: Sequence[Item], route: Route) -> SendOutcome:
-        """POST ``batch`` on ``route`` and say what became of each event; never raise for
-        anything the server or the network does, never change an item."""
+        """POST ``batch`` on ``route`` and say what became of each event.
+
+        It raises for nothing the server or the network does (those are outcomes) and never
+        changes an item; an exception is a bug, which the worker treats as a failed attempt.
+
+        Args:
+            batch: Prepared items, their bytes for ``route`` cached on them.
+            route: ``"ingestion"`` or ``"otlp"``.
+        """
         ...
 
 

@@ -46,7 +46,17 @@ _TAKE_LIMIT = 1_000
 
 
 class Worker:
-    """Moves records from the queue to the server and settles each one in the ledger."""
+    """Moves records from the queue to the server and settles each one in the ledger.
+
+    Args:
+        config: The client's configuration.
+        queue: Where the producers put records.
+        ledger: Counts every event's end.
+        reports: Takes the reports; its task starts and stops with the worker's.
+        sender: Sends one batch on one route.
+        http: For the route probes; closed when the worker ends.
+        ctx: Client-level facts for the encoders.
+    """
 
     def __init__(
         self,
@@ -59,15 +69,6 @@ class Worker:
         http: HttpClient,
         ctx: WireContext,
     ) -> None:
-        """Args:
-        config: The client's configuration.
-        queue: Where the producers put records.
-        ledger: Counts every event's end.
-        reports: Takes the reports; its task is started and stopped with the worker's.
-        sender: Sends one batch on one route.
-        http: For the route probes, and closed when the worker ends.
-        ctx: Client-level facts for the encoders.
-        """
         self._config = config
         self._queue = queue
         self._ledger = ledger
