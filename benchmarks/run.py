@@ -151,7 +151,9 @@ def _last_line(output: str, prefix: str) -> dict[str, Any] | None:
     return None
 
 
-def environment(args: argparse.Namespace, versions: dict[str, dict[str, str]]) -> dict[str, Any]:
+def environment(
+    args: argparse.Namespace, versions: dict[str, dict[str, str]], argv: list[str]
+) -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -165,7 +167,7 @@ def environment(args: argparse.Namespace, versions: dict[str, dict[str, str]]) -
         "machine": f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.machine()}",
         "python": platform.python_version(),
         "rounds": args.rounds,
-        "command": "python benchmarks/run.py" + (" --quick" if args.quick else ""),
+        "command": shlex.join(["python", "benchmarks/run.py", *argv]),
         "versions": versions,
     }
 
@@ -178,18 +180,32 @@ def main(argv: list[str] | None = None) -> int:
         "--only", nargs="+", choices=list(VENV_OF), help="run only these competitors"
     )
     parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        choices=list(plan(False)),
+        help="run only these scenarios (the targets of the others are then not judged)",
+    )
+    parser.add_argument(
         "--full-size",
         action="store_true",
         help="throughput runs of the same size for the official SDKs too (several minutes more)",
     )
     parser.add_argument("--refresh", action="store_true", help="reinstall the competitor venvs")
     parser.add_argument("--no-chart", action="store_true", help="skip the PNG")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS,
+        help="where to write the results (default benchmarks/results; partial runs elsewhere)",
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)
     # Stopped with SIGTERM, still stop the sink (the finally below).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     competitors = args.only or list(VENV_OF)
     scenarios = plan(args.quick, args.full_size)
+    if args.scenarios:
+        scenarios = {name: scenarios[name] for name in args.scenarios}
     started = time.monotonic()
 
     print("competitor environments (benchmarks/.venvs/):", flush=True)
@@ -236,11 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         sink.stop()
 
     summary = report.aggregate(rounds)
-    env = environment(args, versions)
+    env = environment(args, versions, sys.argv[1:] if argv is None else argv)
     env["duration_s"] = round(time.monotonic() - started, 1)
     verdicts = report.evaluate(summary)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "results.json").write_text(
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(
         json.dumps(
             {
                 "environment": env,
@@ -252,10 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             indent=1,
         )
     )
-    (RESULTS / "results.md").write_text(report.render_markdown(env, summary) + "\n")
+    (out / "results.md").write_text(report.render_markdown(env, summary) + "\n")
     if not args.no_chart:
         try:
-            report.write_chart(summary, str(RESULTS / "chart.png"))
+            report.write_chart(summary, str(out / "chart.png"))
         except ImportError:
             print("no chart: matplotlib is missing (pip install -e '.[bench]')")
 
@@ -268,10 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mark} {verdict['target']:<50} {route:<28} {verdict['figure']}")
     for error in errors:
         print("error:", error.splitlines()[-1] if error else error)
-    print(
-        f"\nwrote {RESULTS.relative_to(BENCH_DIR.parent)}/ in {env['duration_s']:.0f} s "
-        f"({shlex.join(['python', 'benchmarks/run.py', *(argv or sys.argv[1:])])})"
-    )
+    print(f"\nwrote {out}/ in {env['duration_s']:.0f} s")
     return 0
 
 
