@@ -51,6 +51,7 @@ def scenarios() -> dict[str, Callable[[], Any]]:
         ],
     }
     wide = {f"key{i}": (i, f"value {i}", i / 3) for i in range(50)}
+    embedding_list = [i / 1536 for i in range(1536)]
     message = Message("user", "what is 2+2?")
     message_with_time = Message("user", "hi", created=datetime.datetime(2024, 1, 1))
     with_bytes = {"q": "hi", "blob": b"raw text"}
@@ -63,6 +64,7 @@ def scenarios() -> dict[str, Callable[[], Any]]:
         "chat request (6 messages)": lambda: encode_payload(messages),
         "chat request of 2 KB (the throughput benchmark's)": lambda: encode_payload(chat_2kb),
         "wide dict (50 keys of int, str, float tuples)": lambda: encode_payload(wide),
+        "embedding as a list of 1536 floats": lambda: encode_payload(embedding_list),
         "args dict with a dataclass": lambda: encode_payload({"message": message}),
         "dict with an exception and a function": lambda: encode_payload(
             {"error": ValueError("boom"), "callback": print}
