@@ -198,7 +198,19 @@ def main(argv: list[str] | None = None) -> int:
         default=RESULTS,
         help="where to write the results (default benchmarks/results; partial runs elsewhere)",
     )
+    parser.add_argument(
+        "--replot",
+        action="store_true",
+        help="only render results.md and chart.png again from the results.json in --output",
+    )
     args = parser.parse_args(argv)
+    if args.replot:
+        saved = json.loads((args.output / "results.json").read_text())
+        (args.output / "results.md").write_text(
+            report.render_markdown(saved["environment"], saved["summary"]) + "\n"
+        )
+        report.write_chart(saved["summary"], str(args.output / "chart.png"))
+        return 0
     args.rounds = args.rounds or (1 if args.quick else 3)
     # Stopped with SIGTERM, still stop the sink (the finally below).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))

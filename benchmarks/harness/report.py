@@ -283,29 +283,37 @@ def write_chart(summary: Mapping[str, Mapping[str, Any]], path: str) -> None:
     labels = [label.replace("OpenTelemetry ", "OpenTelemetry\n") for label in labels]
     colors = ["#2a9d8f" if c in OURS else "#8d99ae" for c in competitors]
     panels = [
-        ("observe_us", "`@observe` overhead per call (us, log scale)", True),
-        ("tiny_obs_s", "throughput, tiny payloads (obs/s received)", False),
-        ("2kb_obs_s", "throughput, 2 KB payloads (obs/s received)", False),
+        ("observe_us", "`@observe` overhead per call (us, log scale)", True, None),
+        ("tiny_obs_s", "throughput, tiny payloads (obs/s received)", False, "tiny_lost"),
+        ("2kb_obs_s", "throughput, 2 KB payloads (obs/s received)", False, "2kb_lost"),
     ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(16, 4.8))
-    for axis, (key, title, log) in zip(axes, panels, strict=True):
-        medians, low, high = [], [], []
+    fig, axes = plt.subplots(1, len(panels), figsize=(16, 5))
+    for axis, (key, title, log, lost_key) in zip(axes, panels, strict=True):
+        medians, low, high, notes = [], [], [], []
         for competitor in competitors:
             value = summary[competitor].get(key)
+            lost = summary[competitor].get(lost_key) if lost_key else None
             if value is None:
                 medians.append(0.0)
                 low.append(0.0)
                 high.append(0.0)
+                notes.append("")
                 continue
             medians.append(value["median"])
             low.append(value["median"] - value["min"])
             high.append(value["max"] - value["median"])
+            text = f"{value['median']:,.1f}" if log else f"{value['median']:,.0f}"
+            if lost is not None and lost["max"] > 0:
+                text += f"\nlost {lost['median']:,.0f}"
+            notes.append(text)
         bars = axis.bar(labels, medians, color=colors, yerr=[low, high], capsize=4)
-        for bar, value in zip(bars, medians, strict=True):
-            text = f"{value:,.1f}" if log else f"{value:,.0f}"
+        for bar, note, top in zip(bars, notes, high, strict=True):
+            # Beside the top of the error bar, so the two never overlap.
             axis.annotate(
-                text,
-                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                note,
+                (bar.get_x() + bar.get_width() / 2, bar.get_height() + top),
+                xytext=(0, 3),
+                textcoords="offset points",
                 ha="center",
                 va="bottom",
                 fontsize=8,
@@ -313,6 +321,7 @@ def write_chart(summary: Mapping[str, Mapping[str, Any]], path: str) -> None:
         axis.set_title(title.replace("`", ""), fontsize=10)
         if log:
             axis.set_yscale("log")
+        axis.margins(y=0.15)
         axis.tick_params(axis="x", labelsize=7)
     fig.suptitle("langfuse_async vs the official SDKs and plain OpenTelemetry (medians, min-max)")
     fig.tight_layout()
