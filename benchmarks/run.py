@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     args.rounds = args.rounds or (1 if args.quick else 3)
     # Stopped with SIGTERM, still stop the sink (the finally below).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
-    competitors = args.only or list(VENV_OF)
+    competitors = list(args.only or VENV_OF)
     scenarios = plan(args.quick, args.full_size)
     if args.scenarios:
         scenarios = {name: scenarios[name] for name in args.scenarios}
@@ -223,12 +223,21 @@ def main(argv: list[str] | None = None) -> int:
     print("competitor environments (benchmarks/.venvs/):", flush=True)
     pythons: dict[str, Path] = {}
     versions: dict[str, dict[str, str]] = {}
-    for competitor in competitors:
+    for competitor in list(competitors):
         spec = venvs.SPECS[VENV_OF[competitor]]
-        if spec.name not in pythons:
-            pythons[spec.name] = venvs.ensure(spec, refresh=args.refresh)
-        versions[competitor] = venvs.installed_versions(pythons[spec.name], spec.reports)
+        try:
+            if spec.name not in pythons:
+                pythons[spec.name] = venvs.ensure(spec, refresh=args.refresh)
+            versions[competitor] = venvs.installed_versions(pythons[spec.name], spec.reports)
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as exc:
+            # No index reachable, say: the others still run, and the results say who is missing.
+            print(f"  {report.COMPETITORS[competitor]}: SKIPPED, not installable: {exc}")
+            competitors.remove(competitor)
+            continue
         print(f"  {report.COMPETITORS[competitor]}: {versions[competitor]}", flush=True)
+    if not competitors:
+        print("no competitor could be installed")
+        return 1
 
     sink = Sink()
     rounds: list[dict[str, dict[str, Any]]] = []
