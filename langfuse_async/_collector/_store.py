@@ -486,6 +486,162 @@ class Store:
         """The number of stored events."""
         return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
+    # --- reads for the web view (light rows: no input/output decoded) -----------------------
+
+    def web_trace_rows(
+        self,
+        *,
+        name: str | None = None,
+        user_id: str | None = None,
+        session_id: str | None = None,
+        tag: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the trace list, newest first, and how many traces match in all.
+
+        Trace ids that only observations name (no trace event arrived) are listed too, by their
+        first start time, when no filter is set. Each row holds the trace's light fields and its
+        observations' count, time span, total cost and whether one is an ERROR.
+        """
+        clauses, params = _where(name=name, user_id=user_id, session_id=session_id)
+        if tag is not None:
+            clauses += " AND " if clauses else " WHERE "
+            clauses += "EXISTS (SELECT 1 FROM json_each(traces.doc, '$.tags') WHERE value = ?)"
+            params.append(tag)
+        orphans = (
+            ""
+            if params
+            else " UNION ALL SELECT trace_id, MIN(start_time), NULL, NULL, NULL, NULL, NULL, 1"
+            " FROM observations WHERE trace_id IS NOT NULL"
+            " AND trace_id NOT IN (SELECT id FROM traces) GROUP BY trace_id"
+        )
+        listed = (
+            "WITH listed AS (SELECT id, timestamp AS ts, substr(name, 1, 500) AS name,"
+            " substr(user_id, 1, 500) AS user_id, substr(session_id, 1, 500) AS session_id,"
+            " json_extract(doc, '$.tags') AS tags, json_extract(doc, '$.environment') AS env,"
+            f" 0 AS orphan FROM traces{clauses}{orphans})"
+        )
+        total = int(
+            self._conn.execute(f"{listed} SELECT COUNT(*) FROM listed", params).fetchone()[0]
+        )
+        rows = self._conn.execute(
+            f"{listed} SELECT * FROM listed ORDER BY ts DESC, id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+        result = [
+            {
+                "id": row["id"],
+                "timestamp": row["ts"],
+                "name": row["name"],
+                "userId": row["user_id"],
+                "sessionId": row["session_id"],
+                "tags": json.loads(row["tags"]) if row["tags"] else [],
+                "environment": row["env"],
+                "orphan": bool(row["orphan"]),
+            }
+            for row in rows
+        ]
+        ids = [row["id"] for row in result]
+        marks = ", ".join("?" * len(ids))
+        aggregates = {
+            row[0]: row
+            for row in self._conn.execute(
+                "SELECT trace_id, COUNT(*), MIN(start_time),"
+                " MAX(COALESCE(json_extract(doc, '$.endTime'), start_time)),"
+                " SUM(json_extract(doc, '$.costDetails.total')),"
+                " MAX(json_extract(doc, '$.level') = 'ERROR')"
+                f" FROM observations WHERE trace_id IN ({marks}) GROUP BY trace_id",
+                ids,
+            ).fetchall()
+        }
+        scores: dict[str, list[dict[str, Any]]] = {}
+        for row in self._conn.execute(
+            "SELECT trace_id, substr(name, 1, 200), json_extract(doc, '$.value'),"
+            f" json_extract(doc, '$.dataType') FROM scores WHERE trace_id IN ({marks})"
+            " ORDER BY timestamp, rowid",
+            ids,
+        ).fetchall():
+            scores.setdefault(row[0], []).append(
+                {"name": row[1], "value": row[2], "dataType": row[3]}
+            )
+        for item in result:
+            aggregate = aggregates.get(item["id"])
+            item["observationCount"] = int(aggregate[1]) if aggregate else 0
+            item["startTime"] = aggregate[2] if aggregate else None
+            item["endTime"] = aggregate[3] if aggregate else None
+            item["totalCost"] = aggregate[4] if aggregate else None
+            item["hasError"] = bool(aggregate[5]) if aggregate else False
+            item["scores"] = scores.get(item["id"], [])
+        return result, total
+
+    def web_observation_rows(
+        self, trace_id: str, *, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A trace's first ``limit`` observations by start time (light fields) and their count."""
+        rows = self._conn.execute(
+            "SELECT id, substr(name, 1, 500) AS name, type, start_time,"
+            " json_extract(doc, '$.endTime') AS end_time,"
+            " json_extract(doc, '$.completionStartTime') AS first_token,"
+            " json_extract(doc, '$.parentObservationId') AS parent,"
+            " json_extract(doc, '$.level') AS level,"
+            " substr(json_extract(doc, '$.statusMessage'), 1, 500) AS status,"
+            " substr(json_extract(doc, '$.model'), 1, 200) AS model,"
+            " json_extract(doc, '$.costDetails.total') AS cost,"
+            " json_extract(doc, '$.usageDetails.total') AS tokens,"
+            " COUNT(*) OVER () AS total"
+            " FROM observations WHERE trace_id = ? ORDER BY start_time, rowid LIMIT ?",
+            (trace_id, limit),
+        ).fetchall()
+        result = [
+            {
+                "id": row["id"],
+                "name": row["name"],
+                "type": row["type"] or "SPAN",
+                "startTime": row["start_time"],
+                "endTime": row["end_time"],
+                "completionStartTime": row["first_token"],
+                "parentObservationId": row["parent"],
+                "level": row["level"] or "DEFAULT",
+                "statusMessage": row["status"],
+                "model": row["model"],
+                "totalCost": row["cost"],
+                "totalTokens": row["tokens"],
+            }
+            for row in rows
+        ]
+        return result, int(rows[0]["total"]) if rows else 0
+
+    def web_filter_values(self, *, limit: int = 200) -> dict[str, list[str]]:
+        """The most used trace names, users, sessions and tags (suggestions for the filters)."""
+        values: dict[str, list[str]] = {}
+        for key, column in (("name", "name"), ("userId", "user_id"), ("sessionId", "session_id")):
+            values[key] = [
+                row[0]
+                for row in self._conn.execute(
+                    f"SELECT {column} FROM traces WHERE {column} IS NOT NULL"
+                    f" AND length({column}) <= 200 GROUP BY {column}"
+                    f" ORDER BY COUNT(*) DESC, {column} LIMIT ?",
+                    (limit,),
+                ).fetchall()
+            ]
+        values["tag"] = [
+            row[0]
+            for row in self._conn.execute(
+                "SELECT value FROM traces, json_each(traces.doc, '$.tags')"
+                " WHERE length(value) <= 200 GROUP BY value ORDER BY COUNT(*) DESC, value LIMIT ?",
+                (limit,),
+            ).fetchall()
+        ]
+        return values
+
+    def web_counts(self) -> dict[str, int]:
+        """How many traces, observations and scores are stored."""
+        return {
+            table: int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            for table in ("traces", "observations", "scores")
+        }
+
 
 def _where(**filters: str | None) -> tuple[str, list[Any]]:
     clauses = [f"{column} = ?" for column, value in filters.items() if value is not None]
