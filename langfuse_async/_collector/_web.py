@@ -34,17 +34,9 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from ._store import AsyncStore, Store
-from ._web_html import (
-    MAX_TIMELINE_ROWS,
-    ListQuery,
-    Timeline,
-    detail_html,
-    layout,
-    list_page,
-    not_found_page,
-    trace_page,
-    trace_url,
-)
+from ._web_list import list_page
+from ._web_page import ListQuery, layout, not_found_page, trace_url
+from ._web_trace import MAX_TIMELINE_ROWS, Timeline, detail_html, trace_page
 
 __all__ = ["WebView", "access_problem", "install_web_view"]
 

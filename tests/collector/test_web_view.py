@@ -423,3 +423,17 @@ def test_without_chromium_browser_tests_skip_except_in_ci(
     monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="chromium is not installed"), browser.headless_chromium():
         pass
+
+
+async def test_the_list_follows_new_data() -> None:
+    # Orphans and filter suggestions are kept between requests until something is written.
+    async with Collector() as c:
+        await ingest(c.url, [span("span-create", "late", "o1", "early-span", 0, 10)])
+        _, before, _ = await get(c.url + "/")
+        await ingest(
+            c.url, [event("trace-create", {"id": "late", "name": "arrived", "userId": "u-9"})]
+        )
+        _, after, _ = await get(c.url + "/")
+    assert "(no trace event)" in before and "arrived" not in before
+    assert names_in(after) == ["arrived"] and "(no trace event)" not in after
+    assert '<option value="u-9">' in after and '<option value="u-9">' not in before
