@@ -401,7 +401,8 @@ def trace_page(
     score_card = (
         f'<section class="card"><div class="card-head"><h2>Scores</h2>'
         f'<span class="muted">{len(scores):,}</span></div>'
-        f"{_scores_table(scores, trace['id'], targets=True)}</section>"
+        f'<div class="table-wrap">{_scores_table(scores, trace["id"], targets=True)}</div>'
+        "</section>"
         if scores
         else ""
     )

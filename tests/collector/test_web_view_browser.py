@@ -243,3 +243,11 @@ def test_the_view_works_in_v4_mode(page: Page, tmp_path: Path) -> None:
         assert page.locator(".timeline li.row").count() == 9
     finally:
         threaded.__exit__(None, None, None)
+
+
+def test_the_readme_screenshot_can_be_remade(browser: Browser, tmp_path: Path) -> None:
+    from tests.support.web_view_screenshot import render
+
+    output = tmp_path / "web-view.png"
+    render(browser, output, width=800, height=600)
+    assert output.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -10,12 +10,34 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.collector.webview_data import agent_run, ingest, simple_trace
 from tests.support.browser import headless_chromium
 from tests.support.threaded_collector import ThreadedCollector
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "web-view.png"
+
+
+def render(browser: Browser, output: Path, *, width: int = 1440, height: int = 980) -> None:
+    """Seed a collector and write the trace page's screenshot to ``output`` with ``browser``."""
+    events = agent_run()
+    for i, name in enumerate(["checkout", "search", "summarise"]):
+        events += simple_trace(f"t-{i}", name, -60 * (i + 1), userId=f"u-{i}")
+    with ThreadedCollector() as threaded:
+        threaded.query(lambda c: ingest(c.url, events))
+        page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+        try:
+            page.goto(
+                threaded.collector.url + "/_ui/traces/trace-agent?observation=trace-agent-llm"
+            )
+            output.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(output))
+        finally:
+            page.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,17 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=1440)
     parser.add_argument("--height", type=int, default=980)
     args = parser.parse_args(argv)
-    events = agent_run()
-    for i, name in enumerate(["checkout", "search", "summarise"]):
-        events += simple_trace(f"t-{i}", name, -60 * (i + 1), userId=f"u-{i}")
-    with ThreadedCollector() as threaded, headless_chromium() as browser:
-        threaded.query(lambda c: ingest(c.url, events))
-        page = browser.new_page(
-            viewport={"width": args.width, "height": args.height}, device_scale_factor=1
-        )
-        page.goto(threaded.collector.url + "/_ui/traces/trace-agent?observation=trace-agent-llm")
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(args.output))
+    with headless_chromium() as browser:
+        render(browser, args.output, width=args.width, height=args.height)
     print(f"wrote {args.output}")
     return 0
 
