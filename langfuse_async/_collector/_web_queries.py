@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
 __all__ = ["WebQueries"]
@@ -36,6 +36,12 @@ class WebQueries:
     _conn: sqlite3.Connection
     _web_indexed: bool = False
 
+    def _web_execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Run ``sql``; rows answer by column name too, whatever the connection's row factory."""
+        cursor = self._conn.cursor()
+        cursor.row_factory = sqlite3.Row
+        return cursor.execute(sql, params)
+
     def _web_indexes(self) -> None:
         """Create the filters' indexes once (the server's own database: it may write)."""
         if not self._web_indexed:
@@ -52,7 +58,7 @@ class WebQueries:
         rowids tells whether anything changed.
         """
         marker = tuple(
-            self._conn.execute(
+            self._web_execute(
                 "SELECT (SELECT MAX(rowid) FROM traces), (SELECT MAX(rowid) FROM observations)"
             ).fetchone()
         )
@@ -68,7 +74,7 @@ class WebQueries:
         """``(trace id, first start time)`` of traces only observations name, newest first."""
 
         def compute() -> list[tuple[str, str]]:
-            rows = self._conn.execute(
+            rows = self._web_execute(
                 "SELECT trace_id, MIN(start_time) FROM observations WHERE trace_id IS NOT NULL"
                 " AND trace_id NOT IN (SELECT id FROM traces) GROUP BY trace_id"
                 " ORDER BY MIN(start_time) DESC, trace_id"
@@ -101,11 +107,11 @@ class WebQueries:
             params.append(tag)
         orphans = [] if params else self._web_orphan_ids()
         total = int(
-            self._conn.execute(f"SELECT COUNT(*) FROM traces{clauses}", params).fetchone()[0]
+            self._web_execute(f"SELECT COUNT(*) FROM traces{clauses}", params).fetchone()[0]
         )
         if orphans:
             # Rare (clients send a trace event): merge the few orphans into the first pages.
-            head = self._conn.execute(
+            head = self._web_execute(
                 f"SELECT id, timestamp FROM traces{clauses}"
                 " ORDER BY timestamp DESC, rowid DESC LIMIT ?",
                 [*params, offset + limit],
@@ -121,7 +127,7 @@ class WebQueries:
         else:
             page = [
                 (row[0], False)
-                for row in self._conn.execute(
+                for row in self._web_execute(
                     f"SELECT id FROM traces{clauses}"
                     " ORDER BY timestamp DESC, rowid DESC LIMIT ? OFFSET ?",
                     [*params, limit, offset],
@@ -131,7 +137,7 @@ class WebQueries:
         marks = ", ".join("?" * len(ids))
         found = {
             row["id"]: row
-            for row in self._conn.execute(
+            for row in self._web_execute(
                 "SELECT id, timestamp, substr(name, 1, 500) AS name,"
                 " substr(user_id, 1, 500) AS user_id, substr(session_id, 1, 500) AS session_id,"
                 " json_extract(doc, '$.tags') AS tags, json_extract(doc, '$.environment') AS env"
@@ -141,7 +147,7 @@ class WebQueries:
         }
         aggregates = {
             row[0]: row
-            for row in self._conn.execute(
+            for row in self._web_execute(
                 "SELECT trace_id, COUNT(*), MIN(start_time),"
                 " MAX(COALESCE(json_extract(doc, '$.endTime'), start_time)),"
                 " SUM(json_extract(doc, '$.costDetails.total')),"
@@ -151,7 +157,7 @@ class WebQueries:
             ).fetchall()
         }
         scores: dict[str, list[dict[str, Any]]] = {}
-        for row in self._conn.execute(
+        for row in self._web_execute(
             "SELECT trace_id, substr(name, 1, 200), json_extract(doc, '$.value'),"
             f" json_extract(doc, '$.dataType') FROM scores WHERE trace_id IN ({marks})"
             " ORDER BY timestamp, rowid",
@@ -189,12 +195,12 @@ class WebQueries:
     ) -> tuple[list[dict[str, Any]], int]:
         """A trace's first ``limit`` observations by start time (light fields) and their count."""
         total = int(
-            self._conn.execute(
+            self._web_execute(
                 "SELECT COUNT(*) FROM observations WHERE trace_id = ?", (trace_id,)
             ).fetchone()[0]
         )
         # The page's rows are chosen first, so only they have their documents read.
-        rows = self._conn.execute(
+        rows = self._web_execute(
             "SELECT id, substr(name, 1, 500) AS name, type, start_time,"
             " json_extract(doc, '$.endTime') AS end_time,"
             " json_extract(doc, '$.completionStartTime') AS first_token,"
@@ -240,7 +246,7 @@ class WebQueries:
         for key, column in (("name", "name"), ("userId", "user_id"), ("sessionId", "session_id")):
             values[key] = [
                 row[0]
-                for row in self._conn.execute(
+                for row in self._web_execute(
                     f"SELECT {column} FROM {newest} WHERE {column} IS NOT NULL"
                     f" AND length({column}) <= 200 GROUP BY {column}"
                     f" ORDER BY COUNT(*) DESC, {column} LIMIT ?",
@@ -249,7 +255,7 @@ class WebQueries:
             ]
         values["tag"] = [
             row[0]
-            for row in self._conn.execute(
+            for row in self._web_execute(
                 f"SELECT value FROM {newest} AS recent, json_each(recent.doc, '$.tags')"
                 " WHERE length(value) <= 200 GROUP BY value ORDER BY COUNT(*) DESC, value LIMIT ?",
                 (limit,),
@@ -260,6 +266,6 @@ class WebQueries:
     def web_counts(self) -> dict[str, int]:
         """How many traces, observations and scores are stored."""
         return {
-            table: int(self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+            table: int(self._web_execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             for table in ("traces", "observations", "scores")
         }
