@@ -96,7 +96,12 @@ def list_page(
     base_url: str,
 ) -> str:
     """The body of the trace list page."""
-    parts = ['<div class="page-head"><h1>Traces</h1></div>', _filter_form(query, suggestions)]
+    head = (
+        '<div class="page-head"><h1>Traces</h1><label class="live" title="Reload the list every '
+        'two seconds"><input type="checkbox" id="live"> Live</label></div>'
+    )
+    # The results are one element, which the page's script swaps while "Live" is on.
+    parts = [head, _filter_form(query, suggestions), '<div id="results">']
     if not rows:
         if query.filtered or query.page > 1:
             parts.append(
@@ -111,7 +116,7 @@ def list_page(
                 "LANGFUSE_SECRET_KEY=sk-lf-local</pre><p>or run <code>langfuse-async demo "
                 "--local</code>.</p></section>"
             )
-        return "".join(parts)
+        return "".join(parts) + "</div>"
     first = (query.page - 1) * query.limit + 1
     parts.append(
         f'<p class="summary">Showing <b>{first:,}\u2013{first + len(rows) - 1:,}</b> of '
@@ -142,4 +147,4 @@ def list_page(
         f'<nav class="pager" aria-label="pages">{newer}<span>Page {query.page:,} of '
         f"{pages:,}</span>{older}</nav>"
     )
-    return "".join(parts)
+    return "".join(parts) + "</div>"

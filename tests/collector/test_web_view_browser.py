@@ -254,3 +254,20 @@ def test_the_readme_screenshot_can_be_remade(browser: Browser, tmp_path: Path) -
     output = tmp_path / "web-view.png"
     render(browser, output, width=800, height=600)
     assert output.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_live_brings_new_traces_without_a_reload(page: Page) -> None:
+    threaded = start(simple_trace("first", "first-trace", 0))
+    try:
+        page.goto(threaded.collector.url + "/")
+        page.get_by_label("Live").check()
+        page.evaluate("window.__samePage = true")  # gone if the page reloads
+        page.get_by_label("Name").fill("typing")  # the filters stay as typed
+        threaded.query(lambda c: ingest(c.url, simple_trace("second", "second-trace", 60)))
+        page.locator("tr.trace-row", has_text="second-trace").wait_for()
+        assert listed(page) == ["second-trace", "first-trace"]
+        assert page.evaluate("window.__samePage") is True
+        assert page.get_by_label("Name").input_value() == "typing"
+        assert "2 traces" in page.locator("header .stats").inner_text()
+    finally:
+        threaded.__exit__(None, None, None)

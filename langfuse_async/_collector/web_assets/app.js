@@ -1,3 +1,39 @@
+// The trace list's "Live" switch: while on (remembered in this browser), the results and the
+// header's counts are fetched again every two seconds and swapped in; the filters stay as typed.
+(function () {
+  const results = document.getElementById("results");
+  const live = document.getElementById("live");
+  if (!results || !live) return;
+  const key = "langfuse-async.live";
+  let busy = false;
+
+  async function refresh() {
+    if (!live.checked || busy || document.hidden) return;
+    busy = true;
+    try {
+      const response = await fetch(window.location.href, { cache: "no-store" });
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      const freshResults = fresh.getElementById("results");
+      const freshStats = fresh.querySelector("header .stats");
+      if (freshResults) results.innerHTML = freshResults.innerHTML;
+      const stats = document.querySelector("header .stats");
+      if (freshStats && stats) stats.innerHTML = freshStats.innerHTML;
+    } catch (error) {
+      // The server is restarting or gone: try again on the next tick.
+    } finally {
+      busy = false;
+    }
+  }
+
+  live.checked = window.localStorage.getItem(key) === "on";
+  live.addEventListener("change", function () {
+    window.localStorage.setItem(key, live.checked ? "on" : "off");
+    refresh();
+  });
+  window.setInterval(refresh, 2000);
+})();
+
 // The trace page without reloads: a click on a timeline row swaps in that row's detail panel,
 // rendered (and escaped) by the server. Without this script the rows are plain links.
 "use strict";
