@@ -340,3 +340,38 @@ def test_bad_proxies_are_refused_without_showing_credentials(proxy: Any, message
     assert "hunter2" not in str(info.value)
     with pytest.raises(ValueError, match="trust_env"):
         resolve(trust_env="sometimes")  # type: ignore[arg-type]
+
+
+# The environment variables of the official 5.2 SDK (langfuse/_client/environment_variables.py).
+OFFICIAL_VARIABLES = [
+    "LANGFUSE_TRACING_ENVIRONMENT",
+    "LANGFUSE_RELEASE",
+    "LANGFUSE_PUBLIC_KEY",
+    "LANGFUSE_SECRET_KEY",
+    "LANGFUSE_BASE_URL",
+    "LANGFUSE_HOST",
+    "LANGFUSE_OTEL_TRACES_EXPORT_PATH",
+    "LANGFUSE_OTEL_MAX_BATCH_SIZE_BYTES",
+    "LANGFUSE_OTEL_COMPRESSION",
+    "LANGFUSE_DEBUG",
+    "LANGFUSE_TRACING_ENABLED",
+    "LANGFUSE_MEDIA_UPLOAD_THREAD_COUNT",
+    "LANGFUSE_FLUSH_AT",
+    "LANGFUSE_FLUSH_INTERVAL",
+    "LANGFUSE_SAMPLE_RATE",
+    "LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED",
+    "LANGFUSE_MEDIA_UPLOAD_ENABLED",
+    "LANGFUSE_TIMEOUT",
+    "LANGFUSE_PROMPT_CACHE_DEFAULT_TTL_SECONDS",
+    "LANGFUSE_OPENAI_SKIP_RAW_RESPONSES",
+]
+
+
+def test_every_official_variable_is_in_the_readme_configuration_section() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration") :]
+    section = section[: section.index("\n## ", 1)]
+    missing = [name for name in OFFICIAL_VARIABLES if f"`{name}`" not in section]
+    assert missing == []

@@ -350,3 +350,14 @@ async def test_fixtures_isolate_the_shell_environment_and_capture_module_level_c
         assert result.returncode == 0, result.stdout + result.stderr
         assert "3 passed" in result.stdout
         assert shell_server.requests == ()  # nothing leaked to the shell's server
+
+
+def test_the_readme_fixture_example_passes(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Testing your tracing.**") :]
+    example = section[section.index("```python\n") + 10 : section.index("```\n", 10)]
+    result = run_inner_session(tmp_path, example)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
