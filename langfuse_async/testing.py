@@ -177,8 +177,8 @@ def langfuse_client(request: pytest.FixtureRequest, langfuse_collector: Collecto
 
 
 @contextlib.contextmanager
-def _isolated(request: pytest.FixtureRequest, collector: Collector) -> Iterator[None]:
-    """Point ``LANGFUSE_*`` at ``collector`` and start from an empty client registry."""
+def _environment_of(collector: Collector) -> Iterator[None]:
+    """Replace every ``LANGFUSE_*`` variable by the three that name ``collector``."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
             if name.startswith("LANGFUSE_"):
@@ -186,22 +186,21 @@ def _isolated(request: pytest.FixtureRequest, collector: Collector) -> Iterator[
         patch.setenv("LANGFUSE_BASE_URL", collector.url)
         patch.setenv("LANGFUSE_PUBLIC_KEY", collector.public_key)
         patch.setenv("LANGFUSE_SECRET_KEY", collector.secret_key)
-        state = _reset_for_tests()
-        request.node.stash[_REGISTRY_BEFORE] = state
-        try:
-            yield
-        finally:
-            del request.node.stash[_REGISTRY_BEFORE]
-            _restore_for_tests(state)
+        yield
 
 
-def _clients_before(request: pytest.FixtureRequest) -> list[Any]:
-    last, by_key, _ = request.node.stash.get(_REGISTRY_BEFORE, (None, {}, None))
+def _distinct(state: Any) -> list[Any]:
+    """The clients of a registry state (the last one and those by public key), each once."""
+    last, by_key, _ = state
     found: list[Any] = []
     for client in (last, *by_key.values()):
         if client is not None and all(client is not seen for seen in found):
             found.append(client)
     return found
+
+
+def _clients_before(request: pytest.FixtureRequest) -> list[Any]:
+    return _distinct(request.node.stash.get(_REGISTRY_BEFORE, (None, {}, None)))
 
 
 def _alias(client: object, target: object) -> Callable[[], None]:
@@ -231,8 +230,20 @@ async def _collector(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     collector = Collector(**options)
     await collector.start()
     try:
-        with _isolated(request, collector):
-            yield collector
+        with _environment_of(collector):
+            before = _reset_for_tests()
+            request.node.stash[_REGISTRY_BEFORE] = before
+            try:
+                yield collector
+            finally:
+                del request.node.stash[_REGISTRY_BEFORE]
+                during = _reset_for_tests()
+                _restore_for_tests(before)
+                # Clients built during the test (get_client() from the environment, say) send
+                # to this collector and run on this loop: both end here.
+                for client in _distinct(during):
+                    with contextlib.suppress(Exception):
+                        await client.shutdown(timeout=10)
     finally:
         await collector.aclose()
 

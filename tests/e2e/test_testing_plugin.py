@@ -121,8 +121,14 @@ def run_inner_session(
     )
 
 
-def test_plugin_fixtures_in_a_pytest_session(tmp_path):
-    result = run_inner_session(tmp_path, INNER_TESTS)
+@pytest.mark.parametrize("pytest_asyncio", ["installed", "absent"])
+def test_plugin_fixtures_in_a_pytest_session(tmp_path, pytest_asyncio: str):
+    if pytest_asyncio == "installed":
+        result = run_inner_session(tmp_path, INNER_TESTS)
+    else:
+        result = run_inner_session(
+            tmp_path, INNER_TESTS, ini="[pytest]\n", args=("-p", "no:asyncio")
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout
 
@@ -316,6 +322,25 @@ async def test_a_client_built_in_the_test_from_the_environment_goes_to_the_colle
     assert obs.name == "from-env"
 
 
+built = []
+
+
+async def test_get_client_in_a_collector_only_test_builds_one_for_the_collector(
+    langfuse_collector,
+):
+    client = get_client()
+    assert client is not app.langfuse
+    built.append(client)
+    client.start_observation(name="implicit").end()
+    await client.flush()
+    [obs] = await langfuse_collector.observations()
+    assert obs.name == "implicit"
+
+
+def test_a_client_built_during_a_test_is_shut_down_with_it():
+    assert "closed" in repr(built[0])
+
+
 def test_afterwards_the_previous_client_and_environment_are_back():
     assert get_client() is app.langfuse
     assert app.langfuse._config.base_url == SHELL_URL
@@ -348,7 +373,7 @@ async def test_fixtures_isolate_the_shell_environment_and_capture_module_level_c
             )
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "3 passed" in result.stdout
+        assert "5 passed" in result.stdout
         assert shell_server.requests == ()  # nothing leaked to the shell's server
 
 
