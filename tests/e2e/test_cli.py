@@ -279,3 +279,22 @@ def test_help_texts_name_the_defaults(capsys):
         "--limit N",
     ):
         assert expected in out, expected
+
+
+def test_version(capsys):
+    from langfuse_async import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"langfuse-async {__version__}"
+
+
+def test_version_from_the_installed_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "langfuse_async._cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("langfuse-async ")
