@@ -25,18 +25,11 @@ from types import AsyncGeneratorType, GeneratorType, MethodType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from .._log import log_once
-from .._records import TRUNCATED_MARKER
-from . import context as _context
-from .context import CURRENT, get_client
-from .observations import (
-    Observation,
-    ObservationType,
-    checked_type,
-    flag,
-    safe_str,
-    valid_trace_context,
-)
+from .._records import TRUNCATED_MARKER, ObservationType
+from .coerce import checked_type, flag, safe_str, valid_trace_context
+from .observations import CURRENT, Observation
 from .payload import encode_payload
+from .registry import CLIENTS, get_client
 
 if TYPE_CHECKING:
     from .tracer import Tracer
@@ -48,7 +41,6 @@ R = TypeVar("R")
 Y = TypeVar("Y")
 S = TypeVar("S")
 
-_registry = _context._registry
 _TRUNCATED = encode_payload(TRUNCATED_MARKER)
 # A stream whose items add up to more than the event limit would only be replaced by the
 # truncation marker, so collecting stops there instead of holding every item to the end.
@@ -244,7 +236,7 @@ def _wrap(
     unnamed = name is None or (type(name) is str and not name)
     obs_name = _function_name(fn) if unnamed else safe_str(name)
     arguments = _Arguments(fn) if capture_input else None
-    registry = _registry
+    clients = CLIENTS
     kind = _kind(fn)
 
     def begin(
@@ -253,14 +245,15 @@ def _wrap(
         kwargs: dict[str, Any],
         remote: tuple[str, str | None] | None = None,
     ) -> Observation:
+        recorder = client._recorder
         if remote is None:
-            obs = Observation(client, CURRENT.get(), obs_name, as_type)
+            obs = Observation(recorder, CURRENT.get(), obs_name, as_type)
         else:
-            obs = Observation._remote(client, remote[0], remote[1], obs_name, as_type)
+            obs = Observation._remote(recorder, remote[0], remote[1], obs_name, as_type)
         if arguments is not None and obs._recording:
             bound = arguments.bind(args, kwargs)
             if bound is not None:
-                obs._input = client._encode(bound)
+                obs._input = recorder.encode(bound)
         return obs
 
     # The coroutine and plain wrappers inline what begin() does: they are the hot path, and a
@@ -270,7 +263,7 @@ def _wrap(
 
         @functools.wraps(fn)
         async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            client = registry.last
+            client = clients.last
             if client is None:
                 client = get_client()
             remote = None
@@ -279,14 +272,15 @@ def _wrap(
             if not client._tracing_enabled:
                 return await afn(*args, **kwargs)
             parent = CURRENT.get()
+            recorder = client._recorder
             if remote is None:
-                obs = Observation(client, parent, obs_name, as_type)
+                obs = Observation(recorder, parent, obs_name, as_type)
             else:
-                obs = Observation._remote(client, remote[0], remote[1], obs_name, as_type)
+                obs = Observation._remote(recorder, remote[0], remote[1], obs_name, as_type)
             if arguments is not None and obs._recording:
                 bound = arguments.bind(args, kwargs)
                 if bound is not None:
-                    obs._input = client._encode(bound)
+                    obs._input = recorder.encode(bound)
             CURRENT.set(obs)
             try:
                 result = await afn(*args, **kwargs)
@@ -303,7 +297,7 @@ def _wrap(
                 if rtype is AsyncGeneratorType or rtype is GeneratorType:
                     return _traced_result(result, obs, capture_output, transform)
                 if capture_output and obs._output is None and obs._recording:
-                    obs._output = client._encode(result)
+                    obs._output = recorder.encode(result)
             obs.end()
             return result
 
@@ -313,7 +307,7 @@ def _wrap(
         gfn = cast("Callable[P, AsyncGenerator[Any, Any]]", fn)
 
         def async_gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[Any, Any]:
-            client = registry.last
+            client = clients.last
             if client is None:
                 client = get_client()
             remote = None
@@ -331,7 +325,7 @@ def _wrap(
         sfn = cast("Callable[P, Generator[Any, Any, Any]]", fn)
 
         def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
-            client = registry.last
+            client = clients.last
             if client is None:
                 client = get_client()
             remote = None
@@ -347,7 +341,7 @@ def _wrap(
 
     @functools.wraps(fn)
     def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        client = registry.last
+        client = clients.last
         if client is None:
             client = get_client()
         remote = None
@@ -356,14 +350,15 @@ def _wrap(
         if not client._tracing_enabled:
             return fn(*args, **kwargs)
         parent = CURRENT.get()
+        recorder = client._recorder
         if remote is None:
-            obs = Observation(client, parent, obs_name, as_type)
+            obs = Observation(recorder, parent, obs_name, as_type)
         else:
-            obs = Observation._remote(client, remote[0], remote[1], obs_name, as_type)
+            obs = Observation._remote(recorder, remote[0], remote[1], obs_name, as_type)
         if arguments is not None and obs._recording:
             bound = arguments.bind(args, kwargs)
             if bound is not None:
-                obs._input = client._encode(bound)
+                obs._input = recorder.encode(bound)
         CURRENT.set(obs)
         try:
             result = fn(*args, **kwargs)
@@ -380,7 +375,7 @@ def _wrap(
             if rtype is GeneratorType or rtype is AsyncGeneratorType:
                 return cast("R", _traced_result(result, obs, capture_output, transform))
             if capture_output and obs._output is None and obs._recording:
-                obs._output = client._encode(result)
+                obs._output = recorder.encode(result)
         obs.end()
         return result
 
@@ -486,8 +481,8 @@ def _traced_result(
     return _traced_async_generator(result, obs, capture_output, transform)
 
 
-class _Collector:
-    """The items a generator yielded, bounded by the event size limit."""
+class _YieldedItems:
+    """The items a generator yielded, bounded by the event size limit (its recorded output)."""
 
     __slots__ = ("budget", "items", "overflow")
 
@@ -529,17 +524,17 @@ class _Collector:
                 )
         elif all(type(i) is str for i in items):
             value = "".join(items)
-        obs._output = obs._tracer._encode(value)
+        obs._output = obs._recorder.encode(value)
 
 
 def _finish(
     obs: Observation,
-    collector: _Collector | None,
+    yielded: _YieldedItems | None,
     transform: Callable[[list[Any]], str] | None,
     exc: BaseException | None,
 ) -> None:
-    if collector is not None:
-        collector.finish(obs, transform)
+    if yielded is not None:
+        yielded.finish(obs, transform)
     if exc is not None:
         obs._fail(exc)
     obs.end()
@@ -551,7 +546,9 @@ def _traced_generator(
     capture_output: bool,
     transform: Callable[[list[Any]], str] | None,
 ) -> Generator[Y, S, R]:
-    collector = _Collector(obs._tracer._max_payload) if capture_output and obs._recording else None
+    yielded = (
+        _YieldedItems(obs._recorder.max_payload) if capture_output and obs._recording else None
+    )
     inner: Observation | None = obs  # what is current inside the generator's own code
     send: Callable[[Any], Y] = gen.send
     value: Any = None
@@ -567,8 +564,8 @@ def _traced_generator(
             finally:
                 inner = CURRENT.get()
                 CURRENT.set(outer)
-            if collector is not None:
-                collector.add(item)
+            if yielded is not None:
+                yielded.add(item)
             try:
                 value = yield item
                 send = gen.send
@@ -584,16 +581,16 @@ def _traced_generator(
         try:
             gen.close()
         except BaseException as exc:
-            _finish(obs, collector, transform, exc)
+            _finish(obs, yielded, transform, exc)
             raise
         finally:
             CURRENT.set(outer)
-        _finish(obs, collector, transform, None)
+        _finish(obs, yielded, transform, None)
         raise
     except BaseException as exc:
-        _finish(obs, collector, transform, exc)
+        _finish(obs, yielded, transform, exc)
         raise
-    _finish(obs, collector, transform, None)
+    _finish(obs, yielded, transform, None)
     return result
 
 
@@ -603,7 +600,9 @@ async def _traced_async_generator(
     capture_output: bool,
     transform: Callable[[list[Any]], str] | None,
 ) -> AsyncGenerator[Y, S]:
-    collector = _Collector(obs._tracer._max_payload) if capture_output and obs._recording else None
+    yielded = (
+        _YieldedItems(obs._recorder.max_payload) if capture_output and obs._recording else None
+    )
     inner: Observation | None = obs  # what is current inside the generator's own code
     send: Callable[[Any], Any] = agen.asend
     value: Any = None
@@ -618,8 +617,8 @@ async def _traced_async_generator(
             finally:
                 inner = CURRENT.get()
                 CURRENT.set(outer)
-            if collector is not None:
-                collector.add(item)
+            if yielded is not None:
+                yielded.add(item)
             try:
                 value = yield item
                 send = agen.asend
@@ -634,13 +633,13 @@ async def _traced_async_generator(
         try:
             await agen.aclose()
         except BaseException as exc:
-            _finish(obs, collector, transform, exc)
+            _finish(obs, yielded, transform, exc)
             raise
         finally:
             CURRENT.set(outer)
-        _finish(obs, collector, transform, None)
+        _finish(obs, yielded, transform, None)
         raise
     except BaseException as exc:
-        _finish(obs, collector, transform, exc)
+        _finish(obs, yielded, transform, exc)
         raise
-    _finish(obs, collector, transform, None)
+    _finish(obs, yielded, transform, None)

@@ -14,12 +14,9 @@ import pytest
 
 from langfuse_async import _log
 from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
-from langfuse_async._tracing.observations import (
-    NOOP_OBSERVATION,
-    describe_exception,
-    merge_trace_attributes,
-    to_ns,
-)
+from langfuse_async._tracing.coerce import describe_exception, to_ns
+from langfuse_async._tracing.observations import NOOP_OBSERVATION
+from langfuse_async._tracing.traces import merge_trace_attributes
 from tests.support.recording import RecordingTracer, decode
 
 
