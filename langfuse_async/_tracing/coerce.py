@@ -12,20 +12,24 @@ import datetime as _dt
 import logging
 import numbers
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._log import log_once
 from .._records import OBSERVATION_TYPES
+
+if TYPE_CHECKING:
+    from .recorder import Recorder
 
 __all__ = [
     "MAX_STATUS_MESSAGE",
     "Level",
     "TraceContext",
     "check_details",
+    "checked_level",
     "checked_type",
+    "coerce_fields",
     "describe_exception",
     "flag",
-    "level",
     "plain",
     "safe_str",
     "short_repr",
@@ -261,7 +265,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def level(value: object) -> str | None:
+def checked_level(value: object) -> str | None:
     """Return ``value`` as a plain level string, or None (logged once) when it is not one."""
     canonical = _LEVELS.get(value) if isinstance(value, str) else None
     if canonical is None:
@@ -272,3 +276,66 @@ def level(value: object) -> str | None:
             short_repr(value),
         )
     return canonical
+
+
+def coerce_fields(
+    recorder: Recorder,
+    extra: dict[str, Any],
+    *,
+    version: Any,
+    level: Any,
+    status_message: Any,
+    completion_start_time: Any,
+    model: Any,
+    model_parameters: Any,
+    usage_details: Any,
+    cost_details: Any,
+    prompt: Any,
+    prompt_name: Any,
+    prompt_version: Any,
+) -> None:
+    """Set in ``extra`` the fields of an update that are not None, under their record names.
+
+    ``extra`` holds a handle's rarely set fields keyed as in
+    :class:`~langfuse_async._records.ObservationRecord`. Each value is coerced (a level's plain
+    string, a time in epoch ns, a prompt object's name and version) and payloads are encoded by
+    ``recorder``; a value that cannot be used is logged once and left out. May raise what the
+    caller's objects raise (the handle logs it).
+    """
+    if version is not None:
+        extra["version"] = safe_str(version)
+    if level is not None:
+        canonical = checked_level(level)
+        if canonical is not None:
+            extra["level"] = canonical
+    if status_message is not None:
+        extra["status_message"] = safe_str(status_message)[:MAX_STATUS_MESSAGE]
+    if completion_start_time is not None:
+        ns = to_ns(completion_start_time, "completion_start_time")
+        if ns is not None:
+            extra["completion_start_ns"] = ns
+    if model is not None:
+        extra["model"] = safe_str(model)
+    if model_parameters is not None:
+        extra["model_parameters"] = recorder.encode_plain(model_parameters)
+    if usage_details is not None:
+        check_details(usage_details, "usage_details", integers=True)
+        extra["usage_details"] = recorder.encode_plain(usage_details)
+    if cost_details is not None:
+        check_details(cost_details, "cost_details", integers=False)
+        extra["cost_details"] = recorder.encode_plain(cost_details)
+    if prompt is not None and not getattr(prompt, "is_fallback", False):
+        prompt_name = getattr(prompt, "name", None)
+        prompt_version = getattr(prompt, "version", None)
+    if prompt_name is not None:
+        extra["prompt_name"] = safe_str(prompt_name)
+    if prompt_version is not None:
+        if isinstance(prompt_version, int) and not isinstance(prompt_version, bool):
+            extra["prompt_version"] = int.__int__(prompt_version)
+        else:
+            log_once(
+                logging.WARNING,
+                "update.prompt_version",
+                "prompt_version must be an int; got %s, ignored",
+                short_repr(prompt_version),
+            )

@@ -39,16 +39,13 @@ from .._records import (
     TraceAttributes,
 )
 from .coerce import (
-    MAX_STATUS_MESSAGE,
     Level,
     TraceContext,
-    check_details,
     checked_type,
+    coerce_fields,
     describe_exception,
     flag,
-    level as checked_level,
     safe_str,
-    short_repr,
     to_ns,
     valid_trace_context,
 )
@@ -68,7 +65,6 @@ from .traces import (
 
 __all__ = [
     "CURRENT",
-    "NOOP_OBSERVATION",
     "Observation",
     "current_observation",
     "start",
@@ -365,43 +361,21 @@ class Observation(Scope):
             extra["metadata"] = merge_metadata(
                 extra.get("metadata"), recorder.encode_metadata(metadata)
             )
-        if version is not None:
-            extra["version"] = safe_str(version)
-        if level is not None:
-            canonical = checked_level(level)
-            if canonical is not None:
-                extra["level"] = canonical
-        if status_message is not None:
-            extra["status_message"] = safe_str(status_message)[:MAX_STATUS_MESSAGE]
-        if completion_start_time is not None:
-            ns = to_ns(completion_start_time, "completion_start_time")
-            if ns is not None:
-                extra["completion_start_ns"] = ns
-        if model is not None:
-            extra["model"] = safe_str(model)
-        if model_parameters is not None:
-            extra["model_parameters"] = recorder.encode_plain(model_parameters)
-        if usage_details is not None:
-            check_details(usage_details, "usage_details", integers=True)
-            extra["usage_details"] = recorder.encode_plain(usage_details)
-        if cost_details is not None:
-            check_details(cost_details, "cost_details", integers=False)
-            extra["cost_details"] = recorder.encode_plain(cost_details)
-        if prompt is not None and not getattr(prompt, "is_fallback", False):
-            prompt_name = getattr(prompt, "name", None)
-            prompt_version = getattr(prompt, "version", None)
-        if prompt_name is not None:
-            extra["prompt_name"] = safe_str(prompt_name)
-        if prompt_version is not None:
-            if isinstance(prompt_version, int) and not isinstance(prompt_version, bool):
-                extra["prompt_version"] = int.__int__(prompt_version)
-            else:
-                log_once(
-                    logging.WARNING,
-                    "update.prompt_version",
-                    "prompt_version must be an int; got %s, ignored",
-                    short_repr(prompt_version),
-                )
+        coerce_fields(
+            recorder,
+            extra,
+            version=version,
+            level=level,
+            status_message=status_message,
+            completion_start_time=completion_start_time,
+            model=model,
+            model_parameters=model_parameters,
+            usage_details=usage_details,
+            cost_details=cost_details,
+            prompt=prompt,
+            prompt_name=prompt_name,
+            prompt_version=prompt_version,
+        )
 
     def _fail(self, exc: BaseException) -> None:
         """Record ``exc`` (leaving the observation's code) as its level and status message.
@@ -767,70 +741,6 @@ class Observation(Scope):
             )
             if record is not None:
                 self._recorder.emit(record)
-
-
-class _NoopObservation(Observation):
-    """What a disabled client returns: every method works and records nothing."""
-
-    __slots__ = ()
-
-    def __init__(self) -> None:  # the Observation constructor would draw ids and read a clock
-        self.id = "0" * 16
-        self.trace_id = "0" * 32
-        self.parent_id = None
-        self.name = ""
-        self.as_type = "span"
-        self.start_ns = 0
-        self._root = None
-        self._recording = False
-        self._ended = True
-        self._escaped = False
-        self._end_on_exit = False
-        self._entries = None
-        self._input = self._output = self._extra = None
-        self._trace_attrs = None
-
-    def __repr__(self) -> str:
-        return "<Observation (disabled)>"
-
-    def update(self, **fields: Any) -> Observation:
-        return self
-
-    def end(self, end_time: _dt.datetime | int | None = None) -> Observation:
-        return self
-
-    def __enter__(self) -> Observation:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
-
-    def start_observation(self, **fields: Any) -> Observation:
-        return self
-
-    def start_as_current_observation(self, **fields: Any) -> Observation:
-        return self
-
-    def create_event(self, **fields: Any) -> Observation:
-        return self
-
-    def update_trace(self, **fields: Any) -> Observation:
-        return self
-
-    def score(self, **fields: Any) -> None:
-        return None
-
-    def score_trace(self, **fields: Any) -> None:
-        return None
-
-
-#: The single handle every method of a disabled client returns.
-NOOP_OBSERVATION: Observation = _NoopObservation()
 
 
 def start(

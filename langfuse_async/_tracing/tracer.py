@@ -21,13 +21,8 @@ from .._log import log_once
 from .._records import ObservationType, Record, Sink
 from . import ids as _ids
 from .coerce import Level, TraceContext, flag, safe_str
-from .observations import (
-    CURRENT,
-    NOOP_OBSERVATION,
-    Observation,
-    current_observation,
-    start,
-)
+from .noop import NOOP_OBSERVATION
+from .observations import CURRENT, Observation, current_observation, start
 from .recorder import SinkRecorder
 from .scores import ScoreDataType, score_record
 

@@ -15,7 +15,7 @@ import pytest
 from langfuse_async import _log
 from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
 from langfuse_async._tracing.coerce import describe_exception, to_ns
-from langfuse_async._tracing.observations import NOOP_OBSERVATION
+from langfuse_async._tracing.noop import NOOP_OBSERVATION
 from langfuse_async._tracing.traces import merge_trace_attributes
 from tests.support.recording import RecordingTracer, decode
 
