@@ -177,3 +177,15 @@ def test_no_import_cycle_in_the_package() -> None:
     # TYPE_CHECKING imports included: GRAPH holds every import statement of the source.
     cycles = import_cycles(GRAPH)
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_handles_know_their_tracer_only_as_a_recorder() -> None:
+    # A handle holds a Recorder: neither the handle nor what builds its records may import the
+    # tracer, the registry or the decorator.
+    above = {f"{NAME}._tracing.{m}" for m in ("tracer", "registry", "observe", "generators")}
+    for module in ("observations", "coerce", "scores", "traces", "recorder", "context"):
+        assert not GRAPH[f"{NAME}._tracing.{module}"] & above, module
+
+
+def test_the_with_block_bookkeeping_is_a_leaf() -> None:
+    assert GRAPH[f"{NAME}._tracing.context"] == set()

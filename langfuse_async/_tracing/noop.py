@@ -52,6 +52,17 @@ class _NoopObservation(Observation):
     ) -> None:
         return None
 
+    async def __aenter__(self) -> Observation:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
     def start_observation(self, **fields: Any) -> Observation:
         return self
 

@@ -495,8 +495,11 @@ class Observation(Scope):
         if self._end_on_exit:
             self.end()
 
+    # The async forms repeat the sync ones rather than call them: one frame less on every
+    # ``async with``, the common use.
     async def __aenter__(self) -> Observation:
-        return self.__enter__()
+        enter(CURRENT, self)
+        return self
 
     async def __aexit__(
         self,
@@ -504,7 +507,11 @@ class Observation(Scope):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.__exit__(exc_type, exc, tb)
+        leave(CURRENT, self)
+        if exc is not None:
+            self._fail(exc)
+        if self._end_on_exit:
+            self.end()
 
     # ------------------------------------------------------------------- children
 
