@@ -55,18 +55,6 @@ class Tracer:
 
     # ----------------------------------------------------------------- starting
 
-    def _start(
-        self,
-        parent: Observation | None,
-        trace_context: TraceContext | None,
-        name: str,
-        as_type: str,
-    ) -> Observation:
-        """Start an observation under ``parent`` (or ``trace_context``); no fields set yet."""
-        if not self._tracing_enabled:
-            return NOOP_OBSERVATION
-        return start(self._recorder, parent, trace_context, name, as_type)
-
     def start_observation(
         self,
         *,
@@ -116,7 +104,9 @@ class Tracer:
         Returns:
             The observation's handle.
         """
-        obs = self._start(CURRENT.get(), trace_context, name, as_type)
+        if not self._tracing_enabled:
+            return NOOP_OBSERVATION
+        obs = start(self._recorder, CURRENT.get(), trace_context, name, as_type)
         if obs._recording:
             obs.update(
                 input=input,
