@@ -1,0 +1,494 @@
+"""LangChain callback handler: LangChain runs recorded as nested observations.
+
+Pass ``CallbackHandler()`` in a runnable's ``config={"callbacks": [...]}``. Chains become
+``chain`` observations (``agent`` for agents), chat models and LLMs ``generation``\\ s (model,
+parameters, messages, usage, time to first streamed token), tools ``tool``\\ s and retrievers
+``retriever``\\ s, nested as the LangChain runs nest, inside the current observation if there is
+one. A run that fails is recorded with level ``ERROR`` and the error's message.
+
+While a run is open its observation is the current one, so code it runs (a tool's function, an
+``@observe`` function, the OpenAI drop-in) records its observations under it.
+
+The handler is synchronous and runs inline (``run_inline = True``): in an async run LangChain
+calls it on the event loop itself instead of in a worker thread, and every callback only
+records into memory, so it never blocks the loop.
+
+Needs the ``langchain`` extra: ``pip install "langfuse-async[langchain]"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+try:
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.documents import Document
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import ChatGeneration, LLMResult
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        'langfuse_async.langchain needs langchain-core: pip install "langfuse-async[langchain]"'
+    ) from exc
+
+from ._client import get_client
+from ._clock import now_ns
+from ._log import log_once
+from ._tracing.observations import Observation, ObservationType, TraceContext
+
+__all__ = ["CallbackHandler"]
+
+#: Metadata keys that set trace attributes (as in the official handler), not metadata.
+_TRACE_KEYS = ("langfuse_session_id", "langfuse_user_id", "langfuse_tags", "langfuse_trace_name")
+#: Invocation parameters recorded as model parameters, when given.
+_PARAMETERS = (
+    "temperature",
+    "max_tokens",
+    "max_completion_tokens",
+    "top_p",
+    "top_k",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "n",
+    "stop",
+    "request_timeout",
+    "reasoning_effort",
+    "max_new_tokens",
+    "min_new_tokens",
+    "stop_sequences",
+)
+
+
+def _run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> str:
+    """The run's name: ``name=`` given to the run, else the serialized name or class."""
+    name = kwargs.get("name")
+    if name:
+        return str(name)
+    if isinstance(serialized, Mapping):
+        if serialized.get("name"):
+            return str(serialized["name"])
+        ident = serialized.get("id")
+        if isinstance(ident, list) and ident:
+            return str(ident[-1])
+    return "<unknown>"
+
+
+def _message(message: Any) -> Any:
+    """A LangChain message as an OpenAI-style message dict."""
+    if not isinstance(message, BaseMessage):
+        return message
+    role = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}.get(
+        message.type, getattr(message, "role", message.type)
+    )
+    data: dict[str, Any] = {"role": role, "content": message.content}
+    for key in ("tool_calls", "invalid_tool_calls", "tool_call_id", "name"):
+        value = getattr(message, key, None)
+        if value:
+            data[key] = value
+    return data
+
+
+def _output(value: Any) -> Any:
+    """A run's output with messages and documents made plain."""
+    if isinstance(value, BaseMessage):
+        return _message(value)
+    if isinstance(value, Document):
+        return {"page_content": value.page_content, "metadata": value.metadata}
+    if isinstance(value, list):
+        return [_output(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _output(v) for k, v in value.items()}
+    return value
+
+
+def _model_name(
+    serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], metadata: Any
+) -> str | None:
+    if isinstance(metadata, Mapping) and isinstance(metadata.get("ls_model_name"), str):
+        return str(metadata["ls_model_name"])
+    sources = [kwargs.get("invocation_params")]
+    if isinstance(serialized, Mapping):
+        sources.append(serialized.get("kwargs"))
+    for source in sources:
+        if isinstance(source, Mapping):
+            for key in ("model", "model_name", "model_id", "deployment_name", "azure_deployment"):
+                if isinstance(source.get(key), str) and source[key]:
+                    return str(source[key])
+    return None
+
+
+def _usage(value: Any) -> dict[str, int] | None:
+    """Usage in the server's names, from LangChain's ``usage_metadata`` or a provider's."""
+    if not isinstance(value, Mapping):
+        return None
+    usage: dict[str, int] = {}
+    for side, keys, details_key, names in (
+        (
+            "input",
+            ("input_tokens", "prompt_tokens"),
+            "input_token_details",
+            {"cache_read": "cached_tokens", "cache_creation": "cache_creation"},
+        ),
+        (
+            "output",
+            ("output_tokens", "completion_tokens"),
+            "output_token_details",
+            {"reasoning": "reasoning_tokens"},
+        ),
+    ):
+        count = next((value[k] for k in keys if isinstance(value.get(k), int)), None)
+        if count is None:
+            continue
+        details = value.get(details_key)
+        if isinstance(details, Mapping):
+            for key, n in details.items():
+                if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+                    # Split out of the side's count, as the server does for OpenAI usage,
+                    # so that every token is priced once.
+                    usage[f"{side}_{names.get(key, key)}"] = n
+                    count = max(count - n, 0)
+        usage[side] = count
+    total = value.get("total_tokens")
+    if isinstance(total, int):
+        usage["total"] = total
+    return usage or None
+
+
+def _llm_result(response: LLMResult) -> dict[str, Any]:
+    """Output, usage and model of a finished LLM run."""
+    fields: dict[str, Any] = {}
+    last = (
+        response.generations[-1][-1] if response.generations and response.generations[-1] else None
+    )
+    usage = None
+    if isinstance(last, ChatGeneration):
+        message = last.message
+        fields["output"] = _message(message)
+        usage = _usage(getattr(message, "usage_metadata", None))
+        meta = getattr(message, "response_metadata", None) or {}
+        model = meta.get("model_name") or meta.get("model")
+        if isinstance(model, str):
+            fields["model"] = model
+    elif last is not None:
+        fields["output"] = last.text
+    llm_output = response.llm_output or {}
+    if usage is None:
+        usage = _usage(llm_output.get("token_usage") or llm_output.get("usage"))
+    if usage is not None:
+        fields["usage_details"] = usage
+    if "model" not in fields and isinstance(llm_output.get("model_name"), str):
+        fields["model"] = llm_output["model_name"]
+    return fields
+
+
+def _level(error: BaseException) -> str:
+    """The level a run ending with ``error`` is recorded with."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if "GraphBubbleUp" in names:
+        return "DEFAULT"  # LangGraph's interrupts and hand-offs are control flow
+    return "ERROR" if isinstance(error, Exception) else "WARNING"  # cancelled, interrupted
+
+
+class CallbackHandler(BaseCallbackHandler):
+    """Records LangChain runs (chains, models, tools, retrievers, agents) as observations.
+
+    Attributes:
+        last_trace_id: The trace id of the last root run recorded, or None.
+    """
+
+    run_inline = True
+    raise_error = False
+
+    def __init__(
+        self,
+        *,
+        public_key: str | None = None,
+        trace_context: TraceContext | None = None,
+    ) -> None:
+        """Create a handler recording into the client ``get_client()`` returns.
+
+        Args:
+            public_key: Record into the client built with this public key.
+            trace_context: Attach root runs to this trace (and parent observation) instead of
+                the current observation: ``{"trace_id": ..., "parent_span_id": ...}``.
+        """
+        self._client = get_client(public_key=public_key)
+        self._trace_context = trace_context
+        self._runs: dict[UUID, Observation] = {}
+        self._first_token: set[UUID] = set()
+        self._lock = threading.Lock()
+        self.last_trace_id: str | None = None
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        *,
+        name: str,
+        as_type: ObservationType,
+        tags: Sequence[str] | None,
+        metadata: Mapping[str, Any] | None,
+        **fields: Any,
+    ) -> None:
+        try:
+            parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
+            meta = {k: v for k, v in (metadata or {}).items() if k not in _TRACE_KEYS}
+            if tags:
+                meta["tags"] = list(tags)
+            if parent is not None:
+                obs = parent.start_observation(
+                    name=name, as_type=as_type, metadata=meta or None, **fields
+                )
+            else:
+                obs = self._client.start_observation(
+                    name=name,
+                    as_type=as_type,
+                    trace_context=self._trace_context,
+                    metadata=meta or None,
+                    **fields,
+                )
+                self._trace_attributes(obs, tags, metadata)
+                self.last_trace_id = obs.trace_id
+            with self._lock:
+                self._runs[run_id] = obs
+            # Current while the run is open: what the run calls nests under it.
+            obs.__enter__()
+        except Exception:
+            log_once(
+                logging.WARNING,
+                "langchain.start",
+                "could not record the start of a LangChain run",
+                exc_info=True,
+            )
+
+    @staticmethod
+    def _trace_attributes(
+        obs: Observation, tags: Sequence[str] | None, metadata: Mapping[str, Any] | None
+    ) -> None:
+        """Trace attributes a root run's metadata sets (``langfuse_user_id`` and so on)."""
+        meta = metadata or {}
+        trace_tags = list(tags or [])
+        if isinstance(meta.get("langfuse_tags"), list):
+            trace_tags += [str(t) for t in meta["langfuse_tags"] if str(t) not in trace_tags]
+        name = meta.get("langfuse_trace_name")
+        user_id = meta.get("langfuse_user_id")
+        session_id = meta.get("langfuse_session_id")
+        if trace_tags or name or user_id or session_id:
+            obs.update_trace(
+                name=name if isinstance(name, str) else None,
+                user_id=user_id if isinstance(user_id, str) else None,
+                session_id=session_id if isinstance(session_id, str) else None,
+                tags=trace_tags or None,
+            )
+
+    def _end(self, run_id: UUID, error: BaseException | None = None, **fields: Any) -> None:
+        with self._lock:
+            obs = self._runs.pop(run_id, None)
+        self._first_token.discard(run_id)
+        if obs is None:
+            return
+        try:
+            if error is not None and not isinstance(error, GeneratorExit):
+                # GeneratorExit: the consumer of a stream stopped early, no failure.
+                fields["level"] = _level(error)
+                fields["status_message"] = str(error) or type(error).__name__
+            obs.update(**fields)
+        except Exception:
+            log_once(
+                logging.WARNING,
+                "langchain.end",
+                "could not record the end of a LangChain run",
+                exc_info=True,
+            )
+        obs.__exit__(None, None, None)
+
+    # ------------------------------------------------------------------ chains and agents
+
+    def on_chain_start(
+        self,
+        serialized: dict[str, Any] | None,
+        inputs: dict[str, Any] | Any,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        name = _run_name(serialized, kwargs)
+        ident = serialized.get("id") if isinstance(serialized, Mapping) else None
+        path = [str(p) for p in ident] if isinstance(ident, list) else []
+        is_agent = "agent" in name.lower() or any("agent" in p.lower() for p in path)
+        self._start(
+            run_id,
+            parent_run_id,
+            name=name,
+            as_type="agent" if is_agent else "chain",
+            tags=tags,
+            metadata=metadata,
+            input=_output(inputs),
+        )
+
+    def on_chain_end(self, outputs: dict[str, Any] | Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, output=_output(outputs))
+
+    def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, error)
+
+    def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        obs = self._runs.get(run_id)
+        if obs is not None:
+            obs.create_event(
+                name=str(getattr(action, "tool", "agent_action")),
+                input=getattr(action, "tool_input", None),
+                metadata={"log": getattr(action, "log", None)},
+            )
+
+    def on_agent_finish(self, finish: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        obs = self._runs.get(run_id)
+        if obs is not None:
+            obs.update(output=getattr(finish, "return_values", None))
+
+    # ------------------------------------------------------------------ models
+
+    def _generation(
+        self,
+        serialized: dict[str, Any] | None,
+        prompt: Any,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: list[str] | None,
+        metadata: dict[str, Any] | None,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        params = kwargs.get("invocation_params") or {}
+        tools = params.get("tools") if isinstance(params, Mapping) else None
+        self._start(
+            run_id,
+            parent_run_id,
+            name=_run_name(serialized, kwargs),
+            as_type="generation",
+            tags=tags,
+            metadata=metadata,
+            input={"messages": prompt, "tools": tools} if tools else prompt,
+            model=_model_name(serialized, kwargs, metadata),
+            model_parameters={
+                key: params[key] for key in _PARAMETERS if params.get(key) is not None
+            }
+            or None,
+        )
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        converted = [[_message(m) for m in batch] for batch in messages]
+        prompt = converted[0] if len(converted) == 1 else converted
+        self._generation(serialized, prompt, run_id, parent_run_id, tags, metadata, kwargs)
+
+    def on_llm_start(
+        self,
+        serialized: dict[str, Any],
+        prompts: list[str],
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        prompt = prompts[0] if len(prompts) == 1 else prompts
+        self._generation(serialized, prompt, run_id, parent_run_id, tags, metadata, kwargs)
+
+    def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        if run_id in self._first_token:
+            return
+        obs = self._runs.get(run_id)
+        if obs is not None:
+            self._first_token.add(run_id)
+            obs.update(completion_start_time=now_ns())
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        try:
+            fields = _llm_result(response)
+        except Exception:
+            log_once(logging.WARNING, "langchain.llm_end", "could not read a LangChain LLM result")
+            fields = {}
+        self._end(run_id, **fields)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, error)
+
+    # ------------------------------------------------------------------ tools and retrievers
+
+    def on_tool_start(
+        self,
+        serialized: dict[str, Any],
+        input_str: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start(
+            run_id,
+            parent_run_id,
+            name=_run_name(serialized, kwargs),
+            as_type="tool",
+            tags=tags,
+            metadata=metadata,
+            input=inputs if inputs is not None else input_str,
+        )
+
+    def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        if isinstance(output, BaseMessage) and getattr(output, "type", "") == "tool":
+            output = output.content
+        self._end(run_id, output=_output(output))
+
+    def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, error)
+
+    def on_retriever_start(
+        self,
+        serialized: dict[str, Any],
+        query: str,
+        *,
+        run_id: UUID,
+        parent_run_id: UUID | None = None,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._start(
+            run_id,
+            parent_run_id,
+            name=_run_name(serialized, kwargs),
+            as_type="retriever",
+            tags=tags,
+            metadata=metadata,
+            input=query,
+        )
+
+    def on_retriever_end(
+        self, documents: Sequence[Document], *, run_id: UUID, **kwargs: Any
+    ) -> None:
+        self._end(run_id, output=_output(list(documents)))
+
+    def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._end(run_id, error)
