@@ -34,8 +34,10 @@ __all__ = [
     "current_observation",
     "get_client",
     "live",
+    "external_parent",
     "register_client",
     "set_client_factory",
+    "set_external_parent",
 ]
 
 from .._log import log_once
@@ -44,6 +46,21 @@ from .._log import log_once
 CURRENT: ContextVar[Observation | None] = ContextVar(
     "langfuse_async.current_observation", default=None
 )
+
+#: Supplies the parent of a new observation from another tracer's context (the OpenTelemetry
+#: bridge sets it): called with the parent the observation would get (the current one, or
+#: None), it returns ``(trace_id, parent_span_id, remote)`` to hang the observation below that
+#: span instead, or None to keep the parent. ``remote`` marks the span as not delivered by this
+#: package (the observation is then the local root). Must be cheap and never raise.
+external_parent: Callable[[Observation | None], tuple[str, str, bool] | None] | None = None
+
+
+def set_external_parent(
+    hook: Callable[[Observation | None], tuple[str, str, bool] | None] | None,
+) -> None:
+    """Install (or with None remove) the :data:`external_parent` hook."""
+    global external_parent
+    external_parent = hook
 
 
 def current_observation() -> Observation | None:

@@ -429,6 +429,28 @@ class Observation:
         self._extra = None
         self._trace_attrs = None
         self.start_ns = now_ns()
+        if _context.external_parent is not None:
+            self._adopt_external_parent(parent)
+
+    def _adopt_external_parent(self, parent: Observation | None) -> None:
+        """Hang below a span of another tracer when the hook says it is the innermost parent.
+
+        The hook (:data:`~langfuse_async._tracing.context.external_parent`, set by the
+        OpenTelemetry bridge) returns ``(trace_id, parent_span_id, remote)`` or None.
+        """
+        hook = _context.external_parent
+        try:
+            found = hook(parent) if hook is not None else None
+        except Exception:
+            found = None  # the hook promises not to raise; a bug there must not reach the user
+        if found is None:
+            return
+        self.trace_id, self.parent_id, remote = found
+        self._root = None
+        bound = self._tracer._sample_bound
+        self._recording = bound is None or is_sampled(self.trace_id, bound)
+        if remote:
+            self._extra = {"remote_parent": True}
 
     @classmethod
     def _remote(
@@ -443,9 +465,9 @@ class Observation:
         obs = cls(tracer, None, name, as_type)
         obs.trace_id = trace_id
         obs.parent_id = parent_id
-        if parent_id is not None:
-            # Kept with the rarely set fields: the common record pays nothing for it.
-            obs._extra = {"remote_parent": True}
+        # Kept with the rarely set fields: the common record pays nothing for it. (Also
+        # replaces what an external parent hook may have set: the trace context wins.)
+        obs._extra = {"remote_parent": True} if parent_id is not None else None
         bound = tracer._sample_bound
         obs._recording = bound is None or is_sampled(trace_id, bound)
         return obs
