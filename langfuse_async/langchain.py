@@ -209,14 +209,14 @@ class CallbackHandler(BaseCallbackHandler):
         public_key: str | None = None,
         trace_context: TraceContext | None = None,
     ) -> None:
-        """Create a handler recording into the client ``get_client()`` returns.
+        """Create a handler recording into the client ``get_client()`` returns when a run starts.
 
         Args:
             public_key: Record into the client built with this public key.
             trace_context: Attach root runs to this trace (and parent observation) instead of
                 the current observation: ``{"trace_id": ..., "parent_span_id": ...}``.
         """
-        self._client = get_client(public_key=public_key)
+        self._public_key = public_key
         self._trace_context = trace_context
         self._runs: dict[UUID, Observation] = {}
         self._first_token: set[UUID] = set()
@@ -246,7 +246,9 @@ class CallbackHandler(BaseCallbackHandler):
                     name=name, as_type=as_type, metadata=meta or None, **fields
                 )
             else:
-                obs = self._client.start_observation(
+                # The client is looked up per root run: a handler made before the client
+                # (at import time) still records into it.
+                obs = get_client(public_key=self._public_key).start_observation(
                     name=name,
                     as_type=as_type,
                     trace_context=self._trace_context,

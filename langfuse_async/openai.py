@@ -100,10 +100,16 @@ def _given(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """An OpenAI response model as plain JSON data (only the fields the server sent)."""
+    """An OpenAI model as plain JSON data (only the fields set), a model class as its schema."""
+    if isinstance(value, type):
+        # ``response_format=MyModel`` (structured outputs): the schema is what was asked for.
+        schema = getattr(value, "model_json_schema", None)
+        return {"name": value.__name__, "schema": schema()} if callable(schema) else value.__name__
     dump = getattr(value, "model_dump", None)
     if callable(dump):
-        return dump(mode="json", exclude_unset=True)
+        # warnings=False: a parsed structured output sits in a field typed None, which
+        # pydantic would warn about in the caller's code.
+        return dump(mode="json", exclude_unset=True, warnings=False)
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value

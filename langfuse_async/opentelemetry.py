@@ -295,15 +295,26 @@ def _external_parent(parent: Observation | None) -> tuple[str, str, bool] | None
         return None
 
 
-def _anchor_at_start(span: Span) -> _Anchor:
-    """Where a starting span hangs, moving it below the current observation when newer."""
+def _anchor(span: ReadableSpan, obs: Observation | None) -> _Anchor:
+    """Where a span hangs, moving it below ``obs`` (the current observation) when newer.
+
+    The observation is the parent when it started after the span's OpenTelemetry parent, or
+    when the span has no parent. A parent this bridge did not see start (another service's,
+    extracted from headers) yields only to an observation of the same trace: one that joined
+    it. A span in another trace was linked there on purpose.
+    """
     ctx = span.get_span_context()
+    assert ctx is not None
     parent_ctx = span.parent
     parent_started = _lookup(parent_ctx.span_id) if parent_ctx is not None else None
-    obs = current_observation()
-    if obs is not None and (parent_started is None or parent_started.start_ns < obs.start_ns):
-        _reparent(span, obs)
-        return _Anchor(obs.trace_id, obs.id, True)
+    if obs is not None and isinstance(span, Span):
+        if parent_ctx is None or (
+            parent_started.start_ns < obs.start_ns
+            if parent_started is not None
+            else format_trace_id(parent_ctx.trace_id) == obs.trace_id
+        ):
+            _reparent(span, obs)
+            return _Anchor(obs.trace_id, obs.id, True)
     trace_id = format_trace_id(ctx.trace_id)
     if parent_ctx is None:
         return _Anchor(trace_id, None, False)
@@ -432,7 +443,7 @@ class LangfuseSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Place the span (below the current observation if newer than its parent)."""
         try:
-            anchor = _anchor_at_start(span)
+            anchor = _anchor(span, current_observation())
             started = _Started(now_ns(), self._wanted(span), anchor)
             with _open_lock:
                 _open[span.get_span_context().span_id] = started
@@ -451,8 +462,10 @@ class LangfuseSpanProcessor(SpanProcessor):
                 if len(_ended) > _ENDED_REMEMBERED:
                     _ended.popitem(last=False)
         try:
-            if started is None or not self._wanted(span):
+            if not self._wanted(span):
                 return
+            # A span that started before this processor existed is placed as it is.
+            anchor = started.anchor if started is not None else _anchor(span, None)
             attributes = dict(span.attributes or {})
             if self._mask is not None:
                 try:
@@ -477,7 +490,7 @@ class LangfuseSpanProcessor(SpanProcessor):
                 scope_version=(scope.version or None) if scope else None,
                 resource=span.resource.attributes,
             )
-            _record(self._client(), span, started.anchor, mapped)
+            _record(self._client(), span, anchor, mapped)
         except Exception:
             log_once(logging.WARNING, "otel.end", "could not record a span", exc_info=True)
 

@@ -97,6 +97,13 @@ def test_root_run_starts_a_trace_with_attributes_from_metadata(tracer: Recording
     assert "langfuse_user_id" not in meta
 
 
+def test_handler_made_before_the_client_records_into_it(isolated_registry: None) -> None:
+    handler = CallbackHandler()  # e.g. at import time, before the client exists
+    client = RecordingTracer()
+    (PROMPT | model(answer())).invoke({"question": "q"}, config={"callbacks": [handler]})
+    assert {o.name for o in client.observations} >= {"RunnableSequence"}
+
+
 def test_trace_context_attaches_root_runs(tracer: RecordingTracer) -> None:
     trace_id = tracer.create_trace_id()
     handler = CallbackHandler(trace_context={"trace_id": trace_id, "parent_span_id": "a" * 16})

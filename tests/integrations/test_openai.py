@@ -252,6 +252,23 @@ async def test_raw_response_is_traced_and_still_parses(
     assert decode(gen.output) == {"role": "assistant", "content": "Hello world"}
 
 
+async def test_structured_output_parse(tracer: RecordingTracer, client: AsyncOpenAI) -> None:
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        answer: str
+
+    completion = await client.chat.completions.parse(
+        model="gpt-4o-mini",
+        messages=MESSAGES,  # type: ignore[arg-type]
+        response_format=Answer,
+    )
+    assert completion.choices[0].message.parsed == Answer(answer="Hello world")
+    gen = tracer.by_name("OpenAI-generation")
+    assert decode(gen.metadata)["response_format"]["name"] == "Answer"
+    assert decode(gen.output)["content"] == '{"answer": "Hello world"}'
+
+
 async def test_plain_openai_clients_are_not_traced(
     tracer: RecordingTracer, server: FakeOpenAI
 ) -> None:

@@ -163,6 +163,47 @@ def test_observation_joins_a_remote_span(tracer: RecordingTracer, provider: Trac
     assert obs.remote_parent  # the local root: its parent is another service's
 
 
+def test_span_with_a_remote_parent(tracer: RecordingTracer, provider: TracerProvider) -> None:
+    remote = SpanContext(
+        trace_id=0x4BF92F3577B34DA6A3CE929D0E0E4736,
+        span_id=0x00F067AA0BA902B7,
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    otel = provider.get_tracer(LLM_SCOPE)
+    linked = trace_api.set_span_in_context(NonRecordingSpan(remote))
+    with tracer.start_as_current_observation(name="unrelated"):
+        # Linked to another service's trace on purpose: it stays there.
+        with otel.start_as_current_span("consumer", context=linked):
+            pass
+    with trace_api.use_span(NonRecordingSpan(remote)):
+        with tracer.start_as_current_observation(name="joined") as joined:
+            # The observation joined the remote trace; a span inside it is its child.
+            with otel.start_as_current_span("inside"):
+                pass
+    consumer = tracer.by_name("consumer")
+    assert (consumer.trace_id, consumer.parent_id) == (joined.trace_id, "00f067aa0ba902b7")
+    assert consumer.remote_parent
+    inside = tracer.by_name("inside")
+    assert (inside.trace_id, inside.parent_id, inside.remote_parent) == (
+        joined.trace_id,
+        joined.id,
+        False,
+    )
+
+
+def test_span_started_before_the_processor_is_recorded(tracer: RecordingTracer) -> None:
+    provider = TracerProvider()
+    otel = provider.get_tracer(LLM_SCOPE)
+    try:
+        with otel.start_as_current_span("early", attributes=GENAI) as span:
+            provider.add_span_processor(LangfuseSpanProcessor())
+    finally:
+        provider.shutdown()
+    obs = tracer.by_name("early")
+    assert (obs.id, obs.parent_id) == (_ids(span)[1], None)
+
+
 def test_explicit_trace_context_wins_over_the_span(
     tracer: RecordingTracer, provider: TracerProvider
 ) -> None:

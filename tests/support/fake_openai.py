@@ -141,7 +141,10 @@ class FakeOpenAI:
         if error is not None:
             return error
         model = body["model"]
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(PIECES)}
+        text = "".join(PIECES)
+        if body.get("response_format", {}).get("type") == "json_schema":
+            text = json.dumps({"answer": text})  # structured outputs
+        message: dict[str, Any] = {"role": "assistant", "content": text}
         finish = "stop"
         if self.tool_call is not None:
             message = {
