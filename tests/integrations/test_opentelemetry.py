@@ -338,7 +338,14 @@ async def test_openinference_openai_spans_become_generations(
     assert decode(gen.output)["choices"][0]["message"]["content"] == "Hello world"
 
 
-async def test_spans_arrive_at_the_collector(langfuse_client, langfuse_collector) -> None:
+@pytest.mark.parametrize(
+    "route",
+    [
+        pytest.param("ingestion", marks=pytest.mark.langfuse_collector(mode="v3")),
+        pytest.param("otlp", marks=pytest.mark.langfuse_collector(mode="v4")),
+    ],
+)
+async def test_spans_arrive_at_the_collector(route, langfuse_client, langfuse_collector) -> None:
     provider = TracerProvider()
     provider.add_span_processor(LangfuseSpanProcessor())
     try:
@@ -356,3 +363,5 @@ async def test_spans_arrive_at_the_collector(langfuse_client, langfuse_collector
     assert gen.trace_id == root.trace_id
     assert gen.model == "gpt-4o"
     assert dict(gen.usage_details) == {"input": 10, "output": 3, "total": 13}  # total: the server
+    paths = {r.path for r in langfuse_collector.requests}
+    assert ("/api/public/otel/v1/traces" in paths) == (route == "otlp")
