@@ -50,6 +50,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ._client import get_client
 from ._clock import now_ns
+from ._integrations import openai_mapping as _m
 from ._log import log_once, logger
 from ._tracing.observations import Observation
 
@@ -66,244 +67,8 @@ _LANGFUSE_KWARGS = (
     "langfuse_prompt",
     "langfuse_public_key",
 )
-#: Request arguments recorded as model parameters, when given.
-_PARAMETERS = (
-    "temperature",
-    "max_tokens",
-    "max_completion_tokens",
-    "max_output_tokens",
-    "top_p",
-    "frequency_penalty",
-    "presence_penalty",
-    "seed",
-    "n",
-    "stop",
-    "service_tier",
-    "reasoning_effort",
-    "verbosity",
-    "logprobs",
-    "top_logprobs",
-    "parallel_tool_calls",
-    "dimensions",
-    "encoding_format",
-)
 #: The header with which ``with_raw_response`` / ``with_streaming_response`` call ``create``.
 _RAW_RESPONSE_HEADER = "X-Stainless-Raw-Response"
-_UNSET: tuple[type, ...] = tuple(
-    t for t in (getattr(openai, "NotGiven", None), getattr(openai, "Omit", None)) if t
-)
-
-
-def _given(value: Any) -> Any:
-    """The value, or None when it is OpenAI's "not given" sentinel."""
-    return None if value is None or isinstance(value, _UNSET) else value
-
-
-def _plain(value: Any) -> Any:
-    """An OpenAI model as plain JSON data (only the fields set), a model class as its schema."""
-    if isinstance(value, type):
-        # ``response_format=MyModel`` (structured outputs): the schema is what was asked for.
-        schema = getattr(value, "model_json_schema", None)
-        return {"name": value.__name__, "schema": schema()} if callable(schema) else value.__name__
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        # warnings=False: a parsed structured output sits in a field typed None, which
-        # pydantic would warn about in the caller's code.
-        return dump(mode="json", exclude_unset=True, warnings=False)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _field(obj: Any, key: str) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    return getattr(obj, key, None)
-
-
-# ----------------------------------------------------------------------------- requests
-
-
-def _input(kind: str, kwargs: Mapping[str, Any]) -> Any:
-    """What the generation records as its input, from the request arguments."""
-    if kind == "chat":
-        messages = _given(kwargs.get("messages"))
-        extras = {
-            key: _given(kwargs.get(key))
-            for key in ("tools", "tool_choice", "functions", "function_call")
-            if _given(kwargs.get(key)) is not None
-        }
-        return {"messages": messages, **extras} if extras else messages
-    if kind == "completion":
-        return _given(kwargs.get("prompt"))
-    if kind == "embedding":
-        return _given(kwargs.get("input"))
-    # The Responses API: instructions are the system message of the conversation.
-    value = _given(kwargs.get("input"))
-    instructions = _given(kwargs.get("instructions"))
-    if instructions is not None:
-        if isinstance(value, str):
-            value = [
-                {"role": "system", "content": instructions},
-                {"role": "user", "content": value},
-            ]
-        elif isinstance(value, list):
-            value = [{"role": "system", "content": instructions}, *value]
-        else:
-            value = {"instructions": instructions, "input": value}
-    tools = _given(kwargs.get("tools"))
-    return {"input": value, "tools": tools} if tools else value
-
-
-def _model_parameters(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    params = {key: _given(kwargs.get(key)) for key in _PARAMETERS}
-    reasoning = _given(kwargs.get("reasoning"))
-    if isinstance(reasoning, Mapping):
-        for key in ("effort", "summary"):
-            if reasoning.get(key) is not None:
-                params["reasoning_" + key] = reasoning[key]
-    return {key: value for key, value in params.items() if value is not None}
-
-
-def _usage_details(usage: Any) -> dict[str, int] | None:
-    """OpenAI usage as the server counts it: details split out of input and output.
-
-    ``prompt_tokens_details.cached_tokens`` becomes ``input_cached_tokens`` and is taken out of
-    ``input`` (likewise for the output), as the server does with an OpenAI-shaped usage object,
-    so that each token is priced once.
-    """
-    if usage is None:
-        return None
-    details: dict[str, int] = {}
-    for side, count_keys, details_keys in (
-        (
-            "input",
-            ("prompt_tokens", "input_tokens"),
-            ("prompt_tokens_details", "input_tokens_details"),
-        ),
-        (
-            "output",
-            ("completion_tokens", "output_tokens"),
-            ("completion_tokens_details", "output_tokens_details"),
-        ),
-    ):
-        count = next((c for c in (_field(usage, k) for k in count_keys) if c is not None), None)
-        if not isinstance(count, int):
-            continue
-        split = next((d for d in (_field(usage, k) for k in details_keys) if d is not None), None)
-        for key, value in (_plain(split) or {}).items():
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                details[f"{side}_{key}"] = value
-                count = max(count - value, 0)
-        details[side] = count
-    total = _field(usage, "total_tokens")
-    if isinstance(total, int):
-        details["total"] = total
-    return details or None
-
-
-# ----------------------------------------------------------------------------- responses
-
-
-def _message(message: Any) -> dict[str, Any]:
-    data = _plain(message)
-    if not isinstance(data, dict):
-        return {"role": "assistant", "content": data}
-    return {key: value for key, value in data.items() if value is not None}
-
-
-def _output(kind: str, response: Any) -> Any:
-    """What the generation records as its output, from a complete response."""
-    if kind == "embedding":
-        data = _field(response, "data") or []
-        vector = _field(data[0], "embedding") if data else None
-        return {"dimensions": len(vector) if vector else 0, "count": len(data)}
-    if kind == "responses":
-        output = _plain(_field(response, "output"))
-        return output[0] if isinstance(output, list) and len(output) == 1 else output
-    choices = _field(response, "choices") or []
-    if kind == "completion":
-        texts = [_field(choice, "text") for choice in choices]
-    else:
-        texts = [_message(_field(choice, "message")) for choice in choices]
-    if not texts:
-        return None
-    return texts[0] if len(texts) == 1 else texts
-
-
-class _Accumulator:
-    """Builds the output of a stream from its chunks, as they pass by."""
-
-    __slots__ = ("content", "finish_reason", "model", "response", "tool_calls", "usage")
-
-    def __init__(self) -> None:
-        self.content: list[str] = []
-        self.tool_calls: dict[int, dict[str, Any]] = {}
-        self.model: str | None = None
-        self.usage: Any = None
-        self.finish_reason: str | None = None
-        self.response: Any = None
-
-    def add(self, kind: str, chunk: Any) -> None:
-        if kind == "responses":
-            response = _field(chunk, "response")
-            if response is not None:  # response.created / .completed carry the whole response
-                self.response = response
-            delta = _field(chunk, "delta")
-            if _field(chunk, "type") == "response.output_text.delta" and isinstance(delta, str):
-                self.content.append(delta)
-            return
-        self.model = self.model or _field(chunk, "model")
-        if _field(chunk, "usage") is not None:
-            self.usage = _field(chunk, "usage")
-        for choice in _field(chunk, "choices") or []:
-            self.finish_reason = _field(choice, "finish_reason") or self.finish_reason
-            if kind == "completion":
-                text = _field(choice, "text")
-                if isinstance(text, str):
-                    self.content.append(text)
-                continue
-            delta = _field(choice, "delta")
-            text = _field(delta, "content")
-            if isinstance(text, str):
-                self.content.append(text)
-            for call in _field(delta, "tool_calls") or []:
-                index = _field(call, "index")
-                entry = self.tool_calls.setdefault(
-                    index if isinstance(index, int) else len(self.tool_calls),
-                    {"id": None, "type": "function", "function": {"name": "", "arguments": ""}},
-                )
-                entry["id"] = _field(call, "id") or entry["id"]
-                function = _field(call, "function")
-                entry["function"]["name"] += _field(function, "name") or ""
-                entry["function"]["arguments"] += _field(function, "arguments") or ""
-
-    def fields(self, kind: str) -> dict[str, Any]:
-        if kind == "responses":
-            response = self.response
-            if response is not None and _field(response, "status") == "completed":
-                return {
-                    "output": _output(kind, response),
-                    "model": _field(response, "model"),
-                    "usage_details": _usage_details(_field(response, "usage")),
-                }
-            return {"output": "".join(self.content) or None}
-        text = "".join(self.content) or None
-        output: Any = text
-        if kind == "chat" and self.tool_calls:
-            output = {"role": "assistant", "tool_calls": list(self.tool_calls.values())}
-            if text is not None:
-                output["content"] = text
-        elif kind == "chat" and text is not None:
-            output = {"role": "assistant", "content": text}
-        fields: dict[str, Any] = {
-            "output": output,
-            "model": self.model,
-            "usage_details": _usage_details(self.usage),
-        }
-        if self.finish_reason is not None:
-            fields["metadata"] = {"finish_reason": self.finish_reason}
-        return fields
 
 
 # ----------------------------------------------------------------------------- the generation
@@ -316,7 +81,7 @@ def _begin(kind: str, kwargs: dict[str, Any]) -> tuple[Observation | None, dict[
         # Stored completions (distillation) keep their metadata on OpenAI's side too.
         metadata = own["metadata"]
         kwargs["metadata"] = metadata if isinstance(metadata, dict) else {}
-    headers = _given(kwargs.get("extra_headers"))
+    headers = _m.given(kwargs.get("extra_headers"))
     raw = headers.get(_RAW_RESPONSE_HEADER) if isinstance(headers, Mapping) else None
     if raw == "stream" or (raw is not None and kwargs.get("stream") is True):
         # A raw stream can only be read by the caller; it is passed on untraced.
@@ -346,18 +111,18 @@ def _start(kind: str, own: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Obse
         if parent_id is not None:
             trace_context["parent_span_id"] = parent_id
     metadata = own.get("metadata")
-    response_format = _given(kwargs.get("response_format"))
+    response_format = _m.given(kwargs.get("response_format"))
     if response_format is not None and (metadata is None or isinstance(metadata, Mapping)):
-        metadata = {**(metadata or {}), "response_format": _plain(response_format)}
+        metadata = {**(metadata or {}), "response_format": _m.plain(response_format)}
     default_name = "OpenAI-embedding" if kind == "embedding" else "OpenAI-generation"
     return client.start_observation(
         name=own.get("name") or default_name,
         as_type="embedding" if kind == "embedding" else "generation",
         trace_context=trace_context,
-        input=_input(kind, kwargs),
+        input=_m.request_input(kind, kwargs),
         metadata=metadata,
-        model=_given(kwargs.get("model")),
-        model_parameters=_model_parameters(kwargs) or None,
+        model=_m.given(kwargs.get("model")),
+        model_parameters=_m.model_parameters(kwargs) or None,
         prompt=own.get("langfuse_prompt"),
     )
 
@@ -382,9 +147,9 @@ def _complete(kind: str, obs: Observation, response: Any) -> Any:
         if callable(parse) and hasattr(response, "http_response"):
             parsed = parse()  # with_raw_response: the parse is cached for the caller
         obs.update(
-            output=_output(kind, parsed),
-            model=_field(parsed, "model"),
-            usage_details=_usage_details(_field(parsed, "usage")),
+            output=_m.response_output(kind, parsed),
+            model=_m.field(parsed, "model"),
+            usage_details=_m.usage_details(_m.field(parsed, "usage")),
         )
     except Exception:
         logger.warning("could not record the OpenAI response", exc_info=True)
@@ -400,7 +165,7 @@ class _StreamTrace:
     def __init__(self, kind: str, obs: Observation) -> None:
         self.kind = kind
         self.obs = obs
-        self.acc = _Accumulator()
+        self.acc = _m.Accumulator()
         self.ended = False
         self.started = False
 
