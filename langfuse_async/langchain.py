@@ -92,16 +92,19 @@ def _message(message: Any) -> Any:
     return data
 
 
-def _output(value: Any) -> Any:
-    """A run's output with messages and documents made plain."""
+def _output(value: Any, depth: int = 0) -> Any:
+    """A run's input or output with messages and documents made plain.
+
+    Only the top levels are walked (deeper values, and cycles, are left to the encoder).
+    """
     if isinstance(value, BaseMessage):
         return _message(value)
     if isinstance(value, Document):
         return {"page_content": value.page_content, "metadata": value.metadata}
-    if isinstance(value, list):
-        return [_output(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _output(v) for k, v in value.items()}
+    if depth < 4 and type(value) is list:
+        return [_output(v, depth + 1) for v in value]
+    if depth < 4 and type(value) is dict:
+        return {k: _output(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -323,6 +326,7 @@ class CallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """Start a ``chain`` (or ``agent``) observation for a chain run."""
         name = _run_name(serialized, kwargs)
         ident = serialized.get("id") if isinstance(serialized, Mapping) else None
         path = [str(p) for p in ident] if isinstance(ident, list) else []
@@ -338,12 +342,15 @@ class CallbackHandler(BaseCallbackHandler):
         )
 
     def on_chain_end(self, outputs: dict[str, Any] | Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the chain run's observation with its outputs."""
         self._end(run_id, output=_output(outputs))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the chain run's observation with the error."""
         self._end(run_id, error)
 
     def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record an agent's decision as an event of its run."""
         obs = self._runs.get(run_id)
         if obs is not None:
             obs.create_event(
@@ -353,6 +360,7 @@ class CallbackHandler(BaseCallbackHandler):
             )
 
     def on_agent_finish(self, finish: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record an agent's final return values as its run's output."""
         obs = self._runs.get(run_id)
         if obs is not None:
             obs.update(output=getattr(finish, "return_values", None))
@@ -397,6 +405,7 @@ class CallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """Start a ``generation`` for a chat model run (messages as OpenAI-style dicts)."""
         converted = [[_message(m) for m in batch] for batch in messages]
         prompt = converted[0] if len(converted) == 1 else converted
         self._generation(serialized, prompt, run_id, parent_run_id, tags, metadata, kwargs)
@@ -412,10 +421,12 @@ class CallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """Start a ``generation`` for an LLM run (prompts as strings)."""
         prompt = prompts[0] if len(prompts) == 1 else prompts
         self._generation(serialized, prompt, run_id, parent_run_id, tags, metadata, kwargs)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """Record the first streamed token's time as ``completion_start_time``."""
         if run_id in self._first_token:
             return
         obs = self._runs.get(run_id)
@@ -424,6 +435,7 @@ class CallbackHandler(BaseCallbackHandler):
             obs.update(completion_start_time=now_ns())
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the generation with the output, usage and model of the result."""
         try:
             fields = _llm_result(response)
         except Exception:
@@ -432,6 +444,7 @@ class CallbackHandler(BaseCallbackHandler):
         self._end(run_id, **fields)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the generation with the error."""
         self._end(run_id, error)
 
     # ------------------------------------------------------------------ tools and retrievers
@@ -448,6 +461,7 @@ class CallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """Start a ``tool`` observation for a tool run."""
         self._start(
             run_id,
             parent_run_id,
@@ -459,11 +473,13 @@ class CallbackHandler(BaseCallbackHandler):
         )
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the tool run's observation with its output."""
         if isinstance(output, BaseMessage) and getattr(output, "type", "") == "tool":
             output = output.content
         self._end(run_id, output=_output(output))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the tool run's observation with the error."""
         self._end(run_id, error)
 
     def on_retriever_start(
@@ -477,6 +493,7 @@ class CallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        """Start a ``retriever`` observation for a retriever run."""
         self._start(
             run_id,
             parent_run_id,
@@ -490,7 +507,9 @@ class CallbackHandler(BaseCallbackHandler):
     def on_retriever_end(
         self, documents: Sequence[Document], *, run_id: UUID, **kwargs: Any
     ) -> None:
+        """End the retriever run's observation with the documents found."""
         self._end(run_id, output=_output(list(documents)))
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        """End the retriever run's observation with the error."""
         self._end(run_id, error)

@@ -162,6 +162,16 @@ def test_retriever(tracer: RecordingTracer) -> None:
     ]
 
 
+def test_cyclic_inputs_are_recorded(tracer: RecordingTracer) -> None:
+    cyclic: dict[str, Any] = {"question": "q"}
+    cyclic["self"] = cyclic
+    RunnableLambda(lambda x: "ok", name="echo").invoke(
+        cyclic, config={"callbacks": [CallbackHandler()]}
+    )
+    recorded = decode(tracer.by_name("echo").input)
+    assert recorded["question"] == "q"
+
+
 def test_errors_are_recorded_and_propagate(tracer: RecordingTracer) -> None:
     def fail(_: Any) -> None:
         raise ValueError("no weather today")

@@ -269,6 +269,13 @@ async def test_structured_output_parse(tracer: RecordingTracer, client: AsyncOpe
     assert decode(gen.output)["content"] == '{"answer": "Hello world"}'
 
 
+async def test_copied_clients_stay_traced(tracer: RecordingTracer, client: AsyncOpenAI) -> None:
+    copy = client.with_options(timeout=5)
+    assert isinstance(copy, AsyncOpenAI)
+    await copy.embeddings.create(model="text-embedding-3-small", input="a")
+    assert tracer.by_name("OpenAI-embedding").as_type == "embedding"
+
+
 async def test_plain_openai_clients_are_not_traced(
     tracer: RecordingTracer, server: FakeOpenAI
 ) -> None:
