@@ -43,6 +43,8 @@ __all__ = ["CallbackHandler"]
 
 #: Metadata keys that set trace attributes (as in the official handler), not metadata.
 _TRACE_KEYS = ("langfuse_session_id", "langfuse_user_id", "langfuse_tags", "langfuse_trace_name")
+#: The metadata key of a prompt template that links the next generation to a Langfuse prompt.
+_PROMPT_KEY = "langfuse_prompt"
 #: Invocation parameters recorded as model parameters, when given.
 _PARAMETERS = (
     "temperature",
@@ -222,6 +224,9 @@ class CallbackHandler(BaseCallbackHandler):
         self._public_key = public_key
         self._trace_context = trace_context
         self._runs: dict[UUID, Observation] = {}
+        self._parents: dict[UUID, UUID | None] = {}
+        self._prompts: dict[UUID, Any] = {}
+        """Langfuse prompts waiting for a generation, by the run whose children may use them."""
         self._first_token: set[UUID] = set()
         self._lock = threading.Lock()
         self.last_trace_id: str | None = None
@@ -241,7 +246,11 @@ class CallbackHandler(BaseCallbackHandler):
     ) -> None:
         try:
             parent = self._runs.get(parent_run_id) if parent_run_id is not None else None
-            meta = {k: v for k, v in (metadata or {}).items() if k not in _TRACE_KEYS}
+            meta = {
+                k: v
+                for k, v in (metadata or {}).items()
+                if k not in _TRACE_KEYS and k != _PROMPT_KEY
+            }
             if tags:
                 meta["tags"] = list(tags)
             if parent is not None:
@@ -262,6 +271,7 @@ class CallbackHandler(BaseCallbackHandler):
                 self.last_trace_id = obs.trace_id
             with self._lock:
                 self._runs[run_id] = obs
+                self._parents[run_id] = parent_run_id
             # Current while the run is open: what the run calls nests under it.
             obs.__enter__()
         except Exception:
@@ -295,6 +305,8 @@ class CallbackHandler(BaseCallbackHandler):
     def _end(self, run_id: UUID, error: BaseException | None = None, **fields: Any) -> None:
         with self._lock:
             obs = self._runs.pop(run_id, None)
+            self._parents.pop(run_id, None)
+            self._prompts.pop(run_id, None)
         self._first_token.discard(run_id)
         if obs is None:
             return
@@ -327,6 +339,14 @@ class CallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Start a ``chain`` (or ``agent``) observation for a chain run."""
+        if parent_run_id is not None:
+            # A prompt template run carrying a Langfuse prompt: the generation that follows
+            # under the same parent (or inside a sibling chain) is linked to it.
+            prompt = (metadata or {}).get(_PROMPT_KEY)
+            if prompt is not None:
+                self._prompts[parent_run_id] = prompt
+            elif parent_run_id in self._prompts:
+                self._prompts[run_id] = self._prompts[parent_run_id]
         name = _run_name(serialized, kwargs)
         ident = serialized.get("id") if isinstance(serialized, Mapping) else None
         path = [str(p) for p in ident] if isinstance(ident, list) else []
@@ -379,6 +399,11 @@ class CallbackHandler(BaseCallbackHandler):
     ) -> None:
         params = kwargs.get("invocation_params") or {}
         tools = params.get("tools") if isinstance(params, Mapping) else None
+        langfuse_prompt = None
+        ancestor = parent_run_id
+        while ancestor is not None and langfuse_prompt is None:
+            langfuse_prompt = self._prompts.pop(ancestor, None)
+            ancestor = self._parents.get(ancestor)
         self._start(
             run_id,
             parent_run_id,
@@ -388,6 +413,7 @@ class CallbackHandler(BaseCallbackHandler):
             metadata=metadata,
             input={"messages": prompt, "tools": tools} if tools else prompt,
             model=_model_name(serialized, kwargs, metadata),
+            prompt=langfuse_prompt,
             model_parameters={
                 key: params[key] for key in _PARAMETERS if params.get(key) is not None
             }

@@ -162,6 +162,22 @@ def test_retriever(tracer: RecordingTracer) -> None:
     ]
 
 
+def test_langfuse_prompt_in_template_metadata_links_the_generation(
+    tracer: RecordingTracer,
+) -> None:
+    from types import SimpleNamespace
+
+    langfuse_prompt = SimpleNamespace(name="weather-prompt", version=4, is_fallback=False)
+    template = ChatPromptTemplate.from_messages([("human", "{question}")]).with_config(
+        metadata={"langfuse_prompt": langfuse_prompt}
+    )
+    chain = template | model(answer())
+    chain.invoke({"question": "q"}, config={"callbacks": [CallbackHandler()]})
+    gen = tracer.by_name("GenericFakeChatModel")
+    assert (gen.prompt_name, gen.prompt_version) == ("weather-prompt", 4)
+    assert "langfuse_prompt" not in (decode(tracer.by_name("ChatPromptTemplate").metadata) or {})
+
+
 def test_cyclic_inputs_are_recorded(tracer: RecordingTracer) -> None:
     cyclic: dict[str, Any] = {"question": "q"}
     cyclic["self"] = cyclic
