@@ -276,6 +276,23 @@ async def test_copied_clients_stay_traced(tracer: RecordingTracer, client: Async
     assert tracer.by_name("OpenAI-embedding").as_type == "embedding"
 
 
+async def test_without_a_client_calls_and_streams_still_work(
+    isolated_registry: None, server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY", "LANGFUSE_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    async with AsyncOpenAI(api_key="sk-test", base_url=server.base_url) as c:
+        stream = await c.chat.completions.create(
+            model="gpt-4o-mini",
+            messages=MESSAGES,  # type: ignore[arg-type]
+            stream=True,
+            name="untraced",  # type: ignore[call-arg]
+        )
+        assert [ch.choices[0].delta.content async for ch in stream][:3] == ["Hel", "lo", " world"]
+    [(_, body)] = server.requests
+    assert "name" not in body
+
+
 async def test_plain_openai_clients_are_not_traced(
     tracer: RecordingTracer, server: FakeOpenAI
 ) -> None:
