@@ -28,7 +28,7 @@ try:
     from langchain_core.callbacks import BaseCallbackHandler
     from langchain_core.documents import Document
     from langchain_core.messages import BaseMessage
-    from langchain_core.outputs import ChatGeneration, LLMResult
+    from langchain_core.outputs import LLMResult
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
         'langfuse_async.langchain needs langchain-core: pip install "langfuse-async[langchain]"'
@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ._client import get_client
 from ._clock import now_ns
+from ._integrations import langchain_mapping as _m
 from ._log import log_once
 from ._tracing.observations import Observation, ObservationType, TraceContext
 
@@ -45,157 +46,6 @@ __all__ = ["CallbackHandler"]
 _TRACE_KEYS = ("langfuse_session_id", "langfuse_user_id", "langfuse_tags", "langfuse_trace_name")
 #: The metadata key of a prompt template that links the next generation to a Langfuse prompt.
 _PROMPT_KEY = "langfuse_prompt"
-#: Invocation parameters recorded as model parameters, when given.
-_PARAMETERS = (
-    "temperature",
-    "max_tokens",
-    "max_completion_tokens",
-    "top_p",
-    "top_k",
-    "frequency_penalty",
-    "presence_penalty",
-    "seed",
-    "n",
-    "stop",
-    "request_timeout",
-    "reasoning_effort",
-    "max_new_tokens",
-    "min_new_tokens",
-    "stop_sequences",
-)
-
-
-def _run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> str:
-    """The run's name: ``name=`` given to the run, else the serialized name or class."""
-    name = kwargs.get("name")
-    if name:
-        return str(name)
-    if isinstance(serialized, Mapping):
-        if serialized.get("name"):
-            return str(serialized["name"])
-        ident = serialized.get("id")
-        if isinstance(ident, list) and ident:
-            return str(ident[-1])
-    return "<unknown>"
-
-
-def _message(message: Any) -> Any:
-    """A LangChain message as an OpenAI-style message dict."""
-    if not isinstance(message, BaseMessage):
-        return message
-    role = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}.get(
-        message.type, getattr(message, "role", message.type)
-    )
-    data: dict[str, Any] = {"role": role, "content": message.content}
-    for key in ("tool_calls", "invalid_tool_calls", "tool_call_id", "name"):
-        value = getattr(message, key, None)
-        if value:
-            data[key] = value
-    return data
-
-
-def _output(value: Any, depth: int = 0) -> Any:
-    """A run's input or output with messages and documents made plain.
-
-    Only the top levels are walked (deeper values, and cycles, are left to the encoder).
-    """
-    if isinstance(value, BaseMessage):
-        return _message(value)
-    if isinstance(value, Document):
-        return {"page_content": value.page_content, "metadata": value.metadata}
-    if depth < 4 and type(value) is list:
-        return [_output(v, depth + 1) for v in value]
-    if depth < 4 and type(value) is dict:
-        return {k: _output(v, depth + 1) for k, v in value.items()}
-    return value
-
-
-def _model_name(
-    serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any], metadata: Any
-) -> str | None:
-    if isinstance(metadata, Mapping) and isinstance(metadata.get("ls_model_name"), str):
-        return str(metadata["ls_model_name"])
-    sources = [kwargs.get("invocation_params")]
-    if isinstance(serialized, Mapping):
-        sources.append(serialized.get("kwargs"))
-    for source in sources:
-        if isinstance(source, Mapping):
-            for key in ("model", "model_name", "model_id", "deployment_name", "azure_deployment"):
-                if isinstance(source.get(key), str) and source[key]:
-                    return str(source[key])
-    return None
-
-
-def _usage(value: Any) -> dict[str, int] | None:
-    """Usage in the server's names, from LangChain's ``usage_metadata`` or a provider's."""
-    if not isinstance(value, Mapping):
-        return None
-    usage: dict[str, int] = {}
-    for side, keys, details_key, names in (
-        (
-            "input",
-            ("input_tokens", "prompt_tokens"),
-            "input_token_details",
-            {"cache_read": "cached_tokens", "cache_creation": "cache_creation"},
-        ),
-        (
-            "output",
-            ("output_tokens", "completion_tokens"),
-            "output_token_details",
-            {"reasoning": "reasoning_tokens"},
-        ),
-    ):
-        count = next((value[k] for k in keys if isinstance(value.get(k), int)), None)
-        if count is None:
-            continue
-        details = value.get(details_key)
-        if isinstance(details, Mapping):
-            for key, n in details.items():
-                if isinstance(n, int) and not isinstance(n, bool) and n > 0:
-                    # Split out of the side's count, as the server does for OpenAI usage,
-                    # so that every token is priced once.
-                    usage[f"{side}_{names.get(key, key)}"] = n
-                    count = max(count - n, 0)
-        usage[side] = count
-    total = value.get("total_tokens")
-    if isinstance(total, int):
-        usage["total"] = total
-    return usage or None
-
-
-def _llm_result(response: LLMResult) -> dict[str, Any]:
-    """Output, usage and model of a finished LLM run."""
-    fields: dict[str, Any] = {}
-    last = (
-        response.generations[-1][-1] if response.generations and response.generations[-1] else None
-    )
-    usage = None
-    if isinstance(last, ChatGeneration):
-        message = last.message
-        fields["output"] = _message(message)
-        usage = _usage(getattr(message, "usage_metadata", None))
-        meta = getattr(message, "response_metadata", None) or {}
-        model = meta.get("model_name") or meta.get("model")
-        if isinstance(model, str):
-            fields["model"] = model
-    elif last is not None:
-        fields["output"] = last.text
-    llm_output = response.llm_output or {}
-    if usage is None:
-        usage = _usage(llm_output.get("token_usage") or llm_output.get("usage"))
-    if usage is not None:
-        fields["usage_details"] = usage
-    if "model" not in fields and isinstance(llm_output.get("model_name"), str):
-        fields["model"] = llm_output["model_name"]
-    return fields
-
-
-def _level(error: BaseException) -> str:
-    """The level a run ending with ``error`` is recorded with."""
-    names = {cls.__name__ for cls in type(error).__mro__}
-    if "GraphBubbleUp" in names:
-        return "DEFAULT"  # LangGraph's interrupts and hand-offs are control flow
-    return "ERROR" if isinstance(error, Exception) else "WARNING"  # cancelled, interrupted
 
 
 class CallbackHandler(BaseCallbackHandler):
@@ -313,7 +163,7 @@ class CallbackHandler(BaseCallbackHandler):
         try:
             if error is not None and not isinstance(error, GeneratorExit):
                 # GeneratorExit: the consumer of a stream stopped early, no failure.
-                fields["level"] = _level(error)
+                fields["level"] = _m.level_of(error)
                 fields["status_message"] = str(error) or type(error).__name__
             obs.update(**fields)
         except Exception:
@@ -347,7 +197,7 @@ class CallbackHandler(BaseCallbackHandler):
                 self._prompts[parent_run_id] = prompt
             elif parent_run_id in self._prompts:
                 self._prompts[run_id] = self._prompts[parent_run_id]
-        name = _run_name(serialized, kwargs)
+        name = _m.run_name(serialized, kwargs)
         ident = serialized.get("id") if isinstance(serialized, Mapping) else None
         path = [str(p) for p in ident] if isinstance(ident, list) else []
         is_agent = "agent" in name.lower() or any("agent" in p.lower() for p in path)
@@ -358,12 +208,12 @@ class CallbackHandler(BaseCallbackHandler):
             as_type="agent" if is_agent else "chain",
             tags=tags,
             metadata=metadata,
-            input=_output(inputs),
+            input=_m.plain(inputs),
         )
 
     def on_chain_end(self, outputs: dict[str, Any] | Any, *, run_id: UUID, **kwargs: Any) -> None:
         """End the chain run's observation with its outputs."""
-        self._end(run_id, output=_output(outputs))
+        self._end(run_id, output=_m.plain(outputs))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End the chain run's observation with the error."""
@@ -407,15 +257,15 @@ class CallbackHandler(BaseCallbackHandler):
         self._start(
             run_id,
             parent_run_id,
-            name=_run_name(serialized, kwargs),
+            name=_m.run_name(serialized, kwargs),
             as_type="generation",
             tags=tags,
             metadata=metadata,
             input={"messages": prompt, "tools": tools} if tools else prompt,
-            model=_model_name(serialized, kwargs, metadata),
+            model=_m.model_name(serialized, kwargs, metadata),
             prompt=langfuse_prompt,
             model_parameters={
-                key: params[key] for key in _PARAMETERS if params.get(key) is not None
+                key: params[key] for key in _m.PARAMETERS if params.get(key) is not None
             }
             or None,
         )
@@ -432,7 +282,7 @@ class CallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Start a ``generation`` for a chat model run (messages as OpenAI-style dicts)."""
-        converted = [[_message(m) for m in batch] for batch in messages]
+        converted = [[_m.message_dict(m) for m in batch] for batch in messages]
         prompt = converted[0] if len(converted) == 1 else converted
         self._generation(serialized, prompt, run_id, parent_run_id, tags, metadata, kwargs)
 
@@ -463,7 +313,7 @@ class CallbackHandler(BaseCallbackHandler):
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """End the generation with the output, usage and model of the result."""
         try:
-            fields = _llm_result(response)
+            fields = _m.llm_result(response)
         except Exception:
             log_once(logging.WARNING, "langchain.llm_end", "could not read a LangChain LLM result")
             fields = {}
@@ -491,7 +341,7 @@ class CallbackHandler(BaseCallbackHandler):
         self._start(
             run_id,
             parent_run_id,
-            name=_run_name(serialized, kwargs),
+            name=_m.run_name(serialized, kwargs),
             as_type="tool",
             tags=tags,
             metadata=metadata,
@@ -502,7 +352,7 @@ class CallbackHandler(BaseCallbackHandler):
         """End the tool run's observation with its output."""
         if isinstance(output, BaseMessage) and getattr(output, "type", "") == "tool":
             output = output.content
-        self._end(run_id, output=_output(output))
+        self._end(run_id, output=_m.plain(output))
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End the tool run's observation with the error."""
@@ -523,7 +373,7 @@ class CallbackHandler(BaseCallbackHandler):
         self._start(
             run_id,
             parent_run_id,
-            name=_run_name(serialized, kwargs),
+            name=_m.run_name(serialized, kwargs),
             as_type="retriever",
             tags=tags,
             metadata=metadata,
@@ -534,7 +384,7 @@ class CallbackHandler(BaseCallbackHandler):
         self, documents: Sequence[Document], *, run_id: UUID, **kwargs: Any
     ) -> None:
         """End the retriever run's observation with the documents found."""
-        self._end(run_id, output=_output(list(documents)))
+        self._end(run_id, output=_m.plain(list(documents)))
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End the retriever run's observation with the error."""
