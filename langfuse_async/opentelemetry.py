@@ -130,6 +130,8 @@ def _lookup(span_id: int) -> _Started | None:
 def _external_parent(parent: Observation | None) -> tuple[str, str, bool] | None:
     """The context hook: an OpenTelemetry span current and newer than ``parent`` wins."""
     try:
+        if parent is not None and parent is not current_observation():
+            return None  # a parent chosen explicitly (``handle.start_observation``) stays
         ctx = trace_api.get_current_span().get_span_context()
         if not ctx.is_valid:
             return None

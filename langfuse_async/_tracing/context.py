@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CURRENT",
     "current_observation",
+    "external_parent",
     "get_client",
     "live",
-    "external_parent",
     "register_client",
     "set_client_factory",
     "set_external_parent",

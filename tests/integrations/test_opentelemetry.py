@@ -124,6 +124,16 @@ async def test_context_alternates_both_ways(
     assert {o.trace_id for o in tracer.observations} == {s1.trace_id}
 
 
+def test_an_explicit_parent_handle_stays_the_parent(
+    tracer: RecordingTracer, provider: TracerProvider
+) -> None:
+    handle = tracer.start_observation(name="handle")  # not current
+    with provider.get_tracer(LLM_SCOPE).start_as_current_span("s"):
+        handle.start_observation(name="child").end()
+    handle.end()
+    assert tracer.by_name("child").parent_id == handle.id
+
+
 def test_unexported_spans_are_skipped_in_the_tree(
     tracer: RecordingTracer, provider: TracerProvider
 ) -> None:
