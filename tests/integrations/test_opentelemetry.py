@@ -307,6 +307,15 @@ def test_setup_tracer_provider(tracer: RecordingTracer, monkeypatch: pytest.Monk
     finally:
         existing.shutdown()
     assert tracer.by_name("again").as_type == "generation"
+    # Without one, a new provider is made and installed.
+    installed: list[Any] = []
+    monkeypatch.setattr(trace_api, "get_tracer_provider", trace_api.ProxyTracerProvider)
+    monkeypatch.setattr(trace_api, "set_tracer_provider", installed.append)
+    fresh = setup_tracer_provider()
+    try:
+        assert installed == [fresh] and isinstance(fresh, TracerProvider)
+    finally:
+        fresh.shutdown()
 
 
 @pytest.fixture
