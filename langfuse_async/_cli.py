@@ -142,6 +142,7 @@ async def _serve(args: argparse.Namespace) -> int:
     print(
         f"langfuse-async collector listening on {collector.url}"
         f" (Langfuse {collector.version}, mode {args.mode})\n"
+        f"  web view: {collector.url}/\n"
         f"  database: {database}\n"
         f"  point a client at it with:\n"
         f"    LANGFUSE_BASE_URL={collector.url}\n"

@@ -157,13 +157,16 @@ async def test_serve_runs_until_interrupted(tmp_path, signum):
         assert process.stdout is not None
         buffer = b""
         with anyio.fail_after(20):
-            while b"\n" not in buffer:
+            while b"Ctrl+C" not in buffer:
                 buffer += await process.stdout.receive()
         first = buffer.split(b"\n")[0].decode()
         assert first.startswith("langfuse-async collector listening on http://127.0.0.1:")
         url = first.split()[4]
+        assert f"web view: {url}/" in buffer.decode()
         async with aiohttp.ClientSession() as http, http.get(url + "/api/public/health") as r:
             assert (r.status, await r.json()) == (200, {"status": "OK", "version": "4.16.0"})
+        async with aiohttp.ClientSession() as http, http.get(url + "/") as r:
+            assert r.status == 200 and "<h1>Traces</h1>" in await r.text()  # v4 mode too
         # Garbage framing is answered 400 and logged as one line, not a traceback.
         port = int(url.rsplit(":", 1)[1])
         async with await anyio.connect_tcp("127.0.0.1", port) as stream:
