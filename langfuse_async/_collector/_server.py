@@ -12,8 +12,9 @@ from typing import Literal, TypeVar
 
 from aiohttp import web
 
-from ._app import SERVER_VERSIONS, AppState, build_app
+from ._dispatch import build_app
 from ._faults import Faults, Route
+from ._http import SERVER_VERSIONS, AppState
 from ._model import Observation, RecordedRequest, Score, Trace
 from ._store import AsyncStore
 

@@ -1,0 +1,339 @@
+"""The write routes: ingestion batches, OTLP trace exports and single scores.
+
+Each route checks things in the server's order: for the ingestion route the body size and JSON
+syntax come first (Next.js parses the body before any Langfuse code runs), then the method, the
+credentials and the batch shape, and only then each event.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import re
+import time
+import uuid
+import zlib
+from typing import Any, Final
+
+from aiohttp import web
+
+from ._http import (
+    FORBIDDEN,
+    INGESTION_BODY_LIMIT,
+    PROJECT_ID,
+    AppState,
+    json_reply,
+    now_iso,
+    text_reply,
+)
+from ._otlp import ProtobufUnavailable, check_export, convert_export, decode_protobuf
+from ._request import BadBody, authenticate, next_body, parse_json
+from ._store import PendingEvent
+from ._validate import (
+    UPDATE_TYPES,
+    Issue,
+    ValidationFailure,
+    timestamp_ms,
+    validate_event,
+    validate_score_body,
+)
+
+__all__ = ["ingestion", "otlp", "scores"]
+
+logger = logging.getLogger("langfuse_async")
+
+
+_EVENTS_ONLY_REMEDIATION: Final = (
+    "Upgrade the client or integration to a v4-compatible SDK or OTLP ingestion path. "
+    "As a temporary migration bridge, set LANGFUSE_MIGRATION_V4_WRITE_MODE=dual on both the web "
+    "and worker services and redeploy. "
+    "Docs: https://langfuse.com/self-hosting/upgrade/upgrade-guides/upgrade-v3-to-v4"
+)
+
+_EVENTS_ONLY_ALLOWED: Final = frozenset({"score-create", "sdk-log"})
+
+_PROTOBUF_MISSING: Final = (
+    "OTLP protobuf needs the optional 'opentelemetry-proto' package on the collector "
+    "(pip install 'langfuse-async[protobuf]'); send OTLP/JSON (application/json) otherwise."
+)
+
+
+def _received(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _batch_errors(parsed: object) -> list[str]:
+    if not isinstance(parsed, dict):
+        return [f"Invalid input: expected object, received {_received(parsed)}"]
+    if "batch" not in parsed:
+        return ["Invalid input: expected array, received undefined"]
+    if not isinstance(parsed["batch"], list):
+        return [f"Invalid input: expected array, received {_received(parsed['batch'])}"]
+    return []
+
+
+def _id_of(event: object) -> str:
+    if isinstance(event, dict) and isinstance(event.get("id"), str):
+        return str(event["id"])
+    return "unknown"
+
+
+async def ingestion(request: web.Request, body: bytes, size: int, state: AppState) -> web.Response:
+    if size > INGESTION_BODY_LIMIT:
+        return text_reply(413, "Body exceeded 4.5mb limit")
+    try:
+        parsed = next_body(request, body)
+    except BadBody as bad:
+        return text_reply(400, bad.text)
+    if request.method != "POST":
+        return json_reply(405, {"error": "MethodNotAllowedError", "message": "Method not allowed"})
+    level, message = authenticate(request.headers.get("Authorization"), state)
+    if level is None:
+        return json_reply(401, {"error": "UnauthorizedError", "message": message})
+    problems = _batch_errors(parsed)
+    if problems:
+        return json_reply(400, {"message": "Invalid request data", "errors": problems})
+    batch: list[Any] = parsed["batch"]
+
+    rejected: list[dict[str, Any]] = []
+    if state.mode == "v4":
+        kept_batch = []
+        for event in batch:
+            event_type = event.get("type") if isinstance(event, dict) else None
+            if isinstance(event_type, str) and event_type in _EVENTS_ONLY_ALLOWED:
+                kept_batch.append(event)
+                continue
+            shown = event_type if isinstance(event_type, str) else "unknown"
+            rejected.append(
+                {
+                    "id": _id_of(event),
+                    "status": 400,
+                    "message": "Event type not accepted",
+                    "error": f'Event type "{shown}" is not accepted by /api/public/ingestion when '
+                    "LANGFUSE_MIGRATION_V4_WRITE_MODE is events_only. This endpoint only accepts "
+                    f"score and log events. {_EVENTS_ONLY_REMEDIATION}",
+                }
+            )
+        batch = kept_batch
+
+    validation_errors: list[dict[str, Any]] = []
+    scope_errors: list[dict[str, Any]] = []
+    processing_errors: list[dict[str, Any]] = []
+    accepted: list[dict[str, Any]] = []
+    for raw in batch:
+        try:
+            event = validate_event(raw)
+        except ValidationFailure as failure:
+            validation_errors.append(
+                {
+                    "id": _id_of(raw),
+                    "status": failure.status,
+                    "message": failure.message,
+                    "error": failure.error,
+                }
+            )
+            continue
+        if level == "scores" and event["type"] not in ("score-create", "sdk-log"):
+            scope_errors.append(
+                {
+                    "id": event["id"],
+                    "status": 401,
+                    "message": "Authentication error",
+                    "error": "Access Scope Denied",
+                }
+            )
+            continue
+        if event["type"] == "sdk-log":
+            logger.debug("collector: sdk-log event %s", event["body"].get("log"))
+            continue
+        accepted.append(event)
+
+    # The server answers in processing order: every non-update event, then the updates, each
+    # group by envelope time (a stable sort, so equal times keep the request order).
+    accepted.sort(key=lambda e: (e["type"] in UPDATE_TYPES, timestamp_ms(e["timestamp"])))
+    stored: list[dict[str, Any]] = []
+    for event in accepted:
+        scripted = state.faults._event_error(event["id"], event["type"])
+        if scripted is not None:
+            processing_errors.append(scripted)
+        else:
+            stored.append(event)
+    pending = [PendingEvent(event) for event in stored]
+    await state.store.run(lambda store: store.apply(pending))
+    await state.on_accepted([event["id"] for event in stored])
+    logger.info(
+        "collector: ingestion batch of %d: %d accepted, %d errors",
+        len(parsed["batch"]),
+        len(stored),
+        len(validation_errors) + len(scope_errors) + len(processing_errors) + len(rejected),
+    )
+    return json_reply(
+        207,
+        {
+            "successes": [{"id": event["id"], "status": 201} for event in stored],
+            "errors": validation_errors + scope_errors + processing_errors + rejected,
+        },
+    )
+
+
+def _langfuse_header(request: web.Request, name: str) -> str | None:
+    # The server reads these headers with hyphens or, failing that, with underscores.
+    value = request.headers.get(name)
+    return value if value is not None else request.headers.get(name.replace("-", "_"))
+
+
+_PARSE_INT_RE: Final = re.compile(r"[+-]?[0-9]+")
+
+
+def _parse_int(text: str) -> int | None:
+    """JavaScript's ``parseInt(text, 10)``: leading digits after blanks, None for NaN."""
+    match = _PARSE_INT_RE.match(text.lstrip())
+    return int(match.group()) if match else None
+
+
+def _empty_export(resource_spans: object) -> bool:
+    # `!resourceSpans || resourceSpans.length === 0` in the server.
+    if isinstance(resource_spans, (dict, list)):
+        return resource_spans == []
+    return resource_spans is None or resource_spans in (False, 0, "")
+
+
+def _otlp_job(public_key: str, request: web.Request) -> dict[str, Any]:
+    # The server answers with the queued BullMQ job; clients treat it as opaque.
+    job_id = str(uuid.uuid4())
+    now_ms = int(time.time() * 1000)
+    return {
+        "name": "OtelIngestionJob",
+        "data": {
+            "id": job_id,
+            "timestamp": now_iso(),
+            "name": "OtelIngestionJob",
+            "payload": {
+                "data": {"fileKey": f"{job_id}.json", "publicKey": public_key},
+                "authCheck": {
+                    "validKey": True,
+                    "scope": {"projectId": PROJECT_ID, "accessLevel": "project"},
+                },
+                "sdkName": _langfuse_header(request, "x-langfuse-sdk-name") or "unknown",
+                "sdkVersion": _langfuse_header(request, "x-langfuse-sdk-version") or "unknown",
+                "ingestionVersion": _langfuse_header(request, "x-langfuse-ingestion-version"),
+            },
+        },
+        "opts": {"attempts": 5, "backoff": {"type": "exponential", "delay": 5000}, "delay": 0},
+        "id": job_id,
+        "progress": 0,
+        "returnvalue": None,
+        "stacktrace": None,
+        "delay": 0,
+        "priority": 0,
+        "attemptsStarted": 0,
+        "attemptsMade": 0,
+        "stalledCounter": 0,
+        "timestamp": now_ms,
+        "queueQualifiedName": "bull:otel-ingestion-queue",
+    }
+
+
+async def otlp(request: web.Request, body: bytes, state: AppState) -> web.Response:
+    if request.method != "POST":
+        return json_reply(405, {"message": "Method not allowed", "error": "MethodNotAllowedError"})
+    level, message = authenticate(request.headers.get("Authorization"), state)
+    if level is None:
+        return json_reply(401, {"message": message})
+    if level != "project":
+        return json_reply(403, {"message": FORBIDDEN})
+    # The server gunzips first and looks at the content type only then.
+    if "gzip" in request.headers.get("Content-Encoding", ""):
+        try:
+            if not body:
+                raise EOFError("an empty body is not a gzip stream")
+            body = gzip.decompress(body)
+        except (OSError, EOFError, zlib.error):
+            return json_reply(400, {"error": "Failed to decompress request body"})
+    content_type = request.headers.get("Content-Type", "").lower()
+    is_protobuf = "application/x-protobuf" in content_type
+    if "application/json" not in content_type and not is_protobuf:
+        return json_reply(400, {"error": "Invalid content type"})
+    resource_spans: Any
+    if is_protobuf:
+        try:
+            resource_spans = decode_protobuf(body)
+        except ProtobufUnavailable:
+            return json_reply(415, {"error": _PROTOBUF_MISSING})
+        except ValueError:
+            return json_reply(400, {"error": "Failed to parse OTel Protobuf Trace"})
+    else:
+        try:
+            # Buffer.toString(): undecodable bytes become U+FFFD; a byte order mark stays.
+            parsed = parse_json(body.decode("utf-8", "replace"))
+        except ValueError:
+            return json_reply(400, {"error": "Failed to parse OTel JSON Trace"})
+        if parsed is None:
+            # JSON.parse("null").resourceSpans throws inside the server's try.
+            return json_reply(400, {"error": "Failed to parse OTel JSON Trace"})
+        resource_spans = parsed.get("resourceSpans") if isinstance(parsed, dict) else None
+    if _empty_export(resource_spans):
+        return json_reply(200, {})
+    problem = check_export(resource_spans)
+    if problem is not None:
+        return json_reply(400, {"error": problem})
+    version = _langfuse_header(request, "x-langfuse-ingestion-version")
+    if version:
+        parsed_version = _parse_int(version)
+        if parsed_version is None or parsed_version > 4:
+            return json_reply(
+                400,
+                {
+                    "error": f'Unsupported x-langfuse-ingestion-version: "{version}". '
+                    'Maximum supported: "4".'
+                },
+            )
+    raw_events, spans = convert_export(resource_spans, mode=state.mode)
+    pending: list[PendingEvent] = []
+    for raw, shallow in raw_events:
+        try:
+            pending.append(PendingEvent(validate_event(raw), shallow=shallow))
+        except ValidationFailure as failure:
+            # The worker drops an invalid converted event and only logs it.
+            logger.info(
+                "collector: dropped a converted OTLP %s: %s", raw.get("type"), failure.error
+            )
+    await state.store.run(lambda store: store.apply(pending))
+    await state.on_accepted([f"otlp:{trace_id}:{span_id}" for trace_id, span_id in spans])
+    logger.info("collector: OTLP export of %d span(s) accepted", len(spans))
+    return json_reply(200, _otlp_job(state.public_key, request))
+
+
+async def scores(request: web.Request, body: bytes, size: int, state: AppState) -> web.Response:
+    if size > INGESTION_BODY_LIMIT:
+        return text_reply(413, "Body exceeded 4.5mb limit")
+    try:
+        parsed = next_body(request, body)
+    except BadBody as bad:
+        return text_reply(400, bad.text)
+    if request.method != "POST":
+        return json_reply(405, {"message": "Method not allowed", "error": "MethodNotAllowedError"})
+    level, message = authenticate(request.headers.get("Authorization"), state)
+    if level is None:
+        return json_reply(401, {"message": message})
+    issues: list[Issue] = []
+    kept = validate_score_body(parsed, [], issues)
+    if issues:
+        return json_reply(400, {"message": "Invalid request data", "error": issues})
+    score_id = kept.get("id") or str(uuid.uuid4())
+    kept["id"] = score_id
+    envelope_id = str(uuid.uuid4())
+    event = {"id": envelope_id, "type": "score-create", "timestamp": now_iso(), "body": kept}
+    await state.store.run(lambda store: store.apply([PendingEvent(event)]))
+    await state.on_accepted([envelope_id])
+    return json_reply(200, {"id": score_id})
