@@ -513,17 +513,61 @@ def _level(attrs: dict[str, Any], status: dict[str, Any], mode: str) -> Any:
     return "ERROR" if status.get("code") == 2 else "DEFAULT"
 
 
+def encodes_metadata(scope: dict[str, Any]) -> bool:
+    """Tell whether spans of this scope carry JSON-encoded metadata values (SDK 5 and later).
+
+    The 5.x SDKs write every ``langfuse.*.metadata.<key>`` value with ``JSON.stringify`` (so
+    ``"123"`` and ``123`` stay distinct) and the server decodes them again.
+    """
+    name, version = scope.get("name"), scope.get("version")
+    if not (isinstance(name, str) and name.startswith("langfuse-sdk")):
+        return False
+    if not isinstance(version, str):
+        return False
+    major = version.split(".", 1)[0]
+    return major.isdigit() and int(major) >= 5
+
+
+def _metadata_value(value: Any, encoded: bool) -> Any:
+    if encoded and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _span_events(events: object) -> list[dict[str, Any]]:
+    """OTel span events (an exception and its stack trace, a log line) in a readable shape."""
+    kept: list[dict[str, Any]] = []
+    if not isinstance(events, list):
+        return kept
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        entry: dict[str, Any] = {"name": event.get("name")}
+        nanos = _nanos(event.get("timeUnixNano"))
+        if nanos is not None:
+            entry["timestamp"] = _iso_ms(nanos // 1_000_000)
+        attributes = _attributes(event.get("attributes"))
+        if attributes:
+            entry["attributes"] = attributes
+        kept.append(entry)
+    return kept
+
+
 def _metadata(
     attrs: dict[str, Any], resource: dict[str, Any], scope: dict[str, Any]
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
+    encoded = encodes_metadata(scope)
     whole = _json_object(attrs.get("langfuse.observation.metadata"))
     if whole:
         metadata.update(whole)
     for key, value in attrs.items():
         for prefix in _METADATA_PREFIXES:
             if key.startswith(prefix) and len(key) > len(prefix):
-                metadata[key[len(prefix) :]] = value
+                metadata[key[len(prefix) :]] = _metadata_value(value, encoded)
                 break
     metadata["resourceAttributes"] = resource
     metadata["scope"] = scope
@@ -537,7 +581,7 @@ def _metadata(
     return metadata
 
 
-def _trace_metadata(attrs: dict[str, Any]) -> dict[str, Any]:
+def _trace_metadata(attrs: dict[str, Any], encoded: bool = False) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     whole = _json_object(attrs.get("langfuse.trace.metadata"))
     if whole:
@@ -545,7 +589,7 @@ def _trace_metadata(attrs: dict[str, Any]) -> dict[str, Any]:
     prefix = "langfuse.trace.metadata."
     for key, value in attrs.items():
         if key.startswith(prefix) and len(key) > len(prefix):
-            metadata[key[len(prefix) :]] = value
+            metadata[key[len(prefix) :]] = _metadata_value(value, encoded)
     return metadata
 
 
@@ -601,6 +645,11 @@ class _Converter:
             _first(attrs, ("langfuse.observation.output", "output.value", "gen_ai.output.messages"))
         )
         observation_metadata = _metadata(attrs, resource, scope)
+        events = _span_events(span.get("events"))
+        if events:
+            # The server drops span events; the collector keeps them (an exception's type,
+            # message and stack trace) under metadata "events" so they can be read back.
+            observation_metadata["events"] = events
         body: dict[str, Any] = {
             "id": span_id,
             "traceId": trace_id,
@@ -654,7 +703,7 @@ class _Converter:
         self.first_seen.setdefault(trace_id, (start, environment))
 
         # Trace-level attributes may sit on any span.
-        trace_body = self.trace_fields(attrs, resource)
+        trace_body = self.trace_fields(attrs, resource, encodes_metadata(scope))
         if is_root:
             trace_body.setdefault("name", span.get("name"))
             trace_metadata = dict(trace_body.get("metadata") or {})
@@ -676,7 +725,9 @@ class _Converter:
             key.startswith("langfuse.trace.metadata") for key in attrs
         )
 
-    def trace_fields(self, attrs: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
+    def trace_fields(
+        self, attrs: dict[str, Any], resource: dict[str, Any], encoded: bool = False
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         name = attrs.get("langfuse.trace.name")
         if name:
@@ -733,7 +784,7 @@ class _Converter:
         environment = _environment(attrs, resource)
         if environment is not None:
             fields["environment"] = environment
-        metadata = {**_trace_metadata(resource), **_trace_metadata(attrs)}
+        metadata = {**_trace_metadata(resource), **_trace_metadata(attrs, encoded)}
         if metadata:
             fields["metadata"] = metadata
         if self.mode == "v3":

@@ -124,6 +124,9 @@ _SCORE_KEYS = (
 _TIME_KEYS = ("timestamp", "startTime", "endTime", "completionStartTime")
 # Keys whose explicit null is a value (a score's comment is cleared by sending null).
 _NULLABLE_KEYS = frozenset({"comment"})
+# Keys the server keeps from the first event that sets them: an update (which validation
+# stamps with environment "default") must not move a trace's environment or time.
+_FIRST_WINS = frozenset({"environment", "timestamp", "startTime"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -179,6 +182,8 @@ def _fold(result: dict[str, Any], record: dict[str, Any]) -> None:
     for key, value in record.items():
         if value is None and key not in _NULLABLE_KEYS:
             continue
+        if key in _FIRST_WINS and key in result:
+            continue
         if key == "metadata":
             new = _metadata_map(value)
             if new is None:
@@ -232,8 +237,17 @@ def merge_events(entity: str, body_id: str, events: Sequence[dict[str, Any]]) ->
     """
     doc: dict[str, Any] = {"id": body_id}
     first_timestamp = iso_ms(events[0]["timestamp"]) if events else None
-    for event in events:
+    # A placeholder (the OTLP converter's stand-in for a trace no span described) only fills
+    # in what no real event said, wherever it sorts.
+    real = [event for event in events if not event.get("placeholder")]
+    placeholders = [event for event in events if event.get("placeholder")]
+    for event in real + placeholders:
         body = event["body"]
+        if event.get("placeholder"):
+            for key in _TRACE_KEYS:
+                if key in body and body[key] is not None:
+                    doc.setdefault(key, body[key])
+            continue
         if entity == "trace":
             _fold(doc, {key: body[key] for key in _TRACE_KEYS if key in body})
         elif entity == "score":
@@ -355,7 +369,7 @@ class Store:
                     ).fetchone()
                     if exists:
                         continue
-                event = item.event
+                event = {**item.event, "placeholder": True} if item.shallow else item.event
                 self._seq += 1
                 conn.execute(
                     "INSERT INTO events (entity, body_id, envelope_id, type, ts_ms, is_update,"

@@ -33,6 +33,7 @@ from ._validate import (
     UPDATE_TYPES,
     Issue,
     ValidationFailure,
+    is_datetime,
     timestamp_ms,
     validate_event,
     validate_score_body,
@@ -314,7 +315,21 @@ async def otlp(request: web.Request, body: bytes, state: AppState) -> web.Respon
     return json_reply(200, _otlp_job(state.public_key, request))
 
 
+def _score_event(kept: dict[str, Any], sent: object) -> dict[str, Any]:
+    """Wrap a checked score body in a ``score-create`` envelope, as the route does."""
+    kept["id"] = kept.get("id") or str(uuid.uuid4())
+    timestamp = sent.get("timestamp") if isinstance(sent, dict) else None
+    # The score's own timestamp (the 5.x SDK sends one) dates it; otherwise the arrival time.
+    when = timestamp if isinstance(timestamp, str) and is_datetime(timestamp) else now_iso()
+    return {"id": str(uuid.uuid4()), "type": "score-create", "timestamp": when, "body": kept}
+
+
 async def scores(request: web.Request, body: bytes, size: int, state: AppState) -> web.Response:
+    """``POST /api/public/scores``: one score object (200 with its id) or an array of them.
+
+    An array is what the 5.x SDK sends: 202 ``{"message": "Accepted"}`` when every score was
+    kept, else 207 with the counts and one message per rejected score.
+    """
     if size > INGESTION_BODY_LIMIT:
         return text_reply(413, "Body exceeded 4.5mb limit")
     try:
@@ -326,14 +341,44 @@ async def scores(request: web.Request, body: bytes, size: int, state: AppState) 
     level, message = authenticate(request.headers.get("Authorization"), state)
     if level is None:
         return json_reply(401, {"message": message})
+    if isinstance(parsed, list):
+        return await _score_batch(parsed, state)
     issues: list[Issue] = []
     kept = validate_score_body(parsed, [], issues)
     if issues:
         return json_reply(400, {"message": "Invalid request data", "error": issues})
-    score_id = kept.get("id") or str(uuid.uuid4())
-    kept["id"] = score_id
-    envelope_id = str(uuid.uuid4())
-    event = {"id": envelope_id, "type": "score-create", "timestamp": now_iso(), "body": kept}
+    event = _score_event(kept, parsed)
     await state.store.run(lambda store: store.apply([PendingEvent(event)]))
-    await state.on_accepted([envelope_id])
-    return json_reply(200, {"id": score_id})
+    await state.on_accepted([event["id"]])
+    return json_reply(200, {"id": kept["id"]})
+
+
+async def _score_batch(items: list[Any], state: AppState) -> web.Response:
+    events: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        issues: list[Issue] = []
+        kept = validate_score_body(item, [index], issues)
+        if issues:
+            shown = item.get("id") if isinstance(item, dict) else None
+            label = f"score {shown!r}" if isinstance(shown, str) else f"score at index {index}"
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in issue['path'][1:]) or 'score'}: {issue['message']}"
+                for issue in issues
+            )
+            errors.append({"message": f"{label}: {problems}"})
+            continue
+        events.append(_score_event(kept, item))
+    if events:
+        pending = [PendingEvent(event) for event in events]
+        await state.store.run(lambda store: store.apply(pending))
+        await state.on_accepted([event["id"] for event in events])
+    if errors:
+        logger.warning(
+            "collector: a score batch of %d: %d rejected (%s)",
+            len(items),
+            len(errors),
+            errors[0]["message"],
+        )
+        return json_reply(207, {"accepted": len(events), "rejected": len(errors), "errors": errors})
+    return json_reply(202, {"message": "Accepted"})
