@@ -22,7 +22,7 @@ from ._http import (
     text_reply,
 )
 from ._model import RecordedRequest
-from ._reads import read
+from ._reads import READ_COLLECTIONS, read
 from ._request import read_body
 from ._writes import ingestion, otlp, scores
 
@@ -42,10 +42,10 @@ def route_of(path: str) -> str:
         return "scores"
     if path in ("/api/public/health", "/api/public/ready"):
         return "health"
-    if path in ("/api/public/traces", "/api/public/observations") or path.startswith(
-        ("/api/public/traces/", "/api/public/observations/")
-    ):
-        return "read"
+    if path.startswith("/api/public/"):
+        rest = path[len("/api/public/") :].split("/")
+        if "/".join(rest[:2]) in READ_COLLECTIONS or rest[0] in READ_COLLECTIONS:
+            return "read"
     return "other"
 
 
@@ -103,6 +103,9 @@ def build_app(state: AppState) -> web.Application:
                 return await ingestion(request, body, size, state)
             if route == "otlp":
                 return await otlp(request, body, state)
+            if route == "scores" and request.method == "GET":
+                # `GET /api/public/scores` lists scores; the route is the write route's path.
+                return await read(request, state)
             if route == "scores":
                 return await scores(request, body, size, state)
             if route == "health":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.openapi import check, load_spec
 from tests.support.threaded_collector import ThreadedCollector
 
 langfuse = pytest.importorskip("langfuse", reason="the official SDK is in the test extra")
@@ -176,3 +178,167 @@ def test_a_rejected_score_in_a_batch_is_named_and_logged(served, caplog):
     assert "'bad-one'" in answer["errors"][0]["message"]
     assert any("score batch" in r.getMessage() for r in caplog.records)
     assert [s.name for s in served.query(lambda c: c.scores())] == ["ok"]
+
+
+# --- reads: the official client's typed API, and the spec's schemas ---------------------------
+
+
+def get_json(served: ThreadedCollector, path: str) -> tuple[int, Any]:
+    c = served.collector
+    request = urllib.request.Request(
+        c.url + path, headers={"Authorization": "Basic " + _basic(c.public_key, c.secret_key)}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def written(served: ThreadedCollector) -> dict[str, str]:
+    """A trace written by the official SDK: a span, a generation, scores; and a bare trace."""
+    client = official(served, environment="staging")
+    try:
+        with client.start_as_current_observation(name="root", input={"q": "hi"}) as root:
+            with propagate(user_id="u1", session_id="s1", tags=["t1"]):
+                with client.start_as_current_observation(
+                    name="llm",
+                    as_type="generation",
+                    model="gpt-4o",
+                    usage_details={"input": 3, "output": 5},
+                    cost_details={"input": 0.25, "output": 0.5},
+                ) as generation:
+                    generation.update(output="hello")
+            root.score(name="helpful", value=1.0, data_type="BOOLEAN")
+            root.score_trace(name="tone", value="calm", data_type="CATEGORICAL")
+            ids = {"trace": root.trace_id, "root": root.id, "generation": generation.id}
+        client.flush()
+    finally:
+        client.shutdown()
+    # A trace without observations or costs: its latency and totalCost must still be numbers.
+    status, _ = post_json(
+        served,
+        "/api/public/ingestion",
+        {
+            "batch": [
+                {
+                    "id": "bare-event",
+                    "type": "trace-create",
+                    "timestamp": "2026-01-01T00:00:00.000Z",
+                    "body": {"id": "bare", "name": "bare"},
+                }
+            ]
+        },
+    )
+    assert status == 207
+    return ids
+
+
+def propagate(**attributes: Any) -> Any:
+    return langfuse.propagate_attributes(**attributes)
+
+
+def test_auth_check_and_projects(served):
+    client = official(served)
+    try:
+        assert client.auth_check() is True
+        projects = client.api.projects.get()
+    finally:
+        client.shutdown()
+    assert projects.data[0].id == "local-project"
+    check(load_spec(), "Projects", get_json(served, "/api/public/projects")[1])
+
+
+def test_v2_observations_through_the_official_client(served, written):
+    client = official(served)
+    try:
+        page = client.api.observations.get_many(
+            trace_id=written["trace"], fields="core,basic,io,usage,model,metrics,trace_context"
+        )
+        roots = client.api.observations.get_many(
+            trace_id=written["trace"], is_root_observation=True
+        )
+        first = client.api.observations.get_many(limit=1)
+        second = client.api.observations.get_many(limit=1, cursor=first.meta.cursor)
+    finally:
+        client.shutdown()
+    by_name = {o.name: o for o in page.data}
+    generation = by_name["llm"]
+    assert generation.id == written["generation"]
+    assert (generation.type, generation.environment) == ("GENERATION", "staging")
+    assert generation.parent_observation_id == written["root"]
+    assert (generation.output, generation.model) == ("hello", "gpt-4o")
+    assert generation.usage_details == {"input": 3, "output": 5, "total": 8}
+    assert generation.total_cost == 0.75
+    assert (generation.user_id, generation.session_id, generation.tags) == ("u1", "s1", ["t1"])
+    assert by_name["root"].input == {"q": "hi"}
+    assert [o.id for o in roots.data] == [written["root"]]
+    assert second.meta.cursor is None and first.data[0].id != second.data[0].id
+    _, raw = get_json(served, f"/api/public/v2/observations?traceId={written['trace']}")
+    check(load_spec(), "ObservationsV2Response", raw)
+    assert "input" not in raw["data"][0]  # only the default core and basic groups
+
+
+def test_v3_scores_through_the_official_client(served, written):
+    client = official(served)
+    try:
+        page = client.api.scores.get_many(trace_id=written["trace"], fields="details,subject")
+    finally:
+        client.shutdown()
+    by_name = {s.name: s for s in page.data}
+    assert by_name["helpful"].value is True
+    assert by_name["helpful"].subject.id == written["root"]
+    assert by_name["tone"].value == "calm"
+    _, raw = get_json(served, "/api/public/v3/scores?fields=details,subject,annotation")
+    check(load_spec(), "GetScoresV3Response", raw)
+    status, body = get_json(served, "/api/public/v3/scores?fields=nope")
+    assert status == 400 and "nope" in body["error"][0]["message"]
+
+
+def test_trace_reads_match_the_spec_with_and_without_observations(served, written):
+    spec = load_spec()
+    status, trace = get_json(served, f"/api/public/traces/{written['trace']}")
+    assert status == 200
+    check(spec, "TraceWithFullDetails", trace)
+    assert trace["totalCost"] == 0.75 and trace["latency"] >= 0
+    assert (trace["userId"], trace["sessionId"], trace["environment"]) == ("u1", "s1", "staging")
+    status, bare = get_json(served, "/api/public/traces/bare")
+    check(spec, "TraceWithFullDetails", bare)
+    assert (bare["latency"], bare["totalCost"]) == (0.0, 0.0)
+    status, page = get_json(served, "/api/public/traces?limit=10")
+    check(spec, "Traces", page)
+    assert page["meta"]["totalItems"] == 2
+
+
+def test_sessions_and_legacy_score_reads_match_the_spec(served, written):
+    spec = load_spec()
+    status, sessions = get_json(served, "/api/public/sessions")
+    assert status == 200
+    check(spec, "PaginatedSessions", sessions)
+    assert [s["id"] for s in sessions["data"]] == ["s1"]
+    status, session = get_json(served, "/api/public/sessions/s1")
+    check(spec, "SessionWithTraces", session)
+    assert [t["id"] for t in session["traces"]] == [written["trace"]]
+    assert get_json(served, "/api/public/sessions/none")[0] == 404
+    for path in ("/api/public/scores", "/api/public/v2/scores"):
+        status, scores = get_json(served, f"{path}?traceId={written['trace']}")
+        assert status == 200
+        check(spec, "GetScoresResponse", scores)
+        assert {s["name"] for s in scores["data"]} == {"helpful", "tone"}
+        assert scores["data"][0]["trace"]["userId"] == "u1"
+        score_id = scores["data"][0]["id"]
+        status, one = get_json(served, f"{path}/{score_id}")
+        assert status == 200
+        check(spec, "Score", one)
+    assert get_json(served, "/api/public/scores/none")[0] == 404
+
+
+def test_v4_mode_serves_the_v4_reads_and_refuses_the_legacy_ones():
+    with ThreadedCollector(mode="v4", public_key=f"pk-lf-{uuid.uuid4().hex}") as v4:
+        assert get_json(v4, "/api/public/projects")[0] == 200
+        assert get_json(v4, "/api/public/v2/observations")[1] == {"data": [], "meta": {}}
+        assert get_json(v4, "/api/public/v3/scores")[0] == 200
+        for path in ("/api/public/sessions", "/api/public/scores", "/api/public/v2/scores/x"):
+            status, body = get_json(v4, path)
+            assert status == 404 and "events_only" in body["message"]
