@@ -16,6 +16,7 @@ from ._http import (
     INGESTION_BODY_LIMIT,
     NOT_FOUND_PAGE,
     OTHER_BODY_LIMIT,
+    OTLP_BODY_LIMIT,
     SERVER_VERSIONS,
     AppState,
     json_reply,
@@ -55,13 +56,21 @@ _CORS_HEADERS: Final = {
 }
 
 
+_BODY_LIMITS: Final = {
+    "ingestion": INGESTION_BODY_LIMIT,
+    "scores": INGESTION_BODY_LIMIT,
+    "otlp": OTLP_BODY_LIMIT,
+}
+
+
 def build_app(state: AppState) -> web.Application:
     """Create the aiohttp application serving every route of the collector."""
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         route = route_of(request.path)
-        limit = INGESTION_BODY_LIMIT if route in ("ingestion", "scores") else OTHER_BODY_LIMIT
-        body, size, complete = await read_body(request, limit)
+        # Every route's body is bounded before anything else (credentials included) is looked
+        # at: past the limit it is drained unkept, so an anonymous client cannot fill memory.
+        body, size, complete = await read_body(request, _BODY_LIMITS.get(route, OTHER_BODY_LIMIT))
         await state.on_request(
             RecordedRequest(
                 method=request.method,
@@ -102,7 +111,7 @@ def build_app(state: AppState) -> web.Application:
             if route == "ingestion":
                 return await ingestion(request, body, size, state)
             if route == "otlp":
-                return await otlp(request, body, state)
+                return await otlp(request, body, size, state)
             if route == "scores" and request.method == "GET":
                 # `GET /api/public/scores` lists scores; the route is the write route's path.
                 return await read(request, state)
@@ -124,7 +133,7 @@ def build_app(state: AppState) -> web.Application:
             )
         return web.Response(status=404, text=NOT_FOUND_PAGE, content_type="text/html")
 
-    app = web.Application(client_max_size=OTHER_BODY_LIMIT + 1)
+    app = web.Application(client_max_size=OTLP_BODY_LIMIT + 1)
     # Any character, newlines included: every path reaches dispatch and gets a server answer.
     app.router.add_route("*", r"/{tail:[\s\S]*}", dispatch)
     return app

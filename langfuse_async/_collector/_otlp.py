@@ -7,14 +7,13 @@ the trace: a full one from a root span, a partial one from any span carrying tra
 attributes, and a placeholder for a trace seen with neither. The events then pass the normal
 ingestion validation, where an invalid one is dropped silently, as the worker drops it.
 
-Protobuf bodies are decoded with the optional ``opentelemetry-proto`` package into the same
-JSON shape (hex ids, decimal-string nanoseconds, integer enums).
+Protobuf bodies are decoded by :mod:`._otlp_proto` into the same shape.
 """
 
 from __future__ import annotations
 
-import base64
-import importlib
+import functools
+import itertools
 import json
 import logging
 import math
@@ -26,10 +25,10 @@ from typing import Any
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
 __all__ = [
+    "PlainAttributes",
     "ProtobufUnavailable",
     "check_export",
     "convert_export",
-    "decode_protobuf",
     "js_stringify",
 ]
 
@@ -136,6 +135,10 @@ class ProtobufUnavailable(Exception):
     """Raised when a protobuf export arrives but ``opentelemetry-proto`` is not installed."""
 
 
+class PlainAttributes(dict[str, Any]):
+    """Span attributes already decoded to plain values (what :mod:`._otlp_proto` produces)."""
+
+
 # --- shape check -----------------------------------------------------------------------------
 
 
@@ -194,45 +197,9 @@ def _span_problems(span: object) -> list[str]:
     if parent is not None and not isinstance(parent, str):
         reasons.append("parentSpanId:invalid")
     for key in ("attributes", "events"):
-        if key in span and not isinstance(span[key], list):
+        if key in span and not isinstance(span[key], (list, PlainAttributes)):
             reasons.append(f"{key}:not-array")
     return reasons
-
-
-# --- protobuf --------------------------------------------------------------------------------
-
-
-def decode_protobuf(data: bytes) -> list[Any]:
-    """Decode an ``ExportTraceServiceRequest`` into the OTLP/JSON ``resourceSpans`` shape.
-
-    Raises:
-        ProtobufUnavailable: ``opentelemetry-proto`` is not installed.
-        ValueError: The bytes are not a valid export.
-    """
-    try:
-        # Imported by name: the optional dependency ships without type information.
-        json_format: Any = importlib.import_module("google.protobuf.json_format")
-        message: Any = importlib.import_module("google.protobuf.message")
-        trace_service: Any = importlib.import_module(
-            "opentelemetry.proto.collector.trace.v1.trace_service_pb2"
-        )
-    except ImportError as exc:
-        raise ProtobufUnavailable(str(exc)) from exc
-    request = trace_service.ExportTraceServiceRequest()
-    try:
-        request.ParseFromString(data)
-    except message.DecodeError as exc:
-        raise ValueError(str(exc)) from exc
-    decoded = json_format.MessageToDict(request, use_integers_for_enums=True)
-    resource_spans: list[Any] = decoded.get("resourceSpans", [])
-    # proto3 JSON writes bytes as base64; the server hex-encodes ids it receives as bytes.
-    for resource in resource_spans:
-        for scope in resource.get("scopeSpans", []):
-            for span in scope.get("spans", []):
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in span:
-                        span[key] = base64.b64decode(span[key]).hex()
-    return resource_spans
 
 
 # --- conversion ------------------------------------------------------------------------------
@@ -287,6 +254,8 @@ def _any_value(value: object) -> Any:
 
 
 def _attributes(items: object) -> dict[str, Any]:
+    if isinstance(items, PlainAttributes):
+        return items
     result: dict[str, Any] = {}
     if not isinstance(items, list):
         return result
@@ -519,7 +488,11 @@ def encodes_metadata(scope: dict[str, Any]) -> bool:
     The 5.x SDKs write every ``langfuse.*.metadata.<key>`` value with ``JSON.stringify`` (so
     ``"123"`` and ``123`` stay distinct) and the server decodes them again.
     """
-    name, version = scope.get("name"), scope.get("version")
+    return _encodes_metadata(scope.get("name"), scope.get("version"))
+
+
+@functools.lru_cache(maxsize=256)
+def _encodes_metadata(name: object, version: object) -> bool:
     if not (isinstance(name, str) and name.startswith("langfuse-sdk")):
         return False
     if not isinstance(version, str):
@@ -807,6 +780,13 @@ class _Converter:
         return self.events
 
 
+def _envelope_ids() -> Callable[[], str]:
+    # One random prefix per export and a counter: unique, and far cheaper than a uuid4 each.
+    prefix = uuid.uuid4().hex[:24]
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter):08x}"
+
+
 def convert_export(
     resource_spans: list[Any],
     *,
@@ -830,7 +810,7 @@ def convert_export(
     converter = _Converter(
         mode,
         time.time() * 1000 if now_ms is None else now_ms,
-        new_id or (lambda: str(uuid.uuid4())),
+        new_id or _envelope_ids(),
     )
     spans_seen: list[tuple[str, str]] = []
     for resource_entry in resource_spans:

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import re
+import zlib
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -25,6 +26,8 @@ from ._http import BAD_CREDENTIALS, BAD_HEADER, AppState
 __all__ = [
     "MAX_JSON_DEPTH",
     "BadBody",
+    "BodyTooLarge",
+    "inflate_gzip",
     "authenticate",
     "next_body",
     "parse_json",
@@ -205,3 +208,49 @@ def next_body(request: web.Request, body: bytes) -> Any:
     if mime == "application/x-www-form-urlencoded":
         return _form(text)
     return text
+
+
+class BodyTooLarge(Exception):
+    """A compressed body inflates past the route's limit."""
+
+
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+_INFLATE_STEP: Final = 1 << 20
+
+
+def inflate_gzip(data: bytes, limit: int) -> bytes:
+    """Gunzip ``data`` (one or more members), refusing output past ``limit`` bytes.
+
+    The output is produced a step at a time, so a gzip bomb costs at most ``limit`` bytes
+    and the time to inflate them, never its full expansion.
+
+    Raises:
+        ValueError: Not a complete gzip stream (empty, truncated, corrupt).
+        BodyTooLarge: The inflated body would exceed ``limit`` bytes.
+    """
+    if not data:
+        raise ValueError("an empty body is not a gzip stream")
+    out = bytearray()
+    rest = data
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        pending = rest
+        try:
+            while True:
+                chunk = inflater.decompress(pending, _INFLATE_STEP)
+                out += chunk
+                if len(out) > limit:
+                    raise BodyTooLarge(f"more than {limit} bytes once inflated")
+                pending = inflater.unconsumed_tail
+                if inflater.eof or (not pending and not chunk):
+                    break
+        except zlib.error as exc:
+            raise ValueError(str(exc)) from exc
+        if not inflater.eof:
+            raise ValueError("a truncated gzip stream")
+        rest = inflater.unused_data
+        if rest and not rest.startswith(_GZIP_MAGIC):
+            if rest.strip(b"\x00"):
+                raise ValueError("trailing bytes after the gzip stream")
+            break  # gzip pads with zeros; the standard library ignores them too
+    return bytes(out)

@@ -75,7 +75,7 @@ class PendingEvent:
         return body_id if isinstance(body_id, str) and body_id else None
 
 
-class ForeignDatabase(Exception):
+class ForeignDatabase(ValueError):
     """The SQLite file exists but was not written by the collector."""
 
 

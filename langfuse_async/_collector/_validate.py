@@ -10,6 +10,7 @@ invalid usage/cost entries dropped, environments normalised.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -61,6 +62,7 @@ _PARTS_RE = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?(Z|([+-])(\d\d):(\d\d))",
     re.ASCII,
 )
+_CANONICAL_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", re.ASCII)
 _ENV_RE = re.compile(r"[a-z0-9_-]+", re.ASCII)
 _ENV_PREFIX_RE = re.compile(r"^(?:langfuse[-_]?)+")
 
@@ -152,8 +154,12 @@ def _civil_from_days(days: int) -> tuple[int, int, int]:
     return year_of_era + era * 400 + (month <= 2), month, day
 
 
+@functools.lru_cache(maxsize=4096)
 def timestamp_ms(value: str) -> float:
-    """Return epoch milliseconds of an accepted timestamp, truncated like ``Date.getTime()``."""
+    """Return epoch milliseconds of an accepted timestamp, truncated like ``Date.getTime()``.
+
+    Cached: the events of one request share their envelope time, and merges re-read it.
+    """
     m = _PARTS_RE.fullmatch(value)
     if m is None:
         return 0.0
@@ -185,8 +191,11 @@ def format_epoch_ms(epoch_ms: float) -> str:
     return f"{year_text}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_ms(value: str) -> str:
     """Re-render an accepted timestamp as the server returns it: UTC, milliseconds, ``Z``."""
+    if len(value) == 24 and _CANONICAL_RE.fullmatch(value):
+        return value  # already in that form (every stored time is): nothing to re-render
     return format_epoch_ms(timestamp_ms(value))
 
 

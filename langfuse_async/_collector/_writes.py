@@ -7,12 +7,11 @@ credentials and the batch shape, and only then each event.
 
 from __future__ import annotations
 
-import gzip
+import dataclasses
 import logging
 import re
 import time
 import uuid
-import zlib
 from typing import Any, Final
 
 from aiohttp import web
@@ -20,14 +19,16 @@ from aiohttp import web
 from ._http import (
     FORBIDDEN,
     INGESTION_BODY_LIMIT,
+    OTLP_BODY_LIMIT,
     PROJECT_ID,
     AppState,
     json_reply,
     now_iso,
     text_reply,
 )
-from ._otlp import ProtobufUnavailable, check_export, convert_export, decode_protobuf
-from ._request import BadBody, authenticate, next_body, parse_json
+from ._otlp import ProtobufUnavailable, check_export, convert_export
+from ._otlp_proto import decode_protobuf
+from ._request import BadBody, BodyTooLarge, authenticate, inflate_gzip, next_body, parse_json
 from ._store import PendingEvent
 from ._validate import (
     UPDATE_TYPES,
@@ -89,25 +90,19 @@ def _id_of(event: object) -> str:
     return "unknown"
 
 
-async def ingestion(request: web.Request, body: bytes, size: int, state: AppState) -> web.Response:
-    if size > INGESTION_BODY_LIMIT:
-        return text_reply(413, "Body exceeded 4.5mb limit")
-    try:
-        parsed = next_body(request, body)
-    except BadBody as bad:
-        return text_reply(400, bad.text)
-    if request.method != "POST":
-        return json_reply(405, {"error": "MethodNotAllowedError", "message": "Method not allowed"})
-    level, message = authenticate(request.headers.get("Authorization"), state)
-    if level is None:
-        return json_reply(401, {"error": "UnauthorizedError", "message": message})
-    problems = _batch_errors(parsed)
-    if problems:
-        return json_reply(400, {"message": "Invalid request data", "errors": problems})
-    batch: list[Any] = parsed["batch"]
+@dataclasses.dataclass
+class _Checked:
+    """A batch's events sorted out: kept in processing order, or answered with an error."""
 
-    rejected: list[dict[str, Any]] = []
-    if state.mode == "v4":
+    accepted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    rejected: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def _check_batch(batch: list[Any], level: str, mode: str) -> _Checked:
+    """Validate a batch's events (pure: runs off the event loop)."""
+    checked = _Checked()
+    if mode == "v4":
         kept_batch = []
         for event in batch:
             event_type = event.get("type") if isinstance(event, dict) else None
@@ -115,7 +110,7 @@ async def ingestion(request: web.Request, body: bytes, size: int, state: AppStat
                 kept_batch.append(event)
                 continue
             shown = event_type if isinstance(event_type, str) else "unknown"
-            rejected.append(
+            checked.rejected.append(
                 {
                     "id": _id_of(event),
                     "status": 400,
@@ -126,16 +121,12 @@ async def ingestion(request: web.Request, body: bytes, size: int, state: AppStat
                 }
             )
         batch = kept_batch
-
-    validation_errors: list[dict[str, Any]] = []
     scope_errors: list[dict[str, Any]] = []
-    processing_errors: list[dict[str, Any]] = []
-    accepted: list[dict[str, Any]] = []
     for raw in batch:
         try:
             event = validate_event(raw)
         except ValidationFailure as failure:
-            validation_errors.append(
+            checked.errors.append(
                 {
                     "id": _id_of(raw),
                     "status": failure.status,
@@ -157,13 +148,35 @@ async def ingestion(request: web.Request, body: bytes, size: int, state: AppStat
         if event["type"] == "sdk-log":
             logger.debug("collector: sdk-log event %s", event["body"].get("log"))
             continue
-        accepted.append(event)
-
+        checked.accepted.append(event)
+    checked.errors += scope_errors
     # The server answers in processing order: every non-update event, then the updates, each
     # group by envelope time (a stable sort, so equal times keep the request order).
-    accepted.sort(key=lambda e: (e["type"] in UPDATE_TYPES, timestamp_ms(e["timestamp"])))
+    checked.accepted.sort(key=lambda e: (e["type"] in UPDATE_TYPES, timestamp_ms(e["timestamp"])))
+    return checked
+
+
+async def ingestion(request: web.Request, body: bytes, size: int, state: AppState) -> web.Response:
+    if size > INGESTION_BODY_LIMIT:
+        return text_reply(413, "Body exceeded 4.5mb limit")
+    try:
+        # Parsing (and below, validating) a batch of up to 4.5 MB runs off the event loop.
+        parsed = await state.work.run(lambda: next_body(request, body))
+    except BadBody as bad:
+        return text_reply(400, bad.text)
+    if request.method != "POST":
+        return json_reply(405, {"error": "MethodNotAllowedError", "message": "Method not allowed"})
+    level, message = authenticate(request.headers.get("Authorization"), state)
+    if level is None:
+        return json_reply(401, {"error": "UnauthorizedError", "message": message})
+    problems = _batch_errors(parsed)
+    if problems:
+        return json_reply(400, {"message": "Invalid request data", "errors": problems})
+    batch: list[Any] = parsed["batch"]
+    checked = await state.work.run(lambda: _check_batch(batch, level, state.mode))
+    processing_errors: list[dict[str, Any]] = []
     stored: list[dict[str, Any]] = []
-    for event in accepted:
+    for event in checked.accepted:
         scripted = state.faults._event_error(event["id"], event["type"])
         if scripted is not None:
             processing_errors.append(scripted)
@@ -176,13 +189,13 @@ async def ingestion(request: web.Request, body: bytes, size: int, state: AppStat
         "collector: ingestion batch of %d: %d accepted, %d errors",
         len(parsed["batch"]),
         len(stored),
-        len(validation_errors) + len(scope_errors) + len(processing_errors) + len(rejected),
+        len(checked.errors) + len(processing_errors) + len(checked.rejected),
     )
     return json_reply(
         207,
         {
             "successes": [{"id": event["id"], "status": 201} for event in stored],
-            "errors": validation_errors + scope_errors + processing_errors + rejected,
+            "errors": checked.errors + processing_errors + checked.rejected,
         },
     )
 
@@ -245,61 +258,70 @@ def _otlp_job(public_key: str, request: web.Request) -> dict[str, Any]:
     }
 
 
-async def otlp(request: web.Request, body: bytes, state: AppState) -> web.Response:
-    if request.method != "POST":
-        return json_reply(405, {"message": "Method not allowed", "error": "MethodNotAllowedError"})
-    level, message = authenticate(request.headers.get("Authorization"), state)
-    if level is None:
-        return json_reply(401, {"message": message})
-    if level != "project":
-        return json_reply(403, {"message": FORBIDDEN})
+class _Answer(Exception):
+    """An answer decided while preparing an export off the loop (a refusal, or 200 ``{}``)."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def _prepare_export(
+    body: bytes, *, gzipped: bool, content_type: str, version: str | None, mode: str
+) -> tuple[list[PendingEvent], list[tuple[str, str]]]:
+    """Inflate, decode, check, convert and validate an export (pure: runs off the event loop).
+
+    Raises:
+        _Answer: The export is answered without storing anything.
+    """
     # The server gunzips first and looks at the content type only then.
-    if "gzip" in request.headers.get("Content-Encoding", ""):
+    if gzipped:
         try:
-            if not body:
-                raise EOFError("an empty body is not a gzip stream")
-            body = gzip.decompress(body)
-        except (OSError, EOFError, zlib.error):
-            return json_reply(400, {"error": "Failed to decompress request body"})
-    content_type = request.headers.get("Content-Type", "").lower()
+            body = inflate_gzip(body, OTLP_BODY_LIMIT)
+        except ValueError:
+            raise _Answer(400, {"error": "Failed to decompress request body"}) from None
+        except BodyTooLarge:
+            raise _Answer(
+                413, {"error": f"Decompressed body exceeds {OTLP_BODY_LIMIT} bytes"}
+            ) from None
     is_protobuf = "application/x-protobuf" in content_type
     if "application/json" not in content_type and not is_protobuf:
-        return json_reply(400, {"error": "Invalid content type"})
+        raise _Answer(400, {"error": "Invalid content type"})
     resource_spans: Any
     if is_protobuf:
         try:
             resource_spans = decode_protobuf(body)
         except ProtobufUnavailable:
-            return json_reply(415, {"error": _PROTOBUF_MISSING})
+            raise _Answer(415, {"error": _PROTOBUF_MISSING}) from None
         except ValueError:
-            return json_reply(400, {"error": "Failed to parse OTel Protobuf Trace"})
+            raise _Answer(400, {"error": "Failed to parse OTel Protobuf Trace"}) from None
     else:
         try:
             # Buffer.toString(): undecodable bytes become U+FFFD; a byte order mark stays.
             parsed = parse_json(body.decode("utf-8", "replace"))
         except ValueError:
-            return json_reply(400, {"error": "Failed to parse OTel JSON Trace"})
+            raise _Answer(400, {"error": "Failed to parse OTel JSON Trace"}) from None
         if parsed is None:
             # JSON.parse("null").resourceSpans throws inside the server's try.
-            return json_reply(400, {"error": "Failed to parse OTel JSON Trace"})
+            raise _Answer(400, {"error": "Failed to parse OTel JSON Trace"})
         resource_spans = parsed.get("resourceSpans") if isinstance(parsed, dict) else None
     if _empty_export(resource_spans):
-        return json_reply(200, {})
+        raise _Answer(200, {})
     problem = check_export(resource_spans)
     if problem is not None:
-        return json_reply(400, {"error": problem})
-    version = _langfuse_header(request, "x-langfuse-ingestion-version")
+        raise _Answer(400, {"error": problem})
     if version:
         parsed_version = _parse_int(version)
         if parsed_version is None or parsed_version > 4:
-            return json_reply(
+            raise _Answer(
                 400,
                 {
                     "error": f'Unsupported x-langfuse-ingestion-version: "{version}". '
                     'Maximum supported: "4".'
                 },
             )
-    raw_events, spans = convert_export(resource_spans, mode=state.mode)
+    raw_events, spans = convert_export(resource_spans, mode=mode)
     pending: list[PendingEvent] = []
     for raw, shallow in raw_events:
         try:
@@ -309,6 +331,31 @@ async def otlp(request: web.Request, body: bytes, state: AppState) -> web.Respon
             logger.info(
                 "collector: dropped a converted OTLP %s: %s", raw.get("type"), failure.error
             )
+    return pending, spans
+
+
+async def otlp(request: web.Request, body: bytes, size: int, state: AppState) -> web.Response:
+    if size > OTLP_BODY_LIMIT:
+        # No limit on the real server: this one only bounds the collector's memory.
+        return json_reply(413, {"error": f"Request body exceeds {OTLP_BODY_LIMIT} bytes"})
+    if request.method != "POST":
+        return json_reply(405, {"message": "Method not allowed", "error": "MethodNotAllowedError"})
+    level, message = authenticate(request.headers.get("Authorization"), state)
+    if level is None:
+        return json_reply(401, {"message": message})
+    if level != "project":
+        return json_reply(403, {"message": FORBIDDEN})
+    gzipped = "gzip" in request.headers.get("Content-Encoding", "")
+    content_type = request.headers.get("Content-Type", "").lower()
+    version = _langfuse_header(request, "x-langfuse-ingestion-version")
+    try:
+        pending, spans = await state.work.run(
+            lambda: _prepare_export(
+                body, gzipped=gzipped, content_type=content_type, version=version, mode=state.mode
+            )
+        )
+    except _Answer as answer:
+        return json_reply(answer.status, answer.body)
     await state.store.run(lambda store: store.apply(pending))
     await state.on_accepted([f"otlp:{trace_id}:{span_id}" for trace_id, span_id in spans])
     logger.info("collector: OTLP export of %d span(s) accepted", len(spans))
