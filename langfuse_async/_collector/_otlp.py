@@ -575,6 +575,32 @@ def _environment(attrs: dict[str, Any], resource: dict[str, Any]) -> Any:
     return None
 
 
+def _combine_trace_bodies(into: dict[str, Any], later: dict[str, Any]) -> None:
+    """Fold a later partial trace body into an earlier one, as the store's merge folds them."""
+    for key, value in later.items():
+        if value is None or (isinstance(value, dict) and not value):
+            continue
+        if key in ("environment", "timestamp") and key in into:
+            continue  # the first value is kept
+        old = into.get(key)
+        if key == "metadata" and isinstance(old, dict) and isinstance(value, dict):
+            into[key] = _deep_merge(old, value)
+        elif key == "tags" and isinstance(old, list) and isinstance(value, list):
+            into[key] = list(dict.fromkeys([*old, *value]))
+        else:
+            into[key] = value
+
+
+def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(old)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 class _Converter:
     def __init__(self, mode: str, now_ms: float, new_id: Callable[[], str]) -> None:
         self.mode = mode
@@ -582,7 +608,8 @@ class _Converter:
         self.now_ms = now_ms
         self.new_id = new_id
         self.events: list[tuple[dict[str, Any], bool]] = []
-        self.trace_events: set[str] = set()
+        # The one trace-create body per trace of this export, merged from every span's part.
+        self.trace_bodies: dict[str, dict[str, Any]] = {}
         self.first_seen: dict[str, tuple[str, Any]] = {}
 
     def envelope(self, event_type: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -690,8 +717,14 @@ class _Converter:
             return
         trace_body["id"] = trace_id
         trace_body = {key: value for key, value in trace_body.items() if value is not None}
-        self.events.append((self.envelope("trace-create", trace_body), False))
-        self.trace_events.add(trace_id)
+        earlier = self.trace_bodies.get(trace_id)
+        if earlier is None:
+            self.trace_bodies[trace_id] = trace_body
+            self.events.append((self.envelope("trace-create", trace_body), False))
+        else:
+            # Folded into the export's one trace-create: the store would merge the parts in
+            # this same order, so the trace reads back the same, for a fraction of the work.
+            _combine_trace_bodies(earlier, trace_body)
 
     def has_trace_keys(self, attrs: dict[str, Any]) -> bool:
         return any(key in attrs for key in _TRACE_UPDATE_KEYS) or any(
@@ -772,7 +805,7 @@ class _Converter:
 
     def finish(self) -> list[tuple[dict[str, Any], bool]]:
         for trace_id, (start, environment) in self.first_seen.items():
-            if trace_id not in self.trace_events:
+            if trace_id not in self.trace_bodies:
                 body = {"id": trace_id, "timestamp": start}
                 if environment is not None:
                     body["environment"] = environment
