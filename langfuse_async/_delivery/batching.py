@@ -1,15 +1,41 @@
-"""Cutting a run of encoded events into request bodies that respect a byte and a count limit.
+"""Request-sized batches: encoded events cut into bodies within a byte and a count limit.
 
-Pure functions over sizes; the caller owns the events and the encoding. Sizes are exact encoded
+:func:`cut_batches` and friends are pure functions over sizes. :func:`plan_ingestion` and
+:func:`plan_otlp` apply them to prepared items, set aside an event too large for any request,
+and place trace updates on the OTLP route, where they ride on spans. Sizes are exact encoded
 lengths and the overhead is exact (see ``_ingestion.batch_overhead``), so a body is never larger
 than planned.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-__all__ = ["body_size", "cut_batches", "split_in_half"]
+from .._records import ObservationRecord
+from .._wire import ingestion as _ingestion, otlp as _otlp
+from .._wire.context import WireContext
+from .inflight import Item
+
+__all__ = [
+    "Plan",
+    "SentRoots",
+    "body_size",
+    "cut_batches",
+    "plan_ingestion",
+    "plan_otlp",
+    "split_in_half",
+]
+
+#: Recently delivered root observations, for telling late trace updates on the OTLP route.
+_ROOTS_REMEMBERED = 10_000
+
+LATE_UPDATE_MESSAGE = (
+    "trace update made after the trace's observations were sent: the OTLP route carries trace "
+    "attributes only on spans that end after them (update the trace before its root "
+    "observation ends)"
+)
 
 
 def cut_batches(
@@ -89,3 +115,140 @@ def split_in_half(r: range) -> tuple[range, range]:
         raise ValueError("a batch of fewer than two items cannot be split")
     middle = len(r) // 2
     return r[:middle], r[middle:]
+
+
+@dataclasses.dataclass(slots=True)
+class Plan:
+    """The requests of one cycle on one route, and what needs no request.
+
+    Attributes:
+        batches: The requests to send, in order.
+        oversize: Events whose request alone would exceed the limit (report them).
+        delivered: OTLP trace updates a span not yet sent will carry (delivered now).
+        late: OTLP trace updates made after their trace's spans were sent (report them).
+    """
+
+    batches: list[list[Item]] = dataclasses.field(default_factory=list)
+    oversize: list[Item] = dataclasses.field(default_factory=list)
+    delivered: list[Item] = dataclasses.field(default_factory=list)
+    late: list[Item] = dataclasses.field(default_factory=list)
+
+
+class SentRoots:
+    """When the root observations of recent traces ended, once delivered (bounded memory)."""
+
+    def __init__(self, limit: int = _ROOTS_REMEMBERED) -> None:
+        self._ended: OrderedDict[str, int] = OrderedDict()
+        self._limit = limit
+
+    def get(self, trace_id: str) -> int | None:
+        return self._ended.get(trace_id)
+
+    def remember(self, items: Sequence[Item]) -> None:
+        """Note the delivered root observations among ``items``."""
+        ended = self._ended
+        for item in items:
+            record = item.record
+            if isinstance(record, ObservationRecord) and record.is_local_root:
+                ended[record.trace_id] = record.timestamp_ns
+                if len(ended) > self._limit:
+                    ended.popitem(last=False)
+
+
+def plan_ingestion(
+    items: Sequence[Item], *, max_bytes: int, max_count: int, ctx: WireContext
+) -> Plan:
+    """Cut prepared items into ingestion requests.
+
+    A root's trace-create rides in its item: its bytes plus one separator count toward the
+    item, and the overhead assumes two envelopes per item (an upper bound for the digits of
+    ``batch_size``), so every body stays within the limit.
+    """
+    sizes = [
+        len(item.ingestion or b"") + (len(item.trace_event) + 1 if item.trace_event else 0)
+        for item in items
+    ]
+
+    def overhead(n: int) -> int:
+        return _ingestion.batch_overhead(2 * n, ctx)
+
+    plan = Plan()
+    _within_limit(plan, items, sizes, max_bytes, max_count, overhead)
+    return plan
+
+
+def plan_otlp(
+    items: Sequence[Item],
+    *,
+    max_bytes: int,
+    max_count: int,
+    ctx: WireContext,
+    roots: SentRoots,
+) -> Plan:
+    """Cut prepared spans into OTLP requests and place the trace updates among them.
+
+    Every observation carries a snapshot of its trace's attributes when it ended, so an update
+    is carried by any span of its trace recorded after it. Such a span in this cycle: the
+    update joins that span's request and shares its outcome. None yet and the trace's root
+    not sent: the root will carry it (it ends after the update), so it counts as delivered.
+    The root already sent before the update and no later span: nothing can carry it over
+    OTLP, so it is reported rather than counted as delivered.
+    """
+    riders = [item for item in items if item.span is None]
+    spans = [item for item in items if item.span is not None]
+    plan = Plan()
+    if spans:
+        sizes = [len(item.span or b"") for item in spans]
+
+        def overhead(n: int) -> int:
+            return _otlp.request_overhead(n, ctx)
+
+        _within_limit(plan, spans, sizes, max_bytes, max_count, overhead)
+    _place_riders(plan, riders, roots)
+    return plan
+
+
+def _within_limit(
+    plan: Plan,
+    items: Sequence[Item],
+    sizes: list[int],
+    max_bytes: int,
+    max_count: int,
+    overhead: Callable[[int], int],
+) -> None:
+    """Cut batches; set aside a lone event whose request would be too large."""
+    for r in cut_batches(sizes, max_bytes=max_bytes, max_count=max_count, overhead=overhead):
+        if len(r) == 1 and body_size(sizes, r, overhead) > max_bytes:
+            plan.oversize.append(items[r[0]])
+            continue
+        plan.batches.append([items[i] for i in r])
+
+
+def _place_riders(plan: Plan, riders: Sequence[Item], roots: SentRoots) -> None:
+    # One pass over the spans, so many updates in a cycle cost no quadratic scan.
+    spans_of: dict[str, list[tuple[int, list[Item]]]] = {}
+    first_root: dict[str, int] = {}
+    for batch in plan.batches:
+        for item in batch:
+            span = item.record
+            if isinstance(span, ObservationRecord):
+                spans_of.setdefault(span.trace_id, []).append((span.timestamp_ns, batch))
+                if span.is_local_root:
+                    first_root.setdefault(span.trace_id, span.timestamp_ns)
+    for rider in riders:
+        record = rider.record
+        trace_id = getattr(record, "trace_id", "")
+        carrier = next(
+            (batch for ended, batch in spans_of.get(trace_id, ()) if ended >= record.timestamp_ns),
+            None,
+        )
+        if carrier is not None:
+            carrier.append(rider)
+            continue
+        root_sent = roots.get(trace_id)
+        if root_sent is None:
+            root_sent = first_root.get(trace_id)
+        if root_sent is None or root_sent >= record.timestamp_ns:
+            plan.delivered.append(rider)
+        else:
+            plan.late.append(rider)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import aiohttp
 
-__all__ = ["HttpClient", "Response", "TransportError"]
+__all__ = ["HttpClient", "HttpError", "Response"]
 
 #: Replies from Langfuse are small; a runaway proxy page must not fill memory.
 _MAX_REPLY_BYTES = 1 << 20
@@ -24,7 +24,7 @@ class Response:
     body: bytes
 
 
-class TransportError(Exception):
+class HttpError(Exception):
     """No HTTP reply: connection refused or dropped, DNS failure, or timeout. Retryable."""
 
     def __init__(self, message: str, *, timeout: bool = False) -> None:
@@ -79,7 +79,7 @@ class HttpClient:
         """Send one request and read the whole reply.
 
         Raises:
-            TransportError: No reply was received (network failure or timeout).
+            HttpError: No reply was received (network failure or timeout).
         """
         all_headers = dict(headers or {})
         if authenticated:
@@ -96,11 +96,11 @@ class HttpClient:
                     body=data,
                 )
         except asyncio.TimeoutError as exc:
-            raise TransportError("request timed out", timeout=True) from exc
+            raise HttpError("request timed out", timeout=True) from exc
         except aiohttp.ClientError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+            raise HttpError(f"{type(exc).__name__}: {exc}") from exc
         except OSError as exc:
-            raise TransportError(f"{type(exc).__name__}: {exc}") from exc
+            raise HttpError(f"{type(exc).__name__}: {exc}") from exc
 
     async def aclose(self) -> None:
         """Close the session, on the loop it belongs to."""

@@ -1,17 +1,22 @@
-"""Counters and the list of undelivered events awaiting their ``on_error`` call."""
+"""Counters of every event's end, each event counted once; its report goes to ``reports``."""
 
 from __future__ import annotations
 
 import threading
-from collections import deque
 from collections.abc import Callable
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from .._outcomes import DROP_REASONS, EventError, Reason, Statistics
 from .._records import ObservationRecord, Record, ScoreRecord, TraceRecord
 
-__all__ = ["Ledger", "event_error"]
+__all__ = ["Ledger", "ReportSink", "event_error"]
+
+
+class ReportSink(Protocol):
+    """Where the ledger sends the report of an event that will not be delivered."""
+
+    def add(self, error: EventError) -> None: ...
 
 
 def _trace_id_of(record: Record) -> str | None:
@@ -50,13 +55,9 @@ class Ledger:
     updates happen on the loop.
     """
 
-    def __init__(self, *, keep_reports: bool = True, max_reports: int = 10_000) -> None:
+    def __init__(self, reports: ReportSink) -> None:
         self._lock = threading.Lock()
-        self._keep_reports = keep_reports
-        self._max_reports = max_reports
-        self._reasons_seen: set[str] = set()
-        self.reports_lost = 0
-        """Reports not handed to ``on_error`` because its backlog was full (still counted)."""
+        self._reports = reports
         self.refused = 0
         """Events refused before they got a queue sequence number (counted as enqueued)."""
         self.delivered = 0
@@ -68,9 +69,6 @@ class Ledger:
         self.sampled_out = 0
         self.truncated = 0
         self.by_reason: dict[str, int] = {}
-        self.reports: deque[EventError] = deque()
-        self.reports_made = 0
-        """Reports ever queued for ``on_error`` (``flush()`` waits for a prefix of them)."""
 
     def refuse(self, record: Record, reason: Reason, message: str, *, report: bool = True) -> None:
         """Count a record never admitted to the queue as enqueued and dropped, and report it."""
@@ -79,7 +77,7 @@ class Ledger:
         self.finish(event_error(record, reason, message), report=report)
 
     def finish(self, error: EventError, *, report: bool = True) -> None:
-        """Count a final failure or drop and queue its report for ``on_error``.
+        """Count a final failure or drop and send its report on to ``on_error``.
 
         ``report=False`` only counts it: for events dropped while ``on_error`` itself runs,
         whose reports would call it again, and again.
@@ -90,20 +88,9 @@ class Ledger:
             else:
                 self.failed += 1
             self.by_reason[error.reason] = self.by_reason.get(error.reason, 0) + 1
-            # Reports wait for the worker; their backlog is bounded like the queue, so a producer
-            # that never yields cannot grow memory through drops either.
-            if not report:
-                pass  # counted above; statistics() shows it
-            elif self._keep_reports:
-                if len(self.reports) < self._max_reports:
-                    self.reports.append(error)
-                    self.reports_made += 1
-                else:
-                    self.reports_lost += 1
-            elif error.reason not in self._reasons_seen:
-                self._reasons_seen.add(error.reason)
-                self.reports.append(error)  # logged once per reason, then only counted
-                self.reports_made += 1
+            if report:
+                # Under the lock: a reader never sees the event counted and its report missing.
+                self._reports.add(error)
 
     def count_sampled_out(self) -> None:
         with self._lock:

@@ -13,15 +13,9 @@ thread's) do their waiting there, and stay bounded if that loop stops under them
 from __future__ import annotations
 
 import asyncio
-import atexit
-import concurrent.futures
 import logging
-import os
 import threading
 import time
-import weakref
-from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
@@ -29,10 +23,12 @@ from .._config import Config
 from .._outcomes import FlushResult, Statistics
 from .._records import Record
 from .._wire.context import WireContext
+from . import hooks as _hooks
 from .http import HttpClient
 from .ledger import Ledger, event_error
 from .queue import EventQueue
-from .reports import IN_ON_ERROR, ErrorCallback
+from .reports import IN_ON_ERROR, ErrorCallback, Reports
+from .sender import HttpSender, Sender
 from .worker import Worker
 
 __all__ = ["Pipeline"]
@@ -41,29 +37,23 @@ logger = logging.getLogger("langfuse_async")
 
 _get_running_loop = asyncio._get_running_loop  # the C fast path; returns None outside a loop
 
-_LIVE: weakref.WeakSet[Pipeline] = weakref.WeakSet()
-#: Sessions left behind by a fork: the child must not close the parent's sockets, and must not
-#: let them be collected either (aiohttp warns about unclosed sessions when they are).
-_ABANDONED: list[Any] = []
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-
-#: Time a caller on another loop allows beyond its timeout before it takes the worker's loop
-#: for stuck (more than the floors ``shutdown`` grants stopping and reporting).
-_CROSS_LOOP_GRACE = 3.0
-#: How often a caller on another loop checks that the worker's loop still runs.
-_CROSS_LOOP_POLL = 0.5
-#: Time the exit hook waits beyond ``exit_timeout`` before the interpreter goes on without it.
-_EXIT_GRACE = 2.0
-
 
 class Pipeline:
-    """Queue, ledger and worker of one client."""
+    """Queue, ledger, reports and worker of one client.
 
-    def __init__(self, config: Config, on_error: ErrorCallback | None) -> None:
+    Args:
+        config: The client's configuration.
+        on_error: Called once per event that is not delivered.
+        sender: Sends each batch; by default an :class:`~.sender.HttpSender` to
+            ``config.base_url`` (a test passes its own, to script outcomes without a server).
+    """
+
+    def __init__(
+        self, config: Config, on_error: ErrorCallback | None, *, sender: Sender | None = None
+    ) -> None:
         self._config = config
         self._on_error = on_error
+        self._given_sender = sender
         self._flush_at = config.flush_at
         self._closed = False
         self._closing_by = "shutdown()"
@@ -71,7 +61,6 @@ class Pipeline:
         """Set once shutdown has stopped the worker: nothing queued from then on is sent."""
         self._shutdown_result: FlushResult | None = None
         self._shutdown_task: asyncio.Task[FlushResult] | None = None
-        self._side_tasks: set[asyncio.Task[Any]] = set()
         self._bind_lock = threading.Lock()
         self._ctx = WireContext(
             public_key=config.public_key or "",
@@ -79,8 +68,7 @@ class Pipeline:
             release=config.release,
         )
         self._build()
-        _LIVE.add(self)
-        _install_process_hooks()
+        _hooks.register(self)
 
     def _build(self) -> None:
         config = self._config
@@ -89,21 +77,26 @@ class Pipeline:
             max_bytes=config.max_queue_bytes,
             policy=config.queue_full,
         )
-        self._ledger = Ledger(
-            keep_reports=self._on_error is not None, max_reports=config.max_queue_size
+        self._reports = Reports(
+            self._on_error, timeout=config.timeout, max_reports=config.max_queue_size
         )
+        self._ledger = Ledger(self._reports)
         self._http = HttpClient(
             public_key=config.public_key or "",
             secret_key=config.secret_key or "",
             timeout=config.timeout,
         )
+        sender = self._given_sender or HttpSender(
+            self._http, base_url=config.base_url, ctx=self._ctx
+        )
         self._worker = Worker(
             config=config,
             queue=self._queue,
             ledger=self._ledger,
+            reports=self._reports,
+            sender=sender,
             http=self._http,
             ctx=self._ctx,
-            on_error=self._on_error,
         )
 
     def __repr__(self) -> str:
@@ -190,29 +183,7 @@ class Pipeline:
 
     def _dispatch_soon(self) -> None:
         """Have queued reports handed to ``on_error`` soon, on a loop, never on this stack."""
-        loop = _get_running_loop()
-        if loop is not None:
-            self._dispatch_here()
-            return
-        # A thread without a loop: the worker's loop, if it still runs, takes them.
-        loop = self._worker.loop
-        if loop is not None and not loop.is_closed() and loop.is_running():
-            try:
-                loop.call_soon_threadsafe(self._dispatch_here)
-            except RuntimeError:  # it closed in between: flush(), shutdown() or exit hand over
-                pass
-
-    def _dispatch_here(self) -> None:
-        loop = asyncio.get_running_loop()
-        worker = self._worker
-        if worker.loop is loop and worker.reporter_alive:
-            worker.kick_reports()
-            return
-        if any(not t.done() and t.get_loop() is loop for t in self._side_tasks):
-            return  # the one on its way takes every queued report
-        task = loop.create_task(worker.dispatch_reports())
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+        self._reports.dispatch_soon()
 
     # ------------------------------------------------------------------ flush / shutdown
 
@@ -243,24 +214,22 @@ class Pipeline:
         if self._sealed:
             # Shut down: nothing is sent any more; reports of late events may be left.
             with anyio.move_on_after(timeout):
-                await self._worker.dispatch_reports()
-            return FlushResult(completed=not self._ledger.reports, pending=0)
+                await self._reports.dispatch()
+            return FlushResult(completed=not self._reports, pending=0)
         target = self._queue.last_seq
         before = self.statistics()
-        if before.pending == 0 and not self._ledger.reports:
+        if before.pending == 0 and not self._reports:
             return FlushResult(completed=True, pending=0)
         self._ensure_worker()
         worker_loop = self._worker.loop
         if worker_loop is not None and worker_loop is not asyncio.get_running_loop():
             # The worker lives on another thread's loop; wait there.
-            outcome = await _run_on(
-                worker_loop, self._worker.wait_settled(target, timeout), timeout
-            )
+            outcome = await _hooks.run_on(worker_loop, self._wait_settled(target, timeout), timeout)
             if outcome is None:  # that loop stopped or is stuck
-                outcome = (False, self._worker.unsettled_through(target))
+                outcome = (False, self._unsettled_through(target))
             completed, pending = outcome
         else:
-            completed, pending = await self._worker.wait_settled(target, timeout)
+            completed, pending = await self._wait_settled(target, timeout)
         after = self.statistics()
         return FlushResult(
             completed=completed,
@@ -268,6 +237,52 @@ class Pipeline:
             delivered=after.delivered - before.delivered,
             failed=(after.failed + after.dropped) - (before.failed + before.dropped),
         )
+
+    async def _wait_settled(self, seq: int, timeout: float | None) -> tuple[bool, int]:
+        """Send everything now; wait until events up to ``seq`` are settled and reported.
+
+        Call it on the worker's loop. Reports are awaited up to those queued when the events
+        were found settled: their own are among them, and later ones (a stream of drops under
+        overload) cannot hold a flush for ever.
+
+        Returns:
+            Whether they all are, and how many events are not settled yet.
+        """
+        worker, reports = self._worker, self._reports
+        worker.flush_waiters += 1
+        mark: int | None = None
+        try:
+            # One wake is enough: while a flush waits, the worker treats every queued event as
+            # due. Waking it on every progress signal would spin during a retry pause.
+            worker.wake()
+            with anyio.move_on_after(timeout):
+                while True:
+                    if mark is None and self._settled_through(seq):
+                        mark = reports.made
+                    if mark is not None and reports.handed_through(mark):
+                        break
+                    progress = worker.progress
+                    if progress is None or not (worker.running or reports.alive):
+                        break
+                    progress.clear()
+                    await progress.wait()
+            if mark is None and self._settled_through(seq):
+                mark = reports.made
+            if mark is not None:
+                return reports.handed_through(mark), 0
+            return False, self._unsettled_through(seq)
+        finally:
+            worker.flush_waiters -= 1
+
+    def _settled_through(self, seq: int) -> bool:
+        """True when every event up to ``seq`` is settled (its report may still be queued)."""
+        held = self._worker.inflight.oldest()
+        queued = self._queue.head_seq()
+        return (held is None or held > seq) and (queued is None or queued > seq)
+
+    def _unsettled_through(self, seq: int) -> int:
+        """How many events up to ``seq`` are not settled yet (queued, in flight or waiting)."""
+        return self._worker.inflight.count_through(seq) + self._queue.count_through(seq)
 
     async def shutdown(self, timeout: float | None = None) -> FlushResult:
         """Flush, stop the worker and close the session; idempotent and bounded by ``timeout``.
@@ -299,7 +314,7 @@ class Pipeline:
                 and worker_loop.is_running()
             ):
                 # The worker's tasks and session belong to that loop: wind down there.
-                result = await _run_on(worker_loop, self._close(deadline), timeout)
+                result = await _hooks.run_on(worker_loop, self._close(deadline), timeout)
                 if result is not None:
                     return result
                 # That loop stopped or is stuck: finish from here with what is left.
@@ -326,9 +341,9 @@ class Pipeline:
                 "event was" if abandoned == 1 else "events were",
             )
         with anyio.move_on_after(remaining(1.0)):
-            await self._worker.dispatch_reports()
+            await self._reports.dispatch()
         await self._http.aclose()
-        _LIVE.discard(self)
+        _hooks.unregister(self)
         self._shutdown_result = FlushResult(
             completed=result.completed and not abandoned,
             pending=abandoned,
@@ -339,136 +354,27 @@ class Pipeline:
 
     # ------------------------------------------------------------------ process hooks
 
-    def _after_fork_in_child(self) -> None:
+    @property
+    def exit_timeout(self) -> float:
+        return self._config.exit_timeout
+
+    async def shutdown_at_exit(self) -> FlushResult:
+        self._closing_by = "the exit hook"  # named in the reports of what it gives up on
+        return await self.shutdown(timeout=self._config.exit_timeout)
+
+    def after_fork_in_child(self) -> None:
         # The parent's events are the parent's to send; the child starts empty.
-        _ABANDONED.append(self._http)
+        _hooks.abandon_in_child(self._http)
         self._worker.detach()
-        self._side_tasks = set()
         self._bind_lock = threading.Lock()  # another thread may have held it at the fork
         self._shutdown_task = None
         self._build()
 
-    def _needs_exit_flush(self) -> bool:
+    def needs_exit_flush(self) -> bool:
         # Not `_closed`: a shutdown cut short (its loop torn down) leaves work behind.
         return self._shutdown_result is None and (
-            self.statistics().pending > 0 or bool(self._ledger.reports)
+            self.statistics().pending > 0 or bool(self._reports)
         )
 
     def _at_exit(self) -> None:
-        _shut_down_at_exit([self])
-
-
-async def _run_on(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], timeout: float | None
-) -> _T | None:
-    """Run ``coro`` on another thread's ``loop`` and wait for it from this one.
-
-    Returns None, and cancels ``coro``, when that loop stops running before ``coro`` ends, or
-    when the wait outlasts ``timeout`` (the one ``coro`` itself honours) plus a grace: the loop
-    is then taken for stuck.
-    """
-    try:
-        fut = asyncio.run_coroutine_threadsafe(coro, loop)
-    except RuntimeError:  # the loop closed in between
-        coro.close()
-        return None
-    deadline = None if timeout is None else time.monotonic() + timeout + _CROSS_LOOP_GRACE
-    wrapped = asyncio.wrap_future(fut)
-    wrapped.add_done_callback(_consume)  # an outcome that comes after we gave up is dropped
-    try:
-        while True:
-            wait = _CROSS_LOOP_POLL
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
-                if wait <= 0:
-                    return None
-            done, _ = await asyncio.wait([wrapped], timeout=wait)
-            if done:
-                try:
-                    return wrapped.result()
-                except Exception:
-                    logger.debug("call on the worker's loop failed", exc_info=True)
-                    return None
-            if loop.is_closed() or not loop.is_running():
-                return None
-    finally:
-        if not fut.done():
-            fut.cancel()
-
-
-def _consume(fut: asyncio.Future[Any]) -> None:
-    if not fut.cancelled():
-        fut.exception()
-
-
-_hooks_installed = False
-
-
-def _install_process_hooks() -> None:
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_exit_hook)
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_fork_hook)
-
-
-def _exit_hook() -> None:
-    _shut_down_at_exit(list(_LIVE))
-
-
-def _shut_down_at_exit(pipelines: list[Pipeline]) -> None:
-    """Shut down, all at once, every client with events left, within ``exit_timeout``."""
-    todo = [p for p in pipelines if p._needs_exit_flush()]
-    if not todo:
-        return
-
-    async def main() -> None:
-        asyncio.get_running_loop().set_default_executor(_ThreadPerCall())
-        for p in todo:
-            p._closing_by = "the exit hook"  # named in the reports of what it gives up on
-        await asyncio.gather(*(p.shutdown(timeout=p._config.exit_timeout) for p in todo))
-
-    def run() -> None:
-        try:
-            asyncio.run(main())
-        except Exception:
-            logger.debug("exit flush failed", exc_info=True)
-
-    # A thread of its own: the main thread may still hold a loop (even a running one).
-    thread = threading.Thread(target=run, name="langfuse_async-exit", daemon=True)
-    thread.start()
-    thread.join(max(p._config.exit_timeout for p in todo) + _EXIT_GRACE)
-
-
-class _ThreadPerCall(concurrent.futures.ThreadPoolExecutor):
-    """The exit hook's default executor: each call gets a daemon thread of its own.
-
-    By the time ``atexit`` hooks run, the standard thread pools refuse new work, and asyncio
-    sends every DNS lookup through the loop's default executor: without this, the exit hook
-    could reach no server by host name.
-    """
-
-    def submit(
-        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
-    ) -> concurrent.futures.Future[_T]:
-        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-
-        def call() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-        threading.Thread(target=call, name="langfuse_async-exit-call", daemon=True).start()
-        return future
-
-
-def _fork_hook() -> None:
-    for pipeline in list(_LIVE):
-        pipeline._after_fork_in_child()
+        _hooks.shut_down_at_exit([self])

@@ -1,4 +1,10 @@
-"""Handing undelivered events to the user's ``on_error``: in order, isolated, never raising."""
+"""Handing undelivered events to the user's ``on_error``: in order, isolated, never raising.
+
+:class:`Reports` is the only owner of ``on_error``: the bounded backlog of reports, the task on
+the worker's loop that hands them over (so a slow or hanging callback delays only other
+reports, never sending), and hand-overs from elsewhere (a thread without a loop, a flush after
+shutdown). :class:`Reporter` makes the calls.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +22,11 @@ import anyio
 
 from .._outcomes import EventError
 
-__all__ = ["IN_ON_ERROR", "ErrorCallback", "Reporter"]
+__all__ = ["IN_ON_ERROR", "ErrorCallback", "Reporter", "Reports", "finish_task"]
+
+_get_running_loop = asyncio._get_running_loop  # the C fast path; returns None outside a loop
+#: How long a task cancelled by ``stop`` may take to unwind.
+_CANCEL_GRACE = 1.0
 
 logger = logging.getLogger("langfuse_async")
 
@@ -84,3 +96,176 @@ class Reporter:
             finally:
                 self.handed += 1
                 after_each()
+
+
+def _nothing() -> None:
+    pass
+
+
+class Reports:
+    """The reports waiting for ``on_error``, and the task that hands them over.
+
+    ``add`` is safe from any thread. The backlog is bounded like the queue, so a producer that
+    never yields cannot grow memory through drops either; reports past the bound are only
+    counted (:attr:`lost`). Without ``on_error``, one report per reason is kept (it is logged
+    once), the others only counted in ``statistics()``.
+    """
+
+    def __init__(self, on_error: ErrorCallback | None, *, timeout: float, max_reports: int) -> None:
+        self._reporter = Reporter(on_error, timeout=timeout)
+        self._keep_all = on_error is not None
+        self._max_reports = max_reports
+        self._lock = threading.Lock()
+        self._backlog: deque[EventError] = deque()
+        self._reasons_seen: set[str] = set()
+        self.made = 0
+        """Reports ever queued (``flush()`` waits for a prefix of them to be handed over)."""
+        self.lost = 0
+        """Reports never queued because the backlog was full (still counted)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Event | None = None
+        self._closing = False
+        self._generation = 0
+        self._on_progress: Callable[[], None] = _nothing
+        self._side_tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._backlog)
+
+    def __bool__(self) -> bool:
+        return bool(self._backlog)
+
+    def __repr__(self) -> str:
+        return f"<Reports waiting={len(self._backlog)} handed={self.handed} alive={self.alive}>"
+
+    @property
+    def handed(self) -> int:
+        """Reports handed over so far (to the callback, or to the log)."""
+        return self._reporter.handed
+
+    def add(self, error: EventError) -> None:
+        """Queue ``error`` for ``on_error``; from any thread."""
+        with self._lock:
+            if self._keep_all:
+                if len(self._backlog) < self._max_reports:
+                    self._backlog.append(error)
+                    self.made += 1
+                else:
+                    self.lost += 1
+            elif error.reason not in self._reasons_seen:
+                self._reasons_seen.add(error.reason)
+                self._backlog.append(error)  # logged once per reason, then only counted
+                self.made += 1
+
+    # ----------------------------------------------------------------- the task
+
+    @property
+    def alive(self) -> bool:
+        """Whether the task runs (on the worker's loop) and will take new reports."""
+        task = self._task
+        return task is not None and not task.done() and not self._closing
+
+    def start(self, loop: asyncio.AbstractEventLoop, on_progress: Callable[[], None]) -> None:
+        """Start the task on ``loop``; ``on_progress`` is called after each hand-over."""
+        self._generation += 1
+        old_task, old_ready = self._task, self._ready
+        if old_task is not None and old_ready is not None and old_task.get_loop() is loop:
+            old_ready.set()  # an idle task of the last worker on this loop: let it end
+        self._loop = loop
+        self._on_progress = on_progress
+        self._ready = asyncio.Event()
+        self._closing = False
+        # A fresh context: the task must not keep (or act inside) whatever trace the code that
+        # happened to start it was in.
+        self._task = contextvars.Context().run(
+            loop.create_task,
+            self._run(self._generation, self._ready),
+            name="langfuse_async-reports",
+        )
+
+    def kick(self) -> None:
+        """Have the task hand over what is queued; call on its loop."""
+        if self._ready is not None:
+            self._ready.set()
+
+    def close(self) -> None:
+        """Let the task finish: it hands over what is queued, then ends."""
+        self._closing = True
+        self.kick()
+
+    async def stop(self, deadline: float | None) -> None:
+        """Close the task and wait for it until ``deadline`` (monotonic), if it runs here."""
+        task = self._task
+        if task is not None and not task.done() and task.get_loop() is asyncio.get_running_loop():
+            self.close()
+            await finish_task(task, deadline)
+
+    def detach(self) -> None:
+        """Forget the loop and task without touching them (used in a forked child)."""
+        self._generation += 1
+        self._task = None
+        self._ready = None
+        self._loop = None
+        self._side_tasks = set()
+
+    def in_progress(self) -> bool:
+        """Whether the caller runs inside the task (``flush()`` from inside ``on_error``)."""
+        return self._task is not None and asyncio.current_task() is self._task
+
+    def handed_through(self, mark: int) -> bool:
+        """True when the first ``mark`` reports ever queued have been handed over."""
+        if self.in_progress():
+            return True  # flush() from inside on_error: its own report is the one in progress
+        return self.handed >= mark
+
+    async def _run(self, generation: int, ready: asyncio.Event) -> None:
+        while True:
+            await ready.wait()
+            ready.clear()
+            if generation != self._generation:
+                return
+            await self.dispatch()
+            self._on_progress()
+            if self._closing and not self._backlog:
+                return
+
+    # ----------------------------------------------------------------- hand-overs
+
+    async def dispatch(self) -> None:
+        """Hand every queued report to ``on_error``, in order, here and now."""
+        await self._reporter.hand_over(self._backlog, lost=self.lost, after_each=self._on_progress)
+
+    def dispatch_soon(self) -> None:
+        """Have queued reports handed over soon, on a loop, never on this stack; any thread."""
+        if _get_running_loop() is not None:
+            self._dispatch_here()
+            return
+        # A thread without a loop: the worker's loop, if it still runs, takes them.
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and loop.is_running():
+            try:
+                loop.call_soon_threadsafe(self._dispatch_here)
+            except RuntimeError:  # it closed in between: flush(), shutdown() or exit hand over
+                pass
+
+    def _dispatch_here(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is loop and self.alive:
+            self.kick()
+            return
+        if any(not t.done() and t.get_loop() is loop for t in self._side_tasks):
+            return  # the one on its way takes every queued report
+        task = loop.create_task(self.dispatch())
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+
+async def finish_task(task: asyncio.Task[None], deadline: float | None) -> None:
+    """Wait for ``task`` until ``deadline`` (monotonic), then cancel it and let it unwind."""
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    # asyncio.wait neither cancels the task on timeout nor swallows the caller's cancellation.
+    await asyncio.wait([task], timeout=timeout)
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=_CANCEL_GRACE)

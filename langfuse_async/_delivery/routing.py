@@ -1,12 +1,22 @@
-"""Which route traces and observations take: a pure decision from the server's answers."""
+"""Which route traces and observations take: probe the server, decide from its answers.
+
+The decision itself (:func:`choose_route`) is pure; :func:`probe_route` asks the server.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 from typing import Literal
 
-__all__ = ["Route", "choose_route", "parse_health_version"]
+from .._records import Record, ScoreRecord
+from .http import HttpClient, HttpError
+
+__all__ = ["Route", "choose_route", "destination", "parse_health_version", "probe_route"]
+
+logger = logging.getLogger("langfuse_async")
 
 Route = Literal["ingestion", "otlp"]
 
@@ -47,3 +57,49 @@ def choose_route(
     if traces_probe_status == 404 or version[0] >= 4:
         return "otlp"
     return "ingestion"
+
+
+def destination(record: Record, route: Route | None) -> Route:
+    """The route ``record`` takes: scores always go to the ingestion route."""
+    if isinstance(record, ScoreRecord):
+        return "ingestion"
+    return route or "ingestion"
+
+
+async def probe_route(http: HttpClient, base_url: str) -> tuple[Route, str]:
+    """Ask the server which route to take; return it and why, for the log.
+
+    Two unauthenticated GETs, each bounded by the HTTP timeout itself. No cancel scope around
+    them: one expiring together with aiohttp's own timeout can leak its cancellation into the
+    calling task and end it. Inconclusive answers give the ingestion route: a rejection "not
+    accepted" switches to OTLP later.
+    """
+
+    async def get(path: str) -> tuple[int | None, bytes]:
+        try:
+            resp = await http.request("GET", base_url + path, authenticated=False)
+        except HttpError:
+            return None, b""
+        return resp.status, resp.body
+
+    (hs, hb), (ts, _) = await asyncio.gather(
+        get("/api/public/health"), get("/api/public/traces?limit=1")
+    )
+    logger.debug(
+        "route probes: GET /api/public/health -> %s %r; GET /api/public/traces -> %s",
+        hs if hs is not None else "no answer",
+        hb[:200],
+        ts if ts is not None else "no answer",
+    )
+    route = choose_route(health_status=hs, health_body=hb, traces_probe_status=ts)
+    if route is not None:
+        return route, _describe_probes(hs, hb, ts)
+    return "ingestion", "the probes were inconclusive; switching if refused"
+
+
+def _describe_probes(
+    health_status: int | None, health_body: bytes, traces_status: int | None
+) -> str:
+    version = parse_health_version(health_body) if health_status == 200 else None
+    health = f"health says {version[0]}.{version[1]}" if version else f"health {health_status}"
+    return f"{health}; /api/public/traces answered {traces_status}"

@@ -1,7 +1,9 @@
 """One request for one batch, on either route, turned into an outcome per event.
 
-This module decides nothing about timing: it reports which events were delivered, which may be
-retried (and the server's ``Retry-After``), and which failed for good. The worker schedules.
+A :class:`Sender` decides nothing about timing and never changes an item: it reports which
+events were delivered, which may be retried (with what the server said, and its
+``Retry-After``), and which failed for good. :mod:`.settle` decides what follows; the worker
+schedules. :class:`HttpSender` is the one that talks to Langfuse.
 """
 
 from __future__ import annotations
@@ -10,18 +12,29 @@ import dataclasses
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import anyio
 
 from .._outcomes import Reason
-from .._records import ObservationRecord, Record, ScoreRecord
+from .._records import ObservationRecord, ScoreRecord
 from .._wire import ingestion as _ingestion, otlp as _otlp
 from .._wire.context import WireContext
 from . import retry as _retry
-from .http import HttpClient, Response, TransportError
+from .http import HttpClient, HttpError, Response
+from .inflight import Item
+from .routing import Route
 
-__all__ = ["Item", "SendOutcome", "send_ingestion", "send_otlp"]
+__all__ = [
+    "Failure",
+    "HttpSender",
+    "Retry",
+    "SendOutcome",
+    "Sender",
+    "send_ingestion",
+    "send_otlp",
+]
 
 logger = logging.getLogger("langfuse_async")
 
@@ -31,48 +44,24 @@ _GZIP_INLINE_LIMIT = 128 * 1024
 OTLP_PATH = _otlp.OTLP_TRACES_PATH
 
 
-class Item:
-    """A record taken from the queue, with its wire bytes and retry state."""
-
-    __slots__ = (
-        "attempts",
-        "ingestion",
-        "last_error",
-        "not_before",
-        "record",
-        "seq",
-        "size",
-        "span",
-        "trace_event",
-        "truncated",
-    )
-
-    def __init__(self, seq: int, record: Record) -> None:
-        self.seq = seq
-        self.record = record
-        self.size = record.size
-        """The queue's estimate when taken; the worker holds it until the item is settled."""
-        self.attempts = 0
-        """Failed attempts so far; the next send is a retry when > 0."""
-        self.not_before = 0.0
-        """Monotonic time before which the item must not be re-sent."""
-        self.ingestion: bytes | None = None
-        self.trace_event: bytes | None = None
-        """The ``trace-create`` a root observation brings on the ingestion route."""
-        self.span: bytes | None = None
-        self.truncated = False
-        """Counted in ``statistics().truncated`` already (a rerouted event counts once)."""
-        self.last_error: tuple[int | None, str, Any] = (None, "", None)
-
-    def __repr__(self) -> str:
-        return f"<Item seq={self.seq} {self.record.event_type} attempts={self.attempts}>"
-
-
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True, slots=True)
 class Failure:
+    """An event refused for good by this request."""
+
     item: Item
     reason: Reason
     status: int | None
+    message: str
+    error: Any = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Retry:
+    """An event this request did not deliver, that may succeed when sent again."""
+
+    item: Item
+    status: int | None
+    """The HTTP status that said so; None when there was no reply."""
     message: str
     error: Any = None
 
@@ -81,8 +70,8 @@ class Failure:
 class SendOutcome:
     """What became of each event of one request."""
 
-    delivered: list[Item] = dataclasses.field(default_factory=list)
-    retry: list[Item] = dataclasses.field(default_factory=list)
+    delivered: Sequence[Item] = dataclasses.field(default_factory=list)
+    retry: list[Retry] = dataclasses.field(default_factory=list)
     failed: list[Failure] = dataclasses.field(default_factory=list)
     not_accepted: list[Item] = dataclasses.field(default_factory=list)
     """Events a v4 server refused on the ingestion route because of their type (re-route them)."""
@@ -90,10 +79,10 @@ class SendOutcome:
     """True when the retries stem from a whole-request failure (pause everything)."""
     retry_after: float | None = None
     split: bool = False
-    """413: the caller should send the batch again in halves."""
+    """413 for a batch of several events: send it again in halves."""
     unauthorized: bool = False
     redirect: str | None = None
-    """The ``Location`` of a 3xx reply (never followed), for the worker's one warning."""
+    """The ``Location`` of a 3xx reply (never followed), for the one warning."""
     status: int | None = None
     """The HTTP status of the reply; None when there was none (network failure, timeout)."""
     failure: str | None = None
@@ -119,16 +108,14 @@ def _describe(resp: Response) -> tuple[str, Any]:
 
 
 def _whole_request_outcome(
-    items: list[Item], resp: Response | None, exc: Exception | None
+    items: Sequence[Item], resp: Response | None, exc: Exception | None
 ) -> SendOutcome:
     out = SendOutcome(status=None if resp is None else resp.status)
     if resp is None:
         out.whole_request = True
-        out.retry = items
         message = str(exc) or type(exc).__name__
         out.failure = message
-        for item in items:
-            item.last_error = (None, message, None)
+        out.retry = [Retry(item, None, message) for item in items]
         return out
     action = _retry.classify_status(resp.status)
     message, detail = _describe(resp)
@@ -136,10 +123,8 @@ def _whole_request_outcome(
         out.delivered = items
     elif action == "retry":
         out.whole_request = True
-        out.retry = items
+        out.retry = [Retry(item, resp.status, message, detail) for item in items]
         out.retry_after = _retry.parse_retry_after(resp.headers.get("retry-after"), now=time.time())
-        for item in items:
-            item.last_error = (resp.status, message, detail)
     elif action == "split":
         if len(items) > 1:
             out.split = True
@@ -171,7 +156,7 @@ def _whole_request_outcome(
 
 
 async def send_ingestion(
-    http: HttpClient, base_url: str, items: list[Item], ctx: WireContext
+    http: HttpClient, base_url: str, items: Sequence[Item], ctx: WireContext
 ) -> SendOutcome:
     """POST ``items`` (with ``item.ingestion`` encoded) to ``/api/public/ingestion``."""
     events: list[bytes] = []
@@ -189,7 +174,7 @@ async def send_ingestion(
     }
     try:
         resp = await http.request("POST", base_url + INGESTION_PATH, body=body, headers=headers)
-    except TransportError as exc:
+    except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
         out.bytes_sent = len(body)
         return out
@@ -206,6 +191,8 @@ async def send_ingestion(
         # A 2xx that is not the 207 shape (a proxy, an old server): nothing says any event failed.
         out.delivered = items
         return out
+    delivered: list[Item] = []
+    out.delivered = delivered
     errors = {e.id: e for e in reply.errors}
     for item in items:
         # A root observation travels with its trace-create: the pair shares one outcome, the
@@ -216,7 +203,7 @@ async def send_ingestion(
         problems = [e for e in found if e is not None]
         if not problems:
             # In `successes`, or in neither list (sdk-log): delivered either way.
-            out.delivered.append(item)
+            delivered.append(item)
             continue
         not_accepted = [
             e
@@ -234,8 +221,7 @@ async def send_ingestion(
         elif retryable:
             err = retryable[0]
             status = _status(err)
-            item.last_error = (status, err.message or f"status {status}", err.error)
-            out.retry.append(item)
+            out.retry.append(Retry(item, status, err.message or f"status {status}", err.error))
         else:
             out.not_accepted.append(item)
     return out
@@ -247,7 +233,7 @@ def _status(err: _ingestion.IngestionFailure) -> int:
 
 
 async def send_otlp(
-    http: HttpClient, base_url: str, items: list[Item], ctx: WireContext
+    http: HttpClient, base_url: str, items: Sequence[Item], ctx: WireContext
 ) -> SendOutcome:
     """POST ``items`` (with ``item.span`` encoded) as one OTLP/JSON export, gzipped.
 
@@ -263,9 +249,43 @@ async def send_otlp(
         resp = await http.request(
             "POST", base_url + OTLP_PATH, body=body, headers=_otlp.otlp_headers(ctx)
         )
-    except TransportError as exc:
+    except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
     else:
         out = _whole_request_outcome(items, resp, None)
     out.bytes_sent = len(body)
     return out
+
+
+class Sender(Protocol):
+    """Sends one batch on one route; the worker's only way to the server."""
+
+    async def send(self, batch: Sequence[Item], route: Route) -> SendOutcome:
+        """POST ``batch`` on ``route`` and say what became of each event.
+
+        It raises for nothing the server or the network does (those are outcomes) and never
+        changes an item; an exception is a bug, which the worker treats as a failed attempt.
+
+        Args:
+            batch: Prepared items, their bytes for ``route`` cached on them.
+            route: ``"ingestion"`` or ``"otlp"``.
+        """
+        ...
+
+
+class HttpSender:
+    """The :class:`Sender` that talks to Langfuse over HTTP."""
+
+    def __init__(self, http: HttpClient, *, base_url: str, ctx: WireContext) -> None:
+        self._http = http
+        self._base_url = base_url
+        self._ctx = ctx
+
+    def __repr__(self) -> str:
+        return f"<HttpSender {self._base_url}>"
+
+    async def send(self, batch: Sequence[Item], route: Route) -> SendOutcome:
+        """POST ``batch`` to the ingestion or the OTLP route."""
+        if route == "ingestion":
+            return await send_ingestion(self._http, self._base_url, batch, self._ctx)
+        return await send_otlp(self._http, self._base_url, batch, self._ctx)

@@ -1,1 +1,1 @@
-"""Pure wire formats: ingestion JSON, OTLP JSON and their shared context."""
+"""Pure wire formats: ingestion JSON, OTLP JSON, truncation to fit either, their shared context."""

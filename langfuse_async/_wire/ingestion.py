@@ -1,4 +1,4 @@
-"""The wire format of ``POST /api/public/ingestion``: envelopes, batch bodies and 207 replies.
+"""One wire format, ``POST /api/public/ingestion``, end to end: envelopes, bodies, 207 replies.
 
 Everything here is pure (no I/O, no clock, no logging), so the worker can call it on the hot path
 and the tests can pin the bytes exactly.
@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -28,7 +28,6 @@ import msgspec
 from .._clock import format_ns
 from .._records import (
     GENERATION_LIKE_TYPES,
-    TRUNCATED_MARKER,
     Metadata,
     ObservationRecord,
     Record,
@@ -37,6 +36,7 @@ from .._records import (
     TraceRecord,
 )
 from .context import WireContext
+from .fit import fit_with
 
 __all__ = [
     "INGESTION_PATH",
@@ -146,10 +146,7 @@ _MAX_SAFE_INT = 2**53 - 1
 # ISO-8601 check refuses (five digits, or a minus sign); it is clamped to the representable span.
 _MAX_TIMESTAMP_NS = 253_402_300_799_999_999_999  # 9999-12-31T23:59:59.999999999Z
 _NULL = b"null"
-_MARKER_BYTES = _encoder.encode(TRUNCATED_MARKER)
-_MARKER_RAW = msgspec.Raw(_MARKER_BYTES)
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
-_TRUNCATABLE = ("input", "output", "metadata")
 
 
 def _timestamp(ns: int) -> str:
@@ -370,93 +367,6 @@ _NO_TRACE_ATTRIBUTES = TraceAttributes()
 
 # --------------------------------------------------------------------------------------------
 # Oversize events
-
-
-def _payload_size(value: Metadata | None) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, msgspec.Raw):
-        return len(value)
-    # Close enough to the encoded size to pick the largest field: key, quotes, colon, comma.
-    return 2 + sum(len(key) + len(item) + 4 for key, item in value.items())
-
-
-def _is_marker(value: Metadata | None) -> bool:
-    return (
-        isinstance(value, msgspec.Raw)
-        and len(value) == len(_MARKER_RAW)
-        and bytes(value) == _MARKER_BYTES
-    )
-
-
-def _largest(holder: TraceAttributes | ObservationRecord | ScoreRecord) -> tuple[str, int] | None:
-    best: tuple[str, int] | None = None
-    for name in _TRUNCATABLE:
-        value = getattr(holder, name, None)
-        if value is None or _is_marker(value):
-            continue
-        size = _payload_size(value)
-        # Replacing something no larger than the marker cannot make the event smaller.
-        if size > len(_MARKER_RAW) and (best is None or size > best[1]):
-            best = (name, size)
-    return best
-
-
-def _truncate_largest(record: Record) -> Record | None:
-    holder = record.attributes if isinstance(record, TraceRecord) else record
-    found = _largest(holder)
-    if found is None:
-        return None
-    name, size = found
-    new_size = max(0, record.size - (size - len(_MARKER_RAW)))
-    if isinstance(record, TraceRecord):
-        attributes = msgspec.structs.replace(record.attributes, **{name: _MARKER_RAW})
-        return msgspec.structs.replace(record, attributes=attributes, size=new_size)
-    return msgspec.structs.replace(record, **{name: _MARKER_RAW, "size": new_size})
-
-
-def _truncate_trace_snapshot(record: ObservationRecord) -> ObservationRecord | None:
-    """Replace the largest payload of the trace attributes an observation carries (OTLP)."""
-    trace = record.trace
-    found = None if trace is None else _largest(trace)
-    if trace is None or found is None:
-        return None
-    smaller = msgspec.structs.replace(trace, **{found[0]: _MARKER_RAW})
-    return msgspec.structs.replace(record, trace=smaller)
-
-
-def fit_with(
-    record: Record,
-    encode: Callable[[Record], bytes],
-    max_event_bytes: int,
-    *,
-    trace_snapshot: bool = False,
-    trace_first: bool = False,
-) -> tuple[Record, bytes] | None:
-    """Encode with ``encode``, truncating the largest payloads until it fits ``max_event_bytes``.
-
-    The same policy for every wire format: the largest of input, output and metadata is
-    replaced by :data:`~langfuse_async._records.TRUNCATED_MARKER`. With ``trace_snapshot``
-    (OTLP spans, which carry their trace's attributes), the trace's input, output and metadata
-    are truncated too: last, or first with ``trace_first`` (a child span, whose copy of the
-    trace's attributes is repeated on the root, should lose that copy before its own data).
-    Returns None when nothing is left to truncate.
-    """
-    encoded = encode(record)
-    while len(encoded) > max_event_bytes:
-        smaller: Record | None = None
-        snapshot = trace_snapshot and isinstance(record, ObservationRecord)
-        if snapshot and trace_first:
-            smaller = _truncate_trace_snapshot(record)  # type: ignore[arg-type]
-        if smaller is None:
-            smaller = _truncate_largest(record)
-        if smaller is None and snapshot and not trace_first:
-            smaller = _truncate_trace_snapshot(record)  # type: ignore[arg-type]
-        if smaller is None:
-            return None
-        record = smaller
-        encoded = encode(record)
-    return record, encoded
 
 
 def fit_event(

@@ -1,6 +1,6 @@
 """OTLP/HTTP JSON wire format: observation records as spans for ``/api/public/otel/v1/traces``.
 
-Pure functions, no I/O: the transport calls :func:`encode_span` once per record, cuts batches
+Pure functions, no I/O: the sender calls :func:`encode_span` once per record, cuts batches
 with :func:`request_overhead` and sends :func:`build_request` (through :func:`gzip_body`) with
 :func:`otlp_headers` plus its own ``Authorization``.
 
@@ -38,6 +38,7 @@ import msgspec
 from .._clock import format_ns
 from .._records import GENERATION_LIKE_TYPES, Metadata, ObservationRecord, TraceAttributes
 from .context import WireContext
+from .fit import fit_with
 
 __all__ = [
     "GZIP_LEVEL",
@@ -48,6 +49,7 @@ __all__ = [
     "SERVICE_NAME",
     "build_request",
     "encode_span",
+    "fit_span",
     "gzip_body",
     "otlp_headers",
     "request_overhead",
@@ -334,6 +336,36 @@ def encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
     return _encode(span)
 
 
+def fit_span(
+    record: ObservationRecord, ctx: WireContext, max_event_bytes: int
+) -> tuple[ObservationRecord, bytes] | None:
+    """Encode a span, truncating its largest payloads until it fits ``max_event_bytes``.
+
+    A span carries a copy of its trace's attributes, so their input, output and metadata are
+    truncated too: last on a root span, first on a child (whose copy is repeated on the root
+    and should go before the child's own data). See :func:`~._wire.fit.fit_with`.
+
+    Args:
+        record: The observation to encode.
+        ctx: Client-level facts copied into the span.
+        max_event_bytes: The largest encoded span allowed.
+
+    Returns:
+        ``(record, encoded)``, where ``record`` is the original when it fit at once, or
+        ``None`` when even the fully truncated span is too large (report it as "oversize").
+    """
+    fitted = fit_with(
+        record,
+        lambda r: encode_span(r, ctx),  # type: ignore[arg-type]
+        max_event_bytes,
+        trace_snapshot=True,
+        trace_first=not record.is_local_root,
+    )
+    if fitted is None:
+        return None
+    return fitted[0], fitted[1]  # type: ignore[return-value]
+
+
 def _generation_attributes(record: ObservationRecord, out: list[bytes]) -> None:
     if record.model:
         out.append(_K_MODEL + _string(record.model) + b"}")
@@ -425,7 +457,7 @@ def otlp_headers(ctx: WireContext, *, gzip: bool = True) -> dict[str, str]:
             ``Content-Encoding`` header is left out.
 
     Returns:
-        A new dict; the transport adds ``Authorization`` itself.
+        A new dict; the sender adds ``Authorization`` itself.
     """
     headers = dict(HEADERS_OTLP)
     if not gzip:

@@ -12,18 +12,21 @@ import json
 import logging
 import random
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
 import pytest
 
 from langfuse_async._delivery import worker as _worker
+from langfuse_async._delivery.inflight import Item
 from langfuse_async._delivery.queue import EventQueue
+from langfuse_async._delivery.routing import Route
 from langfuse_async._outcomes import EventError
 from langfuse_async._records import Record
 from tests.support import factories
 from tests.support.fake_langfuse import INGESTION, FakeLangfuse
-from tests.support.pipelines import balanced, make_pipeline
+from tests.support.pipelines import ScriptedSender, balanced, make_pipeline
 
 pytestmark = pytest.mark.anyio
 
@@ -76,20 +79,20 @@ async def test_a_207_reply_that_arrives_in_pieces_is_read_whole() -> None:
 
 
 async def test_an_unexpected_exception_while_sending_does_not_stop_delivery(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     errors: list[EventError] = []
-    real_send = _worker.send_ingestion
     poison = factories.observation(name="poison")
 
-    async def flaky_send(http: Any, base_url: str, items: list[Any], ctx: Any) -> Any:
-        if any(item.record.event_id == poison.event_id for item in items):
+    async def flaky(batch: Sequence[Item], route: Route) -> None:
+        if any(item.record.event_id == poison.event_id for item in batch):
             raise RuntimeError("a bug in the sender")
-        return await real_send(http, base_url, items, ctx)
+        return None  # sent for real
 
-    monkeypatch.setattr(_worker, "send_ingestion", flaky_send)
-    async with FakeLangfuse() as server:
-        p = make_pipeline(server.url, on_error=errors.append, max_retries=1, flush_at=1)
+    async with FakeLangfuse() as server, ScriptedSender(flaky, url=server.url) as sender:
+        p = make_pipeline(
+            server.url, on_error=errors.append, sender=sender, max_retries=1, flush_at=1
+        )
         with caplog.at_level(logging.ERROR, logger="langfuse_async"):
             p.emit(poison)
             p.emit(factories.observation(name="after"))
@@ -106,22 +109,18 @@ async def test_an_unexpected_exception_while_sending_does_not_stop_delivery(
         assert balanced(p)
 
 
-async def test_an_exception_once_is_retried_with_the_same_envelope_ids(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    real_send = _worker.send_ingestion
+async def test_an_exception_once_is_retried_with_the_same_envelope_ids() -> None:
     calls = 0
 
-    async def once_broken(http: Any, base_url: str, items: list[Any], ctx: Any) -> Any:
+    async def once_broken(batch: Sequence[Item], route: Route) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("transient bug")
-        return await real_send(http, base_url, items, ctx)
+        return None
 
-    monkeypatch.setattr(_worker, "send_ingestion", once_broken)
-    async with FakeLangfuse() as server:
-        p = make_pipeline(server.url)
+    async with FakeLangfuse() as server, ScriptedSender(once_broken, url=server.url) as sender:
+        p = make_pipeline(server.url, sender=sender)
         records = [factories.observation() for _ in range(3)]
         for r in records:
             p.emit(r)
@@ -204,13 +203,13 @@ async def test_events_awaiting_a_retry_count_against_the_memory_bound(
             backoff_max=30.0,
             **bound,
         )
-        p._worker._rng = random.Random(0)
-        p._worker._rng.random = lambda: 0.99  # type: ignore[method-assign]
+        p._worker.inflight.rng = random.Random(0)
+        p._worker.inflight.rng.random = lambda: 0.99  # type: ignore[method-assign]
         for _round in range(6):
             for _ in range(5):
                 p.emit(factories.observation())
             await anyio.wait_all_tasks_blocked()
-            held = p._worker._active.values()
+            held = p._worker.inflight.items()
             assert len(held) <= 10 and sum(item.size for item in held) <= 4_000
             assert len(held) + len(p._queue) <= 20
         s = p.statistics()
@@ -467,7 +466,7 @@ async def test_a_cancelled_flush_leaves_the_worker_working() -> None:
         p.emit(factories.observation())
         result = await p.flush(timeout=10)
         assert result.completed and p.statistics().delivered == 2
-        assert p._worker._flush_waiters == 0
+        assert p._worker.flush_waiters == 0
         await p.shutdown()
         assert balanced(p)
 

@@ -389,7 +389,7 @@ async def test_drop_reports_are_bounded_but_every_drop_is_counted(
         with caplog.at_level(logging.WARNING, logger="langfuse_async"):
             for _ in range(100):  # never yields: reports pile up behind the worker
                 p.emit(factories.observation())
-            assert len(p._ledger.reports) <= 5
+            assert len(p._reports) <= 5
             release.set()
             assert (await p.flush(timeout=10)).completed
         s = p.statistics()
@@ -497,10 +497,10 @@ async def test_the_worker_sleeps_while_idle(monkeypatch: pytest.MonkeyPatch) -> 
         turns = 0
         real = p._worker._batch_ready
 
-        def counting() -> bool:
+        def counting(now: float) -> bool:
             nonlocal turns
             turns += 1
-            return real()
+            return real(now)
 
         monkeypatch.setattr(p._worker, "_batch_ready", counting)
         # Nothing to await here: idleness is the absence of events, so let time pass.

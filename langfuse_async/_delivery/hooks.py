@@ -1,0 +1,190 @@
+"""Process and cross-loop hooks: the exit flush, the reset after a fork, waiting on another loop.
+
+A pipeline registers itself; at interpreter exit every one with events left is shut down at
+once, on a thread of its own, within its ``exit_timeout``; in a forked child each one forgets
+the parent's events and session. :func:`run_on` lets ``flush()``/``shutdown()`` called on one
+loop do their waiting on the worker's loop, bounded if that loop stops under them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+from .._log import logger
+from .._outcomes import FlushResult
+
+__all__ = ["Hooked", "abandon_in_child", "register", "run_on", "shut_down_at_exit", "unregister"]
+
+
+class Hooked(Protocol):
+    """What the hooks need of a pipeline."""
+
+    @property
+    def exit_timeout(self) -> float: ...
+
+    def needs_exit_flush(self) -> bool:
+        """Whether events or reports are left that the exit hook should still deliver."""
+        ...
+
+    async def shutdown_at_exit(self) -> FlushResult:
+        """Shut down within ``exit_timeout``, naming the exit hook in what it gives up on."""
+        ...
+
+    def after_fork_in_child(self) -> None:
+        """Forget the parent's events, tasks and session; start empty."""
+        ...
+
+
+_LIVE: weakref.WeakSet[Hooked] = weakref.WeakSet()
+#: Sessions left behind by a fork: the child must not close the parent's sockets, and must not
+#: let them be collected either (aiohttp warns about unclosed sessions when they are).
+_ABANDONED: list[object] = []
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+#: Time a caller on another loop allows beyond its timeout before it takes the worker's loop
+#: for stuck (more than the floors ``shutdown`` grants stopping and reporting).
+_CROSS_LOOP_GRACE = 3.0
+#: How often a caller on another loop checks that the worker's loop still runs.
+_CROSS_LOOP_POLL = 0.5
+#: Time the exit hook waits beyond ``exit_timeout`` before the interpreter goes on without it.
+_EXIT_GRACE = 2.0
+
+
+async def run_on(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], timeout: float | None
+) -> _T | None:
+    """Run ``coro`` on another thread's ``loop`` and wait for it from this one.
+
+    Returns None, and cancels ``coro``, when that loop stops running before ``coro`` ends, or
+    when the wait outlasts ``timeout`` (the one ``coro`` itself honours) plus a grace: the loop
+    is then taken for stuck.
+    """
+    try:
+        fut = asyncio.run_coroutine_threadsafe(coro, loop)
+    except RuntimeError:  # the loop closed in between
+        coro.close()
+        return None
+    deadline = None if timeout is None else time.monotonic() + timeout + _CROSS_LOOP_GRACE
+    wrapped = asyncio.wrap_future(fut)
+    wrapped.add_done_callback(_consume)  # an outcome that comes after we gave up is dropped
+    try:
+        while True:
+            wait = _CROSS_LOOP_POLL
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return None
+            done, _ = await asyncio.wait([wrapped], timeout=wait)
+            if done:
+                try:
+                    return wrapped.result()
+                except Exception:
+                    logger.debug("call on the worker's loop failed", exc_info=True)
+                    return None
+            if loop.is_closed() or not loop.is_running():
+                return None
+    finally:
+        if not fut.done():
+            fut.cancel()
+
+
+def _consume(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+_hooks_installed = False
+
+
+def register(pipeline: Hooked) -> None:
+    """Have ``pipeline`` flushed at interpreter exit and reset in a forked child."""
+    _LIVE.add(pipeline)
+    _install_process_hooks()
+
+
+def unregister(pipeline: Hooked) -> None:
+    """Forget ``pipeline`` (it has shut down: the exit hook has nothing left to do)."""
+    _LIVE.discard(pipeline)
+
+
+def abandon_in_child(resource: object) -> None:
+    """Keep ``resource`` (the parent's HTTP session) alive and untouched in a forked child."""
+    _ABANDONED.append(resource)
+
+
+def _install_process_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_exit_hook)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=_fork_hook)
+
+
+def _exit_hook() -> None:
+    shut_down_at_exit(list(_LIVE))
+
+
+def shut_down_at_exit(pipelines: list[Hooked]) -> None:
+    """Shut down, all at once, every client with events left, within ``exit_timeout``."""
+    todo = [p for p in pipelines if p.needs_exit_flush()]
+    if not todo:
+        return
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_default_executor(_ThreadPerCall())
+        await asyncio.gather(*(p.shutdown_at_exit() for p in todo))
+
+    def run() -> None:
+        try:
+            asyncio.run(main())
+        except Exception:
+            logger.debug("exit flush failed", exc_info=True)
+
+    # A thread of its own: the main thread may still hold a loop (even a running one).
+    thread = threading.Thread(target=run, name="langfuse_async-exit", daemon=True)
+    thread.start()
+    thread.join(max(p.exit_timeout for p in todo) + _EXIT_GRACE)
+
+
+class _ThreadPerCall(concurrent.futures.ThreadPoolExecutor):
+    """The exit hook's default executor: each call gets a daemon thread of its own.
+
+    By the time ``atexit`` hooks run, the standard thread pools refuse new work, and asyncio
+    sends every DNS lookup through the loop's default executor: without this, the exit hook
+    could reach no server by host name.
+    """
+
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> concurrent.futures.Future[_T]:
+        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+        def call() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        threading.Thread(target=call, name="langfuse_async-exit-call", daemon=True).start()
+        return future
+
+
+def _fork_hook() -> None:
+    for pipeline in list(_LIVE):
+        pipeline.after_fork_in_child()

@@ -1,0 +1,217 @@
+"""The events in flight: taken from the queue, not settled yet; their bounds, retries and pause.
+
+Every event taken from the queue stays here until its outcome is final, so a loop that closes
+mid-flight puts it back rather than losing it. What is held counts against the same bounds as
+the queue, so events waiting for a retry cannot grow memory past the configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterable, Sequence
+
+from .._records import Record
+from . import retry as _retry
+from .queue import EventQueue
+
+__all__ = ["InFlight", "Item"]
+
+logger = logging.getLogger("langfuse_async")
+
+
+class Item:
+    """A record taken from the queue, with its wire bytes and retry state."""
+
+    __slots__ = (
+        "attempts",
+        "ingestion",
+        "not_before",
+        "record",
+        "seq",
+        "size",
+        "span",
+        "trace_event",
+        "truncated",
+    )
+
+    def __init__(self, seq: int, record: Record) -> None:
+        self.seq = seq
+        self.record = record
+        self.size = record.size
+        """The queue's estimate when taken; it counts against the bounds until settled."""
+        self.attempts = 0
+        """Failed attempts so far; the next send is a retry when > 0."""
+        self.not_before = 0.0
+        """Monotonic time before which the item must not be re-sent."""
+        self.ingestion: bytes | None = None
+        self.trace_event: bytes | None = None
+        """The ``trace-create`` a root observation brings on the ingestion route."""
+        self.span: bytes | None = None
+        self.truncated = False
+        """Counted in ``statistics().truncated`` already (a rerouted event counts once)."""
+
+    def __repr__(self) -> str:
+        return f"<Item seq={self.seq} {self.record.event_type} attempts={self.attempts}>"
+
+
+class InFlight:
+    """The items held between ``take`` and their settling, by sequence number.
+
+    Also the retry schedule (items waiting for their ``not_before``) and the pause of all
+    sending after a whole request failed. Runs on the worker's loop; other threads only read
+    (:meth:`count_through`, :meth:`oldest`), on a copy.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_count: int,
+        max_bytes: int,
+        max_retries: int,
+        backoff_base: float,
+        backoff_max: float,
+    ) -> None:
+        self._max_count = max_count
+        self._max_bytes = max_bytes
+        self._max_retries = max_retries
+        self._backoff_base = backoff_base
+        self._backoff_max = backoff_max
+        self._items: dict[int, Item] = {}
+        self._bytes = 0
+        self._waiting: list[Item] = []
+        self.pause_until = 0.0
+        """Monotonic time before which nothing is sent (a whole request failed)."""
+        self.rng = random.Random()
+        """The jitter's random source (a test may fix it)."""
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    @property
+    def bytes(self) -> int:
+        """The queue's size estimates of the held items."""
+        return self._bytes
+
+    def items(self) -> list[Item]:
+        """The held items, oldest first."""
+        return [self._items[seq] for seq in sorted(self._items)]
+
+    def has_room(self) -> bool:
+        """Whether more events may be taken: those held count against the bounds."""
+        return len(self._items) < self._max_count and self._bytes < self._max_bytes
+
+    def take(self, queue: EventQueue, limit: int) -> list[Item]:
+        """Take up to ``limit`` of the oldest queued events, within the room left."""
+        count_room = self._max_count - len(self._items)
+        byte_room = self._max_bytes - self._bytes
+        if count_room <= 0 or byte_room <= 0:
+            return []
+        taken: list[Item] = []
+        for seq, record in queue.take(min(limit, count_room), byte_room):
+            item = Item(seq, record)
+            self._items[seq] = item
+            self._bytes += item.size
+            taken.append(item)
+        return taken
+
+    def holds(self, item: Item) -> bool:
+        """Whether ``item`` is held and not settled yet."""
+        return self._items.get(item.seq) is item
+
+    def release(self, item: Item) -> None:
+        """Forget a settled item (it no longer counts against the bounds)."""
+        if self._items.pop(item.seq, None) is not None:
+            self._bytes -= item.size
+
+    def clear(self) -> list[Item]:
+        """Forget every item and the schedule; return the items (to put back or to report)."""
+        items = list(self._items.values())
+        self._items.clear()
+        self._bytes = 0
+        self._waiting.clear()
+        return items
+
+    def oldest(self) -> int | None:
+        """The smallest held sequence number, or None."""
+        held = tuple(self._items)  # a copy: another thread may ask while the worker changes it
+        return min(held) if held else None
+
+    def count_through(self, seq: int) -> int:
+        """How many held items have a sequence number up to ``seq``."""
+        return sum(1 for s in tuple(self._items) if s <= seq)
+
+    # ----------------------------------------------------------------- retry schedule
+
+    def schedule(self, items: Iterable[Item], not_before: float) -> None:
+        """Have ``items`` sent again once the monotonic clock reaches ``not_before``."""
+        for item in items:
+            item.not_before = not_before
+            self._waiting.append(item)
+
+    def waiting(self) -> set[int]:
+        """The ids (``id()``) of the items waiting for a retry."""
+        return {id(item) for item in self._waiting}
+
+    def due(self, now: float) -> list[Item]:
+        """Remove and return the waiting items whose time has come."""
+        if not self._waiting:
+            return []
+        due = [item for item in self._waiting if item.not_before <= now]
+        if due:
+            self._waiting = [item for item in self._waiting if item.not_before > now]
+        return due
+
+    def next_due(self) -> float | None:
+        """The earliest ``not_before`` of the waiting items, or None."""
+        if not self._waiting:
+            return None
+        return min(item.not_before for item in self._waiting)
+
+    def retry_later(
+        self,
+        items: Sequence[Item],
+        *,
+        attempt: int,
+        retry_after: float | None,
+        pause: bool,
+        now: float,
+    ) -> None:
+        """Count a failed attempt of ``items`` and schedule their retry after a backoff.
+
+        Args:
+            items: Items that may still be retried.
+            attempt: How many retries came before this one, for the backoff.
+            retry_after: The server's ``Retry-After``, in seconds.
+            pause: The whole request failed: pause all sending, not just these items.
+            now: The monotonic time.
+        """
+        for item in items:
+            item.attempts += 1
+        delay = _retry.backoff_delay(
+            attempt,
+            base=self._backoff_base,
+            cap=self._backoff_max,
+            rng=self.rng.random,
+            retry_after=retry_after,
+        )
+        if pause:
+            # The server (or the path to it) is unwell: pause everything, not just this batch.
+            self.pause_until = max(self.pause_until, now + delay)
+        logger.debug(
+            "retrying %d events in %.2f s (attempt %d of %d%s%s)",
+            len(items),
+            delay,
+            attempt + 2,
+            self._max_retries + 1,
+            f", Retry-After {retry_after:g} s" if retry_after is not None else "",
+            ", pausing all sending" if pause else "",
+        )
+        self.schedule(items, now + delay)
+
+    def pause(self, until: float) -> None:
+        """Send nothing before the monotonic time ``until``."""
+        self.pause_until = max(self.pause_until, until)

@@ -1,0 +1,96 @@
+"""An item's bytes for its route: encoding, truncation to ``max_event_bytes``, and its count.
+
+Each route encodes once per item: a rerouted item keeps its ingestion bytes and gets its span,
+and an item that comes back for a retry is not encoded again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .._outcomes import Reason
+from .._records import ObservationRecord
+from .._wire import ingestion as _ingestion, otlp as _otlp
+from .._wire.context import WireContext
+from .inflight import Item
+from .routing import Route
+
+__all__ = ["READY", "TRUNCATED", "Preparation", "prepare"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Preparation:
+    """What became of an item's encoding.
+
+    Attributes:
+        refused: Why the item cannot be sent (it is to be reported), or None when it can.
+        message: The report's message when refused.
+        truncated: The item was truncated for the first time: count it (once per event).
+    """
+
+    refused: Reason | None = None
+    message: str = ""
+    truncated: bool = False
+
+
+#: The item can be sent as it is.
+READY = Preparation()
+#: The item can be sent, and was truncated for the first time.
+TRUNCATED = Preparation(truncated=True)
+
+
+def prepare(item: Item, route: Route, ctx: WireContext, max_event_bytes: int) -> Preparation:
+    """Give ``item`` its wire bytes for ``route``, truncating its payloads if it is too large.
+
+    A truncated record replaces ``item.record`` (its ``size`` is the original's: the bounds
+    count what was taken). Trace updates get no bytes on the OTLP route: they ride along as
+    attributes of the spans (see :func:`.batching.plan_otlp`).
+
+    Args:
+        item: The item; its bytes are cached on it.
+        route: The route it takes.
+        ctx: Client-level facts for the encoders.
+        max_event_bytes: The largest encoded event allowed.
+
+    Returns:
+        :data:`READY`, :data:`TRUNCATED`, or a refusal ("oversize", "unserializable").
+    """
+    record = item.record
+    try:
+        if route == "ingestion":
+            if item.ingestion is not None:
+                return READY
+            fitted = _ingestion.fit_event(record, ctx, max_event_bytes)
+            if fitted is None:
+                return _oversize(max_event_bytes)
+            newly_truncated = fitted[0] is not record and _mark_truncated(item)
+            item.record, item.ingestion = fitted
+            root = item.record
+            if isinstance(root, ObservationRecord) and root.is_local_root:
+                item.trace_event = _ingestion.encode_root_trace(root, ctx, max_event_bytes)
+            return TRUNCATED if newly_truncated else READY
+        if not isinstance(record, ObservationRecord) or item.span is not None:
+            return READY
+        span = _otlp.fit_span(record, ctx, max_event_bytes)
+        if span is None:
+            return _oversize(max_event_bytes)
+        newly_truncated = False
+        if span[0] is not record:
+            newly_truncated = _mark_truncated(item)
+            item.record = span[0]
+        item.span = span[1]
+        return TRUNCATED if newly_truncated else READY
+    except Exception as exc:  # encoding is total by design; this is the last safety net
+        return Preparation(refused="unserializable", message=f"could not encode event: {exc!r}")
+
+
+def _oversize(limit: int) -> Preparation:
+    return Preparation(refused="oversize", message=f"event larger than {limit} bytes")
+
+
+def _mark_truncated(item: Item) -> bool:
+    """Mark ``item`` truncated; True the first time (truncated again after a reroute: once)."""
+    if item.truncated:
+        return False
+    item.truncated = True
+    return True

@@ -1,0 +1,88 @@
+"""``prepare``: an item's bytes for its route, truncated to fit, a truncated event counted once."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+
+from langfuse_async._delivery.inflight import Item
+from langfuse_async._delivery.prepare import READY, TRUNCATED, prepare
+from langfuse_async._delivery.routing import destination
+from langfuse_async._records import TRUNCATED_MARKER
+from langfuse_async._wire import ingestion as _ingestion, otlp as _otlp
+from langfuse_async._wire.context import WireContext
+from tests.support import factories
+
+CTX = WireContext(public_key="pk-test", environment="test")
+LIMIT = 10_000
+
+
+def test_an_event_that_fits_gets_its_envelope_once() -> None:
+    item = Item(1, factories.observation(input={"q": 1}))
+    record = item.record
+    assert prepare(item, "ingestion", CTX, LIMIT) is READY
+    assert item.ingestion == _ingestion.encode_event(record, CTX)
+    assert item.record is record and item.trace_event is None and item.span is None
+    encoded = item.ingestion
+    assert prepare(item, "ingestion", CTX, LIMIT) is READY  # a retry: not encoded again
+    assert item.ingestion is encoded
+
+
+def test_a_root_observation_brings_its_trace_create() -> None:
+    item = Item(1, factories.observation(parent_id=None, name="root"))
+    assert prepare(item, "ingestion", CTX, LIMIT) is READY
+    assert item.trace_event is not None
+    trace = json.loads(item.trace_event)
+    assert trace["type"] == "trace-create"
+    assert trace["id"] == item.record.event_id + "-trace"
+    assert trace["body"]["id"] == item.record.trace_id
+
+
+def test_a_large_event_is_truncated_and_counted_once_across_routes() -> None:
+    item = Item(1, factories.observation(input="x" * 20_000, output=["a"] * 3_000))
+    size = item.size
+    assert prepare(item, "ingestion", CTX, 8_000) is TRUNCATED
+    assert item.ingestion is not None and len(item.ingestion) <= 8_000
+    assert json.loads(item.ingestion)["body"]["input"] == TRUNCATED_MARKER
+    assert item.size == size  # the bounds count what was taken
+    # Rerouted: truncated again for the other route, still one truncated event.
+    assert prepare(item, "otlp", CTX, 8_000) is READY
+    assert item.span is not None and len(item.span) <= 8_000
+    assert item.truncated
+
+
+def test_a_span_that_fits_is_encoded_for_the_otlp_route() -> None:
+    item = Item(1, factories.observation())
+    record = item.record
+    assert prepare(item, "otlp", CTX, LIMIT) is READY
+    assert item.span == _otlp.encode_span(record, CTX)
+    assert item.ingestion is None
+
+
+def test_an_event_too_large_even_truncated_is_refused_as_oversize() -> None:
+    item = Item(1, factories.observation(name="n" * 5_000))
+    prepared = prepare(item, "ingestion", CTX, 1_000)
+    assert (prepared.refused, prepared.message) == ("oversize", "event larger than 1000 bytes")
+    assert item.ingestion is None and not item.truncated
+    prepared = prepare(Item(2, factories.observation(name="n" * 5_000)), "otlp", CTX, 1_000)
+    assert prepared.refused == "oversize"
+
+
+def test_an_unencodable_record_is_refused_as_unserializable() -> None:
+    broken = msgspec.structs.replace(factories.observation(), metadata={"k": object()})
+    prepared = prepare(Item(1, broken), "ingestion", CTX, LIMIT)
+    assert prepared.refused == "unserializable"
+    assert prepared.message.startswith("could not encode event:")
+
+
+def test_trace_updates_and_scores_on_the_otlp_route() -> None:
+    # A trace update rides on spans: no bytes of its own on the OTLP route.
+    update = Item(1, factories.trace(name="t"))
+    assert prepare(update, "otlp", CTX, LIMIT) is READY
+    assert (update.span, update.ingestion) == (None, None)
+    # Scores always take the ingestion route.
+    score = factories.score()
+    assert destination(score, "otlp") == "ingestion"
+    assert destination(update.record, "otlp") == "otlp"
+    assert destination(update.record, None) == "ingestion"

@@ -1,0 +1,78 @@
+"""``HttpSender``: one request, one outcome per event; it decides no timing and changes no item."""
+
+from __future__ import annotations
+
+import pytest
+
+from langfuse_async._delivery.http import HttpClient
+from langfuse_async._delivery.inflight import Item
+from langfuse_async._delivery.prepare import prepare
+from langfuse_async._delivery.routing import Route
+from langfuse_async._delivery.sender import HttpSender, Retry, SendOutcome
+from langfuse_async._wire.context import WireContext
+from tests.support import factories
+from tests.support.fake_langfuse import INGESTION, OTLP, FakeLangfuse
+
+pytestmark = pytest.mark.anyio
+
+CTX = WireContext(public_key="pk-test")
+
+
+def prepared(n: int, route: Route) -> list[Item]:
+    items = [Item(seq, factories.observation()) for seq in range(1, n + 1)]
+    for item in items:
+        prepare(item, route, CTX, 100_000)
+    return items
+
+
+def snapshot(items: list[Item]) -> list[tuple[object, ...]]:
+    return [(i.record, i.attempts, i.not_before, i.ingestion, i.span, i.truncated) for i in items]
+
+
+async def send(url: str, items: list[Item], route: Route) -> SendOutcome:
+    http = HttpClient(public_key="pk-test", secret_key="sk-test", timeout=5.0)
+    try:
+        return await HttpSender(http, base_url=url, ctx=CTX).send(items, route)
+    finally:
+        await http.aclose()
+
+
+async def test_per_event_outcomes_of_a_207_carry_what_the_server_said() -> None:
+    async with FakeLangfuse() as server:
+        items = prepared(3, "ingestion")
+        before = snapshot(items)
+        server.fail_event(items[1].record.event_id, 400, "Invalid request data")
+        server.fail_event(items[2].record.event_id, 503, "busy")
+        out = await send(server.url, items, "ingestion")
+        assert snapshot(items) == before
+        assert list(out.delivered) == [items[0]]
+        ((failure),) = out.failed
+        assert (failure.item, failure.reason, failure.status) == (items[1], "rejected", 400)
+        assert out.retry == [Retry(items[2], 503, "busy", out.retry[0].error)]
+        assert not out.whole_request and out.status == 207 and out.bytes_sent > 0
+
+
+async def test_a_whole_request_failure_puts_its_reason_on_every_event() -> None:
+    async with FakeLangfuse() as server:
+        server.reply(INGESTION, 503, {"message": "overloaded"}, headers={"Retry-After": "2"})
+        items = prepared(2, "ingestion")
+        before = snapshot(items)
+        out = await send(server.url, items, "ingestion")
+        assert snapshot(items) == before
+        assert [(r.item, r.status, r.message) for r in out.retry] == [
+            (items[0], 503, "overloaded"),
+            (items[1], 503, "overloaded"),
+        ]
+        assert out.whole_request and out.retry_after == 2.0
+
+
+async def test_no_reply_is_a_retry_without_a_status() -> None:
+    async with FakeLangfuse() as server:
+        server.drop_connection(OTLP)
+        items = prepared(2, "otlp")
+        before = snapshot(items)
+        out = await send(server.url, items, "otlp")
+        assert snapshot(items) == before
+        assert [(r.item, r.status) for r in out.retry] == [(items[0], None), (items[1], None)]
+        assert all(r.message for r in out.retry)
+        assert out.whole_request and out.status is None and out.failure == out.retry[0].message
