@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -15,7 +15,7 @@ __all__ = [
     "SCHEMA",
     "TABLES",
     "chunks",
-    "column_value",
+    "ROW_OF",
     "dumps",
     "loads",
     "marks",
@@ -118,12 +118,37 @@ def marks(count: int) -> str:
     return ",".join("?" * count)
 
 
-def column_value(doc: dict[str, Any], path: str) -> Any:
-    value: Any = doc
-    for part in path[2:].split("."):
-        value = value.get(part) if isinstance(value, dict) else None
+def _plain(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return dumps(value)
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+def _path_values(path: str) -> Any:
+    parts = path[2:].split(".")
+    if len(parts) == 1:
+        key = parts[0]
+        return lambda doc: _plain(doc.get(key))
+
+    def nested(doc: dict[str, Any]) -> Any:
+        value: Any = doc
+        for part in parts:
+            value = value.get(part) if isinstance(value, dict) else None
+        return _plain(value)
+
+    return nested
+
+
+#: Per table: a function of a document giving its row (``id``, the columns, ``doc``).
+ROW_OF: Final[dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}
+for _table, _columns in COLUMNS.items():
+    _getters = [_path_values(path) for path in _columns.values()]
+
+    def _row(
+        doc: dict[str, Any], getters: list[Callable[[dict[str, Any]], Any]] = _getters
+    ) -> tuple[Any, ...]:
+        return (doc["id"], *[get(doc) for get in getters], dumps(doc))
+
+    ROW_OF[_table] = _row

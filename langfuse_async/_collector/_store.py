@@ -28,10 +28,10 @@ from ._sqlite import (
     APPLICATION_ID,
     COLUMNS,
     INDEXES,
+    ROW_OF,
     SCHEMA,
     TABLES,
     chunks,
-    column_value,
     dumps,
     loads,
     marks,
@@ -285,14 +285,11 @@ class Store(Queries):
     def _write_docs(self, table: str, docs: list[dict[str, Any]]) -> None:
         if not docs:
             return
-        columns = COLUMNS[table]
-        names = ["id", *columns, "doc"]
+        names = ["id", *COLUMNS[table], "doc"]
+        row_of = ROW_OF[table]
         self._conn.executemany(
             f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({marks(len(names))})",
-            [
-                (doc["id"], *(column_value(doc, path) for path in columns.values()), dumps(doc))
-                for doc in docs
-            ],
+            [row_of(doc) for doc in docs],
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -62,6 +63,7 @@ _PARTS_RE = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?(Z|([+-])(\d\d):(\d\d))",
     re.ASCII,
 )
+_YEAR_10000_MS: Final = 253_402_300_800_000
 _CANONICAL_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", re.ASCII)
 _ENV_RE = re.compile(r"[a-z0-9_-]+", re.ASCII)
 _ENV_PREFIX_RE = re.compile(r"^(?:langfuse[-_]?)+")
@@ -179,6 +181,10 @@ def format_epoch_ms(epoch_ms: float) -> str:
     Years outside 0..9999 get the expanded form (``+010000``, ``-000001``), as in JavaScript.
     """
     whole_ms = int(epoch_ms // 1)
+    if 0 <= whole_ms < _YEAR_10000_MS:
+        # The common case, in C: 1970 to 9999.
+        seconds, millis = divmod(whole_ms, 1000)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
     days, ms_of_day = divmod(whole_ms, 86_400_000)
     year, month, day = _civil_from_days(days)
     seconds, millis = divmod(ms_of_day, 1000)
