@@ -7,8 +7,10 @@ a background thread), writes with the real client, flushes it, and reads back wh
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import json
 import logging
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -342,3 +344,37 @@ def test_v4_mode_serves_the_v4_reads_and_refuses_the_legacy_ones():
         for path in ("/api/public/sessions", "/api/public/scores", "/api/public/v2/scores/x"):
             status, body = get_json(v4, path)
             assert status == 404 and "events_only" in body["message"]
+
+
+def test_a_burst_of_500_concurrent_traces_from_the_official_sdk_is_stored_whole(served):
+    # Speed is the benchmark's business (benchmarks/bench_collector.py); this checks that
+    # concurrent exports of interleaved traces lose and mix up nothing.
+    client = official(served)
+    barrier = threading.Barrier(50)
+
+    def traces(worker: int) -> list[str]:
+        barrier.wait()
+        ids = []
+        for i in range(10):
+            with client.start_as_current_observation(name=f"burst-{worker}-{i}") as root:
+                for step in range(3):
+                    with client.start_as_current_observation(name=f"step-{step}"):
+                        pass
+                ids.append(root.trace_id)
+        return ids
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+            trace_ids = [t for ids in pool.map(traces, range(50)) for t in ids]
+        client.flush()
+    finally:
+        client.shutdown()
+    assert len(set(trace_ids)) == 500
+    observations = served.query(lambda c: c.observations())
+    assert len(observations) == 2000
+    per_trace: dict[str | None, int] = {}
+    for observation in observations:
+        per_trace[observation.trace_id] = per_trace.get(observation.trace_id, 0) + 1
+    assert per_trace == dict.fromkeys(trace_ids, 4)
+    stored = served.query(lambda c: c.traces())
+    assert {t.id for t in stored} == set(trace_ids)
