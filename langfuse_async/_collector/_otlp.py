@@ -1,4 +1,4 @@
-"""OTLP trace exports to ingestion events, as the Langfuse server's legacy conversion does.
+"""OTLP spans to ingestion events as the server's legacy path converts them (one long mapping).
 
 The route checks an export's shape first (a span without a string ``traceId``/``spanId``, or a
 non-array ``scopeSpans``/``spans``/``attributes``/``events``, rejects the whole export). Each

@@ -63,9 +63,10 @@ class Collector:
     """A Langfuse-compatible collector running in this process, on loopback by default.
 
     It answers ``POST /api/public/ingestion``, ``POST /api/public/otel/v1/traces`` (JSON and
-    gzip; protobuf with the ``protobuf`` extra), ``POST /api/public/scores``, the health and
-    probe routes and the legacy reads (``/api/public/traces``, ``/api/public/observations``)
-    with the real server's statuses and bodies, and stores what it accepts in SQLite.
+    gzip; protobuf with the ``protobuf`` extra), ``POST /api/public/scores`` (one score or an
+    array), the health and probe routes and the public reads (traces, observations v1 and v2,
+    scores v1 to v3, sessions, projects) with the real server's statuses and bodies, and
+    stores what it accepts in SQLite. The README lists the routes and the differences.
 
     Example::
 

@@ -1,4 +1,4 @@
-"""Per-event validation with the Langfuse server's rules, reported the way zod 4 reports them.
+"""Per-event validation with the server's rules, reported as zod 4 does (one schema, long).
 
 The server parses every ingestion event with a zod discriminated union; a failure becomes a
 per-event 400 whose ``error`` is the zod error message: the issue list pretty-printed as JSON.
