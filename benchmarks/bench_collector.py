@@ -172,7 +172,7 @@ def bench_ingest(traces: int) -> None:
     print(f"  four exporters at once: {spans / parallel:,.0f} spans/s")
     print(f"  stored {stored} of {2 * spans} spans")
     if latencies:
-        print(f"  /health meanwhile: max {max(latencies):.1f} ms over {len(latencies)} probes")
+        print(f"  /health meanwhile: {_spread(latencies)}")
 
 
 # --- a burst from the official SDK, with health probes -------------------------------------
@@ -204,6 +204,23 @@ def probe_health(url: str, latencies: list[float]) -> Iterator[None]:
             open(stop, "w").close()
             out, _ = prober.communicate(timeout=30)
             latencies.extend(float(line) for line in out.split())
+
+
+def _spread(latencies: list[float]) -> str:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (
+        f"{len(ordered)} probes, median {statistics.median(ordered):.1f} ms,"
+        f" p99 {p99:.1f} ms, max {ordered[-1]:.1f} ms"
+    )
+
+
+def idle_health() -> None:
+    with tempfile.TemporaryDirectory() as tmp, serve(os.path.join(tmp, "idle.db")) as url:
+        latencies: list[float] = []
+        with probe_health(url, latencies):
+            time.sleep(3)
+    print(f"/health of an idle collector (the machine's baseline): {_spread(latencies)}")
 
 
 def bench_burst(traces: int) -> None:
@@ -242,12 +259,7 @@ def bench_burst(traces: int) -> None:
     print(f"burst: {traces} concurrent traces x {per_trace} spans from the official SDK")
     print(f"  stored {stored} of {sent} spans ({sent - stored} dropped) in {elapsed:.2f} s")
     if latencies:
-        ordered = sorted(latencies)
-        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-        print(
-            f"  /health during the burst: {len(latencies)} probes, median "
-            f"{statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms, max {max(latencies):.1f} ms"
-        )
+        print(f"  /health during the burst: {_spread(latencies)}")
 
 
 # --- reads at scale ------------------------------------------------------------------------
@@ -346,6 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="smaller runs")
     args = parser.parse_args(argv)
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+    idle_health()
     bench_ingest(1000 if args.quick else 5000)
     bench_burst(100 if args.quick else 500)
     bench_reads(10_000 if args.quick else 100_000)

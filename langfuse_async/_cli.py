@@ -151,6 +151,8 @@ async def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         allow_remote=args.allow_remote,
+        # Parsing runs in a process of its own: beside the event loop, not in turns with it.
+        work_processes=1,
     )
     database = os.path.abspath(args.db)  # noqa: ASYNC240 (a string operation, no I/O)
     await collector.start()

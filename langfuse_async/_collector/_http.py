@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import json
+import multiprocessing
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
@@ -85,25 +86,57 @@ def now_iso() -> str:
     )
 
 
+def _ready() -> bool:
+    # Run once in a new work process, so that its imports happen before the first request.
+    return True
+
+
 class Work:
-    """One thread for the CPU work of requests (parsing, inflating, converting, validating).
+    """Where the CPU work of requests runs (parsing, inflating, converting, validating).
 
     Kept off the event loop so that health checks and other requests are answered while a
-    large batch is processed; one thread, because the work holds the GIL anyway.
+    large batch is processed. By default one thread (the work holds the GIL, so more threads
+    would not help). With ``processes`` > 0, :meth:`run_pure` work goes to that many worker
+    processes instead: it then runs beside the event loop and the store's thread rather than
+    taking turns with them, which is what ``langfuse-async serve`` does.
+
+    Args:
+        processes: Worker processes for :meth:`run_pure` (0: the work thread).
     """
 
-    def __init__(self) -> None:
-        self._executor = concurrent.futures.ThreadPoolExecutor(
+    def __init__(self, *, processes: int = 0) -> None:
+        self._thread = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="langfuse-collector-work"
         )
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        if processes > 0:
+            # spawn: a fork of a process running threads (the loop's, the store's) is unsafe.
+            self._processes = concurrent.futures.ProcessPoolExecutor(
+                max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+            )
+
+    async def start(self) -> None:
+        """Start the worker processes, if any, and wait until they can take work."""
+        if self._processes is not None:
+            await asyncio.get_running_loop().run_in_executor(self._processes, _ready)
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` on the work thread and return its result (or raise its exception)."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+
+    async def run_pure(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in a worker process if there are any, else on the work thread.
+
+        ``fn`` must be a module-level function, and its arguments and result picklable.
+        """
+        executor = self._processes if self._processes is not None else self._thread
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
     def close(self) -> None:
-        """Stop the thread once the work in hand is done."""
-        self._executor.shutdown(wait=False)
+        """Stop the thread and the processes once the work in hand is done."""
+        self._thread.shutdown(wait=False)
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclasses.dataclass

@@ -84,6 +84,9 @@ class Collector:
         host: The address to bind.
         port: The port to bind; 0 picks a free one (see :attr:`url`).
         allow_remote: Allow binding a non-loopback address (logs a warning).
+        work_processes: Worker processes that parse, convert and validate request bodies
+            (0, the default: one thread of this process). ``langfuse-async serve`` uses one,
+            so that this work runs beside the event loop instead of taking turns with it.
 
     Raises:
         ValueError: For an unknown mode, or a non-loopback host without ``allow_remote``.
@@ -99,6 +102,7 @@ class Collector:
         host: str = "127.0.0.1",
         port: int = 0,
         allow_remote: bool = False,
+        work_processes: int = 0,
     ) -> None:
         if mode not in SERVER_VERSIONS:
             raise ValueError(f"mode must be 'v3' or 'v4', not {mode!r}")
@@ -116,6 +120,9 @@ class Collector:
         self.host = host
         self._requested_port = port
         self._allow_remote = allow_remote
+        if work_processes < 0:
+            raise ValueError(f"work_processes must be 0 or more, not {work_processes!r}")
+        self._work_processes = work_processes
         self.faults = Faults()
         self._requests: collections.deque[RecordedRequest] = collections.deque()
         self._request_counts: collections.Counter[str] = collections.Counter()
@@ -176,7 +183,13 @@ class Collector:
         except BaseException:
             await store.close()  # stops the store's thread; nothing was opened
             raise
-        work = Work()
+        work = Work(processes=self._work_processes)
+        try:
+            await work.start()
+        except BaseException:
+            work.close()
+            await store.close()
+            raise
         state = AppState(
             work=work,
             store=store,

@@ -173,7 +173,7 @@ async def ingestion(request: web.Request, body: bytes, size: int, state: AppStat
     if problems:
         return json_reply(400, {"message": "Invalid request data", "errors": problems})
     batch: list[Any] = parsed["batch"]
-    checked = await state.work.run(lambda: _check_batch(batch, level, state.mode))
+    checked = await state.work.run_pure(_check_batch, batch, level, state.mode)
     processing_errors: list[dict[str, Any]] = []
     stored: list[dict[str, Any]] = []
     for event in checked.accepted:
@@ -262,13 +262,13 @@ class _Answer(Exception):
     """An answer decided while preparing an export off the loop (a refusal, or 200 ``{}``)."""
 
     def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status)
+        super().__init__(status, body)  # both in args: it may come back from a worker process
         self.status = status
         self.body = body
 
 
 def _prepare_export(
-    body: bytes, *, gzipped: bool, content_type: str, version: str | None, mode: str
+    body: bytes, gzipped: bool, content_type: str, version: str | None, mode: str
 ) -> tuple[list[PendingEvent], list[tuple[str, str]]]:
     """Inflate, decode, check, convert and validate an export (pure: runs off the event loop).
 
@@ -349,10 +349,8 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
     content_type = request.headers.get("Content-Type", "").lower()
     version = _langfuse_header(request, "x-langfuse-ingestion-version")
     try:
-        pending, spans = await state.work.run(
-            lambda: _prepare_export(
-                body, gzipped=gzipped, content_type=content_type, version=version, mode=state.mode
-            )
+        pending, spans = await state.work.run_pure(
+            _prepare_export, body, gzipped, content_type, version, state.mode
         )
     except _Answer as answer:
         return json_reply(answer.status, answer.body)
