@@ -154,3 +154,36 @@ def test_a_collector_file_is_marked_and_an_older_one_is_upgraded(tmp_path):
         assert (total, [d["name"] for d in docs]) == (1, ["old"])
     finally:
         store.close()
+
+
+# --- work in a process -------------------------------------------------------------------------
+
+
+async def test_work_in_a_process_answers_like_the_work_thread(http):
+    span = {"traceId": "a" * 32, "spanId": "b" * 16, "name": "s", "attributes": []}
+    export = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+    batch = {
+        "batch": [
+            {
+                "id": "e1",
+                "type": "trace-create",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "body": {"id": "t1"},
+            },
+            {"id": "e2", "type": "trace-create", "timestamp": "nope", "body": {"id": "t2"}},
+        ]
+    }
+    async with Collector(work_processes=1) as c:
+        headers = {**AUTH, "Content-Type": "application/json"}
+        async with http.post(c.url + OTLP, json=export, headers=AUTH) as r:
+            assert r.status == 200
+        # An early answer decided in the worker process comes back whole.
+        async with http.post(c.url + OTLP, data=b"x", headers={**AUTH, "Content-Type": "a/b"}) as r:
+            assert (r.status, await r.json()) == (400, {"error": "Invalid content type"})
+        async with http.post(c.url + "/api/public/ingestion", json=batch, headers=headers) as r:
+            answer = await r.json()
+        assert [s["id"] for s in answer["successes"]] == ["e1"]
+        assert [e["id"] for e in answer["errors"]] == ["e2"]
+        assert {t.id for t in await c.traces()} == {"a" * 32, "t1"}
+    with pytest.raises(ValueError, match="work_processes"):
+        Collector(work_processes=-1)
