@@ -37,6 +37,7 @@ from ._sqlite import (
     marks,
 )
 from ._validate import UPDATE_TYPES, entity_of, timestamp_ms
+from ._web_queries import WebQueries
 
 __all__ = [
     "APPLICATION_ID",
@@ -107,7 +108,7 @@ class _Row:
         )
 
 
-class Store(Queries):
+class Store(Queries, WebQueries):
     """The collector's SQLite database, used from one thread only.
 
     Args:
