@@ -199,6 +199,16 @@ def main(argv: list[str] | None = None) -> int:
         help="where to write the results (default benchmarks/results; partial runs elsewhere)",
     )
     parser.add_argument(
+        "--readme",
+        action="store_true",
+        help="also rewrite the results part of README.md (between its benchmark markers)",
+    )
+    parser.add_argument(
+        "--note",
+        default=None,
+        help="a remark stored with the results and shown in the README (e.g. a shared machine)",
+    )
+    parser.add_argument(
         "--replot",
         action="store_true",
         help="only render results.md and chart.png again from the results.json in --output",
@@ -206,10 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.replot:
         saved = json.loads((args.output / "results.json").read_text())
+        if args.note:
+            saved["environment"]["note"] = args.note
+            (args.output / "results.json").write_text(json.dumps(saved, indent=1))
         (args.output / "results.md").write_text(
             report.render_markdown(saved["environment"], saved["summary"]) + "\n"
         )
         report.write_chart(saved["summary"], str(args.output / "chart.png"))
+        if args.readme:
+            _update_readme(saved["environment"], saved["summary"])
         return 0
     args.rounds = args.rounds or (1 if args.quick else 3)
     # Stopped with SIGTERM, still stop the sink (the finally below).
@@ -275,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = report.aggregate(rounds)
     env = environment(args, versions, sys.argv[1:] if argv is None else argv)
     env["duration_s"] = round(time.monotonic() - started, 1)
+    if args.note:
+        env["note"] = args.note
     verdicts = report.evaluate(summary)
     out = args.output
     out.mkdir(parents=True, exist_ok=True)
@@ -297,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print("no chart: matplotlib is missing (pip install -e '.[bench]')")
 
+    if args.readme:
+        _update_readme(env, summary)
+
     print()
     print(report.markdown_table(summary))
     print()
@@ -308,6 +328,15 @@ def main(argv: list[str] | None = None) -> int:
         print("error:", error.splitlines()[-1] if error else error)
     print(f"\nwrote {out}/ in {env['duration_s']:.0f} s")
     return 0
+
+
+def _update_readme(env: dict[str, Any], summary: dict[str, Any]) -> None:
+    readme = BENCH_DIR.parent / "README.md"
+    text = readme.read_text()
+    updated = report.replace_readme_block(text, report.readme_block(env, summary))
+    if updated == text:
+        print("README.md has no benchmark markers: not updated")
+    readme.write_text(updated)
 
 
 def _brief(name: str, result: dict[str, Any]) -> str:

@@ -185,3 +185,24 @@ def test_markdown_table_shows_median_and_range_per_competitor() -> None:
     assert table[0] == "| | langfuse_async (OTLP) | OpenTelemetry SDK |"
     assert table[2] == "| `@observe` overhead, new trace (us) | 1.50 (1.25-2.00) | 70.00 |"
     assert len(table) == 3  # metrics nobody measured get no row
+
+
+def test_readme_block_replaces_only_the_text_between_its_markers() -> None:
+    summary = {"langfuse_async-ingestion": {"observe_us": report.summarize([1.5])}}
+    environment = {
+        "date": "2026-01-01 00:00 UTC",
+        "machine": "2 CPUs",
+        "python": "3.11.7",
+        "rounds": 1,
+        "command": "python benchmarks/run.py",
+        "versions": {"langfuse_async-ingestion": {"langfuse-async": "0.1.0"}},
+        "note": "A shared machine.",
+    }
+    block = report.readme_block(environment, summary)
+    readme = f"intro\n{report.README_START}\nold table\n{report.README_END}\nnotes\n"
+    updated = report.replace_readme_block(readme, block)
+    assert updated.startswith("intro\n") and updated.endswith("\nnotes\n")
+    assert "old table" not in updated
+    assert "| `@observe` overhead, new trace (us) | 1.50 |" in updated
+    assert "langfuse-async 0.1.0" in updated and "**A shared machine.**" in updated
+    assert report.replace_readme_block("no markers", block) == "no markers"

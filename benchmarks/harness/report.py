@@ -271,6 +271,45 @@ def render_markdown(environment: Mapping[str, Any], summary: Mapping[str, Any]) 
     )
 
 
+README_START = "<!-- benchmarks:start (written by python benchmarks/run.py --readme) -->"
+README_END = "<!-- benchmarks:end -->"
+
+
+def readme_block(environment: Mapping[str, Any], summary: Mapping[str, Any]) -> str:
+    """The README's part of the results: where it ran, the table, the chart, the targets."""
+    versions = "; ".join(
+        ", ".join(f"{dist} {version}" for dist, version in dists.items())
+        for name, dists in environment["versions"].items()
+        if name != "langfuse_async-otlp"  # the same venv as the ingestion route
+    )
+    note = environment.get("note")
+    lines = [
+        README_START,
+        f"Latest run: {environment['date']}, {environment['machine']}, Python "
+        f"{environment['python']}; {versions}; {environment['rounds']} round(s), medians with "
+        f"(min-max); `{environment['command']}`." + (f" **{note}**" if note else ""),
+        "",
+        markdown_table(summary),
+        "",
+        "![Hot-path overhead and throughput per competitor](benchmarks/results/chart.png)",
+        "",
+        "Issue 10's targets, as the script judged them on this run:",
+        "",
+        markdown_verdicts(evaluate(summary)),
+        README_END,
+    ]
+    return "\n".join(lines)
+
+
+def replace_readme_block(readme: str, block: str) -> str:
+    """``readme`` with the text between the markers replaced; unchanged without markers."""
+    start = readme.find(README_START)
+    end = readme.find(README_END)
+    if start < 0 or end < start:
+        return readme
+    return readme[:start] + block + readme[end + len(README_END) :]
+
+
 def write_chart(summary: Mapping[str, Mapping[str, Any]], path: str) -> None:
     """A bar chart of hot-path overhead (log scale) and throughput per competitor."""
     import matplotlib
