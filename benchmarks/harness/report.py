@@ -155,7 +155,7 @@ def _throughput(size: str, floor: float) -> Check:
         if rate is None or lost is None:
             return None
         most_lost = int(lost["max"])
-        return rate >= floor and most_lost == 0, f"{rate:,.0f} obs/s, lost up to {most_lost}"
+        return rate >= floor and most_lost == 0, f"{rate:,.0f} obs/s, lost up to {most_lost:,}"
 
     return check
 
