@@ -44,6 +44,12 @@ class EventError:
         reason: Why it was not delivered; see :data:`Reason`.
         message: A human-readable explanation.
         error: The server's detail as received (string, object or ``None``).
+        possibly_delivered: True when a request carrying this event was sent and no complete
+            answer came back (a timeout after sending, the connection lost mid-reply, a reply
+            that could not be read): the server may have stored it. Delivery is at least once
+            and the server deduplicates by envelope id, so such an event may be in Langfuse
+            although it is reported here. False means every request that carried it got a
+            complete answer saying it was not stored.
     """
 
     event_id: str
@@ -54,6 +60,7 @@ class EventError:
     reason: Reason
     message: str
     error: Any = None
+    possibly_delivered: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,7 +92,10 @@ class Statistics:
     ``pending == 0``.
 
     Attributes:
-        enqueued: Events produced (every one of them ends delivered, failed or dropped).
+        enqueued: Events produced (every one of them ends delivered, failed or dropped). One
+            event is one event on the wire: an ingestion envelope (an observation, a trace
+            update, a score, and the ``trace-create`` the worker adds for each root observation
+            on the ingestion route) or, on the OTLP route, one span or one trace update.
         delivered: Events the server accepted.
         failed: Events sent and refused, or whose retries ran out.
         dropped: Events never sent (queue full, oversize, unserializable, shutdown).

@@ -158,19 +158,11 @@ class SentRoots:
 def plan_ingestion(
     items: Sequence[Item], *, max_bytes: int, max_count: int, ctx: WireContext
 ) -> Plan:
-    """Cut prepared items into ingestion requests.
-
-    A root's trace-create rides in its item: its bytes plus one separator count toward the
-    item, and the overhead assumes two envelopes per item (an upper bound for the digits of
-    ``batch_size``), so every body stays within the limit.
-    """
-    sizes = [
-        len(item.ingestion or b"") + (len(item.trace_event) + 1 if item.trace_event else 0)
-        for item in items
-    ]
+    """Cut prepared items into ingestion requests (every body stays within the limit)."""
+    sizes = [len(item.ingestion or b"") for item in items]
 
     def overhead(n: int) -> int:
-        return _ingestion.batch_overhead(2 * n, ctx)
+        return _ingestion.batch_overhead(n, ctx)
 
     plan = Plan()
     _within_limit(plan, items, sizes, max_bytes, max_count, overhead)

@@ -34,6 +34,7 @@ def event_error(
     *,
     status: int | None = None,
     error: Any = None,
+    possibly_delivered: bool = False,
 ) -> EventError:
     """Describe why ``record`` will not be delivered."""
     return EventError(
@@ -45,6 +46,7 @@ def event_error(
         reason=reason,
         message=message,
         error=error,
+        possibly_delivered=possibly_delivered,
     )
 
 
@@ -60,6 +62,9 @@ class Ledger:
         self._reports = reports
         self.refused = 0
         """Events refused before they got a queue sequence number (counted as enqueued)."""
+        self.derived = 0
+        """Events the worker made (a root's ``trace-create``), counted as enqueued: statistics
+        count events on the wire, not records."""
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
@@ -106,7 +111,7 @@ class Ledger:
         """
         with self._lock:
             delivered, failed, dropped = self.delivered, self.failed, self.dropped
-            refused = self.refused
+            refused = self.refused + self.derived
             by_reason = MappingProxyType(dict(self.by_reason))
             retries, requests, bytes_sent = self.retries, self.requests, self.bytes_sent
             sampled_out, truncated = self.sampled_out, self.truncated

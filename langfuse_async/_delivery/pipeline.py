@@ -16,6 +16,7 @@ import asyncio
 import logging
 import threading
 import time
+from typing import Any
 
 import anyio
 
@@ -85,6 +86,7 @@ class Pipeline:
             public_key=config.public_key or "",
             secret_key=config.secret_key or "",
             timeout=config.timeout,
+            **_transport_options(config),
         )
         sender = self._given_sender or HttpSender(
             self._http, base_url=config.base_url, ctx=self._ctx
@@ -107,6 +109,8 @@ class Pipeline:
     def emit(self, record: Record) -> None:
         """Admit ``record``; never raises, never blocks."""
         try:
+            if IN_ON_ERROR.get():
+                self._reports.note_echo(record.event_id)
             if self._closed:
                 self._ledger.refuse(
                     record, "shutdown", "produced after shutdown()", report=not IN_ON_ERROR.get()
@@ -211,6 +215,7 @@ class Pipeline:
 
     async def flush(self, timeout: float | None = None) -> FlushResult:
         """Send everything enqueued so far and wait for its outcomes, at most ``timeout`` s."""
+        _check_timeout("flush", timeout)
         if self._sealed:
             # Shut down: nothing is sent any more; reports of late events may be left.
             with anyio.move_on_after(timeout):
@@ -290,6 +295,7 @@ class Pipeline:
         The work runs in a task of its own: a caller that is cancelled (an application's own
         shutdown deadline) stops waiting, but does not cut the shutdown short for the others.
         """
+        _check_timeout("shutdown", timeout)  # before anything changes: a bad call closes nothing
         if self._shutdown_result is not None:
             return self._shutdown_result
         self._closed = True  # at once: what is produced from now on is refused and reported
@@ -378,3 +384,31 @@ class Pipeline:
 
     def _at_exit(self) -> None:
         _hooks.shut_down_at_exit([self])
+
+
+def _check_timeout(call: str, timeout: object) -> None:
+    """Refuse a timeout that is not a number of seconds (a programming error, said at once)."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(
+            f"{call}(timeout=...) takes seconds as a number or None, got {type(timeout).__name__}"
+        )
+    if timeout != timeout or timeout < 0:  # NaN or negative
+        raise ValueError(f"{call}(timeout=...) must be a number of seconds >= 0, got {timeout!r}")
+
+
+def _transport_options(config: Config) -> dict[str, Any]:
+    """The transport fields of ``config``: ``ssl``, ``proxy``, ``trust_env``, extra headers.
+
+    Read by name with the defaults of a config that predates them (verified TLS, the
+    environment's proxies, no extra headers), so the HTTP client and the configuration can
+    evolve apart.
+    """
+    headers = getattr(config, "additional_headers", None) or ()
+    return {
+        "ssl": getattr(config, "ssl", True),
+        "proxy": getattr(config, "proxy", None),
+        "trust_env": getattr(config, "trust_env", True),
+        "headers": dict(headers),
+    }

@@ -42,7 +42,8 @@ async def test_server_errors_are_retried_until_delivered(
     assert (await langfuse_client.flush(timeout=10)).completed
     assert ERRORS == []
     s = langfuse_client.statistics()
-    assert s.delivered == 1 and s.retries == 2
+    # Two events on the wire (the span and its trace's trace-create), each sent three times.
+    assert s.delivered == 2 and s.retries == 4
     [trace] = await langfuse_collector.traces()
     assert trace.name == "work"
 
@@ -55,7 +56,7 @@ async def test_rate_limits_and_dropped_connections_are_retried(
     langfuse_collector.faults.drop_connection(route="ingestion")
     await work(2)
     assert (await langfuse_client.flush(timeout=10)).completed
-    assert ERRORS == [] and langfuse_client.statistics().retries == 2
+    assert ERRORS == [] and langfuse_client.statistics().retries == 4
     assert len(await langfuse_collector.observations()) == 1
 
 
@@ -66,7 +67,10 @@ async def test_unauthorized_is_final(
     langfuse_collector.faults.unauthorized(route="ingestion")
     await work(3)
     assert (await langfuse_client.flush(timeout=10)).completed
-    assert [(e.reason, e.status) for e in ERRORS] == [("unauthorized", 401)]
+    assert [(e.event_type, e.reason, e.status) for e in ERRORS] == [
+        ("span-create", "unauthorized", 401),
+        ("trace-create", "unauthorized", 401),
+    ]
     assert len(langfuse_collector.requests_to("ingestion")) == 1
     assert balanced(langfuse_client)
 
