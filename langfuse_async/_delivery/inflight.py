@@ -33,14 +33,18 @@ class Item:
         "seq",
         "size",
         "span",
+        "taken_size",
         "truncated",
     )
 
     def __init__(self, seq: int, record: Record, *, derived: bool = False) -> None:
         self.seq = seq
         self.record = record
+        self.taken_size = record.size
+        """The queue's estimate of the record as taken."""
         self.size = record.size
-        """The queue's estimate when taken; it counts against the bounds until settled."""
+        """What it counts against the bounds until settled: the queue's estimate of the record
+        as taken, plus its wire bytes once encoded (see :meth:`InFlight.charge_bytes`)."""
         self.attempts = 0
         """Failed attempts so far; the next send is a retry when > 0."""
         self.not_before = 0.0
@@ -117,14 +121,18 @@ class InFlight:
         return len(self._items) < self._max_count and self._bytes < self._max_bytes
 
     def take(self, queue: EventQueue, limit: int) -> list[Item]:
-        """Take up to ``limit`` of the oldest queued events, within the room left."""
+        """Take up to ``limit`` of the oldest queued events, within the room left.
+
+        An event held here also holds its encoding, about as large as the record itself:
+        records are taken within half the room, so both together stay within the bound.
+        """
         count_room = self._max_count - len(self._items)
         byte_room = self._max_bytes - self._bytes
         if count_room <= 0 or byte_room <= 0:
             return []
         taken: list[Item] = []
         maybe_sent = self.maybe_sent
-        for seq, record in queue.take(min(limit, count_room), byte_room):
+        for seq, record in queue.take(min(limit, count_room), max(1, byte_room // 2)):
             item = Item(seq, record)
             if maybe_sent and record.event_id in maybe_sent:
                 maybe_sent.discard(record.event_id)
@@ -140,6 +148,13 @@ class InFlight:
         self._items[id(item)] = item
         self._bytes += item.size
         return item
+
+    def charge_bytes(self, item: Item) -> None:
+        """Count ``item``'s wire bytes, with its record, against the bounds (once encoded)."""
+        size = item.taken_size + len(item.ingestion or b"") + len(item.span or b"")
+        if self._items.get(id(item)) is item:
+            self._bytes += size - item.size
+        item.size = size
 
     def holds(self, item: Item) -> bool:
         """Whether ``item`` is held and not settled yet."""

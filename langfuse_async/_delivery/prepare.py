@@ -69,7 +69,7 @@ def prepare(item: Item, route: Route, ctx: WireContext, max_event_bytes: int) ->
             if fitted is None:
                 return _oversize(max_event_bytes)
             newly_truncated = fitted[0] is not record and _mark_truncated(item)
-            item.ingestion = fitted[1]
+            item.ingestion = _compact(fitted[1])
             item.record = fitted[0]
             if isinstance(record, ObservationRecord) and record.is_local_root and not item.derived:
                 # From the record as taken: the trace gets the root's whole input and output,
@@ -87,10 +87,25 @@ def prepare(item: Item, route: Route, ctx: WireContext, max_event_bytes: int) ->
         if span[0] is not record:
             newly_truncated = _mark_truncated(item)
             item.record = span[0]
-        item.span = span[1]
+        item.span = _compact(span[1])
         return TRUNCATED if newly_truncated else READY
     except Exception as exc:  # encoding is total by design; this is the last safety net
         return Preparation(refused="unserializable", message=f"could not encode event: {exc!r}")
+
+
+#: Encodings at least this large are copied to a buffer of their exact size.
+_COMPACT_FROM = 4096
+
+
+def _compact(encoded: bytes) -> bytes:
+    """``encoded`` in a buffer of its own size.
+
+    msgspec's output buffer grows by half again and is not shrunk: a 20 KB event holds 30 KB
+    of memory. The worker may hold many encoded events for a long time (retries while the
+    server is down), so the copy, a fraction of the encoding's cost, keeps memory what the
+    bounds count.
+    """
+    return bytes(memoryview(encoded)) if len(encoded) >= _COMPACT_FROM else encoded
 
 
 def _oversize(limit: int) -> Preparation:

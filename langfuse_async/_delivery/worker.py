@@ -279,6 +279,7 @@ class Worker:
         ingestion: list[Item] = []
         otlp: list[Item] = []
         todo = deque(items)
+        inflight = self.inflight
         while todo:
             item = todo.popleft()
             dest = destination(item.record, route)
@@ -292,7 +293,8 @@ class Worker:
                 if prepared.companion is not None:
                     # The root's trace-create: one more event, settled and counted on its own.
                     self._ledger.derived += 1
-                    todo.appendleft(self.inflight.adopt(item, prepared.companion))
+                    todo.appendleft(inflight.adopt(item, prepared.companion))
+            inflight.charge_bytes(item)  # it holds its wire bytes too
             (ingestion if dest == "ingestion" else otlp).append(item)
         if ingestion:
             await self._send_all(ingestion, "ingestion")
