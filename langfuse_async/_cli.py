@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ._version import __version__
+
 __all__ = ["main"]
 
 logger = logging.getLogger("langfuse_async")
@@ -57,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="langfuse-async",
         description="A local Langfuse-compatible collector and a demo of langfuse_async.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {__version__}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -113,7 +118,10 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "demo",
-        help="trace a small async service workload and print what arrived",
+        help=(
+            "trace a small async service into an embedded collector and print what arrived "
+            "(--remote sends to the server LANGFUSE_* names; see demo --help)"
+        ),
         add_help=False,
     )
     return parser
@@ -142,6 +150,7 @@ async def _serve(args: argparse.Namespace) -> int:
     print(
         f"langfuse-async collector listening on {collector.url}"
         f" (Langfuse {collector.version}, mode {args.mode})\n"
+        f"  web view: {collector.url}/\n"
         f"  database: {database}\n"
         f"  point a client at it with:\n"
         f"    LANGFUSE_BASE_URL={collector.url}\n"

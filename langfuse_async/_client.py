@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from ssl import SSLContext
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from ._config import (
     DEFAULT_BACKOFF_BASE,
@@ -19,6 +20,7 @@ from ._config import (
     Config,
     QueueFull,
     TransportMode,
+    refuse_unsupported,
     resolve_config,
 )
 from ._delivery.pipeline import Pipeline
@@ -41,10 +43,15 @@ class Langfuse(Tracer):
     ``on_error``. Use it as ``async with Langfuse() as langfuse:`` or call :meth:`shutdown`.
 
     Args:
-        public_key: Project public key; default ``LANGFUSE_PUBLIC_KEY``.
-        secret_key: Project secret key; default ``LANGFUSE_SECRET_KEY``. Never logged.
-        base_url: Server URL; default ``LANGFUSE_BASE_URL``, then ``LANGFUSE_HOST``, then
-            ``https://cloud.langfuse.com``.
+        public_key: Project public key; default ``LANGFUSE_PUBLIC_KEY``. Surrounding whitespace
+            is stripped (a key read from a file often ends with a newline); whitespace or a
+            control character inside it is a ``ValueError``.
+        secret_key: Project secret key; default ``LANGFUSE_SECRET_KEY``; stripped the same way.
+            Never logged, never in a repr.
+        base_url: Server URL, ``http://`` or ``https://``, optionally with a path prefix; no
+            credentials, query or fragment. Default ``LANGFUSE_BASE_URL``, then ``host``, then
+            ``LANGFUSE_HOST``, then ``https://cloud.langfuse.com`` (the official SDK's order).
+        host: The official SDK's older name for ``base_url`` (deprecated there too).
         flush_at: Send when this many events wait (``LANGFUSE_FLUSH_AT``, default 100); also the
             most events in one request.
         flush_interval: Send when the oldest event has waited this many seconds
@@ -65,22 +72,44 @@ class Langfuse(Tracer):
             runs on the event loop (keep it quick); an async one may take up to ``timeout``
             seconds per report without holding up sending. Events it produces that are
             dropped on the spot are counted, not reported back to it.
-        enabled: False makes every call a cheap no-op (``LANGFUSE_TRACING_ENABLED``).
+        tracing_enabled: False makes every call a cheap no-op (``LANGFUSE_TRACING_ENABLED``).
+            An explicit value wins over the variable.
+        enabled: The same option under this library's earlier name; pass one of the two.
         debug: Log at DEBUG level (``LANGFUSE_DEBUG``).
         transport: ``"auto"`` (default), ``"ingestion"`` or ``"otlp"`` (``LANGFUSE_TRANSPORT``):
             the route for traces and observations; scores always use the ingestion route.
         sample_rate: Fraction of traces kept, 0..1 (``LANGFUSE_SAMPLE_RATE``).
         environment: Tracing environment (``LANGFUSE_TRACING_ENVIRONMENT``).
-        release: Release of your application (``LANGFUSE_RELEASE``).
-        mask: Applied to input, output and metadata before they are encoded.
+        release: Release of your application (``LANGFUSE_RELEASE``, then the commit variable
+            of a CI or hosting platform such as ``GITHUB_SHA``, as the official SDK does).
+        mask: Applied to input, output and metadata before they are encoded:
+            ``mask(*, data, **kwargs)`` as in the official SDK, or a function of one value.
+        additional_headers: Extra HTTP headers sent on every request (a gateway's API key, a
+            tenant id...). Names must be valid and may not be ones the client sets itself
+            (``Authorization``, ``Content-Type``...); values are never logged.
+        ssl: TLS verification for https: True (default) uses the system's CAs; an
+            ``ssl.SSLContext`` (e.g. ``ssl.create_default_context(cafile="ca.pem")``) for a
+            private CA; False turns verification off and logs one WARNING.
+        proxy: An explicit ``http://[user:password@]host:port`` proxy for every request.
+        trust_env: Without ``proxy``, honour ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` as
+            the official SDK does (default True).
+        media_upload_thread_count: Accepted for code written for the official SDK; this client
+            uploads no media, so it has no effect.
+        otel_compression: Accepted as ``"gzip"`` (what this client always does on the OTLP
+            route); ``"none"`` is refused.
         backoff_base: First retry delay ceiling in seconds (full jitter, doubling).
         backoff_max: Largest retry delay in seconds (``Retry-After`` may ask for more).
         exit_timeout: Seconds the interpreter-exit hook may spend sending what is left.
         shutdown_timeout: What :meth:`shutdown` allows when called without a timeout, and so
             what leaving ``async with`` allows (default 30 s); None waits until done.
+        httpx_client: Not supported (this client has its own HTTP session): use ``timeout``,
+            ``additional_headers``, ``ssl`` and ``proxy``. So are ``tracer_provider``,
+            ``span_exporter``, ``id_generator``, ``mask_otel_spans``, ``should_export_span``
+            and ``skills``: each raises a ``TypeError`` saying what to use instead.
 
     Raises:
         ValueError: An option, or the environment variable it came from, is invalid.
+        TypeError: An official SDK keyword that cannot apply here was given a value.
     """
 
     def __init__(
@@ -89,6 +118,7 @@ class Langfuse(Tracer):
         secret_key: str | None = None,
         base_url: str | None = None,
         *,
+        host: str | None = None,
         flush_at: int | None = None,
         flush_interval: float | None = None,
         max_batch_bytes: int = MAX_BATCH_BYTES_LIMIT,
@@ -99,24 +129,48 @@ class Langfuse(Tracer):
         max_retries: int | None = None,
         timeout: float | None = None,
         on_error: Callable[[EventError], Any] | None = None,
+        tracing_enabled: bool | None = None,
         enabled: bool | None = None,
         debug: bool | None = None,
         transport: TransportMode | None = None,
         sample_rate: float | None = None,
         environment: str | None = None,
         release: str | None = None,
-        mask: Callable[[Any], Any] | None = None,
+        mask: Callable[..., Any] | None = None,
+        additional_headers: Mapping[str, str] | None = None,
+        ssl: SSLContext | bool | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+        media_upload_thread_count: int | None = None,
+        otel_compression: Literal["gzip"] | None = None,
         backoff_base: float = DEFAULT_BACKOFF_BASE,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
         shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
+        httpx_client: None = None,
+        tracer_provider: None = None,
+        span_exporter: None = None,
+        id_generator: None = None,
+        mask_otel_spans: None = None,
+        should_export_span: None = None,
+        skills: None = None,
     ) -> None:
+        refuse_unsupported(
+            httpx_client=httpx_client,
+            tracer_provider=tracer_provider,
+            span_exporter=span_exporter,
+            id_generator=id_generator,
+            mask_otel_spans=mask_otel_spans,
+            should_export_span=should_export_span,
+            skills=skills,
+        )
         if on_error is not None and not callable(on_error):
             raise ValueError("on_error must be a callable taking an EventError")
         self._config: Config = resolve_config(
             public_key=public_key,
             secret_key=secret_key,
             base_url=base_url,
+            host=host,
             flush_at=flush_at,
             flush_interval=flush_interval,
             max_batch_bytes=max_batch_bytes,
@@ -131,13 +185,27 @@ class Langfuse(Tracer):
             exit_timeout=exit_timeout,
             shutdown_timeout=shutdown_timeout,
             enabled=enabled,
+            tracing_enabled=tracing_enabled,
             debug=debug,
             transport=transport,
             sample_rate=sample_rate,
             environment=environment,
             release=release,
             mask=mask,
+            additional_headers=additional_headers,
+            ssl=ssl,
+            proxy=proxy,
+            trust_env=trust_env,
+            media_upload_thread_count=media_upload_thread_count,
+            otel_compression=otel_compression,
         )
+        if self._config.ssl is False:
+            logger.warning(
+                "TLS certificate verification is off (ssl=False): anyone on the path to %s "
+                "can read and change what is sent; pass an ssl.SSLContext that trusts your "
+                "server's CA instead",
+                self._config.base_url,
+            )
         if self._config.debug:
             _enable_debug_logging()
         self._pipeline: Pipeline | None = None

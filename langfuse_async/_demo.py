@@ -1,7 +1,8 @@
 """``langfuse-async demo``: a small traced async service, delivered and shown in seconds.
 
-Without ``LANGFUSE_PUBLIC_KEY``/``LANGFUSE_SECRET_KEY`` it starts the embedded collector on a
-free loopback port and prints what arrived as trace trees; with them, it sends to that server.
+By default it starts the embedded collector on a free loopback port and prints what arrived as
+trace trees, whatever ``LANGFUSE_*`` says: a demo never writes into a real project unasked. With
+``--remote`` it sends to the server ``LANGFUSE_*`` names instead.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ async def _run_local(mode: str, limit: int) -> int:
                 secret_key=collector.secret_key,
                 base_url=collector.url,
                 flush_interval=0.1,
+                # The shell's LANGFUSE_* must not make the demo show nothing.
+                tracing_enabled=True,
+                sample_rate=1.0,
             )
             async with langfuse:
                 await _workload()
@@ -132,8 +136,8 @@ async def _run_local(mode: str, limit: int) -> int:
         return 0 if result.completed and stats.failed == 0 and stats.dropped == 0 else 1
 
 
-async def _run_remote(limit: int) -> int:
-    async with Langfuse() as langfuse:
+async def _run_remote(langfuse: Langfuse) -> int:
+    async with langfuse:
         print(f"sending to {langfuse._config.base_url}\n")
         await _workload()
         result = await langfuse.flush(timeout=30)
@@ -145,11 +149,24 @@ async def _run_remote(limit: int) -> int:
     return 0 if ok else 1
 
 
+def _limit(text: str) -> int:
+    try:
+        limit = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if limit < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return limit
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the demo; return the process exit code."""
     parser = argparse.ArgumentParser(
         prog="langfuse-async demo",
-        description="Trace a small async service and show what the server received.",
+        description=(
+            "Trace a small async service and show what the server received. By default it "
+            "sends to an embedded collector, whatever LANGFUSE_* says."
+        ),
     )
     parser.add_argument(
         "--mode",
@@ -157,14 +174,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="v4",
         help="which server the embedded collector behaves like (default: v4, like Cloud)",
     )
-    parser.add_argument("--limit", type=int, default=10, help="traces to print")
     parser.add_argument(
-        "--local",
+        "--limit", metavar="N", type=_limit, default=10, help="traces to print (default 10)"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--remote",
         action="store_true",
-        help="use the embedded collector even when LANGFUSE_* credentials are set",
+        help=(
+            "send to the Langfuse server that LANGFUSE_BASE_URL, LANGFUSE_PUBLIC_KEY and "
+            "LANGFUSE_SECRET_KEY name, instead of the embedded collector"
+        ),
+    )
+    where.add_argument(
+        "--local", action="store_true", help="use the embedded collector (the default)"
     )
     args = parser.parse_args(list(argv) if argv is not None else None)
-    remote = bool(os.environ.get("LANGFUSE_PUBLIC_KEY") and os.environ.get("LANGFUSE_SECRET_KEY"))
-    if remote and not args.local:
-        return asyncio.run(_run_remote(args.limit))
-    return asyncio.run(_run_local(args.mode, args.limit))
+    if not args.remote:
+        if os.environ.get("LANGFUSE_PUBLIC_KEY") or os.environ.get("LANGFUSE_SECRET_KEY"):
+            print("LANGFUSE_* is set but ignored: pass --remote to send to that server\n")
+        return asyncio.run(_run_local(args.mode, args.limit))
+    missing = [
+        name for name in ("LANGFUSE_PUBLIC_KEY", "LANGFUSE_SECRET_KEY") if not os.environ.get(name)
+    ]
+    if missing:
+        print(f"error: --remote needs {' and '.join(missing)} to be set", file=sys.stderr)
+        return 2
+    try:
+        langfuse = Langfuse()
+    except ValueError as exc:  # an invalid LANGFUSE_* value, named by the message
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_run_remote(langfuse))

@@ -153,3 +153,105 @@ def test_shutdown_timeout_is_validated() -> None:
         Langfuse("pk", "sk", "http://127.0.0.1:9", shutdown_timeout=None)._config.shutdown_timeout
         is None
     )
+
+
+# Every keyword of the official 5.2 ``Langfuse.__init__``, with a value code written for it
+# might pass; the ones that cannot apply here raise TypeError saying what to use instead.
+OFFICIAL_ACCEPTED = {
+    "public_key": "pk",
+    "secret_key": "sk",
+    "base_url": "http://127.0.0.1:9",
+    "host": "http://127.0.0.1:9",
+    "timeout": 10,
+    "debug": False,
+    "tracing_enabled": True,
+    "flush_at": 50,
+    "flush_interval": 2.5,
+    "environment": "staging",
+    "release": "v1.2",
+    "media_upload_thread_count": 2,
+    "sample_rate": 0.5,
+    "mask": lambda *, data, **kwargs: data,
+    "additional_headers": {"X-Gateway-Key": "g-123"},
+    "otel_compression": "gzip",
+}
+OFFICIAL_REFUSED = [
+    "httpx_client",
+    "tracer_provider",
+    "id_generator",
+    "span_exporter",
+    "mask_otel_spans",
+    "should_export_span",
+    "skills",
+]
+
+
+def test_every_official_keyword_is_accepted_or_refused_with_advice() -> None:
+    langfuse = Langfuse(**OFFICIAL_ACCEPTED)
+    c = langfuse._config
+    assert (c.base_url, c.timeout, c.flush_at, c.flush_interval) == (
+        "http://127.0.0.1:9",
+        10,
+        50,
+        2.5,
+    )
+    assert (c.environment, c.release, c.sample_rate, c.enabled) == ("staging", "v1.2", 0.5, True)
+    assert c.mask is OFFICIAL_ACCEPTED["mask"]
+    assert dict(c.additional_headers) == {"X-Gateway-Key": "g-123"}
+    for name in OFFICIAL_REFUSED:
+        with pytest.raises(TypeError, match=rf"^Langfuse\(\) does not accept {name}=: \w"):
+            Langfuse("pk", "sk", "http://127.0.0.1:9", **{name: object()})
+        Langfuse("pk", "sk", "http://127.0.0.1:9", **{name: None})  # None is harmless
+
+
+def test_refused_keywords_say_what_to_use_instead() -> None:
+    with pytest.raises(TypeError, match=r"httpx_client=.*timeout=.*additional_headers=.*ssl="):
+        Langfuse(httpx_client=object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"span_exporter=.*transport="):
+        Langfuse(span_exporter=object())  # type: ignore[arg-type]
+
+
+def test_tracing_enabled_false_makes_a_no_op_client() -> None:
+    langfuse = Langfuse("pk", "sk", "http://127.0.0.1:9", tracing_enabled=False)
+    assert langfuse._pipeline is None
+    assert "disabled" in repr(langfuse)
+
+
+def test_ssl_false_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
+        Langfuse("pk", "sk", "https://langfuse.internal", ssl=False)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1
+    assert "ssl=False" in warnings[0].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="langfuse_async"):
+        Langfuse("pk", "sk", "https://langfuse.internal")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_repr_never_shows_header_values_or_proxy_credentials() -> None:
+    langfuse = Langfuse(
+        "pk",
+        "sk-secret",
+        "http://127.0.0.1:9",
+        additional_headers={"X-Gateway-Key": "g-secret"},
+        proxy="http://user:p-secret@proxy:3128",
+    )
+    for text in (repr(langfuse), repr(langfuse._config)):
+        assert "secret" not in text
+
+
+def test_keys_from_a_secrets_file_are_stripped() -> None:
+    langfuse = Langfuse("pk-lf-1\n", "sk-lf-2\n", "http://127.0.0.1:9")
+    assert (langfuse._config.public_key, langfuse._config.secret_key) == ("pk-lf-1", "sk-lf-2")
+    with pytest.raises(ValueError, match="secret_key"):
+        Langfuse("pk", "sk-lf\n-2", "http://127.0.0.1:9")
+
+
+async def test_host_keyword_delivers_like_base_url() -> None:
+    async with Collector() as collector:
+        async with Langfuse(
+            public_key=collector.public_key, secret_key=collector.secret_key, host=collector.url
+        ) as langfuse:
+            langfuse.start_observation(name="via-host").end()
+        assert [o.name for o in await collector.observations()] == ["via-host"]

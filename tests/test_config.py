@@ -109,3 +109,269 @@ def test_errors_name_the_environment_variable_a_bad_value_came_from() -> None:
 def test_transport_names_are_case_insensitive() -> None:
     assert resolve({"LANGFUSE_TRANSPORT": "OTLP"}).transport == "otlp"
     assert resolve(transport=" Ingestion ").transport == "ingestion"
+
+
+# ------------------------------------------------------------- official 5.x keywords and names
+
+
+def test_host_is_the_official_alias_of_base_url_in_the_official_order() -> None:
+    assert resolve(host="http://h:1").base_url == "http://h:1"
+    assert resolve({"LANGFUSE_HOST": "http://env-host:1"}, host="http://h:1").base_url == (
+        "http://h:1"
+    )
+    # LANGFUSE_BASE_URL wins over host=, and base_url= over everything (5.x's order).
+    assert resolve({"LANGFUSE_BASE_URL": "http://env:1"}, host="http://h:1").base_url == (
+        "http://env:1"
+    )
+    assert resolve({"LANGFUSE_BASE_URL": "http://env:1"}, base_url="http://b:1", host="http://h:1")
+    assert resolve(base_url="http://b:1", host="http://h:1").base_url == "http://b:1"
+    with pytest.raises(ValueError, match=r"^host must start with https:// or http://"):
+        resolve(host="localhost:3000")
+
+
+def test_tracing_enabled_is_the_official_name_of_enabled() -> None:
+    assert resolve(public_key="pk", secret_key="sk", tracing_enabled=False).disabled_reason == (
+        "disabled"
+    )
+    env = {"LANGFUSE_TRACING_ENABLED": "false"}
+    assert resolve(env, public_key="pk", secret_key="sk", tracing_enabled=True).enabled
+    assert resolve(public_key="pk", secret_key="sk", enabled=False, tracing_enabled=False)
+    with pytest.raises(ValueError, match="enabled and tracing_enabled disagree"):
+        resolve(enabled=True, tracing_enabled=False)
+    with pytest.raises(ValueError, match=r"tracing_enabled \(from LANGFUSE_TRACING_ENABLED\)"):
+        resolve({"LANGFUSE_TRACING_ENABLED": "perhaps"}, tracing_enabled=None)
+
+
+def test_release_falls_back_to_the_ci_commit_variables_as_the_official_sdk_does() -> None:
+    assert resolve({"GITHUB_SHA": "abc123"}).release == "abc123"
+    assert resolve({"CI_COMMIT_SHA": "gl", "GITHUB_SHA": "gh"}).release == "gl"  # 5.x's order
+    assert resolve({"LANGFUSE_RELEASE": "v1", "GITHUB_SHA": "abc"}).release == "v1"
+    assert resolve({"GITHUB_SHA": "abc"}, release="v2").release == "v2"
+    assert resolve().release is None
+
+
+def test_decorator_io_capture_variable_is_read_into_capture_io() -> None:
+    assert resolve().capture_io is True
+    env = {"LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED": "false"}
+    assert resolve(env).capture_io is False
+    assert resolve({"LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED": "0"}).capture_io is False
+    assert resolve(env, capture_io=True).capture_io is True
+    with pytest.raises(ValueError, match="LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED"):
+        resolve({"LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED": "sometimes"})
+
+
+def test_media_upload_thread_count_is_accepted_and_validated_but_does_nothing() -> None:
+    assert resolve(media_upload_thread_count=4) == resolve()
+    with pytest.raises(ValueError, match="media_upload_thread_count"):
+        resolve(media_upload_thread_count=0)
+
+
+def test_otel_compression_gzip_is_accepted_and_none_refused_with_the_reason() -> None:
+    assert resolve(otel_compression="GZIP") == resolve()
+    with pytest.raises(ValueError, match=r"otel_compression='none' is not supported.*gzip"):
+        resolve(otel_compression="none")
+    with pytest.raises(ValueError, match="otel_compression must be 'gzip'"):
+        resolve(otel_compression="brotli")
+
+
+def test_a_mask_written_to_the_official_protocol_is_accepted() -> None:
+    def mask(*, data: Any, **kwargs: Any) -> Any:
+        return data
+
+    assert resolve(mask=mask).mask is mask
+
+
+# ------------------------------------------------------------------------ keys (issue 9 §4.7)
+
+
+def test_surrounding_whitespace_is_stripped_from_keys() -> None:
+    c = resolve(public_key=" pk-lf-1\n", secret_key="sk-lf-2\r\n")
+    assert (c.public_key, c.secret_key) == ("pk-lf-1", "sk-lf-2")
+    # Environment values too (a key read with $(cat file) keeps its newline).
+    c = resolve({"LANGFUSE_PUBLIC_KEY": "pk-lf-3\n", "LANGFUSE_SECRET_KEY": "\tsk-lf-4 "})
+    assert (c.public_key, c.secret_key, c.enabled) == ("pk-lf-3", "sk-lf-4", True)
+    assert resolve(public_key="  ", secret_key="sk").disabled_reason == "missing keys"
+
+
+@pytest.mark.parametrize("bad", ["sk-lf one", "sk-lf-\none", "sk-\x00lf", "sk-lf-\x7f", "sk-lf-é"])
+def test_keys_with_inner_whitespace_or_control_characters_are_refused_without_showing_them(
+    bad: str,
+) -> None:
+    with pytest.raises(ValueError, match=r"^secret_key must be printable ASCII") as info:
+        resolve(public_key="pk", secret_key=bad)
+    assert bad.strip() not in str(info.value)
+    with pytest.raises(ValueError, match=r"^public_key \(from LANGFUSE_PUBLIC_KEY\) must be"):
+        resolve({"LANGFUSE_PUBLIC_KEY": "pk lf"})
+
+
+# ---------------------------------------------------------------------- base URL (§4.7)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://cloud.langfuse.com/", "https://cloud.langfuse.com"),
+        ("http://127.0.0.1:3000", "http://127.0.0.1:3000"),
+        ("http://[::1]:3000", "http://[::1]:3000"),
+        (" https://gateway.example/langfuse/ ", "https://gateway.example/langfuse"),
+        ("HTTPS://Cloud.Langfuse.com", "HTTPS://Cloud.Langfuse.com"),
+    ],
+)
+def test_valid_base_urls(url: str, expected: str) -> None:
+    assert resolve(base_url=url).base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("cloud.langfuse.com", r"must start with https:// or http://.*did you mean"),
+        ("localhost:3000", r"must start with https:// or http://"),
+        ("ftp://host", r"must be an http:// or https:// URL"),
+        ("http://", r"has no host name"),
+        ("http://:3000", r"has no host name"),
+        ("http://host:99999", r"invalid port"),
+        ("http://host:0", r"invalid port"),
+        ("http://host:abc", r"invalid port"),
+        ("http://host:", r"invalid port"),
+        ("http://host/path?x=1", r"must not have a query"),
+        ("http://host?", r"must not have a query"),
+        ("http://host#frag", r"or a fragment"),
+        ("http://ho st", r"whitespace or control characters"),
+        ("http://host/\npath", r"whitespace or control characters"),
+    ],
+)
+def test_base_urls_the_transport_cannot_use_are_refused_naming_the_option(
+    url: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"^base_url .*{message}"):
+        resolve(base_url=url)
+
+
+@pytest.mark.parametrize(
+    "url", ["https://user:hunter2@host", "https://hunter2@host/x", "https://u:hunter2@h:1/?q"]
+)
+def test_a_base_url_with_credentials_is_refused_without_showing_them(url: str) -> None:
+    with pytest.raises(ValueError, match="must not contain credentials") as info:
+        resolve(base_url=url)
+    assert "hunter2" not in str(info.value) and "***@" in str(info.value)
+    with pytest.raises(ValueError, match=r"base_url \(from LANGFUSE_BASE_URL\)") as info:
+        resolve({"LANGFUSE_BASE_URL": url})
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_scheme_less_base_url_with_credentials_is_not_shown_either() -> None:
+    with pytest.raises(ValueError, match="must start with") as info:
+        resolve(base_url="user:hunter2@host:3000/x")
+    assert "hunter2" not in str(info.value)
+
+
+# --------------------------------------------------------- headers, TLS and proxy (§5)
+
+
+def test_additional_headers_are_kept_in_order_and_never_shown() -> None:
+    c = resolve(additional_headers={"X-Api-Key": " secret-123 ", "x-tenant": "acme"})
+    assert c.additional_headers == (("X-Api-Key", "secret-123"), ("x-tenant", "acme"))
+    assert "secret-123" not in repr(c) and "X-Api-Key" not in repr(c)
+    assert dict(c.additional_headers)["x-tenant"] == "acme"
+    assert resolve().additional_headers == ()
+    assert resolve(additional_headers={}).additional_headers == ()
+    hash(c)  # a frozen, hashable value
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        (["X-A", "b"], r"must be a dict"),
+        ({"X A": "v"}, r"'X A' is not a valid HTTP header name"),
+        ({"X-A:": "v"}, r"is not a valid HTTP header name"),
+        ({"": "v"}, r"is not a valid HTTP header name"),
+        ({1: "v"}, r"is not a valid HTTP header name"),
+        ({"Authorization": "Bearer x-secret"}, r"must not set 'Authorization'"),
+        ({"content-type": "text/plain"}, r"must not set 'content-type'"),
+        ({"X-A": "1", "x-a": "2"}, r"names 'x-a' twice"),
+        ({"X-A": 1}, r"\['X-A'\] must be a string"),
+        ({"X-A": "x-secret\r\nInjected: 1"}, r"\['X-A'\] must not contain a line break"),
+        ({"X-A": "x-secret\x00"}, r"control character"),
+        ({"X-A": "x-secret-€"}, r"ISO-8859-1"),
+    ],
+)
+def test_additional_headers_that_cannot_be_sent_are_refused_without_showing_values(
+    headers: Any, message: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"^additional_headers.*{message}") as info:
+        resolve(additional_headers=headers)
+    assert "x-secret" not in str(info.value)
+
+
+def test_ssl_option() -> None:
+    import ssl
+
+    assert resolve().ssl is True
+    assert resolve(ssl=True).ssl is True
+    assert resolve(ssl=False).ssl is False
+    context = ssl.create_default_context()
+    assert resolve(ssl=context).ssl is context
+    with pytest.raises(ValueError, match=r"^ssl must be an ssl.SSLContext"):
+        resolve(ssl="/etc/ssl/ca.pem")
+
+
+def test_proxy_options() -> None:
+    c = resolve()
+    assert (c.proxy, c.trust_env) == (None, True)
+    c = resolve(proxy="http://user:hunter2@proxy.internal:3128/", trust_env=False)
+    assert (c.proxy, c.trust_env) == ("http://user:hunter2@proxy.internal:3128", False)
+    assert "hunter2" not in repr(c)
+
+
+@pytest.mark.parametrize(
+    ("proxy", "message"),
+    [
+        ("proxy.internal:3128", "must start with http:// or https://"),
+        ("socks5://proxy:1080", "must be an http:// or https:// URL"),
+        ("http://proxy:70000", "invalid port"),
+        ("http://user:hunter2@proxy/path", r"scheme://\[user:password@\]host\[:port\]"),
+        ("http://", "has no host name"),
+        (3128, "must be a URL string"),
+    ],
+)
+def test_bad_proxies_are_refused_without_showing_credentials(proxy: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=rf"^proxy .*{message}") as info:
+        resolve(proxy=proxy)
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(ValueError, match="trust_env"):
+        resolve(trust_env="sometimes")  # type: ignore[arg-type]
+
+
+# The environment variables of the official 5.2 SDK (langfuse/_client/environment_variables.py).
+OFFICIAL_VARIABLES = [
+    "LANGFUSE_TRACING_ENVIRONMENT",
+    "LANGFUSE_RELEASE",
+    "LANGFUSE_PUBLIC_KEY",
+    "LANGFUSE_SECRET_KEY",
+    "LANGFUSE_BASE_URL",
+    "LANGFUSE_HOST",
+    "LANGFUSE_OTEL_TRACES_EXPORT_PATH",
+    "LANGFUSE_OTEL_MAX_BATCH_SIZE_BYTES",
+    "LANGFUSE_OTEL_COMPRESSION",
+    "LANGFUSE_DEBUG",
+    "LANGFUSE_TRACING_ENABLED",
+    "LANGFUSE_MEDIA_UPLOAD_THREAD_COUNT",
+    "LANGFUSE_FLUSH_AT",
+    "LANGFUSE_FLUSH_INTERVAL",
+    "LANGFUSE_SAMPLE_RATE",
+    "LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED",
+    "LANGFUSE_MEDIA_UPLOAD_ENABLED",
+    "LANGFUSE_TIMEOUT",
+    "LANGFUSE_PROMPT_CACHE_DEFAULT_TTL_SECONDS",
+    "LANGFUSE_OPENAI_SKIP_RAW_RESPONSES",
+]
+
+
+def test_every_official_variable_is_in_the_readme_configuration_section() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Configuration") :]
+    section = section[: section.index("\n## ", 1)]
+    missing = [name for name in OFFICIAL_VARIABLES if f"`{name}`" not in section]
+    assert missing == []

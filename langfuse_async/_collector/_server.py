@@ -16,6 +16,7 @@ from ._app import SERVER_VERSIONS, AppState, build_app
 from ._faults import Faults, Route
 from ._model import Observation, RecordedRequest, Score, Trace
 from ._store import AsyncStore
+from ._web import WebView, install_web_view
 
 __all__ = ["DEFAULT_PUBLIC_KEY", "DEFAULT_SECRET_KEY", "Collector", "Mode", "is_loopback"]
 
@@ -175,9 +176,11 @@ class Collector:
         )
         # Bodies stay as sent: the ingestion route must not understand gzip, and the OTLP
         # route gunzips by itself, as the server does.
-        runner = web.AppRunner(
-            build_app(state), access_log=None, shutdown_timeout=1.0, auto_decompress=False
-        )
+        app = build_app(state)
+        loopback = is_loopback(self.host)
+        view = WebView(store, self.mode, self.version, loopback, self.public_key, self._secret_key)
+        install_web_view(app, view)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0, auto_decompress=False)
         try:
             await runner.setup()
             site = web.TCPSite(runner, self.host, self._requested_port)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from ._validate import OBSERVATION_TYPES, UPDATE_TYPES, entity_of, iso_ms, timestamp_ms
+from ._web_queries import WebQueries
 
 __all__ = ["AsyncStore", "ForeignDatabase", "PendingEvent", "Store"]
 
@@ -280,7 +281,7 @@ class ForeignDatabase(Exception):
 _TABLES = ("events", "traces", "observations", "scores")
 
 
-class Store:
+class Store(WebQueries):
     """The collector's SQLite database, used from one thread only.
 
     Args:

@@ -157,13 +157,16 @@ async def test_serve_runs_until_interrupted(tmp_path, signum):
         assert process.stdout is not None
         buffer = b""
         with anyio.fail_after(20):
-            while b"\n" not in buffer:
+            while b"Ctrl+C" not in buffer:
                 buffer += await process.stdout.receive()
         first = buffer.split(b"\n")[0].decode()
         assert first.startswith("langfuse-async collector listening on http://127.0.0.1:")
         url = first.split()[4]
+        assert f"web view: {url}/" in buffer.decode()
         async with aiohttp.ClientSession() as http, http.get(url + "/api/public/health") as r:
             assert (r.status, await r.json()) == (200, {"status": "OK", "version": "4.16.0"})
+        async with aiohttp.ClientSession() as http, http.get(url + "/") as r:
+            assert r.status == 200 and "<h1>Traces</h1>" in await r.text()  # v4 mode too
         # Garbage framing is answered 400 and logged as one line, not a traceback.
         port = int(url.rsplit(":", 1)[1])
         async with await anyio.connect_tcp("127.0.0.1", port) as stream:
@@ -276,3 +279,22 @@ def test_help_texts_name_the_defaults(capsys):
         "--limit N",
     ):
         assert expected in out, expected
+
+
+def test_version(capsys):
+    from langfuse_async import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"langfuse-async {__version__}"
+
+
+def test_version_from_the_installed_command():
+    result = subprocess.run(
+        [sys.executable, "-m", "langfuse_async._cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0 and result.stdout.startswith("langfuse-async ")

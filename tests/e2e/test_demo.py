@@ -31,7 +31,7 @@ def test_demo_delivers_everything_and_prints_the_trees(
 
 
 @pytest.mark.parametrize("good_keys", [True, False])
-def test_demo_with_credentials_sends_to_that_server_and_says_how_it_went(
+def test_demo_remote_sends_to_the_server_langfuse_names_and_says_how_it_went(
     good_keys: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with ThreadedCollector() as server:
@@ -39,7 +39,7 @@ def test_demo_with_credentials_sends_to_that_server_and_says_how_it_went(
         env = server.env(**({} if good_keys else {"LANGFUSE_SECRET_KEY": "sk-wrong"}))
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        code = _demo.main([])
+        code = _demo.main(["--remote"])
         counts = [len(server.query(lambda c: c.traces()))]
     out = capsys.readouterr().out
     assert f"sending to {url}" in out
@@ -49,3 +49,54 @@ def test_demo_with_credentials_sends_to_that_server_and_says_how_it_went(
     else:
         assert code == 1 and counts == [0]
         assert "some events were not delivered" in out
+
+
+def test_demo_never_sends_to_the_server_langfuse_names_without_remote(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with ThreadedCollector() as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        assert _demo.main(["--mode", "v3"]) == 0
+        assert server.collector.requests == ()
+    out = capsys.readouterr().out
+    assert "LANGFUSE_* is set but ignored: pass --remote" in out
+    assert "embedded collector (v3) listening on" in out
+    assert out.count("chat-turn") == 4
+
+
+def test_demo_remote_needs_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("LANGFUSE_PUBLIC_KEY", raising=False)
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", "sk")
+    assert _demo.main(["--remote"]) == 2
+    assert capsys.readouterr().err == "error: --remote needs LANGFUSE_PUBLIC_KEY to be set\n"
+
+
+def test_demo_remote_with_a_base_url_without_scheme_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LANGFUSE_PUBLIC_KEY", "pk")
+    monkeypatch.setenv("LANGFUSE_SECRET_KEY", "sk")
+    monkeypatch.setenv("LANGFUSE_BASE_URL", "langfuse.internal:3000")
+    assert _demo.main(["--remote"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: base_url (from LANGFUSE_BASE_URL) must start with https://")
+
+
+@pytest.mark.parametrize("limit", ["0", "-3", "many"])
+def test_demo_limit_must_be_a_positive_number(
+    limit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        _demo.main(["--limit", limit])
+    assert exc.value.code == 2
+    assert "argument --limit" in capsys.readouterr().err
+
+
+def test_demo_remote_and_local_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        _demo.main(["--remote", "--local"])
+    assert exc.value.code == 2

@@ -41,9 +41,24 @@ def test_the_quick_start_runs_against_the_local_collector() -> None:
             cwd=ROOT,
         )
         assert proc.returncode == 0, proc.stderr
-        assert "flushed: True" in proc.stdout
+        assert "all delivered: True" in proc.stdout
         assert "not delivered" not in proc.stdout
         assert "pending=0" in proc.stdout
         traces = server.query(lambda c: c.traces())
     [trace] = traces
     assert trace.user_id == "u-1"  # type: ignore[attr-defined]
+
+
+def test_the_quick_start_does_not_say_delivered_when_every_event_failed() -> None:
+    with ThreadedCollector() as server:
+        proc = subprocess.run(
+            [sys.executable, "-c", quick_start()],
+            env={**os.environ, **server.env(LANGFUSE_SECRET_KEY="sk-lf-wrong")},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert "not delivered:" in proc.stdout  # on_error saw every event fail
+    assert "all delivered: False" in proc.stdout

@@ -1,0 +1,150 @@
+"""The web view's trace list: filters, one row per trace with its totals, and paging."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from ._web_json import short
+from ._web_page import (
+    ListQuery,
+    cost,
+    duration,
+    name_html,
+    score_value,
+    span_ms,
+    time_html,
+    trace_url,
+)
+
+__all__ = ["list_page"]
+
+
+def _filter_form(query: ListQuery, suggestions: Mapping[str, Sequence[str]]) -> str:
+    fields = []
+    lists = []
+    for key, label, value, suggest in (
+        ("name", "Name", query.name, "name"),
+        ("user", "User", query.user, "userId"),
+        ("session", "Session", query.session, "sessionId"),
+        ("tag", "Tag", query.tag, "tag"),
+    ):
+        fields.append(
+            f'<label class="field"><span>{label}</span><input type="search" name="{key}" '
+            f'list="dl-{key}" autocomplete="off" placeholder="any" '
+            f'value="{escape(value or "")}"></label>'
+        )
+        options = "".join(f'<option value="{escape(v)}">' for v in suggestions.get(suggest, ()))
+        lists.append(f'<datalist id="dl-{key}">{options}</datalist>')
+    clear = '<a class="button ghost" href="/">Clear</a>' if query.filtered else ""
+    return (
+        f'<form class="filters card" method="get" action="/" role="search">{"".join(fields)}'
+        f'<div class="actions"><button type="submit">Filter</button>{clear}</div></form>'
+        + "".join(lists)
+    )
+
+
+def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
+    url = escape(trace_url(row["id"]))
+    name = name_html(row.get("name"), "(no trace event)" if row.get("orphan") else "(unnamed)")
+    user = row.get("userId")
+    session = row.get("sessionId")
+    user_cell = (
+        f'<a class="chip" href="{escape(query.url(user=user, page=1))}">'
+        f"{escape(short(user, 40))}</a>"
+        if user
+        else ""
+    )
+    session_cell = (
+        f'<a class="chip" href="{escape(query.url(session=session, page=1))}">'
+        f"{escape(short(session, 40))}</a>"
+        if session
+        else ""
+    )
+    tags = "".join(
+        f'<a class="chip tag" href="{escape(query.url(tag=tag, page=1))}">'
+        f"{escape(short(str(tag), 40))}</a>"
+        for tag in row.get("tags", [])[:8]
+    )
+    scores = "".join(
+        f'<span class="score">{escape(short(s.get("name") or "", 30))} '
+        f"<b>{score_value(s)}</b></span>"
+        for s in row.get("scores", [])[:4]
+    )
+    error = '<span class="level lv-error">ERROR</span>' if row.get("hasError") else ""
+    count = row.get("observationCount", 0)
+    return (
+        f'<tr class="trace-row" data-trace-id="{escape(row["id"])}">'
+        f'<td class="time"><a href="{url}">{time_html(row.get("timestamp"))}</a></td>'
+        f'<td class="name"><a href="{url}">{name}</a>{error}'
+        f'<div class="id">{escape(short(row["id"], 64))}</div></td>'
+        f"<td>{user_cell}</td><td>{session_cell}</td><td>{tags}</td>"
+        f'<td class="num">{count:,}</td>'
+        f'<td class="num">{duration(span_ms(row.get("startTime"), row.get("endTime")))}</td>'
+        f'<td class="num">{cost(row.get("totalCost"))}</td><td>{scores}</td></tr>'
+    )
+
+
+def list_page(
+    rows: Sequence[Mapping[str, Any]],
+    total: int,
+    query: ListQuery,
+    suggestions: Mapping[str, Sequence[str]],
+    *,
+    base_url: str,
+) -> str:
+    """The body of the trace list page."""
+    head = (
+        '<div class="page-head"><h1>Traces</h1><label class="live" title="Reload the list every '
+        'two seconds"><input type="checkbox" id="live"> Live</label></div>'
+    )
+    # The results are one element, which the page's script swaps while "Live" is on.
+    parts = [head, _filter_form(query, suggestions), '<div id="results">']
+    if not rows:
+        if query.filtered or query.page > 1:
+            parts.append(
+                '<section class="card empty"><p>No traces match these filters.</p>'
+                '<p><a href="/">Show all traces</a></p></section>'
+            )
+        else:
+            parts.append(
+                '<section class="card empty"><h2>No traces yet</h2><p>Point a client at this '
+                "collector and traces appear here:</p><pre>"
+                f"LANGFUSE_BASE_URL={escape(base_url)}\nLANGFUSE_PUBLIC_KEY=pk-lf-local\n"
+                "LANGFUSE_SECRET_KEY=sk-lf-local</pre><p>or run <code>langfuse-async demo "
+                "--local</code>.</p></section>"
+            )
+        return "".join(parts) + "</div>"
+    first = (query.page - 1) * query.limit + 1
+    parts.append(
+        f'<p class="summary">Showing <b>{first:,}\u2013{first + len(rows) - 1:,}</b> of '
+        f"<b>{total:,}</b> traces, newest first</p>"
+    )
+    parts.append(
+        '<div class="card table-wrap"><table class="traces"><thead><tr>'
+        "<th>Time (UTC)</th><th>Name</th><th>User</th><th>Session</th><th>Tags</th>"
+        '<th class="num">Observations</th><th class="num">Latency</th>'
+        '<th class="num">Cost</th><th>Scores</th></tr></thead><tbody>'
+        + "".join(_trace_row(row, query) for row in rows)
+        + "</tbody></table></div>"
+    )
+    pages = max(math.ceil(total / query.limit), 1)
+    newer = (
+        f'<a class="button ghost" rel="prev" href="{escape(query.url(page=query.page - 1))}">'
+        "\u2190 Newer</a>"
+        if query.page > 1
+        else '<span class="button ghost disabled">\u2190 Newer</span>'
+    )
+    older = (
+        f'<a class="button ghost" rel="next" href="{escape(query.url(page=query.page + 1))}">'
+        "Older \u2192</a>"
+        if query.page < pages
+        else '<span class="button ghost disabled">Older \u2192</span>'
+    )
+    parts.append(
+        f'<nav class="pager" aria-label="pages">{newer}<span>Page {query.page:,} of '
+        f"{pages:,}</span>{older}</nav>"
+    )
+    return "".join(parts) + "</div>"

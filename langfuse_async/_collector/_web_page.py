@@ -1,0 +1,222 @@
+"""The web view's shared pieces: URLs, value formatting, badges and the page layout.
+
+Pure functions from stored values to HTML. Every value that came from a client goes through
+:func:`html.escape` (or :func:`urllib.parse.quote` inside a URL, then escaped) before it reaches
+a page; long values are cut.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from html import escape
+from typing import Any, Final
+from urllib.parse import quote, urlencode
+
+from ._validate import timestamp_ms
+from ._web_json import short
+
+__all__ = [
+    "ListQuery",
+    "badge",
+    "cost",
+    "duration",
+    "layout",
+    "level_badge",
+    "name_html",
+    "not_found_page",
+    "number",
+    "raw_url",
+    "score_value",
+    "span_ms",
+    "time_html",
+    "trace_url",
+    "type_class",
+]
+
+_NAME_CHARS: Final = 200
+_KNOWN_TYPES: Final = frozenset(
+    {
+        "span",
+        "generation",
+        "event",
+        "agent",
+        "tool",
+        "chain",
+        "retriever",
+        "evaluator",
+        "embedding",
+        "guardrail",
+    }
+)
+
+
+def trace_url(trace_id: str, observation_id: str | None = None) -> str:
+    """The trace page's path (not escaped), optionally with one observation selected."""
+    url = f"/_ui/traces/{quote(trace_id, safe='')}"
+    return f"{url}?{urlencode({'observation': observation_id})}" if observation_id else url
+
+
+def raw_url(kind: str, entity_id: str) -> str:
+    """The private JSON endpoint of one trace or observation (not escaped)."""
+    return f"/_ui/api/{kind}/{quote(entity_id, safe='')}"
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+
+def duration(ms: float | None) -> str:
+    """A duration for people: ``123 ms``, ``1.23 s``, ``2 min 03 s``; empty when unknown."""
+    if ms is None or ms < 0:
+        return ""
+    if ms < 1_000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    minutes, seconds = divmod(ms / 1000, 60)
+    return f"{minutes:.0f} min {seconds:02.0f} s"
+
+
+def span_ms(start: str | None, end: str | None) -> float | None:
+    """Milliseconds from ``start`` to ``end`` (ISO timestamps), or None when one is missing."""
+    if not start or not end:
+        return None
+    return timestamp_ms(end) - timestamp_ms(start)
+
+
+def number(value: Any) -> str:
+    """A number in fixed notation with thousands separators for integers."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        # Fixed notation: costs such as 0.0000036 read badly as 3.6e-06.
+        return f"{value:.10f}".rstrip("0").rstrip(".") or "0"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def cost(value: Any) -> str:
+    """A cost in USD (``$0.0000618``); empty when it is not a number."""
+    return f"${number(float(value))}" if isinstance(value, (int, float)) else ""
+
+
+def time_html(iso: str | None) -> str:
+    """A ``<time>`` element for an ISO timestamp, shown in UTC."""
+    if not iso:
+        return '<span class="muted">\u2014</span>'
+    shown = iso.replace("T", " ").removesuffix("Z")
+    return f'<time datetime="{escape(iso)}" title="{escape(iso)}">{escape(shown)}</time>'
+
+
+def type_class(kind: str | None) -> str:
+    """The CSS class that colours an observation type (``t-other`` for unknown ones)."""
+    lowered = (kind or "span").lower()
+    return f"t-{lowered}" if lowered in _KNOWN_TYPES else "t-other"
+
+
+def badge(kind: str | None) -> str:
+    """An observation type as a coloured badge."""
+    return f'<span class="badge {type_class(kind)}">{escape(short(kind or "SPAN", 20))}</span>'
+
+
+def level_badge(level: str | None) -> str:
+    """A level other than ``DEFAULT`` as a badge; empty for ``DEFAULT``."""
+    if not level or level == "DEFAULT":
+        return ""
+    css = {"ERROR": "lv-error", "WARNING": "lv-warning", "DEBUG": "lv-debug"}.get(level, "")
+    return f'<span class="level {css}">{escape(short(level, 20))}</span>'
+
+
+def name_html(name: Any, fallback: str = "(unnamed)") -> str:
+    """A name, cut to 200 characters (whole in its tooltip), or ``fallback`` when missing."""
+    if not isinstance(name, str) or not name:
+        return f'<span class="muted">{fallback}</span>'
+    title = escape(short(name, 1000))
+    return f'<span class="nm" title="{title}">{escape(short(name, _NAME_CHARS))}</span>'
+
+
+def score_value(doc: Mapping[str, Any]) -> str:
+    """A score's value as text: ``True``/``False`` for booleans, the string or the number."""
+    value = doc.get("value")
+    if doc.get("dataType") == "BOOLEAN" and isinstance(value, (int, float)):
+        return "True" if value == 1 else "False"
+    if isinstance(value, str):
+        return escape(short(value, 200))
+    return escape(number(value)) if value is not None else ""
+
+
+# --- layout ----------------------------------------------------------------------------------
+
+
+def layout(title: str, body: str, *, version: str, mode: str, counts: Mapping[str, int]) -> str:
+    """A whole page around ``body`` (already HTML); ``title`` is plain text."""
+    stats = " ".join(
+        f'<span class="stat"><b>{counts.get(key, 0):,}</b> {label}</span>'
+        for key, label in (
+            ("traces", "traces"),
+            ("observations", "observations"),
+            ("scores", "scores"),
+        )
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(short(title, 120))} \u00b7 langfuse-async</title>"
+        '<link rel="icon" href="/_ui/static/favicon.svg" type="image/svg+xml">'
+        '<link rel="stylesheet" href="/_ui/static/app.css">'
+        '<script src="/_ui/static/app.js" defer></script></head><body>'
+        '<header class="top"><a class="brand" href="/"><span class="logo" aria-hidden="true">'
+        '</span>langfuse-async</a><span class="tagline">local collector</span>'
+        f'<span class="pill">Langfuse {escape(version)} \u00b7 {escape(mode)}</span>'
+        f'<span class="stats">{stats}</span></header>'
+        f"<main>{body}</main><footer>Served by <code>langfuse-async serve</code> from its "
+        "SQLite database. A development view: no login on loopback.</footer></body></html>"
+    )
+
+
+def not_found_page(message: str) -> str:
+    """The body of a 404 page of the view."""
+    return (
+        f'<section class="card empty"><h1>Not found</h1><p>{escape(message)}</p>'
+        '<p><a href="/">Back to the traces</a></p></section>'
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class ListQuery:
+    """The trace list's filters and page, from the URL (``?name=&user=&session=&tag=&page=``)."""
+
+    name: str | None = None
+    user: str | None = None
+    session: str | None = None
+    tag: str | None = None
+    page: int = 1
+    limit: int = 50
+
+    def url(self, **changes: Any) -> str:
+        """The list's URL with some fields changed (not escaped)."""
+        query = dataclasses.replace(self, **changes)
+        params = {
+            key: value
+            for key, value in (
+                ("name", query.name),
+                ("user", query.user),
+                ("session", query.session),
+                ("tag", query.tag),
+            )
+            if value is not None
+        }
+        if query.page != 1:
+            params["page"] = str(query.page)
+        if query.limit != 50:
+            params["limit"] = str(query.limit)
+        return "/?" + urlencode(params) if params else "/"
+
+    @property
+    def filtered(self) -> bool:
+        """Whether any filter is set."""
+        return any(v is not None for v in (self.name, self.user, self.session, self.tag))

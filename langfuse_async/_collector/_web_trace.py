@@ -1,0 +1,414 @@
+"""The web view's trace page: the observation tree as a timeline, and a detail panel.
+
+The timeline draws every observation as a bar on one time axis, nested by parent; the panel
+shows the trace or one observation: level and status message, model, usage and cost, and input,
+output and metadata as collapsible JSON (cut to a budget, see :mod:`._web_json`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any, Final
+
+from ._validate import timestamp_ms
+from ._web_json import render_json, short
+from ._web_page import (
+    ListQuery,
+    badge,
+    cost,
+    duration,
+    level_badge,
+    name_html,
+    number,
+    raw_url,
+    score_value,
+    span_ms,
+    time_html,
+    trace_url,
+    type_class,
+)
+
+__all__ = ["MAX_SCORES", "MAX_TIMELINE_ROWS", "Timeline", "detail_html", "trace_page"]
+
+#: Most observations a trace page draws in its timeline.
+MAX_TIMELINE_ROWS: Final = 1_000
+#: Most scores a trace page lists.
+MAX_SCORES: Final = 200
+_MESSAGE_CHARS: Final = 4_000
+_INDENT_LEVELS: Final = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeline:
+    """What the trace page draws: the observations' light rows and how many there are."""
+
+    rows: Sequence[Mapping[str, Any]]
+    total: int
+
+
+def _ordered(rows: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any], int]]:
+    """Depth-first by start time; rows whose parent is unknown (or in a cycle) become roots."""
+    ids = {row["id"] for row in rows}
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    for row in rows:  # already by start time
+        parent = row.get("parentObservationId")
+        children.setdefault(parent if parent in ids else None, []).append(row)
+    ordered: list[tuple[Mapping[str, Any], int]] = []
+    seen: set[str] = set()
+
+    def walk(roots: Sequence[Mapping[str, Any]]) -> None:
+        stack = [(row, 1) for row in reversed(roots)]
+        while stack:
+            row, depth = stack.pop()
+            if row["id"] in seen:
+                continue
+            seen.add(row["id"])
+            ordered.append((row, depth))
+            stack.extend((child, depth + 1) for child in reversed(children.get(row["id"], [])))
+
+    walk(children.get(None, []))
+    rest = [row for row in rows if row["id"] not in seen]
+    if rest:  # parents pointing at each other: show them anyway, at the top level
+        walk(rest)
+    return ordered
+
+
+def _tick_label(ms: float) -> str:
+    return f"{ms:g} ms" if ms < 1_000 else f"{ms / 1000:g} s"
+
+
+def _axis(span_ms: float) -> str:
+    """Ticks at round steps (1, 2 or 5 times a power of ten), about four of them."""
+    if span_ms <= 0:
+        steps = [0.0]
+    else:
+        raw = span_ms / 4
+        magnitude = 10 ** math.floor(math.log10(raw))
+        step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+        steps = [i * step for i in range(int(span_ms / step + 1e-9) + 1)]
+    ticks = "".join(
+        f'<span class="tick" style="left:{value / span_ms * 100 if span_ms else 0:.3f}%">'
+        f"{_tick_label(value)}</span>"
+        for value in steps
+    )
+    return (
+        f'<div class="axis" aria-hidden="true"><span></span><div class="ticks">{ticks}</div></div>'
+    )
+
+
+def _bar(
+    start: float,
+    end: float | None,
+    window: tuple[float, float],
+    css: str,
+    *,
+    first_token: float | None = None,
+    open_ended: bool = False,
+) -> str:
+    """One row's bar on the shared axis ``window`` (origin and length in ms)."""
+    origin, span = window
+    left = min(max((start - origin) / span * 100 if span else 0.0, 0.0), 100.0)
+    if end is None and open_ended:
+        width, label, css = 100.0 - left, "not ended", css + " open"
+    elif end is None:
+        width, label = 0.0, ""
+    else:
+        width = (end - start) / span * 100 if span else 0.0
+        label = duration(end - start)
+    width = min(max(width, 0.0), 100.0 - left)
+    point = " point" if width == 0.0 else ""
+    right_edge = left + width
+    # The duration goes right of the bar when there is room, else left of it, else inside.
+    if right_edge < 82:
+        position, inside = f"left:calc({right_edge:.3f}% + 6px)", ""
+    elif left > 14:
+        position, inside = f"right:calc({100 - left:.3f}% + 6px)", ""
+    else:
+        position, inside = f"right:calc({100 - right_edge:.3f}% + 6px)", " in"
+    label_html = (
+        f'<span class="dur{inside}" style="{position}">{escape(label)}</span>' if label else ""
+    )
+    ttft = ""
+    if first_token is not None and end is not None and end > start and first_token > start:
+        share = min((first_token - start) / (end - start) * 100, 100.0)
+        ttft = f'<span class="ttft" style="width:{share:.3f}%" title="time to first token"></span>'
+    return (
+        f'<span class="track"><span class="bar {css}{point}" '
+        f'style="left:{left:.3f}%;width:{width:.3f}%">{ttft}</span>{label_html}</span>'
+    )
+
+
+def _timeline(trace: Mapping[str, Any], timeline: Timeline, selected: str | None) -> str:
+    rows = timeline.rows
+    starts = [timestamp_ms(r["startTime"]) for r in rows if r.get("startTime")]
+    ends = [timestamp_ms(r.get("endTime") or r["startTime"]) for r in rows if r.get("startTime")]
+    origin = min(starts) if starts else 0.0
+    span = (max(ends) - origin) if ends else 0.0
+    trace_id = trace["id"]
+    root_selected = " selected" if selected is None else ""
+    items = [
+        f'<li class="row{root_selected}" data-observation-id="">'
+        f'<a class="row-link" href="{escape(trace_url(trace_id))}#detail">'
+        f'<span class="label" style="--d:0">{badge("TRACE").replace("t-other", "t-trace")}'
+        f"{name_html(trace.get('name'), '(trace)')}</span>"
+        + (_bar(origin, origin + span, (origin, span), "t-trace") if starts else "<span></span>")
+        + "</a></li>"
+    ]
+    for row, depth in _ordered(rows):
+        start = timestamp_ms(row["startTime"]) if row.get("startTime") else origin
+        end = timestamp_ms(row["endTime"]) if row.get("endTime") else None
+        css = type_class(row.get("type"))
+        level = row.get("level") or "DEFAULT"
+        flag = " lv-error" if level == "ERROR" else " lv-warning" if level == "WARNING" else ""
+        status = row.get("statusMessage")
+        title = f' title="{escape(short(status, 300))}"' if isinstance(status, str) else ""
+        is_selected = " selected" if row["id"] == selected else ""
+        first = row.get("completionStartTime")
+        items.append(
+            f'<li class="row{is_selected}{flag}" data-observation-id="{escape(row["id"])}"{title}>'
+            f'<a class="row-link" href="{escape(trace_url(trace_id, row["id"]))}#detail">'
+            f'<span class="label" style="--d:{min(depth, _INDENT_LEVELS)}">'
+            f"{badge(row.get('type'))}{name_html(row.get('name'))}{level_badge(level)}</span>"
+            + _bar(
+                start,
+                end,
+                (origin, span),
+                css + flag,
+                first_token=timestamp_ms(first) if isinstance(first, str) else None,
+                open_ended=row.get("type") != "EVENT",
+            )
+            + "</a></li>"
+        )
+    notice = ""
+    if timeline.total > len(rows):
+        notice = (
+            f'<p class="notice" role="note">This trace has {timeline.total:,} observations; the '
+            f"timeline shows the first {len(rows):,} by start time. "
+            f'<a href="{escape(raw_url("traces", trace_id))}" target="_blank" rel="noopener">'
+            "All of them as JSON</a>.</p>"
+        )
+    empty = "" if rows else '<p class="muted pad">No observations in this trace.</p>'
+    return (
+        '<section class="card timeline"><div class="card-head"><h2>Timeline</h2>'
+        f'<span class="muted">{timeline.total:,} observations \u00b7 {duration(span) or "0 ms"}'
+        f'</span></div>{notice}{_axis(span)}<ol class="tree">{"".join(items)}</ol>{empty}'
+        "</section>"
+    )
+
+
+def _facts(pairs: Sequence[tuple[str, str]]) -> str:
+    shown = "".join(
+        f"<div><dt>{label}</dt><dd>{value}</dd></div>" for label, value in pairs if value
+    )
+    return f'<dl class="facts">{shown}</dl>'
+
+
+def _details_table(title: str, values: Any, money: bool) -> str:
+    if not isinstance(values, dict) or not values:
+        return ""
+    rows = "".join(
+        f"<tr><th>{escape(short(str(key), 60))}</th>"
+        f'<td class="num">{cost(value) if money else escape(number(value))}</td></tr>'
+        for key, value in list(values.items())[:50]
+    )
+    return f'<table class="kv"><caption>{title}</caption>{rows}</table>'
+
+
+def _json_section(label: str, value: Any, raw_url: str, *, is_open: bool) -> str:
+    if value is None:
+        return ""
+    return (
+        f'<details class="section"{" open" if is_open else ""}><summary>{label}'
+        f'<a class="raw" href="{escape(raw_url)}" target="_blank" rel="noopener">JSON</a>'
+        f"</summary>{render_json(value, raw_url=raw_url)}</details>"
+    )
+
+
+def _scores_table(scores: Sequence[Mapping[str, Any]], trace_id: str, *, targets: bool) -> str:
+    if not scores:
+        return ""
+    rows = []
+    for doc in scores[:MAX_SCORES]:
+        target = ""
+        if targets:
+            observation = doc.get("observationId")
+            target = (
+                f'<a href="{escape(trace_url(trace_id, observation))}#detail">'
+                f"{escape(short(observation, 24))}</a>"
+                if isinstance(observation, str)
+                else '<span class="muted">trace</span>'
+            )
+            target = f"<td>{target}</td>"
+        comment = doc.get("comment")
+        rows.append(
+            f"<tr><td><b>{escape(short(str(doc.get('name') or ''), 80))}</b></td>"
+            f'<td class="num score-value">{score_value(doc)}</td>'
+            f'<td><span class="muted">{escape(str(doc.get("dataType") or ""))}</span></td>'
+            f"<td>{escape(short(comment, 300)) if isinstance(comment, str) else ''}</td>"
+            f'<td><span class="muted">{escape(str(doc.get("source") or ""))}</span></td>'
+            f"{target}</tr>"
+        )
+    more = (
+        f'<p class="notice">Showing {MAX_SCORES} of {len(scores):,} scores.</p>'
+        if len(scores) > MAX_SCORES
+        else ""
+    )
+    head = "<th>Target</th>" if targets else ""
+    return (
+        '<table class="scores"><thead><tr><th>Name</th><th class="num">Value</th><th>Type</th>'
+        f"<th>Comment</th><th>Source</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
+        f"</table>{more}"
+    )
+
+
+def _message(text: Any) -> str:
+    if not isinstance(text, str) or not text:
+        return ""
+    cut = (
+        f' <span class="j-more">\u2026 {len(text) - _MESSAGE_CHARS:,} more characters</span>'
+        if len(text) > _MESSAGE_CHARS
+        else ""
+    )
+    return f'<p class="status-message">{escape(text[:_MESSAGE_CHARS])}{cut}</p>'
+
+
+def detail_html(
+    trace: Mapping[str, Any],
+    observation: Mapping[str, Any] | None,
+    scores: Sequence[Mapping[str, Any]],
+) -> str:
+    """The detail panel: the trace's, or one observation's (with the scores given to it)."""
+    if observation is None:
+        tags = "".join(
+            f'<a class="chip tag" href="{escape(ListQuery(tag=str(t)).url())}">'
+            f"{escape(short(str(t), 40))}</a>"
+            for t in (trace.get("tags") or [])[:50]
+        )
+        facts = _facts(
+            [
+                ("Trace ID", f"<code>{escape(trace['id'])}</code>"),
+                ("Timestamp", time_html(trace.get("timestamp")) if trace.get("timestamp") else ""),
+                ("Environment", escape(short(str(trace.get("environment") or ""), 60))),
+                ("Release", escape(short(str(trace.get("release") or ""), 100))),
+                ("Version", escape(short(str(trace.get("version") or ""), 100))),
+                ("Public", "yes" if trace.get("public") else ""),
+                ("Tags", tags),
+            ]
+        )
+        raw = raw_url("traces", trace["id"])
+        return (
+            f'<div class="detail-head">{badge("TRACE").replace("t-other", "t-trace")}'
+            f"<h2>{name_html(trace.get('name'), '(trace)')}</h2></div>{facts}"
+            + _json_section("Input", trace.get("input"), raw, is_open=True)
+            + _json_section("Output", trace.get("output"), raw, is_open=True)
+            + _json_section("Metadata", trace.get("metadata"), raw, is_open=False)
+        )
+    start, end = observation.get("startTime"), observation.get("endTime")
+    prompt = observation.get("promptName")
+    if prompt and observation.get("promptVersion") is not None:
+        prompt = f"{prompt} v{observation['promptVersion']}"
+    parent = observation.get("parentObservationId")
+    facts = _facts(
+        [
+            ("Observation ID", f"<code>{escape(observation['id'])}</code>"),
+            ("Start", time_html(start)),
+            ("End", time_html(end) if end else '<span class="muted">not ended</span>'),
+            ("Duration", duration(span_ms(start, end))),
+            (
+                "Time to first token",
+                duration(span_ms(start, observation.get("completionStartTime"))),
+            ),
+            ("Model", escape(short(str(observation.get("model") or ""), 200))),
+            ("Prompt", escape(short(str(prompt or ""), 200))),
+            ("Version", escape(short(str(observation.get("version") or ""), 100))),
+            ("Environment", escape(short(str(observation.get("environment") or ""), 60))),
+            (
+                "Parent",
+                f'<a href="{escape(trace_url(trace["id"], parent))}#detail">'
+                f"{escape(short(parent, 40))}</a>"
+                if isinstance(parent, str)
+                else "",
+            ),
+        ]
+    )
+    metrics = _details_table("Usage", observation.get("usageDetails"), False) + _details_table(
+        "Cost", observation.get("costDetails"), True
+    )
+    raw = raw_url("observations", observation["id"])
+    given = [s for s in scores if s.get("observationId") == observation["id"]]
+    return (
+        f'<div class="detail-head">{badge(observation.get("type"))}'
+        f"<h2>{name_html(observation.get('name'))}</h2>{level_badge(observation.get('level'))}</div>"
+        f"{_message(observation.get('statusMessage'))}{facts}"
+        + (f'<div class="metrics">{metrics}</div>' if metrics else "")
+        + _json_section("Input", observation.get("input"), raw, is_open=True)
+        + _json_section("Output", observation.get("output"), raw, is_open=True)
+        + _json_section("Metadata", observation.get("metadata"), raw, is_open=False)
+        + _json_section("Model parameters", observation.get("modelParameters"), raw, is_open=False)
+        + (f"<h3>Scores</h3>{_scores_table(given, trace['id'], targets=False)}" if given else "")
+    )
+
+
+def trace_page(
+    trace: Mapping[str, Any],
+    timeline: Timeline,
+    scores: Sequence[Mapping[str, Any]],
+    observation: Mapping[str, Any] | None,
+) -> str:
+    """The body of a trace page, with ``observation`` (or the trace) in the detail panel."""
+    rows = timeline.rows
+    costs = [r["totalCost"] for r in rows if isinstance(r.get("totalCost"), (int, float))]
+    tokens = [r["totalTokens"] for r in rows if isinstance(r.get("totalTokens"), (int, float))]
+    starts = [r["startTime"] for r in rows if r.get("startTime")]
+    ends = [r.get("endTime") or r["startTime"] for r in rows if r.get("startTime")]
+    latency = (
+        span_ms(min(starts, key=timestamp_ms), max(ends, key=timestamp_ms)) if starts else None
+    )
+    user, session = trace.get("userId"), trace.get("sessionId")
+    facts = _facts(
+        [
+            ("Time (UTC)", time_html(trace.get("timestamp")) if trace.get("timestamp") else ""),
+            ("Latency", duration(latency)),
+            ("Observations", f"{timeline.total:,}"),
+            ("Tokens", number(sum(tokens)) if tokens else ""),
+            ("Cost", cost(sum(costs)) if costs else ""),
+            (
+                "User",
+                f'<a class="chip" href="{escape(ListQuery(user=user).url())}">'
+                f"{escape(short(user, 60))}</a>"
+                if isinstance(user, str) and user
+                else "",
+            ),
+            (
+                "Session",
+                f'<a class="chip" href="{escape(ListQuery(session=session).url())}">'
+                f"{escape(short(session, 60))}</a>"
+                if isinstance(session, str) and session
+                else "",
+            ),
+        ]
+    )
+    head = (
+        '<nav class="crumbs"><a href="/">Traces</a><span>/</span>'
+        f"{name_html(trace.get('name'), '(trace)')}</nav>"
+        f'<section class="card trace-head"><div class="title-row"><h1>'
+        f"{name_html(trace.get('name'), '(no trace event)')}</h1>"
+        f'<code class="id">{escape(trace["id"])}</code></div>{facts}</section>'
+    )
+    score_card = (
+        f'<section class="card"><div class="card-head"><h2>Scores</h2>'
+        f'<span class="muted">{len(scores):,}</span></div>'
+        f'<div class="table-wrap">{_scores_table(scores, trace["id"], targets=True)}</div>'
+        "</section>"
+        if scores
+        else ""
+    )
+    selected = observation["id"] if observation is not None else None
+    return (
+        f'{head}{score_card}<div class="split">{_timeline(trace, timeline, selected)}'
+        f'<section class="card detail" id="detail" aria-live="polite">'
+        f"{detail_html(trace, observation, scores)}</section></div>"
+    )

@@ -1,0 +1,97 @@
+// The trace list's "Live" switch: while on (remembered in this browser), the results and the
+// header's counts are fetched again every two seconds and swapped in; the filters stay as typed.
+(function () {
+  const results = document.getElementById("results");
+  const live = document.getElementById("live");
+  if (!results || !live) return;
+  const key = "langfuse-async.live";
+  let busy = false;
+
+  async function refresh() {
+    if (!live.checked || busy || document.hidden) return;
+    busy = true;
+    try {
+      const response = await fetch(window.location.href, { cache: "no-store" });
+      if (!response.ok) return;
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      const freshResults = fresh.getElementById("results");
+      const freshStats = fresh.querySelector("header .stats");
+      if (freshResults) results.innerHTML = freshResults.innerHTML;
+      const stats = document.querySelector("header .stats");
+      if (freshStats && stats) stats.innerHTML = freshStats.innerHTML;
+    } catch (error) {
+      // The server is restarting or gone: try again on the next tick.
+    } finally {
+      busy = false;
+    }
+  }
+
+  live.checked = window.localStorage.getItem(key) === "on";
+  live.addEventListener("change", function () {
+    window.localStorage.setItem(key, live.checked ? "on" : "off");
+    refresh();
+  });
+  window.setInterval(refresh, 2000);
+})();
+
+// The trace page without reloads: a click on a timeline row swaps in that row's detail panel,
+// rendered (and escaped) by the server. Without this script the rows are plain links.
+"use strict";
+
+(function () {
+  const detail = document.getElementById("detail");
+  const tree = document.querySelector(".timeline .tree");
+  if (!detail || !tree) return;
+  let pending = null;
+
+  function fragmentUrl(href) {
+    const url = new URL(href, window.location.href);
+    url.hash = "";
+    url.pathname = url.pathname.replace(/\/$/, "") + "/detail";
+    return url;
+  }
+
+  tree.addEventListener("click", async function (event) {
+    const link = event.target.closest("a.row-link");
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    event.preventDefault();
+    const row = link.closest(".row");
+    const controller = new AbortController();
+    if (pending) pending.abort();
+    pending = controller;
+    detail.classList.add("loading");
+    try {
+      const response = await fetch(fragmentUrl(link.href), { signal: controller.signal });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      detail.innerHTML = await response.text();
+    } catch (error) {
+      if (error.name === "AbortError") return;
+      window.location.href = link.href; // let the server render the page instead
+      return;
+    } finally {
+      if (pending === controller) pending = null;
+      detail.classList.remove("loading");
+    }
+    for (const other of tree.querySelectorAll(".row.selected")) other.classList.remove("selected");
+    row.classList.add("selected");
+    const url = new URL(link.href);
+    url.hash = "";
+    history.replaceState(null, "", url);
+    if (detail.getBoundingClientRect().top > window.innerHeight) {
+      detail.scrollIntoView({ behavior: "smooth", block: "start" });
+    }
+  });
+
+  // Keyboard: up and down move the selection through the timeline.
+  document.addEventListener("keydown", function (event) {
+    if (event.target.closest("input, textarea, select")) return;
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    const rows = Array.from(tree.querySelectorAll(".row"));
+    const index = rows.findIndex((row) => row.classList.contains("selected"));
+    const next = rows[index + (event.key === "ArrowDown" ? 1 : -1)];
+    if (!next) return;
+    event.preventDefault();
+    next.querySelector("a.row-link").click();
+    next.scrollIntoView({ block: "nearest" });
+  });
+})();
