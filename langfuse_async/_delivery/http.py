@@ -1,9 +1,9 @@
 """HTTP for the delivery worker: one aiohttp session, exceptions mapped at one boundary.
 
 The transport is the one a real network needs: ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY``
-honoured (aiohttp's ``trust_env``) unless an explicit proxy is given, TLS verified by default
-(``ssl=`` takes a context for a private CA, or ``False``), and the user's extra headers on
-every request.
+honoured unless an explicit proxy is given, TLS verified by default (``ssl=`` takes a context
+for a private CA, or ``False``, which the client warns about once when built), and the user's
+extra headers on every request.
 """
 
 from __future__ import annotations
@@ -95,7 +95,6 @@ class HttpClient:
         self._headers = dict(headers or {})
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._warned_tls = False
         self._proxies: dict[tuple[str, str], tuple[yarl.URL | None, Mapping[str, str] | None]] = {}
 
     def __repr__(self) -> str:
@@ -109,13 +108,6 @@ class HttpClient:
                 # Its loop was closed under it: closing it now touches no loop, and spares the
                 # "Unclosed client session" warning when it is collected.
                 await _close_quietly(old)
-            if self._ssl is False and not self._warned_tls:
-                self._warned_tls = True
-                logger.warning(
-                    "TLS certificate verification is off (ssl=False): anyone on the path to "
-                    "the server can read and change what is sent; pass ssl=ssl.create_default_"
-                    "context(cafile=...) to trust a private CA instead"
-                )
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=8, ssl=self._ssl),

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import threading
 import time
-from typing import Any
 
 import anyio
 
@@ -86,7 +85,10 @@ class Pipeline:
             public_key=config.public_key or "",
             secret_key=config.secret_key or "",
             timeout=config.timeout,
-            **_transport_options(config),
+            ssl=config.ssl,
+            proxy=config.proxy,
+            trust_env=config.trust_env,
+            headers=dict(config.additional_headers),
         )
         sender = self._given_sender or HttpSender(
             self._http, base_url=config.base_url, ctx=self._ctx
@@ -396,19 +398,3 @@ def _check_timeout(call: str, timeout: object) -> None:
         )
     if timeout != timeout or timeout < 0:  # NaN or negative
         raise ValueError(f"{call}(timeout=...) must be a number of seconds >= 0, got {timeout!r}")
-
-
-def _transport_options(config: Config) -> dict[str, Any]:
-    """The transport fields of ``config``: ``ssl``, ``proxy``, ``trust_env``, extra headers.
-
-    Read by name with the defaults of a config that predates them (verified TLS, the
-    environment's proxies, no extra headers), so the HTTP client and the configuration can
-    evolve apart.
-    """
-    headers = getattr(config, "additional_headers", None) or ()
-    return {
-        "ssl": getattr(config, "ssl", True),
-        "proxy": getattr(config, "proxy", None),
-        "trust_env": getattr(config, "trust_env", True),
-        "headers": dict(headers),
-    }

@@ -14,6 +14,7 @@ import trustme
 import yarl
 from aiohttp import web
 
+from langfuse_async import Langfuse
 from langfuse_async._delivery.http import HttpClient, HttpError, _bypassed, _choose_proxy
 from langfuse_async._delivery.inflight import Item
 from langfuse_async._delivery.sender import HttpSender
@@ -187,16 +188,46 @@ async def test_a_private_ca_is_trusted_through_an_ssl_context(
 async def test_ssl_false_sends_and_warns_once(
     https_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    http = _client(ssl=False)
+    errors: list[EventError] = []
     with caplog.at_level(logging.WARNING, logger="langfuse_async"):
-        try:
-            sender = HttpSender(http, base_url=https_url, ctx=CTX)
-            assert len((await sender.send(_items(), "ingestion")).delivered) == 1
-            assert len((await sender.send(_items(), "ingestion")).delivered) == 1
-        finally:
-            await http.aclose()
+        langfuse = Langfuse(
+            public_key="pk-test",
+            secret_key="sk-test",
+            base_url=https_url,
+            ssl=False,
+            transport="ingestion",
+            on_error=errors.append,
+        )
+        for _ in range(2):
+            with langfuse.start_as_current_observation(name="over-unverified-tls"):
+                pass
+            assert (await langfuse.flush(timeout=10)).completed
+        await langfuse.shutdown(timeout=10)
+    assert errors == [] and langfuse.statistics().delivered == 4  # 2 spans, 2 trace-creates
     warnings = [r for r in caplog.records if "verification is off" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_the_clients_transport_options_reach_every_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    async with FakeLangfuse() as proxy, FakeLangfuse() as server:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        p = make_pipeline(server.url, transport="auto", additional_headers={"X-Gateway": "k1"})
+        p.emit(factories.observation())
+        assert (await p.flush(timeout=10)).completed
+        await p.shutdown(timeout=10)
+        # The probes and the batch, all through the proxy, all with the extra header.
+        assert server.received == [] and len(proxy.received) == 3
+        assert {r.headers["X-Gateway"] for r in proxy.received} == {"k1"}
+        p = make_pipeline(server.url, trust_env=False)
+        p.emit(factories.observation())
+        assert (await p.flush(timeout=10)).completed
+        await p.shutdown(timeout=10)
+        assert len(server.posts()) == 1 and len(proxy.received) == 3
 
 
 async def test_a_certificate_failure_is_reported_once_per_event_with_one_warning(
