@@ -6,7 +6,7 @@ the time of the same undecorated call, best of several rounds (the least disturb
 
 Scenarios:
 
-* a test tracer whose ``_emit`` appends to a deque (the instrumentation alone);
+* a test tracer whose sink appends to a deque (the instrumentation alone);
 * the real ``langfuse_async.Langfuse`` with keys set and a ``base_url`` on 127.0.0.1 that is
   never flushed during the measurement (instrumentation plus the real queue), when the client
   module is importable.
@@ -32,32 +32,40 @@ from typing import Any
 
 from langfuse_async._config import resolve_config
 from langfuse_async._records import Record
-from langfuse_async._tracing.context import CURRENT
+from langfuse_async._tracing.observations import CURRENT
 from langfuse_async._tracing.observe import observe
+from langfuse_async._tracing.registry import register_client
 from langfuse_async._tracing.tracer import Tracer
 
 ROUNDS = 7
+
+
+class DequeSink:
+    """A sink that appends to a deque, cleared between rounds."""
+
+    def __init__(self) -> None:
+        self.records: deque[Record] = deque()
+        self.emit = self.records.append
+
+    def count_sampled_out(self) -> None:
+        pass
 
 
 class DequeTracer(Tracer):
     """A client whose delivery side is a deque that is cleared between rounds."""
 
     def __init__(self) -> None:
-        self._config = resolve_config(
+        config = resolve_config(
             public_key="pk-lf-bench",
             secret_key="sk-lf-bench",
             base_url="http://127.0.0.1:9",
             enabled=True,
             environ={},
         )
-        self.records: deque[Record] = deque()
-        self._init_tracer()
-
-    def _emit(self, record: Record) -> None:
-        self.records.append(record)
-
-    def _count_sampled_out(self) -> None:
-        pass
+        self.sink = DequeSink()
+        self.records = self.sink.records
+        super().__init__(config, self.sink)
+        register_client(self)
 
 
 async def plain_async(question: str, top_k: int = 3) -> str:

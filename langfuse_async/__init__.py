@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from ._client import Langfuse, get_client
 from ._outcomes import EventError, FlushResult, Reason, Statistics
-from ._tracing.observations import Level, Observation, ObservationType, ScoreDataType
-from ._tracing.observe import observe
+from ._records import ObservationType
+from ._tracing import Level, Observation, ScoreDataType, observe
 from ._version import __version__
 
 __all__ = [

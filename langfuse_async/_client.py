@@ -1,4 +1,9 @@
-"""The composition root: the ``Langfuse`` client joins the producer and the consumer sides."""
+"""The composition root: the ``Langfuse`` client joins the producer and the consumer sides.
+
+It builds the :class:`~langfuse_async._config.Config`, the delivery
+:class:`~langfuse_async._delivery.pipeline.Pipeline` and the tracer, and joins them: the tracer
+emits into the pipeline through the :class:`~langfuse_async._records.Sink` protocol.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +30,14 @@ from ._config import (
 )
 from ._delivery.pipeline import Pipeline
 from ._outcomes import EventError, FlushResult, Statistics
-from ._records import Record
-from ._tracing import context as _context
-from ._tracing.tracer import Tracer
+from ._records import Sink
+from ._tracing import (
+    NULL_SINK,
+    Tracer,
+    get_client as _get_client,
+    register_client,
+    set_client_factory,
+)
 
 __all__ = ["Langfuse", "get_client"]
 
@@ -209,17 +219,18 @@ class Langfuse(Tracer):
         if self._config.debug:
             _enable_debug_logging()
         self._pipeline: Pipeline | None = None
+        sink: Sink = NULL_SINK
         if self._config.enabled:
             self._pipeline = Pipeline(self._config, on_error)
-            # An instance attribute: the hot path calls the pipeline without an extra frame.
-            self._emit = self._pipeline.emit  # type: ignore[method-assign]
+            sink = _PipelineSink(self._pipeline)
         elif self._config.disabled_reason == "missing keys":
             logger.warning(
                 "Langfuse client built without a public/secret key (LANGFUSE_PUBLIC_KEY, "
                 "LANGFUSE_SECRET_KEY): it records nothing; a client built later with keys "
                 "takes over get_client() and @observe"
             )
-        self._init_tracer()
+        super().__init__(self._config, sink)
+        register_client(self)
 
     def __repr__(self) -> str:
         state = (
@@ -231,14 +242,6 @@ class Langfuse(Tracer):
             f"<Langfuse {state} base_url={self._config.base_url!r} "
             f"public_key={self._config.public_key!r} transport={self._config.transport!r}>"
         )
-
-    # The producer side calls these two; the tracer never sees the pipeline itself.
-    def _emit(self, record: Record) -> None:
-        return None
-
-    def _count_sampled_out(self) -> None:
-        if self._pipeline is not None:
-            self._pipeline._ledger.count_sampled_out()
 
     async def flush(self, timeout: float | None = None) -> FlushResult:
         """Send every event enqueued before this call and wait for its outcome.
@@ -292,6 +295,21 @@ class Langfuse(Tracer):
         await self.shutdown()
 
 
+class _PipelineSink:
+    """The delivery pipeline as the tracer's :class:`~langfuse_async._records.Sink`."""
+
+    __slots__ = ("_pipeline", "emit")
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        # The pipeline's own bound method: a record reaches the queue with no frame in between.
+        self.emit = pipeline.emit
+
+    def count_sampled_out(self) -> None:
+        # Looked up per call: a forked child rebuilds the pipeline's ledger.
+        self._pipeline._ledger.count_sampled_out()
+
+
 def _enable_debug_logging() -> None:
     log = logging.getLogger("langfuse_async")
     log.setLevel(logging.DEBUG)
@@ -306,9 +324,8 @@ def _enable_debug_logging() -> None:
 def _disabled_client() -> Langfuse:
     # Built from no environment at all, so that it cannot fail on the variables that just did.
     client = Langfuse.__new__(Langfuse)
-    client._config = resolve_config(enabled=False, environ={})
     client._pipeline = None
-    client._init_tracer(register=False)
+    Tracer.__init__(client, resolve_config(enabled=False, environ={}), NULL_SINK)
     return client
 
 
@@ -321,7 +338,7 @@ def get_client(*, public_key: str | None = None) -> Langfuse:
     Args:
         public_key: Return the client built last with this public key instead.
     """
-    return cast(Langfuse, _context.get_client(public_key=public_key))
+    return cast(Langfuse, _get_client(public_key=public_key))
 
 
-_context.set_client_factory(Langfuse, disabled=_disabled_client)
+set_client_factory(Langfuse, disabled=_disabled_client)

@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._client import Langfuse
-from ._tracing.context import get_client
-from ._tracing.observe import observe
+from ._tracing import get_client, observe
 
 _QUESTIONS = [
     ("u-ada", "What is the capital of France?"),

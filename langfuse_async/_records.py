@@ -4,8 +4,8 @@ A record is immutable and already holds every user payload as encoded JSON (``ms
 so later mutation of the user's objects changes nothing and no payload is encoded twice. The
 consumer side turns records into wire bytes: an ingestion envelope or an OTLP span.
 
-Producer code depends on this module and on the ``Emitter`` protocol only; it never imports the
-queue, batcher or transports.
+The producer side emits into a :class:`Sink` (the delivery pipeline, joined by ``_client.py``; a
+list in tests) and never imports the queue, batcher or transports.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ __all__ = [
     "OBSERVATION_TYPES",
     "RECORD_OVERHEAD_BYTES",
     "TRUNCATED_MARKER",
-    "Emitter",
     "Metadata",
     "ObservationRecord",
     "ObservationType",
     "Record",
     "ScoreRecord",
+    "Sink",
     "TraceAttributes",
     "TraceRecord",
 ]
@@ -191,7 +191,17 @@ class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True):
 Record = ObservationRecord | TraceRecord | ScoreRecord
 
 
-class Emitter(Protocol):
-    """Where the producer side sends finished records. ``emit`` never raises and never blocks."""
+class Sink(Protocol):
+    """Where the producer side hands what it records: the delivery pipeline, or a list in tests.
 
-    def emit(self, record: Record) -> None: ...
+    Both methods are called from the user's code (any thread, inside or outside an event loop):
+    they must be thread-safe, never raise and never block.
+    """
+
+    def emit(self, record: Record) -> None:
+        """Take a finished record for delivery."""
+        ...
+
+    def count_sampled_out(self) -> None:
+        """Count one observation not recorded because its trace was sampled out."""
+        ...

@@ -58,8 +58,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-# The one place this module reaches the client registry (it is moving within _tracing).
-from ._tracing.context import _reset_for_tests, _restore_for_tests
+# The one place this module reaches the client registry.
+from ._tracing.registry import _reset_for_tests, _restore_for_tests
 
 if TYPE_CHECKING:
     from ._client import Langfuse

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from langfuse_async._tracing import context as _context
+from langfuse_async._tracing import registry
 
 if TYPE_CHECKING:
     from tests.support.recording import RecordingTracer
@@ -21,11 +21,11 @@ def anyio_backend() -> str:
 @pytest.fixture
 def isolated_registry() -> Iterator[None]:
     """Forget the clients ``get_client()`` knows for the test, and restore them after."""
-    state = _context._reset_for_tests()
+    state = registry._reset_for_tests()
     try:
         yield
     finally:
-        _context._restore_for_tests(state)
+        registry._restore_for_tests(state)
 
 
 @pytest.fixture

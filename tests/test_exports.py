@@ -23,13 +23,13 @@ def test_public_classes_show_the_public_module() -> None:
 
 
 def test_get_client_always_has_the_full_client_interface(monkeypatch) -> None:
-    from langfuse_async._tracing import context as _context
+    from langfuse_async._tracing import registry
 
-    state = _context._reset_for_tests()
+    state = registry._reset_for_tests()
     try:
         monkeypatch.setenv("LANGFUSE_SAMPLE_RATE", "not-a-number")  # the factory must fail
         client = langfuse_async.get_client()
         assert isinstance(client, langfuse_async.Langfuse)
         assert client.statistics().transport == "disabled"
     finally:
-        _context._restore_for_tests(state)
+        registry._restore_for_tests(state)

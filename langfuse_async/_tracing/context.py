@@ -1,8 +1,10 @@
-"""Where the current observation lives, and which client ``get_client()`` returns.
+"""With-block bookkeeping: entering and leaving the blocks inside which a handle is current.
 
-One ``ContextVar`` holds the innermost current observation. Its trace (id, sampling decision and
-merged trace attributes) is reached through the observation itself, so entering and leaving an
-observation is one ``get`` and two ``set`` calls.
+The innermost current observation lives in one ``ContextVar``
+(:data:`~langfuse_async._tracing.observations.CURRENT`, declared next to the handle it holds).
+Its trace (id, sampling decision and merged trace attributes) is reached through the
+observation itself, so entering and leaving an observation is one ``get`` and two ``set`` calls.
+This module is a leaf: it knows a handle only as a :class:`Scope`.
 
 Leaving never uses ``ContextVar.reset``: a token is bound to the context that made it, and code
 that resumes in another context (an async generator consumed by another task, a streaming
@@ -13,55 +15,63 @@ this context; if it is not, the context belongs to someone else and is left unto
 That other context may then still name the observation as current after its block ended: a
 ``with`` block spanning a ``yield`` of a generator that another task finished leaves it behind
 in the task that started it. Such an observation is marked as escaped, and readers skip from it
-to what was current before that block was entered, so the stale value is never used as a
-parent. Entering it again makes it usable as a parent again.
+to what was current before that block was entered (:func:`live`), so the stale value is never
+used as a parent. Entering it again makes it usable as a parent again.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import threading
-from collections.abc import Callable
+from asyncio import _get_running_loop
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
-    from .observations import Observation
-    from .tracer import Tracer
+    from typing_extensions import Self
 
-__all__ = [
-    "CURRENT",
-    "current_observation",
-    "get_client",
-    "live",
-    "register_client",
-    "set_client_factory",
-]
+__all__ = ["Scope", "enter", "leave", "live"]
 
-from .._log import log_once
+S = TypeVar("S", bound="Scope")
 
-#: The innermost current observation of this context, or None outside any.
-CURRENT: ContextVar[Observation | None] = ContextVar(
-    "langfuse_async.current_observation", default=None
-)
+# Guards the list of open blocks of a handle entered by several threads at once (rare). The
+# common single entry needs no lock: it is read and replaced with no call in between, which
+# the GIL does not interrupt.
+_entries_lock = threading.Lock()
 
-
-def current_observation() -> Observation | None:
-    """Return the innermost current observation of this context, or None."""
-    obs = CURRENT.get()
-    if obs is not None and obs._escaped:
-        return live(obs)
-    return obs
-
-
-# Escaped observations chain through what was current when they were entered. A handle entered
+# Escaped handles chain through what was current when they were entered. A handle entered
 # again inside its own block by other tasks could link such a chain into a loop; the walk is
 # bounded so that a reader can never hang on it.
 _MAX_SKIPS = 1_000
 
 
-def live(obs: Observation | None) -> Observation | None:
-    """Skip escaped observations (see the module docstring) to the one current before them."""
+class Scope:
+    """What the with-block bookkeeping keeps on a handle (the base of the observation handle)."""
+
+    __slots__ = ("_entries", "_escaped", "_prev")
+
+    _escaped: bool
+    """True while a context may still name this handle as current after its block ended."""
+    _prev: Self | None
+    """Where readers skip to while the handle is escaped; set only with ``_escaped``."""
+    _entries: tuple[object, Self | None] | list[tuple[object, Self | None]] | None
+    """The ``with`` blocks inside which it is current: who entered each (a task, or a thread's
+    id) and what was current before. One entry alone, a list only while several blocks are
+    open at once (most handles are entered once, or never)."""
+
+
+def _current_owner() -> object:
+    """The task running now, or the thread's id outside any task: who entered a ``with`` block."""
+    loop = _get_running_loop()
+    if loop is not None:
+        task = asyncio.current_task(loop)
+        if task is not None:
+            return task
+    return threading.get_ident()
+
+
+def live(obs: S | None) -> S | None:
+    """Skip escaped handles (see the module docstring) to the one current before them."""
     skips = 0
     while obs is not None and obs._escaped:
         skips += 1
@@ -71,142 +81,53 @@ def live(obs: Observation | None) -> Observation | None:
     return obs
 
 
-# ---------------------------------------------------------------------------------- clients
-
-
-class _Registry:
-    """The clients built in this process: the last one, and the last one per public key."""
-
-    __slots__ = ("by_key", "disabled_factory", "factory", "last", "lock")
-
-    def __init__(self) -> None:
-        self.last: Tracer | None = None
-        self.by_key: dict[str, Tracer] = {}
-        self.factory: Callable[[], Tracer] | None = None
-        self.disabled_factory: Callable[[], Tracer] | None = None
-        self.lock = threading.Lock()
-
-
-_registry = _Registry()
-
-
-def register_client(client: Tracer) -> None:
-    """Record ``client`` as the one ``get_client()`` returns (called by ``Tracer._init_tracer``)."""
-    with _registry.lock:
-        _registry.last = client
-        key = client._config.public_key
-        if key:
-            _registry.by_key[key] = client
-
-
-def set_client_factory(
-    factory: Callable[[], Tracer] | None, *, disabled: Callable[[], Tracer] | None = None
-) -> None:
-    """Set how ``get_client()`` builds a client from the environment when none exists yet.
-
-    Args:
-        factory: Builds a client from ``LANGFUSE_*`` variables (the client registers itself),
-            or None to remove the factory.
-        disabled: Builds the no-op client returned when no real one can be had, so that it
-            still has the full client interface (``flush``, ``statistics``...).
-    """
-    _registry.factory = factory
-    if disabled is not None:
-        _registry.disabled_factory = disabled
-        _disabled.clear()
-
-
-def get_client(*, public_key: str | None = None) -> Tracer:
-    """Return the client built last, or build one from the environment.
-
-    Args:
-        public_key: Return the client built last with this public key instead. When none was
-            built with it, a disabled client is returned (and a warning logged once), so the
-            instrumented code keeps running and records nothing.
-
-    Returns:
-        The client. Never raises: if no client exists and none can be built, a disabled one is
-        returned.
-    """
-    if public_key is None:
-        client = _registry.last
-        if client is not None:
-            return client
-    return _get_client_slow(public_key)
-
-
-def _get_client_slow(public_key: str | None) -> Tracer:
-    with _registry.lock:
-        if public_key is not None:
-            found = _registry.by_key.get(public_key)
-            if found is not None:
-                return found
-        elif _registry.last is not None:
-            return _registry.last
-        factory = _registry.factory
-    if public_key is not None:
-        log_once(
-            logging.WARNING,
-            "get_client.unknown_key",
-            "get_client(public_key=...) found no client built with that public key; "
-            "returning a disabled client",
-        )
-        return _disabled_client()
-    if factory is not None:
-        try:
-            # The client registers itself while it is built.
-            factory()
-        except Exception as exc:
-            log_once(
-                logging.WARNING,
-                "get_client.factory_failed",
-                "get_client() could not build a client from the environment (%s); "
-                "tracing is disabled until a client is built",
-                exc,
-            )
+def enter(current: ContextVar[S | None], scope: S) -> None:
+    """Make ``scope`` current in this context, remembering what to restore when it is left."""
+    entry = (_current_owner(), current.get())
+    # One handle may be inside several blocks at once (entered again inside its own block,
+    # or by concurrent tasks), so each block keeps what it must restore.
+    entries = scope._entries
+    if entries is None:
+        scope._entries = entry
+    elif isinstance(entries, tuple):
+        scope._entries = [entries, entry]
     else:
-        log_once(
-            logging.WARNING,
-            "get_client.no_factory",
-            "get_client() has no client and no way to build one; tracing is disabled until "
-            "a client is built",
-        )
-    with _registry.lock:
-        if _registry.last is None:
-            # Remembered as the last client so the decorators stay on their fast path; the
-            # next client built replaces it.
-            _registry.last = _disabled_client()
-        return _registry.last
+        entries.append(entry)
+    scope._escaped = False
+    current.set(scope)
 
 
-_disabled: list[Tracer] = []
-
-
-def _disabled_client() -> Tracer:
-    if not _disabled:
-        if _registry.disabled_factory is not None:
-            _disabled.append(_registry.disabled_factory())
-        else:
-            from .tracer import disabled_tracer
-
-            _disabled.append(disabled_tracer())
-    return _disabled[0]
-
-
-def _reset_for_tests() -> tuple[Tracer | None, dict[str, Tracer], Callable[[], Tracer] | None]:
-    """Forget every registered client and return the previous state (tests only)."""
-    with _registry.lock:
-        state = (_registry.last, dict(_registry.by_key), _registry.factory)
-        _registry.last = None
-        _registry.by_key.clear()
-    return state
-
-
-def _restore_for_tests(
-    state: tuple[Tracer | None, dict[str, Tracer], Callable[[], Tracer] | None],
-) -> None:
-    """Put back what :func:`_reset_for_tests` returned (tests only)."""
-    with _registry.lock:
-        _registry.last, by_key, _registry.factory = state
-        _registry.by_key.clear()
-        _registry.by_key.update(by_key)
+def leave(current: ContextVar[S | None], scope: S) -> None:
+    """Leave the block of ``scope`` that this task (or thread) entered last."""
+    here = current.get()
+    owner = _current_owner()
+    entries = scope._entries
+    if isinstance(entries, tuple):
+        scope._entries = None
+        entered_by, prev = entries
+        # Restore only when this context still has us as current; otherwise the blocks
+        # were left out of order and the context is someone else's now. Left in another
+        # task than the one that entered (a generator resumed elsewhere), the context
+        # that entered still names us.
+        restored = here is scope and entered_by == owner
+    elif entries:
+        # Several blocks open at once: leave this task's innermost one, else the
+        # innermost of all (this task did not enter any: a generator resumed elsewhere).
+        # Threads may leave blocks of the same handle at once; the search and the removal
+        # must see one list.
+        with _entries_lock:
+            index = len(entries) - 1
+            while index >= 0 and entries[index][0] != owner:
+                index -= 1
+            prev = entries.pop(index)[1] if entries else None
+        restored = index >= 0 and here is scope
+    else:
+        prev = None  # left without being entered
+        restored = False
+    if here is scope:
+        current.set(prev)
+    if not restored and prev is not scope:
+        # The context that entered this block may still name us: readers there skip to
+        # what it had before. (When that was us, an outer block is still open there.)
+        scope._prev = prev
+        scope._escaped = True

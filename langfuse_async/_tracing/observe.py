@@ -5,13 +5,8 @@ Everything that can be decided once is decided when the function is decorated: i
 are recorded under, and whether the first one is ``self``/``cls``. A call then costs a few
 attribute reads, two ids, two clock reads and the encoding of the arguments and result.
 
-Generators get an observation that starts when the generator is created (so its parent is the
-observation current at that moment, even if the generator is consumed later by another task,
-as a streaming response does) and ends when it is exhausted, closed or raises. The generator's
-own code runs with the observation current, restored around every step, so no context is ever
-carried across a ``yield`` into the consumer's code. A function that returns a generator (or
-an async generator) instead of being one gets the same treatment for the generator it returns,
-as in the official SDK.
+Generators (and functions that return one, as in the official SDK) get an observation that
+lasts over the whole iteration: see :mod:`.generators`.
 """
 
 from __future__ import annotations
@@ -19,24 +14,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import logging
 from collections.abc import AsyncGenerator, Callable, Generator
-from types import AsyncGeneratorType, GeneratorType, MethodType
+from types import AsyncGeneratorType, GeneratorType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
-from .._log import log_once
-from .._records import TRUNCATED_MARKER
-from . import context as _context
-from .context import CURRENT, get_client
-from .observations import (
-    Observation,
-    ObservationType,
-    checked_type,
-    flag,
-    safe_str,
-    valid_trace_context,
+from .._records import ObservationType
+from .coerce import checked_type, flag, safe_str, valid_trace_context
+from .generators import (
+    GeneratorFunction,
+    create,
+    traced_async_generator,
+    traced_generator,
+    traced_result,
 )
-from .payload import encode_payload
+from .observations import CURRENT, Observation
+from .registry import CLIENTS, get_client
 
 if TYPE_CHECKING:
     from .tracer import Tracer
@@ -45,14 +37,6 @@ __all__ = ["observe"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Y = TypeVar("Y")
-S = TypeVar("S")
-
-_registry = _context._registry
-_TRUNCATED = encode_payload(TRUNCATED_MARKER)
-# A stream whose items add up to more than the event limit would only be replaced by the
-# truncation marker, so collecting stops there instead of holding every item to the end.
-_ITEM_COST = 16
 
 
 class _Arguments:
@@ -244,7 +228,7 @@ def _wrap(
     unnamed = name is None or (type(name) is str and not name)
     obs_name = _function_name(fn) if unnamed else safe_str(name)
     arguments = _Arguments(fn) if capture_input else None
-    registry = _registry
+    clients = CLIENTS
     kind = _kind(fn)
 
     def begin(
@@ -253,14 +237,15 @@ def _wrap(
         kwargs: dict[str, Any],
         remote: tuple[str, str | None] | None = None,
     ) -> Observation:
+        recorder = client._recorder
         if remote is None:
-            obs = Observation(client, CURRENT.get(), obs_name, as_type)
+            obs = Observation(recorder, CURRENT.get(), obs_name, as_type)
         else:
-            obs = Observation._remote(client, remote[0], remote[1], obs_name, as_type)
+            obs = Observation._remote(recorder, remote[0], remote[1], obs_name, as_type)
         if arguments is not None and obs._recording:
             bound = arguments.bind(args, kwargs)
             if bound is not None:
-                obs._input = client._encode(bound)
+                obs._input = recorder.encode(bound)
         return obs
 
     # The coroutine and plain wrappers inline what begin() does: they are the hot path, and a
@@ -270,7 +255,7 @@ def _wrap(
 
         @functools.wraps(fn)
         async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-            client = registry.last
+            client = clients.last
             if client is None:
                 client = get_client()
             remote = None
@@ -279,14 +264,15 @@ def _wrap(
             if not client._tracing_enabled:
                 return await afn(*args, **kwargs)
             parent = CURRENT.get()
+            recorder = client._recorder
             if remote is None:
-                obs = Observation(client, parent, obs_name, as_type)
+                obs = Observation(recorder, parent, obs_name, as_type)
             else:
-                obs = Observation._remote(client, remote[0], remote[1], obs_name, as_type)
+                obs = Observation._remote(recorder, remote[0], remote[1], obs_name, as_type)
             if arguments is not None and obs._recording:
                 bound = arguments.bind(args, kwargs)
                 if bound is not None:
-                    obs._input = client._encode(bound)
+                    obs._input = recorder.encode(bound)
             CURRENT.set(obs)
             try:
                 result = await afn(*args, **kwargs)
@@ -301,9 +287,9 @@ def _wrap(
             if result is not None:
                 rtype = type(result)
                 if rtype is AsyncGeneratorType or rtype is GeneratorType:
-                    return _traced_result(result, obs, capture_output, transform)
+                    return traced_result(result, obs, capture_output, transform)
                 if capture_output and obs._output is None and obs._recording:
-                    obs._output = client._encode(result)
+                    obs._output = recorder.encode(result)
             obs.end()
             return result
 
@@ -313,7 +299,7 @@ def _wrap(
         gfn = cast("Callable[P, AsyncGenerator[Any, Any]]", fn)
 
         def async_gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[Any, Any]:
-            client = registry.last
+            client = clients.last
             if client is None:
                 client = get_client()
             remote = None
@@ -322,16 +308,16 @@ def _wrap(
             if not client._tracing_enabled:
                 return gfn(*args, **kwargs)
             obs = begin(client, args, kwargs, remote)
-            agen = _create(obs, gfn, args, kwargs)
-            return _traced_async_generator(agen, obs, capture_output, transform)
+            agen = create(obs, gfn, args, kwargs)
+            return traced_async_generator(agen, obs, capture_output, transform)
 
-        return cast("Callable[P, R]", _GeneratorFunction(fn, async_gen_wrapper))
+        return cast("Callable[P, R]", GeneratorFunction(fn, async_gen_wrapper))
 
     if kind == "gen":
         sfn = cast("Callable[P, Generator[Any, Any, Any]]", fn)
 
         def gen_wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
-            client = registry.last
+            client = clients.last
             if client is None:
                 client = get_client()
             remote = None
@@ -340,14 +326,14 @@ def _wrap(
             if not client._tracing_enabled:
                 return sfn(*args, **kwargs)
             obs = begin(client, args, kwargs, remote)
-            gen = _create(obs, sfn, args, kwargs)
-            return _traced_generator(gen, obs, capture_output, transform)
+            gen = create(obs, sfn, args, kwargs)
+            return traced_generator(gen, obs, capture_output, transform)
 
-        return cast("Callable[P, R]", _GeneratorFunction(fn, gen_wrapper))
+        return cast("Callable[P, R]", GeneratorFunction(fn, gen_wrapper))
 
     @functools.wraps(fn)
     def sync_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        client = registry.last
+        client = clients.last
         if client is None:
             client = get_client()
         remote = None
@@ -356,14 +342,15 @@ def _wrap(
         if not client._tracing_enabled:
             return fn(*args, **kwargs)
         parent = CURRENT.get()
+        recorder = client._recorder
         if remote is None:
-            obs = Observation(client, parent, obs_name, as_type)
+            obs = Observation(recorder, parent, obs_name, as_type)
         else:
-            obs = Observation._remote(client, remote[0], remote[1], obs_name, as_type)
+            obs = Observation._remote(recorder, remote[0], remote[1], obs_name, as_type)
         if arguments is not None and obs._recording:
             bound = arguments.bind(args, kwargs)
             if bound is not None:
-                obs._input = client._encode(bound)
+                obs._input = recorder.encode(bound)
         CURRENT.set(obs)
         try:
             result = fn(*args, **kwargs)
@@ -378,9 +365,9 @@ def _wrap(
         if result is not None:
             rtype = type(result)
             if rtype is GeneratorType or rtype is AsyncGeneratorType:
-                return cast("R", _traced_result(result, obs, capture_output, transform))
+                return cast("R", traced_result(result, obs, capture_output, transform))
             if capture_output and obs._output is None and obs._recording:
-                obs._output = client._encode(result)
+                obs._output = recorder.encode(result)
         obs.end()
         return result
 
@@ -414,233 +401,3 @@ def _take_langfuse_kwargs(
     if parent_id is not None:
         context["parent_span_id"] = parent_id
     return client, valid_trace_context(context)
-
-
-class _GeneratorFunction(functools.partial):  # type: ignore[type-arg]
-    """An observed generator (or async generator) function.
-
-    The wrapper has to be a plain function, because the observation starts (and takes its
-    parent) when the generator is created. Frameworks decide how to call a function by asking
-    ``inspect.isgeneratorfunction`` or ``isasyncgenfunction`` (FastAPI's dependencies with
-    ``yield``, pytest fixtures, LangChain's runnables), which would then answer no. Those
-    functions see through ``functools.partial``, so the wrapper is a partial of the original
-    function whose call runs the observing wrapper instead; it binds as a method like a
-    function does.
-    """
-
-    _call: Callable[..., Any]
-
-    def __new__(cls, fn: Callable[..., Any], call: Callable[..., Any]) -> _GeneratorFunction:
-        self = super().__new__(cls, fn)
-        functools.update_wrapper(self, fn)
-        # After update_wrapper, which copies the __dict__ of fn (an observed function's own
-        # _call, when observe is applied twice).
-        self._call = call
-        return self
-
-    def __call__(self, /, *args: Any, **kwargs: Any) -> Any:
-        return self._call(*args, **kwargs)
-
-    def __get__(self, obj: object, objtype: type | None = None) -> Any:
-        return self if obj is None else MethodType(self, obj)
-
-    def __repr__(self) -> str:
-        return f"<observed {self.func!r}>"
-
-    def __reduce__(self) -> str:
-        # Pickled by name, as a function is: the module attribute is this object.
-        name: str = self.__dict__["__qualname__"]
-        return name
-
-
-def _create(
-    obs: Observation, make: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """Create the generator with ``obs`` current.
-
-    A generator function runs no code when called, but what is below the decorator may: a
-    second ``@observe``, or another decorator that is a plain function.
-    """
-    parent = CURRENT.get()
-    CURRENT.set(obs)
-    try:
-        return make(*args, **kwargs)
-    except BaseException as exc:
-        obs._fail(exc)
-        obs.end()
-        raise
-    finally:
-        if CURRENT.get() is obs:
-            CURRENT.set(parent)
-
-
-def _traced_result(
-    result: Any,
-    obs: Observation,
-    capture_output: bool,
-    transform: Callable[[list[Any]], str] | None,
-) -> Any:
-    """Keep ``obs`` open over the iteration of a generator the function returned."""
-    if type(result) is GeneratorType:
-        return _traced_generator(result, obs, capture_output, transform)
-    return _traced_async_generator(result, obs, capture_output, transform)
-
-
-class _Collector:
-    """The items a generator yielded, bounded by the event size limit."""
-
-    __slots__ = ("budget", "items", "overflow")
-
-    def __init__(self, budget: int) -> None:
-        self.items: list[Any] = []
-        self.budget = budget
-        self.overflow = False
-
-    def add(self, item: Any) -> None:
-        if self.overflow:
-            return
-        self.items.append(item)
-        # Exact types: the len() of a subclass is user code, which must not run here.
-        kind = type(item)
-        self.budget -= len(item) if kind is str or kind is bytes else _ITEM_COST
-        if self.budget < 0:
-            self.overflow = True
-            self.items = []
-
-    def finish(self, obs: Observation, transform: Callable[[list[Any]], str] | None) -> None:
-        if not obs._recording or obs._ended or obs._output is not None:
-            return
-        if self.overflow:
-            obs._output = _TRUNCATED
-            return
-        items = self.items
-        if not items:
-            return
-        value: Any = items
-        if transform is not None:
-            try:
-                value = transform(items)
-            except Exception:
-                log_once(
-                    logging.WARNING,
-                    "observe.transform_to_string",
-                    "transform_to_string raised; the yielded items are recorded as a list",
-                    exc_info=True,
-                )
-        elif all(type(i) is str for i in items):
-            value = "".join(items)
-        obs._output = obs._tracer._encode(value)
-
-
-def _finish(
-    obs: Observation,
-    collector: _Collector | None,
-    transform: Callable[[list[Any]], str] | None,
-    exc: BaseException | None,
-) -> None:
-    if collector is not None:
-        collector.finish(obs, transform)
-    if exc is not None:
-        obs._fail(exc)
-    obs.end()
-
-
-def _traced_generator(
-    gen: Generator[Y, S, R],
-    obs: Observation,
-    capture_output: bool,
-    transform: Callable[[list[Any]], str] | None,
-) -> Generator[Y, S, R]:
-    collector = _Collector(obs._tracer._max_payload) if capture_output and obs._recording else None
-    inner: Observation | None = obs  # what is current inside the generator's own code
-    send: Callable[[Any], Y] = gen.send
-    value: Any = None
-    try:
-        while True:
-            outer = CURRENT.get()
-            CURRENT.set(inner)
-            try:
-                item = send(value)
-            except StopIteration as stop:
-                result: R = stop.value
-                break
-            finally:
-                inner = CURRENT.get()
-                CURRENT.set(outer)
-            if collector is not None:
-                collector.add(item)
-            try:
-                value = yield item
-                send = gen.send
-            except GeneratorExit:
-                raise
-            except BaseException as thrown:
-                # Thrown in by the consumer: the wrapped generator decides what happens.
-                value = thrown
-                send = gen.throw
-    except GeneratorExit:
-        outer = CURRENT.get()
-        CURRENT.set(inner)
-        try:
-            gen.close()
-        except BaseException as exc:
-            _finish(obs, collector, transform, exc)
-            raise
-        finally:
-            CURRENT.set(outer)
-        _finish(obs, collector, transform, None)
-        raise
-    except BaseException as exc:
-        _finish(obs, collector, transform, exc)
-        raise
-    _finish(obs, collector, transform, None)
-    return result
-
-
-async def _traced_async_generator(
-    agen: AsyncGenerator[Y, S],
-    obs: Observation,
-    capture_output: bool,
-    transform: Callable[[list[Any]], str] | None,
-) -> AsyncGenerator[Y, S]:
-    collector = _Collector(obs._tracer._max_payload) if capture_output and obs._recording else None
-    inner: Observation | None = obs  # what is current inside the generator's own code
-    send: Callable[[Any], Any] = agen.asend
-    value: Any = None
-    try:
-        while True:
-            outer = CURRENT.get()
-            CURRENT.set(inner)
-            try:
-                item = await send(value)
-            except StopAsyncIteration:
-                break
-            finally:
-                inner = CURRENT.get()
-                CURRENT.set(outer)
-            if collector is not None:
-                collector.add(item)
-            try:
-                value = yield item
-                send = agen.asend
-            except GeneratorExit:
-                raise
-            except BaseException as thrown:
-                value = thrown
-                send = agen.athrow
-    except GeneratorExit:
-        outer = CURRENT.get()
-        CURRENT.set(inner)
-        try:
-            await agen.aclose()
-        except BaseException as exc:
-            _finish(obs, collector, transform, exc)
-            raise
-        finally:
-            CURRENT.set(outer)
-        _finish(obs, collector, transform, None)
-        raise
-    except BaseException as exc:
-        _finish(obs, collector, transform, exc)
-        raise
-    _finish(obs, collector, transform, None)

@@ -1,8 +1,9 @@
-"""The producer side of the client: every method instrumented code calls.
+"""The client's instrumentation API (long: the official SDK's keyword signatures, one per method).
 
-:class:`Tracer` turns calls into immutable records and hands each to ``self._emit``; it never
-imports the queue, the transports or the client. ``Langfuse`` (in ``_client.py``) subclasses it
-and provides ``_config``, ``_emit`` and ``_count_sampled_out``.
+:class:`Tracer` turns calls into immutable records and hands each to its
+:class:`~langfuse_async._records.Sink`, through its :class:`~.recorder.SinkRecorder`; it never
+imports the queue, the transports or the client. ``Langfuse`` (in ``_client.py``, the
+composition root) subclasses it for the public API and gives it the delivery pipeline as sink.
 
 Nothing here raises into the user's code: invalid arguments are logged (once at WARNING, then
 at DEBUG) and the call records nothing or ignores the bad field.
@@ -12,172 +13,47 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import msgspec
+from .._config import Config, resolve_config
+from .._log import log_once
+from .._records import ObservationType, Record, Sink
+from . import ids as _ids
+from .coerce import Level, TraceContext, flag, safe_str
+from .noop import NOOP_OBSERVATION
+from .observations import CURRENT, Observation, current_observation, start
+from .recorder import SinkRecorder
+from .scores import ScoreDataType, score_record
 
-from .._clock import now_ns
-from .._config import Config
-from .._log import log_once, logger
-from .._records import (
-    OBSERVATION_TYPES,
-    RECORD_OVERHEAD_BYTES,
-    Metadata,
-    Record,
-    ScoreRecord,
-)
-from . import context as _context, ids as _ids
-from .observations import (
-    NOOP_OBSERVATION,
-    Level,
-    Observation,
-    ObservationType,
-    ScoreDataType,
-    TraceContext,
-    checked_type,
-    flag,
-    safe_str,
-    valid_trace_context,
-)
-from .payload import apply_mask, cap_payload, encode_metadata, encode_payload
-from .sampling import bound_for_rate, is_sampled
-
-__all__ = ["Tracer", "disabled_tracer"]
-
-_SCORE_DATA_TYPES = frozenset({"NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT", "CORRECTION"})
-_MAX_ID_LENGTH = 800  # the server's idSchema limit
-_MAX_TEXT_SCORE = 500  # TEXT_SCORE_MAX_LENGTH on the server
-
-
-def _plain(value: Any) -> Any:
-    """A ``str`` subclass instance as a plain ``str``; anything else unchanged."""
-    if type(value) is not str and isinstance(value, str):
-        return str.__str__(value)
-    return value
-
-
-def _valid_ref(value: object) -> bool:
-    return isinstance(value, str) and 0 < len(value) <= _MAX_ID_LENGTH
-
-
-def _score_value(value: object, data_type: str | None) -> tuple[float | str | None, str]:
-    """Check a score value against its data type; return ``(value, "")`` or ``(None, why)``."""
-    if isinstance(value, (int, float)):  # bool included: True/False are BOOLEAN 1/0
-        number = float(value)
-        if not math.isfinite(number):
-            return None, "value must be a finite number"
-        if data_type in ("NUMERIC", None):
-            return number, ""
-        if data_type == "BOOLEAN":
-            if number in (0.0, 1.0):
-                return number, ""
-            return None, "a BOOLEAN score's value must be 0 or 1"
-        return None, f"a {data_type} score's value must be a string"
-    if isinstance(value, str):
-        if data_type == "TEXT" and not 0 < len(value) <= _MAX_TEXT_SCORE:
-            return None, f"a TEXT score's value must be 1 to {_MAX_TEXT_SCORE} characters"
-        if data_type in (None, "CATEGORICAL", "TEXT", "CORRECTION"):
-            return value, ""
-        return None, f"a {data_type} score's value must be a number"
-    return None, f"value must be a number or a string, not {type(value).__name__}"
+__all__ = ["NULL_SINK", "Tracer", "disabled_tracer"]
 
 
 class Tracer:
     """The instrumentation methods of a Langfuse client.
 
-    Subclasses set ``self._config`` and then call :meth:`_init_tracer`, and implement
-    :meth:`_emit` and :meth:`_count_sampled_out`. With ``config.enabled`` False every method is
-    a cheap no-op and handles are inert (still usable as context managers).
+    It emits what it records into the sink it is given. With ``config.enabled`` False every
+    method is a cheap no-op and handles are inert (still usable as context managers). Building
+    one does not make it the client ``get_client()`` returns: whoever builds it registers it
+    (``Langfuse`` does).
     """
 
     _config: Config
     _tracing_enabled: bool
-    _sample_bound: int | None
-    _mask: Callable[[Any], Any] | None
-    _max_payload: int
+    _recorder: SinkRecorder
 
-    def _init_tracer(self, *, register: bool = True) -> None:
-        """Read the options the hot path needs from ``self._config`` and register the client.
+    def __init__(self, config: Config, sink: Sink) -> None:
+        """Build the instrumentation of a client.
 
         Args:
-            register: Make this the client ``get_client()`` returns (every real client does).
+            config: The client's configuration (``enabled``, ``mask``, limits, sampling).
+            sink: Where finished records go (the delivery pipeline; a list in tests).
         """
-        config = self._config
+        self._config = config
         self._tracing_enabled = config.enabled
-        self._sample_bound = (
-            None if config.sample_rate >= 1.0 else bound_for_rate(config.sample_rate)
-        )
-        self._mask = config.mask
-        self._max_payload = config.max_event_bytes
-        if register:
-            _context.register_client(self)
-
-    # ----------------------------------------------------------------- subclass hooks
-
-    def _emit(self, record: Record) -> None:
-        """Hand a finished record to the delivery side; must be thread-safe and never raise."""
-        raise NotImplementedError
-
-    def _count_sampled_out(self) -> None:
-        """Count one observation not recorded because its trace was sampled out."""
-        raise NotImplementedError
-
-    # ----------------------------------------------------------------- encoding
-
-    def _encode(self, value: object) -> msgspec.Raw:
-        """Mask, encode and cap an input or output the moment it is given."""
-        mask = self._mask
-        if mask is not None:
-            value = apply_mask(mask, value)
-        raw = encode_payload(value)
-        if len(raw) > self._max_payload:
-            raw = cap_payload(raw, self._max_payload)
-        return raw
-
-    def _encode_plain(self, value: object) -> msgspec.Raw:
-        """Encode and cap a value that is not user content (model parameters, usage, cost)."""
-        raw = encode_payload(value)
-        if len(raw) > self._max_payload:
-            raw = cap_payload(raw, self._max_payload)
-        return raw
-
-    def _encode_metadata(self, value: object) -> Metadata | None:
-        """Mask, encode and cap metadata: each top-level value of a mapping, or the whole."""
-        mask = self._mask
-        if mask is not None:
-            value = apply_mask(mask, value)
-        meta = encode_metadata(value)
-        limit = self._max_payload
-        if isinstance(meta, dict):
-            if any(len(v) > limit for v in meta.values()):
-                meta = {k: cap_payload(v, limit) for k, v in meta.items()}
-        elif meta is not None and len(meta) > limit:
-            meta = cap_payload(meta, limit)
-        return meta
+        self._recorder = SinkRecorder(config, sink)
 
     # ----------------------------------------------------------------- starting
-
-    def _start(
-        self,
-        parent: Observation | None,
-        trace_context: TraceContext | None,
-        name: str,
-        as_type: str,
-    ) -> Observation:
-        """Start an observation under ``parent`` (or ``trace_context``); no fields set yet."""
-        if not self._tracing_enabled:
-            return NOOP_OBSERVATION
-        if type(name) is not str:
-            name = safe_str(name)
-        if type(as_type) is not str or as_type not in OBSERVATION_TYPES:
-            as_type = checked_type(as_type)
-        if trace_context is not None:
-            remote = valid_trace_context(trace_context)
-            if remote is not None:
-                return Observation._remote(self, remote[0], remote[1], name, as_type)
-        return Observation(self, parent, name, as_type)
 
     def start_observation(
         self,
@@ -228,7 +104,9 @@ class Tracer:
         Returns:
             The observation's handle.
         """
-        obs = self._start(_context.CURRENT.get(), trace_context, name, as_type)
+        if not self._tracing_enabled:
+            return NOOP_OBSERVATION
+        obs = start(self._recorder, CURRENT.get(), trace_context, name, as_type)
         if obs._recording:
             obs.update(
                 input=input,
@@ -504,7 +382,7 @@ class Tracer:
     # ----------------------------------------------------------------- current observation
 
     def _current(self, what: str) -> Observation | None:
-        obs = _context.current_observation()
+        obs = current_observation()
         if obs is None:
             log_once(
                 logging.DEBUG,
@@ -619,12 +497,12 @@ class Tracer:
 
     def get_current_trace_id(self) -> str | None:
         """Return the id of the current trace, or None outside any observation."""
-        obs = _context.current_observation()
+        obs = current_observation()
         return None if obs is None else obs.trace_id
 
     def get_current_observation_id(self) -> str | None:
         """Return the id of the innermost current observation, or None outside any."""
-        obs = _context.current_observation()
+        obs = current_observation()
         return None if obs is None else obs.id
 
     @staticmethod
@@ -768,112 +646,43 @@ class Tracer:
         config_id: str | None = None,
         dataset_run_id: str | None = None,
     ) -> None:
-        # The annotations are what callers should pass; the checks below assume nothing.
         if not self._tracing_enabled:
             return
-        problem = ""
-        checked: float | str | None = None
-        try:
-            # Strings are made plain (a str enum member, a subclass with odd methods) before
-            # anything else looks at them.
-            name = _plain(name)
-            trace_id = _plain(trace_id)
-            observation_id = _plain(observation_id)
-            session_id = _plain(session_id)
-            score_id = _plain(score_id)
-            config_id = _plain(config_id)
-            dataset_run_id = _plain(dataset_run_id)
-            data_type = _plain(data_type)
-            value = _plain(value)
-            if not isinstance(name, str) or not name:
-                problem = "name must be a non-empty string"
-            elif data_type is not None and (
-                not isinstance(data_type, str) or data_type not in _SCORE_DATA_TYPES
-            ):
-                problem = "data_type must be NUMERIC, BOOLEAN, CATEGORICAL, TEXT or CORRECTION"
-            elif sum(r is not None for r in (trace_id, session_id, dataset_run_id)) != 1:
-                problem = "give exactly one of trace_id, session_id and dataset_run_id"
-            elif observation_id is not None and trace_id is None:
-                problem = "observation_id needs trace_id"
-            elif config_id is not None and data_type == "CORRECTION":
-                problem = "a CORRECTION score cannot have a config_id"
-            elif not all(
-                _valid_ref(r)
-                for r in (trace_id, observation_id, session_id, dataset_run_id, config_id)
-                if r is not None
-            ):
-                problem = f"ids must be non-empty strings of at most {_MAX_ID_LENGTH} characters"
-            elif score_id is not None and not _valid_ref(score_id):
-                problem = (
-                    f"score_id must be a non-empty string of at most {_MAX_ID_LENGTH} characters"
-                )
-            else:
-                checked, problem = _score_value(value, data_type)
-        except Exception:
-            # The values are the caller's objects (a number too large for a float, a type
-            # whose conversion raises); the score is refused, never the caller's code.
-            problem = "the value or an argument could not be read"
-        if problem or checked is None:
-            log_once(
-                logging.WARNING,
-                "score.invalid",
-                "score %r not recorded: %s",
-                name if type(name) is str else f"<{type(name).__name__}>",
-                problem,
-                variant=(name if type(name) is str else "") + "\x00" + problem,
-            )
-            return
-        bound = self._sample_bound
-        if bound is not None and trace_id is not None and not is_sampled(trace_id, bound):
-            return
-        try:
-            meta = None if metadata is None else self._encode_metadata(metadata)
-            text = None if comment is None else safe_str(comment)
-            size = RECORD_OVERHEAD_BYTES + len(name) + len(text or "")
-            if isinstance(checked, str):
-                size += len(checked)
-            if isinstance(meta, dict):
-                size += sum(len(k) + len(v) + 4 for k, v in meta.items())
-            elif meta is not None:
-                size += len(meta)
-            record = ScoreRecord(
-                event_id=_ids.new_event_id(),
-                timestamp_ns=now_ns(),
-                id=score_id if score_id is not None else _ids.new_observation_id(),
-                name=name,
-                value=checked,
-                size=size,
-                trace_id=trace_id,
-                observation_id=observation_id,
-                session_id=session_id,
-                data_type=data_type,
-                comment=text,
-                metadata=meta,
-                config_id=config_id,
-                dataset_run_id=dataset_run_id,
-            )
-        except Exception:
-            logger.warning("could not record score %r", name, exc_info=True)
-            return
-        self._emit(record)
+        record = score_record(
+            self._recorder,
+            name,
+            value,
+            trace_id,
+            observation_id,
+            session_id,
+            data_type,
+            comment,
+            metadata,
+            score_id,
+            config_id=config_id,
+            dataset_run_id=dataset_run_id,
+        )
+        if record is not None:
+            self._recorder.emit(record)
 
 
-class _DisabledTracer(Tracer):
-    """What ``get_client()`` returns when no client exists and none can be built."""
+class _NullSink:
+    """A sink that drops everything: the delivery side of a disabled client."""
 
-    def __init__(self) -> None:
-        self._tracing_enabled = False
-        self._sample_bound = None
-        self._mask = None
-        self._max_payload = 0
+    __slots__ = ()
 
-    def _emit(self, record: Record) -> None:
+    def emit(self, record: Record) -> None:
         return None
 
-    def _count_sampled_out(self) -> None:
+    def count_sampled_out(self) -> None:
         return None
+
+
+#: The sink of clients that record nothing.
+NULL_SINK: Sink = _NullSink()
 
 
 def disabled_tracer() -> Tracer:
     """Return a client whose every method records nothing."""
-    return _DisabledTracer()
+    # Built from no environment at all, so that it cannot fail on variables that just did.
+    return Tracer(resolve_config(enabled=False, environ={}), NULL_SINK)

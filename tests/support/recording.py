@@ -1,4 +1,4 @@
-"""A client whose delivery side is a list: the double every instrumentation test records into."""
+"""A client whose sink is a list: the double every instrumentation test records into."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from langfuse_async._config import Config, resolve_config
 from langfuse_async._records import ObservationRecord, Record, ScoreRecord, TraceRecord
+from langfuse_async._tracing.registry import register_client
 from langfuse_async._tracing.tracer import Tracer
 
 
@@ -18,20 +19,31 @@ def make_config(**overrides: Any) -> Config:
     return resolve_config(**options, environ={})
 
 
-class RecordingTracer(Tracer):
-    """A client whose delivery side is a list."""
+class ListSink:
+    """A sink that keeps every record in a list and counts sampled-out observations."""
 
-    def __init__(self, **overrides: Any) -> None:
-        self._config = make_config(**overrides)
+    def __init__(self) -> None:
         self.records: list[Record] = []
         self.sampled_out = 0
-        self._init_tracer()
+        # The list's own method, as the pipeline's: a record is appended with no frame between.
+        self.emit = self.records.append
 
-    def _emit(self, record: Record) -> None:
-        self.records.append(record)
-
-    def _count_sampled_out(self) -> None:
+    def count_sampled_out(self) -> None:
         self.sampled_out += 1
+
+
+class RecordingTracer(Tracer):
+    """A client whose sink is a list, registered as the one ``get_client()`` returns."""
+
+    def __init__(self, **overrides: Any) -> None:
+        self.sink = ListSink()
+        self.records = self.sink.records
+        super().__init__(make_config(**overrides), self.sink)
+        register_client(self)
+
+    @property
+    def sampled_out(self) -> int:
+        return self.sink.sampled_out
 
     @property
     def observations(self) -> list[ObservationRecord]:

@@ -14,9 +14,9 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from langfuse_async._tracing import context as _context
-from langfuse_async._tracing.context import get_client, set_client_factory
+from langfuse_async._tracing import registry
 from langfuse_async._tracing.observe import observe
+from langfuse_async._tracing.registry import get_client, set_client_factory
 from langfuse_async._tracing.tracer import Tracer
 from tests.support.recording import RecordingTracer
 
@@ -483,7 +483,7 @@ def test_get_client_returns_the_client_built_last(tracer: RecordingTracer) -> No
 
 
 def test_get_client_builds_one_with_the_factory(caplog: pytest.LogCaptureFixture) -> None:
-    state = _context._reset_for_tests()
+    state = registry._reset_for_tests()
     built: list[Tracer] = []
 
     def factory() -> Tracer:
@@ -497,20 +497,20 @@ def test_get_client_builds_one_with_the_factory(caplog: pytest.LogCaptureFixture
         assert built == [first]
         assert get_client() is first  # built once
     finally:
-        _context._restore_for_tests(state)
+        registry._restore_for_tests(state)
 
 
 def test_get_client_without_any_way_to_build_is_disabled(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    state = _context._reset_for_tests()
+    state = registry._reset_for_tests()
 
     def broken() -> Tracer:
         raise ValueError("sample_rate must be <= 1.0, got 2.0")
 
     try:
         for factory in (None, broken):
-            _context._registry.last = None
+            registry.CLIENTS.last = None
             set_client_factory(factory)
             with caplog.at_level(logging.WARNING, logger="langfuse_async"):
                 client = get_client()
@@ -526,7 +526,7 @@ def test_get_client_without_any_way_to_build_is_disabled(
             "disabled" in r.getMessage() for r in caplog.records
         )
     finally:
-        _context._restore_for_tests(state)
+        registry._restore_for_tests(state)
 
 
 async def test_observe_uses_the_client_current_at_call_time(tracer: RecordingTracer) -> None:

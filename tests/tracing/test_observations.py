@@ -14,12 +14,10 @@ import pytest
 
 from langfuse_async import _log
 from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
-from langfuse_async._tracing.observations import (
-    NOOP_OBSERVATION,
-    describe_exception,
-    merge_trace_attributes,
-    to_ns,
-)
+from langfuse_async._tracing.coerce import describe_exception, to_ns
+from langfuse_async._tracing.noop import NOOP_OBSERVATION
+from langfuse_async._tracing.observations import start
+from langfuse_async._tracing.traces import merge_trace_attributes
 from tests.support.recording import RecordingTracer, decode
 
 
@@ -348,6 +346,17 @@ def test_noop_handle_does_nothing(tracer: RecordingTracer) -> None:
     assert NOOP_OBSERVATION.trace_id == "0" * 32 and "disabled" in repr(NOOP_OBSERVATION)
 
 
+@pytest.mark.anyio
+async def test_noop_handle_in_async_with_is_never_current(tracer: RecordingTracer) -> None:
+    async with tracer.start_as_current_span(name="outer") as outer:
+        async with NOOP_OBSERVATION as noop:
+            assert noop is NOOP_OBSERVATION
+            assert tracer.get_current_observation_id() == outer.id
+        assert tracer.get_current_observation_id() == outer.id
+    assert tracer.get_current_observation_id() is None
+    assert [r.name for r in tracer.records] == ["outer"]
+
+
 def test_usage_and_cost_the_server_would_drop_warn_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -382,3 +391,57 @@ def test_numpy_usage_and_cost_numbers_do_not_warn(caplog: pytest.LogCaptureFixtu
             )
     assert [r.getMessage() for r in caplog.records] == []
     assert decode(tracer.by_name("g").usage_details) == {"input": 3, "output": 2}
+
+
+# --------------------------------------------------------------------------- the Recorder seam
+
+
+class _BareRecorder:
+    """A Recorder with no tracer behind it: plain JSON, no cap, records in a list."""
+
+    def __init__(self, *, sample_bound: int | None = None) -> None:
+        self.sample_bound = sample_bound
+        self.max_payload = 1_000_000
+        self.records: list[Any] = []
+        self.sampled_out = 0
+
+    def encode(self, value: object) -> msgspec.Raw:
+        return _raw(value)
+
+    def encode_plain(self, value: object) -> msgspec.Raw:
+        return _raw(value)
+
+    def encode_metadata(self, value: object) -> Any:
+        return {k: _raw(v) for k, v in value.items()} if isinstance(value, dict) else _raw(value)
+
+    def emit(self, record: Any) -> None:
+        self.records.append(record)
+
+    def count_sampled_out(self) -> None:
+        self.sampled_out += 1
+
+
+def test_a_handle_needs_only_a_recorder() -> None:
+    recorder = _BareRecorder()
+    obs = start(recorder, None, None, "root", "generation")
+    obs.update(input={"q": 1}, usage_details={"input": 3}, metadata={"k": "v"})
+    obs.update_trace(user_id="u")
+    obs.score(name="quality", value=1.0)
+    child = obs.start_observation(name="child")
+    child.end()
+    obs.end()
+    trace, score, child_record, root_record = recorder.records
+    assert trace.attributes.user_id == "u" and score.observation_id == obs.id
+    assert child_record.parent_id == obs.id and root_record.name == "root"
+    assert decode(root_record.input) == {"q": 1} and decode(root_record.usage_details) == {
+        "input": 3
+    }
+    assert root_record.trace is not None and root_record.trace.user_id == "u"
+
+
+def test_a_sampled_out_handle_tells_its_recorder() -> None:
+    recorder = _BareRecorder(sample_bound=0)  # no trace id falls below 0: every trace out
+    obs = start(recorder, None, None, "root", "span")
+    obs.update(input="never encoded")
+    obs.end()
+    assert recorder.records == [] and recorder.sampled_out == 1

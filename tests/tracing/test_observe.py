@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from langfuse_async._records import TRUNCATED_MARKER
-from langfuse_async._tracing import context as _context
+from langfuse_async._tracing import registry
 from langfuse_async._tracing.observe import observe
 from tests.support.recording import RecordingTracer, decode
 
@@ -332,7 +332,7 @@ def test_a_huge_stream_is_not_held_in_memory(tracer: RecordingTracer) -> None:
 
 
 def test_items_past_the_size_limit_are_released() -> None:
-    state = _context._reset_for_tests()
+    state = registry._reset_for_tests()
     try:
         tracer = RecordingTracer(max_event_bytes=1_000)
 
@@ -355,7 +355,7 @@ def test_items_past_the_size_limit_are_released() -> None:
         assert alive < 100  # the first ~60 were collected, then collecting stopped
         assert decode(tracer.by_name("objects").output) == TRUNCATED_MARKER
     finally:
-        _context._restore_for_tests(state)
+        registry._restore_for_tests(state)
 
 
 async def test_async_generator_span_covers_the_iteration(tracer: RecordingTracer) -> None:
@@ -467,7 +467,7 @@ def test_generator_function_called_with_bad_arguments(tracer: RecordingTracer) -
 
 
 async def test_disabled_client_runs_functions_untouched() -> None:
-    state = _context._reset_for_tests()
+    state = registry._reset_for_tests()
     try:
         tracer = RecordingTracer(enabled=False)
 
@@ -492,11 +492,11 @@ async def test_disabled_client_runs_functions_untouched() -> None:
         assert list(g()) == [1] and [x async for x in ag()] == [1]
         assert tracer.records == []
     finally:
-        _context._restore_for_tests(state)
+        registry._restore_for_tests(state)
 
 
 async def test_sampled_out_calls_record_nothing_and_are_counted() -> None:
-    state = _context._reset_for_tests()
+    state = registry._reset_for_tests()
     try:
         tracer = RecordingTracer(sample_rate=0.0)
 
@@ -519,7 +519,7 @@ async def test_sampled_out_calls_record_nothing_and_are_counted() -> None:
         assert tracer.records == []
         assert tracer.sampled_out == 3
     finally:
-        _context._restore_for_tests(state)
+        registry._restore_for_tests(state)
 
 
 # --------------------------------------------------------------------------- what gets decorated

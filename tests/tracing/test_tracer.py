@@ -18,7 +18,8 @@ from langfuse_async._records import (
     RECORD_OVERHEAD_BYTES,
     TRUNCATED_MARKER,
 )
-from langfuse_async._tracing.observations import NOOP_OBSERVATION, Observation
+from langfuse_async._tracing.noop import NOOP_OBSERVATION
+from langfuse_async._tracing.observations import Observation
 from langfuse_async._tracing.tracer import Tracer
 from tests.support.recording import RecordingTracer, decode
 

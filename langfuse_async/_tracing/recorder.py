@@ -1,0 +1,110 @@
+"""The narrow protocol a handle needs from its tracer, and the tracer's implementation of it.
+
+A handle (:class:`~langfuse_async._tracing.observations.Observation`) does not hold the client:
+it holds a :class:`Recorder`, which turns the values given to it into bytes (masked, encoded,
+capped), knows the sampling bound and the size limit, and hands finished records to the
+:class:`~langfuse_async._records.Sink`. So the handle, the score and trace builders, and
+``@observe`` depend on these few members only, and tests can give a handle any recorder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgspec
+
+from .._config import Config
+from .._records import Metadata, Record, Sink
+from .payload import apply_mask, cap_payload, encode_metadata, encode_payload
+from .sampling import bound_for_rate
+
+__all__ = ["Recorder", "SinkRecorder"]
+
+
+class Recorder(Protocol):
+    """What a handle needs from the tracer that started it.
+
+    Attributes:
+        sample_bound: The sampling bound of :func:`~langfuse_async._tracing.sampling.is_sampled`,
+            or None when every trace is kept.
+        max_payload: The most bytes one encoded input, output or metadata value may hold.
+    """
+
+    sample_bound: int | None
+    max_payload: int
+
+    def encode(self, value: object) -> msgspec.Raw:
+        """Mask, encode and cap user content (an input or output) the moment it is given."""
+        ...
+
+    def encode_plain(self, value: object) -> msgspec.Raw:
+        """Encode and cap a value that is not user content (model parameters, usage, cost)."""
+        ...
+
+    def encode_metadata(self, value: object) -> Metadata | None:
+        """Mask, encode and cap metadata: each top-level value of a mapping, or the whole."""
+        ...
+
+    def emit(self, record: Record) -> None:
+        """Hand a finished record to the delivery side; thread-safe, never raises or blocks."""
+        ...
+
+    def count_sampled_out(self) -> None:
+        """Count one observation not recorded because its trace was sampled out."""
+        ...
+
+
+class SinkRecorder:
+    """The :class:`Recorder` of a tracer: the client's mask and limits, and its sink.
+
+    Args:
+        config: The client's configuration (``mask``, ``max_event_bytes``, ``sample_rate``).
+        sink: Where finished records go.
+    """
+
+    __slots__ = ("count_sampled_out", "emit", "mask", "max_payload", "sample_bound")
+
+    emit: Callable[[Record], None]
+    count_sampled_out: Callable[[], None]
+
+    def __init__(self, config: Config, sink: Sink) -> None:
+        self.sample_bound: int | None = (
+            None if config.sample_rate >= 1.0 else bound_for_rate(config.sample_rate)
+        )
+        self.max_payload: int = config.max_event_bytes
+        self.mask: Callable[[Any], Any] | None = config.mask
+        # The sink's own bound methods: a record reaches the queue with no frame in between.
+        self.emit = sink.emit
+        self.count_sampled_out = sink.count_sampled_out
+
+    def encode(self, value: object) -> msgspec.Raw:
+        """Mask, encode and cap an input or output the moment it is given."""
+        mask = self.mask
+        if mask is not None:
+            value = apply_mask(mask, value)
+        raw = encode_payload(value)
+        if len(raw) > self.max_payload:
+            raw = cap_payload(raw, self.max_payload)
+        return raw
+
+    def encode_plain(self, value: object) -> msgspec.Raw:
+        """Encode and cap a value that is not user content (model parameters, usage, cost)."""
+        raw = encode_payload(value)
+        if len(raw) > self.max_payload:
+            raw = cap_payload(raw, self.max_payload)
+        return raw
+
+    def encode_metadata(self, value: object) -> Metadata | None:
+        """Mask, encode and cap metadata: each top-level value of a mapping, or the whole."""
+        mask = self.mask
+        if mask is not None:
+            value = apply_mask(mask, value)
+        meta = encode_metadata(value)
+        limit = self.max_payload
+        if isinstance(meta, dict):
+            if any(len(v) > limit for v in meta.values()):
+                meta = {k: cap_payload(v, limit) for k, v in meta.items()}
+        elif meta is not None and len(meta) > limit:
+            meta = cap_payload(meta, limit)
+        return meta

@@ -1,0 +1,160 @@
+"""Which client ``get_client()`` returns: the clients by public key, and how to build one.
+
+A client registers itself when it is built (``Langfuse``, test doubles); the last one built is
+what ``get_client()`` and ``@observe`` use, and ``get_client(public_key=...)`` picks the last one
+built with that key. When there is none, the factory set by the composition root builds one from
+the environment; when that is impossible, a disabled client keeps instrumented code running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from .._log import log_once
+from .tracer import Tracer, disabled_tracer
+
+__all__ = ["CLIENTS", "Clients", "get_client", "register_client", "set_client_factory"]
+
+
+class Clients:
+    """The clients built in this process: the last one, and the last one per public key.
+
+    Attributes:
+        last: The client ``get_client()`` returns; ``@observe`` reads it on every call (its
+            fast path), so it is a plain attribute.
+    """
+
+    __slots__ = ("by_key", "disabled_factory", "factory", "last", "lock")
+
+    def __init__(self) -> None:
+        self.last: Tracer | None = None
+        self.by_key: dict[str, Tracer] = {}
+        self.factory: Callable[[], Tracer] | None = None
+        self.disabled_factory: Callable[[], Tracer] | None = None
+        self.lock = threading.Lock()
+
+
+#: The one registry of the process.
+CLIENTS = Clients()
+
+
+def register_client(client: Tracer) -> None:
+    """Record ``client`` as the one ``get_client()`` returns (called by whoever builds one)."""
+    with CLIENTS.lock:
+        CLIENTS.last = client
+        key = client._config.public_key
+        if key:
+            CLIENTS.by_key[key] = client
+
+
+def set_client_factory(
+    factory: Callable[[], Tracer] | None, *, disabled: Callable[[], Tracer] | None = None
+) -> None:
+    """Set how ``get_client()`` builds a client from the environment when none exists yet.
+
+    Args:
+        factory: Builds a client from ``LANGFUSE_*`` variables (the client registers itself),
+            or None to remove the factory.
+        disabled: Builds the no-op client returned when no real one can be had, so that it
+            still has the full client interface (``flush``, ``statistics``...).
+    """
+    CLIENTS.factory = factory
+    if disabled is not None:
+        CLIENTS.disabled_factory = disabled
+        _disabled.clear()
+
+
+def get_client(*, public_key: str | None = None) -> Tracer:
+    """Return the client built last, or build one from the environment.
+
+    Args:
+        public_key: Return the client built last with this public key instead. When none was
+            built with it, a disabled client is returned (and a warning logged once), so the
+            instrumented code keeps running and records nothing.
+
+    Returns:
+        The client. Never raises: if no client exists and none can be built, a disabled one is
+        returned.
+    """
+    if public_key is None:
+        client = CLIENTS.last
+        if client is not None:
+            return client
+    return _get_client_slow(public_key)
+
+
+def _get_client_slow(public_key: str | None) -> Tracer:
+    with CLIENTS.lock:
+        if public_key is not None:
+            found = CLIENTS.by_key.get(public_key)
+            if found is not None:
+                return found
+        elif CLIENTS.last is not None:
+            return CLIENTS.last
+        factory = CLIENTS.factory
+    if public_key is not None:
+        log_once(
+            logging.WARNING,
+            "get_client.unknown_key",
+            "get_client(public_key=...) found no client built with that public key; "
+            "returning a disabled client",
+        )
+        return _disabled_client()
+    if factory is not None:
+        try:
+            # The client registers itself while it is built.
+            factory()
+        except Exception as exc:
+            log_once(
+                logging.WARNING,
+                "get_client.factory_failed",
+                "get_client() could not build a client from the environment (%s); "
+                "tracing is disabled until a client is built",
+                exc,
+            )
+    else:
+        log_once(
+            logging.WARNING,
+            "get_client.no_factory",
+            "get_client() has no client and no way to build one; tracing is disabled until "
+            "a client is built",
+        )
+    with CLIENTS.lock:
+        if CLIENTS.last is None:
+            # Remembered as the last client so the decorators stay on their fast path; the
+            # next client built replaces it.
+            CLIENTS.last = _disabled_client()
+        return CLIENTS.last
+
+
+_disabled: list[Tracer] = []
+
+
+def _disabled_client() -> Tracer:
+    if not _disabled:
+        if CLIENTS.disabled_factory is not None:
+            _disabled.append(CLIENTS.disabled_factory())
+        else:
+            _disabled.append(disabled_tracer())
+    return _disabled[0]
+
+
+def _reset_for_tests() -> tuple[Tracer | None, dict[str, Tracer], Callable[[], Tracer] | None]:
+    """Forget every registered client and return the previous state (tests only)."""
+    with CLIENTS.lock:
+        state = (CLIENTS.last, dict(CLIENTS.by_key), CLIENTS.factory)
+        CLIENTS.last = None
+        CLIENTS.by_key.clear()
+    return state
+
+
+def _restore_for_tests(
+    state: tuple[Tracer | None, dict[str, Tracer], Callable[[], Tracer] | None],
+) -> None:
+    """Put back what :func:`_reset_for_tests` returned (tests only)."""
+    with CLIENTS.lock:
+        CLIENTS.last, by_key, CLIENTS.factory = state
+        CLIENTS.by_key.clear()
+        CLIENTS.by_key.update(by_key)
