@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
@@ -99,6 +100,17 @@ _GENERATION_FIELDS = frozenset(
 # Trace attribute merges are rare (one per update_trace call) and may come from threads; one
 # lock for all traces keeps the per-trace state to a single attribute on the root.
 _trace_lock = threading.Lock()
+
+
+def _new_trace_lock_in_child() -> None:
+    # A fork copies a lock held by another thread as held, and that thread does not exist in
+    # the child: without a new lock the child's first trace update would wait for ever.
+    global _trace_lock
+    _trace_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_trace_lock_in_child)
 
 
 class Observation(Scope):
@@ -648,10 +660,11 @@ class Observation(Scope):
     ) -> Observation:
         """Set attributes of this observation's trace; arguments left as None are unchanged.
 
-        The update is sent at once (one ``trace-create`` event holding only these values; the
-        server merges updates), and the merged attributes are also copied onto every
-        observation of the trace that ends afterwards. Tags are added to earlier tags and
-        metadata is merged per top-level key.
+        The merged attributes are copied onto every observation of the trace that ends
+        afterwards; while the trace's root observation (in this process) is open, they travel
+        with it, in the trace's one ``trace-create`` event. An update after the root ended is
+        sent at once as an event of its own, holding only these values (the server merges).
+        Tags are added to earlier tags and metadata is merged per top-level key.
 
         Args:
             name: The trace name (at most 1000 characters; longer is cut).
@@ -692,7 +705,12 @@ class Observation(Scope):
         root = self._root or self
         with _trace_lock:
             root._trace_attrs = merge_trace_attributes(root._trace_attrs, attrs)
-        self._recorder.emit(trace_record(self.trace_id, attrs))
+            # While the root is open, its record will carry the merged attributes (the one
+            # trace-create of the trace on the ingestion route, every later span on OTLP):
+            # an event of its own only once the root has gone.
+            separate = root._ended
+        if separate:
+            self._recorder.emit(trace_record(self.trace_id, attrs))
         return self
 
     def score(

@@ -9,6 +9,7 @@ the environment; when that is impossible, a disabled client keeps instrumented c
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
@@ -38,6 +39,16 @@ class Clients:
 
 #: The one registry of the process.
 CLIENTS = Clients()
+
+
+def _new_lock_in_child() -> None:
+    # A lock held by another thread at fork() stays held in the child, where that thread is
+    # gone: the child gets a new one.
+    CLIENTS.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def register_client(client: Tracer) -> None:
