@@ -56,6 +56,7 @@ from .recorder import Recorder
 from .sampling import is_sampled
 from .scores import ScoreDataType, score_record
 from .traces import (
+    attributes_size,
     merge_metadata,
     merge_trace_attributes,
     metadata_size,
@@ -96,6 +97,9 @@ _GENERATION_FIELDS = frozenset(
         "prompt_version",
     }
 )
+
+#: The string fields of a record kept with the rarely set ones (their bytes count too).
+_STRING_FIELDS = ("status_message", "version", "model", "prompt_name")
 
 # Trace attribute merges are rare (one per update_trace call) and may come from threads; one
 # lock for all traces keeps the per-trace state to a single attribute on the root.
@@ -442,12 +446,17 @@ class Observation(Scope):
     def _record(self, end_ns: int, timestamp_ns: int) -> ObservationRecord:
         inp = self._input
         out = self._output
-        size = RECORD_OVERHEAD_BYTES
+        # Every byte the record holds counts against the queue's bound: its strings too.
+        size = RECORD_OVERHEAD_BYTES + len(self.name)
         if inp is not None:
             size += len(inp)
         if out is not None:
             size += len(out)
         root = self._root or self
+        if root is self and self._trace_attrs is not None:
+            # The trace's attributes as merged: shared with the trace's other records, counted
+            # on the root, which takes them to the wire.
+            size += attributes_size(self._trace_attrs)
         extra = self._extra
         if extra is None:
             return ObservationRecord(
@@ -472,6 +481,10 @@ class Observation(Scope):
         size += metadata_size(extra.get("metadata"))
         for key in ("model_parameters", "usage_details", "cost_details"):
             size += payload_size(extra.get(key))
+        for key in _STRING_FIELDS:
+            text = extra.get(key)
+            if type(text) is str:
+                size += len(text)
         return ObservationRecord(
             event_id=new_event_id(),
             timestamp_ns=timestamp_ns,

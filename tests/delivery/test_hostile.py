@@ -245,3 +245,61 @@ async def test_shutdown_with_a_timeout_of_the_wrong_type_closes_nothing() -> Non
         p.emit(factories.observation())
         assert (await p.shutdown(timeout=10)).completed
         assert len(server.events()) == 1
+
+
+# 4.5 -----------------------------------------------------------------------------------------
+
+
+async def test_memory_with_the_server_down_stays_within_the_queue_and_as_much_again() -> None:
+    import tracemalloc
+
+    from langfuse_async import Langfuse
+
+    def all_unavailable(parsed: Any) -> Any:
+        errors = [{"id": e["id"], "status": 503, "message": "busy"} for e in parsed["batch"]]
+        return web.json_response({"successes": [], "errors": errors}, status=207)
+
+    bound = 2_000_000
+    async with FakeLangfuse() as server:
+        # Every event is answered "unavailable" and waits for a retry far away while new
+        # events keep coming: the queue and what the worker holds stay within the bounds.
+        server.reply_with(INGESTION, all_unavailable, times=1000)
+        langfuse = Langfuse(
+            public_key="pk-test",
+            secret_key="sk-test",
+            base_url=server.url,
+            transport="ingestion",
+            max_queue_bytes=bound,
+            max_retries=50,
+            backoff_base=30.0,
+            backoff_max=30.0,
+            flush_at=10,
+        )
+        pipeline = langfuse._pipeline
+        assert pipeline is not None
+        langfuse.start_observation(name="warm-up").end()  # imports and session: not measured
+        await langfuse.flush(timeout=0.1)
+        payload = "z" * 20_000
+        tracemalloc.start()
+        try:
+            for _round in range(15):
+                for _ in range(20):
+                    langfuse.start_observation(name="work", input=payload).end()
+                await server.wait_for(
+                    lambda: not pipeline._worker.inflight.has_room() or not pipeline._queue
+                )
+                await anyio.wait_all_tasks_blocked()
+            # What the client holds: the server in this process keeps every body it got.
+            client_side = [
+                tracemalloc.Filter(True, "*/langfuse_async/*"),
+                tracemalloc.Filter(True, __file__),
+            ]
+            snapshot = tracemalloc.take_snapshot().filter_traces(client_side)
+        finally:
+            tracemalloc.stop()
+        held = sum(stat.size for stat in snapshot.statistics("filename"))
+        # The queue's bound, as much again for the worker, and room for the rest (a request
+        # body in the making, the reports of the drops).
+        assert held <= 2 * bound + 400_000
+        assert langfuse.statistics().dropped_by_reason["queue_full"] > 0
+        await langfuse.shutdown(timeout=0.5)

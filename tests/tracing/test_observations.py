@@ -73,7 +73,21 @@ def test_size_counts_payload_bytes(tracer: RecordingTracer) -> None:
     obs = tracer.start_observation(name="x", input="12345678")  # 10 bytes encoded
     obs.update(output=[1, 2])  # 5 bytes
     obs.end()
-    assert tracer.by_name("x").size == RECORD_OVERHEAD_BYTES + 15
+    assert tracer.by_name("x").size == RECORD_OVERHEAD_BYTES + 15 + len("x")
+
+
+def test_size_counts_every_string_a_record_holds(tracer: RecordingTracer) -> None:
+    # 200 KB names, models and status messages used memory the bound did not see.
+    big = "n" * 200_000
+    obs = tracer.start_observation(name=big, as_type="generation")
+    obs.update(model=big, version=big, status_message=big, prompt_name=big, prompt_version=1)
+    obs.update_trace(user_id=big, tags=[big])
+    obs.end()
+    rec = tracer.by_name(big)
+    assert rec.trace is not None
+    held = [rec.name, rec.model, rec.version, rec.status_message, rec.prompt_name]
+    held += [rec.trace.user_id, *(rec.trace.tags or ())]
+    assert rec.size >= sum(len(text or "") for text in held) >= 5 * 200_000
 
 
 def test_invalid_level_and_prompt_version_are_ignored(
