@@ -34,6 +34,7 @@ from ._records import Sink
 from ._tracing import (
     NULL_SINK,
     Tracer,
+    client_closed,
     get_client as _get_client,
     register_client,
     set_client_factory,
@@ -275,7 +276,9 @@ class Langfuse(Tracer):
             return FlushResult(completed=True, pending=0)
         if timeout is None:
             timeout = self._config.shutdown_timeout
-        return await self._pipeline.shutdown(timeout)
+        result = await self._pipeline.shutdown(timeout)
+        client_closed(self)
+        return result
 
     def statistics(self) -> Statistics:
         """Return a frozen snapshot of the client's counters."""

@@ -202,6 +202,9 @@ class Observation(Scope):
             self.parent_id = parent.id
             self._root = parent._root or parent
             self._recording = parent._recording
+            # A child belongs to the client that owns its trace, whichever client started it
+            # (another client built later must not take the trace into its project).
+            self._recorder = parent._recorder
         self._ended = False
         self._escaped = False
         self._end_on_exit = True

@@ -52,6 +52,9 @@ class Tracer:
         self._config = config
         self._tracing_enabled = config.enabled
         self._recorder = SinkRecorder(config, sink)
+        self._recorder.owner = self
+        self._closed = False
+        """Shut down: ``get_client()`` prefers an open client (see the registry)."""
 
     # ----------------------------------------------------------------- starting
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from langfuse_async import Langfuse, get_client, observe
 from langfuse_async._tracing import context, observations, registry
 from tests.support.recording import RecordingTracer
 
@@ -88,3 +89,37 @@ def test_a_fork_while_another_thread_holds_a_lock_does_not_deadlock_the_child(
         assert done == [0]
     finally:
         release.set()
+
+
+def test_children_belong_to_the_client_that_owns_the_current_observation(
+    isolated_registry: None,
+) -> None:
+    a = RecordingTracer(public_key="pk-a")
+
+    @observe(name="inner")
+    def inner() -> str:
+        return "ok"
+
+    with a.start_as_current_observation(name="outer"):
+        b = RecordingTracer(public_key="pk-b")  # built last: get_client()'s default
+        assert get_client() is a
+        inner()
+        b.start_observation(name="started-through-b").end()
+    assert get_client() is b
+    assert sorted(r.name for r in a.observations) == ["inner", "outer", "started-through-b"]
+    assert {r.trace_id for r in a.observations} == {a.by_name("outer").trace_id}
+    assert b.records == []
+
+
+@pytest.mark.anyio
+async def test_get_client_never_returns_a_closed_client_while_an_open_one_exists(
+    isolated_registry: None,
+) -> None:
+    options = dict(public_key="pk-a", secret_key="sk", base_url="http://127.0.0.1:9")
+    a = Langfuse(**options)  # type: ignore[arg-type]
+    b = Langfuse(**options)  # type: ignore[arg-type]
+    assert get_client() is b and get_client(public_key="pk-a") is b
+    await b.shutdown(timeout=5)
+    assert get_client() is a and get_client(public_key="pk-a") is a
+    await a.shutdown(timeout=5)
+    assert get_client() is a  # none open: the last one stays (it records nothing)
