@@ -223,6 +223,8 @@ class Langfuse(Tracer):
         sink: Sink = NULL_SINK
         if self._config.enabled:
             self._pipeline = Pipeline(self._config, on_error)
+            self._pipeline.before_close = self._end_open_observations
+            self._pipeline.has_open = self._has_open_observations
             sink = _PipelineSink(self._pipeline)
         elif self._config.disabled_reason == "missing keys":
             logger.warning(

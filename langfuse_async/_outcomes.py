@@ -111,6 +111,9 @@ class Statistics:
         sampled_out: Observations not recorded because their trace was sampled out.
         truncated: Events sent with their largest payloads replaced by the truncation marker
             to fit ``max_event_bytes``.
+        never_ended: Observations started and never ended (a handle never ``end()``-ed, a
+            traced generator never iterated) that ``shutdown()`` or the exit hook ended and
+            sent, with level ``WARNING`` and a status message saying so.
         transport: The route traces and observations take: ``"ingestion"``, ``"otlp"``,
             ``"undecided"`` while auto mode has not chosen yet, or ``"disabled"`` for a client
             without keys or with ``enabled=False``.
@@ -131,3 +134,4 @@ class Statistics:
     sampled_out: int = 0
     truncated: int = 0
     transport: str = "undecided"
+    never_ended: int = 0

@@ -73,6 +73,7 @@ class Ledger:
         self.bytes_sent = 0
         self.sampled_out = 0
         self.truncated = 0
+        self.never_ended = 0
         self.by_reason: dict[str, int] = {}
 
     def refuse(self, record: Record, reason: Reason, message: str, *, report: bool = True) -> None:
@@ -115,6 +116,7 @@ class Ledger:
             by_reason = MappingProxyType(dict(self.by_reason))
             retries, requests, bytes_sent = self.retries, self.requests, self.bytes_sent
             sampled_out, truncated = self.sampled_out, self.truncated
+            never_ended = self.never_ended
         enqueued = accepted() + refused
         return Statistics(
             enqueued=enqueued,
@@ -130,4 +132,5 @@ class Ledger:
             sampled_out=sampled_out,
             truncated=truncated,
             transport=transport,
+            never_ended=never_ended,
         )

@@ -106,6 +106,41 @@ _STRING_FIELDS = ("status_message", "version", "model", "prompt_name")
 _trace_lock = threading.Lock()
 
 
+#: The observations started and not ended yet (recording ones), for the shutdown and the exit
+#: hook to send those that never will be. Bounded: past it, new ones are not tracked (an
+#: application that leaks handles must not leak memory through us).
+_OPEN: dict[Observation, None] = {}
+_MAX_OPEN = 100_000
+
+
+def has_open_observations(owner: object) -> bool:
+    """Whether an observation of ``owner``'s is still open (the exit hook has work)."""
+    return any(getattr(obs._recorder, "owner", None) is owner for obs in list(_OPEN))
+
+
+def end_open_observations(owner: object, message: str) -> int:
+    """End every observation of ``owner``'s still open, flagged as never ended; return how many.
+
+    Each is ended now with level ``WARNING`` (``ERROR`` stays) and ``message`` as its status
+    message (after any it had), so what it recorded reaches the server rather than being lost
+    with the process. Called by the client's shutdown and exit hook; safe from any thread.
+    """
+    ended = 0
+    for obs in list(_OPEN):
+        if getattr(obs._recorder, "owner", None) is not owner or obs._ended:
+            continue
+        extra = obs._extra
+        if extra is None:
+            extra = obs._extra = {}
+        if extra.get("level") != "ERROR":
+            extra["level"] = "WARNING"
+        previous = extra.get("status_message")
+        extra["status_message"] = f"{previous}; {message}" if previous else message
+        obs.end()
+        ended += 1
+    return ended
+
+
 def _new_trace_lock_in_child() -> None:
     # A fork copies a lock held by another thread as held, and that thread does not exist in
     # the child: without a new lock the child's first trace update would wait for ever.
@@ -214,6 +249,9 @@ class Observation(Scope):
         self._extra = None
         self._trace_attrs = None
         self.start_ns = now_ns()
+        if self._recording and len(_OPEN) < _MAX_OPEN:
+            # Until it ends: one never ended is sent at shutdown or exit (end_open_observations).
+            _OPEN[self] = None
 
     @classmethod
     def _remote(
@@ -424,6 +462,7 @@ class Observation(Scope):
         if self._ended:
             return self
         self._ended = True
+        _OPEN.pop(self, None)
         recorder = self._recorder
         if not self._recording:
             recorder.count_sampled_out()
