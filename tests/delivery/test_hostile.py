@@ -303,3 +303,25 @@ async def test_memory_with_the_server_down_stays_within_the_queue_and_as_much_ag
         assert held <= 2 * bound + 400_000
         assert langfuse.statistics().dropped_by_reason["queue_full"] > 0
         await langfuse.shutdown(timeout=0.5)
+
+
+async def test_an_otlp_trace_update_whose_root_was_never_sent_is_not_counted_delivered() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        p = make_pipeline(
+            server.url, transport="otlp", on_error=errors.append, max_event_bytes=5_000
+        )
+        update = factories.trace(user_id="u-1")  # made while the root was open
+        # A root that no truncation can fit (its name alone is too large): never sent.
+        root = factories.observation(trace_id=update.trace_id, parent_id=None, name="n" * 20_000)
+        p.emit(update)
+        p.emit(root)
+        assert (await p.flush(timeout=10)).completed
+        assert server.spans() == []
+        assert sorted((e.event_type, e.reason) for e in errors) == [
+            ("span-create", "oversize"),
+            ("trace-create", "rejected"),
+        ]
+        await p.shutdown()
+        s = p.statistics()
+        assert s.delivered == 0 and balanced(p)
