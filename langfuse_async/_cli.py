@@ -107,13 +107,29 @@ def _parser() -> argparse.ArgumentParser:
     traces = commands.add_parser(
         "traces",
         help="print the most recent traces of a collector database as trees",
-        description="Print recent traces as indented trees.",
+        description="Print recent traces as indented trees (or JSON), newest first.",
     )
     traces.add_argument(
         "--db", metavar="PATH", default=_DEFAULT_DB, help=f"SQLite file (default ./{_DEFAULT_DB})"
     )
     traces.add_argument(
         "--limit", metavar="N", type=int, default=10, help="how many traces (default 10)"
+    )
+    traces.add_argument("--name", metavar="NAME", help="only traces with this name")
+    traces.add_argument("--user", metavar="ID", help="only traces of this user id")
+    traces.add_argument("--session", metavar="ID", help="only traces of this session id")
+    traces.add_argument("--trace-id", metavar="ID", help="only the trace with this id")
+    output = traces.add_mutually_exclusive_group()
+    output.add_argument(
+        "--json",
+        action="store_true",
+        help="print the traces as a JSON array (the API's TraceWithFullDetails shape)",
+    )
+    output.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the input and output of each trace and observation",
     )
 
     commands.add_parser(
@@ -130,6 +146,11 @@ def _parser() -> argparse.ArgumentParser:
 async def _serve(args: argparse.Namespace) -> int:
     from ._collector import DEFAULT_SECRET_KEY, Collector
 
+    # The collector parses and stores on two threads beside the event loop; a short GIL
+    # switch interval lets the loop answer (health checks above all) within milliseconds
+    # while they work. This process is the collector's own, so the setting is ours to make.
+    sys.setswitchinterval(0.0005)
+
     collector = Collector(
         db_path=args.db,
         public_key=args.public_key,
@@ -138,6 +159,8 @@ async def _serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         allow_remote=args.allow_remote,
+        # Parsing runs in a process of its own: beside the event loop, not in turns with it.
+        work_processes=1,
     )
     database = os.path.abspath(args.db)  # noqa: ASYNC240 (a string operation, no I/O)
     await collector.start()
@@ -167,7 +190,7 @@ async def _serve(args: argparse.Namespace) -> int:
 
 
 def _traces(args: argparse.Namespace) -> int:
-    from ._collector._render import render_store
+    from ._collector._render import TraceFilter, render_store, store_json
     from ._collector._store import ForeignDatabase, Store
 
     if args.limit < 1:
@@ -187,10 +210,19 @@ def _traces(args: argparse.Namespace) -> int:
     except sqlite3.Error as exc:
         print(f"error: cannot read database {args.db}: {exc}", file=sys.stderr)
         return 1
+    where = TraceFilter(
+        name=args.name, user_id=args.user, session_id=args.session, trace_id=args.trace_id
+    )
     try:
-        encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
-        ascii_only = "utf" not in encoding
-        print(render_store(store, limit=args.limit, ascii_only=ascii_only))
+        if args.json:
+            print(store_json(store, limit=args.limit, where=where))
+        else:
+            encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
+            ascii_only = "utf" not in encoding
+            text = render_store(
+                store, limit=args.limit, ascii_only=ascii_only, where=where, verbose=args.verbose
+            )
+            print(text)
     finally:
         store.close()
     return 0

@@ -214,12 +214,14 @@ class RecordedRequest:
         query: The raw query string.
         headers: Header names in lower case mapped to their (last) value.
         body: The raw body bytes (still compressed when the sender compressed them). Empty for
-            a body over the ingestion size limit, which is drained without being kept; only
+            a body over its route's size limit, which is drained without being kept; only
             the bytes that arrived when the client went away mid-body (answered 400
             ``Invalid body``).
         body_size: The body's size in bytes as received.
         route: The collector's name for the route: ``ingestion``, ``otlp``, ``scores``,
             ``health``, ``read`` or ``other``.
+        body_dropped: The body was dropped from the collector's bounded request log (``body``
+            is then empty; ``body_size`` still says how large it was).
     """
 
     method: str
@@ -229,6 +231,7 @@ class RecordedRequest:
     body: bytes
     body_size: int
     route: str
+    body_dropped: bool = False
 
     def __repr__(self) -> str:
         # The Authorization header is base64 of "public:secret": never in a repr, which ends up

@@ -1,4 +1,4 @@
-"""OTLP trace exports to ingestion events, as the Langfuse server's legacy conversion does.
+"""OTLP spans to ingestion events as the server's legacy path converts them (one long mapping).
 
 The route checks an export's shape first (a span without a string ``traceId``/``spanId``, or a
 non-array ``scopeSpans``/``spans``/``attributes``/``events``, rejects the whole export). Each
@@ -7,14 +7,13 @@ the trace: a full one from a root span, a partial one from any span carrying tra
 attributes, and a placeholder for a trace seen with neither. The events then pass the normal
 ingestion validation, where an invalid one is dropped silently, as the worker drops it.
 
-Protobuf bodies are decoded with the optional ``opentelemetry-proto`` package into the same
-JSON shape (hex ids, decimal-string nanoseconds, integer enums).
+Protobuf bodies are decoded by :mod:`._otlp_proto` into the same shape.
 """
 
 from __future__ import annotations
 
-import base64
-import importlib
+import functools
+import itertools
 import json
 import logging
 import math
@@ -26,10 +25,10 @@ from typing import Any
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
 __all__ = [
+    "PlainAttributes",
     "ProtobufUnavailable",
     "check_export",
     "convert_export",
-    "decode_protobuf",
     "js_stringify",
 ]
 
@@ -136,6 +135,10 @@ class ProtobufUnavailable(Exception):
     """Raised when a protobuf export arrives but ``opentelemetry-proto`` is not installed."""
 
 
+class PlainAttributes(dict[str, Any]):
+    """Span attributes already decoded to plain values (what :mod:`._otlp_proto` produces)."""
+
+
 # --- shape check -----------------------------------------------------------------------------
 
 
@@ -194,45 +197,9 @@ def _span_problems(span: object) -> list[str]:
     if parent is not None and not isinstance(parent, str):
         reasons.append("parentSpanId:invalid")
     for key in ("attributes", "events"):
-        if key in span and not isinstance(span[key], list):
+        if key in span and not isinstance(span[key], (list, PlainAttributes)):
             reasons.append(f"{key}:not-array")
     return reasons
-
-
-# --- protobuf --------------------------------------------------------------------------------
-
-
-def decode_protobuf(data: bytes) -> list[Any]:
-    """Decode an ``ExportTraceServiceRequest`` into the OTLP/JSON ``resourceSpans`` shape.
-
-    Raises:
-        ProtobufUnavailable: ``opentelemetry-proto`` is not installed.
-        ValueError: The bytes are not a valid export.
-    """
-    try:
-        # Imported by name: the optional dependency ships without type information.
-        json_format: Any = importlib.import_module("google.protobuf.json_format")
-        message: Any = importlib.import_module("google.protobuf.message")
-        trace_service: Any = importlib.import_module(
-            "opentelemetry.proto.collector.trace.v1.trace_service_pb2"
-        )
-    except ImportError as exc:
-        raise ProtobufUnavailable(str(exc)) from exc
-    request = trace_service.ExportTraceServiceRequest()
-    try:
-        request.ParseFromString(data)
-    except message.DecodeError as exc:
-        raise ValueError(str(exc)) from exc
-    decoded = json_format.MessageToDict(request, use_integers_for_enums=True)
-    resource_spans: list[Any] = decoded.get("resourceSpans", [])
-    # proto3 JSON writes bytes as base64; the server hex-encodes ids it receives as bytes.
-    for resource in resource_spans:
-        for scope in resource.get("scopeSpans", []):
-            for span in scope.get("spans", []):
-                for key in ("traceId", "spanId", "parentSpanId"):
-                    if key in span:
-                        span[key] = base64.b64decode(span[key]).hex()
-    return resource_spans
 
 
 # --- conversion ------------------------------------------------------------------------------
@@ -287,6 +254,8 @@ def _any_value(value: object) -> Any:
 
 
 def _attributes(items: object) -> dict[str, Any]:
+    if isinstance(items, PlainAttributes):
+        return items
     result: dict[str, Any] = {}
     if not isinstance(items, list):
         return result
@@ -513,17 +482,65 @@ def _level(attrs: dict[str, Any], status: dict[str, Any], mode: str) -> Any:
     return "ERROR" if status.get("code") == 2 else "DEFAULT"
 
 
+def encodes_metadata(scope: dict[str, Any]) -> bool:
+    """Tell whether spans of this scope carry JSON-encoded metadata values (SDK 5 and later).
+
+    The 5.x SDKs write every ``langfuse.*.metadata.<key>`` value with ``JSON.stringify`` (so
+    ``"123"`` and ``123`` stay distinct) and the server decodes them again.
+    """
+    return _encodes_metadata(scope.get("name"), scope.get("version"))
+
+
+@functools.lru_cache(maxsize=256)
+def _encodes_metadata(name: object, version: object) -> bool:
+    if not (isinstance(name, str) and name.startswith("langfuse-sdk")):
+        return False
+    if not isinstance(version, str):
+        return False
+    major = version.split(".", 1)[0]
+    return major.isdigit() and int(major) >= 5
+
+
+def _metadata_value(value: Any, encoded: bool) -> Any:
+    if encoded and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _span_events(events: object) -> list[dict[str, Any]]:
+    """OTel span events (an exception and its stack trace, a log line) in a readable shape."""
+    kept: list[dict[str, Any]] = []
+    if not isinstance(events, list):
+        return kept
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        entry: dict[str, Any] = {"name": event.get("name")}
+        nanos = _nanos(event.get("timeUnixNano"))
+        if nanos is not None:
+            entry["timestamp"] = _iso_ms(nanos // 1_000_000)
+        attributes = _attributes(event.get("attributes"))
+        if attributes:
+            entry["attributes"] = attributes
+        kept.append(entry)
+    return kept
+
+
 def _metadata(
     attrs: dict[str, Any], resource: dict[str, Any], scope: dict[str, Any]
 ) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
+    encoded = encodes_metadata(scope)
     whole = _json_object(attrs.get("langfuse.observation.metadata"))
     if whole:
         metadata.update(whole)
     for key, value in attrs.items():
         for prefix in _METADATA_PREFIXES:
             if key.startswith(prefix) and len(key) > len(prefix):
-                metadata[key[len(prefix) :]] = value
+                metadata[key[len(prefix) :]] = _metadata_value(value, encoded)
                 break
     metadata["resourceAttributes"] = resource
     metadata["scope"] = scope
@@ -537,7 +554,7 @@ def _metadata(
     return metadata
 
 
-def _trace_metadata(attrs: dict[str, Any]) -> dict[str, Any]:
+def _trace_metadata(attrs: dict[str, Any], encoded: bool = False) -> dict[str, Any]:
     metadata: dict[str, Any] = {}
     whole = _json_object(attrs.get("langfuse.trace.metadata"))
     if whole:
@@ -545,7 +562,7 @@ def _trace_metadata(attrs: dict[str, Any]) -> dict[str, Any]:
     prefix = "langfuse.trace.metadata."
     for key, value in attrs.items():
         if key.startswith(prefix) and len(key) > len(prefix):
-            metadata[key[len(prefix) :]] = value
+            metadata[key[len(prefix) :]] = _metadata_value(value, encoded)
     return metadata
 
 
@@ -558,6 +575,32 @@ def _environment(attrs: dict[str, Any], resource: dict[str, Any]) -> Any:
     return None
 
 
+def _combine_trace_bodies(into: dict[str, Any], later: dict[str, Any]) -> None:
+    """Fold a later partial trace body into an earlier one, as the store's merge folds them."""
+    for key, value in later.items():
+        if value is None or (isinstance(value, dict) and not value):
+            continue
+        if key in ("environment", "timestamp") and key in into:
+            continue  # the first value is kept
+        old = into.get(key)
+        if key == "metadata" and isinstance(old, dict) and isinstance(value, dict):
+            into[key] = _deep_merge(old, value)
+        elif key == "tags" and isinstance(old, list) and isinstance(value, list):
+            into[key] = list(dict.fromkeys([*old, *value]))
+        else:
+            into[key] = value
+
+
+def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(old)
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 class _Converter:
     def __init__(self, mode: str, now_ms: float, new_id: Callable[[], str]) -> None:
         self.mode = mode
@@ -565,7 +608,8 @@ class _Converter:
         self.now_ms = now_ms
         self.new_id = new_id
         self.events: list[tuple[dict[str, Any], bool]] = []
-        self.trace_events: set[str] = set()
+        # The one trace-create body per trace of this export, merged from every span's part.
+        self.trace_bodies: dict[str, dict[str, Any]] = {}
         self.first_seen: dict[str, tuple[str, Any]] = {}
 
     def envelope(self, event_type: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -601,6 +645,11 @@ class _Converter:
             _first(attrs, ("langfuse.observation.output", "output.value", "gen_ai.output.messages"))
         )
         observation_metadata = _metadata(attrs, resource, scope)
+        events = _span_events(span.get("events"))
+        if events:
+            # The server drops span events; the collector keeps them (an exception's type,
+            # message and stack trace) under metadata "events" so they can be read back.
+            observation_metadata["events"] = events
         body: dict[str, Any] = {
             "id": span_id,
             "traceId": trace_id,
@@ -654,7 +703,7 @@ class _Converter:
         self.first_seen.setdefault(trace_id, (start, environment))
 
         # Trace-level attributes may sit on any span.
-        trace_body = self.trace_fields(attrs, resource)
+        trace_body = self.trace_fields(attrs, resource, encodes_metadata(scope))
         if is_root:
             trace_body.setdefault("name", span.get("name"))
             trace_metadata = dict(trace_body.get("metadata") or {})
@@ -668,15 +717,23 @@ class _Converter:
             return
         trace_body["id"] = trace_id
         trace_body = {key: value for key, value in trace_body.items() if value is not None}
-        self.events.append((self.envelope("trace-create", trace_body), False))
-        self.trace_events.add(trace_id)
+        earlier = self.trace_bodies.get(trace_id)
+        if earlier is None:
+            self.trace_bodies[trace_id] = trace_body
+            self.events.append((self.envelope("trace-create", trace_body), False))
+        else:
+            # Folded into the export's one trace-create: the store would merge the parts in
+            # this same order, so the trace reads back the same, for a fraction of the work.
+            _combine_trace_bodies(earlier, trace_body)
 
     def has_trace_keys(self, attrs: dict[str, Any]) -> bool:
         return any(key in attrs for key in _TRACE_UPDATE_KEYS) or any(
             key.startswith("langfuse.trace.metadata") for key in attrs
         )
 
-    def trace_fields(self, attrs: dict[str, Any], resource: dict[str, Any]) -> dict[str, Any]:
+    def trace_fields(
+        self, attrs: dict[str, Any], resource: dict[str, Any], encoded: bool = False
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         name = attrs.get("langfuse.trace.name")
         if name:
@@ -733,7 +790,7 @@ class _Converter:
         environment = _environment(attrs, resource)
         if environment is not None:
             fields["environment"] = environment
-        metadata = {**_trace_metadata(resource), **_trace_metadata(attrs)}
+        metadata = {**_trace_metadata(resource), **_trace_metadata(attrs, encoded)}
         if metadata:
             fields["metadata"] = metadata
         if self.mode == "v3":
@@ -748,12 +805,19 @@ class _Converter:
 
     def finish(self) -> list[tuple[dict[str, Any], bool]]:
         for trace_id, (start, environment) in self.first_seen.items():
-            if trace_id not in self.trace_events:
+            if trace_id not in self.trace_bodies:
                 body = {"id": trace_id, "timestamp": start}
                 if environment is not None:
                     body["environment"] = environment
                 self.events.append((self.envelope("trace-create", body), True))
         return self.events
+
+
+def _envelope_ids() -> Callable[[], str]:
+    # One random prefix per export and a counter: unique, and far cheaper than a uuid4 each.
+    prefix = uuid.uuid4().hex[:24]
+    counter = itertools.count()
+    return lambda: f"{prefix}{next(counter):08x}"
 
 
 def convert_export(
@@ -779,7 +843,7 @@ def convert_export(
     converter = _Converter(
         mode,
         time.time() * 1000 if now_ms is None else now_ms,
-        new_id or (lambda: str(uuid.uuid4())),
+        new_id or _envelope_ids(),
     )
     spans_seen: list[tuple[str, str]] = []
     for resource_entry in resource_spans:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import ipaddress
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Literal, TypeVar
+from typing import Final, Literal, TypeVar
 
 from aiohttp import web
 
-from ._app import SERVER_VERSIONS, AppState, build_app
+from ._dispatch import build_app
 from ._faults import Faults, Route
+from ._http import SERVER_VERSIONS, AppState, Work
 from ._model import Observation, RecordedRequest, Score, Trace
 from ._store import AsyncStore
 from ._web import WebView, install_web_view
@@ -23,6 +26,10 @@ __all__ = ["DEFAULT_PUBLIC_KEY", "DEFAULT_SECRET_KEY", "Collector", "Mode", "is_
 logger = logging.getLogger("langfuse_async")
 
 Mode = Literal["v3", "v4"]
+#: The request log keeps at most this many requests (the oldest go first).
+MAX_LOGGED_REQUESTS: Final = 10_000
+#: ... and at most this many body bytes (older bodies are dropped first).
+MAX_LOGGED_BODY_BYTES: Final = 64 * 1024 * 1024
 DEFAULT_PUBLIC_KEY = "pk-lf-local"
 DEFAULT_SECRET_KEY = "sk-lf-local"
 
@@ -57,9 +64,10 @@ class Collector:
     """A Langfuse-compatible collector running in this process, on loopback by default.
 
     It answers ``POST /api/public/ingestion``, ``POST /api/public/otel/v1/traces`` (JSON and
-    gzip; protobuf with the ``protobuf`` extra), ``POST /api/public/scores``, the health and
-    probe routes and the legacy reads (``/api/public/traces``, ``/api/public/observations``)
-    with the real server's statuses and bodies, and stores what it accepts in SQLite.
+    gzip; protobuf with the ``protobuf`` extra), ``POST /api/public/scores`` (one score or an
+    array), the health and probe routes and the public reads (traces, observations v1 and v2,
+    scores v1 to v3, sessions, projects) with the real server's statuses and bodies, and
+    stores what it accepts in SQLite. The README lists the routes and the differences.
 
     Example::
 
@@ -77,6 +85,9 @@ class Collector:
         host: The address to bind.
         port: The port to bind; 0 picks a free one (see :attr:`url`).
         allow_remote: Allow binding a non-loopback address (logs a warning).
+        work_processes: Worker processes that parse, convert and validate request bodies
+            (0, the default: one thread of this process). ``langfuse-async serve`` uses one,
+            so that this work runs beside the event loop instead of taking turns with it.
 
     Raises:
         ValueError: For an unknown mode, or a non-loopback host without ``allow_remote``.
@@ -92,6 +103,7 @@ class Collector:
         host: str = "127.0.0.1",
         port: int = 0,
         allow_remote: bool = False,
+        work_processes: int = 0,
     ) -> None:
         if mode not in SERVER_VERSIONS:
             raise ValueError(f"mode must be 'v3' or 'v4', not {mode!r}")
@@ -109,18 +121,25 @@ class Collector:
         self.host = host
         self._requested_port = port
         self._allow_remote = allow_remote
+        if work_processes < 0:
+            raise ValueError(f"work_processes must be 0 or more, not {work_processes!r}")
+        self._work_processes = work_processes
         self.faults = Faults()
-        self._requests: list[RecordedRequest] = []
+        self._requests: collections.deque[RecordedRequest] = collections.deque()
+        self._request_counts: collections.Counter[str] = collections.Counter()
+        self._kept_body_bytes = 0
+        self._oldest_body = 0  # index of the oldest request still holding its body
         self._accepted: set[str] = set()
         self._changed = asyncio.Condition()
         self._store: AsyncStore | None = None
+        self._work: Work | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
     def __repr__(self) -> str:
         state = f"listening on {self.url}" if self._port is not None else "stopped"
         return (
-            f"<Collector [{state} | mode {self.mode} | requests {len(self._requests)}"
+            f"<Collector [{state} | mode {self.mode} | requests {self._request_counts['any']}"
             f" | events {len(self._accepted)}]>"
         )
 
@@ -165,7 +184,15 @@ class Collector:
         except BaseException:
             await store.close()  # stops the store's thread; nothing was opened
             raise
+        work = Work(processes=self._work_processes)
+        try:
+            await work.start()
+        except BaseException:
+            work.close()
+            await store.close()
+            raise
         state = AppState(
+            work=work,
             store=store,
             faults=self.faults,
             public_key=self.public_key,
@@ -188,8 +215,10 @@ class Collector:
         except BaseException:
             await runner.cleanup()
             await store.close()
+            work.close()
             raise
         self._store = store
+        self._work = work
         self._runner = runner
         self._port = int(runner.addresses[0][1])
         logger.info(
@@ -207,6 +236,9 @@ class Collector:
         if store is not None:
             self._store = None
             await store.close()
+        if self._work is not None:
+            self._work.close()
+            self._work = None
 
     async def __aenter__(self) -> Collector:
         await self.start()
@@ -224,8 +256,28 @@ class Collector:
 
     async def _record(self, request: RecordedRequest) -> None:
         async with self._changed:
-            self._requests.append(request)
+            self._log(request)
             self._changed.notify_all()
+
+    def _log(self, request: RecordedRequest) -> None:
+        # The log is bounded: bodies past MAX_LOGGED_BODY_BYTES are dropped oldest first (the
+        # request stays, marked), entries past MAX_LOGGED_REQUESTS go entirely. Counts stay
+        # exact, so waiting for the n-th request works however long the collector runs.
+        requests = self._requests
+        requests.append(request)
+        self._request_counts["any"] += 1
+        self._request_counts[request.route] += 1
+        self._kept_body_bytes += len(request.body)
+        while len(requests) > MAX_LOGGED_REQUESTS:
+            dropped = requests.popleft()
+            self._kept_body_bytes -= len(dropped.body)
+            self._oldest_body = max(self._oldest_body - 1, 0)
+        while self._kept_body_bytes > MAX_LOGGED_BODY_BYTES and self._oldest_body < len(requests):
+            old = requests[self._oldest_body]
+            if old.body:
+                self._kept_body_bytes -= len(old.body)
+                requests[self._oldest_body] = dataclasses.replace(old, body=b"", body_dropped=True)
+            self._oldest_body += 1
 
     async def _accept(self, keys: list[str]) -> None:
         async with self._changed:
@@ -236,7 +288,12 @@ class Collector:
 
     @property
     def requests(self) -> tuple[RecordedRequest, ...]:
-        """Every request received so far, in arrival order."""
+        """The requests received so far, in arrival order.
+
+        The log is bounded: it keeps the latest :data:`MAX_LOGGED_REQUESTS` requests, and the
+        bodies of the latest ones within :data:`MAX_LOGGED_BODY_BYTES` (older ones read
+        ``body=b""`` with ``body_dropped=True``).
+        """
         return tuple(self._requests)
 
     def requests_to(self, route: Route) -> tuple[RecordedRequest, ...]:
@@ -283,10 +340,10 @@ class Collector:
         Raises:
             TimeoutError: Fewer than ``n`` arrived within ``timeout`` seconds.
         """
-        if not await _wait(self._changed, lambda: len(self.requests_to(route)) >= n, timeout):
+        if not await _wait(self._changed, lambda: self._request_counts[route] >= n, timeout):
             raise TimeoutError(
                 f"expected {n} requests on route {route!r} within {timeout}s, "
-                f"got {len(self.requests_to(route))}"
+                f"got {self._request_counts[route]}"
             )
         return self.requests_to(route)
 

@@ -1,11 +1,11 @@
-"""SQLite storage: accepted events, and the entities merged from them like the Langfuse worker.
+"""SQLite storage: accepted events, the entities merged from them, and paged, filtered reads.
 
 Every accepted event is kept in ``events`` under its entity and envelope id, so a retried batch
-(same envelope ids) replaces its earlier copy instead of adding to it. After each write the
-touched entities are rebuilt from all of their events: sorted by envelope timestamp with
-creates before updates on ties, later values win, empty objects keep the old value, metadata is
-deep-merged and tags are unioned. The result is one JSON document per trace, observation and
-score, in the public API's field names.
+(same envelope ids) replaces its earlier copy instead of adding to it. A write stores a whole
+request's events in one transaction and then rebuilds each entity it touched once (see
+:mod:`._merge`): an entity seen for the first time is merged from the request's events alone,
+one that existed is re-read in one query per request. Entities are kept as JSON documents in
+the public API's field names, next to the columns reads filter, sort and page on in SQL.
 
 A :class:`Store` is synchronous and belongs to one thread; :class:`AsyncStore` owns that thread
 and is what the server uses, so blocking SQLite work never runs on the event loop and every
@@ -17,114 +17,38 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from ._validate import OBSERVATION_TYPES, UPDATE_TYPES, entity_of, iso_ms, timestamp_ms
+from ._merge import merge_events
+from ._queries import Queries, TraceSummary
+from ._sqlite import (
+    APPLICATION_ID,
+    COLUMNS,
+    INDEXES,
+    ROW_OF,
+    SCHEMA,
+    TABLES,
+    chunks,
+    dumps,
+    loads,
+    marks,
+)
+from ._validate import UPDATE_TYPES, entity_of, timestamp_ms
 from ._web_queries import WebQueries
 
-__all__ = ["AsyncStore", "ForeignDatabase", "PendingEvent", "Store"]
+__all__ = [
+    "APPLICATION_ID",
+    "AsyncStore",
+    "ForeignDatabase",
+    "PendingEvent",
+    "Store",
+    "TraceSummary",
+]
 
 T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    entity TEXT NOT NULL,
-    body_id TEXT NOT NULL,
-    envelope_id TEXT NOT NULL,
-    type TEXT NOT NULL,
-    ts_ms REAL NOT NULL,
-    is_update INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    event TEXT NOT NULL,
-    PRIMARY KEY (entity, body_id, envelope_id)
-);
-CREATE TABLE IF NOT EXISTS traces (
-    id TEXT PRIMARY KEY,
-    timestamp TEXT,
-    name TEXT,
-    user_id TEXT,
-    session_id TEXT,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS traces_by_time ON traces (timestamp);
-CREATE TABLE IF NOT EXISTS observations (
-    id TEXT PRIMARY KEY,
-    trace_id TEXT,
-    type TEXT,
-    name TEXT,
-    start_time TEXT,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS observations_by_trace ON observations (trace_id);
-CREATE TABLE IF NOT EXISTS scores (
-    id TEXT PRIMARY KEY,
-    trace_id TEXT,
-    observation_id TEXT,
-    name TEXT,
-    timestamp TEXT,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS scores_by_trace ON scores (trace_id);
-"""
-
-_OBSERVATION_KEYS = (
-    "traceId",
-    "name",
-    "startTime",
-    "endTime",
-    "completionStartTime",
-    "model",
-    "modelParameters",
-    "input",
-    "output",
-    "metadata",
-    "level",
-    "statusMessage",
-    "parentObservationId",
-    "version",
-    "environment",
-    "usageDetails",
-    "costDetails",
-    "promptName",
-    "promptVersion",
-)
-_TRACE_KEYS = (
-    "timestamp",
-    "name",
-    "externalId",
-    "input",
-    "output",
-    "sessionId",
-    "userId",
-    "environment",
-    "metadata",
-    "release",
-    "version",
-    "public",
-    "tags",
-)
-_SCORE_KEYS = (
-    "name",
-    "value",
-    "dataType",
-    "traceId",
-    "observationId",
-    "sessionId",
-    "datasetRunId",
-    "environment",
-    "comment",
-    "metadata",
-    "source",
-    "configId",
-    "queueId",
-)
-_TIME_KEYS = ("timestamp", "startTime", "endTime", "completionStartTime")
-# Keys whose explicit null is a value (a score's comment is cleared by sending null).
-_NULLABLE_KEYS = frozenset({"comment"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,147 +76,52 @@ class PendingEvent:
         return body_id if isinstance(body_id, str) and body_id else None
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _metadata_map(value: Any) -> dict[str, Any] | None:
-    # The worker keeps metadata as a map; a non-object value lands under the "metadata" key.
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return value
-    return {"metadata": value}
-
-
-def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(old)
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _fold(result: dict[str, Any], record: dict[str, Any]) -> None:
-    """Merge one event's record into the entity, the way the worker's overwrite does."""
-    for key, value in record.items():
-        if value is None and key not in _NULLABLE_KEYS:
-            continue
-        if key == "metadata":
-            new = _metadata_map(value)
-            if new is None:
-                continue
-            old = result.get("metadata")
-            result["metadata"] = _deep_merge(old, new) if isinstance(old, dict) else new
-        elif key == "tags":
-            result["tags"] = sorted(set(result.get("tags") or ()) | set(value))
-        elif isinstance(value, dict) and not value:
-            continue
-        else:
-            result[key] = value
-
-
-def _with_total(details: dict[str, Any]) -> dict[str, Any]:
-    if details and "total" not in details:
-        return {**details, "total": sum(details.values())}
-    return details
-
-
-def _observation_record(event: dict[str, Any]) -> dict[str, Any]:
-    body = event["body"]
-    record = {key: body[key] for key in _OBSERVATION_KEYS if key in body}
-    usage = body.get("usage")
-    if isinstance(usage, dict):
-        if body.get("usageDetails") is None:
-            record["usageDetails"] = {
-                key: usage[key]
-                for key in ("input", "output", "total")
-                if usage.get(key) is not None
-            }
-        if body.get("costDetails") is None:
-            record["costDetails"] = {
-                side: usage[f"{side}Cost"]
-                for side in ("input", "output", "total")
-                if usage.get(f"{side}Cost") is not None
-            }
-    return record
-
-
-def merge_events(entity: str, body_id: str, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Merge an entity's events (already in processing order) into its document.
-
-    Args:
-        entity: ``trace``, ``observation`` or ``score``.
-        body_id: The entity id.
-        events: The kept events, sorted by timestamp with creates first on ties.
-
-    Returns:
-        The entity document in the public API's field names.
-    """
-    doc: dict[str, Any] = {"id": body_id}
-    first_timestamp = iso_ms(events[0]["timestamp"]) if events else None
-    for event in events:
-        body = event["body"]
-        if entity == "trace":
-            _fold(doc, {key: body[key] for key in _TRACE_KEYS if key in body})
-        elif entity == "score":
-            _fold(doc, {key: body[key] for key in _SCORE_KEYS if key in body})
-            doc["timestamp"] = iso_ms(event["timestamp"])
-        else:
-            _fold(doc, _observation_record(event))
-            event_type = event["type"]
-            if event_type in ("observation-create", "observation-update"):
-                observation_type: str | None = body.get("type")
-            else:
-                observation_type = OBSERVATION_TYPES.get(event_type)
-            # A create decides the type; an update only fills it in when no create arrived.
-            if observation_type and (event_type not in UPDATE_TYPES or "type" not in doc):
-                doc["type"] = observation_type
-    for key in _TIME_KEYS:
-        if isinstance(doc.get(key), str):
-            doc[key] = iso_ms(doc[key])
-    if entity == "trace":
-        doc.setdefault("timestamp", first_timestamp)
-        doc.setdefault("tags", [])
-        doc.setdefault("public", False)
-        doc.setdefault("environment", "default")
-    elif entity == "observation":
-        doc.setdefault("type", "SPAN")
-        doc.setdefault("startTime", first_timestamp)
-        doc.setdefault("level", "DEFAULT")
-        doc.setdefault("environment", "default")
-        doc["usageDetails"] = _with_total(dict(doc.get("usageDetails") or {}))
-        doc["costDetails"] = _with_total(dict(doc.get("costDetails") or {}))
-    else:
-        value = doc.get("value")
-        if "dataType" not in doc:
-            doc["dataType"] = "CATEGORICAL" if isinstance(value, str) else "NUMERIC"
-        doc.setdefault("environment", "default")
-        doc.setdefault("source", "API")
-    return doc
-
-
-class ForeignDatabase(Exception):
+class ForeignDatabase(ValueError):
     """The SQLite file exists but was not written by the collector."""
 
 
-_TABLES = ("events", "traces", "observations", "scores")
+@dataclasses.dataclass
+class _Row:
+    # One event row about to be written; `order` is the key entities are merged in.
+    entity: str
+    body_id: str
+    event: dict[str, Any]
+    ts_ms: float
+    is_update: int
+    seq: int
+
+    @property
+    def order(self) -> tuple[float, int, int]:
+        return (self.ts_ms, self.is_update, self.seq)
+
+    def params(self) -> tuple[Any, ...]:
+        event = self.event
+        return (
+            self.entity,
+            self.body_id,
+            event["id"],
+            event["type"],
+            self.ts_ms,
+            self.is_update,
+            self.seq,
+            dumps(event),
+        )
 
 
-class Store(WebQueries):
+class Store(Queries, WebQueries):
     """The collector's SQLite database, used from one thread only.
 
     Args:
         path: A file path, or ``":memory:"`` for a private in-memory database.
         create: Create the tables (and switch the file to WAL) when missing. With False the
-            file is only read and written as it is, and one without the collector's tables
-            raises :class:`ForeignDatabase` instead of being changed.
+            file is only read as it is, and one without the collector's tables raises
+            :class:`ForeignDatabase` instead of being changed.
 
     Raises:
         sqlite3.Error: The file cannot be opened or is not a SQLite database.
-        ForeignDatabase: ``create`` is False and the collector's tables are missing.
+        ForeignDatabase: The file is another application's database (it has tables, and is
+            neither marked as the collector's nor holds exactly the collector's tables), or
+            ``create`` is False and the collector's tables are missing.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
@@ -308,22 +137,49 @@ class Store(WebQueries):
 
     def _setup(self, create: bool) -> None:
         conn = self._conn
-        conn.row_factory = sqlite3.Row
         if self.path != ":memory:":
             conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA synchronous=NORMAL")
+        names = {
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        marked = conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+        ours = marked or names == set(TABLES)  # unmarked: written by an older collector
+        if names and not ours:
+            raise ForeignDatabase(
+                f"{self.path} is not a langfuse-async database (it holds other tables: "
+                f"{', '.join(sorted(names - set(TABLES))[:5]) or 'none of ours'}); "
+                "give the collector a file of its own"
+            )
         if not create:
-            names = {
-                row[0]
-                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
-            if not names.issuperset(_TABLES):
+            if not names.issuperset(TABLES):
                 raise ForeignDatabase(f"{self.path} is not a langfuse-async database")
+            # Our own file: the read columns an older collector lacked may be added.
+            self._upgrade()
             return
         if self.path != ":memory:":
             # WAL lets the `traces` command read while a server writes.
             conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(_SCHEMA)
+        conn.executescript(SCHEMA)
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        self._upgrade()
+        conn.executescript(INDEXES)
+
+    def _upgrade(self) -> None:
+        """Add the read columns an older collector file lacks, filled from its documents."""
+        for table, columns in COLUMNS.items():
+            present = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            missing = [column for column in columns if column not in present]
+            if not missing:
+                continue
+            for column in missing:
+                kind = "REAL" if column == "total_cost" else "TEXT"
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            assignments = ", ".join(f"{c} = json_extract(doc, '{columns[c]}')" for c in missing)
+            self._conn.execute(f"UPDATE {table} SET {assignments}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -339,159 +195,103 @@ class Store(WebQueries):
         Returns:
             The number of events written (new or replacing an earlier copy).
         """
-        written = 0
-        touched: dict[tuple[str, str], None] = {}  # ordered: rebuilds (and rowids) follow arrival
+        items = [(item, item.body_id) for item in pending]
+        items_with_id = [(item, body_id) for item, body_id in items if body_id is not None]
+        if not items_with_id:
+            return 0
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for item in pending:
-                body_id = item.body_id
-                if body_id is None:
-                    continue
+            keys = list(dict.fromkeys((item.entity, body_id) for item, body_id in items_with_id))
+            existing = self._existing(keys)
+            rows: dict[tuple[str, str, str], _Row] = {}
+            for item, body_id in items_with_id:
                 entity = item.entity
-                if item.shallow:
-                    exists = conn.execute(
-                        "SELECT 1 FROM events WHERE entity = ? AND body_id = ? LIMIT 1",
-                        (entity, body_id),
-                    ).fetchone()
-                    if exists:
-                        continue
-                event = item.event
-                self._seq += 1
-                conn.execute(
-                    "INSERT INTO events (entity, body_id, envelope_id, type, ts_ms, is_update,"
-                    " seq, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                    " ON CONFLICT (entity, body_id, envelope_id) DO UPDATE SET"
-                    " type = excluded.type, ts_ms = excluded.ts_ms,"
-                    " is_update = excluded.is_update, event = excluded.event",
-                    (
-                        entity,
-                        body_id,
-                        event["id"],
-                        event["type"],
-                        timestamp_ms(event["timestamp"]),
-                        1 if event["type"] in UPDATE_TYPES else 0,
-                        self._seq,
-                        _dumps(event),
-                    ),
+                if item.shallow and (entity, body_id) in existing:
+                    continue
+                event = {**item.event, "placeholder": True} if item.shallow else item.event
+                key = (entity, body_id, event["id"])
+                earlier = rows.get(key)
+                if earlier is None:
+                    self._seq += 1
+                seq = earlier.seq if earlier is not None else self._seq
+                rows[key] = _Row(
+                    entity,
+                    body_id,
+                    event,
+                    timestamp_ms(event["timestamp"]),
+                    1 if event["type"] in UPDATE_TYPES else 0,
+                    seq,
                 )
-                written += 1
-                touched[(entity, body_id)] = None
-            for entity, body_id in touched:
-                self._rebuild(entity, body_id)
+            conn.executemany(
+                "INSERT INTO events (entity, body_id, envelope_id, type, ts_ms, is_update,"
+                " seq, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (entity, body_id, envelope_id) DO UPDATE SET"
+                " type = excluded.type, ts_ms = excluded.ts_ms,"
+                " is_update = excluded.is_update, event = excluded.event",
+                [r.params() for r in rows.values()],
+            )
+            self._rebuild(list(rows.values()), existing)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return written
+        return len(rows)
 
-    def _rebuild(self, entity: str, body_id: str) -> None:
-        rows = self._conn.execute(
-            "SELECT event FROM events WHERE entity = ? AND body_id = ?"
-            " ORDER BY ts_ms, is_update, seq",
-            (entity, body_id),
-        ).fetchall()
-        doc = merge_events(entity, body_id, [json.loads(row[0]) for row in rows])
-        if entity == "trace":
-            self._conn.execute(
-                "INSERT OR REPLACE INTO traces (id, timestamp, name, user_id, session_id, doc)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    body_id,
-                    doc.get("timestamp"),
-                    doc.get("name"),
-                    doc.get("userId"),
-                    doc.get("sessionId"),
-                    _dumps(doc),
-                ),
-            )
-        elif entity == "observation":
-            self._conn.execute(
-                "INSERT OR REPLACE INTO observations (id, trace_id, type, name, start_time, doc)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    body_id,
-                    doc.get("traceId"),
-                    doc.get("type"),
-                    doc.get("name"),
-                    doc.get("startTime"),
-                    _dumps(doc),
-                ),
-            )
-        else:
-            self._conn.execute(
-                "INSERT OR REPLACE INTO scores (id, trace_id, observation_id, name, timestamp, doc)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    body_id,
-                    doc.get("traceId"),
-                    doc.get("observationId"),
-                    doc.get("name"),
-                    doc.get("timestamp"),
-                    _dumps(doc),
-                ),
-            )
+    def _existing(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        by_entity: dict[str, list[str]] = {}
+        for entity, body_id in keys:
+            by_entity.setdefault(entity, []).append(body_id)
+        for entity, ids in by_entity.items():
+            for chunk in chunks(ids):
+                found.update(
+                    (entity, row[0])
+                    for row in self._conn.execute(
+                        f"SELECT DISTINCT body_id FROM events WHERE entity = ?"
+                        f" AND body_id IN ({marks(len(chunk))})",
+                        (entity, *chunk),
+                    )
+                )
+        return found
 
-    # --- reads -----------------------------------------------------------------------------
+    def _rebuild(self, rows: list[_Row], existing: set[tuple[str, str]]) -> None:
+        # An entity new in this request merges from the request's rows alone; one that
+        # existed is read back whole (its older events included) in one query per chunk.
+        events: dict[tuple[str, str], list[tuple[tuple[float, int, int], dict[str, Any]]]] = {}
+        old: dict[str, list[str]] = {}
+        for row in rows:  # in arrival order, so rowids (the tie-break of reads) follow it
+            key = (row.entity, row.body_id)
+            if key not in existing:
+                events.setdefault(key, []).append((row.order, row.event))
+            elif key not in events:
+                events[key] = []
+                old.setdefault(row.entity, []).append(row.body_id)
+        for entity, ids in old.items():
+            for chunk in chunks(ids):
+                for body_id, ts, is_update, seq, text in self._conn.execute(
+                    "SELECT body_id, ts_ms, is_update, seq, event FROM events WHERE entity = ?"
+                    f" AND body_id IN ({marks(len(chunk))})",
+                    (entity, *chunk),
+                ):
+                    events[(entity, body_id)].append(((ts, is_update, seq), loads(text)))
+        docs: dict[str, list[dict[str, Any]]] = {"trace": [], "observation": [], "score": []}
+        for (entity, body_id), entries in events.items():
+            entries.sort(key=lambda entry: entry[0])
+            docs[entity].append(merge_events(entity, body_id, [event for _, event in entries]))
+        for entity, table in (("trace", "traces"), ("observation", "observations")):
+            self._write_docs(table, docs[entity])
+        self._write_docs("scores", docs["score"])
 
-    def _docs(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        return [json.loads(row[0]) for row in self._conn.execute(sql, params).fetchall()]
-
-    def traces(
-        self,
-        *,
-        trace_id: str | None = None,
-        name: str | None = None,
-        user_id: str | None = None,
-        session_id: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Trace documents matching the filters, newest first."""
-        clauses, params = _where(id=trace_id, name=name, user_id=user_id, session_id=session_id)
-        return self._docs(f"SELECT doc FROM traces{clauses} ORDER BY timestamp DESC", params)
-
-    def observations(
-        self,
-        *,
-        trace_id: str | None = None,
-        type: str | None = None,
-        name: str | None = None,
-        observation_id: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Observation documents matching the filters, by start time."""
-        clauses, params = _where(trace_id=trace_id, type=type, name=name, id=observation_id)
-        return self._docs(
-            f"SELECT doc FROM observations{clauses} ORDER BY start_time, rowid", params
+    def _write_docs(self, table: str, docs: list[dict[str, Any]]) -> None:
+        if not docs:
+            return
+        names = ["id", *COLUMNS[table], "doc"]
+        row_of = ROW_OF[table]
+        self._conn.executemany(
+            f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({marks(len(names))})",
+            [row_of(doc) for doc in docs],
         )
-
-    def scores(
-        self,
-        *,
-        trace_id: str | None = None,
-        name: str | None = None,
-        observation_id: str | None = None,
-    ) -> list[dict[str, Any]]:
-        """Score documents matching the filters, by timestamp."""
-        clauses, params = _where(trace_id=trace_id, name=name, observation_id=observation_id)
-        return self._docs(f"SELECT doc FROM scores{clauses} ORDER BY timestamp, rowid", params)
-
-    def orphan_trace_ids(self) -> list[str]:
-        """Trace ids that observations or scores name but no trace event created."""
-        rows = self._conn.execute(
-            "SELECT trace_id FROM observations WHERE trace_id IS NOT NULL"
-            " AND trace_id NOT IN (SELECT id FROM traces)"
-            " GROUP BY trace_id ORDER BY MIN(start_time) DESC"
-        ).fetchall()
-        return [row[0] for row in rows]
-
-    def event_count(self) -> int:
-        """The number of stored events."""
-        return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
-
-
-def _where(**filters: str | None) -> tuple[str, list[Any]]:
-    clauses = [f"{column} = ?" for column, value in filters.items() if value is not None]
-    params = [value for value in filters.values() if value is not None]
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
 class AsyncStore:

@@ -1,4 +1,4 @@
-"""Per-event validation with the Langfuse server's rules, reported the way zod 4 reports them.
+"""Per-event validation with the server's rules, reported as zod 4 does (one schema, long).
 
 The server parses every ingestion event with a zod discriminated union; a failure becomes a
 per-event 400 whose ``error`` is the zod error message: the issue list pretty-printed as JSON.
@@ -10,8 +10,10 @@ invalid usage/cost entries dropped, environments normalised.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -61,6 +63,8 @@ _PARTS_RE = re.compile(
     r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.(\d+))?)?(Z|([+-])(\d\d):(\d\d))",
     re.ASCII,
 )
+_YEAR_10000_MS: Final = 253_402_300_800_000
+_CANONICAL_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", re.ASCII)
 _ENV_RE = re.compile(r"[a-z0-9_-]+", re.ASCII)
 _ENV_PREFIX_RE = re.compile(r"^(?:langfuse[-_]?)+")
 
@@ -152,8 +156,12 @@ def _civil_from_days(days: int) -> tuple[int, int, int]:
     return year_of_era + era * 400 + (month <= 2), month, day
 
 
+@functools.lru_cache(maxsize=4096)
 def timestamp_ms(value: str) -> float:
-    """Return epoch milliseconds of an accepted timestamp, truncated like ``Date.getTime()``."""
+    """Return epoch milliseconds of an accepted timestamp, truncated like ``Date.getTime()``.
+
+    Cached: the events of one request share their envelope time, and merges re-read it.
+    """
     m = _PARTS_RE.fullmatch(value)
     if m is None:
         return 0.0
@@ -173,6 +181,10 @@ def format_epoch_ms(epoch_ms: float) -> str:
     Years outside 0..9999 get the expanded form (``+010000``, ``-000001``), as in JavaScript.
     """
     whole_ms = int(epoch_ms // 1)
+    if 0 <= whole_ms < _YEAR_10000_MS:
+        # The common case, in C: 1970 to 9999.
+        seconds, millis = divmod(whole_ms, 1000)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
     days, ms_of_day = divmod(whole_ms, 86_400_000)
     year, month, day = _civil_from_days(days)
     seconds, millis = divmod(ms_of_day, 1000)
@@ -185,8 +197,11 @@ def format_epoch_ms(epoch_ms: float) -> str:
     return f"{year_text}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{millis:03d}Z"
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_ms(value: str) -> str:
     """Re-render an accepted timestamp as the server returns it: UTC, milliseconds, ``Z``."""
+    if len(value) == 24 and _CANONICAL_RE.fullmatch(value):
+        return value  # already in that form (every stored time is): nothing to re-render
     return format_epoch_ms(timestamp_ms(value))
 
 

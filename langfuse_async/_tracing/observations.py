@@ -22,7 +22,7 @@ import datetime as _dt
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
@@ -76,6 +76,22 @@ __all__ = [
 CURRENT: ContextVar[Observation | None] = ContextVar(
     "langfuse_async.current_observation", default=None
 )
+
+
+#: Supplies the parent of a new observation from another tracer's context (the OpenTelemetry
+#: bridge sets it): called with the parent the observation would get (the current one, or
+#: None), it returns ``(trace_id, parent_span_id, remote)`` to hang the observation below that
+#: span instead, or None to keep the parent. ``remote`` marks the span as not delivered by this
+#: package (the observation is then the local root). Must be cheap and never raise.
+external_parent: Callable[[Observation | None], tuple[str, str, bool] | None] | None = None
+
+
+def set_external_parent(
+    hook: Callable[[Observation | None], tuple[str, str, bool] | None] | None,
+) -> None:
+    """Install (or with None remove) the :data:`external_parent` hook."""
+    global external_parent
+    external_parent = hook
 
 
 def current_observation() -> Observation | None:
@@ -249,9 +265,31 @@ class Observation(Scope):
         self._extra = None
         self._trace_attrs = None
         self.start_ns = now_ns()
+        if external_parent is not None:
+            self._adopt_external_parent(parent)
         if self._recording and len(_OPEN) < _MAX_OPEN:
             # Until it ends: one never ended is sent at shutdown or exit (end_open_observations).
             _OPEN[self] = None
+
+    def _adopt_external_parent(self, parent: Observation | None) -> None:
+        """Hang below a span of another tracer when the hook says it is the innermost parent.
+
+        The hook (:data:`external_parent`, set by the
+        OpenTelemetry bridge) returns ``(trace_id, parent_span_id, remote)`` or None.
+        """
+        hook = external_parent
+        try:
+            found = hook(parent) if hook is not None else None
+        except Exception:
+            found = None  # the hook promises not to raise; a bug there must not reach the user
+        if found is None:
+            return
+        self.trace_id, self.parent_id, remote = found
+        self._root = None
+        bound = self._recorder.sample_bound
+        self._recording = bound is None or is_sampled(self.trace_id, bound)
+        if remote:
+            self._extra = {"remote_parent": True}
 
     @classmethod
     def _remote(
@@ -266,9 +304,9 @@ class Observation(Scope):
         obs = cls(recorder, None, name, as_type)
         obs.trace_id = trace_id
         obs.parent_id = parent_id
-        if parent_id is not None:
-            # Kept with the rarely set fields: the common record pays nothing for it.
-            obs._extra = {"remote_parent": True}
+        # Kept with the rarely set fields: the common record pays nothing for it. (Also
+        # replaces what an external parent hook may have set: the trace context wins.)
+        obs._extra = {"remote_parent": True} if parent_id is not None else None
         bound = recorder.sample_bound
         obs._recording = bound is None or is_sampled(trace_id, bound)
         return obs

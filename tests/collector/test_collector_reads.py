@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-import jsonschema
 import pytest
 
 from langfuse_async._collector import Collector
+from tests.support.openapi import SPEC, check, load_spec
 
 pytestmark = pytest.mark.anyio
 
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"pk-lf-local:sk-lf-local").decode()}
-# A copy of the official spec (see tests/data/SOURCES.md), so the tests run from any clone.
-SPEC = Path(__file__).resolve().parent.parent / "data" / "langfuse-openapi.yml"
 
 
 def ev(envelope_id: str, event_type: str, body: dict[str, Any], second: int = 0) -> dict[str, Any]:
@@ -105,33 +102,9 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    yaml = pytest.importorskip("yaml", reason="PyYAML reads the official spec")
     if not SPEC.exists():
         pytest.fail(f"the official spec is expected at {SPEC}")
-    loaded: dict[str, Any] = yaml.safe_load(SPEC.read_text())
-    return loaded
-
-
-def check(spec: dict[str, Any], schema_name: str, value: Any) -> None:
-    """Validate against a component of the spec (OpenAPI 3.0: nullable, allOf, $ref)."""
-
-    def convert(node: Any) -> Any:
-        if isinstance(node, dict):
-            node = {k: convert(v) for k, v in node.items()}
-            if node.pop("nullable", False):
-                if "type" in node:
-                    node["type"] = [node["type"], "null"]
-                elif "$ref" in node or "allOf" in node:
-                    node = {"anyOf": [node, {"type": "null"}]}
-            if "$ref" in node:
-                node["$ref"] = node["$ref"].replace("#/components/schemas/", "#/$defs/")
-            return node
-        if isinstance(node, list):
-            return [convert(v) for v in node]
-        return node
-
-    defs = convert(spec["components"]["schemas"])
-    jsonschema.validate(value, {"$defs": defs, "$ref": f"#/$defs/{schema_name}"})
+    return load_spec()
 
 
 async def get(http: aiohttp.ClientSession, c: Collector, path: str) -> tuple[int, Any]:

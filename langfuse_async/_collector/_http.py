@@ -1,0 +1,153 @@
+"""What every route handler shares: the app state, the server's fixed answers, and replies."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import json
+import multiprocessing
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Final, TypeVar
+
+from aiohttp import web
+
+from ._faults import Faults
+from ._model import RecordedRequest
+from ._store import AsyncStore
+
+T = TypeVar("T")
+
+__all__ = [
+    "BAD_CREDENTIALS",
+    "BAD_HEADER",
+    "FORBIDDEN",
+    "INGESTION_BODY_LIMIT",
+    "NOT_FOUND_PAGE",
+    "OTHER_BODY_LIMIT",
+    "OTLP_BODY_LIMIT",
+    "PROJECT_ID",
+    "SERVER_VERSIONS",
+    "AppState",
+    "Work",
+    "dumps",
+    "json_reply",
+    "now_iso",
+    "text_reply",
+]
+
+
+#: Next.js ``bodyParser.sizeLimit: "4.5mb"``.
+INGESTION_BODY_LIMIT: Final = 4_718_592
+
+#: The OTLP route has no limit on the real server; this only protects the collector's memory
+#: (the official SDKs export at most 512 spans a request). It bounds the inflated body too.
+OTLP_BODY_LIMIT: Final = 64 * 1024 * 1024
+#: Every other route (reads, health, unknown paths) takes no body worth keeping.
+OTHER_BODY_LIMIT: Final = 1024 * 1024
+
+#: The versions the health route reports, by mode.
+SERVER_VERSIONS: Final = {"v3": "3.225.4", "v4": "4.16.0"}
+
+PROJECT_ID: Final = "local-project"
+
+BAD_HEADER: Final = "Invalid authorization header. Confirm that you've configured the correct host."
+
+BAD_CREDENTIALS: Final = "Invalid credentials. Confirm that you've configured the correct host."
+
+FORBIDDEN: Final = "Access denied - insufficient permissions for this endpoint"
+
+NOT_FOUND_PAGE: Final = (
+    "<!DOCTYPE html><html><head><title>404: This page could not be found.</title></head>"
+    "<body><h1>404</h1><h2>This page could not be found.</h2></body></html>"
+)
+
+
+def dumps(value: Any) -> str:
+    # JSON.stringify's output: compact, non-ASCII kept.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_reply(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, dumps=dumps, headers=headers)
+
+
+def text_reply(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/plain")
+
+
+def now_iso() -> str:
+    now = time.time()
+    whole = int(now)
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        + f".{int((now - whole) * 1000):03d}Z"
+    )
+
+
+def _ready() -> bool:
+    # Run once in a new work process, so that its imports happen before the first request.
+    return True
+
+
+class Work:
+    """Where the CPU work of requests runs (parsing, inflating, converting, validating).
+
+    Kept off the event loop so that health checks and other requests are answered while a
+    large batch is processed. By default one thread (the work holds the GIL, so more threads
+    would not help). With ``processes`` > 0, :meth:`run_pure` work goes to that many worker
+    processes instead: it then runs beside the event loop and the store's thread rather than
+    taking turns with them, which is what ``langfuse-async serve`` does.
+
+    Args:
+        processes: Worker processes for :meth:`run_pure` (0: the work thread).
+    """
+
+    def __init__(self, *, processes: int = 0) -> None:
+        self._thread = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="langfuse-collector-work"
+        )
+        self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        if processes > 0:
+            # spawn: a fork of a process running threads (the loop's, the store's) is unsafe.
+            self._processes = concurrent.futures.ProcessPoolExecutor(
+                max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+            )
+
+    async def start(self) -> None:
+        """Start the worker processes, if any, and wait until they can take work."""
+        if self._processes is not None:
+            await asyncio.get_running_loop().run_in_executor(self._processes, _ready)
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` on the work thread and return its result (or raise its exception)."""
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+
+    async def run_pure(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(*args)`` in a worker process if there are any, else on the work thread.
+
+        ``fn`` must be a module-level function, and its arguments and result picklable.
+        """
+        executor = self._processes if self._processes is not None else self._thread
+        return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+
+    def close(self) -> None:
+        """Stop the thread and the processes once the work in hand is done."""
+        self._thread.shutdown(wait=False)
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclasses.dataclass
+class AppState:
+    """What the handlers share with the :class:`Collector` that owns them."""
+
+    store: AsyncStore
+    faults: Faults
+    public_key: str
+    secret_key: str = dataclasses.field(repr=False)
+    mode: str
+    on_request: Callable[[RecordedRequest], Awaitable[None]]
+    on_accepted: Callable[[list[str]], Awaitable[None]]
+    work: Work = dataclasses.field(default_factory=Work)

@@ -1,0 +1,1 @@
+"""Helpers of the optional integrations (``openai``, ``langchain``, ``opentelemetry``)."""

@@ -1,0 +1,394 @@
+"""How an OpenTelemetry span becomes an observation: the server's attribute mapping, as data.
+
+Pure functions over plain values (no OpenTelemetry import), following how the Langfuse server
+reads OTLP spans (``/work/shared/research/otlp-mapping.md`` section 2): Langfuse's own
+``langfuse.*`` keys first, then the GenAI semantic conventions (``gen_ai.*``), OpenInference
+(``openinference.span.kind``, ``llm.*``, ``input.value``) and OpenLLMetry
+(``gen_ai.prompt.N.*``) attributes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MappedSpan", "map_span"]
+
+
+@dataclass(frozen=True)
+class MappedSpan:
+    """An observation's name, type and fields (keyword arguments of ``update``)."""
+
+    name: str
+    as_type: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    trace: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of ``update_trace``; empty when the span sets no trace attribute."""
+
+
+_OPENINFERENCE_KINDS = {
+    "LLM": "generation",
+    "CHAIN": "chain",
+    "TOOL": "tool",
+    "RETRIEVER": "retriever",
+    "RERANKER": "retriever",
+    "EMBEDDING": "embedding",
+    "AGENT": "agent",
+    "GUARDRAIL": "guardrail",
+    "EVALUATOR": "evaluator",
+}
+_OPERATIONS = {
+    "chat": "generation",
+    "text_completion": "generation",
+    "completion": "generation",
+    "generate_content": "generation",
+    "embeddings": "embedding",
+    "execute_tool": "tool",
+    "invoke_agent": "agent",
+    "create_agent": "agent",
+}
+_TYPES = frozenset(
+    {"span", "generation", "event", "agent", "tool", "chain", "retriever", "evaluator"}
+    | {"embedding", "guardrail"}
+)
+_LEVELS = {
+    "DEBUG": "DEBUG",
+    "TRACE": "DEBUG",
+    "DEFAULT": "DEFAULT",
+    "INFO": "DEFAULT",
+    "WARNING": "WARNING",
+    "WARN": "WARNING",
+    "ERROR": "ERROR",
+    "FATAL": "ERROR",
+    "CRITICAL": "ERROR",
+}
+_MODEL_KEYS = (
+    "langfuse.observation.model.name",
+    "gen_ai.response.model",
+    "gen_ai.request.model",
+    "llm.response.model",
+    "llm.model_name",
+    "model",
+)
+#: ``gen_ai.usage.*`` and ``llm.token_count.*`` suffixes, in the server's names.
+_USAGE_NAMES = {
+    "input_tokens": "input",
+    "prompt_tokens": "input",
+    "output_tokens": "output",
+    "completion_tokens": "output",
+    "total_tokens": "total",
+    "cache_read_input_tokens": "input_cached_tokens",
+    "cache_creation_input_tokens": "input_cache_creation",
+    "reasoning_tokens": "output_reasoning_tokens",
+    "prompt": "input",
+    "completion": "output",
+    "total": "total",
+    "prompt_details.cache_read": "input_cached_tokens",
+    "prompt_details.cache_write": "input_cache_creation",
+    "prompt_details.audio": "input_audio_tokens",
+    "completion_details.reasoning": "output_reasoning_tokens",
+    "completion_details.audio": "output_audio_tokens",
+}
+#: Attributes that carry the input or output; not repeated in the metadata.
+_IO_PREFIXES = (
+    "langfuse.observation.input",
+    "langfuse.observation.output",
+    "input.value",
+    "output.value",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "llm.input_messages",
+    "llm.output_messages",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+)
+_INDEXED = re.compile(r"^(\d+)\.(.+)$")
+
+
+def _json(value: Any) -> Any:
+    """A string holding a JSON object or array as that value; anything else unchanged."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _first(attrs: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _with_prefix(attrs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) :]: v for k, v in attrs.items() if k.startswith(prefix)}
+
+
+def _indexed_messages(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]] | None:
+    """Flattened messages (``prefix.0.role``, ``prefix.0.content``...) as a list of dicts."""
+    found: dict[int, dict[str, Any]] = {}
+    for key, value in _with_prefix(attrs, prefix).items():
+        match = _INDEXED.match(key)
+        if match is None:
+            continue
+        entry = found.setdefault(int(match[1]), {})
+        entry[match[2].removeprefix("message.")] = _json(value)
+    return [found[i] for i in sorted(found)] or None
+
+
+def _io(attrs: Mapping[str, Any], side: str) -> Any:
+    """The input (``side="input"``) or output, in the server's order of precedence."""
+    own = attrs.get(f"langfuse.observation.{side}")
+    if own is not None:
+        return _json(own)
+    value = attrs.get(f"{side}.value")
+    if value is not None:
+        return _json(value)
+    if side == "input":
+        flat = _indexed_messages(attrs, "gen_ai.prompt.")
+        flat = flat or _indexed_messages(attrs, "llm.input_messages.")
+        if flat:
+            return flat
+        messages = _json(attrs.get("gen_ai.input.messages"))
+        system = _json(attrs.get("gen_ai.system_instructions"))
+        if messages is not None and system is not None and isinstance(messages, list):
+            return [{"role": "system", "parts": system}, *messages]
+        if messages is not None:
+            return messages
+        return _json(_first(attrs, "gen_ai.prompt", "gen_ai.tool.call.arguments"))
+    flat = _indexed_messages(attrs, "gen_ai.completion.")
+    flat = flat or _indexed_messages(attrs, "llm.output_messages.")
+    if flat:
+        return flat[0] if len(flat) == 1 else flat
+    messages = _json(attrs.get("gen_ai.output.messages"))
+    if messages is not None:
+        return messages
+    return _json(_first(attrs, "gen_ai.completion", "gen_ai.tool.call.result"))
+
+
+def _as_type(attrs: Mapping[str, Any], has_model: bool) -> str:
+    own = attrs.get("langfuse.observation.type")
+    if isinstance(own, str) and own.lower() in _TYPES:
+        return own.lower()
+    kind = attrs.get("openinference.span.kind")
+    if isinstance(kind, str) and kind.upper() in _OPENINFERENCE_KINDS:
+        return _OPENINFERENCE_KINDS[kind.upper()]
+    operation = attrs.get("gen_ai.operation.name")
+    if isinstance(operation, str) and operation.lower() in _OPERATIONS:
+        return _OPERATIONS[operation.lower()]
+    if "gen_ai.tool.name" in attrs or "gen_ai.tool.call.id" in attrs:
+        return "tool"
+    return "generation" if has_model else "span"
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and value >= 0:
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _usage(attrs: Mapping[str, Any]) -> dict[str, int] | None:
+    own = _json(attrs.get("langfuse.observation.usage_details"))
+    if isinstance(own, Mapping):
+        kept = {str(k): n for k, v in own.items() if (n := _int(v)) is not None}
+        if kept:
+            return kept
+    usage: dict[str, int] = {}
+    for prefix in ("gen_ai.usage.", "llm.token_count."):
+        for key, value in _with_prefix(attrs, prefix).items():
+            name = _USAGE_NAMES.get(key)
+            count = _int(value)
+            if name is not None and count is not None:
+                usage.setdefault(name, count)
+    return usage or None
+
+
+def _cost(attrs: Mapping[str, Any]) -> dict[str, float] | None:
+    own = _json(attrs.get("langfuse.observation.cost_details"))
+    if isinstance(own, Mapping):
+        kept = {
+            str(k): float(v)
+            for k, v in own.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+        }
+        if kept:
+            return kept
+    total = _first(attrs, "gen_ai.usage.cost", "llm.cost.total")
+    if isinstance(total, (int, float)) and not isinstance(total, bool) and total >= 0:
+        return {"total": float(total)}
+    return None
+
+
+def _model_parameters(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
+    for key in ("langfuse.observation.model.parameters", "llm.invocation_parameters"):
+        value = _json(attrs.get(key))
+        if isinstance(value, Mapping) and value:
+            return {
+                str(k): v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
+                for k, v in value.items()
+            }
+    params = {
+        k: v
+        for k, v in _with_prefix(attrs, "gen_ai.request.").items()
+        if k != "model" and isinstance(v, (str, int, float, bool))
+    }
+    return params or None
+
+
+def _time(value: Any) -> _dt.datetime | None:
+    text = _json(value)
+    if isinstance(text, str) and text.startswith('"'):
+        try:
+            text = json.loads(text)
+        except ValueError:
+            return None
+    if not isinstance(text, str):
+        return None
+    try:
+        parsed = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_dt.timezone.utc)
+
+
+def _tags(value: Any) -> list[str] | None:
+    value = _json(value)
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if isinstance(value, str) and value:
+        return [t.strip() for t in value.split(",") if t.strip()]
+    return None
+
+
+def _trace(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    trace: dict[str, Any] = {}
+    name = attrs.get("langfuse.trace.name")
+    if isinstance(name, str) and name:
+        trace["name"] = name
+    user_id = _first(attrs, "langfuse.user.id", "user.id")
+    if user_id is not None:
+        trace["user_id"] = str(user_id)
+    session_id = _first(attrs, "langfuse.session.id", "session.id", "gen_ai.conversation.id")
+    if session_id is not None:
+        trace["session_id"] = str(session_id)
+    tags = _tags(_first(attrs, "langfuse.trace.tags", "langfuse.tags"))
+    if tags:
+        trace["tags"] = tags
+    public = _first(attrs, "langfuse.trace.public", "langfuse.public")
+    if public is True or public == "true":
+        trace["public"] = True
+    metadata = _with_prefix(attrs, "langfuse.trace.metadata.")
+    if metadata:
+        trace["metadata"] = metadata
+    return trace
+
+
+def _metadata(
+    attrs: Mapping[str, Any],
+    scope_name: str | None,
+    scope_version: str | None,
+    resource: Mapping[str, Any],
+) -> dict[str, Any]:
+    meta: dict[str, Any] = {}
+    own = _json(attrs.get("langfuse.observation.metadata"))
+    if isinstance(own, Mapping):
+        meta.update(own)
+    for prefix in ("langfuse.observation.metadata.", "langfuse.metadata."):
+        meta.update(_with_prefix(attrs, prefix))
+    if not (scope_name or "").startswith("langfuse-sdk"):
+        # Third-party spans keep every attribute that is not already input or output, as
+        # the server stores them.
+        rest = {
+            k: v
+            for k, v in attrs.items()
+            if not k.startswith(_IO_PREFIXES) and not k.startswith("langfuse.")
+        }
+        if rest:
+            meta["attributes"] = rest
+    if resource:
+        meta["resourceAttributes"] = dict(resource)
+    if scope_name:
+        meta["scope"] = {"name": scope_name, "version": scope_version}
+    return meta
+
+
+def map_span(
+    *,
+    name: str,
+    attributes: Mapping[str, Any],
+    is_error: bool = False,
+    status_message: str | None = None,
+    scope_name: str | None = None,
+    scope_version: str | None = None,
+    resource: Mapping[str, Any] | None = None,
+) -> MappedSpan:
+    """Map one span's data to an observation, as the Langfuse server maps an OTLP span.
+
+    Args:
+        name: The span's name.
+        attributes: Its attributes (sequences as tuples or lists).
+        is_error: Its status is ``ERROR``.
+        status_message: Its status description (or the message of its exception event).
+        scope_name: The instrumentation scope's name.
+        scope_version: The instrumentation scope's version.
+        resource: The attributes of the span's resource.
+
+    Returns:
+        The observation's name, type, fields and trace attributes.
+    """
+    attrs = attributes
+    resource = resource or {}
+    model = _first(attrs, *_MODEL_KEYS)
+    as_type = _as_type(attrs, model is not None)
+    fields: dict[str, Any] = {
+        "input": _io(attrs, "input"),
+        "output": _io(attrs, "output"),
+        "metadata": _metadata(attrs, scope_name, scope_version, resource) or None,
+    }
+    level = attrs.get("langfuse.observation.level")
+    if isinstance(level, str) and level.upper() in _LEVELS:
+        fields["level"] = _LEVELS[level.upper()]
+    elif is_error:
+        fields["level"] = "ERROR"
+    message = _first(attrs, "langfuse.observation.status_message") or status_message
+    if message:
+        fields["status_message"] = str(message)
+    version = _first(attrs, "langfuse.version") or resource.get("service.version")
+    if version:
+        fields["version"] = str(version)
+    if model is not None:
+        fields["model"] = str(model)
+    fields["model_parameters"] = _model_parameters(attrs)
+    fields["usage_details"] = _usage(attrs)
+    fields["cost_details"] = _cost(attrs)
+    fields["completion_start_time"] = _time(attrs.get("langfuse.observation.completion_start_time"))
+    prompt_name = _first(attrs, "langfuse.observation.prompt.name", "langfuse.prompt.name")
+    prompt_version = _int(
+        _first(attrs, "langfuse.observation.prompt.version", "langfuse.prompt.version")
+    )
+    if isinstance(prompt_name, str) and prompt_version is not None:
+        fields["prompt_name"] = prompt_name
+        fields["prompt_version"] = prompt_version
+    tool_name = attrs.get("gen_ai.tool.name")
+    return MappedSpan(
+        name=str(tool_name) if isinstance(tool_name, str) and tool_name else name,
+        as_type=as_type,
+        fields={k: v for k, v in fields.items() if v is not None},
+        trace=_trace(attrs),
+    )

@@ -1,0 +1,155 @@
+"""The span-to-observation mapping, as the Langfuse server reads OTLP attributes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from langfuse_async._integrations.otel_mapping import map_span
+
+
+def test_langfuse_keys_come_first() -> None:
+    mapped = map_span(
+        name="span-name",
+        attributes={
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.input": json.dumps([{"role": "user", "content": "hi"}]),
+            "langfuse.observation.output": "plain text",
+            "input.value": "ignored: the Langfuse key wins",
+            "langfuse.observation.metadata.route": "/chat",
+            "langfuse.observation.level": "warn",
+            "langfuse.observation.status_message": "slow",
+            "langfuse.observation.model.name": "gpt-4o",
+            "gen_ai.request.model": "ignored",
+            "langfuse.observation.model.parameters": json.dumps({"temperature": 0.2, "x": [1]}),
+            "langfuse.observation.usage_details": json.dumps({"input": 12, "output": -1}),
+            "langfuse.observation.cost_details": json.dumps({"total": 0.5}),
+            "langfuse.observation.completion_start_time": '"2026-08-22T10:00:00.350000Z"',
+            "langfuse.observation.prompt.name": "qa",
+            "langfuse.observation.prompt.version": 3,
+            "langfuse.version": "1.2",
+            "langfuse.trace.name": "turn",
+            "user.id": "u-1",
+            "session.id": "s-1",
+            "langfuse.trace.tags": ("a", "b"),
+            "langfuse.trace.metadata.tenant": "acme",
+        },
+        scope_name="langfuse-sdk",
+        scope_version="3.0",
+    )
+    assert (mapped.name, mapped.as_type) == ("span-name", "generation")
+    f = mapped.fields
+    assert f["input"] == [{"role": "user", "content": "hi"}]
+    assert f["output"] == "plain text"
+    assert f["metadata"] == {"route": "/chat", "scope": {"name": "langfuse-sdk", "version": "3.0"}}
+    assert (f["level"], f["status_message"], f["version"]) == ("WARNING", "slow", "1.2")
+    assert f["model"] == "gpt-4o"
+    assert f["model_parameters"] == {"temperature": 0.2, "x": "[1]"}
+    assert f["usage_details"] == {"input": 12}
+    assert f["cost_details"] == {"total": 0.5}
+    assert f["completion_start_time"] == dt.datetime(
+        2026, 8, 22, 10, 0, 0, 350000, tzinfo=dt.timezone.utc
+    )
+    assert (f["prompt_name"], f["prompt_version"]) == ("qa", 3)
+    assert mapped.trace == {
+        "name": "turn",
+        "user_id": "u-1",
+        "session_id": "s-1",
+        "tags": ["a", "b"],
+        "metadata": {"tenant": "acme"},
+    }
+
+
+def test_openinference_llm_span() -> None:
+    mapped = map_span(
+        name="ChatCompletion",
+        attributes={
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o-mini",
+            "llm.invocation_parameters": json.dumps({"temperature": 0.3}),
+            "llm.input_messages.0.message.role": "system",
+            "llm.input_messages.0.message.content": "Be brief",
+            "llm.input_messages.1.message.role": "user",
+            "llm.input_messages.1.message.content": "hi",
+            "llm.output_messages.0.message.role": "assistant",
+            "llm.output_messages.0.message.content": "hello",
+            "llm.token_count.prompt": 12,
+            "llm.token_count.completion": 5,
+            "llm.token_count.total": 17,
+            "llm.token_count.prompt_details.cache_read": 2,
+            "llm.cost.total": 0.01,
+        },
+        scope_name="openinference.instrumentation.openai",
+        resource={"service.name": "api", "service.version": "9"},
+    )
+    f = mapped.fields
+    assert mapped.as_type == "generation"
+    assert f["input"] == [
+        {"role": "system", "content": "Be brief"},
+        {"role": "user", "content": "hi"},
+    ]
+    assert f["output"] == {"role": "assistant", "content": "hello"}
+    assert f["usage_details"] == {
+        "input": 12,
+        "output": 5,
+        "total": 17,
+        "input_cached_tokens": 2,
+    }
+    assert f["cost_details"] == {"total": 0.01}
+    assert f["version"] == "9"
+    assert f["metadata"]["attributes"]["llm.model_name"] == "gpt-4o-mini"
+    assert "llm.input_messages.0.message.role" not in f["metadata"]["attributes"]
+    assert f["metadata"]["resourceAttributes"] == {"service.name": "api", "service.version": "9"}
+
+
+def test_genai_semantic_conventions() -> None:
+    tool = map_span(
+        name="execute_tool",
+        attributes={
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "get_weather",
+            "gen_ai.tool.call.arguments": '{"city": "Paris"}',
+            "gen_ai.tool.call.result": "sunny",
+            "gen_ai.conversation.id": "conv-1",
+        },
+    )
+    assert (tool.name, tool.as_type) == ("get_weather", "tool")
+    assert tool.fields["input"] == {"city": "Paris"}
+    assert tool.fields["output"] == "sunny"
+    assert tool.trace == {"session_id": "conv-1"}
+    chat = map_span(
+        name="chat",
+        attributes={
+            "gen_ai.prompt.0.role": "user",
+            "gen_ai.prompt.0.content": "hi",
+            "gen_ai.completion.0.role": "assistant",
+            "gen_ai.completion.0.content": "hello",
+            "gen_ai.response.model": "claude",
+            "gen_ai.usage.prompt_tokens": 3,
+            "gen_ai.usage.completion_tokens": 4,
+            "langfuse.tags": "x, y",
+        },
+    )
+    assert chat.as_type == "generation"  # a model key and nothing else
+    assert chat.fields["input"] == [{"role": "user", "content": "hi"}]
+    assert chat.fields["output"] == {"role": "assistant", "content": "hello"}
+    assert chat.fields["usage_details"] == {"input": 3, "output": 4}
+    assert chat.trace == {"tags": ["x", "y"]}
+    embed = map_span(name="e", attributes={"gen_ai.operation.name": "embeddings"})
+    assert embed.as_type == "embedding"
+
+
+def test_status_and_plain_spans() -> None:
+    failed = map_span(name="job", attributes={}, is_error=True, status_message="boom")
+    assert (failed.as_type, failed.fields["level"], failed.fields["status_message"]) == (
+        "span",
+        "ERROR",
+        "boom",
+    )
+    overridden = map_span(
+        name="job", attributes={"langfuse.observation.level": "DEBUG"}, is_error=True
+    )
+    assert overridden.fields["level"] == "DEBUG"
+    plain = map_span(name="plain", attributes={"input.value": "not json {"})
+    assert plain.fields == {"input": "not json {"}
+    assert plain.trace == {}
