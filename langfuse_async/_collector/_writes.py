@@ -29,7 +29,7 @@ from ._http import (
 from ._otlp import ProtobufUnavailable, check_export, convert_export
 from ._otlp_proto import decode_protobuf
 from ._request import BadBody, BodyTooLarge, authenticate, inflate_gzip, next_body, parse_json
-from ._store import PendingEvent
+from ._store import PendingEvent, PreparedWrite, prepare_write
 from ._validate import (
     UPDATE_TYPES,
     Issue,
@@ -269,8 +269,12 @@ class _Answer(Exception):
 
 def _prepare_export(
     body: bytes, gzipped: bool, content_type: str, version: str | None, mode: str
-) -> tuple[list[PendingEvent], list[tuple[str, str]]]:
-    """Inflate, decode, check, convert and validate an export (pure: runs off the event loop).
+) -> tuple[PreparedWrite, list[str]]:
+    """Inflate, decode, check, convert, validate and encode an export (pure: off the loop).
+
+    Returns:
+        The export ready to store (documents merged, JSON encoded: what costs time, done
+        here, in a worker process under ``serve``), and the accepted event key of each span.
 
     Raises:
         _Answer: The export is answered without storing anything.
@@ -331,7 +335,7 @@ def _prepare_export(
             logger.info(
                 "collector: dropped a converted OTLP %s: %s", raw.get("type"), failure.error
             )
-    return pending, spans
+    return prepare_write(pending), [f"otlp:{trace_id}:{span_id}" for trace_id, span_id in spans]
 
 
 async def otlp(request: web.Request, body: bytes, size: int, state: AppState) -> web.Response:
@@ -349,14 +353,14 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
     content_type = request.headers.get("Content-Type", "").lower()
     version = _langfuse_header(request, "x-langfuse-ingestion-version")
     try:
-        pending, spans = await state.work.run_pure(
+        prepared, keys = await state.work.run_pure(
             _prepare_export, body, gzipped, content_type, version, state.mode
         )
     except _Answer as answer:
         return json_reply(answer.status, answer.body)
-    await state.store.run(lambda store: store.apply(pending))
-    await state.on_accepted([f"otlp:{trace_id}:{span_id}" for trace_id, span_id in spans])
-    logger.info("collector: OTLP export of %d span(s) accepted", len(spans))
+    await state.store.run(lambda store: store.write(prepared))
+    await state.on_accepted(keys)
+    logger.info("collector: OTLP export of %d span(s) accepted", len(keys))
     return json_reply(200, _otlp_job(state.public_key, request))
 
 
