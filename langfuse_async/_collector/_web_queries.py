@@ -103,7 +103,8 @@ class WebQueries:
         clauses, params = _equal(name=name, user_id=user_id, session_id=session_id)
         if tag is not None:
             clauses += " AND " if clauses else " WHERE "
-            clauses += "EXISTS (SELECT 1 FROM json_each(traces.doc, '$.tags') WHERE value = ?)"
+            # The tags column (a JSON array) rather than the whole document: no parse of it.
+            clauses += "EXISTS (SELECT 1 FROM json_each(traces.tags) WHERE value = ?)"
             params.append(tag)
         orphans = [] if params else self._web_orphan_ids()
         total = int(
@@ -140,7 +141,7 @@ class WebQueries:
             for row in self._web_execute(
                 "SELECT id, timestamp, substr(name, 1, 500) AS name,"
                 " substr(user_id, 1, 500) AS user_id, substr(session_id, 1, 500) AS session_id,"
-                " json_extract(doc, '$.tags') AS tags, json_extract(doc, '$.environment') AS env"
+                " tags, environment AS env"
                 f" FROM traces WHERE id IN ({marks})",
                 ids,
             ).fetchall()
@@ -256,7 +257,7 @@ class WebQueries:
         values["tag"] = [
             row[0]
             for row in self._web_execute(
-                f"SELECT value FROM {newest} AS recent, json_each(recent.doc, '$.tags')"
+                f"SELECT value FROM {newest} AS recent, json_each(recent.tags)"
                 " WHERE length(value) <= 200 GROUP BY value ORDER BY COUNT(*) DESC, value LIMIT ?",
                 (limit,),
             ).fetchall()
