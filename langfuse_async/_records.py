@@ -121,6 +121,8 @@ class ObservationRecord(msgspec.Struct, frozen=True, kw_only=True):
     remote_parent: bool = False
     """True for the local root of a trace continued from another service (``trace_context``
     with a parent): ``parent_id`` is not one of ours, and this is the root here."""
+    environment: str | None = None
+    """The environment propagated to this observation; None: the client's."""
 
     @property
     def is_local_root(self) -> bool:
@@ -175,6 +177,8 @@ class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True):
     """The score config the value follows (Langfuse score configs)."""
     dataset_run_id: str | None = None
     """The dataset run scored (instead of a trace or session)."""
+    environment: str | None = None
+    """The score's own environment; None: the client's."""
 
     @property
     def event_type(self) -> str:

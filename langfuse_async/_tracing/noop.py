@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as _dt
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .observations import Observation
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ["NOOP_OBSERVATION"]
 
@@ -41,7 +44,7 @@ class _NoopObservation(Observation):
     def end(self, end_time: _dt.datetime | int | None = None) -> Observation:
         return self
 
-    def __enter__(self) -> Observation:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -52,7 +55,7 @@ class _NoopObservation(Observation):
     ) -> None:
         return None
 
-    async def __aenter__(self) -> Observation:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -63,10 +66,11 @@ class _NoopObservation(Observation):
     ) -> None:
         return None
 
-    def start_observation(self, **fields: Any) -> Observation:
+    # Any: the overloads promise the handle class of each type; this one stands for all.
+    def start_observation(self, **fields: Any) -> Any:
         return self
 
-    def start_as_current_observation(self, **fields: Any) -> Observation:
+    def start_as_current_observation(self, **fields: Any) -> Any:
         return self
 
     def create_event(self, **fields: Any) -> Observation:

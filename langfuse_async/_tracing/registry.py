@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 
 from .._log import log_once
 from .tracer import Tracer, disabled_tracer
 
-__all__ = ["CLIENTS", "Clients", "get_client", "register_client", "set_client_factory"]
+__all__ = [
+    "CLIENTS",
+    "Clients",
+    "get_client",
+    "register_client",
+    "retire_client",
+    "set_client_factory",
+]
 
 
 class Clients:
@@ -26,11 +34,13 @@ class Clients:
             fast path), so it is a plain attribute.
     """
 
-    __slots__ = ("by_key", "disabled_factory", "factory", "last", "lock")
+    __slots__ = ("by_key", "disabled_factory", "factory", "last", "lock", "open")
 
     def __init__(self) -> None:
         self.last: Tracer | None = None
         self.by_key: dict[str, Tracer] = {}
+        self.open: list[weakref.ref[Tracer]] = []
+        """The clients not shut down, oldest first (weakly: a dropped client is forgotten)."""
         self.factory: Callable[[], Tracer] | None = None
         self.disabled_factory: Callable[[], Tracer] | None = None
         self.lock = threading.Lock()
@@ -47,6 +57,27 @@ def register_client(client: Tracer) -> None:
         key = client._config.public_key
         if key:
             CLIENTS.by_key[key] = client
+        CLIENTS.open = [r for r in CLIENTS.open if r() is not None]
+        CLIENTS.open.append(weakref.ref(client))
+
+
+def retire_client(client: Tracer) -> None:
+    """Forget ``client`` as open (it is shutting down).
+
+    Where it was the client ``get_client()`` returns (in general, or for its public key), the
+    open client built last takes its place: a closed client is never returned while an open
+    one exists. With none open, it stays (what it records is reported as after shutdown).
+    """
+    with CLIENTS.lock:
+        still = [c for c in (r() for r in CLIENTS.open) if c is not None and c is not client]
+        CLIENTS.open = [weakref.ref(c) for c in still]
+        if CLIENTS.last is client and still:
+            CLIENTS.last = still[-1]
+        key = client._config.public_key
+        if key and CLIENTS.by_key.get(key) is client:
+            same = [c for c in still if c._config.public_key == key]
+            if same:
+                CLIENTS.by_key[key] = same[-1]
 
 
 def set_client_factory(
@@ -147,6 +178,9 @@ def _reset_for_tests() -> tuple[Tracer | None, dict[str, Tracer], Callable[[], T
         state = (CLIENTS.last, dict(CLIENTS.by_key), CLIENTS.factory)
         CLIENTS.last = None
         CLIENTS.by_key.clear()
+        # Kept beside the state (whose shape callers know): resets and restores pair up.
+        _saved_open.append(CLIENTS.open)
+        CLIENTS.open = []
     return state
 
 
@@ -158,3 +192,7 @@ def _restore_for_tests(
         CLIENTS.last, by_key, CLIENTS.factory = state
         CLIENTS.by_key.clear()
         CLIENTS.by_key.update(by_key)
+        CLIENTS.open = _saved_open.pop() if _saved_open else []
+
+
+_saved_open: list[list[weakref.ref[Tracer]]] = []

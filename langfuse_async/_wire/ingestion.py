@@ -199,7 +199,7 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
         level=record.level,
         status_message=record.status_message,
         version=record.version,
-        environment=ctx.environment,
+        environment=record.environment or ctx.environment,
     )
     if record.as_type not in GENERATION_LIKE_TYPES:
         return _ObservationBody(**common)
@@ -217,7 +217,12 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
     )
 
 
-def _trace_body(record: TraceRecord, ctx: WireContext, start_ns: int | None = None) -> _TraceBody:
+def _trace_body(
+    record: TraceRecord,
+    ctx: WireContext,
+    start_ns: int | None = None,
+    environment: str | None = None,
+) -> _TraceBody:
     attrs = record.attributes
     return _TraceBody(
         id=record.trace_id,
@@ -232,7 +237,7 @@ def _trace_body(record: TraceRecord, ctx: WireContext, start_ns: int | None = No
         metadata=_metadata(attrs.metadata),
         tags=attrs.tags,
         public=attrs.public,
-        environment=ctx.environment,
+        environment=environment or ctx.environment,
     )
 
 
@@ -247,7 +252,7 @@ def _score_body(record: ScoreRecord, ctx: WireContext) -> _ScoreBody:
         data_type=record.data_type,
         comment=record.comment,
         metadata=_metadata(record.metadata),
-        environment=ctx.environment,
+        environment=record.environment or ctx.environment,
         config_id=record.config_id,
         dataset_run_id=record.dataset_run_id,
     )
@@ -355,7 +360,7 @@ def encode_root_trace(record: ObservationRecord, ctx: WireContext, max_event_byt
         attributes=attrs,
         size=0,
     )
-    encoded = _encode_envelope(trace, _trace_body(trace, ctx, record.start_ns))
+    encoded = _encode_envelope(trace, _trace_body(trace, ctx, record.start_ns, record.environment))
     if len(encoded) > max_event_bytes:
         slim = msgspec.structs.replace(trace, attributes=TraceAttributes(name=attrs.name))
         encoded = _encode_envelope(slim, _trace_body(slim, ctx, record.start_ns))

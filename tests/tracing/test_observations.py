@@ -401,6 +401,7 @@ class _BareRecorder:
 
     def __init__(self, *, sample_bound: int | None = None) -> None:
         self.sample_bound = sample_bound
+        self.capture_io = True
         self.max_payload = 1_000_000
         self.records: list[Any] = []
         self.sampled_out = 0
