@@ -21,7 +21,7 @@ from .._log import log_once
 from .._records import ObservationType, Record, Sink
 from . import ids as _ids
 from .coerce import Level, TraceContext, flag, safe_str
-from .noop import NOOP_OBSERVATION
+from .noop import noop_observation
 from .observations import (
     CURRENT,
     LangfuseAgent,
@@ -181,7 +181,7 @@ class Tracer:
             The observation's handle.
         """
         if not self._tracing_enabled:
-            return NOOP_OBSERVATION
+            return noop_observation(as_type)
         obs = start(self._recorder, CURRENT.get(), trace_context, name, as_type)
         if obs._recording:
             obs.update(
@@ -327,7 +327,7 @@ class Tracer:
             prompt_name=prompt_name,
             prompt_version=prompt_version,
         )
-        if not flag(end_on_exit, True) and obs is not NOOP_OBSERVATION:
+        if not flag(end_on_exit, True) and self._tracing_enabled:
             obs._end_on_exit = False
         return obs
 

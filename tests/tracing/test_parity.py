@@ -67,6 +67,18 @@ def test_every_handle_is_an_instance_of_the_official_class(
     assert cls.__module__ == "langfuse_async"
 
 
+@pytest.mark.usefixtures("isolated_registry")
+@pytest.mark.parametrize("as_type", sorted(CLASSES))
+def test_a_disabled_client_gives_typed_handles_too(as_type: Any) -> None:
+    disabled = RecordingTracer(enabled=False)
+    cls = CLASSES[as_type]
+    assert isinstance(disabled.start_observation(name="x", as_type=as_type), cls)
+    with disabled.start_as_current_observation(name="y", as_type=as_type) as handle:
+        assert isinstance(handle, cls)
+        assert isinstance(handle.start_observation(name="c", as_type=as_type), cls)
+    assert "disabled" in repr(handle) and disabled.records == []
+
+
 def test_observe_and_shorthands_give_typed_handles(tracer: RecordingTracer) -> None:
     seen: list[object] = []
 
