@@ -737,6 +737,8 @@ class Tracer:
         score_id: str | None = None,
         data_type: ScoreDataType | None = None,
         comment: str | None = None,
+        config_id: str | None = None,
+        timestamp: _dt.datetime | int | None = None,
         metadata: Any = None,
     ) -> None:
         """Score the innermost current observation; outside any, do nothing.
@@ -751,6 +753,8 @@ class Tracer:
                 score_id=score_id,
                 data_type=data_type,
                 comment=comment,
+                config_id=config_id,
+                timestamp=timestamp,
                 metadata=metadata,
             )
 
@@ -762,6 +766,8 @@ class Tracer:
         score_id: str | None = None,
         data_type: ScoreDataType | None = None,
         comment: str | None = None,
+        config_id: str | None = None,
+        timestamp: _dt.datetime | int | None = None,
         metadata: Any = None,
     ) -> None:
         """Score the current trace; outside any observation, do nothing.
@@ -776,6 +782,8 @@ class Tracer:
                 score_id=score_id,
                 data_type=data_type,
                 comment=comment,
+                config_id=config_id,
+                timestamp=timestamp,
                 metadata=metadata,
             )
 
