@@ -37,11 +37,11 @@ from ._records import Sink
 from ._tracing import (
     NULL_SINK,
     Tracer,
+    client_closed,
     get_client as _get_client,
     register_client,
     set_client_factory,
 )
-from ._tracing.registry import retire_client
 
 __all__ = ["Langfuse", "get_client"]
 
@@ -228,6 +228,8 @@ class Langfuse(Tracer):
         sink: Sink = NULL_SINK
         if self._config.enabled:
             self._pipeline = Pipeline(self._config, on_error)
+            self._pipeline.before_close = self._end_open_observations
+            self._pipeline.has_open = self._has_open_observations
             sink = _PipelineSink(self._pipeline)
         elif self._config.disabled_reason == "missing keys":
             logger.warning(
@@ -306,12 +308,14 @@ class Langfuse(Tracer):
         """
         if self._pipeline is None:
             return FlushResult(completed=True, pending=0)
-        retire_client(self)
         if timeout is None:
             timeout = self._config.shutdown_timeout
         if not in_running_asyncio_loop():
-            return await self._pipeline.shutdown_elsewhere(timeout)
-        return await self._pipeline.shutdown(timeout)
+            result = await self._pipeline.shutdown_elsewhere(timeout)
+        else:
+            result = await self._pipeline.shutdown(timeout)
+        client_closed(self)
+        return result
 
     def shutdown_sync(self, timeout: float | None = None) -> FlushResult:
         """Blocking :meth:`shutdown`, for code without an event loop (the official ``shutdown()``).
@@ -331,10 +335,11 @@ class Langfuse(Tracer):
         if self._pipeline is None:
             return FlushResult(completed=True, pending=0)
         _refuse_on_loop("shutdown_sync", "shutdown")
-        retire_client(self)
         if timeout is None:
             timeout = self._config.shutdown_timeout
-        return self._pipeline.shutdown_sync(timeout)
+        result = self._pipeline.shutdown_sync(timeout)
+        client_closed(self)
+        return result
 
     async def auth_check(self) -> bool:
         """Check the keys against the server (``GET /api/public/projects``), as 5.x does.

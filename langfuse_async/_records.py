@@ -146,6 +146,11 @@ class TraceRecord(msgspec.Struct, frozen=True, kw_only=True):
     trace_id: str
     attributes: TraceAttributes
     size: int
+    start_ns: int | None = None
+    """The trace's start (its ``timestamp``): set on the ``trace-create`` a root observation
+    brings, None on an update (the server keeps the time it has)."""
+    environment: str | None = None
+    """The environment propagated to the root that brings it; None: the client's."""
 
     @property
     def event_type(self) -> str:

@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 
 import anyio
@@ -25,6 +26,7 @@ import anyio
 from .._clock import now_ns
 from .._config import Config
 from .._outcomes import Reason
+from .._records import Record
 from .._wire.context import WireContext
 from .batching import LATE_UPDATE_MESSAGE, SentRoots, plan_ingestion, plan_otlp
 from .http import HttpClient
@@ -147,7 +149,19 @@ class Worker:
         self._reports.start(loop, self._signal_progress)
 
     def _put_back(self) -> None:
-        self._queue.put_back((item.seq, item.record) for item in self.inflight.clear())
+        inflight = self.inflight
+        items = inflight.clear()
+        roots = {item.seq for item in items if not item.derived}
+        entries: list[tuple[int, Record]] = []
+        for item in items:
+            if item.derived and item.seq in roots:
+                # Its root goes back too and brings it again: not an event of its own twice.
+                self._ledger.derived -= 1
+                continue
+            if item.maybe_sent:
+                inflight.maybe_sent.add(item.record.event_id)
+            entries.append((item.seq, item.record))
+        self._queue.put_back(entries)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -198,12 +212,21 @@ class Worker:
 
     def abandon(self, reason: Reason, message: str) -> int:
         """Settle every unsettled event as dropped with ``reason``; return how many."""
-        items = self.inflight.clear()
+        inflight = self.inflight
+        items = inflight.clear()
         for item in items:
-            self._ledger.finish(event_error(item.record, reason, message))
+            self._ledger.finish(
+                event_error(item.record, reason, message, possibly_delivered=item.maybe_sent)
+            )
         entries = self._queue.clear()
+        maybe_sent = inflight.maybe_sent
         for _, record in entries:
-            self._ledger.finish(event_error(record, reason, message))
+            self._ledger.finish(
+                event_error(
+                    record, reason, message, possibly_delivered=record.event_id in maybe_sent
+                )
+            )
+        maybe_sent.clear()
         return len(items) + len(entries)
 
     # ----------------------------------------------------------------- the loop
@@ -255,14 +278,23 @@ class Worker:
         route, ctx, limit = self.route, self._ctx, self._config.max_event_bytes
         ingestion: list[Item] = []
         otlp: list[Item] = []
-        for item in items:
+        todo = deque(items)
+        inflight = self.inflight
+        while todo:
+            item = todo.popleft()
             dest = destination(item.record, route)
             prepared = prepare(item, dest, ctx, limit)
             if prepared is not READY:
                 if prepared.refused is not None:
                     self._drop(item, prepared.refused, prepared.message)
                     continue
-                self._count_truncated(item)
+                if prepared.truncated:
+                    self._count_truncated(item)
+                if prepared.companion is not None:
+                    # The root's trace-create: one more event, settled and counted on its own.
+                    self._ledger.derived += 1
+                    todo.appendleft(inflight.adopt(item, prepared.companion))
+            inflight.charge_bytes(item)  # it holds its wire bytes too
             (ingestion if dest == "ingestion" else otlp).append(item)
         if ingestion:
             await self._send_all(ingestion, "ingestion")
@@ -345,6 +377,8 @@ class Worker:
 
     def _apply(self, settlement: Settlement) -> None:
         """Carry out the decisions about one request's events (all but sending again)."""
+        for item in settlement.maybe_sent:
+            item.maybe_sent = True
         if settlement.delivered:
             self._deliver(settlement.delivered)
         inflight, ledger = self.inflight, self._ledger
@@ -407,7 +441,9 @@ class Worker:
 
     def _drop(self, item: Item, reason: Reason, message: str) -> None:
         self.inflight.release(item)
-        self._ledger.finish(event_error(item.record, reason, message))
+        self._ledger.finish(
+            event_error(item.record, reason, message, possibly_delivered=item.maybe_sent)
+        )
 
     def _count_truncated(self, item: Item) -> None:
         self._ledger.truncated += 1

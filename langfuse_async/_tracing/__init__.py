@@ -21,7 +21,7 @@ from .observations import (
 )
 from .observe import observe
 from .propagation import propagate_attributes
-from .registry import get_client, register_client, set_client_factory
+from .registry import client_closed, get_client, register_client, set_client_factory
 from .scores import ScoreDataType
 from .tracer import NULL_SINK, Tracer
 
@@ -41,6 +41,7 @@ __all__ = [
     "Observation",
     "ScoreDataType",
     "Tracer",
+    "client_closed",
     "get_client",
     "observe",
     "propagate_attributes",

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from .._records import ObservationType
 from .coerce import checked_type, flag, safe_str, valid_trace_context
-from .context import live
 from .generators import (
     GeneratorFunction,
     create,
@@ -32,7 +31,6 @@ from .observations import CURRENT, OBSERVATION_CLASSES, Observation
 from .registry import CLIENTS, get_client
 
 if TYPE_CHECKING:
-    from .recorder import Recorder
     from .tracer import Tracer
 
 __all__ = ["observe"]
@@ -245,15 +243,9 @@ def _wrap(
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         remote: tuple[str, str | None] | None,
-        keyed: bool,
     ) -> Observation:
         parent = CURRENT.get()
-        recorder: Recorder = client._recorder
-        if parent is not None and not keyed:
-            if parent._escaped:
-                parent = live(parent)
-            if parent is not None:
-                recorder = parent._recorder
+        recorder = client._recorder
         if remote is None:
             obs = obs_class(recorder, parent, obs_name, as_type)
         else:
@@ -261,11 +253,11 @@ def _wrap(
         if (
             arguments is not None
             and obs._recording
-            and (recorder.capture_io or not input_follows_client)
+            and (obs._recorder.capture_io or not input_follows_client)
         ):
             bound = arguments.bind(args, kwargs)
             if bound is not None:
-                obs._input = recorder.encode(bound)
+                obs._input = obs._recorder.encode(bound)
         return obs
 
     # The coroutine and plain wrappers inline what begin() does: they are the hot path, and a
@@ -279,26 +271,17 @@ def _wrap(
             if client is None:
                 client = get_client()
             remote = None
-            keyed = False
             if kwargs and not _LANGFUSE_KWARGS.isdisjoint(kwargs):
                 client, remote = _take_langfuse_kwargs(client, kwargs)
-                keyed = True
             if not client._tracing_enabled:
                 return await afn(*args, **kwargs)
             parent = CURRENT.get()
-            recorder: Recorder = client._recorder
-            if parent is not None and not keyed:
-                # A child is recorded by its trace's client (multi-project: a function called
-                # with langfuse_public_key= takes its nested calls along).
-                if parent._escaped:
-                    parent = live(parent)
-                if parent is not None:
-                    recorder = parent._recorder
+            recorder = client._recorder
             if remote is None:
                 obs = obs_class(recorder, parent, obs_name, as_type)
             else:
                 obs = obs_class._remote(recorder, remote[0], remote[1], obs_name, as_type)
-            capture_io = recorder.capture_io
+            capture_io = obs._recorder.capture_io
             if (
                 arguments is not None
                 and obs._recording
@@ -306,7 +289,7 @@ def _wrap(
             ):
                 bound = arguments.bind(args, kwargs)
                 if bound is not None:
-                    obs._input = recorder.encode(bound)
+                    obs._input = obs._recorder.encode(bound)
             CURRENT.set(obs)
             try:
                 result = await afn(*args, **kwargs)
@@ -324,7 +307,7 @@ def _wrap(
                 if rtype is AsyncGeneratorType or rtype is GeneratorType:
                     return traced_result(result, obs, with_output, transform)
                 if with_output and obs._output is None and obs._recording:
-                    obs._output = recorder.encode(result)
+                    obs._output = obs._recorder.encode(result)
             obs.end()
             return result
 
@@ -338,13 +321,11 @@ def _wrap(
             if client is None:
                 client = get_client()
             remote = None
-            keyed = False
             if kwargs and not _LANGFUSE_KWARGS.isdisjoint(kwargs):
                 client, remote = _take_langfuse_kwargs(client, kwargs)
-                keyed = True
             if not client._tracing_enabled:
                 return gfn(*args, **kwargs)
-            obs = begin(client, args, kwargs, remote, keyed)
+            obs = begin(client, args, kwargs, remote)
             agen = create(obs, gfn, args, kwargs)
             capture_io = obs._recorder.capture_io
             with_output = capture_io if capture_output is None else capture_output
@@ -360,13 +341,11 @@ def _wrap(
             if client is None:
                 client = get_client()
             remote = None
-            keyed = False
             if kwargs and not _LANGFUSE_KWARGS.isdisjoint(kwargs):
                 client, remote = _take_langfuse_kwargs(client, kwargs)
-                keyed = True
             if not client._tracing_enabled:
                 return sfn(*args, **kwargs)
-            obs = begin(client, args, kwargs, remote, keyed)
+            obs = begin(client, args, kwargs, remote)
             gen = create(obs, sfn, args, kwargs)
             capture_io = obs._recorder.capture_io
             with_output = capture_io if capture_output is None else capture_output
@@ -380,28 +359,21 @@ def _wrap(
         if client is None:
             client = get_client()
         remote = None
-        keyed = False
         if kwargs and not _LANGFUSE_KWARGS.isdisjoint(kwargs):
             client, remote = _take_langfuse_kwargs(client, kwargs)
-            keyed = True
         if not client._tracing_enabled:
             return fn(*args, **kwargs)
         parent = CURRENT.get()
-        recorder: Recorder = client._recorder
-        if parent is not None and not keyed:
-            if parent._escaped:
-                parent = live(parent)
-            if parent is not None:
-                recorder = parent._recorder
+        recorder = client._recorder
         if remote is None:
             obs = obs_class(recorder, parent, obs_name, as_type)
         else:
             obs = obs_class._remote(recorder, remote[0], remote[1], obs_name, as_type)
-        capture_io = recorder.capture_io
+        capture_io = obs._recorder.capture_io
         if arguments is not None and obs._recording and (capture_io or not input_follows_client):
             bound = arguments.bind(args, kwargs)
             if bound is not None:
-                obs._input = recorder.encode(bound)
+                obs._input = obs._recorder.encode(bound)
         CURRENT.set(obs)
         try:
             result = fn(*args, **kwargs)
@@ -419,7 +391,7 @@ def _wrap(
             if rtype is GeneratorType or rtype is AsyncGeneratorType:
                 return cast("R", traced_result(result, obs, with_output, transform))
             if with_output and obs._output is None and obs._recording:
-                obs._output = recorder.encode(result)
+                obs._output = obs._recorder.encode(result)
         obs.end()
         return result
 

@@ -36,6 +36,8 @@ from .observations import (
     LangfuseTool,
     Observation,
     current_observation,
+    end_open_observations,
+    has_open_observations,
     start,
 )
 from .propagation import valid_environment
@@ -73,6 +75,17 @@ class Tracer:
         self._config = config
         self._tracing_enabled = config.enabled
         self._recorder = SinkRecorder(config, sink)
+        self._recorder.owner = self
+        self._closed = False
+        """Shut down: ``get_client()`` prefers an open client (see the registry)."""
+
+    def _has_open_observations(self) -> bool:
+        """Whether an observation of this client's is still open."""
+        return has_open_observations(self)
+
+    def _end_open_observations(self, message: str) -> int:
+        """End this client's observations still open, flagged as never ended; return how many."""
+        return end_open_observations(self, message)
 
     # ----------------------------------------------------------------- starting
 

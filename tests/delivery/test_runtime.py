@@ -78,7 +78,7 @@ def test_flush_sync_waits_for_every_event_from_many_threads(threaded: ThreadedSe
         assert list(pool.map(work, range(40))) == [i * 2 for i in range(40)]
     result = langfuse.flush_sync(timeout=10)
     assert result.completed and result.pending == 0
-    assert result.delivered == 40  # one record per observation (its trace rides along)
+    assert result.delivered == 80  # 40 observations, each with its trace-create
     assert len(_delivery_threads()) == 1  # one thread however many producers
     langfuse.shutdown_sync(timeout=10)
     assert langfuse.statistics().pending == 0
@@ -136,7 +136,7 @@ async def test_tracing_flush_and_shutdown_under_trio(threaded: ThreadedServer) -
     async with langfuse.start_as_current_observation(name="trio-span") as span:
         span.update(output="ok")
     result = await langfuse.flush(timeout=10)
-    assert result.completed and result.delivered == 6
+    assert result.completed and result.delivered == 12  # 6 observations and their traces
     assert (await langfuse.shutdown(timeout=10)).completed
     names = [e["body"].get("name") for e in threaded.server.events()]
     assert names.count("step") >= 5 and "trio-span" in names
@@ -243,7 +243,7 @@ def test_the_readme_sync_example_runs_and_delivers() -> None:
     code = code[: code.index("```")]
     check = (
         "\nresult = langfuse.statistics()\n"
-        "assert result.delivered == 1 and result.pending == 0, result\n"
+        "assert result.delivered == 2 and result.pending == 0, result\n"
         "import threading\n"
         "assert not [t for t in threading.enumerate() if t.name == 'langfuse_async-delivery']\n"
     )
