@@ -201,7 +201,7 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
         level=record.level,
         status_message=record.status_message,
         version=record.version,
-        environment=ctx.environment,
+        environment=record.environment or ctx.environment,
     )
     if record.as_type not in GENERATION_LIKE_TYPES:
         return _ObservationBody(**common)
@@ -235,7 +235,7 @@ def _trace_body(record: TraceRecord, ctx: WireContext) -> _TraceBody:
         metadata=_metadata(attrs.metadata),
         tags=attrs.tags,
         public=attrs.public,
-        environment=ctx.environment,
+        environment=record.environment or ctx.environment,
     )
 
 
@@ -250,7 +250,7 @@ def _score_body(record: ScoreRecord, ctx: WireContext) -> _ScoreBody:
         data_type=record.data_type,
         comment=record.comment,
         metadata=_metadata(record.metadata),
-        environment=ctx.environment,
+        environment=record.environment or ctx.environment,
         config_id=record.config_id,
         dataset_run_id=record.dataset_run_id,
     )
@@ -353,6 +353,7 @@ def root_trace(record: ObservationRecord) -> TraceRecord:
         attributes=attrs,
         size=size,
         start_ns=record.start_ns,
+        environment=record.environment,
     )
 
 
