@@ -149,12 +149,23 @@ _NULL = b"null"
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
+# The texts of the last few timestamps: an event and the trace-create riding with it repeat
+# the same two or three instants (start, end), so most calls are a dictionary hit. A cache, not
+# state: the text of an instant never changes.
+_recent_stamps: dict[int, str] = {}
+_RECENT_STAMPS = 16
+
+
 def _timestamp(ns: int) -> str:
-    if ns < 0:
-        ns = 0
-    elif ns > _MAX_TIMESTAMP_NS:
-        ns = _MAX_TIMESTAMP_NS
-    return format_ns(ns)
+    text = _recent_stamps.get(ns)
+    if text is not None:
+        return text
+    clamped = 0 if ns < 0 else min(ns, _MAX_TIMESTAMP_NS)
+    text = format_ns(clamped)
+    if len(_recent_stamps) >= _RECENT_STAMPS:
+        _recent_stamps.clear()
+    _recent_stamps[ns] = text
+    return text
 
 
 def _metadata(value: Metadata | None) -> Metadata | None:
@@ -186,13 +197,33 @@ def _score_value(value: float | str) -> float | int | str:
 
 
 def _observation_body(record: ObservationRecord, ctx: WireContext) -> _ObservationBody:
-    common: dict[str, Any] = dict(
+    # Keyword arguments spelled out for each class: building a dict to share them costs more.
+    as_type = record.as_type
+    if as_type not in GENERATION_LIKE_TYPES:
+        return _ObservationBody(
+            id=record.id,
+            trace_id=record.trace_id,
+            parent_observation_id=record.parent_id,
+            name=record.name,
+            start_time=_timestamp(record.start_ns),
+            end_time=None if as_type == "event" else _timestamp(record.end_ns),
+            input=record.input,
+            output=record.output,
+            metadata=_metadata(record.metadata),
+            level=record.level,
+            status_message=record.status_message,
+            version=record.version,
+            environment=ctx.environment,
+        )
+    prompt_name, prompt_version = _prompt_pair(record.prompt_name, record.prompt_version)
+    completion_start = record.completion_start_ns
+    return _GenerationBody(
         id=record.id,
         trace_id=record.trace_id,
         parent_observation_id=record.parent_id,
         name=record.name,
         start_time=_timestamp(record.start_ns),
-        end_time=None if record.as_type == "event" else _timestamp(record.end_ns),
+        end_time=_timestamp(record.end_ns),
         input=record.input,
         output=record.output,
         metadata=_metadata(record.metadata),
@@ -200,13 +231,6 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
         status_message=record.status_message,
         version=record.version,
         environment=ctx.environment,
-    )
-    if record.as_type not in GENERATION_LIKE_TYPES:
-        return _ObservationBody(**common)
-    prompt_name, prompt_version = _prompt_pair(record.prompt_name, record.prompt_version)
-    completion_start = record.completion_start_ns
-    return _GenerationBody(
-        **common,
         model=record.model,
         model_parameters=record.model_parameters,
         usage_details=record.usage_details,
@@ -297,11 +321,12 @@ def encode_event(record: Record, ctx: WireContext) -> bytes:
 
 
 def _encode_envelope(record: Record, body: _Body) -> bytes:
+    return _encode_parts(record.event_id, record.timestamp_ns, record.event_type, body)
+
+
+def _encode_parts(event_id: str, timestamp_ns: int, event_type: str, body: _Body) -> bytes:
     envelope = _Envelope(
-        id=record.event_id,
-        timestamp=_timestamp(record.timestamp_ns),
-        type=record.event_type,
-        body=body,
+        id=event_id, timestamp=_timestamp(timestamp_ns), type=event_type, body=body
     )
     try:
         return _encoder.encode(envelope)
@@ -318,7 +343,7 @@ def _encode_envelope(record: Record, body: _Body) -> bytes:
         return _encoder.encode(repaired)
     except Exception as exc:
         raise UnencodableEventError(
-            f"cannot encode {record.event_type} event {record.event_id!r}: {exc}"
+            f"cannot encode {event_type} event {event_id!r}: {exc}"
         ) from exc
 
 
@@ -342,23 +367,33 @@ def encode_root_trace(record: ObservationRecord, ctx: WireContext, max_event_byt
     keeps ids, names and time only: the update events carry the large values themselves.
     """
     snap = record.trace or _NO_TRACE_ATTRIBUTES
-    attrs = msgspec.structs.replace(
-        snap,
-        name=snap.name if snap.name is not None else record.name,
+    name = snap.name if snap.name is not None else record.name
+    body = _TraceBody(
+        id=record.trace_id,
+        timestamp=_timestamp(record.start_ns),
+        name=name,
+        user_id=snap.user_id,
+        session_id=snap.session_id,
+        release=snap.release if snap.release is not None else ctx.release,
+        version=snap.version,
         input=snap.input if snap.input is not None else record.input,
         output=snap.output if snap.output is not None else record.output,
+        metadata=_metadata(snap.metadata),
+        tags=snap.tags,
+        public=snap.public,
+        environment=ctx.environment,
     )
-    trace = TraceRecord(
-        event_id=root_trace_event_id(record),
-        timestamp_ns=record.timestamp_ns,
-        trace_id=record.trace_id,
-        attributes=attrs,
-        size=0,
-    )
-    encoded = _encode_envelope(trace, _trace_body(trace, ctx, record.start_ns))
+    event_id = root_trace_event_id(record)
+    encoded = _encode_parts(event_id, record.timestamp_ns, "trace-create", body)
     if len(encoded) > max_event_bytes:
-        slim = msgspec.structs.replace(trace, attributes=TraceAttributes(name=attrs.name))
-        encoded = _encode_envelope(slim, _trace_body(slim, ctx, record.start_ns))
+        slim = _TraceBody(
+            id=record.trace_id,
+            timestamp=body.timestamp,
+            name=name,
+            release=ctx.release,
+            environment=ctx.environment,
+        )
+        encoded = _encode_parts(event_id, record.timestamp_ns, "trace-create", slim)
     return encoded
 
 
