@@ -79,6 +79,9 @@ class InFlight:
         self._backoff_max = backoff_max
         self._items: dict[int, Item] = {}
         self._bytes = 0
+        self.request_bytes = 0
+        """The bodies of the requests in flight: counted against the byte bound too, since
+        each holds a copy of its events' encoded bytes until it is settled."""
         self._waiting: list[Item] = []
         self.pause_until = 0.0
         """Monotonic time before which nothing is sent (a whole request failed)."""
@@ -102,12 +105,15 @@ class InFlight:
 
     def has_room(self) -> bool:
         """Whether more events may be taken: those held count against the bounds."""
-        return len(self._items) < self._max_count and self._bytes < self._max_bytes
+        return (
+            len(self._items) < self._max_count
+            and self._bytes + self.request_bytes < self._max_bytes
+        )
 
     def take(self, queue: EventQueue, limit: int) -> list[Item]:
         """Take up to ``limit`` of the oldest queued events, within the room left."""
         count_room = self._max_count - len(self._items)
-        byte_room = self._max_bytes - self._bytes
+        byte_room = self._max_bytes - self._bytes - self.request_bytes
         if count_room <= 0 or byte_room <= 0:
             return []
         taken: list[Item] = []
@@ -132,6 +138,7 @@ class InFlight:
         items = list(self._items.values())
         self._items.clear()
         self._bytes = 0
+        self.request_bytes = 0
         self._waiting.clear()
         return items
 

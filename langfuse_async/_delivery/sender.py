@@ -8,14 +8,16 @@ schedules. :class:`HttpSender` is the one that talks to Langfuse.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import dataclasses
 import json
 import logging
+import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
-
-import anyio
 
 from .._outcomes import Reason
 from .._records import ObservationRecord, ScoreRecord
@@ -39,9 +41,46 @@ __all__ = [
 logger = logging.getLogger("langfuse_async")
 
 INGESTION_PATH = _ingestion.INGESTION_PATH
-#: Bodies up to this size are gzipped inline (well under a millisecond); larger ones in a thread.
-_GZIP_INLINE_LIMIT = 128 * 1024
+#: Bodies up to this size are gzipped inline (a fraction of a millisecond); larger ones on the
+#: compression threads.
+_GZIP_INLINE_LIMIT = 32 * 1024
 OTLP_PATH = _otlp.OTLP_TRACES_PATH
+
+# Compression runs on threads of its own, not anyio's shared default pool: a user's blocking
+# to_thread calls cannot delay sending, and sending never takes their threads. zlib releases
+# the GIL, so a few requests in flight compress side by side.
+_GZIP_THREADS = 2
+_gzip_pool: concurrent.futures.ThreadPoolExecutor | None = None
+_gzip_pool_lock = threading.Lock()
+
+
+def _gzip_executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _gzip_pool
+    pool = _gzip_pool
+    if pool is None:
+        with _gzip_pool_lock:
+            pool = _gzip_pool
+            if pool is None:
+                pool = _gzip_pool = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=_GZIP_THREADS, thread_name_prefix="langfuse_async-gzip"
+                )
+    return pool
+
+
+def _forget_gzip_pool() -> None:
+    # A forked child has none of the parent's threads: a pool inherited would never run a job.
+    global _gzip_pool, _gzip_pool_lock
+    _gzip_pool = None
+    _gzip_pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_gzip_pool)
+
+
+async def gzip_off_loop(raw: bytes) -> bytes:
+    """Gzip ``raw`` on the client's compression threads (the event loop stays free)."""
+    return await asyncio.get_running_loop().run_in_executor(_gzip_executor(), _otlp.gzip_body, raw)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -191,6 +230,9 @@ async def send_ingestion(
         # A 2xx that is not the 207 shape (a proxy, an old server): nothing says any event failed.
         out.delivered = items
         return out
+    if not reply.errors:  # the common reply: every event accepted, nothing to match
+        out.delivered = items
+        return out
     delivered: list[Item] = []
     out.delivered = delivered
     errors = {e.id: e for e in reply.errors}
@@ -242,7 +284,7 @@ async def send_otlp(
     raw = _otlp.build_request([item.span for item in items if item.span], ctx)
     if len(raw) > _GZIP_INLINE_LIMIT:
         # Compressing megabytes takes milliseconds: not on the event loop.
-        body = await anyio.to_thread.run_sync(_otlp.gzip_body, raw)
+        body = await gzip_off_loop(raw)
     else:
         body = _otlp.gzip_body(raw)
     try:

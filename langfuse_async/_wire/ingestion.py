@@ -71,7 +71,7 @@ class UnencodableEventError(ValueError):
 # drop that value too (``public=False`` would vanish).
 
 
-class _ObservationBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+class _ObservationBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, gc=False):
     id: str
     trace_id: str
     parent_observation_id: str | None = None
@@ -97,7 +97,7 @@ class _GenerationBody(_ObservationBody, kw_only=True):
     prompt_version: int | None = None
 
 
-class _TraceBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+class _TraceBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, gc=False):
     id: str
     timestamp: str | None = None
     name: str | None = None
@@ -113,7 +113,7 @@ class _TraceBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=Tru
     environment: str | None = None
 
 
-class _ScoreBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+class _ScoreBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, gc=False):
     id: str
     name: str
     value: float | int | str
@@ -131,7 +131,7 @@ class _ScoreBody(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=Tru
 _Body = _ObservationBody | _GenerationBody | _TraceBody | _ScoreBody
 
 
-class _Envelope(msgspec.Struct):
+class _Envelope(msgspec.Struct, gc=False):
     id: str
     timestamp: str
     type: str
@@ -557,6 +557,15 @@ def _status(value: object) -> int | None:
     return None
 
 
+class _StrictReply(msgspec.Struct):
+    # The reply as current servers send it: decoded in one pass, with no Python per entry.
+    successes: tuple[IngestionSuccess, ...]
+    errors: tuple[IngestionFailure, ...]
+
+
+_strict_reply = msgspec.json.Decoder(_StrictReply)
+
+
 def parse_response(body: bytes) -> IngestionReply | None:
     """Decode the body of a 207 reply, tolerating anything a server version may add.
 
@@ -571,6 +580,12 @@ def parse_response(body: bytes) -> IngestionReply | None:
         The reply, or ``None`` when the body is not JSON or not an object with a ``successes``
         and/or ``errors`` list.
     """
+    try:
+        strict = _strict_reply.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        pass  # anything unusual: the tolerant reading below decides
+    else:
+        return IngestionReply(strict.successes, strict.errors)
     try:
         data = msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError):
