@@ -35,6 +35,7 @@ from ._records import Sink
 from ._tracing import (
     NULL_SINK,
     Tracer,
+    client_closed,
     get_client as _get_client,
     register_client,
     set_client_factory,
@@ -227,6 +228,8 @@ class Langfuse(Tracer):
         sink: Sink = NULL_SINK
         if self._config.enabled:
             self._pipeline = Pipeline(self._config, on_error)
+            self._pipeline.before_close = self._end_open_observations
+            self._pipeline.has_open = self._has_open_observations
             sink = _PipelineSink(self._pipeline)
         elif self._config.disabled_reason == "missing keys":
             logger.warning(
@@ -280,7 +283,9 @@ class Langfuse(Tracer):
             return FlushResult(completed=True, pending=0)
         if timeout is None:
             timeout = self._config.shutdown_timeout
-        return await self._pipeline.shutdown(timeout)
+        result = await self._pipeline.shutdown(timeout)
+        client_closed(self)
+        return result
 
     def statistics(self) -> Statistics:
         """Return a frozen snapshot of the client's counters."""

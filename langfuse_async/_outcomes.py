@@ -44,6 +44,12 @@ class EventError:
         reason: Why it was not delivered; see :data:`Reason`.
         message: A human-readable explanation.
         error: The server's detail as received (string, object or ``None``).
+        possibly_delivered: True when a request carrying this event was sent and no complete
+            answer came back (a timeout after sending, the connection lost mid-reply, a reply
+            that could not be read): the server may have stored it. Delivery is at least once
+            and the server deduplicates by envelope id, so such an event may be in Langfuse
+            although it is reported here. False means every request that carried it got a
+            complete answer saying it was not stored.
     """
 
     event_id: str
@@ -54,6 +60,7 @@ class EventError:
     reason: Reason
     message: str
     error: Any = None
+    possibly_delivered: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,7 +92,10 @@ class Statistics:
     ``pending == 0``.
 
     Attributes:
-        enqueued: Events produced (every one of them ends delivered, failed or dropped).
+        enqueued: Events produced (every one of them ends delivered, failed or dropped). One
+            event is one event on the wire: an ingestion envelope (an observation, a trace
+            update, a score, and the ``trace-create`` the worker adds for each root observation
+            on the ingestion route) or, on the OTLP route, one span or one trace update.
         delivered: Events the server accepted.
         failed: Events sent and refused, or whose retries ran out.
         dropped: Events never sent (queue full, oversize, unserializable, shutdown).
@@ -101,6 +111,9 @@ class Statistics:
         sampled_out: Observations not recorded because their trace was sampled out.
         truncated: Events sent with their largest payloads replaced by the truncation marker
             to fit ``max_event_bytes``.
+        never_ended: Observations started and never ended (a handle never ``end()``-ed, a
+            traced generator never iterated) that ``shutdown()`` or the exit hook ended and
+            sent, with level ``WARNING`` and a status message saying so.
         transport: The route traces and observations take: ``"ingestion"``, ``"otlp"``,
             ``"undecided"`` while auto mode has not chosen yet, or ``"disabled"`` for a client
             without keys or with ``enabled=False``.
@@ -121,3 +134,4 @@ class Statistics:
     sampled_out: int = 0
     truncated: int = 0
     transport: str = "undecided"
+    never_ended: int = 0

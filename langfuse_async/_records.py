@@ -149,6 +149,9 @@ class TraceRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     trace_id: str
     attributes: TraceAttributes
     size: int
+    start_ns: int | None = None
+    """The trace's start (its ``timestamp``): set on the ``trace-create`` a root observation
+    brings, None on an update (the server keeps the time it has)."""
 
     @property
     def event_type(self) -> str:

@@ -97,13 +97,13 @@ async def test_async_with_flushes_and_shuts_down_and_later_events_are_reported()
             with langfuse.start_as_current_observation(name="inside"):
                 pass
         # __aexit__ flushed (no waiting for the interval) and shut down.
-        assert langfuse.statistics().delivered == 1
+        assert langfuse.statistics().delivered == 2  # the span and its trace-create
         assert [o.name for o in await collector.observations()] == ["inside"]
         langfuse.start_observation(name="after").end()
         await anyio.wait_all_tasks_blocked()  # the report task has run
         assert [(e.event_type, e.reason) for e in errors] == [("span-create", "shutdown")]
         s = langfuse.statistics()
-        assert s.enqueued == s.delivered + s.dropped == 2
+        assert s.enqueued == s.delivered + s.dropped == 3  # with the root's trace-create
 
 
 async def test_on_error_runs_outside_the_trace_that_happened_to_start_the_worker() -> None:

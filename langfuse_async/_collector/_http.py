@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import json
 import multiprocessing
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
@@ -29,6 +31,7 @@ __all__ = [
     "OTLP_BODY_LIMIT",
     "PROJECT_ID",
     "SERVER_VERSIONS",
+    "WORK_NICENESS",
     "AppState",
     "Work",
     "dumps",
@@ -91,6 +94,20 @@ def _ready() -> bool:
     return True
 
 
+#: How much lower than the server's own the work processes' CPU priority is (Unix ``nice``).
+WORK_NICENESS: Final = 5
+
+
+def _lower_priority() -> None:
+    # A work process's parsing is bulk work: when the machine's cores are busy, the scheduler
+    # should run the event loop (health checks, small requests) before it, not take turns.
+    # Only this process is lowered, never a thread sharing the loop's GIL (a descheduled GIL
+    # holder would stall the loop instead).
+    if hasattr(os, "nice"):
+        with contextlib.suppress(OSError):
+            os.nice(WORK_NICENESS)
+
+
 class Work:
     """Where the CPU work of requests runs (parsing, inflating, converting, validating).
 
@@ -112,7 +129,9 @@ class Work:
         if processes > 0:
             # spawn: a fork of a process running threads (the loop's, the store's) is unsafe.
             self._processes = concurrent.futures.ProcessPoolExecutor(
-                max_workers=processes, mp_context=multiprocessing.get_context("spawn")
+                max_workers=processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
             )
 
     async def start(self) -> None:

@@ -538,6 +538,8 @@ def _metadata(
     if whole:
         metadata.update(whole)
     for key, value in attrs.items():
+        if not key.startswith(_METADATA_PREFIXES):
+            continue  # most attributes: one C call decides
         for prefix in _METADATA_PREFIXES:
             if key.startswith(prefix) and len(key) > len(prefix):
                 metadata[key[len(prefix) :]] = _metadata_value(value, encoded)
@@ -611,6 +613,8 @@ class _Converter:
         # The one trace-create body per trace of this export, merged from every span's part.
         self.trace_bodies: dict[str, dict[str, Any]] = {}
         self.first_seen: dict[str, tuple[str, Any]] = {}
+        # Per resource (by identity, the object kept alongside): its trace metadata.
+        self.resource_metadata: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     def envelope(self, event_type: str, body: dict[str, Any]) -> dict[str, Any]:
         return {"id": self.new_id(), "type": event_type, "timestamp": self.now, "body": body}
@@ -727,9 +731,10 @@ class _Converter:
             _combine_trace_bodies(earlier, trace_body)
 
     def has_trace_keys(self, attrs: dict[str, Any]) -> bool:
-        return any(key in attrs for key in _TRACE_UPDATE_KEYS) or any(
-            key.startswith("langfuse.trace.metadata") for key in attrs
-        )
+        # Set operations and the tuple form of startswith run in C: this runs for every span.
+        if not attrs.keys().isdisjoint(_TRACE_UPDATE_KEYS):
+            return True
+        return any(key.startswith("langfuse.trace.metadata") for key in attrs)
 
     def trace_fields(
         self, attrs: dict[str, Any], resource: dict[str, Any], encoded: bool = False
@@ -790,7 +795,13 @@ class _Converter:
         environment = _environment(attrs, resource)
         if environment is not None:
             fields["environment"] = environment
-        metadata = {**_trace_metadata(resource), **_trace_metadata(attrs, encoded)}
+        # The resource is shared by every span of its entry: its part is read once.
+        resource_key = id(resource)
+        from_resource = self.resource_metadata.get(resource_key)
+        if from_resource is None or from_resource[0] is not resource:
+            from_resource = (resource, _trace_metadata(resource))
+            self.resource_metadata[resource_key] = from_resource
+        metadata = {**from_resource[1], **_trace_metadata(attrs, encoded)}
         if metadata:
             fields["metadata"] = metadata
         if self.mode == "v3":

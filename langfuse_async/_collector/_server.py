@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import ipaddress
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -16,6 +15,7 @@ from aiohttp import web
 
 from ._dispatch import build_app
 from ._faults import Faults, Route
+from ._hosts import is_loopback
 from ._http import SERVER_VERSIONS, AppState, Work
 from ._model import Observation, RecordedRequest, Score, Trace
 from ._store import AsyncStore
@@ -34,16 +34,6 @@ DEFAULT_PUBLIC_KEY = "pk-lf-local"
 DEFAULT_SECRET_KEY = "sk-lf-local"
 
 T = TypeVar("T")
-
-
-def is_loopback(host: str) -> bool:
-    """Tell whether ``host`` names only this machine (``localhost`` or a loopback address)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 async def _wait(

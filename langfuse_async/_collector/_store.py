@@ -44,8 +44,11 @@ __all__ = [
     "AsyncStore",
     "ForeignDatabase",
     "PendingEvent",
+    "PreparedRow",
+    "PreparedWrite",
     "Store",
     "TraceSummary",
+    "prepare_write",
 ]
 
 T = TypeVar("T")
@@ -80,32 +83,75 @@ class ForeignDatabase(ValueError):
     """The SQLite file exists but was not written by the collector."""
 
 
-@dataclasses.dataclass
-class _Row:
-    # One event row about to be written; `order` is the key entities are merged in.
-    entity: str
-    body_id: str
-    event: dict[str, Any]
-    ts_ms: float
-    is_update: int
-    seq: int
+#: One event row as prepared: entity, body id, envelope id, type, envelope time (epoch ms),
+#: whether it is an update, whether it is shallow, and the event as JSON.
+PreparedRow = tuple[str, str, str, str, float, int, bool, str]
 
-    @property
-    def order(self) -> tuple[float, int, int]:
-        return (self.ts_ms, self.is_update, self.seq)
 
-    def params(self) -> tuple[Any, ...]:
-        event = self.event
-        return (
-            self.entity,
-            self.body_id,
-            event["id"],
-            event["type"],
-            self.ts_ms,
-            self.is_update,
-            self.seq,
-            dumps(event),
+@dataclasses.dataclass(frozen=True)
+class PreparedWrite:
+    """A request's events made ready to store: the costly work done, off the store's thread.
+
+    Built by :func:`prepare_write` (pure, picklable: a worker process builds it), written by
+    :meth:`Store.write`. Every entity's document is merged here from this request's events
+    alone, which is exactly what the store writes for an entity that had no event before;
+    for one that had, the store merges it again from all its stored events.
+
+    Attributes:
+        rows: One per event with a body id, in arrival order.
+        docs: Per ``(entity, body id)``: its table row (id, read columns, JSON document)
+            merged from ``rows`` alone.
+    """
+
+    rows: list[PreparedRow]
+    docs: dict[tuple[str, str], tuple[Any, ...]]
+
+
+_TABLES = {"trace": "traces", "observation": "observations", "score": "scores"}
+
+
+def prepare_write(pending: Iterable[PendingEvent]) -> PreparedWrite:
+    """Encode events and merge the entities they write, as if none existed yet (pure).
+
+    Events without a body id are left out, as the server skips them.
+    """
+    rows: list[PreparedRow] = []
+    # Repeated envelope ids (a retried event within a request) replace the earlier copy but
+    # keep its place in the processing order, as the store's upsert does.
+    kept: dict[tuple[str, str, str], tuple[tuple[float, int, int], dict[str, Any]]] = {}
+    for item in pending:
+        body_id = item.body_id
+        if body_id is None:
+            continue
+        entity = item.entity
+        event = {**item.event, "placeholder": True} if item.shallow else item.event
+        ts_ms = timestamp_ms(event["timestamp"])
+        is_update = 1 if event["type"] in UPDATE_TYPES else 0
+        rows.append(
+            (
+                entity,
+                body_id,
+                event["id"],
+                event["type"],
+                ts_ms,
+                is_update,
+                item.shallow,
+                dumps(event),
+            )
         )
+        key = (entity, body_id, event["id"])
+        earlier = kept.get(key)
+        seq = earlier[0][2] if earlier is not None else len(kept)
+        kept[key] = ((ts_ms, is_update, seq), event)
+    by_entity: dict[tuple[str, str], list[tuple[tuple[float, int, int], dict[str, Any]]]] = {}
+    for (entity, body_id, _), entry in kept.items():
+        by_entity.setdefault((entity, body_id), []).append(entry)
+    docs: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for (entity, body_id), entries in by_entity.items():
+        entries.sort(key=lambda entry: entry[0])
+        doc = merge_events(entity, body_id, [event for _, event in entries])
+        docs[(entity, body_id)] = ROW_OF[_TABLES[entity]](doc)
+    return PreparedWrite(rows, docs)
 
 
 class Store(Queries, WebQueries):
@@ -195,43 +241,49 @@ class Store(Queries, WebQueries):
         Returns:
             The number of events written (new or replacing an earlier copy).
         """
-        items = [(item, item.body_id) for item in pending]
-        items_with_id = [(item, body_id) for item, body_id in items if body_id is not None]
-        if not items_with_id:
+        return self.write(prepare_write(pending))
+
+    def write(self, prepared: PreparedWrite) -> int:
+        """Store a prepared request in one transaction (see :func:`prepare_write`).
+
+        Returns:
+            The number of events written (new or replacing an earlier copy).
+        """
+        if not prepared.rows:
             return 0
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            keys = list(dict.fromkeys((item.entity, body_id) for item, body_id in items_with_id))
+            keys = list(dict.fromkeys((row[0], row[1]) for row in prepared.rows))
             existing = self._existing(keys)
-            rows: dict[tuple[str, str, str], _Row] = {}
-            for item, body_id in items_with_id:
-                entity = item.entity
-                if item.shallow and (entity, body_id) in existing:
+            rows: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+            for (
+                entity,
+                body_id,
+                envelope_id,
+                kind,
+                ts_ms,
+                is_update,
+                shallow,
+                text,
+            ) in prepared.rows:
+                if shallow and (entity, body_id) in existing:
                     continue
-                event = {**item.event, "placeholder": True} if item.shallow else item.event
-                key = (entity, body_id, event["id"])
+                key = (entity, body_id, envelope_id)
                 earlier = rows.get(key)
                 if earlier is None:
                     self._seq += 1
-                seq = earlier.seq if earlier is not None else self._seq
-                rows[key] = _Row(
-                    entity,
-                    body_id,
-                    event,
-                    timestamp_ms(event["timestamp"]),
-                    1 if event["type"] in UPDATE_TYPES else 0,
-                    seq,
-                )
+                seq = earlier[6] if earlier is not None else self._seq
+                rows[key] = (entity, body_id, envelope_id, kind, ts_ms, is_update, seq, text)
             conn.executemany(
                 "INSERT INTO events (entity, body_id, envelope_id, type, ts_ms, is_update,"
                 " seq, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (entity, body_id, envelope_id) DO UPDATE SET"
                 " type = excluded.type, ts_ms = excluded.ts_ms,"
                 " is_update = excluded.is_update, event = excluded.event",
-                [r.params() for r in rows.values()],
+                list(rows.values()),
             )
-            self._rebuild(list(rows.values()), existing)
+            self._rebuild(list(rows.values()), existing, prepared.docs)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -255,42 +307,55 @@ class Store(Queries, WebQueries):
                 )
         return found
 
-    def _rebuild(self, rows: list[_Row], existing: set[tuple[str, str]]) -> None:
-        # An entity new in this request merges from the request's rows alone; one that
-        # existed is read back whole (its older events included) in one query per chunk.
-        events: dict[tuple[str, str], list[tuple[tuple[float, int, int], dict[str, Any]]]] = {}
+    def _rebuild(
+        self,
+        rows: list[tuple[Any, ...]],
+        existing: set[tuple[str, str]],
+        prepared: dict[tuple[str, str], tuple[Any, ...]],
+    ) -> None:
+        # An entity new in this request was merged from the request's rows alone (prepared);
+        # one that existed is read back whole (its older events included) in one query per
+        # chunk and merged again.
+        docs: dict[tuple[str, str], tuple[Any, ...] | None] = {}
         old: dict[str, list[str]] = {}
         for row in rows:  # in arrival order, so rowids (the tie-break of reads) follow it
-            key = (row.entity, row.body_id)
-            if key not in existing:
-                events.setdefault(key, []).append((row.order, row.event))
-            elif key not in events:
-                events[key] = []
-                old.setdefault(row.entity, []).append(row.body_id)
+            key = (row[0], row[1])
+            if key in docs:
+                continue
+            if key in existing:
+                docs[key] = None
+                old.setdefault(row[0], []).append(row[1])
+            else:
+                docs[key] = prepared[key]
         for entity, ids in old.items():
+            events: dict[str, list[tuple[tuple[float, int, int], dict[str, Any]]]] = {}
             for chunk in chunks(ids):
                 for body_id, ts, is_update, seq, text in self._conn.execute(
                     "SELECT body_id, ts_ms, is_update, seq, event FROM events WHERE entity = ?"
                     f" AND body_id IN ({marks(len(chunk))})",
                     (entity, *chunk),
                 ):
-                    events[(entity, body_id)].append(((ts, is_update, seq), loads(text)))
-        docs: dict[str, list[dict[str, Any]]] = {"trace": [], "observation": [], "score": []}
-        for (entity, body_id), entries in events.items():
-            entries.sort(key=lambda entry: entry[0])
-            docs[entity].append(merge_events(entity, body_id, [event for _, event in entries]))
-        for entity, table in (("trace", "traces"), ("observation", "observations")):
-            self._write_docs(table, docs[entity])
-        self._write_docs("scores", docs["score"])
+                    events.setdefault(body_id, []).append(((ts, is_update, seq), loads(text)))
+            row_of = ROW_OF[_TABLES[entity]]
+            for body_id, entries in events.items():
+                entries.sort(key=lambda entry: entry[0])
+                docs[(entity, body_id)] = row_of(
+                    merge_events(entity, body_id, [event for _, event in entries])
+                )
+        by_table: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _TABLES.values()}
+        for (entity, _), doc_row in docs.items():
+            if doc_row is not None:
+                by_table[_TABLES[entity]].append(doc_row)
+        for table, table_rows in by_table.items():
+            self._write_docs(table, table_rows)
 
-    def _write_docs(self, table: str, docs: list[dict[str, Any]]) -> None:
-        if not docs:
+    def _write_docs(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
             return
         names = ["id", *COLUMNS[table], "doc"]
-        row_of = ROW_OF[table]
         self._conn.executemany(
             f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) VALUES ({marks(len(names))})",
-            [row_of(doc) for doc in docs],
+            rows,
         )
 
 

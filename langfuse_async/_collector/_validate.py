@@ -288,12 +288,18 @@ def _is_safe_integer(value: object) -> bool:
 Checker = Callable[[object, Path, list[Issue]], object]
 
 
+#: Checkers that keep nothing and report nothing for an absent field (the optional ones):
+#: objects skip them for absent keys, which is most of a schema for most bodies.
+_OPTIONAL: set[Checker] = set()
+
+
 def _nullish(check: Checker) -> Checker:
     def run(value: object, path: Path, issues: list[Issue]) -> object:
         if value is MISSING or value is None:
             return value
         return check(value, path, issues)
 
+    _OPTIONAL.add(run)
     return run
 
 
@@ -425,6 +431,9 @@ def _enum(values: tuple[str, ...]) -> Checker:
 
 def _any(value: object, path: Path, issues: list[Issue]) -> object:
     return value
+
+
+_OPTIONAL.add(_any)
 
 
 def _string_array(value: object, path: Path, issues: list[Issue]) -> object:
@@ -588,7 +597,10 @@ def _check_object(
 ) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for key, check in checks.items():
-        result = check(value.get(key, MISSING), [*path, key], issues)
+        item = value.get(key, MISSING)
+        if item is MISSING and check in _OPTIONAL:
+            continue
+        result = check(item, [*path, key], issues)
         if result is not MISSING:
             kept[key] = result
     return kept

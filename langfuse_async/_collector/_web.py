@@ -33,6 +33,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from ._hosts import is_loopback
 from ._store import AsyncStore, Store
 from ._web_list import list_page
 from ._web_page import ListQuery, layout, not_found_page, trace_url
@@ -90,8 +91,6 @@ def access_problem(
         None, ``"host"`` (on loopback, a ``Host`` that does not name loopback) or ``"login"``
         (bound elsewhere, without the project keys as Basic credentials).
     """
-    from ._server import is_loopback  # the server module imports this one
-
     if loopback:
         return None if host_header and is_loopback(_hostname(host_header)) else "host"
     if not authorization or not authorization.startswith("Basic "):

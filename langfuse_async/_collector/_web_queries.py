@@ -21,7 +21,24 @@ _INDEXES: Final = """
 CREATE INDEX IF NOT EXISTS web_traces_by_name ON traces (name, timestamp);
 CREATE INDEX IF NOT EXISTS web_traces_by_user ON traces (user_id, timestamp);
 CREATE INDEX IF NOT EXISTS web_traces_by_session ON traces (session_id, timestamp);
+CREATE INDEX IF NOT EXISTS web_traces_by_tags ON traces (tags, timestamp);
 """
+
+#: Characters every JSON encoder writes as they are (printable ASCII but the quote and the
+#: backslash): a tag made of them appears verbatim in the JSON text of any array holding it.
+_VERBATIM: Final = frozenset(chr(code) for code in range(0x20, 0x7F)) - {'"', "\\"}
+
+
+def _tag_clause(tag: str) -> tuple[str, list[Any]]:
+    """The tag filter over the ``tags`` column (a JSON array), and its parameters.
+
+    Its index holds the column, so the filter scans the index rather than the table; a tag
+    written verbatim is first looked for as text, so only candidate rows are parsed.
+    """
+    exact = "EXISTS (SELECT 1 FROM json_each(traces.tags) WHERE value = ?)"
+    if tag and set(tag) <= _VERBATIM:
+        return f"(instr(traces.tags, ?) > 0 AND {exact})", [tag, tag]
+    return exact, [tag]
 
 
 def _equal(**filters: str | None) -> tuple[str, list[Any]]:
@@ -103,8 +120,9 @@ class WebQueries:
         clauses, params = _equal(name=name, user_id=user_id, session_id=session_id)
         if tag is not None:
             clauses += " AND " if clauses else " WHERE "
-            clauses += "EXISTS (SELECT 1 FROM json_each(traces.doc, '$.tags') WHERE value = ?)"
-            params.append(tag)
+            clause, tag_params = _tag_clause(tag)
+            clauses += clause
+            params += tag_params
         orphans = [] if params else self._web_orphan_ids()
         total = int(
             self._web_execute(f"SELECT COUNT(*) FROM traces{clauses}", params).fetchone()[0]
@@ -140,7 +158,7 @@ class WebQueries:
             for row in self._web_execute(
                 "SELECT id, timestamp, substr(name, 1, 500) AS name,"
                 " substr(user_id, 1, 500) AS user_id, substr(session_id, 1, 500) AS session_id,"
-                " json_extract(doc, '$.tags') AS tags, json_extract(doc, '$.environment') AS env"
+                " tags, environment AS env"
                 f" FROM traces WHERE id IN ({marks})",
                 ids,
             ).fetchall()
@@ -256,7 +274,7 @@ class WebQueries:
         values["tag"] = [
             row[0]
             for row in self._web_execute(
-                f"SELECT value FROM {newest} AS recent, json_each(recent.doc, '$.tags')"
+                f"SELECT value FROM {newest} AS recent, json_each(recent.tags)"
                 " WHERE length(value) <= 200 GROUP BY value ORDER BY COUNT(*) DESC, value LIMIT ?",
                 (limit,),
             ).fetchall()

@@ -29,7 +29,7 @@ from ._http import (
 from ._otlp import ProtobufUnavailable, check_export, convert_export
 from ._otlp_proto import decode_protobuf
 from ._request import BadBody, BodyTooLarge, authenticate, inflate_gzip, next_body, parse_json
-from ._store import PendingEvent
+from ._store import PendingEvent, PreparedWrite, prepare_write
 from ._validate import (
     UPDATE_TYPES,
     Issue,
@@ -97,6 +97,8 @@ class _Checked:
     accepted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     rejected: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: The accepted events ready to store (encoded, merged), prepared where they were checked.
+    prepared: PreparedWrite | None = None
 
 
 def _check_batch(batch: list[Any], level: str, mode: str) -> _Checked:
@@ -153,6 +155,7 @@ def _check_batch(batch: list[Any], level: str, mode: str) -> _Checked:
     # The server answers in processing order: every non-update event, then the updates, each
     # group by envelope time (a stable sort, so equal times keep the request order).
     checked.accepted.sort(key=lambda e: (e["type"] in UPDATE_TYPES, timestamp_ms(e["timestamp"])))
+    checked.prepared = prepare_write(PendingEvent(event) for event in checked.accepted)
     return checked
 
 
@@ -182,8 +185,14 @@ async def ingestion(request: web.Request, body: bytes, size: int, state: AppStat
             processing_errors.append(scripted)
         else:
             stored.append(event)
-    pending = [PendingEvent(event) for event in stored]
-    await state.store.run(lambda store: store.apply(pending))
+    prepared = checked.prepared
+    if prepared is not None and len(stored) == len(checked.accepted):
+        # The usual case: what was prepared off the loop is what is stored.
+        await state.store.run(lambda store: store.write(prepared))
+    else:
+        # Scripted event errors took some out: prepare the rest (the same code, fewer events).
+        pending = [PendingEvent(event) for event in stored]
+        await state.store.run(lambda store: store.apply(pending))
     await state.on_accepted([event["id"] for event in stored])
     logger.info(
         "collector: ingestion batch of %d: %d accepted, %d errors",
@@ -269,8 +278,12 @@ class _Answer(Exception):
 
 def _prepare_export(
     body: bytes, gzipped: bool, content_type: str, version: str | None, mode: str
-) -> tuple[list[PendingEvent], list[tuple[str, str]]]:
-    """Inflate, decode, check, convert and validate an export (pure: runs off the event loop).
+) -> tuple[PreparedWrite, list[str]]:
+    """Inflate, decode, check, convert, validate and encode an export (pure: off the loop).
+
+    Returns:
+        The export ready to store (documents merged, JSON encoded: what costs time, done
+        here, in a worker process under ``serve``), and the accepted event key of each span.
 
     Raises:
         _Answer: The export is answered without storing anything.
@@ -331,7 +344,7 @@ def _prepare_export(
             logger.info(
                 "collector: dropped a converted OTLP %s: %s", raw.get("type"), failure.error
             )
-    return pending, spans
+    return prepare_write(pending), [f"otlp:{trace_id}:{span_id}" for trace_id, span_id in spans]
 
 
 async def otlp(request: web.Request, body: bytes, size: int, state: AppState) -> web.Response:
@@ -349,14 +362,14 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
     content_type = request.headers.get("Content-Type", "").lower()
     version = _langfuse_header(request, "x-langfuse-ingestion-version")
     try:
-        pending, spans = await state.work.run_pure(
+        prepared, keys = await state.work.run_pure(
             _prepare_export, body, gzipped, content_type, version, state.mode
         )
     except _Answer as answer:
         return json_reply(answer.status, answer.body)
-    await state.store.run(lambda store: store.apply(pending))
-    await state.on_accepted([f"otlp:{trace_id}:{span_id}" for trace_id, span_id in spans])
-    logger.info("collector: OTLP export of %d span(s) accepted", len(spans))
+    await state.store.run(lambda store: store.write(prepared))
+    await state.on_accepted(keys)
+    logger.info("collector: OTLP export of %d span(s) accepted", len(keys))
     return json_reply(200, _otlp_job(state.public_key, request))
 
 

@@ -32,9 +32,9 @@ __all__ = [
 _ROOTS_REMEMBERED = 10_000
 
 LATE_UPDATE_MESSAGE = (
-    "trace update made after the trace's observations were sent: the OTLP route carries trace "
-    "attributes only on spans that end after them (update the trace before its root "
-    "observation ends)"
+    "no span carries this trace update over OTLP: the trace's root observation was sent "
+    "before it, or not at all; the OTLP route carries trace attributes only on spans that "
+    "end after them (update the trace before its root observation ends)"
 )
 
 
@@ -158,19 +158,11 @@ class SentRoots:
 def plan_ingestion(
     items: Sequence[Item], *, max_bytes: int, max_count: int, ctx: WireContext
 ) -> Plan:
-    """Cut prepared items into ingestion requests.
-
-    A root's trace-create rides in its item: its bytes plus one separator count toward the
-    item, and the overhead assumes two envelopes per item (an upper bound for the digits of
-    ``batch_size``), so every body stays within the limit.
-    """
-    sizes = [
-        len(item.ingestion or b"") + (len(item.trace_event) + 1 if item.trace_event else 0)
-        for item in items
-    ]
+    """Cut prepared items into ingestion requests (every body stays within the limit)."""
+    sizes = [len(item.ingestion or b"") for item in items]
 
     def overhead(n: int) -> int:
-        return _ingestion.batch_overhead(2 * n, ctx)
+        return _ingestion.batch_overhead(n, ctx)
 
     plan = Plan()
     _within_limit(plan, items, sizes, max_bytes, max_count, _memoized(overhead))
@@ -189,10 +181,10 @@ def plan_otlp(
 
     Every observation carries a snapshot of its trace's attributes when it ended, so an update
     is carried by any span of its trace recorded after it. Such a span in this cycle: the
-    update joins that span's request and shares its outcome. None yet and the trace's root
-    not sent: the root will carry it (it ends after the update), so it counts as delivered.
-    The root already sent before the update and no later span: nothing can carry it over
-    OTLP, so it is reported rather than counted as delivered.
+    update joins that span's request and shares its outcome. The trace's root delivered and
+    ended after the update: it carried it, so it counts as delivered. Otherwise (the root
+    sent before the update, or never sent) nothing carries it over OTLP: it is reported,
+    never counted as delivered.
     """
     riders = [item for item in items if item.span is None]
     spans = [item for item in items if item.span is not None]
@@ -261,7 +253,9 @@ def _place_riders(plan: Plan, riders: Sequence[Item], roots: SentRoots) -> None:
         root_sent = roots.get(trace_id)
         if root_sent is None:
             root_sent = first_root.get(trace_id)
-        if root_sent is None or root_sent >= record.timestamp_ns:
-            plan.delivered.append(rider)
+        if root_sent is not None and root_sent >= record.timestamp_ns:
+            plan.delivered.append(rider)  # the root, sent, ended after it: it carried it
         else:
+            # The root went before the update, or no root of the trace was sent here at all
+            # (dropped as oversize, or long forgotten): no span carries it.
             plan.late.append(rider)

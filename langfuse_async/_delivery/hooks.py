@@ -86,11 +86,15 @@ async def run_on(
                     return None
             done, _ = await asyncio.wait([wrapped], timeout=wait)
             if done:
-                try:
-                    return wrapped.result()
-                except Exception:
-                    logger.debug("call on the worker's loop failed", exc_info=True)
+                if wrapped.cancelled():
+                    # That loop's asyncio.run ended and cancelled its tasks, ours among them:
+                    # its cancellation, not the caller's.
                     return None
+                exc = wrapped.exception()
+                if exc is not None:
+                    logger.debug("call on the worker's loop failed", exc_info=exc)
+                    return None
+                return wrapped.result()
             if loop.is_closed() or not loop.is_running():
                 return None
     finally:

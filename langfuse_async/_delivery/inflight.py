@@ -25,34 +25,46 @@ class Item:
 
     __slots__ = (
         "attempts",
+        "derived",
         "ingestion",
+        "maybe_sent",
         "not_before",
         "record",
         "seq",
         "size",
         "span",
-        "trace_event",
+        "taken_size",
         "truncated",
     )
 
-    def __init__(self, seq: int, record: Record) -> None:
+    def __init__(self, seq: int, record: Record, *, derived: bool = False) -> None:
         self.seq = seq
         self.record = record
+        self.taken_size = record.size
+        """The queue's estimate of the record as taken."""
         self.size = record.size
-        """The queue's estimate when taken; it counts against the bounds until settled."""
+        """What it counts against the bounds until settled: the queue's estimate of the record
+        as taken, plus its wire bytes once encoded (see :meth:`InFlight.charge_bytes`)."""
         self.attempts = 0
         """Failed attempts so far; the next send is a retry when > 0."""
         self.not_before = 0.0
         """Monotonic time before which the item must not be re-sent."""
         self.ingestion: bytes | None = None
-        self.trace_event: bytes | None = None
-        """The ``trace-create`` a root observation brings on the ingestion route."""
         self.span: bytes | None = None
+        self.derived = derived
+        """Made by the worker, not taken from the queue: the ``trace-create`` a root
+        observation brings on the ingestion route (it has its root's ``seq``)."""
+        self.maybe_sent = False
+        """A request that carried it got no complete answer: the server may have stored it."""
         self.truncated = False
         """Counted in ``statistics().truncated`` already (a rerouted event counts once)."""
 
     def __repr__(self) -> str:
         return f"<Item seq={self.seq} {self.record.event_type} attempts={self.attempts}>"
+
+
+def _order(item: Item) -> tuple[int, bool]:
+    return item.seq, item.derived
 
 
 class InFlight:
@@ -78,10 +90,14 @@ class InFlight:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._items: dict[int, Item] = {}
+        """By ``id(item)``: a derived item shares its root's ``seq``."""
         self._bytes = 0
         self.request_bytes = 0
         """The bodies of the requests in flight: counted against the byte bound too, since
         each holds a copy of its events' encoded bytes until it is settled."""
+        self.maybe_sent: set[str] = set()
+        """Envelope ids of events put back to the queue after a request that may have stored
+        them: taken again, they keep the mark."""
         self._waiting: list[Item] = []
         self.pause_until = 0.0
         """Monotonic time before which nothing is sent (a whole request failed)."""
@@ -101,7 +117,7 @@ class InFlight:
 
     def items(self) -> list[Item]:
         """The held items, oldest first."""
-        return [self._items[seq] for seq in sorted(self._items)]
+        return sorted(self._items.values(), key=_order)
 
     def has_room(self) -> bool:
         """Whether more events may be taken: those held count against the bounds."""
@@ -111,26 +127,48 @@ class InFlight:
         )
 
     def take(self, queue: EventQueue, limit: int) -> list[Item]:
-        """Take up to ``limit`` of the oldest queued events, within the room left."""
+        """Take up to ``limit`` of the oldest queued events, within the room left.
+
+        An event held here also holds its encoding, about as large as the record itself:
+        records are taken within half the room, so both together stay within the bound.
+        """
         count_room = self._max_count - len(self._items)
         byte_room = self._max_bytes - self._bytes - self.request_bytes
         if count_room <= 0 or byte_room <= 0:
             return []
         taken: list[Item] = []
-        for seq, record in queue.take(min(limit, count_room), byte_room):
+        maybe_sent = self.maybe_sent
+        for seq, record in queue.take(min(limit, count_room), max(1, byte_room // 2)):
             item = Item(seq, record)
-            self._items[seq] = item
+            if maybe_sent and record.event_id in maybe_sent:
+                maybe_sent.discard(record.event_id)
+                item.maybe_sent = True
+            self._items[id(item)] = item
             self._bytes += item.size
             taken.append(item)
         return taken
 
+    def adopt(self, root: Item, record: Record) -> Item:
+        """Hold ``record``, an event the worker made for ``root`` (same ``seq``), and return it."""
+        item = Item(root.seq, record, derived=True)
+        self._items[id(item)] = item
+        self._bytes += item.size
+        return item
+
+    def charge_bytes(self, item: Item) -> None:
+        """Count ``item``'s wire bytes, with its record, against the bounds (once encoded)."""
+        size = item.taken_size + len(item.ingestion or b"") + len(item.span or b"")
+        if self._items.get(id(item)) is item:
+            self._bytes += size - item.size
+        item.size = size
+
     def holds(self, item: Item) -> bool:
         """Whether ``item`` is held and not settled yet."""
-        return self._items.get(item.seq) is item
+        return self._items.get(id(item)) is item
 
     def release(self, item: Item) -> None:
         """Forget a settled item (it no longer counts against the bounds)."""
-        if self._items.pop(item.seq, None) is not None:
+        if self._items.pop(id(item), None) is not None:
             self._bytes -= item.size
 
     def clear(self) -> list[Item]:
@@ -144,12 +182,13 @@ class InFlight:
 
     def oldest(self) -> int | None:
         """The smallest held sequence number, or None."""
-        held = tuple(self._items)  # a copy: another thread may ask while the worker changes it
-        return min(held) if held else None
+        # A copy: another thread may ask while the worker changes it.
+        held = tuple(self._items.values())
+        return min(item.seq for item in held) if held else None
 
     def count_through(self, seq: int) -> int:
         """How many held items have a sequence number up to ``seq``."""
-        return sum(1 for s in tuple(self._items) if s <= seq)
+        return sum(1 for item in tuple(self._items.values()) if item.seq <= seq)
 
     # ----------------------------------------------------------------- retry schedule
 

@@ -34,6 +34,7 @@ def event_error(
     *,
     status: int | None = None,
     error: Any = None,
+    possibly_delivered: bool = False,
 ) -> EventError:
     """Describe why ``record`` will not be delivered."""
     return EventError(
@@ -45,6 +46,7 @@ def event_error(
         reason=reason,
         message=message,
         error=error,
+        possibly_delivered=possibly_delivered,
     )
 
 
@@ -60,6 +62,9 @@ class Ledger:
         self._reports = reports
         self.refused = 0
         """Events refused before they got a queue sequence number (counted as enqueued)."""
+        self.derived = 0
+        """Events the worker made (a root's ``trace-create``), counted as enqueued: statistics
+        count events on the wire, not records."""
         self.delivered = 0
         self.failed = 0
         self.dropped = 0
@@ -68,6 +73,7 @@ class Ledger:
         self.bytes_sent = 0
         self.sampled_out = 0
         self.truncated = 0
+        self.never_ended = 0
         self.by_reason: dict[str, int] = {}
 
     def refuse(self, record: Record, reason: Reason, message: str, *, report: bool = True) -> None:
@@ -106,10 +112,11 @@ class Ledger:
         """
         with self._lock:
             delivered, failed, dropped = self.delivered, self.failed, self.dropped
-            refused = self.refused
+            refused = self.refused + self.derived
             by_reason = MappingProxyType(dict(self.by_reason))
             retries, requests, bytes_sent = self.retries, self.requests, self.bytes_sent
             sampled_out, truncated = self.sampled_out, self.truncated
+            never_ended = self.never_ended
         enqueued = accepted() + refused
         return Statistics(
             enqueued=enqueued,
@@ -125,4 +132,5 @@ class Ledger:
             sampled_out=sampled_out,
             truncated=truncated,
             transport=transport,
+            never_ended=never_ended,
         )

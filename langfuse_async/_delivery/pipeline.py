@@ -16,6 +16,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import anyio
 
@@ -60,6 +61,11 @@ class Pipeline:
         self._sealed = False
         """Set once shutdown has stopped the worker: nothing queued from then on is sent."""
         self._shutdown_result: FlushResult | None = None
+        self.before_close: Callable[[str], int] | None = None
+        """Set by the client: ends the observations still open, as never ended, with the
+        message given; returns how many (they are sent with the rest)."""
+        self.has_open: Callable[[], bool] | None = None
+        """Set by the client: whether observations are still open (the exit hook ends them)."""
         self._shutdown_task: asyncio.Task[FlushResult] | None = None
         self._bind_lock = threading.Lock()
         self._ctx = WireContext(
@@ -85,6 +91,10 @@ class Pipeline:
             public_key=config.public_key or "",
             secret_key=config.secret_key or "",
             timeout=config.timeout,
+            ssl=config.ssl,
+            proxy=config.proxy,
+            trust_env=config.trust_env,
+            headers=dict(config.additional_headers),
         )
         sender = self._given_sender or HttpSender(
             self._http, base_url=config.base_url, ctx=self._ctx
@@ -107,6 +117,8 @@ class Pipeline:
     def emit(self, record: Record) -> None:
         """Admit ``record``; never raises, never blocks."""
         try:
+            if IN_ON_ERROR.get():
+                self._reports.note_echo(record.event_id)
             if self._closed:
                 self._ledger.refuse(
                     record, "shutdown", "produced after shutdown()", report=not IN_ON_ERROR.get()
@@ -211,6 +223,7 @@ class Pipeline:
 
     async def flush(self, timeout: float | None = None) -> FlushResult:
         """Send everything enqueued so far and wait for its outcomes, at most ``timeout`` s."""
+        _check_timeout("flush", timeout)
         if self._sealed:
             # Shut down: nothing is sent any more; reports of late events may be left.
             with anyio.move_on_after(timeout):
@@ -290,8 +303,11 @@ class Pipeline:
         The work runs in a task of its own: a caller that is cancelled (an application's own
         shutdown deadline) stops waiting, but does not cut the shutdown short for the others.
         """
+        _check_timeout("shutdown", timeout)  # before anything changes: a bad call closes nothing
         if self._shutdown_result is not None:
             return self._shutdown_result
+        if not self._closed:
+            self._end_open_observations()
         self._closed = True  # at once: what is produced from now on is refused and reported
         loop = asyncio.get_running_loop()
         task = self._shutdown_task
@@ -352,6 +368,28 @@ class Pipeline:
         )
         return self._shutdown_result
 
+    def _end_open_observations(self) -> None:
+        """Send what never ended now, while it is still accepted (before closing)."""
+        hook = self.before_close
+        if hook is None:
+            return
+        by = "at interpreter exit" if self._closing_by == "the exit hook" else "by shutdown()"
+        try:
+            ended = hook(f"never ended: ended {by}")
+        except Exception:  # the hook is the client's; shutdown goes on whatever it does
+            logger.debug("ending the open observations failed", exc_info=True)
+            return
+        if ended:
+            self._ledger.never_ended += ended
+            logger.warning(
+                "%d observation%s never ended; %s sent %s with level WARNING "
+                "(statistics().never_ended counts them)",
+                ended,
+                "" if ended == 1 else "s",
+                "it was" if ended == 1 else "they were",
+                by,
+            )
+
     # ------------------------------------------------------------------ process hooks
 
     @property
@@ -372,9 +410,27 @@ class Pipeline:
 
     def needs_exit_flush(self) -> bool:
         # Not `_closed`: a shutdown cut short (its loop torn down) leaves work behind.
-        return self._shutdown_result is None and (
-            self.statistics().pending > 0 or bool(self._reports)
-        )
+        if self._shutdown_result is not None:
+            return False
+        if self.statistics().pending > 0 or bool(self._reports):
+            return True
+        has_open = self.has_open
+        try:
+            return has_open is not None and has_open()
+        except Exception:
+            return False
 
     def _at_exit(self) -> None:
         _hooks.shut_down_at_exit([self])
+
+
+def _check_timeout(call: str, timeout: object) -> None:
+    """Refuse a timeout that is not a number of seconds (a programming error, said at once)."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(
+            f"{call}(timeout=...) takes seconds as a number or None, got {type(timeout).__name__}"
+        )
+    if timeout != timeout or timeout < 0:  # NaN or negative
+        raise ValueError(f"{call}(timeout=...) must be a number of seconds >= 0, got {timeout!r}")

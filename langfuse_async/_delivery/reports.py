@@ -18,8 +18,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-
 from .._outcomes import EventError
 
 __all__ = ["IN_ON_ERROR", "ErrorCallback", "Reporter", "Reports", "finish_task"]
@@ -82,20 +80,56 @@ class Reporter:
             context = contextvars.Context()
             context.run(IN_ON_ERROR.set, True)
             try:
-                result = context.run(self._on_error, error)
-                if inspect.isawaitable(result):
-                    call = context.run(asyncio.ensure_future, result)
-                    with anyio.move_on_after(self._timeout):
-                        await call
-            except Exception:
-                if "callback" not in self._warned:
-                    self._warned.add("callback")
-                    logger.warning("on_error raised; continuing", exc_info=True)
-                else:
-                    logger.debug("on_error raised", exc_info=True)
+                call = self._call(context, error)
+                if call is not None:
+                    await self._await_call(call)
             finally:
                 self.handed += 1
                 after_each()
+
+    def _call(self, context: contextvars.Context, error: EventError) -> asyncio.Future[Any] | None:
+        """Call ``on_error``; return the future of an async one, None when it is done."""
+        assert self._on_error is not None
+        try:
+            result = context.run(self._on_error, error)
+            if inspect.isawaitable(result):
+                return context.run(asyncio.ensure_future, result)
+        except (KeyboardInterrupt, SystemExit):
+            raise  # from a sync callback: the user's own way out
+        except BaseException as exc:
+            # Anything else, CancelledError included (a sync call cannot see our task's
+            # cancellation): the callback's failure, never the reporting's.
+            self._callback_failed(exc)
+        return None
+
+    async def _await_call(self, call: asyncio.Future[Any]) -> None:
+        """Wait for an async callback, at most ``timeout``; its outcome never becomes ours.
+
+        ``asyncio.wait`` raises only for the cancellation of the task that waits: a callback
+        that ends in ``CancelledError`` (it awaited something cancelled elsewhere) is its own
+        failure, and must not stop the reports task or reach ``flush()``/``shutdown()``.
+        """
+        try:
+            done, _ = await asyncio.wait([call], timeout=self._timeout)
+        except asyncio.CancelledError:  # our own task is cancelled: the call goes with it
+            call.cancel()
+            raise
+        if not done:
+            call.cancel()
+            return
+        if call.cancelled():
+            self._callback_failed(asyncio.CancelledError("on_error was cancelled"))
+            return
+        exc = call.exception()
+        if exc is not None:
+            self._callback_failed(exc)
+
+    def _callback_failed(self, exc: BaseException) -> None:
+        if "callback" not in self._warned:
+            self._warned.add("callback")
+            logger.warning("on_error raised; continuing", exc_info=exc)
+        else:
+            logger.debug("on_error raised", exc_info=exc)
 
 
 def _nothing() -> None:
@@ -129,6 +163,9 @@ class Reports:
         self._generation = 0
         self._on_progress: Callable[[], None] = _nothing
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self._echoes: dict[str, None] = {}
+        """Envelope ids of events produced inside ``on_error`` (oldest first, bounded)."""
+        self._echo_warned = False
 
     def __len__(self) -> int:
         return len(self._backlog)
@@ -144,9 +181,40 @@ class Reports:
         """Reports handed over so far (to the callback, or to the log)."""
         return self._reporter.handed
 
+    def note_echo(self, event_id: str) -> None:
+        """Remember an event produced inside ``on_error``: its own failure is not reported.
+
+        A callback that records events the server rejects would otherwise be called for each,
+        record more, and never stop. Such a failure is counted in ``statistics()`` only.
+        """
+        with self._lock:
+            echoes = self._echoes
+            echoes[event_id] = None
+            if len(echoes) > self._max_reports:
+                del echoes[next(iter(echoes))]
+
+    def _is_echo(self, error: EventError) -> bool:
+        echoes = self._echoes
+        if not echoes:
+            return False
+        event_id = error.event_id
+        # A root's trace-create is made from the root, its id derived from the root's.
+        return event_id in echoes or event_id.removesuffix("-trace") in echoes
+
     def add(self, error: EventError) -> None:
         """Queue ``error`` for ``on_error``; from any thread."""
         with self._lock:
+            if self._is_echo(error):
+                if not self._echo_warned:
+                    self._echo_warned = True
+                    logger.warning(
+                        "an event recorded inside on_error was not delivered (%s: %s); it is "
+                        "not reported to on_error, which could loop for ever; statistics() "
+                        "counts it",
+                        error.reason,
+                        error.message,
+                    )
+                return
             if self._keep_all:
                 if len(self._backlog) < self._max_reports:
                     self._backlog.append(error)
@@ -215,8 +283,11 @@ class Reports:
 
     def handed_through(self, mark: int) -> bool:
         """True when the first ``mark`` reports ever queued have been handed over."""
-        if self.in_progress():
-            return True  # flush() from inside on_error: its own report is the one in progress
+        if self.in_progress() or IN_ON_ERROR.get():
+            # flush() from inside on_error (a sync one runs in the task, an async one in a
+            # task of its own): its own report is the one in progress, and reports are handed
+            # over one at a time; waiting for it would wait out the whole timeout.
+            return True
         return self.handed >= mark
 
     async def _run(self, generation: int, ready: asyncio.Event) -> None:

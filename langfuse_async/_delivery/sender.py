@@ -14,17 +14,16 @@ import dataclasses
 import json
 import logging
 import os
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 from .._outcomes import Reason
-from .._records import ObservationRecord, ScoreRecord
+from .._records import ScoreRecord
 from .._wire import ingestion as _ingestion, otlp as _otlp
 from .._wire.context import WireContext
 from . import retry as _retry
-from .http import HttpClient, HttpError, Response
+from .http import MAX_REPLY_BYTES, HttpClient, HttpError, Response
 from .inflight import Item
 from .routing import Route
 
@@ -41,46 +40,9 @@ __all__ = [
 logger = logging.getLogger("langfuse_async")
 
 INGESTION_PATH = _ingestion.INGESTION_PATH
-#: Bodies up to this size are gzipped inline (a fraction of a millisecond); larger ones on the
-#: compression threads.
-_GZIP_INLINE_LIMIT = 32 * 1024
+#: Bodies up to this size are gzipped inline (well under a millisecond); larger ones in a thread.
+_GZIP_INLINE_LIMIT = 128 * 1024
 OTLP_PATH = _otlp.OTLP_TRACES_PATH
-
-# Compression runs on threads of its own, not anyio's shared default pool: a user's blocking
-# to_thread calls cannot delay sending, and sending never takes their threads. zlib releases
-# the GIL, so a few requests in flight compress side by side.
-_GZIP_THREADS = 2
-_gzip_pool: concurrent.futures.ThreadPoolExecutor | None = None
-_gzip_pool_lock = threading.Lock()
-
-
-def _gzip_executor() -> concurrent.futures.ThreadPoolExecutor:
-    global _gzip_pool
-    pool = _gzip_pool
-    if pool is None:
-        with _gzip_pool_lock:
-            pool = _gzip_pool
-            if pool is None:
-                pool = _gzip_pool = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=_GZIP_THREADS, thread_name_prefix="langfuse_async-gzip"
-                )
-    return pool
-
-
-def _forget_gzip_pool() -> None:
-    # A forked child has none of the parent's threads: a pool inherited would never run a job.
-    global _gzip_pool, _gzip_pool_lock
-    _gzip_pool = None
-    _gzip_pool_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_gzip_pool)
-
-
-async def gzip_off_loop(raw: bytes) -> bytes:
-    """Gzip ``raw`` on the client's compression threads (the event loop stays free)."""
-    return await asyncio.get_running_loop().run_in_executor(_gzip_executor(), _otlp.gzip_body, raw)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,6 +90,12 @@ class SendOutcome:
     """Why there was no reply, for the debug log."""
     not_found: int | None = None
     """404 or 405 for the whole request: most likely a wrong base URL (one warning)."""
+    possibly_delivered: bool = False
+    """The request was sent and no complete answer came back: the server may have stored its
+    events (a timeout after sending, the connection lost mid-reply, a reply that cannot be
+    read)."""
+    tls: str | None = None
+    """Why the server's TLS certificate was refused (final; one warning)."""
     bytes_sent: int = 0
 
 
@@ -151,11 +119,18 @@ def _whole_request_outcome(
 ) -> SendOutcome:
     out = SendOutcome(status=None if resp is None else resp.status)
     if resp is None:
-        out.whole_request = True
         message = str(exc) or type(exc).__name__
         out.failure = message
+        if isinstance(exc, HttpError) and exc.final:
+            out.tls = message
+            out.failed = [Failure(item, "rejected", None, message) for item in items]
+            return out
+        out.whole_request = True
+        out.possibly_delivered = not isinstance(exc, HttpError) or exc.maybe_sent
         out.retry = [Retry(item, None, message) for item in items]
         return out
+    if not resp.complete and 200 <= resp.status <= 299:
+        return _unreadable(items, resp.status, f"reply longer than {MAX_REPLY_BYTES} bytes")
     action = _retry.classify_status(resp.status)
     message, detail = _describe(resp)
     if action == "ok":
@@ -194,17 +169,23 @@ def _whole_request_outcome(
     return out
 
 
+def _unreadable(items: Sequence[Item], status: int, why: str) -> SendOutcome:
+    """A success status whose reply cannot be read: not a success. Retry, said possibly sent."""
+    message = f"HTTP {status} with a reply that cannot be read ({why})"
+    return SendOutcome(
+        status=status,
+        whole_request=True,
+        possibly_delivered=True,
+        failure=message,
+        retry=[Retry(item, status, message) for item in items],
+    )
+
+
 async def send_ingestion(
     http: HttpClient, base_url: str, items: Sequence[Item], ctx: WireContext
 ) -> SendOutcome:
     """POST ``items`` (with ``item.ingestion`` encoded) to ``/api/public/ingestion``."""
-    events: list[bytes] = []
-    for item in items:
-        if item.ingestion:
-            events.append(item.ingestion)
-        if item.trace_event:
-            events.append(item.trace_event)
-    body = _ingestion.build_body(events, ctx)
+    body = _ingestion.build_body([item.ingestion for item in items if item.ingestion], ctx)
     headers = {
         "Content-Type": "application/json",
         "x-langfuse-sdk-name": ctx.sdk_name,
@@ -217,17 +198,32 @@ async def send_ingestion(
         out = _whole_request_outcome(items, None, exc)
         out.bytes_sent = len(body)
         return out
-    if resp.status not in (200, 201, 207):
+    if resp.status not in (200, 201, 207) or not resp.complete:
         out = _whole_request_outcome(items, resp, None)
         out.bytes_sent = len(body)
         return out
-    out = SendOutcome(bytes_sent=len(body), status=resp.status)
+    out = _ingestion_outcome(items, resp)
+    out.bytes_sent = len(body)
+    return out
+
+
+def _ingestion_outcome(items: Sequence[Item], resp: Response) -> SendOutcome:
+    """Read a complete 2xx reply of the ingestion route into an outcome per event."""
     try:
         reply = _ingestion.parse_response(resp.body)
     except RecursionError:  # nested deeper than the parser goes: garbage like any other
         reply = None
+    if resp.status == 207:
+        # The server's own answer lists every event it was sent. One that is not JSON of that
+        # shape (a proxy's HTML, a cut body) or names none of ours says nothing about them.
+        if reply is None:
+            return _unreadable(items, 207, "not the ingestion reply's JSON")
+        listed = {s.id for s in reply.successes} | {e.id for e in reply.errors}
+        if not any(item.record.event_id in listed for item in items):
+            return _unreadable(items, 207, "it lists none of the events sent")
+    out = SendOutcome(status=resp.status)
     if reply is None:
-        # A 2xx that is not the 207 shape (a proxy, an old server): nothing says any event failed.
+        # A 200/201 that is not the 207 shape (an old server): nothing says any event failed.
         out.delivered = items
         return out
     if not reply.errors:  # the common reply: every event accepted, nothing to match
@@ -237,35 +233,20 @@ async def send_ingestion(
     out.delivered = delivered
     errors = {e.id: e for e in reply.errors}
     for item in items:
-        # A root observation travels with its trace-create: the pair shares one outcome, the
-        # worst of the two (a refusal, then a retryable error, then "not accepted").
-        found = [errors.get(item.record.event_id)]
-        if item.trace_event is not None and isinstance(item.record, ObservationRecord):
-            found.append(errors.get(_ingestion.root_trace_event_id(item.record)))
-        problems = [e for e in found if e is not None]
-        if not problems:
+        err = errors.get(item.record.event_id)
+        if err is None:
             # In `successes`, or in neither list (sdk-log): delivered either way.
             delivered.append(item)
             continue
-        not_accepted = [
-            e
-            for e in problems
-            if not isinstance(item.record, ScoreRecord) and _ingestion.is_not_accepted_error(e)
-        ]
-        retryable = [e for e in problems if _status(e) == 429 or _status(e) >= 500]
-        refused = [e for e in problems if e not in not_accepted and e not in retryable]
-        if refused:
-            err = refused[0]
-            status = _status(err)
+        status = _status(err)
+        if not isinstance(item.record, ScoreRecord) and _ingestion.is_not_accepted_error(err):
+            out.not_accepted.append(item)
+        elif status == 429 or status >= 500:
+            out.retry.append(Retry(item, status, err.message or f"status {status}", err.error))
+        else:
             out.failed.append(
                 Failure(item, "rejected", status, err.message or f"status {status}", err.error)
             )
-        elif retryable:
-            err = retryable[0]
-            status = _status(err)
-            out.retry.append(Retry(item, status, err.message or f"status {status}", err.error))
-        else:
-            out.not_accepted.append(item)
     return out
 
 
@@ -283,8 +264,7 @@ async def send_otlp(
     """
     raw = _otlp.build_request([item.span for item in items if item.span], ctx)
     if len(raw) > _GZIP_INLINE_LIMIT:
-        # Compressing megabytes takes milliseconds: not on the event loop.
-        body = await gzip_off_loop(raw)
+        body = await _gzip_off_loop(raw)
     else:
         body = _otlp.gzip_body(raw)
     try:
@@ -297,6 +277,35 @@ async def send_otlp(
         out = _whole_request_outcome(items, resp, None)
     out.bytes_sent = len(body)
     return out
+
+
+_gzip_executor: tuple[int, concurrent.futures.ThreadPoolExecutor] | None = None
+
+
+def _gzip_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The gzip thread, of this process (a forked child makes its own)."""
+    global _gzip_executor
+    pid = os.getpid()
+    if _gzip_executor is None or _gzip_executor[0] != pid:
+        pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="langfuse_async-gzip"
+        )
+        _gzip_executor = (pid, pool)
+    return _gzip_executor[1]
+
+
+async def _gzip_off_loop(raw: bytes) -> bytes:
+    """Gzip ``raw`` on a thread of our own, off the event loop.
+
+    Compressing megabytes takes milliseconds, too long for the loop. Not anyio's default
+    limiter nor the loop's default executor: an application whose sync endpoints hold all of
+    their tokens would stall delivery.
+    """
+    try:
+        future = asyncio.get_running_loop().run_in_executor(_gzip_pool(), _otlp.gzip_body, raw)
+    except RuntimeError:  # the interpreter is exiting: no new threads; compress here
+        return _otlp.gzip_body(raw)
+    return await future
 
 
 class Sender(Protocol):

@@ -40,6 +40,8 @@ class Settlement:
         resend: Batches to send at once, in order (the halves of a batch refused as too large).
         reroute: Events the ingestion route refused by type: switch to OTLP and send them again.
         warnings: ``(key, message)`` of problems to log once per client (wrong keys, wrong URL).
+        maybe_sent: Events going on whose request may have been stored (mark them: a later
+            report of theirs says ``possibly_delivered``).
     """
 
     delivered: Sequence[Item] = ()
@@ -51,6 +53,7 @@ class Settlement:
     resend: Sequence[Sequence[Item]] = ()
     reroute: Sequence[Item] = ()
     warnings: Sequence[tuple[str, str]] = ()
+    maybe_sent: Sequence[Item] = ()
 
 
 def settle(
@@ -73,10 +76,23 @@ def settle(
             (``transport="auto"``); if not, they are reported as rejected.
         base_url: The server's address (named in warnings).
     """
+    maybe = out.possibly_delivered
+
+    def possibly(item: Item) -> bool:
+        # This request, or an earlier one that carried the item, may have been stored.
+        return maybe or item.maybe_sent
+
     failed = [
         (
             f.item,
-            event_error(f.item.record, f.reason, f.message, status=f.status, error=f.error),
+            event_error(
+                f.item.record,
+                f.reason,
+                f.message,
+                status=f.status,
+                error=f.error,
+                possibly_delivered=possibly(f.item),
+            ),
         )
         for f in out.failed
     ]
@@ -86,7 +102,16 @@ def settle(
             reroute = out.not_accepted
         else:
             failed.extend(
-                (item, event_error(item.record, "rejected", NOT_ACCEPTED_MESSAGE, status=400))
+                (
+                    item,
+                    event_error(
+                        item.record,
+                        "rejected",
+                        NOT_ACCEPTED_MESSAGE,
+                        status=400,
+                        possibly_delivered=possibly(item),
+                    ),
+                )
                 for item in out.not_accepted
             )
     retry: list[Item] = []
@@ -103,6 +128,7 @@ def settle(
                         message,
                         status=r.status,
                         error=r.error,
+                        possibly_delivered=possibly(r.item),
                     ),
                 )
             )
@@ -122,11 +148,14 @@ def settle(
         resend=resend,
         reroute=reroute,
         warnings=_warnings(out, route, base_url),
+        maybe_sent=[*retry, *reroute] if maybe else (),
     )
 
 
 def _warnings(out: SendOutcome, route: Route, base_url: str) -> list[tuple[str, str]]:
     warnings: list[tuple[str, str]] = []
+    if out.tls is not None:
+        warnings.append(("tls", f"cannot reach {base_url}: {out.tls} (not retried)"))
     if out.unauthorized:
         status = out.failed[0].status if out.failed else "401"
         warnings.append(

@@ -26,6 +26,7 @@ import anyio
 from .._clock import now_ns
 from .._config import Config
 from .._outcomes import Reason
+from .._records import Record
 from .._wire.context import WireContext
 from .batching import LATE_UPDATE_MESSAGE, SentRoots, plan_ingestion, plan_otlp
 from .http import HttpClient
@@ -171,14 +172,32 @@ class Worker:
 
     def _put_back(self) -> None:
         self._drop_requests()
-        self._queue.put_back((item.seq, item.record) for item in self.inflight.clear())
+        inflight = self.inflight
+        items = inflight.clear()
+        roots = {item.seq for item in items if not item.derived}
+        entries: list[tuple[int, Record]] = []
+        for item in items:
+            if item.derived and item.seq in roots:
+                # Its root goes back too and brings it again: not an event of its own twice.
+                self._ledger.derived -= 1
+                continue
+            if item.maybe_sent:
+                inflight.maybe_sent.add(item.record.event_id)
+            entries.append((item.seq, item.record))
+        self._queue.put_back(entries)
 
     def _drop_requests(self) -> None:
-        """Forget the requests in flight, cancelling those of a loop still open."""
+        """Forget the requests in flight, cancelling those of a loop still open.
+
+        Their events stay held (to be put back or reported by the caller), marked as possibly
+        delivered: a request in flight may have reached the server.
+        """
         requests, self._requests = self._requests, deque()
         inflight = self.inflight
         for request in requests:
             inflight.request_bytes = max(0, inflight.request_bytes - request.body_bytes)
+            for item in request.batch:
+                item.maybe_sent = True
             task = request.task
             if not task.done() and not task.get_loop().is_closed():
                 task.cancel()
@@ -234,12 +253,21 @@ class Worker:
     def abandon(self, reason: Reason, message: str) -> int:
         """Settle every unsettled event as dropped with ``reason``; return how many."""
         self._drop_requests()  # their outcomes must not settle these events a second time
-        items = self.inflight.clear()
+        inflight = self.inflight
+        items = inflight.clear()
         for item in items:
-            self._ledger.finish(event_error(item.record, reason, message))
+            self._ledger.finish(
+                event_error(item.record, reason, message, possibly_delivered=item.maybe_sent)
+            )
         entries = self._queue.clear()
+        maybe_sent = inflight.maybe_sent
         for _, record in entries:
-            self._ledger.finish(event_error(record, reason, message))
+            self._ledger.finish(
+                event_error(
+                    record, reason, message, possibly_delivered=record.event_id in maybe_sent
+                )
+            )
+        maybe_sent.clear()
         return len(items) + len(entries)
 
     # ----------------------------------------------------------------- the loop
@@ -302,20 +330,29 @@ class Worker:
         route, ctx, limit = self.route, self._ctx, self._config.max_event_bytes
         ingestion: list[Item] = []
         otlp: list[Item] = []
+        todo = deque(items)
+        inflight = self.inflight
         # Encoding a thousand events takes milliseconds: encode in slices and let the other
         # tasks run in between, so the worker never stalls the event loop.
         slice_end = _perf_counter() + _SLICE_SECONDS
-        for item in items:
+        while todo:
             if _perf_counter() > slice_end:
                 await asyncio.sleep(0)
                 slice_end = _perf_counter() + _SLICE_SECONDS
+            item = todo.popleft()
             dest = destination(item.record, route)
             prepared = prepare(item, dest, ctx, limit)
             if prepared is not READY:
                 if prepared.refused is not None:
                     self._drop(item, prepared.refused, prepared.message)
                     continue
-                self._count_truncated(item)
+                if prepared.truncated:
+                    self._count_truncated(item)
+                if prepared.companion is not None:
+                    # The root's trace-create: one more event, settled and counted on its own.
+                    self._ledger.derived += 1
+                    todo.appendleft(inflight.adopt(item, prepared.companion))
+            inflight.charge_bytes(item)  # it holds its wire bytes too
             (ingestion if dest == "ingestion" else otlp).append(item)
         if ingestion:
             await self._send_all(ingestion, "ingestion")
@@ -364,10 +401,7 @@ class Worker:
             return
         task = asyncio.get_running_loop().create_task(self._request(batch, dest))
         task.add_done_callback(self._request_done)
-        body_bytes = sum(
-            len(item.ingestion or b"") + len(item.trace_event or b"") + len(item.span or b"")
-            for item in batch
-        )
+        body_bytes = sum(len(item.ingestion or b"") + len(item.span or b"") for item in batch)
         inflight.request_bytes += body_bytes
         requests.append(_Request(batch, dest, task, body_bytes))
 
@@ -400,6 +434,8 @@ class Worker:
             return
         self._pop_oldest()
         if out is None:  # cancelled without the worker being cancelled: retry like a failure
+            for item in batch:
+                item.maybe_sent = True
             self._recover(RuntimeError("request cancelled"), batch)
             return
         try:
@@ -464,6 +500,8 @@ class Worker:
 
     def _apply(self, settlement: Settlement) -> None:
         """Carry out the decisions about one request's events (all but sending again)."""
+        for item in settlement.maybe_sent:
+            item.maybe_sent = True
         if settlement.delivered:
             self._deliver(settlement.delivered)
         inflight, ledger = self.inflight, self._ledger
@@ -527,7 +565,9 @@ class Worker:
 
     def _drop(self, item: Item, reason: Reason, message: str) -> None:
         self.inflight.release(item)
-        self._ledger.finish(event_error(item.record, reason, message))
+        self._ledger.finish(
+            event_error(item.record, reason, message, possibly_delivered=item.maybe_sent)
+        )
 
     def _count_truncated(self, item: Item) -> None:
         self._ledger.truncated += 1

@@ -7,7 +7,7 @@ a ``recorder`` that emits into a sink; ``registry`` says which client ``get_clie
 from .coerce import Level
 from .observations import Observation
 from .observe import observe
-from .registry import get_client, register_client, set_client_factory
+from .registry import client_closed, get_client, register_client, set_client_factory
 from .scores import ScoreDataType
 from .tracer import NULL_SINK, Tracer
 
@@ -17,6 +17,7 @@ __all__ = [
     "Observation",
     "ScoreDataType",
     "Tracer",
+    "client_closed",
     "get_client",
     "observe",
     "register_client",

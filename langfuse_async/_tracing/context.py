@@ -22,6 +22,7 @@ used as a parent. Entering it again makes it usable as a parent again.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from asyncio import _get_running_loop
 from contextvars import ContextVar
@@ -38,6 +39,17 @@ S = TypeVar("S", bound="Scope")
 # common single entry needs no lock: it is read and replaced with no call in between, which
 # the GIL does not interrupt.
 _entries_lock = threading.Lock()
+
+
+def _new_entries_lock_in_child() -> None:
+    # A lock held by another thread at fork() stays held in the child, where that thread is
+    # gone: the child gets a new one.
+    global _entries_lock
+    _entries_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_entries_lock_in_child)
 
 # Escaped handles chain through what was current when they were entered. A handle entered
 # again inside its own block by other tasks could link such a chain into a loop; the walk is

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
@@ -55,6 +56,7 @@ from .recorder import Recorder
 from .sampling import is_sampled
 from .scores import ScoreDataType, score_record
 from .traces import (
+    attributes_size,
     merge_metadata,
     merge_trace_attributes,
     metadata_size,
@@ -112,9 +114,58 @@ _GENERATION_FIELDS = frozenset(
     }
 )
 
+#: The string fields of a record kept with the rarely set ones (their bytes count too).
+_STRING_FIELDS = ("status_message", "version", "model", "prompt_name")
+
 # Trace attribute merges are rare (one per update_trace call) and may come from threads; one
 # lock for all traces keeps the per-trace state to a single attribute on the root.
 _trace_lock = threading.Lock()
+
+
+#: The observations started and not ended yet (recording ones), for the shutdown and the exit
+#: hook to send those that never will be. Bounded: past it, new ones are not tracked (an
+#: application that leaks handles must not leak memory through us).
+_OPEN: dict[Observation, None] = {}
+_MAX_OPEN = 100_000
+
+
+def has_open_observations(owner: object) -> bool:
+    """Whether an observation of ``owner``'s is still open (the exit hook has work)."""
+    return any(getattr(obs._recorder, "owner", None) is owner for obs in list(_OPEN))
+
+
+def end_open_observations(owner: object, message: str) -> int:
+    """End every observation of ``owner``'s still open, flagged as never ended; return how many.
+
+    Each is ended now with level ``WARNING`` (``ERROR`` stays) and ``message`` as its status
+    message (after any it had), so what it recorded reaches the server rather than being lost
+    with the process. Called by the client's shutdown and exit hook; safe from any thread.
+    """
+    ended = 0
+    for obs in list(_OPEN):
+        if getattr(obs._recorder, "owner", None) is not owner or obs._ended:
+            continue
+        extra = obs._extra
+        if extra is None:
+            extra = obs._extra = {}
+        if extra.get("level") != "ERROR":
+            extra["level"] = "WARNING"
+        previous = extra.get("status_message")
+        extra["status_message"] = f"{previous}; {message}" if previous else message
+        obs.end()
+        ended += 1
+    return ended
+
+
+def _new_trace_lock_in_child() -> None:
+    # A fork copies a lock held by another thread as held, and that thread does not exist in
+    # the child: without a new lock the child's first trace update would wait for ever.
+    global _trace_lock
+    _trace_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_trace_lock_in_child)
 
 
 class Observation(Scope):
@@ -202,6 +253,9 @@ class Observation(Scope):
             self.parent_id = parent.id
             self._root = parent._root or parent
             self._recording = parent._recording
+            # A child belongs to the client that owns its trace, whichever client started it
+            # (another client built later must not take the trace into its project).
+            self._recorder = parent._recorder
         self._ended = False
         self._escaped = False
         self._end_on_exit = True
@@ -213,6 +267,9 @@ class Observation(Scope):
         self.start_ns = now_ns()
         if external_parent is not None:
             self._adopt_external_parent(parent)
+        if self._recording and len(_OPEN) < _MAX_OPEN:
+            # Until it ends: one never ended is sent at shutdown or exit (end_open_observations).
+            _OPEN[self] = None
 
     def _adopt_external_parent(self, parent: Observation | None) -> None:
         """Hang below a span of another tracer when the hook says it is the innermost parent.
@@ -443,6 +500,7 @@ class Observation(Scope):
         if self._ended:
             return self
         self._ended = True
+        _OPEN.pop(self, None)
         recorder = self._recorder
         if not self._recording:
             recorder.count_sampled_out()
@@ -468,12 +526,17 @@ class Observation(Scope):
     def _record(self, end_ns: int, timestamp_ns: int) -> ObservationRecord:
         inp = self._input
         out = self._output
-        size = RECORD_OVERHEAD_BYTES
+        # Every byte the record holds counts against the queue's bound: its strings too.
+        size = RECORD_OVERHEAD_BYTES + len(self.name)
         if inp is not None:
             size += len(inp)
         if out is not None:
             size += len(out)
         root = self._root or self
+        if root is self and self._trace_attrs is not None:
+            # The trace's attributes as merged: shared with the trace's other records, counted
+            # on the root, which takes them to the wire.
+            size += attributes_size(self._trace_attrs)
         extra = self._extra
         if extra is None:
             return ObservationRecord(
@@ -498,6 +561,10 @@ class Observation(Scope):
         size += metadata_size(extra.get("metadata"))
         for key in ("model_parameters", "usage_details", "cost_details"):
             size += payload_size(extra.get(key))
+        for key in _STRING_FIELDS:
+            text = extra.get(key)
+            if type(text) is str:
+                size += len(text)
         return ObservationRecord(
             event_id=new_event_id(),
             timestamp_ns=timestamp_ns,
@@ -686,10 +753,11 @@ class Observation(Scope):
     ) -> Observation:
         """Set attributes of this observation's trace; arguments left as None are unchanged.
 
-        The update is sent at once (one ``trace-create`` event holding only these values; the
-        server merges updates), and the merged attributes are also copied onto every
-        observation of the trace that ends afterwards. Tags are added to earlier tags and
-        metadata is merged per top-level key.
+        The merged attributes are copied onto every observation of the trace that ends
+        afterwards; while the trace's root observation (in this process) is open, they travel
+        with it, in the trace's one ``trace-create`` event. An update after the root ended is
+        sent at once as an event of its own, holding only these values (the server merges).
+        Tags are added to earlier tags and metadata is merged per top-level key.
 
         Args:
             name: The trace name (at most 1000 characters; longer is cut).
@@ -730,7 +798,12 @@ class Observation(Scope):
         root = self._root or self
         with _trace_lock:
             root._trace_attrs = merge_trace_attributes(root._trace_attrs, attrs)
-        self._recorder.emit(trace_record(self.trace_id, attrs))
+            # While the root is open, its record will carry the merged attributes (the one
+            # trace-create of the trace on the ingestion route, every later span on OTLP):
+            # an event of its own only once the root has gone.
+            separate = root._ended
+        if separate:
+            self._recorder.emit(trace_record(self.trace_id, attrs))
         return self
 
     def score(

@@ -245,7 +245,7 @@ def _wrap(
         if arguments is not None and obs._recording:
             bound = arguments.bind(args, kwargs)
             if bound is not None:
-                obs._input = recorder.encode(bound)
+                obs._input = obs._recorder.encode(bound)
         return obs
 
     # The coroutine and plain wrappers inline what begin() does: they are the hot path, and a
@@ -272,7 +272,7 @@ def _wrap(
             if arguments is not None and obs._recording:
                 bound = arguments.bind(args, kwargs)
                 if bound is not None:
-                    obs._input = recorder.encode(bound)
+                    obs._input = obs._recorder.encode(bound)
             CURRENT.set(obs)
             try:
                 result = await afn(*args, **kwargs)
@@ -289,7 +289,7 @@ def _wrap(
                 if rtype is AsyncGeneratorType or rtype is GeneratorType:
                     return traced_result(result, obs, capture_output, transform)
                 if capture_output and obs._output is None and obs._recording:
-                    obs._output = recorder.encode(result)
+                    obs._output = obs._recorder.encode(result)
             obs.end()
             return result
 
@@ -350,7 +350,7 @@ def _wrap(
         if arguments is not None and obs._recording:
             bound = arguments.bind(args, kwargs)
             if bound is not None:
-                obs._input = recorder.encode(bound)
+                obs._input = obs._recorder.encode(bound)
         CURRENT.set(obs)
         try:
             result = fn(*args, **kwargs)
@@ -367,7 +367,7 @@ def _wrap(
             if rtype is GeneratorType or rtype is AsyncGeneratorType:
                 return cast("R", traced_result(result, obs, capture_output, transform))
             if capture_output and obs._output is None and obs._recording:
-                obs._output = recorder.encode(result)
+                obs._output = obs._recorder.encode(result)
         obs.end()
         return result
 

@@ -151,6 +151,10 @@ _encoder = msgspec.json.Encoder(enc_hook=_safe_placeholder_hook)
 _encode = _encoder.encode
 
 _TRUNCATED_RAW = msgspec.Raw(_encode(TRUNCATED_MARKER))
+#: Encodings at least this large are copied into a buffer of their exact size: msgspec's output
+#: buffer keeps half again as much spare, which the queue's byte bound would not see (a copy
+#: costs a fraction of the encoding).
+_EXACT_FROM = 4096
 _LAST_RESORT_RAW = msgspec.Raw(b'"<unserializable value>"')
 
 
@@ -170,13 +174,16 @@ def encode_payload(value: object) -> msgspec.Raw:
     """
     try:
         if _is_plain(value, 0):
-            return msgspec.Raw(_encode(value))
+            encoded = _encode(value)
+            if len(encoded) >= _EXACT_FROM:
+                encoded = bytes(memoryview(encoded))
+            return msgspec.Raw(encoded)
     except Exception:
         # Lone surrogates, a too-deep Python stack or a dict mutated by another thread: the walk
         # below handles each of them.
         pass
     try:
-        return msgspec.Raw(_encode(_walk(value, 0, set())))
+        return msgspec.Raw(bytes(memoryview(_encode(_walk(value, 0, set())))))
     except Exception:
         pass
     try:

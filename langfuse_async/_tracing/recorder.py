@@ -63,7 +63,7 @@ class SinkRecorder:
         sink: Where finished records go.
     """
 
-    __slots__ = ("count_sampled_out", "emit", "mask", "max_payload", "sample_bound")
+    __slots__ = ("count_sampled_out", "emit", "mask", "max_payload", "owner", "sample_bound")
 
     emit: Callable[[Record], None]
     count_sampled_out: Callable[[], None]
@@ -77,6 +77,8 @@ class SinkRecorder:
         # The sink's own bound methods: a record reaches the queue with no frame in between.
         self.emit = sink.emit
         self.count_sampled_out = sink.count_sampled_out
+        self.owner: object = None
+        """The client whose recorder this is (``get_client()`` inside its observations)."""
 
     def encode(self, value: object) -> msgspec.Raw:
         """Mask, encode and cap an input or output the moment it is given."""

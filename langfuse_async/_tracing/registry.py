@@ -9,13 +9,23 @@ the environment; when that is impossible, a disabled client keeps instrumented c
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import weakref
 from collections.abc import Callable
 
 from .._log import log_once
+from .observations import CURRENT
 from .tracer import Tracer, disabled_tracer
 
-__all__ = ["CLIENTS", "Clients", "get_client", "register_client", "set_client_factory"]
+__all__ = [
+    "CLIENTS",
+    "Clients",
+    "client_closed",
+    "get_client",
+    "register_client",
+    "set_client_factory",
+]
 
 
 class Clients:
@@ -26,11 +36,13 @@ class Clients:
             fast path), so it is a plain attribute.
     """
 
-    __slots__ = ("by_key", "disabled_factory", "factory", "last", "lock")
+    __slots__ = ("all", "by_key", "disabled_factory", "factory", "last", "lock")
 
     def __init__(self) -> None:
         self.last: Tracer | None = None
         self.by_key: dict[str, Tracer] = {}
+        self.all: list[weakref.ref[Tracer]] = []
+        """Every client built, oldest first (weakly: a client dropped by its owner goes)."""
         self.factory: Callable[[], Tracer] | None = None
         self.disabled_factory: Callable[[], Tracer] | None = None
         self.lock = threading.Lock()
@@ -40,6 +52,16 @@ class Clients:
 CLIENTS = Clients()
 
 
+def _new_lock_in_child() -> None:
+    # A lock held by another thread at fork() stays held in the child, where that thread is
+    # gone: the child gets a new one.
+    CLIENTS.lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def register_client(client: Tracer) -> None:
     """Record ``client`` as the one ``get_client()`` returns (called by whoever builds one)."""
     with CLIENTS.lock:
@@ -47,6 +69,26 @@ def register_client(client: Tracer) -> None:
         key = client._config.public_key
         if key:
             CLIENTS.by_key[key] = client
+        CLIENTS.all = [ref for ref in CLIENTS.all if ref() not in (None, client)]
+        CLIENTS.all.append(weakref.ref(client))
+
+
+def client_closed(client: Tracer) -> None:
+    """Note that ``client`` was shut down: ``get_client()`` then returns the latest open one.
+
+    ``@observe`` reads :attr:`Clients.last` on its fast path, so the choice is made here, once,
+    rather than on every call.
+    """
+    with CLIENTS.lock:
+        client._closed = True
+        opened = [c for c in (ref() for ref in CLIENTS.all) if c is not None and not c._closed]
+        if CLIENTS.last is client and opened:
+            CLIENTS.last = opened[-1]
+        key = client._config.public_key
+        if key and CLIENTS.by_key.get(key) is client:
+            same_key = [c for c in opened if c._config.public_key == key]
+            if same_key:
+                CLIENTS.by_key[key] = same_key[-1]
 
 
 def set_client_factory(
@@ -79,6 +121,17 @@ def get_client(*, public_key: str | None = None) -> Tracer:
         returned.
     """
     if public_key is None:
+        obs = CURRENT.get()
+        if obs is not None:
+            # Inside an observation: the client that owns it (its trace goes to that project),
+            # while that client is open and still one of the registered clients.
+            owner = getattr(obs._recorder, "owner", None)
+            if (
+                isinstance(owner, Tracer)
+                and not owner._closed
+                and any(ref() is owner for ref in CLIENTS.all)
+            ):
+                return owner
         client = CLIENTS.last
         if client is not None:
             return client
@@ -147,6 +200,7 @@ def _reset_for_tests() -> tuple[Tracer | None, dict[str, Tracer], Callable[[], T
         state = (CLIENTS.last, dict(CLIENTS.by_key), CLIENTS.factory)
         CLIENTS.last = None
         CLIENTS.by_key.clear()
+        CLIENTS.all = []
     return state
 
 

@@ -22,7 +22,14 @@ from .._records import ObservationType, Record, Sink
 from . import ids as _ids
 from .coerce import Level, TraceContext, flag, safe_str
 from .noop import NOOP_OBSERVATION
-from .observations import CURRENT, Observation, current_observation, start
+from .observations import (
+    CURRENT,
+    Observation,
+    current_observation,
+    end_open_observations,
+    has_open_observations,
+    start,
+)
 from .recorder import SinkRecorder
 from .scores import ScoreDataType, score_record
 
@@ -52,6 +59,17 @@ class Tracer:
         self._config = config
         self._tracing_enabled = config.enabled
         self._recorder = SinkRecorder(config, sink)
+        self._recorder.owner = self
+        self._closed = False
+        """Shut down: ``get_client()`` prefers an open client (see the registry)."""
+
+    def _has_open_observations(self) -> bool:
+        """Whether an observation of this client's is still open."""
+        return has_open_observations(self)
+
+    def _end_open_observations(self, message: str) -> int:
+        """End this client's observations still open, flagged as never ended; return how many."""
+        return end_open_observations(self, message)
 
     # ----------------------------------------------------------------- starting
 

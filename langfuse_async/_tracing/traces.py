@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "merge_metadata",
     "merge_trace_attributes",
+    "attributes_size",
     "metadata_size",
     "payload_size",
     "trace_record",
@@ -148,11 +149,10 @@ def trace_update(
     return None if attrs == _EMPTY else attrs
 
 
-def trace_record(trace_id: str, attrs: TraceAttributes) -> TraceRecord:
-    """Return the ``trace-create`` record of one update, with its estimated size."""
-    size = (
-        RECORD_OVERHEAD_BYTES
-        + sum(
+def attributes_size(attrs: TraceAttributes) -> int:
+    """The bytes trace attributes hold: strings, tags, payloads."""
+    return (
+        sum(
             len(s)
             for s in (attrs.name, attrs.user_id, attrs.session_id, attrs.version, attrs.release)
             if s is not None
@@ -162,6 +162,11 @@ def trace_record(trace_id: str, attrs: TraceAttributes) -> TraceRecord:
         + metadata_size(attrs.metadata)
         + sum(len(t) + 3 for t in attrs.tags or ())
     )
+
+
+def trace_record(trace_id: str, attrs: TraceAttributes) -> TraceRecord:
+    """Return the ``trace-create`` record of one update, with its estimated size."""
+    size = RECORD_OVERHEAD_BYTES + attributes_size(attrs)
     return TraceRecord(
         event_id=new_event_id(),
         timestamp_ns=now_ns(),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +27,7 @@ import msgspec
 from .._clock import format_ns
 from .._records import (
     GENERATION_LIKE_TYPES,
+    RECORD_OVERHEAD_BYTES,
     Metadata,
     ObservationRecord,
     Record,
@@ -37,6 +37,7 @@ from .._records import (
 )
 from .context import WireContext
 from .fit import fit_with
+from .text import repair, repair_struct
 
 __all__ = [
     "INGESTION_PATH",
@@ -50,6 +51,8 @@ __all__ = [
     "fit_event",
     "is_not_accepted_error",
     "parse_response",
+    "root_trace",
+    "root_trace_event_id",
 ]
 
 #: The route, relative to the base URL.
@@ -146,7 +149,6 @@ _MAX_SAFE_INT = 2**53 - 1
 # ISO-8601 check refuses (five digits, or a minus sign); it is clamped to the representable span.
 _MAX_TIMESTAMP_NS = 253_402_300_799_999_999_999  # 9999-12-31T23:59:59.999999999Z
 _NULL = b"null"
-_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 # The texts of the last few timestamps: an event and the trace-create riding with it repeat
@@ -241,8 +243,9 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
     )
 
 
-def _trace_body(record: TraceRecord, ctx: WireContext, start_ns: int | None = None) -> _TraceBody:
+def _trace_body(record: TraceRecord, ctx: WireContext) -> _TraceBody:
     attrs = record.attributes
+    start_ns = record.start_ns
     return _TraceBody(
         id=record.trace_id,
         timestamp=None if start_ns is None else _timestamp(start_ns),
@@ -285,21 +288,6 @@ def _body(record: Record, ctx: WireContext) -> _Body:
     return _score_body(record, ctx)
 
 
-def _scrub(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SURROGATE_RE.sub("\ufffd", value)
-    if isinstance(value, tuple):
-        return tuple(_scrub(item) for item in value)
-    if isinstance(value, dict):
-        return {_scrub(key): item for key, item in value.items()}
-    return value
-
-
-def _scrub_struct(struct: msgspec.Struct) -> Any:
-    changes = {name: _scrub(getattr(struct, name)) for name in struct.__struct_fields__}
-    return msgspec.structs.replace(struct, **changes)
-
-
 def encode_event(record: Record, ctx: WireContext) -> bytes:
     """Encode one record as an ingestion event envelope.
 
@@ -321,12 +309,11 @@ def encode_event(record: Record, ctx: WireContext) -> bytes:
 
 
 def _encode_envelope(record: Record, body: _Body) -> bytes:
-    return _encode_parts(record.event_id, record.timestamp_ns, record.event_type, body)
-
-
-def _encode_parts(event_id: str, timestamp_ns: int, event_type: str, body: _Body) -> bytes:
     envelope = _Envelope(
-        id=event_id, timestamp=_timestamp(timestamp_ns), type=event_type, body=body
+        id=record.event_id,
+        timestamp=_timestamp(record.timestamp_ns),
+        type=record.event_type,
+        body=body,
     )
     try:
         return _encoder.encode(envelope)
@@ -334,16 +321,16 @@ def _encode_parts(event_id: str, timestamp_ns: int, event_type: str, body: _Body
         # The slow path runs only for broken input; the common case pays for nothing.
         pass
     repaired = _Envelope(
-        id=_scrub(envelope.id),
+        id=repair(envelope.id),
         timestamp=envelope.timestamp,
-        type=_scrub(envelope.type),
-        body=_scrub_struct(envelope.body),
+        type=repair(envelope.type),
+        body=repair_struct(envelope.body),
     )
     try:
         return _encoder.encode(repaired)
     except Exception as exc:
         raise UnencodableEventError(
-            f"cannot encode {event_type} event {event_id!r}: {exc}"
+            f"cannot encode {record.event_type} event {record.event_id!r}: {exc}"
         ) from exc
 
 
@@ -352,49 +339,45 @@ def root_trace_event_id(record: ObservationRecord) -> str:
     return record.event_id + "-trace"
 
 
-def encode_root_trace(record: ObservationRecord, ctx: WireContext, max_event_bytes: int) -> bytes:
-    """Encode the ``trace-create`` a root observation brings on the ingestion route.
+def root_trace(record: ObservationRecord) -> TraceRecord:
+    """The ``trace-create`` a root observation brings on the ingestion route.
 
     The ingestion route stores no trace without a ``trace-create`` event, and the OTLP route's
     server derives the trace from the root span. To give both routes the same trace, the root
     observation travels with this event: the trace's merged attributes at the time the root
     ended, its start as the trace timestamp, and the root's name, input and output for what
-    no update set (as the server does for a root span). It is built in the worker, so the
-    caller's hot path pays nothing for it; its envelope id is derived from the observation's,
-    so it is stable across retries.
-
-    If the event would exceed ``max_event_bytes`` (a large trace input set by an update), it
-    keeps ids, names and time only: the update events carry the large values themselves.
+    no update set (as the server does for a root span). The worker builds it, so the caller's
+    hot path pays nothing for it. It is an event of its own (its own outcome, report and
+    count); its envelope id is derived from the observation's, so it is stable across retries.
+    Too large, it is truncated like any trace update.
     """
     snap = record.trace or _NO_TRACE_ATTRIBUTES
-    name = snap.name if snap.name is not None else record.name
-    body = _TraceBody(
-        id=record.trace_id,
-        timestamp=_timestamp(record.start_ns),
-        name=name,
-        user_id=snap.user_id,
-        session_id=snap.session_id,
-        release=snap.release if snap.release is not None else ctx.release,
-        version=snap.version,
+    attrs = msgspec.structs.replace(
+        snap,
+        name=snap.name if snap.name is not None else record.name,
         input=snap.input if snap.input is not None else record.input,
         output=snap.output if snap.output is not None else record.output,
-        metadata=_metadata(snap.metadata),
-        tags=snap.tags,
-        public=snap.public,
-        environment=ctx.environment,
     )
-    event_id = root_trace_event_id(record)
-    encoded = _encode_parts(event_id, record.timestamp_ns, "trace-create", body)
-    if len(encoded) > max_event_bytes:
-        slim = _TraceBody(
-            id=record.trace_id,
-            timestamp=body.timestamp,
-            name=name,
-            release=ctx.release,
-            environment=ctx.environment,
-        )
-        encoded = _encode_parts(event_id, record.timestamp_ns, "trace-create", slim)
-    return encoded
+    size = RECORD_OVERHEAD_BYTES + sum(
+        len(value) for value in (attrs.input, attrs.output) if value is not None
+    )
+    metadata = attrs.metadata
+    if isinstance(metadata, msgspec.Raw):
+        size += len(metadata)
+    elif metadata is not None:
+        size += sum(len(key) + len(value) for key, value in metadata.items())
+    for text in (attrs.name, attrs.user_id, attrs.session_id, attrs.version, attrs.release):
+        if text is not None:
+            size += len(text)
+    size += sum(len(tag) for tag in attrs.tags or ())
+    return TraceRecord(
+        event_id=root_trace_event_id(record),
+        timestamp_ns=record.timestamp_ns,
+        trace_id=record.trace_id,
+        attributes=attrs,
+        size=size,
+        start_ns=record.start_ns,
+    )
 
 
 _NO_TRACE_ATTRIBUTES = TraceAttributes()
@@ -443,11 +426,11 @@ def _metadata_tail(ctx: WireContext) -> bytes:
     # Encoded once per client: the JSON escaping of these strings never changes.
     return (
         b',"sdk_name":'
-        + _encoder.encode(_scrub(ctx.sdk_name))
+        + _encoder.encode(repair(ctx.sdk_name))
         + b',"sdk_version":'
-        + _encoder.encode(_scrub(ctx.sdk_version))
+        + _encoder.encode(repair(ctx.sdk_version))
         + b',"public_key":'
-        + _encoder.encode(_scrub(ctx.public_key))
+        + _encoder.encode(repair(ctx.public_key))
         + b"}}"
     )
 

@@ -39,6 +39,7 @@ from .._clock import format_ns
 from .._records import GENERATION_LIKE_TYPES, Metadata, ObservationRecord, TraceAttributes
 from .context import WireContext
 from .fit import fit_with
+from .text import repair_struct
 
 __all__ = [
     "GZIP_LEVEL",
@@ -264,6 +265,10 @@ def _root_io(
 def encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
     """Encode one finished observation as an OTLP/JSON span object.
 
+    A string with a lone surrogate (name, model, status message, a trace attribute, a tag...)
+    is repaired (U+FFFD), never a reason to lose the span: the fast path runs first, and the
+    record is repaired only when it fails.
+
     Args:
         record: The observation, with its snapshot of trace attributes.
         ctx: Client-level facts: environment and release go on every span.
@@ -272,6 +277,13 @@ def encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
         The UTF-8 JSON of one element of ``scopeSpans[].spans``, ready for
         :func:`build_request`.
     """
+    try:
+        return _encode_span(record, ctx)
+    except (msgspec.EncodeError, UnicodeEncodeError):
+        return _encode_span(repair_struct(record), ctx)
+
+
+def _encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
     trace = record.trace
     is_root = record.is_local_root
     attributes: list[bytes] = [_K_TYPE + _string(record.as_type) + b"}"]

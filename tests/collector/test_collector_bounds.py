@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import io
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 
@@ -12,6 +13,7 @@ import aiohttp
 import pytest
 
 from langfuse_async._collector import Collector, _dispatch, _server
+from langfuse_async._collector._http import WORK_NICENESS, Work
 from langfuse_async._collector._request import BodyTooLarge, inflate_gzip
 from langfuse_async._collector._store import ForeignDatabase, Store
 
@@ -187,3 +189,15 @@ async def test_work_in_a_process_answers_like_the_work_thread(http):
         assert {t.id for t in await c.traces()} == {"a" * 32, "t1"}
     with pytest.raises(ValueError, match="work_processes"):
         Collector(work_processes=-1)
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="Unix process priorities")
+async def test_work_processes_run_below_the_event_loops_priority() -> None:
+    # Bulk parsing must yield the cores to the server's loop when the machine is busy.
+    work = Work(processes=1)
+    try:
+        await work.start()
+        niceness = await work.run_pure(os.nice, 0)
+    finally:
+        work.close()
+    assert niceness == min(os.nice(0) + WORK_NICENESS, 19)

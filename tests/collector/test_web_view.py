@@ -437,3 +437,47 @@ async def test_the_list_follows_new_data() -> None:
     assert "(no trace event)" in before and "arrived" not in before
     assert names_in(after) == ["arrived"] and "(no trace event)" not in after
     assert '<option value="u-9">' in after and '<option value="u-9">' not in before
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("beta", ["t-beta"]),
+        ("be", ["t-be"]),  # a tag inside another tag's text is not that tag
+        ('be"ta', ["t-quote"]),
+        ("back\\slash", ["t-backslash"]),
+        ("naïve", ["t-accent"]),
+        ("a,b", ["t-comma"]),
+        ("", []),
+        ("missing", []),
+    ],
+)
+def test_the_tag_filter_matches_whole_tags_whatever_their_characters(
+    tag: str, expected: list[str]
+) -> None:
+    from langfuse_async._collector._store import PendingEvent, Store
+
+    tags = {
+        "t-beta": ["beta", "x"],
+        "t-be": ["be"],
+        "t-quote": ['be"ta'],
+        "t-backslash": ["back\\slash"],
+        "t-accent": ["naïve", "beta-2"],
+        "t-comma": ["a,b"],
+    }
+    store = Store(":memory:")
+    store.apply(
+        PendingEvent(
+            {
+                "id": f"e-{trace_id}",
+                "type": "trace-create",
+                "timestamp": "2026-08-22T10:00:00.000Z",
+                "body": {"id": trace_id, "tags": trace_tags},
+            }
+        )
+        for trace_id, trace_tags in tags.items()
+    )
+    rows, total = store.web_trace_rows(tag=tag)
+    assert [row["id"] for row in rows] == expected
+    assert total == len(expected)
+    assert all(tag in row["tags"] for row in rows)

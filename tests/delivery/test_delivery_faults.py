@@ -212,8 +212,13 @@ async def test_events_awaiting_a_retry_count_against_the_memory_bound(
                 p.emit(factories.observation())
             await anyio.wait_all_tasks_blocked()
             held = p._worker.inflight.items()
-            assert len(held) <= 10 and sum(item.size for item in held) <= 4_000
-            assert len(held) + len(p._queue) <= 20
+            assert len(held) <= 10 and len(held) + len(p._queue) <= 20
+            if held and "max_queue_bytes" in bound:
+                # Each held event counts its record and its wire bytes; the first event of a
+                # cycle is taken whatever its size, so sending always makes progress.
+                assert all(item.size > item.taken_size for item in held)
+                largest = max(item.size for item in held)
+                assert sum(item.size for item in held) <= bound["max_queue_bytes"] + largest
         s = p.statistics()
         assert s.dropped_by_reason.get("queue_full", 0) >= 10
         result = await p.shutdown(timeout=0.5)
@@ -373,11 +378,11 @@ async def test_a_reply_nested_too_deep_to_parse_is_still_understood() -> None:
         assert (await p.flush(timeout=10)).completed
         assert [(e.reason, e.status) for e in errors] == [("rejected", 400)]
         assert len(server.posts()) == 1
-        # The same garbage in a 207: nothing in it says an event failed.
+        # The same garbage in a 207 says nothing of the events: not a success, sent again.
         server.reply(INGESTION, 207, deep, text=True, headers=json_type)
         p.emit(factories.observation())
         assert (await p.flush(timeout=10)).completed
-        assert len(server.posts()) == 2 and len(errors) == 1
+        assert len(server.posts()) == 3 and len(errors) == 1
         await p.shutdown()
         s = p.statistics()
         assert (s.delivered, s.failed) == (1, 1) and balanced(p)

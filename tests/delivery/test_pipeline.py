@@ -418,7 +418,8 @@ async def test_a_root_observation_brings_its_trace_create_on_the_ingestion_route
         assert trace["body"]["input"] == {"q": 1} and trace["body"]["output"] == "ok"
         assert TIMESTAMP.match(trace["body"]["timestamp"])
         s = p.statistics()
-        assert (s.enqueued, s.delivered) == (2, 2)  # one record, one outcome
+        # Events on the wire: two observations and the root's trace-create.
+        assert (s.enqueued, s.delivered) == (3, 3) == (len(events), len(events))
         await p.shutdown()
 
 
@@ -437,7 +438,7 @@ async def test_explicit_trace_attributes_win_over_the_root_defaults() -> None:
         await p.shutdown()
 
 
-async def test_the_root_and_its_trace_create_share_one_outcome() -> None:
+async def test_a_failed_trace_create_is_reported_as_itself_and_its_root_delivered() -> None:
     errors: list[EventError] = []
     async with FakeLangfuse() as server:
         p = make_pipeline(server.url, on_error=errors.append)
@@ -449,14 +450,25 @@ async def test_the_root_and_its_trace_create_share_one_outcome() -> None:
         p.emit(refused)
         assert (await p.flush(timeout=10)).completed
         ids = [[e["id"] for e in b] for b in server.batches()]
-        # Both were sent; only the flaky pair went again, with the same envelope ids.
-        assert ids[1] == [flaky.event_id, flaky.event_id + "-trace"]
-        assert [(e.event_id, e.reason, e.status) for e in errors] == [
-            (refused.event_id, "rejected", 400)
+        # Only the flaky trace-create went again, with the same envelope id: its span was stored.
+        assert ids[1] == [flaky.event_id + "-trace"]
+        assert [
+            (e.event_id, e.event_type, e.body_id, e.trace_id, e.reason, e.status) for e in errors
+        ] == [
+            (
+                refused.event_id + "-trace",
+                "trace-create",
+                refused.trace_id,
+                refused.trace_id,
+                "rejected",
+                400,
+            )
         ]
+        assert not errors[0].possibly_delivered
         await p.shutdown()
         s = p.statistics()
-        assert (s.delivered, s.failed) == (1, 1) and balanced(p)
+        # Wire events: two spans and two trace-creates; three stored, one refused.
+        assert (s.enqueued, s.delivered, s.failed) == (4, 3, 1) and balanced(p)
 
 
 async def test_debug_logging_tells_each_request_and_retry(

@@ -23,20 +23,31 @@ def test_an_event_that_fits_gets_its_envelope_once() -> None:
     record = item.record
     assert prepare(item, "ingestion", CTX, LIMIT) is READY
     assert item.ingestion == _ingestion.encode_event(record, CTX)
-    assert item.record is record and item.trace_event is None and item.span is None
+    assert item.record is record and item.span is None
     encoded = item.ingestion
     assert prepare(item, "ingestion", CTX, LIMIT) is READY  # a retry: not encoded again
     assert item.ingestion is encoded
 
 
-def test_a_root_observation_brings_its_trace_create() -> None:
-    item = Item(1, factories.observation(parent_id=None, name="root"))
-    assert prepare(item, "ingestion", CTX, LIMIT) is READY
-    assert item.trace_event is not None
-    trace = json.loads(item.trace_event)
-    assert trace["type"] == "trace-create"
-    assert trace["id"] == item.record.event_id + "-trace"
-    assert trace["body"]["id"] == item.record.trace_id
+def test_a_root_observation_brings_its_trace_create_as_an_event_of_its_own() -> None:
+    item = Item(1, factories.observation(parent_id=None, name="root", input="x" * 20_000))
+    prepared = prepare(item, "ingestion", CTX, 8_000)
+    companion = prepared.companion
+    assert companion is not None and prepared.truncated
+    assert companion.event_type == "trace-create" and companion.start_ns == item.record.start_ns
+    assert (companion.event_id, companion.body_id) == (
+        item.record.event_id + "-trace",
+        item.record.trace_id,
+    )
+    # It is truncated on its own, from the root's whole input.
+    trace_item = Item(1, companion, derived=True)
+    assert prepare(trace_item, "ingestion", CTX, 8_000) is TRUNCATED
+    assert trace_item.ingestion is not None
+    trace = json.loads(trace_item.ingestion)
+    assert trace["type"] == "trace-create" and trace["body"]["name"] == "root"
+    assert trace["body"]["input"] == TRUNCATED_MARKER
+    # A retry of the root brings no second one.
+    assert prepare(item, "ingestion", CTX, 8_000) is READY
 
 
 def test_a_large_event_is_truncated_and_counted_once_across_routes() -> None:

@@ -5,6 +5,8 @@ These use the public ``langfuse_async.testing`` fixtures, as a user's tests woul
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from langfuse_async import EventError, Langfuse, observe
@@ -42,7 +44,8 @@ async def test_server_errors_are_retried_until_delivered(
     assert (await langfuse_client.flush(timeout=10)).completed
     assert ERRORS == []
     s = langfuse_client.statistics()
-    assert s.delivered == 1 and s.retries == 2
+    # Two events on the wire (the span and its trace's trace-create), each sent three times.
+    assert s.delivered == 2 and s.retries == 4
     [trace] = await langfuse_collector.traces()
     assert trace.name == "work"
 
@@ -55,7 +58,7 @@ async def test_rate_limits_and_dropped_connections_are_retried(
     langfuse_collector.faults.drop_connection(route="ingestion")
     await work(2)
     assert (await langfuse_client.flush(timeout=10)).completed
-    assert ERRORS == [] and langfuse_client.statistics().retries == 2
+    assert ERRORS == [] and langfuse_client.statistics().retries == 4
     assert len(await langfuse_collector.observations()) == 1
 
 
@@ -66,7 +69,10 @@ async def test_unauthorized_is_final(
     langfuse_collector.faults.unauthorized(route="ingestion")
     await work(3)
     assert (await langfuse_client.flush(timeout=10)).completed
-    assert [(e.reason, e.status) for e in ERRORS] == [("unauthorized", 401)]
+    assert [(e.event_type, e.reason, e.status) for e in ERRORS] == [
+        ("span-create", "unauthorized", 401),
+        ("trace-create", "unauthorized", 401),
+    ]
     assert len(langfuse_collector.requests_to("ingestion")) == 1
     assert balanced(langfuse_client)
 
@@ -124,3 +130,38 @@ async def test_auto_mode_against_a_v4_collector_loses_nothing(
     assert ERRORS == []
     assert langfuse_client.statistics().transport == "otlp"
     assert len(await langfuse_collector.traces()) == 3
+
+
+@observe(name="step")
+async def _step(i: int) -> int:
+    return i
+
+
+@observe(name="handle")
+async def _handle(langfuse: Langfuse, n: int) -> None:
+    langfuse.update_current_trace(user_id=f"user-{n}", session_id="s")
+    for i in range(5):
+        await _step(i)
+    langfuse.score_current_trace(name="quality", value=1.0)
+
+
+@FAST
+async def test_statistics_count_the_events_the_server_accepted_one_trace_create_per_trace(
+    langfuse_client: Langfuse, langfuse_collector: Collector
+) -> None:
+    for n in range(20):
+        await _handle(langfuse_client, n)
+    assert (await langfuse_client.flush(timeout=10)).completed
+    events = [
+        event
+        for request in langfuse_collector.requests_to("ingestion")
+        for event in json.loads(request.body)["batch"]
+    ]
+    trace_creates = [e for e in events if e["type"] == "trace-create"]
+    # One per trace: the update made while the root was open travels with the root's.
+    assert len(trace_creates) == 20 == len({e["body"]["id"] for e in trace_creates})
+    assert all(e["body"]["userId"].startswith("user-") for e in trace_creates)
+    s = langfuse_client.statistics()
+    # 20 x (root + 5 steps + its trace-create + the score) events, all accepted.
+    assert s.delivered == langfuse_collector.event_count == len(events) == 160
+    assert s.enqueued == s.delivered and ERRORS == []

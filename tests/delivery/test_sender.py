@@ -76,29 +76,3 @@ async def test_no_reply_is_a_retry_without_a_status() -> None:
         assert [(r.item, r.status) for r in out.retry] == [(items[0], None), (items[1], None)]
         assert all(r.message for r in out.retry)
         assert out.whole_request and out.status is None and out.failure == out.retry[0].message
-
-
-async def test_large_otlp_bodies_are_gzipped_on_the_clients_own_threads(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import gzip
-    import threading
-
-    from langfuse_async._delivery import sender as sender_module
-    from langfuse_async._wire import otlp
-
-    threads: list[str] = []
-    real = otlp.gzip_body
-
-    def spy(raw: bytes) -> bytes:
-        threads.append(threading.current_thread().name)
-        return real(raw)
-
-    monkeypatch.setattr(otlp, "gzip_body", spy)
-    raw = b'{"resourceSpans":[]}' + b" " * 200_000
-    assert gzip.decompress(await sender_module.gzip_off_loop(raw)) == raw
-    # Not the event loop's thread, and not anyio's shared pool that user code also uses.
-    assert [name.startswith("langfuse_async-gzip") for name in threads] == [True]
-    sender_module._forget_gzip_pool()  # as in a forked child: a new pool is made on demand
-    assert gzip.decompress(await sender_module.gzip_off_loop(raw)) == raw
-    assert len(threads) == 2 and threads[1].startswith("langfuse_async-gzip")

@@ -73,7 +73,21 @@ def test_size_counts_payload_bytes(tracer: RecordingTracer) -> None:
     obs = tracer.start_observation(name="x", input="12345678")  # 10 bytes encoded
     obs.update(output=[1, 2])  # 5 bytes
     obs.end()
-    assert tracer.by_name("x").size == RECORD_OVERHEAD_BYTES + 15
+    assert tracer.by_name("x").size == RECORD_OVERHEAD_BYTES + 15 + len("x")
+
+
+def test_size_counts_every_string_a_record_holds(tracer: RecordingTracer) -> None:
+    # 200 KB names, models and status messages used memory the bound did not see.
+    big = "n" * 200_000
+    obs = tracer.start_observation(name=big, as_type="generation")
+    obs.update(model=big, version=big, status_message=big, prompt_name=big, prompt_version=1)
+    obs.update_trace(user_id=big, tags=[big])
+    obs.end()
+    rec = tracer.by_name(big)
+    assert rec.trace is not None
+    held = [rec.name, rec.model, rec.version, rec.status_message, rec.prompt_name]
+    held += [rec.trace.user_id, *(rec.trace.tags or ())]
+    assert rec.size >= sum(len(text or "") for text in held) >= 5 * 200_000
 
 
 def test_invalid_level_and_prompt_version_are_ignored(
@@ -121,7 +135,7 @@ def test_hostile_field_values_never_raise(tracer: RecordingTracer) -> None:
     obs.end()
     (rec,) = tracer.observations
     assert rec.name == "<Hostile>"
-    assert tracer.traces[0].attributes.user_id == "<Hostile>"
+    assert rec.trace is not None and rec.trace.user_id == "<Hostile>"
     assert tracer.scores[0].comment == "<Hostile>"
 
 
@@ -259,11 +273,15 @@ def test_update_trace_from_a_handle_outside_its_context(tracer: RecordingTracer)
     late = root.start_observation(name="late")
     late.end()
     root.end()
-    (update,) = tracer.traces
-    assert update.trace_id == root.trace_id
-    assert update.attributes.tags == ("single",) and update.attributes.release == "r1"
+    assert tracer.traces == []  # the root was open: its record carries the update
+    attrs = tracer.by_name("root").trace
+    assert attrs is not None
+    assert attrs.tags == ("single",) and attrs.release == "r1"
     assert tracer.by_name("early").trace is None  # ended before the update
-    assert tracer.by_name("late").trace == update.attributes
+    assert tracer.by_name("late").trace == attrs
+    root.update_trace(user_id="u-2")  # after the root ended: an event of its own
+    (update,) = tracer.traces
+    assert update.trace_id == root.trace_id and update.attributes.user_id == "u-2"
     assert update.size > RECORD_OVERHEAD_BYTES
 
 
@@ -276,7 +294,8 @@ def test_empty_trace_update_sends_nothing(tracer: RecordingTracer) -> None:
 def test_trace_fields_are_coerced_to_strings(tracer: RecordingTracer) -> None:
     with tracer.start_as_current_span(name="x"):
         tracer.update_current_trace(user_id=42, session_id=7, tags=[1, 2, 1])  # type: ignore[arg-type, list-item]
-    attrs = tracer.traces[0].attributes
+    attrs = tracer.by_name("x").trace
+    assert attrs is not None
     assert (attrs.user_id, attrs.session_id, attrs.tags) == ("42", "7", ("1", "2"))
 
 
@@ -430,8 +449,8 @@ def test_a_handle_needs_only_a_recorder() -> None:
     child = obs.start_observation(name="child")
     child.end()
     obs.end()
-    trace, score, child_record, root_record = recorder.records
-    assert trace.attributes.user_id == "u" and score.observation_id == obs.id
+    score, child_record, root_record = recorder.records
+    assert score.observation_id == obs.id
     assert child_record.parent_id == obs.id and root_record.name == "root"
     assert decode(root_record.input) == {"q": 1} and decode(root_record.usage_details) == {
         "input": 3

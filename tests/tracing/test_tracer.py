@@ -290,20 +290,16 @@ async def test_cancellation_is_recorded_as_warning_and_restores_context(
 
 
 def test_update_current_span_and_trace(tracer: RecordingTracer) -> None:
-    with tracer.start_as_current_span(name="root") as root:
+    with tracer.start_as_current_span(name="root"):
         tracer.update_current_span(output={"answer": 4}, level="WARNING", status_message="slow")
         tracer.update_current_trace(
             name="chat", user_id="u-1", session_id="s-9", tags=["chat"], metadata={"a": 1}
         )
         with tracer.start_as_current_span(name="child"):
             tracer.update_current_trace(tags=["beta", "chat"], metadata={"b": 2}, public=True)
-    first, second = tracer.traces
-    assert first.trace_id == second.trace_id == root.trace_id
-    # each trace event holds only what its update set
-    assert first.attributes.name == "chat" and first.attributes.public is None
-    assert second.attributes.name is None and second.attributes.tags == ("beta", "chat")
-    assert decode(second.attributes.metadata) == {"b": 2}
-    # every observation ending later carries the merged attributes
+    # While the root is open, no trace event: every observation ending later carries the
+    # merged attributes, the root among them (its trace-create is the trace's one).
+    assert tracer.traces == []
     merged = tracer.by_name("root").trace
     assert merged is not None
     assert (merged.name, merged.user_id, merged.session_id) == ("chat", "u-1", "s-9")
@@ -318,7 +314,8 @@ def test_update_current_span_and_trace(tracer: RecordingTracer) -> None:
 def test_trace_name_is_cut_to_the_server_limit(tracer: RecordingTracer) -> None:
     with tracer.start_as_current_span(name="root"):
         tracer.update_current_trace(name="n" * 5000)
-    assert tracer.traces[0].attributes.name == "n" * 1000
+    attrs = tracer.by_name("root").trace
+    assert attrs is not None and attrs.name == "n" * 1000
 
 
 def test_updates_outside_any_observation_do_nothing(
@@ -374,7 +371,8 @@ def test_mask_is_applied_to_input_output_and_metadata(isolated_registry: None) -
     rec = tracer.by_name("s")
     assert decode(rec.input) == decode(rec.output) == "***"
     assert decode(rec.metadata) == "***"
-    assert decode(tracer.traces[0].attributes.input) == "***"
+    attrs = rec.trace
+    assert attrs is not None and decode(attrs.input) == "***"
     assert "secret-in" in seen and "secret-out" in seen
 
 
