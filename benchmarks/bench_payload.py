@@ -4,8 +4,8 @@ Run with ``python benchmarks/bench_payload.py [calls]``. Each scenario is timed 
 rounds and the best round is printed (the least disturbed by the rest of the machine).
 Numbers are not asserted anywhere; compare them on the same machine.
 
-The first scenarios take the fast path (a scan, then one msgspec encode); the others take the
-sanitizing walk. pydantic and numpy scenarios run only when those packages are installed.
+Plain values take the fast path; dataclasses, bytes and the like take the sanitizing walk.
+The pydantic and numpy scenarios run only when those packages are installed.
 """
 
 from __future__ import annotations
@@ -42,6 +42,16 @@ def scenarios() -> dict[str, Callable[[], Any]]:
         "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
         * 3,
     }
+    chat_2kb = {
+        "model": "gpt-4o-mini",
+        "temperature": 0.2,
+        "messages": [
+            {"role": "system", "content": "You answer briefly. " * 20},
+            {"role": "user", "content": "Summarise the following text. " + "lorem ipsum " * 120},
+        ],
+    }
+    wide = {f"key{i}": (i, f"value {i}", i / 3) for i in range(50)}
+    embedding_list = [i / 1536 for i in range(1536)]
     message = Message("user", "what is 2+2?")
     message_with_time = Message("user", "hi", created=datetime.datetime(2024, 1, 1))
     with_bytes = {"q": "hi", "blob": b"raw text"}
@@ -52,7 +62,13 @@ def scenarios() -> dict[str, Callable[[], Any]]:
         "str": lambda: encode_payload("what is 2+2?"),
         "small dict (3 keys)": lambda: encode_payload(small),
         "chat request (6 messages)": lambda: encode_payload(messages),
+        "chat request of 2 KB (the throughput benchmark's)": lambda: encode_payload(chat_2kb),
+        "wide dict (50 keys of int, str, float tuples)": lambda: encode_payload(wide),
+        "embedding as a list of 1536 floats": lambda: encode_payload(embedding_list),
         "args dict with a dataclass": lambda: encode_payload({"message": message}),
+        "dict with an exception and a function": lambda: encode_payload(
+            {"error": ValueError("boom"), "callback": print}
+        ),
         "dataclass (4 fields)": lambda: encode_payload(message),
         "dataclass with a datetime": lambda: encode_payload(message_with_time),
         "dict with bytes": lambda: encode_payload(with_bytes),
@@ -74,12 +90,16 @@ def scenarios() -> dict[str, Callable[[], Any]]:
 
         completion = Completion(id="c-1", model="m", content="4", usage=Usage(input=5, output=1))
         cases["pydantic v2 model (nested)"] = lambda: encode_payload(completion)
+        cases["args dict with a pydantic model"] = lambda: encode_payload({"c": completion})
 
     if importlib.util.find_spec("numpy") is not None:
         import numpy
 
         embedding = numpy.random.default_rng(0).random(1536, dtype=numpy.float32)
         cases["numpy float32[1536] embedding"] = lambda: encode_payload(embedding)
+        cases["dict with numpy scalars"] = lambda: encode_payload(
+            {"score": numpy.float32(0.5), "n": numpy.int64(3)}
+        )
 
     return cases
 

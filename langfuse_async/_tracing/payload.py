@@ -1,16 +1,23 @@
-"""Payload encoding: user values become JSON bytes once, at record time, and never raise.
+"""Payload encoding: user values become JSON bytes once, never raising (one job in two paths).
 
 Every ``input``, ``output`` and ``metadata`` value goes through :func:`encode_payload`, which
 returns ``msgspec.Raw`` so the record keeps a private snapshot (later mutation of the user's
 objects changes nothing) and the batcher can splice the bytes without encoding them again.
 
-Two paths:
+Two paths, which give the same JSON for every value the fast path takes:
 
-* **Fast path.** A bounded scan checks that the value is made only of ``dict`` (with ``str``
-  keys), ``list``, ``tuple``, ``str``, ``bool``, ``None``, ``float`` and 64-bit ``int``; if so,
-  the shared encoder writes it directly. Small payloads cost a few hundred nanoseconds.
-* **Sanitizing walk.** Anything else (or a fast-path failure such as a lone surrogate) is
-  first converted to plain JSON values by a walk that never raises, then encoded.
+* **Fast path.** A scan checks that the value is made only of ``dict`` (with ``str`` keys),
+  ``list``, ``tuple``, ``str``, ``bool``, ``None``, ``float`` and 64-bit ``int``, nested at
+  most :data:`MAX_DEPTH` levels, plus values msgspec does not know, which its encoder hook
+  converts as the walk would: exceptions, functions, classes, modules, paths, pydantic v2
+  models, numpy arrays and scalars, and objects that become placeholders. Then msgspec writes
+  the value in one call. Long lists are scanned by type at C speed. msgspec cannot be
+  trusted with the rest without a scan: it writes bytes, datetimes, timedeltas, sets,
+  namedtuples, dataclasses, Structs and integers beyond 64 bits its own way, never calling the
+  hook. A failure on the way (a lone surrogate, a hook that meets a value only the walk may
+  convert) sends the value to the walk.
+* **Sanitizing walk.** Anything else is first converted to plain JSON values by a walk that
+  never raises, then encoded.
 
 How values come out (the walk; the fast path agrees on every value it admits):
 
@@ -69,6 +76,7 @@ import types
 import uuid
 from collections.abc import (
     Callable,
+    Collection,
     ItemsView,
     Iterable,
     KeysView,
@@ -138,6 +146,10 @@ _BINARY_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 # Scalars the encoder writes exactly as the walk would (a non-finite float is null either way).
 _PLAIN_SCALARS: frozenset[type] = frozenset({str, float, bool, type(None)})
+_is_int = int.__instancecheck__  # a C-level predicate for filter()
+# Lists and tuples longer than this (embeddings, rows) have their items' types gathered by
+# map(type) in C; a dict that wide is rare, and its keys need checking too.
+_WIDE = 32
 
 
 def _safe_placeholder_hook(obj: Any) -> Any:
@@ -173,14 +185,14 @@ def encode_payload(value: object) -> msgspec.Raw:
         Values JSON cannot hold are converted as the module documentation describes.
     """
     try:
-        if _is_plain(value, 0):
-            encoded = _encode(value)
+        if type(value) is str or _is_plain(value, 0):
+            encoded = _fast_encode(value)
             if len(encoded) >= _EXACT_FROM:
                 encoded = bytes(memoryview(encoded))
             return msgspec.Raw(encoded)
     except Exception:
-        # Lone surrogates, a too-deep Python stack or a dict mutated by another thread: the walk
-        # below handles each of them.
+        # Lone surrogates, a hook that met something it must not convert, or a dict mutated by
+        # another thread: the walk below handles each of them.
         pass
     try:
         return msgspec.Raw(bytes(memoryview(_encode(_walk(value, 0, set())))))
@@ -296,8 +308,99 @@ if hasattr(os, "register_at_fork"):
 # Fast path
 
 
+class _NotFast(Exception):
+    """Raised by the fast path's hook for a value only the walk may convert."""
+
+
+# What the fast path's hook does with a type msgspec hands it (see _hook_kind).
+_NOT_HOOKABLE = 0
+_HOOK_LEAF = 1
+_HOOK_PYDANTIC = 2
+_HOOK_NDARRAY = 3
+_HOOK_NUMPY_SCALAR = 4
+
+# A pydantic model or numpy array sitting deeper than this takes the walk, which would cut it
+# at MAX_DEPTH (an array's dimensions count as levels too, hence the halves).
+_MAX_HOOKED_LEVEL = MAX_DEPTH // 2
+_MAX_HOOKED_NDIM = MAX_DEPTH // 2
+
+_hook_kinds: dict[type, int] = {}
+
+# Types msgspec encodes itself, its own way (base64 bytes, RFC 3339 datetimes, unsorted sets,
+# namedtuples as arrays, dataclass and Struct options...): the hook never sees them, so values
+# holding them take the walk.
+_MSGSPEC_NATIVE = (
+    str,
+    int,
+    float,
+    bytes,
+    bytearray,
+    memoryview,
+    list,
+    tuple,
+    dict,
+    set,
+    frozenset,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+    decimal.Decimal,
+    enum.Enum,
+    msgspec.Struct,
+    msgspec.Raw,
+    type(msgspec.UNSET),
+)
+
+
+def _hook_kind(t: type) -> int:
+    """How the hook converts instances of ``t``, mirroring the walk's ``_classify`` order."""
+    if issubclass(t, _MSGSPEC_NATIVE) or _field_names(t) is not None:
+        return _NOT_HOOKABLE
+    if issubclass(
+        t,
+        pathlib.PurePath
+        | BaseException
+        | complex
+        | range
+        | type
+        | types.FunctionType
+        | types.MethodType
+        | types.BuiltinFunctionType
+        | types.ModuleType,
+    ):
+        return _HOOK_LEAF
+    if issubclass(t, Mapping | KeysView | ItemsView | ValuesView | Sequence | Set):
+        return _NOT_HOOKABLE  # the walk iterates these
+    for module_name in ("pydantic.main", "pydantic.v1.main"):
+        module = sys.modules.get(module_name)
+        base = getattr(module, "BaseModel", None) if module is not None else None
+        if isinstance(base, type) and issubclass(t, base):
+            return _HOOK_PYDANTIC if hasattr(base, "model_dump_json") else _NOT_HOOKABLE
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        if issubclass(t, numpy.ndarray):
+            return _HOOK_NDARRAY
+        if issubclass(t, numpy.generic):
+            return _HOOK_NUMPY_SCALAR
+    return _HOOK_LEAF  # the walk's placeholder
+
+
+def _hookable(t: type, depth: int) -> bool:
+    """Whether the fast path's hook may convert an instance of ``t`` found at ``depth``."""
+    kind = _hook_kinds.get(t)
+    if kind is None:
+        kind = _hook_kind(t)
+        if len(_hook_kinds) >= _MAX_CACHED_TYPES:
+            _hook_kinds.clear()
+        _hook_kinds[t] = kind
+    if kind == _HOOK_PYDANTIC or kind == _HOOK_NDARRAY:
+        return depth <= _MAX_HOOKED_LEVEL
+    return kind != _NOT_HOOKABLE
+
+
 def _is_plain(obj: Any, depth: int) -> bool:
-    """Whether ``obj`` is plain JSON data the encoder can write exactly as the walk would.
+    """Whether the fast path's encoder writes ``obj`` exactly as the walk would.
 
     Exact types only: subclasses (``IntEnum``, ``OrderedDict``, ``numpy.str_``) take the walk.
     Cycles and absurd depth end at :data:`MAX_DEPTH`, which sends them to the walk as well.
@@ -325,6 +428,8 @@ def _is_plain(obj: Any, depth: int) -> bool:
     if t is list or t is tuple:
         if depth >= MAX_DEPTH:
             return False
+        if len(obj) > _WIDE:
+            return _are_plain(obj, depth)
         for v in obj:
             tv = type(v)
             if tv is str:
@@ -342,7 +447,56 @@ def _is_plain(obj: Any, depth: int) -> bool:
         return True
     if t is int:
         return _INT_MIN <= obj <= _INT_MAX  # type: ignore[no-any-return]
-    return False
+    return _hookable(t, depth)
+
+
+def _are_plain(items: Collection[Any], depth: int) -> bool:
+    """``_is_plain`` for the items of a long list or tuple: their types are gathered in C."""
+    kinds = set(map(type, items))
+    if kinds <= _PLAIN_SCALARS:
+        return True
+    if int in kinds:
+        ints = list(filter(_is_int, items))
+        if min(ints) < _INT_MIN or max(ints) > _INT_MAX:
+            return False
+        kinds.discard(int)
+    kinds -= _PLAIN_SCALARS
+    if not kinds:
+        return True
+    child = depth + 1
+    for v in items:
+        if type(v) in kinds and not _is_plain(v, child):
+            return False
+    return True
+
+
+def _fast_hook(obj: Any) -> Any:
+    """Convert what msgspec does not know exactly as the walk would, or give up on the path."""
+    kind = _hook_kinds.get(type(obj))
+    if kind == _HOOK_LEAF:
+        return _walk(obj, 0, set())  # leaf conversions depend on the value alone
+    if kind == _HOOK_PYDANTIC:
+        text = obj.model_dump_json(warnings=False)
+        if isinstance(text, str):
+            data = text.encode("utf-8")
+            if b"NaN" not in data and b"Infinity" not in data:
+                return msgspec.Raw(data)
+    elif kind == _HOOK_NDARRAY:
+        if obj.size > MAX_ARRAY_ELEMENTS:
+            return _walk(obj, 0, set())  # the shape placeholder
+        if obj.dtype.kind in "biuf" and obj.ndim <= _MAX_HOOKED_NDIM:
+            return obj.tolist()
+    elif kind == _HOOK_NUMPY_SCALAR:
+        item = obj.item()
+        if type(item) is float or type(item) is bool:
+            return item
+        if type(item) is int and _INT_MIN <= item <= _INT_MAX:
+            return item
+    # Also reached for dict keys msgspec cannot write (None, bool, tuple): the walk's job.
+    raise _NotFast
+
+
+_fast_encode = msgspec.json.Encoder(enc_hook=_fast_hook).encode
 
 
 # --------------------------------------------------------------------------------------------

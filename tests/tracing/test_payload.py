@@ -926,3 +926,182 @@ def test_cap_payload() -> None:
     capped = cap_payload(raw, 101)
     assert decoded(capped) == TRUNCATED_MARKER
     assert decoded(cap_payload(encode_payload({"big": list(range(1000))}), 10)) == TRUNCATED_MARKER
+
+
+# --------------------------------------------------------------------------------------------
+# The fast path (msgspec in one call, its hook for types it does not know) and the walk agree
+
+
+def walked(value: object) -> bytes:
+    """What the sanitizing walk alone writes for ``value``: the reference for the fast path."""
+    try:
+        return bytes(_payload._encode(_payload._walk(value, 0, set())))
+    except Exception:
+        return bytes(_payload._encode(_payload._placeholder(value)))
+
+
+def takes_fast_path(value: object) -> bool:
+    return type(value) is str or _payload._is_plain(value, 0)
+
+
+def nest(value: Any, levels: int) -> Any:
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def cyclic_dict() -> dict[str, Any]:
+    d: dict[str, Any] = {"a": 1}
+    d["self"] = d
+    return d
+
+
+def cyclic_list() -> list[Any]:
+    lst: list[Any] = [1]
+    lst.append([lst])
+    return lst
+
+
+def function_for_payload() -> None:
+    pass
+
+
+FAST_CASES: dict[str, Any] = {
+    "str": "what is 2+2?",
+    "observe arguments": {"question": "what is 2+2?", "top_k": 3},
+    "nested plain": {"a": [1, 2.5, None, True, {"b": ("c", -(2**63), 2**64 - 1)}]},
+    "NaN and infinities": {"nan": math.nan, "inf": [math.inf, -math.inf]},
+    "exception, function, class, module, path": {
+        "error": ValueError("boom"),
+        "fn": function_for_payload,
+        "builtin": len,
+        "cls": dict,
+        "module": math,
+        "path": pathlib.PurePosixPath("/tmp/x"),
+        "complex": 1 + 2j,
+        "range": range(3),
+    },
+    "objects whose repr and iteration raise": {"h": [Hostile(), 1], "huge": HugeRepr()},
+    "metaclass that raises": [HostileName()],
+    "nesting at the limit": nest("leaf", MAX_DEPTH),
+    "wide list of floats": [i / 7 for i in range(200)],
+    "wide list of mixed plain values": [1, "a", None, 2.5, True, [1], {"k": "v"}] * 10,
+    "wide dict": {f"k{i}": [i, str(i), i / 3] for i in range(50)},
+    "wide list with objects for the hook": [ValueError("e"), Hostile(), 1] * 20,
+}
+
+SLOW_CASES: dict[str, Any] = {
+    "cyclic dict": cyclic_dict(),
+    "cyclic list": cyclic_list(),
+    "nested one level too deep": nest("leaf", MAX_DEPTH + 1),
+    "very deep": nest([], 5_000),
+    "huge int": {"n": 2**64},
+    "huge negative int": [-(2**63) - 1],
+    "int too long for str": [10**5000],
+    "bytes": {"blob": b"raw text", "bin": b"\xff\x00"},
+    "bytearray and memoryview": [bytearray(b"x"), memoryview(b"y")],
+    "datetime with a timezone": [datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)],
+    "time and timedelta": {"t": datetime.time(1, 2), "d": datetime.timedelta(seconds=90)},
+    "set": {"tags": {"b", "a", "c"}},
+    "namedtuple": [Point(1, 2)],
+    "dataclass": {"m": Message("user", "hi")},
+    "msgspec Struct": [Envelope(kind="k", body=b"x")],
+    "raw JSON": [msgspec.Raw(b"[1,2]"), msgspec.Raw(b"{not json")],
+    "enum": {"color": Color.RED, "level": Level.HIGH, "mode": Mode.FAST},
+    "str subclass": [Mode.FAST, type("S", (str,), {})("s")],
+    "dict subclass": collections.OrderedDict(a=1),
+    "non-str keys": {1: "a", None: "b", False: "c", (1, 2): "d", 1.5: "e", math.nan: "f"},
+    "uuid and decimal": [uuid.UUID(int=1), decimal.Decimal("1.10")],
+    "wide list with one huge int": [*range(100), 2**70],
+    "wide list with one bytes": [*range(100), b"x"],
+    "wide dict with an int key": {**{f"k{i}": i for i in range(40)}, 7: "x"},
+    "mutating dataclass": {"m": HostileField(1, Hostile())},
+}
+
+
+@pytest.mark.parametrize("value", FAST_CASES.values(), ids=FAST_CASES.keys())
+def test_fast_path_takes_plain_values_and_hook_types_and_agrees_with_the_walk(
+    value: object,
+) -> None:
+    assert takes_fast_path(value)
+    assert bytes(encode_payload(value)) == walked(value)
+
+
+@pytest.mark.parametrize("value", SLOW_CASES.values(), ids=SLOW_CASES.keys())
+def test_values_msgspec_would_write_its_own_way_take_the_walk(value: object) -> None:
+    assert not takes_fast_path(value)
+    assert bytes(encode_payload(value)) == walked(value)
+
+
+def test_a_lone_surrogate_fails_the_fast_path_and_the_walk_repairs_it() -> None:
+    value = {"text": "a\ud800b"}
+    assert takes_fast_path(value)  # the scan does not read text; msgspec refuses it
+    assert bytes(encode_payload(value)) == walked(value)
+    assert roundtrip(value) == {"text": "a\ufffdb"}
+    assert roundtrip("\udfff") == "\ufffd"
+
+
+def test_pydantic_models_go_through_the_hook_unless_too_deep_or_unwritable() -> None:
+    pydantic = pytest.importorskip("pydantic", minversion="2")
+
+    class Usage(pydantic.BaseModel):
+        input: int
+        created: datetime.datetime
+
+    class Loose(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(arbitrary_types_allowed=True)
+        other: Any = None
+
+    class Constants(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(ser_json_inf_nan="constants")
+        f: float
+
+    usage = Usage(input=3, created=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    loop = Loose()
+    loop.other = loop
+    shallow = {"usage": usage, "list": [usage]}
+    assert takes_fast_path(shallow)
+    assert bytes(encode_payload(shallow)) == walked(shallow)
+    deep = nest(usage, MAX_DEPTH // 2 + 1)
+    assert not takes_fast_path(deep)
+    assert bytes(encode_payload(deep)) == walked(deep)
+    # pydantic refuses the cycle and writes NaN as a bare token: the hook gives up, the walk
+    # writes what it always wrote.
+    for value in ({"loop": loop}, {"c": Constants(f=math.nan)}, {"o": Loose(other=object())}):
+        assert takes_fast_path(value)
+        assert bytes(encode_payload(value)) == walked(value)
+
+
+def test_numpy_values_go_through_the_hook_or_the_walk_with_the_same_result() -> None:
+    np = pytest.importorskip("numpy")
+    object_array = np.empty(2, dtype=object)
+    object_array[0] = 1
+    object_array[1] = object_array
+    values = [
+        {"score": np.float32(0.5), "n": np.int64(3), "flag": np.bool_(True)},
+        {"nan": np.float64("nan"), "big": np.uint64(2**64 - 1)},
+        {"emb": np.arange(6, dtype=np.float32).reshape(2, 3)},
+        {"huge": np.zeros(MAX_ARRAY_ELEMENTS + 1, dtype=np.int8)},
+        {"objects": object_array},
+        {"complex": np.array([1 + 2j]), "scalar": np.complex64(1j)},
+        {"text": np.array(["a", "b"]), "bytes": np.bytes_(b"\xff")},
+        {"when": np.datetime64("2024-01-01T00:00:00", "ns")},
+        {"many dims": np.zeros((1,) * 40)},
+        nest(np.zeros((1,) * 20), MAX_DEPTH // 2 + 1),
+    ]
+    for value in values:
+        assert bytes(encode_payload(value)) == walked(value), value
+    assert takes_fast_path(values[0]) and takes_fast_path(values[2])
+
+
+def test_the_hook_cache_forgets_types_past_its_bound() -> None:
+    classes = [type(f"Throwaway{i}", (), {}) for i in range(_payload._MAX_CACHED_TYPES + 5)]
+    for cls in classes:
+        assert roundtrip([cls()]) == [f"<Throwaway{classes.index(cls)} object>"]
+    assert len(_payload._hook_kinds) <= _payload._MAX_CACHED_TYPES
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ANYTHING)
+def test_property_encoding_equals_the_walk_for_anything(value: object) -> None:
+    assert bytes(encode_payload(value)) == walked(value)

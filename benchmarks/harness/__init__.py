@@ -1,0 +1,1 @@
+"""The benchmark harness: competitor venvs, the loopback sink, workloads, the report."""
