@@ -13,6 +13,8 @@ from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Literal, cast
 
+import msgspec
+
 from ._config import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BACKOFF_MAX,
@@ -30,6 +32,7 @@ from ._config import (
     resolve_config,
 )
 from ._delivery.pipeline import Pipeline
+from ._delivery.runtime import in_running_asyncio_loop
 from ._outcomes import EventError, FlushResult, Statistics
 from ._records import Sink
 from ._tracing import (
@@ -50,9 +53,11 @@ class Langfuse(Tracer):
     """An asyncio-native Langfuse client.
 
     Events (observations, trace updates, scores) are recorded without blocking or raising, queued
-    in memory, and sent by a background task on the running event loop: batches under
+    in memory, and sent by a background task on the running event loop (or, where none runs, on
+    a background thread with a loop of its own: sync code, threads, trio): batches under
     ``max_batch_bytes``, retried with backoff, each event ending delivered or reported once to
-    ``on_error``. Use it as ``async with Langfuse() as langfuse:`` or call :meth:`shutdown`.
+    ``on_error``. Use it as ``async with Langfuse() as langfuse:`` or call :meth:`shutdown`
+    (:meth:`shutdown_sync` from sync code).
 
     Args:
         public_key: Project public key; default ``LANGFUSE_PUBLIC_KEY``. Surrounding whitespace
@@ -238,6 +243,7 @@ class Langfuse(Tracer):
                 "takes over get_client() and @observe"
             )
         super().__init__(self._config, sink)
+        self._project_id: str | None = None
         register_client(self)
 
     def __repr__(self) -> str:
@@ -254,6 +260,9 @@ class Langfuse(Tracer):
     async def flush(self, timeout: float | None = None) -> FlushResult:
         """Send every event enqueued before this call and wait for its outcome.
 
+        Works under asyncio and under trio (or any library anyio supports), where the wait
+        goes through the client's background delivery thread.
+
         Args:
             timeout: Seconds to wait at most; None waits until done.
 
@@ -262,7 +271,30 @@ class Langfuse(Tracer):
         """
         if self._pipeline is None:
             return FlushResult(completed=True, pending=0)
+        if not in_running_asyncio_loop():
+            return await self._pipeline.flush_elsewhere(timeout)
         return await self._pipeline.flush(timeout)
+
+    def flush_sync(self, timeout: float | None = None) -> FlushResult:
+        """Blocking :meth:`flush`, for code without an event loop (a script, a Celery task).
+
+        The official SDK's ``langfuse.flush()``. Delivery runs on the client's background
+        thread; this call waits for it.
+
+        Args:
+            timeout: Seconds to wait at most; None waits until done.
+
+        Returns:
+            As :meth:`flush`.
+
+        Raises:
+            RuntimeError: Called from a thread that runs an asyncio event loop, which it would
+                block: use ``await langfuse.flush()`` there.
+        """
+        if self._pipeline is None:
+            return FlushResult(completed=True, pending=0)
+        _refuse_on_loop("flush_sync", "flush")
+        return self._pipeline.flush_sync(timeout)
 
     async def shutdown(self, timeout: float | None = None) -> FlushResult:
         """Flush, stop the worker and close the HTTP session. Idempotent.
@@ -283,9 +315,97 @@ class Langfuse(Tracer):
             return FlushResult(completed=True, pending=0)
         if timeout is None:
             timeout = self._config.shutdown_timeout
-        result = await self._pipeline.shutdown(timeout)
+        if not in_running_asyncio_loop():
+            result = await self._pipeline.shutdown_elsewhere(timeout)
+        else:
+            result = await self._pipeline.shutdown(timeout)
         client_closed(self)
         return result
+
+    def shutdown_sync(self, timeout: float | None = None) -> FlushResult:
+        """Blocking :meth:`shutdown`, for code without an event loop (the official ``shutdown()``).
+
+        Stops the client's background delivery thread. Idempotent.
+
+        Args:
+            timeout: Seconds to allow; None uses the client's ``shutdown_timeout``.
+
+        Returns:
+            As :meth:`shutdown`.
+
+        Raises:
+            RuntimeError: Called from a thread that runs an asyncio event loop, which it would
+                block: use ``await langfuse.shutdown()`` there.
+        """
+        if self._pipeline is None:
+            return FlushResult(completed=True, pending=0)
+        _refuse_on_loop("shutdown_sync", "shutdown")
+        if timeout is None:
+            timeout = self._config.shutdown_timeout
+        result = self._pipeline.shutdown_sync(timeout)
+        client_closed(self)
+        return result
+
+    async def auth_check(self) -> bool:
+        """Check the keys against the server (``GET /api/public/projects``), as 5.x does.
+
+        Meant for start-up and diagnostics, not for every request.
+
+        Returns:
+            True when the server accepts the keys and names a project; False otherwise
+            (rejected keys, no reply, a disabled client), with the reason logged at WARNING.
+        """
+        return await self._project() is not None
+
+    async def get_trace_url(self, *, trace_id: str | None = None) -> str | None:
+        """Return the URL of a trace in the Langfuse UI, as the official SDK builds it.
+
+        ``{base_url}/project/{project_id}/traces/{trace_id}``; the project id is asked of the
+        server once (``GET /api/public/projects``). The embedded collector's web view serves
+        the same path.
+
+        Args:
+            trace_id: The trace; the current one when omitted.
+
+        Returns:
+            The URL, or None without a trace id or when the project is unknown (logged).
+        """
+        trace_id = trace_id or self.get_current_trace_id()
+        if not trace_id:
+            return None
+        project_id = await self._project()
+        if project_id is None:
+            return None
+        return f"{self._config.base_url.rstrip('/')}/project/{project_id}/traces/{trace_id}"
+
+    async def _project(self) -> str | None:
+        """The id of the keys' project, asked of the server once; None (logged) if unknown."""
+        if self._project_id is not None:
+            return self._project_id
+        if self._pipeline is None:
+            logger.warning("auth check: the client is disabled (%s)", self._config.disabled_reason)
+            return None
+        reply = await self._pipeline.api_get("/api/public/projects")
+        if reply is None:
+            logger.warning("auth check failed: no reply from %s", self._config.base_url)
+            return None
+        status, body = reply
+        if status in (401, 403):
+            logger.warning("auth check failed: the server rejected the keys (HTTP %d)", status)
+            return None
+        if status != 200:
+            logger.warning("auth check failed: HTTP %d from %s", status, self._config.base_url)
+            return None
+        try:
+            data = msgspec.json.decode(body, type=_Projects).data
+        except msgspec.DecodeError:
+            logger.warning("auth check failed: the server's reply is not a project list")
+            return None
+        if not data:
+            logger.warning("auth check failed: no project found for the keys")
+            return None
+        self._project_id = data[0].id
+        return self._project_id
 
     def statistics(self) -> Statistics:
         """Return a frozen snapshot of the client's counters."""
@@ -305,6 +425,14 @@ class Langfuse(Tracer):
         await self.shutdown()
 
 
+class _Project(msgspec.Struct):
+    id: str
+
+
+class _Projects(msgspec.Struct):
+    data: list[_Project]
+
+
 class _PipelineSink:
     """The delivery pipeline as the tracer's :class:`~langfuse_async._records.Sink`."""
 
@@ -318,6 +446,13 @@ class _PipelineSink:
     def count_sampled_out(self) -> None:
         # Looked up per call: a forked child rebuilds the pipeline's ledger.
         self._pipeline._ledger.count_sampled_out()
+
+
+def _refuse_on_loop(name: str, instead: str) -> None:
+    if in_running_asyncio_loop():
+        raise RuntimeError(
+            f"{name}() would block the running event loop; use `await langfuse.{instead}()`"
+        )
 
 
 def _enable_debug_logging() -> None:

@@ -126,6 +126,8 @@ class ObservationRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     remote_parent: bool = False
     """True for the local root of a trace continued from another service (``trace_context``
     with a parent): ``parent_id`` is not one of ours, and this is the root here."""
+    environment: str | None = None
+    """The environment propagated to this observation; None: the client's."""
 
     @property
     def is_local_root(self) -> bool:
@@ -152,6 +154,8 @@ class TraceRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     start_ns: int | None = None
     """The trace's start (its ``timestamp``): set on the ``trace-create`` a root observation
     brings, None on an update (the server keeps the time it has)."""
+    environment: str | None = None
+    """The environment propagated to the root that brings it; None: the client's."""
 
     @property
     def event_type(self) -> str:
@@ -183,6 +187,8 @@ class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """The score config the value follows (Langfuse score configs)."""
     dataset_run_id: str | None = None
     """The dataset run scored (instead of a trace or session)."""
+    environment: str | None = None
+    """The score's own environment; None: the client's."""
 
     @property
     def event_type(self) -> str:

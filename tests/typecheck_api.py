@@ -12,7 +12,20 @@ from collections.abc import AsyncIterator, Iterator
 
 from typing_extensions import assert_type
 
-from langfuse_async import Langfuse, Observation, get_client, observe
+from langfuse_async import (
+    FlushResult,
+    Langfuse,
+    LangfuseAgent,
+    LangfuseEvent,
+    LangfuseGeneration,
+    LangfuseRetriever,
+    LangfuseSpan,
+    LangfuseTool,
+    Observation,
+    get_client,
+    observe,
+    propagate_attributes,
+)
 
 # --------------------------------------------------------------------------- @observe
 
@@ -103,25 +116,41 @@ async def client_methods_have_the_official_names() -> None:
     langfuse = Langfuse()
     assert_type(get_client(), Langfuse)
     with langfuse.start_as_current_span(name="s", input={"q": 1}) as span:
-        assert_type(span, Observation)
-        assert_type(span.update(output="o", level="WARNING"), Observation)
-        assert_type(span.start_observation(name="c", as_type="tool"), Observation)
+        assert_type(span, LangfuseSpan)
+        assert_type(span.update(output="o", level="WARNING", unknown_key=1), Observation)
+        assert_type(span.start_observation(name="c", as_type="tool"), LangfuseTool)
+        assert_type(span.start_observation(name="c"), LangfuseSpan)
+        span.set_trace_as_public()
+        span.score(name="q", value=1.0, config_id="c", timestamp=0)
         span.update_trace(user_id="u", session_id="s", tags=["a"], public=False)
         span.score(name="quality", value=0.5)
     async with langfuse.start_as_current_observation(
         name="r", as_type="retriever", end_on_exit=None
     ) as obs:
-        assert_type(obs, Observation)
+        assert_type(obs, LangfuseRetriever)
+    with langfuse.start_as_current_observation(name="a", as_type="agent") as agent:
+        assert_type(agent, LangfuseAgent)
+    with propagate_attributes(user_id="u", session_id="s", tags=["t"], metadata={"k": "v"}):
+        pass
+    async with propagate_attributes(trace_name="n", version="1", environment="prod"):
+        pass
     async with langfuse.start_as_current_generation(name="g", model="m") as generation:
+        assert_type(generation, LangfuseGeneration)
         langfuse.update_current_generation(usage_details={"input": 1}, cost_details={"t": 0.1})
         assert_type(generation.end(), Observation)
     langfuse.update_current_trace(name="n", user_id="u", metadata={"k": "v"})
     langfuse.update_current_span(status_message="ok")
-    assert_type(langfuse.create_event(name="e"), Observation)
+    assert_type(langfuse.create_event(name="e"), LangfuseEvent)
+    langfuse.set_current_trace_as_public()
+    assert_type(await langfuse.auth_check(), bool)
+    assert_type(await langfuse.get_trace_url(trace_id="t"), str | None)
+    assert_type(langfuse.flush_sync(timeout=1), FlushResult)
+    assert_type(langfuse.shutdown_sync(), FlushResult)
     assert_type(langfuse.get_current_trace_id(), str | None)
     assert_type(langfuse.get_current_observation_id(), str | None)
     assert_type(langfuse.create_trace_id(seed="s"), str)
     langfuse.create_score(name="n", value=1.0, trace_id="t", data_type="NUMERIC")
+    langfuse.create_score(name="n", value=1.0, trace_id="t", timestamp=0, environment="qa")
     langfuse.score_current_trace(name="n", value="good", data_type="CATEGORICAL")
     langfuse.update_current_span(level="FATAL")  # type: ignore[arg-type]
     langfuse.create_score(name="n", value=1, data_type="PERCENT")  # type: ignore[arg-type]

@@ -4,8 +4,11 @@ Every accepted event is kept in ``events`` under its entity and envelope id, so 
 (same envelope ids) replaces its earlier copy instead of adding to it. A write stores a whole
 request's events in one transaction and then rebuilds each entity it touched once (see
 :mod:`._merge`): an entity seen for the first time is merged from the request's events alone,
-one that existed is re-read in one query per request. Entities are kept as JSON documents in
-the public API's field names, next to the columns reads filter, sort and page on in SQL.
+one that existed is re-read in one query per request. The costly part of a write (encoding
+the events, merging new entities) is :func:`prepare_write`, a pure function the server runs
+where it validates, off the store's thread; :meth:`Store.write` then only writes. Entities are
+kept as JSON documents in the public API's field names, next to the columns reads filter,
+sort and page on in SQL.
 
 A :class:`Store` is synchronous and belongs to one thread; :class:`AsyncStore` owns that thread
 and is what the server uses, so blocking SQLite work never runs on the event loop and every

@@ -102,7 +102,7 @@ class _Checked:
 
 
 def _check_batch(batch: list[Any], level: str, mode: str) -> _Checked:
-    """Validate a batch's events (pure: runs off the event loop)."""
+    """Validate a batch's events and prepare the accepted ones for storing (pure: off the loop)."""
     checked = _Checked()
     if mode == "v4":
         kept_batch = []

@@ -44,11 +44,13 @@ def cut_batches(
     max_bytes: int,
     max_count: int,
     overhead: Callable[[int], int],
+    counted: Sequence[bool] | None = None,
 ) -> list[range]:
     """Split items, in order, into consecutive batches that fit the limits.
 
     Greedy: each batch takes items while its body, ``sum(sizes) + overhead(n)``, stays within
-    ``max_bytes`` and it holds at most ``max_count`` items.
+    ``max_bytes`` and it holds at most ``max_count`` items (of those ``counted`` says count,
+    when given: all by default).
 
     An item too large to fit even alone is never dropped and never joined with others: it comes
     back as a batch of its own, whose body exceeds ``max_bytes``. The caller finds it with
@@ -73,13 +75,19 @@ def cut_batches(
     batches: list[range] = []
     start = 0
     total = 0
+    weight = 0
     for index, size in enumerate(sizes):
         count = index - start
-        if count and (count >= max_count or total + size + overhead(count + 1) > max_bytes):
+        counts = counted is None or counted[index]
+        if count and (
+            (counts and weight >= max_count) or total + size + overhead(count + 1) > max_bytes
+        ):
             batches.append(range(start, index))
             start = index
             total = 0
+            weight = 0
         total += size
+        weight += counts
     if start < len(sizes):
         batches.append(range(start, len(sizes)))
     return batches
@@ -158,14 +166,20 @@ class SentRoots:
 def plan_ingestion(
     items: Sequence[Item], *, max_bytes: int, max_count: int, ctx: WireContext
 ) -> Plan:
-    """Cut prepared items into ingestion requests (every body stays within the limit)."""
+    """Cut prepared items into ingestion requests (every body stays within the limit).
+
+    ``max_count`` (``flush_at``) counts the events produced: the ``trace-create`` the worker
+    adds for a root rides along without counting, so a batch carries as many of the user's
+    events whether they are roots or not (bytes still bound every body).
+    """
     sizes = [len(item.ingestion or b"") for item in items]
+    counted = [not item.derived for item in items]
 
     def overhead(n: int) -> int:
         return _ingestion.batch_overhead(n, ctx)
 
     plan = Plan()
-    _within_limit(plan, items, sizes, max_bytes, max_count, _memoized(overhead))
+    _within_limit(plan, items, sizes, max_bytes, max_count, _memoized(overhead), counted)
     return plan
 
 
@@ -220,9 +234,12 @@ def _within_limit(
     max_bytes: int,
     max_count: int,
     overhead: Callable[[int], int],
+    counted: Sequence[bool] | None = None,
 ) -> None:
     """Cut batches; set aside a lone event whose request would be too large."""
-    for r in cut_batches(sizes, max_bytes=max_bytes, max_count=max_count, overhead=overhead):
+    for r in cut_batches(
+        sizes, max_bytes=max_bytes, max_count=max_count, overhead=overhead, counted=counted
+    ):
         if len(r) == 1 and body_size(sizes, r, overhead) > max_bytes:
             plan.oversize.append(items[r[0]])
             continue

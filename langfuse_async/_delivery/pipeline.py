@@ -4,7 +4,10 @@
 blocks: it appends to the bounded queue and, at most once per batch, wakes the worker. The
 worker is started lazily on the first event seen inside a running loop, and again on a later
 loop when the first one has closed (a client that outlives ``asyncio.run``). Events produced
-where no loop runs wait for the next loop, ``flush()``, or the exit hook.
+where no asyncio loop of the client runs (sync code, other threads, trio) start it on the
+client's background loop thread (:mod:`.runtime`), so they leave within ``flush_interval`` too;
+``flush_sync``/``shutdown_sync`` and ``flush_elsewhere``/``shutdown_elsewhere`` wait for that
+loop from blocking code and from non-asyncio async code.
 
 The worker belongs to one loop. ``flush()`` and ``shutdown()`` called on another loop (another
 thread's) do their waiting there, and stay bounded if that loop stops under them.
@@ -25,10 +28,11 @@ from .._outcomes import FlushResult, Statistics
 from .._records import Record
 from .._wire.context import WireContext
 from . import hooks as _hooks
-from .http import HttpClient
+from .http import HttpClient, HttpError
 from .ledger import Ledger, event_error
 from .queue import EventQueue
 from .reports import IN_ON_ERROR, ErrorCallback, Reports
+from .runtime import BACKGROUND, in_running_asyncio_loop, run_from_any_async, run_sync
 from .sender import HttpSender, Sender
 from .worker import Worker
 
@@ -68,6 +72,9 @@ class Pipeline:
         """Set by the client: whether observations are still open (the exit hook ends them)."""
         self._shutdown_task: asyncio.Task[FlushResult] | None = None
         self._bind_lock = threading.Lock()
+        self._background = BACKGROUND  # shared by the clients of the process
+        self._background_pending = False
+        """A start on the background loop is scheduled: later events need not ask again."""
         self._ctx = WireContext(
             public_key=config.public_key or "",
             environment=config.environment,
@@ -87,15 +94,7 @@ class Pipeline:
             self._on_error, timeout=config.timeout, max_reports=config.max_queue_size
         )
         self._ledger = Ledger(self._reports)
-        self._http = HttpClient(
-            public_key=config.public_key or "",
-            secret_key=config.secret_key or "",
-            timeout=config.timeout,
-            ssl=config.ssl,
-            proxy=config.proxy,
-            trust_env=config.trust_env,
-            headers=dict(config.additional_headers),
-        )
+        self._http = self._new_http()
         sender = self._given_sender or HttpSender(
             self._http, base_url=config.base_url, ctx=self._ctx
         )
@@ -107,6 +106,18 @@ class Pipeline:
             sender=sender,
             http=self._http,
             ctx=self._ctx,
+        )
+
+    def _new_http(self) -> HttpClient:
+        config = self._config
+        return HttpClient(
+            public_key=config.public_key or "",
+            secret_key=config.secret_key or "",
+            timeout=config.timeout,
+            ssl=config.ssl,
+            proxy=config.proxy,
+            trust_env=config.trust_env,
+            headers=dict(config.additional_headers),
         )
 
     def __repr__(self) -> str:
@@ -149,8 +160,11 @@ class Pipeline:
                 return
             if loop is not None:
                 self._bind(loop)
-            elif worker.running and (n <= 1 or n == self._flush_at or dropped):
-                worker.wake_threadsafe()
+            elif worker.running:
+                if n <= 1 or n == self._flush_at or dropped:
+                    worker.wake_threadsafe()
+            elif not self._background_pending:
+                self._start_in_background()
         except Exception:  # tracing must never raise into user code
             logger.debug("emit failed", exc_info=True)
 
@@ -184,6 +198,20 @@ class Pipeline:
                 old = worker.loop
                 if old is not None and not old.is_closed() and old.is_running():
                     worker.wake_threadsafe()  # producer on another thread's loop: leave it be
+
+    def _start_in_background(self) -> None:
+        """Have the worker started on the background loop (no asyncio loop runs here)."""
+        self._background_pending = True
+        try:
+            self._background.call_soon(self._bind_in_background, user=self)
+        except Exception:
+            self._background_pending = False
+            raise
+
+    def _bind_in_background(self) -> None:
+        self._background_pending = False
+        if not self._closed:
+            self._bind(asyncio.get_running_loop())
 
     def _sweep_after_shutdown(self) -> None:
         report = not IN_ON_ERROR.get()
@@ -315,7 +343,12 @@ class Pipeline:
             # The first call, or the first since a shutdown whose loop went away unfinished.
             task = loop.create_task(self._shutdown(timeout), name="langfuse_async-shutdown")
             self._shutdown_task = task
-        return await asyncio.shield(task)
+        result = await asyncio.shield(task)
+        if not self._background.owns(loop):
+            # Nothing of ours runs there any more. (Called on that loop, the blocking and
+            # non-asyncio callers release it once they have the result.)
+            self._background.release(self, join=False)
+        return result
 
     async def _shutdown(self, timeout: float | None) -> FlushResult:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -368,6 +401,79 @@ class Pipeline:
         )
         return self._shutdown_result
 
+    # ------------------------------------------------------------------ without asyncio
+
+    def flush_sync(self, timeout: float | None) -> FlushResult:
+        """:meth:`flush` for blocking code: run on the background loop, wait here."""
+        _check_timeout("flush", timeout)
+        result = run_sync(self._background, lambda: self.flush(timeout), _grace(timeout), self)
+        return result or self._unfinished()
+
+    def shutdown_sync(self, timeout: float | None) -> FlushResult:
+        """:meth:`shutdown` for blocking code; stops the background loop thread."""
+        _check_timeout("shutdown", timeout)
+        if self._shutdown_result is not None:
+            return self._shutdown_result
+        self._closed = True
+        try:
+            result = run_sync(
+                self._background, lambda: self.shutdown(timeout), _grace(timeout), self
+            )
+        finally:
+            self._background.release(self)
+        return result or self._unfinished()
+
+    async def flush_elsewhere(self, timeout: float | None) -> FlushResult:
+        """:meth:`flush` awaited from non-asyncio async code (trio), through the background loop."""
+        _check_timeout("flush", timeout)
+        result = await run_from_any_async(
+            self._background, lambda: self.flush(timeout), _grace(timeout), self
+        )
+        return result or self._unfinished()
+
+    async def shutdown_elsewhere(self, timeout: float | None) -> FlushResult:
+        """:meth:`shutdown` awaited from non-asyncio async code; stops the background loop."""
+        _check_timeout("shutdown", timeout)
+        if self._shutdown_result is not None:
+            return self._shutdown_result
+        self._closed = True
+        try:
+            result = await run_from_any_async(
+                self._background, lambda: self.shutdown(timeout), _grace(timeout), self
+            )
+        finally:
+            self._background.release(self, join=False)
+        return result or self._unfinished()
+
+    async def api_get(self, path: str) -> tuple[int, bytes] | None:
+        """GET ``path`` of the server's API with the client's credentials, from any loop.
+
+        On a session of its own (the worker's belongs to the worker's loop). Under a
+        non-asyncio library (trio) it runs on the background loop.
+
+        Returns:
+            The status and body, or None when no reply came (logged at DEBUG).
+        """
+        if not in_running_asyncio_loop():
+            return await run_from_any_async(
+                self._background,
+                lambda: self.api_get(path),
+                _grace(self._config.timeout),
+                self,
+            )
+        http = self._new_http()
+        try:
+            reply = await http.request("GET", self._config.base_url.rstrip("/") + path)
+            return reply.status, reply.body
+        except HttpError as exc:
+            logger.debug("GET %s: no reply (%s)", path, exc)
+            return None
+        finally:
+            await http.aclose()
+
+    def _unfinished(self) -> FlushResult:
+        return FlushResult(completed=False, pending=self.statistics().pending)
+
     def _end_open_observations(self) -> None:
         """Send what never ended now, while it is still accepted (before closing)."""
         hook = self.before_close
@@ -405,6 +511,7 @@ class Pipeline:
         _hooks.abandon_in_child(self._http)
         self._worker.detach()
         self._bind_lock = threading.Lock()  # another thread may have held it at the fork
+        self._background_pending = False  # the background loop restarts itself when needed
         self._shutdown_task = None
         self._build()
 
@@ -422,6 +529,15 @@ class Pipeline:
 
     def _at_exit(self) -> None:
         _hooks.shut_down_at_exit([self])
+
+
+#: Time a blocking caller allows beyond its timeout for the background loop to answer (more
+#: than the floors ``shutdown`` grants stopping and reporting).
+_BLOCKING_GRACE = 3.0
+
+
+def _grace(timeout: float | None) -> float | None:
+    return None if timeout is None else timeout + _BLOCKING_GRACE
 
 
 def _check_timeout(call: str, timeout: object) -> None:

@@ -1,18 +1,42 @@
 """The producer side: what user code calls to record observations, traces and scores.
 
 ``observe`` and ``tracer`` start ``observations`` (handles), which reach their client only through
-a ``recorder`` that emits into a sink; ``registry`` says which client ``get_client()`` returns.
+a ``recorder`` that emits into a sink; ``propagation`` carries trace attributes into every
+observation started inside a block; ``registry`` says which client ``get_client()`` returns.
 """
 
 from .coerce import Level
-from .observations import Observation
+from .observations import (
+    LangfuseAgent,
+    LangfuseChain,
+    LangfuseEmbedding,
+    LangfuseEvaluator,
+    LangfuseEvent,
+    LangfuseGeneration,
+    LangfuseGuardrail,
+    LangfuseRetriever,
+    LangfuseSpan,
+    LangfuseTool,
+    Observation,
+)
 from .observe import observe
+from .propagation import propagate_attributes
 from .registry import client_closed, get_client, register_client, set_client_factory
 from .scores import ScoreDataType
 from .tracer import NULL_SINK, Tracer
 
 __all__ = [
     "NULL_SINK",
+    "LangfuseAgent",
+    "LangfuseChain",
+    "LangfuseEmbedding",
+    "LangfuseEvaluator",
+    "LangfuseEvent",
+    "LangfuseGeneration",
+    "LangfuseGuardrail",
+    "LangfuseRetriever",
+    "LangfuseSpan",
+    "LangfuseTool",
     "Level",
     "Observation",
     "ScoreDataType",
@@ -20,6 +44,7 @@ __all__ = [
     "client_closed",
     "get_client",
     "observe",
+    "propagate_attributes",
     "register_client",
     "set_client_factory",
 ]

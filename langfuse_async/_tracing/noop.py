@@ -1,14 +1,21 @@
-"""The inert handle of a disabled client: every method works and records nothing."""
+"""The inert handles of a disabled client: every method works and records nothing.
+
+There is one per observation type, an instance of that type's class (``LangfuseGeneration``...),
+so ``isinstance`` checks written for the official SDK hold with tracing disabled too.
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .observations import Observation
+from .observations import OBSERVATION_CLASSES, Observation
 
-__all__ = ["NOOP_OBSERVATION"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["NOOP_OBSERVATION", "NOOP_OBSERVATIONS", "noop_observation"]
 
 
 class _NoopObservation(Observation):
@@ -16,12 +23,12 @@ class _NoopObservation(Observation):
 
     __slots__ = ()
 
-    def __init__(self) -> None:  # the Observation constructor would draw ids and read a clock
+    def __init__(self, as_type: str) -> None:  # Observation's would draw ids, read a clock
         self.id = "0" * 16
         self.trace_id = "0" * 32
         self.parent_id = None
         self.name = ""
-        self.as_type = "span"
+        self.as_type = as_type
         self.start_ns = 0
         self._root = None
         self._recording = False
@@ -33,7 +40,7 @@ class _NoopObservation(Observation):
         self._trace_attrs = None
 
     def __repr__(self) -> str:
-        return "<Observation (disabled)>"
+        return f"<{type(self).__bases__[-1].__name__} {self.as_type} (disabled)>"
 
     def update(self, **fields: Any) -> Observation:
         return self
@@ -41,7 +48,7 @@ class _NoopObservation(Observation):
     def end(self, end_time: _dt.datetime | int | None = None) -> Observation:
         return self
 
-    def __enter__(self) -> Observation:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -52,7 +59,7 @@ class _NoopObservation(Observation):
     ) -> None:
         return None
 
-    async def __aenter__(self) -> Observation:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -63,14 +70,15 @@ class _NoopObservation(Observation):
     ) -> None:
         return None
 
-    def start_observation(self, **fields: Any) -> Observation:
-        return self
+    # Any: the overloads promise the handle class of each type; this one stands for all.
+    def start_observation(self, **fields: Any) -> Any:
+        return noop_observation(fields.get("as_type", "span"))
 
-    def start_as_current_observation(self, **fields: Any) -> Observation:
-        return self
+    def start_as_current_observation(self, **fields: Any) -> Any:
+        return noop_observation(fields.get("as_type", "span"))
 
     def create_event(self, **fields: Any) -> Observation:
-        return self
+        return NOOP_OBSERVATIONS["event"]
 
     def update_trace(self, **fields: Any) -> Observation:
         return self
@@ -82,5 +90,23 @@ class _NoopObservation(Observation):
         return None
 
 
-#: The single handle every method of a disabled client returns.
-NOOP_OBSERVATION: Observation = _NoopObservation()
+def _noop_class(base: type[Observation]) -> type[_NoopObservation]:
+    return type(f"_Noop{base.__name__}", (_NoopObservation, base), {"__slots__": ()})
+
+
+#: The handle of each observation type that a disabled client returns.
+NOOP_OBSERVATIONS: dict[str, Observation] = {
+    as_type: _noop_class(cls)(as_type) for as_type, cls in OBSERVATION_CLASSES.items()
+}
+
+#: The span handle of a disabled client (also what an unknown type gets).
+NOOP_OBSERVATION: Observation = NOOP_OBSERVATIONS["span"]
+
+
+def noop_observation(as_type: object) -> Observation:
+    """Return the disabled client's handle of ``as_type`` (the span's for an unknown type)."""
+    return (
+        NOOP_OBSERVATIONS.get(as_type, NOOP_OBSERVATION)
+        if type(as_type) is str
+        else (NOOP_OBSERVATION)
+    )

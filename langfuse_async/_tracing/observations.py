@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import msgspec
 
@@ -65,8 +65,24 @@ from .traces import (
     trace_update,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from .fields import CurrentFields, ObservationFields
+
 __all__ = [
     "CURRENT",
+    "OBSERVATION_CLASSES",
+    "LangfuseAgent",
+    "LangfuseChain",
+    "LangfuseEmbedding",
+    "LangfuseEvaluator",
+    "LangfuseEvent",
+    "LangfuseGeneration",
+    "LangfuseGuardrail",
+    "LangfuseRetriever",
+    "LangfuseSpan",
+    "LangfuseTool",
     "Observation",
     "current_observation",
     "start",
@@ -86,12 +102,28 @@ CURRENT: ContextVar[Observation | None] = ContextVar(
 external_parent: Callable[[Observation | None], tuple[str, str, bool] | None] | None = None
 
 
+#: :data:`CURRENT` as the with-block bookkeeping sees it from a ``Self``-typed method (the
+#: same object: only its static type differs).
+_CURRENT_ANY: ContextVar[Any] = CURRENT
+
+
 def set_external_parent(
     hook: Callable[[Observation | None], tuple[str, str, bool] | None] | None,
 ) -> None:
     """Install (or with None remove) the :data:`external_parent` hook."""
     global external_parent
     external_parent = hook
+
+
+#: Applies the attributes propagated in this context to an observation just started (set by
+#: :mod:`.propagation` the first time a block is entered: until then starting pays nothing).
+propagation_hook: Callable[[Observation], None] | None = None
+
+
+def set_propagation_hook(hook: Callable[[Observation], None] | None) -> None:
+    """Install (or with None remove) the :data:`propagation_hook`."""
+    global propagation_hook
+    propagation_hook = hook
 
 
 def current_observation() -> Observation | None:
@@ -270,6 +302,8 @@ class Observation(Scope):
         if self._recording and len(_OPEN) < _MAX_OPEN:
             # Until it ends: one never ended is sent at shutdown or exit (end_open_observations).
             _OPEN[self] = None
+        if propagation_hook is not None:
+            propagation_hook(self)
 
     def _adopt_external_parent(self, parent: Observation | None) -> None:
         """Hang below a span of another tracer when the hook says it is the innermost parent.
@@ -306,7 +340,13 @@ class Observation(Scope):
         obs.parent_id = parent_id
         # Kept with the rarely set fields: the common record pays nothing for it. (Also
         # replaces what an external parent hook may have set: the trace context wins.)
-        obs._extra = {"remote_parent": True} if parent_id is not None else None
+        extra = obs._extra
+        if extra is not None:
+            extra.pop("remote_parent", None)
+        if parent_id is not None:
+            if extra is None:
+                extra = obs._extra = {}
+            extra["remote_parent"] = True
         bound = recorder.sample_bound
         obs._recording = bound is None or is_sampled(trace_id, bound)
         return obs
@@ -340,6 +380,7 @@ class Observation(Scope):
         prompt: Any = None,
         prompt_name: str | None = None,
         prompt_version: int | None = None,
+        **kwargs: Any,
     ) -> Observation:
         """Set fields of the observation; arguments left as None keep their current value.
 
@@ -366,10 +407,19 @@ class Observation(Scope):
                 prompt clients have); fallback prompts are not linked.
             prompt_name: The name of the Langfuse prompt used.
             prompt_version: Its version.
+            **kwargs: Other keywords are ignored, as in the official SDK (logged once at
+                DEBUG).
 
         Returns:
             This observation, for chaining.
         """
+        if kwargs:
+            log_once(
+                logging.DEBUG,
+                "update.unknown",
+                "update() ignores keywords it does not know: %s",
+                ", ".join(sorted(kwargs)),
+            )
         if self._ended:
             log_once(
                 logging.DEBUG,
@@ -584,8 +634,8 @@ class Observation(Scope):
 
     # ------------------------------------------------------------------- context manager
 
-    def __enter__(self) -> Observation:
-        enter(CURRENT, self)
+    def __enter__(self) -> Self:
+        enter(_CURRENT_ANY, self)
         return self
 
     def __exit__(
@@ -602,8 +652,8 @@ class Observation(Scope):
 
     # The async forms repeat the sync ones rather than call them: one frame less on every
     # ``async with``, the common use.
-    async def __aenter__(self) -> Observation:
-        enter(CURRENT, self)
+    async def __aenter__(self) -> Self:
+        enter(_CURRENT_ANY, self)
         return self
 
     async def __aexit__(
@@ -619,6 +669,61 @@ class Observation(Scope):
             self.end()
 
     # ------------------------------------------------------------------- children
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["span"] = "span", **fields: Unpack[ObservationFields]
+    ) -> LangfuseSpan: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["generation"], **fields: Unpack[ObservationFields]
+    ) -> LangfuseGeneration: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["event"], **fields: Unpack[ObservationFields]
+    ) -> LangfuseEvent: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["agent"], **fields: Unpack[ObservationFields]
+    ) -> LangfuseAgent: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["tool"], **fields: Unpack[ObservationFields]
+    ) -> LangfuseTool: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["chain"], **fields: Unpack[ObservationFields]
+    ) -> LangfuseChain: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["retriever"], **fields: Unpack[ObservationFields]
+    ) -> LangfuseRetriever: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["evaluator"], **fields: Unpack[ObservationFields]
+    ) -> LangfuseEvaluator: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["embedding"], **fields: Unpack[ObservationFields]
+    ) -> LangfuseEmbedding: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["guardrail"], **fields: Unpack[ObservationFields]
+    ) -> LangfuseGuardrail: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: ObservationType, **fields: Unpack[ObservationFields]
+    ) -> Observation: ...
 
     def start_observation(
         self,
@@ -663,6 +768,61 @@ class Observation(Scope):
                 prompt_version=prompt_version,
             )
         return child
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["span"] = "span", **fields: Unpack[CurrentFields]
+    ) -> LangfuseSpan: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["generation"], **fields: Unpack[CurrentFields]
+    ) -> LangfuseGeneration: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["event"], **fields: Unpack[CurrentFields]
+    ) -> LangfuseEvent: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["agent"], **fields: Unpack[CurrentFields]
+    ) -> LangfuseAgent: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["tool"], **fields: Unpack[CurrentFields]
+    ) -> LangfuseTool: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["chain"], **fields: Unpack[CurrentFields]
+    ) -> LangfuseChain: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["retriever"], **fields: Unpack[CurrentFields]
+    ) -> LangfuseRetriever: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["evaluator"], **fields: Unpack[CurrentFields]
+    ) -> LangfuseEvaluator: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["embedding"], **fields: Unpack[CurrentFields]
+    ) -> LangfuseEmbedding: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["guardrail"], **fields: Unpack[CurrentFields]
+    ) -> LangfuseGuardrail: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: ObservationType, **fields: Unpack[CurrentFields]
+    ) -> Observation: ...
 
     def start_as_current_observation(
         self,
@@ -806,6 +966,14 @@ class Observation(Scope):
             self._recorder.emit(trace_record(self.trace_id, attrs))
         return self
 
+    def set_trace_as_public(self) -> Observation:
+        """Make this observation's trace viewable by anyone with its link.
+
+        Returns:
+            This observation.
+        """
+        return self.update_trace(public=True)
+
     def score(
         self,
         *,
@@ -814,6 +982,8 @@ class Observation(Scope):
         score_id: str | None = None,
         data_type: ScoreDataType | None = None,
         comment: str | None = None,
+        config_id: str | None = None,
+        timestamp: _dt.datetime | int | None = None,
         metadata: Any = None,
     ) -> None:
         """Score this observation (see the client's ``create_score`` for the arguments)."""
@@ -829,6 +999,9 @@ class Observation(Scope):
                 comment,
                 metadata,
                 score_id,
+                config_id=config_id,
+                timestamp=timestamp,
+                environment=self._environment(),
             )
             if record is not None:
                 self._recorder.emit(record)
@@ -841,6 +1014,8 @@ class Observation(Scope):
         score_id: str | None = None,
         data_type: ScoreDataType | None = None,
         comment: str | None = None,
+        config_id: str | None = None,
+        timestamp: _dt.datetime | int | None = None,
         metadata: Any = None,
     ) -> None:
         """Score this observation's trace (see the client's ``create_score`` for the arguments)."""
@@ -856,9 +1031,92 @@ class Observation(Scope):
                 comment,
                 metadata,
                 score_id,
+                config_id=config_id,
+                timestamp=timestamp,
+                environment=self._environment(),
             )
             if record is not None:
                 self._recorder.emit(record)
+
+    def _environment(self) -> str | None:
+        """The environment propagated to this observation, if any (its scores share it)."""
+        extra = self._extra
+        return None if extra is None else extra.get("environment")
+
+
+class LangfuseSpan(Observation):
+    """A span handle (``as_type="span"``): the official SDK's class, for ``isinstance``."""
+
+    __slots__ = ()
+
+
+class LangfuseGeneration(Observation):
+    """A generation handle (``as_type="generation"``)."""
+
+    __slots__ = ()
+
+
+class LangfuseEvent(Observation):
+    """An event handle (``as_type="event"``)."""
+
+    __slots__ = ()
+
+
+class LangfuseAgent(Observation):
+    """An agent handle (``as_type="agent"``)."""
+
+    __slots__ = ()
+
+
+class LangfuseTool(Observation):
+    """A tool handle (``as_type="tool"``)."""
+
+    __slots__ = ()
+
+
+class LangfuseChain(Observation):
+    """A chain handle (``as_type="chain"``)."""
+
+    __slots__ = ()
+
+
+class LangfuseRetriever(Observation):
+    """A retriever handle (``as_type="retriever"``)."""
+
+    __slots__ = ()
+
+
+class LangfuseEmbedding(Observation):
+    """An embedding handle (``as_type="embedding"``)."""
+
+    __slots__ = ()
+
+
+class LangfuseEvaluator(Observation):
+    """An evaluator handle (``as_type="evaluator"``)."""
+
+    __slots__ = ()
+
+
+class LangfuseGuardrail(Observation):
+    """A guardrail handle (``as_type="guardrail"``)."""
+
+    __slots__ = ()
+
+
+#: The handle class of each observation type.
+OBSERVATION_CLASSES: dict[str, type[Observation]] = {
+    "span": LangfuseSpan,
+    "generation": LangfuseGeneration,
+    "event": LangfuseEvent,
+    "agent": LangfuseAgent,
+    "tool": LangfuseTool,
+    "chain": LangfuseChain,
+    "retriever": LangfuseRetriever,
+    "embedding": LangfuseEmbedding,
+    "evaluator": LangfuseEvaluator,
+    "guardrail": LangfuseGuardrail,
+}
 
 
 def start(
@@ -879,5 +1137,6 @@ def start(
     if trace_context is not None:
         remote = valid_trace_context(trace_context)
         if remote is not None:
-            return Observation._remote(recorder, remote[0], remote[1], name, as_type)
-    return Observation(recorder, parent, name, as_type)
+            cls = OBSERVATION_CLASSES[as_type]
+            return cls._remote(recorder, remote[0], remote[1], name, as_type)
+    return OBSERVATION_CLASSES[as_type](recorder, parent, name, as_type)

@@ -27,7 +27,7 @@ from .generators import (
     traced_generator,
     traced_result,
 )
-from .observations import CURRENT, Observation
+from .observations import CURRENT, OBSERVATION_CLASSES, Observation
 from .registry import CLIENTS, get_client
 
 if TYPE_CHECKING:
@@ -100,8 +100,8 @@ def observe(
     *,
     name: str | None = None,
     as_type: ObservationType | None = "span",
-    capture_input: bool | None = True,
-    capture_output: bool | None = True,
+    capture_input: bool | None = None,
+    capture_output: bool | None = None,
     transform_to_string: Callable[[list[Any]], str] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
@@ -111,8 +111,8 @@ def observe(
     *,
     name: str | None = None,
     as_type: ObservationType | None = "span",
-    capture_input: bool | None = True,
-    capture_output: bool | None = True,
+    capture_input: bool | None = None,
+    capture_output: bool | None = None,
     transform_to_string: Callable[[list[Any]], str] | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Record every call of the decorated function as an observation.
@@ -137,8 +137,11 @@ def observe(
             empty).
         as_type: The observation type, e.g. ``"generation"`` or ``"tool"``; None is
             ``"span"``, as in the official SDK.
-        capture_input: Record the arguments as input (None: the default, True).
-        capture_output: Record the return value (or yielded items) as output (None: True).
+        capture_input: Record the arguments as input. None (the default) follows the
+            recording client's ``capture_io`` (``LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED``,
+            true unless set), read at call time; True or False wins over it.
+        capture_output: Record the return value (or yielded items) as output; None follows
+            ``capture_io`` in the same way.
         transform_to_string: For generators, turns the list of yielded items into the
             recorded output.
 
@@ -146,8 +149,9 @@ def observe(
         The decorated function, or a decorator when called with options only.
     """
     kind = checked_type(as_type)
-    with_input = flag(capture_input, True)
-    with_output = flag(capture_output, True)
+    # None: the recording client's capture_io decides, at call time.
+    with_input = None if capture_input is None else flag(capture_input, True)
+    with_output = None if capture_output is None else flag(capture_output, True)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         if isinstance(fn, (classmethod, staticmethod)):
@@ -220,29 +224,37 @@ def _wrap(
     fn: Callable[P, R],
     name: str | None,
     as_type: str,
-    capture_input: bool,
-    capture_output: bool,
+    capture_input: bool | None,
+    capture_output: bool | None,
     transform: Callable[[list[Any]], str] | None,
 ) -> Callable[P, R]:
     # None or "" means the function's name, as in the official SDK.
     unnamed = name is None or (type(name) is str and not name)
     obs_name = _function_name(fn) if unnamed else safe_str(name)
-    arguments = _Arguments(fn) if capture_input else None
+    arguments = _Arguments(fn) if capture_input is not False else None
+    # Input captured unless the client says no: asked only when the decorator left it open.
+    input_follows_client = capture_input is None
     clients = CLIENTS
     kind = _kind(fn)
+    obs_class = OBSERVATION_CLASSES[as_type]
 
     def begin(
         client: Tracer,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        remote: tuple[str, str | None] | None = None,
+        remote: tuple[str, str | None] | None,
     ) -> Observation:
+        parent = CURRENT.get()
         recorder = client._recorder
         if remote is None:
-            obs = Observation(recorder, CURRENT.get(), obs_name, as_type)
+            obs = obs_class(recorder, parent, obs_name, as_type)
         else:
-            obs = Observation._remote(recorder, remote[0], remote[1], obs_name, as_type)
-        if arguments is not None and obs._recording:
+            obs = obs_class._remote(recorder, remote[0], remote[1], obs_name, as_type)
+        if (
+            arguments is not None
+            and obs._recording
+            and (obs._recorder.capture_io or not input_follows_client)
+        ):
             bound = arguments.bind(args, kwargs)
             if bound is not None:
                 obs._input = obs._recorder.encode(bound)
@@ -266,10 +278,15 @@ def _wrap(
             parent = CURRENT.get()
             recorder = client._recorder
             if remote is None:
-                obs = Observation(recorder, parent, obs_name, as_type)
+                obs = obs_class(recorder, parent, obs_name, as_type)
             else:
-                obs = Observation._remote(recorder, remote[0], remote[1], obs_name, as_type)
-            if arguments is not None and obs._recording:
+                obs = obs_class._remote(recorder, remote[0], remote[1], obs_name, as_type)
+            capture_io = obs._recorder.capture_io
+            if (
+                arguments is not None
+                and obs._recording
+                and (capture_io or not input_follows_client)
+            ):
                 bound = arguments.bind(args, kwargs)
                 if bound is not None:
                     obs._input = obs._recorder.encode(bound)
@@ -286,9 +303,10 @@ def _wrap(
                 CURRENT.set(parent)
             if result is not None:
                 rtype = type(result)
+                with_output = capture_io if capture_output is None else capture_output
                 if rtype is AsyncGeneratorType or rtype is GeneratorType:
-                    return traced_result(result, obs, capture_output, transform)
-                if capture_output and obs._output is None and obs._recording:
+                    return traced_result(result, obs, with_output, transform)
+                if with_output and obs._output is None and obs._recording:
                     obs._output = obs._recorder.encode(result)
             obs.end()
             return result
@@ -309,7 +327,9 @@ def _wrap(
                 return gfn(*args, **kwargs)
             obs = begin(client, args, kwargs, remote)
             agen = create(obs, gfn, args, kwargs)
-            return traced_async_generator(agen, obs, capture_output, transform)
+            capture_io = obs._recorder.capture_io
+            with_output = capture_io if capture_output is None else capture_output
+            return traced_async_generator(agen, obs, with_output, transform)
 
         return cast("Callable[P, R]", GeneratorFunction(fn, async_gen_wrapper))
 
@@ -327,7 +347,9 @@ def _wrap(
                 return sfn(*args, **kwargs)
             obs = begin(client, args, kwargs, remote)
             gen = create(obs, sfn, args, kwargs)
-            return traced_generator(gen, obs, capture_output, transform)
+            capture_io = obs._recorder.capture_io
+            with_output = capture_io if capture_output is None else capture_output
+            return traced_generator(gen, obs, with_output, transform)
 
         return cast("Callable[P, R]", GeneratorFunction(fn, gen_wrapper))
 
@@ -344,10 +366,11 @@ def _wrap(
         parent = CURRENT.get()
         recorder = client._recorder
         if remote is None:
-            obs = Observation(recorder, parent, obs_name, as_type)
+            obs = obs_class(recorder, parent, obs_name, as_type)
         else:
-            obs = Observation._remote(recorder, remote[0], remote[1], obs_name, as_type)
-        if arguments is not None and obs._recording:
+            obs = obs_class._remote(recorder, remote[0], remote[1], obs_name, as_type)
+        capture_io = obs._recorder.capture_io
+        if arguments is not None and obs._recording and (capture_io or not input_follows_client):
             bound = arguments.bind(args, kwargs)
             if bound is not None:
                 obs._input = obs._recorder.encode(bound)
@@ -364,9 +387,10 @@ def _wrap(
             CURRENT.set(parent)
         if result is not None:
             rtype = type(result)
+            with_output = capture_io if capture_output is None else capture_output
             if rtype is GeneratorType or rtype is AsyncGeneratorType:
-                return cast("R", traced_result(result, obs, capture_output, transform))
-            if capture_output and obs._output is None and obs._recording:
+                return cast("R", traced_result(result, obs, with_output, transform))
+            if with_output and obs._output is None and obs._recording:
                 obs._output = obs._recorder.encode(result)
         obs.end()
         return result

@@ -9,6 +9,8 @@ capped), knows the sampling bound and the size limit, and hands finished records
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -19,7 +21,7 @@ from .._records import Metadata, Record, Sink
 from .payload import apply_mask, cap_payload, encode_metadata, encode_payload
 from .sampling import bound_for_rate
 
-__all__ = ["Recorder", "SinkRecorder"]
+__all__ = ["Recorder", "SinkRecorder", "as_one_argument"]
 
 
 class Recorder(Protocol):
@@ -29,10 +31,13 @@ class Recorder(Protocol):
         sample_bound: The sampling bound of :func:`~langfuse_async._tracing.sampling.is_sampled`,
             or None when every trace is kept.
         max_payload: The most bytes one encoded input, output or metadata value may hold.
+        capture_io: Whether ``@observe`` records arguments and results unless told
+            (``LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED``).
     """
 
     sample_bound: int | None
     max_payload: int
+    capture_io: bool
 
     def encode(self, value: object) -> msgspec.Raw:
         """Mask, encode and cap user content (an input or output) the moment it is given."""
@@ -63,7 +68,15 @@ class SinkRecorder:
         sink: Where finished records go.
     """
 
-    __slots__ = ("count_sampled_out", "emit", "mask", "max_payload", "owner", "sample_bound")
+    __slots__ = (
+        "capture_io",
+        "count_sampled_out",
+        "emit",
+        "mask",
+        "max_payload",
+        "owner",
+        "sample_bound",
+    )
 
     emit: Callable[[Record], None]
     count_sampled_out: Callable[[], None]
@@ -73,7 +86,10 @@ class SinkRecorder:
             None if config.sample_rate >= 1.0 else bound_for_rate(config.sample_rate)
         )
         self.max_payload: int = config.max_event_bytes
-        self.mask: Callable[[Any], Any] | None = config.mask
+        self.capture_io: bool = config.capture_io
+        self.mask: Callable[[Any], Any] | None = (
+            None if config.mask is None else as_one_argument(config.mask)
+        )
         # The sink's own bound methods: a record reaches the queue with no frame in between.
         self.emit = sink.emit
         self.count_sampled_out = sink.count_sampled_out
@@ -110,3 +126,31 @@ class SinkRecorder:
         elif meta is not None and len(meta) > limit:
             meta = cap_payload(meta, limit)
         return meta
+
+
+def as_one_argument(mask: Callable[..., Any]) -> Callable[[Any], Any]:
+    """Return ``mask`` as a function of one value, called as its signature asks.
+
+    The official SDK calls a mask as ``mask(data=value)`` (its protocol is
+    ``mask(*, data, **kwargs)``); a function of one positional argument (``lambda v: ...``)
+    is called with the value. Decided once, from the signature: a mask that takes ``data``
+    by keyword (or any keyword) gets ``data=``; anything else, or no readable signature,
+    gets the value positionally.
+    """
+    try:
+        parameters = list(inspect.signature(mask).parameters.values())
+    except (TypeError, ValueError):
+        return mask
+    takes_data = any(
+        p.name == "data" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) for p in parameters
+    )
+    only_keywords = any(p.kind == p.VAR_KEYWORD for p in parameters) and not any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in parameters
+    )
+    if takes_data or only_keywords:
+        return functools.partial(_call_with_data, mask)
+    return mask
+
+
+def _call_with_data(mask: Callable[..., Any], value: Any) -> Any:
+    return mask(data=value)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from .._clock import now_ns
 from .._log import log_once, logger
 from .._records import RECORD_OVERHEAD_BYTES, ScoreRecord
-from .coerce import plain, safe_str
+from .coerce import plain, safe_str, to_ns
 from .ids import new_event_id, new_observation_id
 from .sampling import is_sampled
 
@@ -72,6 +72,8 @@ def score_record(
     *,
     config_id: str | None = None,
     dataset_run_id: str | None = None,
+    timestamp: object = None,
+    environment: str | None = None,
 ) -> ScoreRecord | None:
     """Return the record of a valid score, or None when it is invalid (logged) or sampled out.
 
@@ -140,9 +142,10 @@ def score_record(
             size += sum(len(k) + len(v) + 4 for k, v in meta.items())
         elif meta is not None:
             size += len(meta)
+        when = None if timestamp is None else to_ns(timestamp, "timestamp")
         return ScoreRecord(
             event_id=new_event_id(),
-            timestamp_ns=now_ns(),
+            timestamp_ns=now_ns() if when is None else when,
             id=score_id if score_id is not None else new_observation_id(),
             name=name,
             value=checked,
@@ -155,6 +158,7 @@ def score_record(
             metadata=meta,
             config_id=config_id,
             dataset_run_id=dataset_run_id,
+            environment=environment,
         )
     except Exception:
         logger.warning("could not record score %r", name, exc_info=True)

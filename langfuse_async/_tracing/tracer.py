@@ -14,24 +14,40 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .._config import Config, resolve_config
 from .._log import log_once
 from .._records import ObservationType, Record, Sink
 from . import ids as _ids
 from .coerce import Level, TraceContext, flag, safe_str
-from .noop import NOOP_OBSERVATION
+from .noop import noop_observation
 from .observations import (
     CURRENT,
+    LangfuseAgent,
+    LangfuseChain,
+    LangfuseEmbedding,
+    LangfuseEvaluator,
+    LangfuseEvent,
+    LangfuseGeneration,
+    LangfuseGuardrail,
+    LangfuseRetriever,
+    LangfuseSpan,
+    LangfuseTool,
     Observation,
     current_observation,
     end_open_observations,
     has_open_observations,
     start,
 )
+from .propagation import valid_environment
 from .recorder import SinkRecorder
 from .scores import ScoreDataType, score_record
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .fields import TracerCurrentFields, TracerFields
 
 __all__ = ["NULL_SINK", "Tracer", "disabled_tracer"]
 
@@ -72,6 +88,61 @@ class Tracer:
         return end_open_observations(self, message)
 
     # ----------------------------------------------------------------- starting
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["span"] = "span", **fields: Unpack[TracerFields]
+    ) -> LangfuseSpan: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["generation"], **fields: Unpack[TracerFields]
+    ) -> LangfuseGeneration: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["event"], **fields: Unpack[TracerFields]
+    ) -> LangfuseEvent: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["agent"], **fields: Unpack[TracerFields]
+    ) -> LangfuseAgent: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["tool"], **fields: Unpack[TracerFields]
+    ) -> LangfuseTool: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["chain"], **fields: Unpack[TracerFields]
+    ) -> LangfuseChain: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["retriever"], **fields: Unpack[TracerFields]
+    ) -> LangfuseRetriever: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["evaluator"], **fields: Unpack[TracerFields]
+    ) -> LangfuseEvaluator: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["embedding"], **fields: Unpack[TracerFields]
+    ) -> LangfuseEmbedding: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: Literal["guardrail"], **fields: Unpack[TracerFields]
+    ) -> LangfuseGuardrail: ...
+
+    @overload
+    def start_observation(
+        self, *, name: str, as_type: ObservationType, **fields: Unpack[TracerFields]
+    ) -> Observation: ...
 
     def start_observation(
         self,
@@ -123,7 +194,7 @@ class Tracer:
             The observation's handle.
         """
         if not self._tracing_enabled:
-            return NOOP_OBSERVATION
+            return noop_observation(as_type)
         obs = start(self._recorder, CURRENT.get(), trace_context, name, as_type)
         if obs._recording:
             obs.update(
@@ -143,6 +214,61 @@ class Tracer:
                 prompt_version=prompt_version,
             )
         return obs
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["span"] = "span", **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseSpan: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["generation"], **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseGeneration: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["event"], **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseEvent: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["agent"], **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseAgent: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["tool"], **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseTool: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["chain"], **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseChain: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["retriever"], **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseRetriever: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["evaluator"], **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseEvaluator: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["embedding"], **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseEmbedding: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: Literal["guardrail"], **fields: Unpack[TracerCurrentFields]
+    ) -> LangfuseGuardrail: ...
+
+    @overload
+    def start_as_current_observation(
+        self, *, name: str, as_type: ObservationType, **fields: Unpack[TracerCurrentFields]
+    ) -> Observation: ...
 
     def start_as_current_observation(
         self,
@@ -214,7 +340,7 @@ class Tracer:
             prompt_name=prompt_name,
             prompt_version=prompt_version,
         )
-        if not flag(end_on_exit, True) and obs is not NOOP_OBSERVATION:
+        if not flag(end_on_exit, True) and self._tracing_enabled:
             obs._end_on_exit = False
         return obs
 
@@ -229,7 +355,7 @@ class Tracer:
         version: str | None = None,
         level: Level | None = None,
         status_message: str | None = None,
-    ) -> Observation:
+    ) -> LangfuseSpan:
         """Shorthand for :meth:`start_observation` with ``as_type="span"``."""
         return self.start_observation(
             name=name,
@@ -262,7 +388,7 @@ class Tracer:
         prompt: Any = None,
         prompt_name: str | None = None,
         prompt_version: int | None = None,
-    ) -> Observation:
+    ) -> LangfuseGeneration:
         """Shorthand for :meth:`start_observation` with ``as_type="generation"``."""
         return self.start_observation(
             name=name,
@@ -296,7 +422,7 @@ class Tracer:
         level: Level | None = None,
         status_message: str | None = None,
         end_on_exit: bool | None = True,
-    ) -> Observation:
+    ) -> LangfuseSpan:
         """Shorthand for :meth:`start_as_current_observation` with ``as_type="span"``."""
         return self.start_as_current_observation(
             name=name,
@@ -331,7 +457,7 @@ class Tracer:
         prompt_name: str | None = None,
         prompt_version: int | None = None,
         end_on_exit: bool | None = True,
-    ) -> Observation:
+    ) -> LangfuseGeneration:
         """Shorthand for :meth:`start_as_current_observation` with ``as_type="generation"``."""
         return self.start_as_current_observation(
             name=name,
@@ -365,7 +491,7 @@ class Tracer:
         version: str | None = None,
         level: Level | None = None,
         status_message: str | None = None,
-    ) -> Observation:
+    ) -> LangfuseEvent:
         """Record an instant event, a child of the current observation; return its handle.
 
         The event starts and ends at the same moment and is recorded at once.
@@ -395,7 +521,8 @@ class Tracer:
             level=level,
             status_message=status_message,
         )
-        return obs.end(obs.start_ns)
+        obs.end(obs.start_ns)
+        return obs
 
     # ----------------------------------------------------------------- current observation
 
@@ -513,6 +640,12 @@ class Tracer:
                 prompt_version=prompt_version,
             )
 
+    def set_current_trace_as_public(self) -> None:
+        """Make the current trace viewable by anyone with its link; outside any, do nothing."""
+        obs = self._current("set_current_trace_as_public")
+        if obs is not None:
+            obs.set_trace_as_public()
+
     def get_current_trace_id(self) -> str | None:
         """Return the id of the current trace, or None outside any observation."""
         obs = current_observation()
@@ -562,6 +695,8 @@ class Tracer:
         metadata: Any = None,
         config_id: str | None = None,
         dataset_run_id: str | None = None,
+        timestamp: _dt.datetime | int | None = None,
+        environment: str | None = None,
     ) -> None:
         """Record a score for a trace, an observation of a trace, a session or a dataset run.
 
@@ -584,7 +719,13 @@ class Tracer:
             metadata: Extra data, preferably a mapping.
             config_id: The score config the value follows (not for CORRECTION scores).
             dataset_run_id: The dataset run scored.
+            timestamp: When the score was given (a datetime or epoch ns); now by default.
+            environment: The score's environment instead of the client's (lowercase letters,
+                digits, ``-`` and ``_``, at most 40 characters; an invalid one is logged and
+                the client's used).
         """
+        if environment is not None:
+            environment = valid_environment(environment)
         self._score(
             name,
             value,
@@ -597,6 +738,8 @@ class Tracer:
             score_id,
             config_id=config_id,
             dataset_run_id=dataset_run_id,
+            timestamp=timestamp,
+            environment=environment,
         )
 
     def score_current_span(
@@ -607,6 +750,8 @@ class Tracer:
         score_id: str | None = None,
         data_type: ScoreDataType | None = None,
         comment: str | None = None,
+        config_id: str | None = None,
+        timestamp: _dt.datetime | int | None = None,
         metadata: Any = None,
     ) -> None:
         """Score the innermost current observation; outside any, do nothing.
@@ -621,6 +766,8 @@ class Tracer:
                 score_id=score_id,
                 data_type=data_type,
                 comment=comment,
+                config_id=config_id,
+                timestamp=timestamp,
                 metadata=metadata,
             )
 
@@ -632,6 +779,8 @@ class Tracer:
         score_id: str | None = None,
         data_type: ScoreDataType | None = None,
         comment: str | None = None,
+        config_id: str | None = None,
+        timestamp: _dt.datetime | int | None = None,
         metadata: Any = None,
     ) -> None:
         """Score the current trace; outside any observation, do nothing.
@@ -646,6 +795,8 @@ class Tracer:
                 score_id=score_id,
                 data_type=data_type,
                 comment=comment,
+                config_id=config_id,
+                timestamp=timestamp,
                 metadata=metadata,
             )
 
@@ -663,6 +814,8 @@ class Tracer:
         *,
         config_id: str | None = None,
         dataset_run_id: str | None = None,
+        timestamp: _dt.datetime | int | None = None,
+        environment: str | None = None,
     ) -> None:
         if not self._tracing_enabled:
             return
@@ -679,6 +832,8 @@ class Tracer:
             score_id,
             config_id=config_id,
             dataset_run_id=dataset_run_id,
+            timestamp=timestamp,
+            environment=environment,
         )
         if record is not None:
             self._recorder.emit(record)

@@ -215,7 +215,7 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
             level=record.level,
             status_message=record.status_message,
             version=record.version,
-            environment=ctx.environment,
+            environment=record.environment or ctx.environment,
         )
     prompt_name, prompt_version = _prompt_pair(record.prompt_name, record.prompt_version)
     completion_start = record.completion_start_ns
@@ -232,7 +232,7 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
         level=record.level,
         status_message=record.status_message,
         version=record.version,
-        environment=ctx.environment,
+        environment=record.environment or ctx.environment,
         model=record.model,
         model_parameters=record.model_parameters,
         usage_details=record.usage_details,
@@ -259,7 +259,7 @@ def _trace_body(record: TraceRecord, ctx: WireContext) -> _TraceBody:
         metadata=_metadata(attrs.metadata),
         tags=attrs.tags,
         public=attrs.public,
-        environment=ctx.environment,
+        environment=record.environment or ctx.environment,
     )
 
 
@@ -274,7 +274,7 @@ def _score_body(record: ScoreRecord, ctx: WireContext) -> _ScoreBody:
         data_type=record.data_type,
         comment=record.comment,
         metadata=_metadata(record.metadata),
-        environment=ctx.environment,
+        environment=record.environment or ctx.environment,
         config_id=record.config_id,
         dataset_run_id=record.dataset_run_id,
     )
@@ -377,6 +377,7 @@ def root_trace(record: ObservationRecord) -> TraceRecord:
         attributes=attrs,
         size=size,
         start_ns=record.start_ns,
+        environment=record.environment,
     )
 
 

@@ -288,8 +288,9 @@ def _encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
     is_root = record.is_local_root
     attributes: list[bytes] = [_K_TYPE + _string(record.as_type) + b"}"]
 
-    if ctx.environment:
-        attributes.append(_K_ENVIRONMENT + _string(ctx.environment) + b"}")
+    environment = record.environment or ctx.environment
+    if environment:
+        attributes.append(_K_ENVIRONMENT + _string(environment) + b"}")
     release = (trace.release if trace is not None else None) or ctx.release
     if release:
         attributes.append(_K_RELEASE + _string(release) + b"}")

@@ -130,3 +130,19 @@ def test_split_in_half_covers_the_range(start: int, length: int) -> None:
 def test_split_in_half_needs_two_items(r: range) -> None:
     with pytest.raises(ValueError, match="two"):
         split_in_half(r)
+
+
+def test_items_not_counted_ride_along_within_the_count_limit() -> None:
+    # A root's trace-create (not counted) stays with the user's events: flush_at of them per
+    # request, whether they are roots or not; bytes still cut.
+    sizes = [10] * 6
+    counted = [True, False, True, False, True, False]
+    batches = cut_batches(
+        sizes, max_bytes=1_000, max_count=2, overhead=lambda n: 0, counted=counted
+    )
+    assert batches == [range(4), range(4, 6)]
+    assert cut_batches(sizes, max_bytes=25, max_count=2, overhead=lambda n: 0, counted=counted) == [
+        range(2),
+        range(2, 4),
+        range(4, 6),
+    ]

@@ -15,8 +15,8 @@ import pytest
 from langfuse_async import _log
 from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
 from langfuse_async._tracing.coerce import describe_exception, to_ns
-from langfuse_async._tracing.noop import NOOP_OBSERVATION
-from langfuse_async._tracing.observations import start
+from langfuse_async._tracing.noop import NOOP_OBSERVATION, NOOP_OBSERVATIONS
+from langfuse_async._tracing.observations import LangfuseTool, start
 from langfuse_async._tracing.traces import merge_trace_attributes
 from tests.support.recording import RecordingTracer, decode
 
@@ -358,8 +358,10 @@ def test_noop_handle_does_nothing(tracer: RecordingTracer) -> None:
         with NOOP_OBSERVATION as noop:
             assert tracer.get_current_observation_id() == outer.id
             noop.update(output=1).end()
-            assert noop.create_event(name="e") is NOOP_OBSERVATION
+            assert noop.create_event(name="e") is NOOP_OBSERVATIONS["event"]
             assert noop.start_as_current_observation(name="c") is NOOP_OBSERVATION
+            tool = noop.start_observation(name="t", as_type="tool")
+            assert isinstance(tool, LangfuseTool) and tool is NOOP_OBSERVATIONS["tool"]
             noop.score_trace(name="s", value=1)
     assert len(tracer.records) == 1 and tracer.by_name("outer").id == outer.id
     assert NOOP_OBSERVATION.trace_id == "0" * 32 and "disabled" in repr(NOOP_OBSERVATION)
@@ -420,6 +422,7 @@ class _BareRecorder:
 
     def __init__(self, *, sample_bound: int | None = None) -> None:
         self.sample_bound = sample_bound
+        self.capture_io = True
         self.max_payload = 1_000_000
         self.records: list[Any] = []
         self.sampled_out = 0

@@ -18,8 +18,8 @@ from langfuse_async._records import (
     RECORD_OVERHEAD_BYTES,
     TRUNCATED_MARKER,
 )
-from langfuse_async._tracing.noop import NOOP_OBSERVATION
-from langfuse_async._tracing.observations import Observation
+from langfuse_async._tracing.noop import NOOP_OBSERVATION, NOOP_OBSERVATIONS
+from langfuse_async._tracing.observations import LangfuseGeneration, Observation
 from langfuse_async._tracing.tracer import Tracer
 from tests.support.recording import RecordingTracer, decode
 
@@ -551,8 +551,10 @@ async def test_disabled_client_is_a_cheap_no_op(isolated_registry: None) -> None
         assert obs.start_observation(name="c") is NOOP_OBSERVATION
         tracer.update_current_trace(user_id="u")
     async with tracer.start_as_current_generation(name="g") as gen:
+        assert gen is NOOP_OBSERVATIONS["generation"]
+        assert isinstance(gen, LangfuseGeneration)  # 5.x isinstance checks hold disabled too
         assert gen.start_as_current_observation(name="c") is NOOP_OBSERVATION
-    assert tracer.create_event(name="e") is NOOP_OBSERVATION
+    assert tracer.create_event(name="e") is NOOP_OBSERVATIONS["event"]
     tracer.create_score(name="s", value=1, trace_id="t")
     assert tracer.start_observation(name="y").end() is NOOP_OBSERVATION
     assert tracer.records == [] and tracer.sampled_out == 0

@@ -1,0 +1,226 @@
+"""The background event loop: delivery for programs where no asyncio loop of the client runs.
+
+A sync program (a CLI, a Celery or Django worker, a thread pool) or a trio program produces
+events where ``asyncio`` has no running loop. The pipeline then starts its worker on the
+:data:`BACKGROUND` loop: one daemon thread running an asyncio loop of its own, shared by every
+client of the process, started lazily on the first such event (a forked child starts a new one
+when it needs one), and stopped when the last client using it shuts down. So events leave
+within ``flush_interval`` there as they do under asyncio. :func:`run_sync` and
+:func:`run_from_any_async` let blocking code and non-asyncio async code (trio) run a coroutine
+on that loop and wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from .._log import logger
+
+__all__ = [
+    "BACKGROUND",
+    "BackgroundLoop",
+    "in_running_asyncio_loop",
+    "run_from_any_async",
+    "run_sync",
+]
+
+_T = TypeVar("_T")
+
+#: How long stopping waits for the thread to end (it has nothing left to do by then).
+_JOIN_TIMEOUT = 2.0
+
+_get_running_loop = asyncio._get_running_loop  # the C fast path; None outside a loop
+
+
+def in_running_asyncio_loop() -> bool:
+    """True when the calling thread runs an asyncio event loop (a blocking call would stall it)."""
+    return _get_running_loop() is not None
+
+
+class BackgroundLoop:
+    """One daemon thread running an asyncio event loop, started on first use.
+
+    Thread-safe; the thread is named ``langfuse_async-delivery``. Its users (the pipelines
+    delivering there) say so with ``user=``; when the last one is released (:meth:`release`),
+    the thread stops. After that (or in a forked child, where the parent's thread does not
+    exist) the next use starts a new one.
+    """
+
+    __slots__ = ("_lock", "_loop", "_pid", "_thread", "_users")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._users: set[int] = set()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<BackgroundLoop {state}>"
+
+    @property
+    def running(self) -> bool:
+        """True while the thread runs its loop in this process."""
+        loop, thread = self._loop, self._thread
+        return (
+            self._pid == os.getpid()
+            and loop is not None
+            and thread is not None
+            and thread.is_alive()
+            and not loop.is_closed()
+        )
+
+    def owns(self, loop: asyncio.AbstractEventLoop | None) -> bool:
+        """True when ``loop`` is this thread's loop."""
+        return loop is not None and loop is self._loop
+
+    def loop(self, user: object = None) -> asyncio.AbstractEventLoop:
+        """Return the running background loop, starting the thread first if needed.
+
+        Args:
+            user: Who will use it (kept until :meth:`release`), or None.
+        """
+        with self._lock:
+            if self._pid != os.getpid():
+                # A forked child: the parent's thread is not here, and its loop's selector is
+                # shared with the parent. Forget both (never close them).
+                self._pid = os.getpid()
+                self._loop = self._thread = None
+                self._users = set()
+            if user is not None:
+                self._users.add(id(user))
+            loop = self._loop
+            if loop is not None and not loop.is_closed() and self.running:
+                return loop
+            # Callbacks scheduled before the thread runs the loop wait in it: no need to wait
+            # for the thread here.
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=_serve, args=(loop,), name="langfuse_async-delivery", daemon=True
+            )
+            self._loop, self._thread = loop, thread
+            thread.start()
+            return loop
+
+    def call_soon(self, callback: Callable[[], object], *, user: object = None) -> None:
+        """Run ``callback`` on the background loop soon, starting the thread if needed.
+
+        It runs in an empty context: not in the caller's trace, nor in its async library's
+        (anyio would take the loop for the caller's trio).
+        """
+        self.loop(user).call_soon_threadsafe(callback, context=contextvars.Context())
+
+    def submit(
+        self, coro: Coroutine[Any, Any, _T], *, user: object = None
+    ) -> concurrent.futures.Future[_T]:
+        """Run ``coro`` as a task of the background loop, in an empty context (see above)."""
+        loop = self.loop(user)
+        return contextvars.Context().run(asyncio.run_coroutine_threadsafe, coro, loop)
+
+    def release(self, user: object, *, join: bool = True) -> None:
+        """Forget ``user``; stop the thread when no user is left (see :meth:`stop`)."""
+        with self._lock:
+            self._users.discard(id(user))
+            if self._users:
+                return
+        self.stop(join=join)
+
+    def stop(self, *, join: bool = True) -> None:
+        """Stop the loop and let the thread end; the next use starts a new one.
+
+        Args:
+            join: Also wait briefly for the thread to end (blocking code only; never from
+                the thread itself, which only asks).
+        """
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            if self._pid != os.getpid() or loop is None or thread is None:
+                return
+            self._loop = self._thread = None
+        try:
+            loop.call_soon_threadsafe(loop.stop)
+        except RuntimeError:  # already closed
+            return
+        if join and thread is not threading.current_thread():
+            thread.join(_JOIN_TIMEOUT)
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            # What is left (a reports task of a client that shut down) is cancelled, as
+            # asyncio.run does, so nothing warns "task was destroyed but it is pending".
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        except Exception:
+            logger.debug("background loop teardown failed", exc_info=True)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+#: The background loop of the process, shared by its clients.
+BACKGROUND = BackgroundLoop()
+
+
+def run_sync(
+    background: BackgroundLoop,
+    make: Callable[[], Coroutine[Any, Any, _T]],
+    wait: float | None,
+    user: object = None,
+) -> _T | None:
+    """Run ``make()`` on the background loop and block until it ends, at most ``wait`` s.
+
+    Returns None when it did not end in time (it is cancelled) or failed (logged).
+    """
+    fut = background.submit(make(), user=user)
+    try:
+        return fut.result(wait)
+    except concurrent.futures.TimeoutError:
+        fut.cancel()
+        return None
+    except Exception:
+        logger.debug("call on the background loop failed", exc_info=True)
+        return None
+
+
+async def run_from_any_async(
+    background: BackgroundLoop,
+    make: Callable[[], Coroutine[Any, Any, _T]],
+    wait: float | None,
+    user: object = None,
+) -> _T | None:
+    """Like :func:`run_sync`, awaited from async code of any library anyio supports (trio).
+
+    The wait happens on a worker thread, so the caller's event loop keeps running; cancelling
+    the caller stops its wait, not the call.
+    """
+    fut = background.submit(make(), user=user)
+
+    def result() -> _T | None:
+        try:
+            return fut.result(wait)
+        except concurrent.futures.TimeoutError:
+            fut.cancel()
+            return None
+        except Exception:
+            logger.debug("call on the background loop failed", exc_info=True)
+            return None
+
+    return await anyio.to_thread.run_sync(result, abandon_on_cancel=True)
