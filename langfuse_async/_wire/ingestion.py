@@ -474,15 +474,17 @@ def build_body(events: Sequence[bytes], ctx: WireContext) -> bytes:
     Returns:
         The request body; its length is exactly what :func:`batch_overhead` predicts.
     """
-    return b"".join(
-        (
-            _BATCH_HEAD,
-            b",".join(events),
-            _BATCH_SIZE_KEY,
-            str(len(events)).encode("ascii"),
-            _metadata_tail(ctx),
-        )
-    )
+    # One join over the pieces with the separators between them: a body of megabytes is
+    # copied once, not twice (as an inner join of the events would).
+    n = len(events)
+    parts: list[bytes] = [b","] * (2 * n + 3) if n else [b""] * 4
+    parts[0] = _BATCH_HEAD
+    if n:
+        parts[1 : 2 * n : 2] = events
+    parts[-3] = _BATCH_SIZE_KEY  # over the separator after the last event
+    parts[-2] = str(n).encode("ascii")
+    parts[-1] = _metadata_tail(ctx)
+    return b"".join(parts)
 
 
 # --------------------------------------------------------------------------------------------
