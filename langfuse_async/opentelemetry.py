@@ -65,7 +65,8 @@ from ._integrations.otel_export import (
 )
 from ._integrations.otel_mapping import MappedSpan, map_span
 from ._log import log_once
-from ._tracing.observations import Observation, current_observation, set_external_parent, start
+from ._tracing.joins import set_external_parent
+from ._tracing.observations import Observation, current_observation, start
 from ._tracing.tracer import Tracer
 
 __all__ = [

@@ -173,22 +173,10 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert sorted(import_cycles(graph)) == [["a", "b", "c", "a"], ["e", "e"]]
 
 
-#: Cycles that exist and are being removed by their owners, each as the set of its modules. A
-#: cycle not listed here fails the test below; a listed one that is gone fails the next test, so
-#: the list only shrinks.
-KNOWN_CYCLES: list[frozenset[str]] = []
-
-
 def test_no_import_cycle_in_the_package() -> None:
     # TYPE_CHECKING and function-local imports included: GRAPH holds every import statement.
-    cycles = [c for c in import_cycles(GRAPH) if frozenset(c) not in KNOWN_CYCLES]
+    cycles = import_cycles(GRAPH)
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
-
-
-def test_known_cycles_still_exist() -> None:
-    found = {frozenset(c) for c in import_cycles(GRAPH)}
-    gone = [sorted(c) for c in KNOWN_CYCLES if c not in found]
-    assert not gone, f"remove from KNOWN_CYCLES, these cycles are gone: {gone}"
 
 
 def test_handles_know_their_tracer_only_as_a_recorder() -> None:

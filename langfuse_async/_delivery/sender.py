@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import html
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -99,11 +101,31 @@ class SendOutcome:
     bytes_sent: int = 0
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>|<h1[^>]*>(.*?)</h1>", re.I | re.S)
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def summarize_html(text: str) -> str:
+    """One line for an HTML page (a proxy's or a load balancer's error page): its title.
+
+    Such pages are kilobytes of markup; a report or a log line wants what a person would read
+    first, not the page.
+    """
+    head = text[:65_536]
+    found = _TITLE.search(head)
+    words = (found.group(1) or found.group(2)) if found else head
+    words = _SPACE.sub(" ", html.unescape(_TAG.sub(" ", words))).strip()
+    return ("HTML page: " + words)[:200] if words else "HTML page"
+
+
 def _describe(resp: Response) -> tuple[str, Any]:
     text = resp.body.decode("utf-8", "replace").strip()
     detail: Any = text
-    message = text[:300]
     ctype = resp.headers.get("content-type", "")
+    if "html" in ctype or text[:15].lower().startswith(("<!doctype html", "<html")):
+        return summarize_html(text), text[:2_000]
+    message = text[:300]
     if "json" in ctype or text.startswith("{"):
         try:
             detail = json.loads(text)

@@ -80,7 +80,7 @@ class _NoopObservation(Observation):
     def create_event(self, **fields: Any) -> Observation:
         return NOOP_OBSERVATIONS["event"]
 
-    def update_trace(self, **fields: Any) -> Observation:
+    def update_trace(self, **fields: Any) -> Self:
         return self
 
     def score(self, **fields: Any) -> None:

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import os
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -39,6 +37,7 @@ from .._records import (
     ObservationType,
     TraceAttributes,
 )
+from . import joins as _joins
 from .coerce import (
     Level,
     TraceContext,
@@ -52,17 +51,15 @@ from .coerce import (
 )
 from .context import Scope, enter, leave, live
 from .ids import new_event_id, new_observation_id, new_trace_id
+from .open_handles import MAX_OPEN, OPEN
 from .recorder import Recorder
 from .sampling import is_sampled
-from .scores import ScoreDataType, score_record
+from .trace_ops import TraceOps
 from .traces import (
     attributes_size,
     merge_metadata,
-    merge_trace_attributes,
     metadata_size,
     payload_size,
-    trace_record,
-    trace_update,
 )
 
 if TYPE_CHECKING:
@@ -94,36 +91,9 @@ CURRENT: ContextVar[Observation | None] = ContextVar(
 )
 
 
-#: Supplies the parent of a new observation from another tracer's context (the OpenTelemetry
-#: bridge sets it): called with the parent the observation would get (the current one, or
-#: None), it returns ``(trace_id, parent_span_id, remote)`` to hang the observation below that
-#: span instead, or None to keep the parent. ``remote`` marks the span as not delivered by this
-#: package (the observation is then the local root). Must be cheap and never raise.
-external_parent: Callable[[Observation | None], tuple[str, str, bool] | None] | None = None
-
-
 #: :data:`CURRENT` as the with-block bookkeeping sees it from a ``Self``-typed method (the
 #: same object: only its static type differs).
 _CURRENT_ANY: ContextVar[Any] = CURRENT
-
-
-def set_external_parent(
-    hook: Callable[[Observation | None], tuple[str, str, bool] | None] | None,
-) -> None:
-    """Install (or with None remove) the :data:`external_parent` hook."""
-    global external_parent
-    external_parent = hook
-
-
-#: Applies the attributes propagated in this context to an observation just started (set by
-#: :mod:`.propagation` the first time a block is entered: until then starting pays nothing).
-propagation_hook: Callable[[Observation], None] | None = None
-
-
-def set_propagation_hook(hook: Callable[[Observation], None] | None) -> None:
-    """Install (or with None remove) the :data:`propagation_hook`."""
-    global propagation_hook
-    propagation_hook = hook
 
 
 def current_observation() -> Observation | None:
@@ -149,58 +119,8 @@ _GENERATION_FIELDS = frozenset(
 #: The string fields of a record kept with the rarely set ones (their bytes count too).
 _STRING_FIELDS = ("status_message", "version", "model", "prompt_name")
 
-# Trace attribute merges are rare (one per update_trace call) and may come from threads; one
-# lock for all traces keeps the per-trace state to a single attribute on the root.
-_trace_lock = threading.Lock()
 
-
-#: The observations started and not ended yet (recording ones), for the shutdown and the exit
-#: hook to send those that never will be. Bounded: past it, new ones are not tracked (an
-#: application that leaks handles must not leak memory through us).
-_OPEN: dict[Observation, None] = {}
-_MAX_OPEN = 100_000
-
-
-def has_open_observations(owner: object) -> bool:
-    """Whether an observation of ``owner``'s is still open (the exit hook has work)."""
-    return any(getattr(obs._recorder, "owner", None) is owner for obs in list(_OPEN))
-
-
-def end_open_observations(owner: object, message: str) -> int:
-    """End every observation of ``owner``'s still open, flagged as never ended; return how many.
-
-    Each is ended now with level ``WARNING`` (``ERROR`` stays) and ``message`` as its status
-    message (after any it had), so what it recorded reaches the server rather than being lost
-    with the process. Called by the client's shutdown and exit hook; safe from any thread.
-    """
-    ended = 0
-    for obs in list(_OPEN):
-        if getattr(obs._recorder, "owner", None) is not owner or obs._ended:
-            continue
-        extra = obs._extra
-        if extra is None:
-            extra = obs._extra = {}
-        if extra.get("level") != "ERROR":
-            extra["level"] = "WARNING"
-        previous = extra.get("status_message")
-        extra["status_message"] = f"{previous}; {message}" if previous else message
-        obs.end()
-        ended += 1
-    return ended
-
-
-def _new_trace_lock_in_child() -> None:
-    # A fork copies a lock held by another thread as held, and that thread does not exist in
-    # the child: without a new lock the child's first trace update would wait for ever.
-    global _trace_lock
-    _trace_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_trace_lock_in_child)
-
-
-class Observation(Scope):
+class Observation(Scope, TraceOps):
     """A span, generation, event or other observation, open until :meth:`end`.
 
     Usable as a context manager with ``with`` or ``async with``: inside the block it is the
@@ -297,33 +217,13 @@ class Observation(Scope):
         self._extra = None
         self._trace_attrs = None
         self.start_ns = now_ns()
-        if external_parent is not None:
-            self._adopt_external_parent(parent)
-        if self._recording and len(_OPEN) < _MAX_OPEN:
+        if _joins.external_parent is not None:
+            _joins.adopt_external_parent(self, parent)
+        if self._recording and len(OPEN) < MAX_OPEN:
             # Until it ends: one never ended is sent at shutdown or exit (end_open_observations).
-            _OPEN[self] = None
-        if propagation_hook is not None:
-            propagation_hook(self)
-
-    def _adopt_external_parent(self, parent: Observation | None) -> None:
-        """Hang below a span of another tracer when the hook says it is the innermost parent.
-
-        The hook (:data:`external_parent`, set by the
-        OpenTelemetry bridge) returns ``(trace_id, parent_span_id, remote)`` or None.
-        """
-        hook = external_parent
-        try:
-            found = hook(parent) if hook is not None else None
-        except Exception:
-            found = None  # the hook promises not to raise; a bug there must not reach the user
-        if found is None:
-            return
-        self.trace_id, self.parent_id, remote = found
-        self._root = None
-        bound = self._recorder.sample_bound
-        self._recording = bound is None or is_sampled(self.trace_id, bound)
-        if remote:
-            self._extra = {"remote_parent": True}
+            OPEN[self] = None
+        if _joins.propagation_hook is not None:
+            _joins.propagation_hook(self)
 
     @classmethod
     def _remote(
@@ -550,7 +450,7 @@ class Observation(Scope):
         if self._ended:
             return self
         self._ended = True
-        _OPEN.pop(self, None)
+        OPEN.pop(self, None)
         recorder = self._recorder
         if not self._recording:
             recorder.count_sampled_out()
@@ -894,154 +794,6 @@ class Observation(Scope):
             status_message=status_message,
         )
         return event.end(event.start_ns)
-
-    # ------------------------------------------------------------------- trace and scores
-
-    def update_trace(
-        self,
-        *,
-        name: str | None = None,
-        user_id: str | None = None,
-        session_id: str | None = None,
-        version: str | None = None,
-        release: str | None = None,
-        input: Any = None,
-        output: Any = None,
-        metadata: Any = None,
-        tags: Sequence[str] | None = None,
-        public: bool | None = None,
-    ) -> Observation:
-        """Set attributes of this observation's trace; arguments left as None are unchanged.
-
-        The merged attributes are copied onto every observation of the trace that ends
-        afterwards; while the trace's root observation (in this process) is open, they travel
-        with it, in the trace's one ``trace-create`` event. An update after the root ended is
-        sent at once as an event of its own, holding only these values (the server merges).
-        Tags are added to earlier tags and metadata is merged per top-level key.
-
-        Args:
-            name: The trace name (at most 1000 characters; longer is cut).
-            user_id: The end user the trace belongs to.
-            session_id: The session (conversation) the trace belongs to.
-            version: The version of the application.
-            release: The release of the application (the client's ``release`` otherwise).
-            input: The trace's input.
-            output: The trace's output.
-            metadata: Extra data, preferably a mapping.
-            tags: Labels for filtering.
-            public: Whether the trace can be viewed by anyone with its link.
-
-        Returns:
-            This observation.
-        """
-        if not self._recording:
-            return self
-        try:
-            attrs = trace_update(
-                self._recorder,
-                name=name,
-                user_id=user_id,
-                session_id=session_id,
-                version=version,
-                release=release,
-                input=input,
-                output=output,
-                metadata=metadata,
-                tags=tags,
-                public=public,
-            )
-        except Exception:
-            logger.warning("could not record a trace update", exc_info=True)
-            return self
-        if attrs is None:
-            return self
-        root = self._root or self
-        with _trace_lock:
-            root._trace_attrs = merge_trace_attributes(root._trace_attrs, attrs)
-            # While the root is open, its record will carry the merged attributes (the one
-            # trace-create of the trace on the ingestion route, every later span on OTLP):
-            # an event of its own only once the root has gone.
-            separate = root._ended
-        if separate:
-            self._recorder.emit(trace_record(self.trace_id, attrs))
-        return self
-
-    def set_trace_as_public(self) -> Observation:
-        """Make this observation's trace viewable by anyone with its link.
-
-        Returns:
-            This observation.
-        """
-        return self.update_trace(public=True)
-
-    def score(
-        self,
-        *,
-        name: str,
-        value: float | str,
-        score_id: str | None = None,
-        data_type: ScoreDataType | None = None,
-        comment: str | None = None,
-        config_id: str | None = None,
-        timestamp: _dt.datetime | int | None = None,
-        metadata: Any = None,
-    ) -> None:
-        """Score this observation (see the client's ``create_score`` for the arguments)."""
-        if self._recording:
-            record = score_record(
-                self._recorder,
-                name,
-                value,
-                self.trace_id,
-                self.id,
-                None,
-                data_type,
-                comment,
-                metadata,
-                score_id,
-                config_id=config_id,
-                timestamp=timestamp,
-                environment=self._environment(),
-            )
-            if record is not None:
-                self._recorder.emit(record)
-
-    def score_trace(
-        self,
-        *,
-        name: str,
-        value: float | str,
-        score_id: str | None = None,
-        data_type: ScoreDataType | None = None,
-        comment: str | None = None,
-        config_id: str | None = None,
-        timestamp: _dt.datetime | int | None = None,
-        metadata: Any = None,
-    ) -> None:
-        """Score this observation's trace (see the client's ``create_score`` for the arguments)."""
-        if self._recording:
-            record = score_record(
-                self._recorder,
-                name,
-                value,
-                self.trace_id,
-                None,
-                None,
-                data_type,
-                comment,
-                metadata,
-                score_id,
-                config_id=config_id,
-                timestamp=timestamp,
-                environment=self._environment(),
-            )
-            if record is not None:
-                self._recorder.emit(record)
-
-    def _environment(self) -> str | None:
-        """The environment propagated to this observation, if any (its scores share it)."""
-        extra = self._extra
-        return None if extra is None else extra.get("environment")
 
 
 class LangfuseSpan(Observation):

@@ -26,7 +26,7 @@ import msgspec
 
 from .._log import log_once
 from .._records import GENERATION_LIKE_TYPES, TraceAttributes
-from . import observations as _observations
+from . import joins as _joins, traces as _traces
 from .observations import Observation, current_observation
 from .payload import encode_payload
 from .traces import merge_trace_attributes, trace_record
@@ -193,7 +193,7 @@ def apply(obs: Observation, values: Propagated | None = None) -> None:
         if attrs is None:
             return
         root = obs._root or obs
-        with _observations._trace_lock:
+        with _traces.trace_lock:
             before = root._trace_attrs
             merged = merge_trace_attributes(before, attrs)
             if merged == before:
@@ -220,7 +220,7 @@ class PropagateAttributes:
 
     def __enter__(self) -> None:
         try:
-            _observations.set_propagation_hook(apply)
+            _joins.set_propagation_hook(apply)
             merged = _merge(PROPAGATED.get(), self._values)
             self._token = PROPAGATED.set(merged)
             obs = current_observation()

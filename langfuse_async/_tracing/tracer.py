@@ -36,10 +36,9 @@ from .observations import (
     LangfuseTool,
     Observation,
     current_observation,
-    end_open_observations,
-    has_open_observations,
     start,
 )
+from .open_handles import end_open_observations, has_open_observations
 from .propagation import valid_environment
 from .recorder import SinkRecorder
 from .scores import ScoreDataType, score_record

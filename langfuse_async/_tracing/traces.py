@@ -9,6 +9,8 @@ kept on the trace's local root so that every observation ending afterwards carri
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,23 @@ __all__ = [
 _MAX_TRACE_NAME = 1_000  # the server rejects longer trace names, losing the whole update
 _MAX_TRACE_TAGS = 200
 _MAX_TRACE_METADATA_KEYS = 200
+
+
+#: Guards merges of trace attributes. They are rare (one per update_trace call) and may come
+#: from threads; one lock for all traces keeps the per-trace state to one attribute on the root.
+#: Read it as ``traces.trace_lock``: a forked child gets a new one.
+trace_lock = threading.Lock()
+
+
+def _new_trace_lock_in_child() -> None:
+    # A fork copies a lock held by another thread as held, and that thread does not exist in
+    # the child: without a new lock the child's first trace update would wait for ever.
+    global trace_lock
+    trace_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_trace_lock_in_child)
 
 
 def payload_size(value: msgspec.Raw | None) -> int:

@@ -8,7 +8,7 @@ from langfuse_async._delivery.http import HttpClient
 from langfuse_async._delivery.inflight import Item
 from langfuse_async._delivery.prepare import prepare
 from langfuse_async._delivery.routing import Route
-from langfuse_async._delivery.sender import HttpSender, Retry, SendOutcome
+from langfuse_async._delivery.sender import HttpSender, Retry, SendOutcome, summarize_html
 from langfuse_async._wire.context import WireContext
 from tests.support import factories
 from tests.support.fake_langfuse import INGESTION, OTLP, FakeLangfuse
@@ -64,6 +64,31 @@ async def test_a_whole_request_failure_puts_its_reason_on_every_event() -> None:
             (items[1], 503, "overloaded"),
         ]
         assert out.whole_request and out.retry_after == 2.0
+
+
+PROXY_PAGE = (
+    "<!DOCTYPE html>\n<html><head><style>body { font: 14px sans-serif }</style>\n"
+    "<title>502 Bad Gateway &amp; friends</title></head>\n<body><h1>Bad Gateway</h1>"
+    + "<p>padding</p>" * 2_000
+    + "</body></html>"
+)
+
+
+async def test_an_html_error_page_is_summarized_in_one_line() -> None:
+    async with FakeLangfuse() as server:
+        server.reply(INGESTION, 502, PROXY_PAGE, headers={"Content-Type": "text/html"}, text=True)
+        items = prepared(1, "ingestion")
+        out = await send(server.url, items, "ingestion")
+        ((retry),) = out.retry
+        assert retry.message == "HTML page: 502 Bad Gateway & friends"
+
+
+def test_an_html_page_without_a_title_is_summarized_by_its_text() -> None:
+    assert summarize_html("<html><body>\n  <b>Service</b>\n unavailable </body></html>") == (
+        "HTML page: Service unavailable"
+    )
+    assert summarize_html("<html></html>") == "HTML page"
+    assert len(summarize_html("<html>" + "word " * 1_000)) == 200
 
 
 async def test_no_reply_is_a_retry_without_a_status() -> None:

@@ -20,7 +20,7 @@ from opentelemetry.trace import (
 )
 
 from langfuse_async import observe
-from langfuse_async._tracing import observations as _observations
+from langfuse_async._tracing import joins as _joins
 from langfuse_async.opentelemetry import (
     LangfuseSpanProcessor,
     MaskOtelSpansResult,
@@ -53,7 +53,7 @@ def provider(tracer: RecordingTracer) -> Iterator[TracerProvider]:
     provider.add_span_processor(LangfuseSpanProcessor())
     yield provider
     provider.shutdown()
-    assert _observations.external_parent is None
+    assert _joins.external_parent is None
 
 
 def test_span_inside_an_observation_is_its_child(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from langfuse_async import Langfuse, get_client, observe
-from langfuse_async._tracing import context, observations, registry
+from langfuse_async._tracing import context, registry, traces
 from tests.support.recording import RecordingTracer
 
 
@@ -52,7 +52,7 @@ def _held_elsewhere(
 @pytest.mark.parametrize(
     "lock_of",
     [
-        lambda: observations._trace_lock,
+        lambda: traces.trace_lock,
         lambda: context._entries_lock,
         lambda: registry.CLIENTS.lock,
     ],
