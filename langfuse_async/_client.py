@@ -19,6 +19,7 @@ from ._config import (
     DEFAULT_BACKOFF_BASE,
     DEFAULT_BACKOFF_MAX,
     DEFAULT_EXIT_TIMEOUT,
+    DEFAULT_MAX_CONCURRENT_REQUESTS,
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_QUEUE_BYTES,
     DEFAULT_MAX_QUEUE_SIZE,
@@ -68,12 +69,14 @@ class Langfuse(Tracer):
             credentials, query or fragment. Default ``LANGFUSE_BASE_URL``, then ``host``, then
             ``LANGFUSE_HOST``, then ``https://cloud.langfuse.com`` (the official SDK's order).
         host: The official SDK's older name for ``base_url`` (deprecated there too).
-        flush_at: Send when this many events wait (``LANGFUSE_FLUSH_AT``, default 100); also the
-            most events in one request.
+        flush_at: Send when this many events wait (``LANGFUSE_FLUSH_AT``, default 100). A
+            backlog is cut into requests by bytes (up to ``max_batch_bytes``), not by count.
         flush_interval: Send when the oldest event has waited this many seconds
             (``LANGFUSE_FLUSH_INTERVAL``, default 1.0).
         max_batch_bytes: Largest request body in bytes (at most 3,500,000, the server's documented
             limit).
+        max_concurrent_requests: Most requests in flight at once (default 4, at most 64); their
+            outcomes are settled in the order they were sent.
         max_event_bytes: Largest single event; larger ones have their biggest payload truncated,
             then are dropped as ``"oversize"``.
         max_queue_size: Most events waiting in the queue; beyond it ``queue_full`` applies.
@@ -138,6 +141,7 @@ class Langfuse(Tracer):
         flush_at: int | None = None,
         flush_interval: float | None = None,
         max_batch_bytes: int = MAX_BATCH_BYTES_LIMIT,
+        max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
         max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
@@ -190,6 +194,7 @@ class Langfuse(Tracer):
             flush_at=flush_at,
             flush_interval=flush_interval,
             max_batch_bytes=max_batch_bytes,
+            max_concurrent_requests=max_concurrent_requests,
             max_event_bytes=max_event_bytes,
             max_queue_size=max_queue_size,
             max_queue_bytes=max_queue_bytes,

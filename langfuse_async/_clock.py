@@ -21,19 +21,36 @@ def now_ns() -> int:
     return _WALL_ANCHOR_NS + (_perf_counter_ns() - _PERF_ANCHOR_NS)
 
 
-def format_ns(ns: int) -> str:
-    """Format epoch nanoseconds as UTC ISO-8601 with microseconds and ``Z``.
-
-    The real server rejects timestamps without a zone, so the ``Z`` is not optional.
-    """
-    seconds, rest = divmod(ns, 1_000_000_000)
+def _second_prefix(seconds: int) -> str:
     t = time.gmtime(seconds)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - fastest here
+    return "%04d-%02d-%02dT%02d:%02d:%02d." % (  # noqa: UP031 - fastest here
         t.tm_year,
         t.tm_mon,
         t.tm_mday,
         t.tm_hour,
         t.tm_min,
         t.tm_sec,
-        rest // 1000,
     )
+
+
+# The last second formatted and its text: the worker formats several timestamps per event, nearly
+# all within the same second. One tuple, read and replaced whole, so threads never see a torn pair.
+_last_second: tuple[int, str] = (0, _second_prefix(0))
+
+
+def format_ns(ns: int) -> str:
+    """Format epoch nanoseconds as UTC ISO-8601 with microseconds and ``Z``.
+
+    The real server rejects timestamps without a zone, so the ``Z`` is not optional. The text of
+    the second is computed once per second (``time.gmtime`` is most of the cost) and the
+    microseconds are appended.
+    """
+    global _last_second
+    seconds, rest = divmod(ns, 1_000_000_000)
+    cached = _last_second
+    if cached[0] == seconds:
+        prefix = cached[1]
+    else:
+        prefix = _second_prefix(seconds)
+        _last_second = (seconds, prefix)
+    return f"{prefix}{rest // 1000:06d}Z"

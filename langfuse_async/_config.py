@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 __all__ = [
     "COMMON_RELEASE_ENVS",
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_CONCURRENT_REQUESTS",
     "MAX_BATCH_BYTES_LIMIT",
     "UNSUPPORTED_OPTIONS",
     "Config",
@@ -37,6 +38,9 @@ MAX_BATCH_BYTES_LIMIT = 3_500_000
 DEFAULT_FLUSH_AT = 100
 DEFAULT_FLUSH_INTERVAL = 1.0
 DEFAULT_MAX_EVENT_BYTES = 1_000_000
+#: Requests in flight at once: enough to overlap encoding with the server's work on a backlog.
+DEFAULT_MAX_CONCURRENT_REQUESTS = 4
+MAX_CONCURRENT_REQUESTS_LIMIT = 64
 DEFAULT_MAX_QUEUE_SIZE = 10_000
 #: 64 MiB: enough for a burst of large generations, small enough never to threaten a service.
 DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
@@ -166,6 +170,9 @@ class Config:
     False turns verification off (warned about once when the client is built)."""
     proxy: str | None = dataclasses.field(default=None, repr=False)
     """An explicit http(s) proxy URL (may carry ``user:password@``); None for none."""
+    max_concurrent_requests: int = 4
+    """At most this many requests in flight at once (a backlog is sent by several; their
+    outcomes are settled in the order they were sent)."""
     trust_env: bool = True
     """Honour ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (and ``~/.netrc`` proxy credentials)
     when no explicit ``proxy`` is set, as the official SDK (httpx) does."""
@@ -408,6 +415,7 @@ def resolve_config(
     flush_at: int | None = None,
     flush_interval: float | None = None,
     max_batch_bytes: int = MAX_BATCH_BYTES_LIMIT,
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE,
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
@@ -465,6 +473,12 @@ def resolve_config(
     )
     mbb = _as_int("max_batch_bytes", max_batch_bytes, minimum=10_000, maximum=MAX_BATCH_BYTES_LIMIT)
     meb = _as_int("max_event_bytes", max_event_bytes, minimum=1_000)
+    mcr = _as_int(
+        "max_concurrent_requests",
+        max_concurrent_requests,
+        minimum=1,
+        maximum=MAX_CONCURRENT_REQUESTS_LIMIT,
+    )
     if meb > mbb - 1_000:
         raise ValueError(
             f"max_event_bytes ({meb}) must leave room for the batch envelope inside "
@@ -581,4 +595,5 @@ def resolve_config(
         ssl=tls,
         proxy=px,
         trust_env=te,
+        max_concurrent_requests=mcr,
     )

@@ -35,3 +35,43 @@ def test_format_ns_is_utc_with_microseconds_and_z() -> None:
     assert format_ns(0) == "1970-01-01T00:00:00.000000Z"
     assert format_ns(1_787_392_800_123_456_789) == "2026-08-22T10:00:00.123456Z"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", format_ns(now_ns()))
+
+
+def _reference_format(ns: int) -> str:
+    # The formatting before the per-second cache: gmtime for every call.
+    seconds, rest = divmod(ns, 1_000_000_000)
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{rest // 1000:06d}Z"
+    )
+
+
+def test_format_ns_matches_the_uncached_formatting_across_second_boundaries() -> None:
+    base = 1_787_392_799 * 10**9  # one second before a minute, hour and day boundary
+    values = [base + k * 250_000_000 + offset for k in range(12) for offset in (0, 999, 999_999)]
+    # Around second boundaries, in order and back and forth, so the cache is hit and missed.
+    values += [base + 10**9 - 1, base + 10**9, base + 10**9 - 1, base, base + 2 * 10**9]
+    values += [0, 1, 999_999_999, 1_000_000_000, 253_402_300_799_999_999_999]  # the span's ends
+    values += [951_782_400 * 10**9 + 7, 951_868_800 * 10**9 - 1]  # 29 Feb 2000, a leap day
+    for ns in values + values[::-1]:
+        assert format_ns(ns) == _reference_format(ns), ns
+
+
+def test_format_ns_is_consistent_across_threads() -> None:
+    import threading
+
+    errors: list[int] = []
+
+    def work(offset: int) -> None:
+        for k in range(2000):
+            ns = (1_700_000_000 + offset * 7 + k % 3) * 10**9 + k
+            if format_ns(ns) != _reference_format(ns):
+                errors.append(ns)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

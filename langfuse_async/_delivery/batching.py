@@ -179,7 +179,7 @@ def plan_ingestion(
         return _ingestion.batch_overhead(n, ctx)
 
     plan = Plan()
-    _within_limit(plan, items, sizes, max_bytes, max_count, overhead, counted)
+    _within_limit(plan, items, sizes, max_bytes, max_count, _memoized(overhead), counted)
     return plan
 
 
@@ -209,9 +209,22 @@ def plan_otlp(
         def overhead(n: int) -> int:
             return _otlp.request_overhead(n, ctx)
 
-        _within_limit(plan, spans, sizes, max_bytes, max_count, overhead)
+        _within_limit(plan, spans, sizes, max_bytes, max_count, _memoized(overhead))
     _place_riders(plan, riders, roots)
     return plan
+
+
+def _memoized(overhead: Callable[[int], int]) -> Callable[[int], int]:
+    """``overhead`` remembered per count: :func:`cut_batches` asks once per event."""
+    known: dict[int, int] = {}
+
+    def cached(n: int) -> int:
+        value = known.get(n)
+        if value is None:
+            value = known[n] = overhead(n)
+        return value
+
+    return cached
 
 
 def _within_limit(

@@ -92,6 +92,9 @@ class InFlight:
         self._items: dict[int, Item] = {}
         """By ``id(item)``: a derived item shares its root's ``seq``."""
         self._bytes = 0
+        self.request_bytes = 0
+        """The bodies of the requests in flight: counted against the byte bound too, since
+        each holds a copy of its events' encoded bytes until it is settled."""
         self.maybe_sent: set[str] = set()
         """Envelope ids of events put back to the queue after a request that may have stored
         them: taken again, they keep the mark."""
@@ -118,7 +121,10 @@ class InFlight:
 
     def has_room(self) -> bool:
         """Whether more events may be taken: those held count against the bounds."""
-        return len(self._items) < self._max_count and self._bytes < self._max_bytes
+        return (
+            len(self._items) < self._max_count
+            and self._bytes + self.request_bytes < self._max_bytes
+        )
 
     def take(self, queue: EventQueue, limit: int) -> list[Item]:
         """Take up to ``limit`` of the oldest queued events, within the room left.
@@ -127,7 +133,7 @@ class InFlight:
         records are taken within half the room, so both together stay within the bound.
         """
         count_room = self._max_count - len(self._items)
-        byte_room = self._max_bytes - self._bytes
+        byte_room = self._max_bytes - self._bytes - self.request_bytes
         if count_room <= 0 or byte_room <= 0:
             return []
         taken: list[Item] = []
@@ -170,6 +176,7 @@ class InFlight:
         items = list(self._items.values())
         self._items.clear()
         self._bytes = 0
+        self.request_bytes = 0
         self._waiting.clear()
         return items
 

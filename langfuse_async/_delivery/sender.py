@@ -248,6 +248,9 @@ def _ingestion_outcome(items: Sequence[Item], resp: Response) -> SendOutcome:
         # A 200/201 that is not the 207 shape (an old server): nothing says any event failed.
         out.delivered = items
         return out
+    if not reply.errors:  # the common reply: every event accepted, nothing to match
+        out.delivered = items
+        return out
     delivered: list[Item] = []
     out.delivered = delivered
     errors = {e.id: e for e in reply.errors}

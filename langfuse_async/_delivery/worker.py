@@ -45,6 +45,25 @@ logger = logging.getLogger("langfuse_async")
 
 #: How many events one send cycle takes from the queue at most; batches are then cut by bytes.
 _TAKE_LIMIT = 1_000
+#: The longest the worker encodes in one go before it lets the event loop run other tasks.
+_SLICE_SECONDS = 0.002
+
+_perf_counter = time.perf_counter
+
+
+class _Request:
+    """One request in flight: its batch, route and the task that sends it."""
+
+    __slots__ = ("batch", "body_bytes", "dest", "task")
+
+    def __init__(
+        self, batch: Sequence[Item], dest: Route, task: asyncio.Task[SendOutcome], body_bytes: int
+    ) -> None:
+        self.batch = batch
+        self.dest = dest
+        self.task = task
+        self.body_bytes = body_bytes
+        """The encoded bytes the request's body copies, held until it is settled."""
 
 
 class Worker:
@@ -87,6 +106,9 @@ class Worker:
             backoff_max=config.backoff_max,
         )
         self._roots = SentRoots()
+        self._requests: deque[_Request] = deque()
+        """Requests in flight, oldest first; settled in this order (at most
+        ``max_concurrent_requests``)."""
         self._head_mark: tuple[int, float] = (0, 0.0)
         """(seq, monotonic time) when the worker first saw that event at the head of the queue."""
         self.flush_waiters = 0
@@ -149,6 +171,7 @@ class Worker:
         self._reports.start(loop, self._signal_progress)
 
     def _put_back(self) -> None:
+        self._drop_requests()
         inflight = self.inflight
         items = inflight.clear()
         roots = {item.seq for item in items if not item.derived}
@@ -162,6 +185,22 @@ class Worker:
                 inflight.maybe_sent.add(item.record.event_id)
             entries.append((item.seq, item.record))
         self._queue.put_back(entries)
+
+    def _drop_requests(self) -> None:
+        """Forget the requests in flight, cancelling those of a loop still open.
+
+        Their events stay held (to be put back or reported by the caller), marked as possibly
+        delivered: a request in flight may have reached the server.
+        """
+        requests, self._requests = self._requests, deque()
+        inflight = self.inflight
+        for request in requests:
+            inflight.request_bytes = max(0, inflight.request_bytes - request.body_bytes)
+            for item in request.batch:
+                item.maybe_sent = True
+            task = request.task
+            if not task.done() and not task.get_loop().is_closed():
+                task.cancel()
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -208,10 +247,12 @@ class Worker:
         self._wake = None
         self._progress = None
         self._reports.detach()
+        self._requests.clear()  # tasks of the parent's loop: not ours to touch
         self.inflight.clear()
 
     def abandon(self, reason: Reason, message: str) -> int:
         """Settle every unsettled event as dropped with ``reason``; return how many."""
+        self._drop_requests()  # their outcomes must not settle these events a second time
         inflight = self.inflight
         items = inflight.clear()
         for item in items:
@@ -241,7 +282,11 @@ class Worker:
                     route, why = "ingestion", "default (the probes failed)"
                 self._set_route(route, why)
             inflight = self.inflight
+            requests = self._requests
             while generation == self._generation:  # a later start() took over: step aside
+                # Settle the requests that came back, in the order they were sent.
+                while requests and requests[0].task.done():
+                    await self._settle_oldest()
                 if self._reports:
                     self._reports.kick()
                 self._signal_progress()
@@ -258,7 +303,13 @@ class Worker:
                     except Exception as exc:  # a bug: settle what it touched, keep going
                         self._recover(exc)
                     continue
-                await self._sleep(self._next_deadline(now))
+                deadline = self._next_deadline(now)
+                if requests and not self._has_room():
+                    # Nothing can be taken before a request comes back: wait for it (or a
+                    # retry's time), not for the wakes of every new event.
+                    await asyncio.wait((requests[0].task,), timeout=deadline)
+                    continue
+                await self._sleep(deadline)
         except asyncio.CancelledError:
             # The loop is closing (asyncio.run teardown) or shutdown gave up: keep what was
             # taken so the next loop, or the exit hook, can still send it.
@@ -267,6 +318,7 @@ class Worker:
             raise
         finally:
             if generation == self._generation:
+                self._drop_requests()
                 self.live = False
                 self._reports.close()
                 self._signal_progress()
@@ -280,7 +332,13 @@ class Worker:
         otlp: list[Item] = []
         todo = deque(items)
         inflight = self.inflight
+        # Encoding a thousand events takes milliseconds: encode in slices and let the other
+        # tasks run in between, so the worker never stalls the event loop.
+        slice_end = _perf_counter() + _SLICE_SECONDS
         while todo:
+            if _perf_counter() > slice_end:
+                await asyncio.sleep(0)
+                slice_end = _perf_counter() + _SLICE_SECONDS
             item = todo.popleft()
             dest = destination(item.record, route)
             prepared = prepare(item, dest, ctx, limit)
@@ -303,17 +361,20 @@ class Worker:
 
     async def _send_all(self, items: list[Item], dest: Route) -> None:
         config = self._config
+        # flush_at is the trigger, not a cap: a backlog is cut by bytes, so 50,000 waiting
+        # events cost tens of requests, not hundreds.
+        max_count = max(config.flush_at, len(items))
         if dest == "otlp":
             plan = plan_otlp(
                 items,
                 max_bytes=config.max_batch_bytes,
-                max_count=config.flush_at,
+                max_count=max_count,
                 ctx=self._ctx,
                 roots=self._roots,
             )
         else:
             plan = plan_ingestion(
-                items, max_bytes=config.max_batch_bytes, max_count=config.flush_at, ctx=self._ctx
+                items, max_bytes=config.max_batch_bytes, max_count=max_count, ctx=self._ctx
             )
         for item in plan.oversize:
             self._drop(item, "oversize", f"request would exceed {config.max_batch_bytes} bytes")
@@ -321,16 +382,78 @@ class Worker:
             self._deliver(plan.delivered)
         for item in plan.late:
             self._drop(item, "rejected", LATE_UPDATE_MESSAGE)
-        inflight = self.inflight
         for batch in plan.batches:
-            if inflight.pause_until > time.monotonic():
-                inflight.schedule(batch, inflight.pause_until)
-                continue
-            await self._send(batch, dest)
+            await self._launch(batch, dest)
 
-    async def _send(self, batch: Sequence[Item], dest: Route) -> None:
-        """Send ``batch``, settle it, and send at once what the settling says to (413 halves)."""
-        todo = [batch]
+    async def _launch(self, batch: Sequence[Item], dest: Route) -> None:
+        """Start sending ``batch``, first settling the oldest requests while all slots are taken.
+
+        The request runs as a task of its own; the loop settles it once it is done, in the order
+        the requests were sent, so reports and statistics do not depend on which reply came
+        first.
+        """
+        requests, limit = self._requests, self._config.max_concurrent_requests
+        while len(requests) >= limit:
+            await self._settle_oldest()
+        inflight = self.inflight
+        if inflight.pause_until > time.monotonic():  # an earlier request says: wait
+            inflight.schedule(batch, inflight.pause_until)
+            return
+        task = asyncio.get_running_loop().create_task(self._request(batch, dest))
+        task.add_done_callback(self._request_done)
+        body_bytes = sum(len(item.ingestion or b"") + len(item.span or b"") for item in batch)
+        inflight.request_bytes += body_bytes
+        requests.append(_Request(batch, dest, task, body_bytes))
+
+    def _request_done(self, task: asyncio.Task[SendOutcome]) -> None:
+        self.wake()
+
+    def _has_room(self) -> bool:
+        """Whether a cycle may take more events: room in the bounds and a request slot."""
+        return (
+            self.inflight.has_room() and len(self._requests) < self._config.max_concurrent_requests
+        )
+
+    def _in_requests(self) -> set[int]:
+        """The ids (``id()``) of the items in requests still in flight."""
+        return {id(item) for request in self._requests for item in request.batch}
+
+    async def _settle_oldest(self) -> None:
+        """Wait for the oldest request in flight, settle it, and send what the settling says."""
+        request = self._requests[0]
+        batch, dest = request.batch, request.dest
+        try:
+            out = await asyncio.shield(request.task)
+        except asyncio.CancelledError:
+            if not request.task.cancelled():
+                raise  # the worker itself is cancelled: the caller puts everything back
+            out = None
+        except Exception as exc:  # a bug in the request: only this batch pays for it
+            self._pop_oldest()
+            self._recover(exc, batch)
+            return
+        self._pop_oldest()
+        if out is None:  # cancelled without the worker being cancelled: retry like a failure
+            for item in batch:
+                item.maybe_sent = True
+            self._recover(RuntimeError("request cancelled"), batch)
+            return
+        try:
+            settlement = self._settle(out, batch, dest)
+            self._apply(settlement)
+        except Exception as exc:  # a bug: only this batch pays for it
+            self._recover(exc, batch)
+            return
+        if settlement.resend:
+            await self._send_now(list(reversed(settlement.resend)), dest)
+
+    def _pop_oldest(self) -> None:
+        request = self._requests.popleft()
+        inflight = self.inflight
+        inflight.request_bytes = max(0, inflight.request_bytes - request.body_bytes)
+
+    async def _send_now(self, todo: list[Sequence[Item]], dest: Route) -> None:
+        """Send the batches of ``todo`` (last first) one by one, settling each (413 halves)."""
         while todo:
             batch = todo.pop()
             try:
@@ -421,7 +544,8 @@ class Worker:
         else:
             logger.debug("unexpected error in the delivery worker", exc_info=exc)
         inflight = self.inflight
-        waiting = inflight.waiting()
+        # Items waiting for a retry or riding in a request still in flight are not orphans.
+        waiting = inflight.waiting() | self._in_requests()
         candidates = inflight.items() if scope is None else scope
         orphans = [item for item in candidates if id(item) not in waiting and inflight.holds(item)]
         if not orphans:  # nothing to blame: do not spin on the same fault
@@ -499,7 +623,7 @@ class Worker:
 
     def _batch_ready(self, now: float) -> bool:
         n = len(self._queue)
-        if not n or not self.inflight.has_room():
+        if not n or not self._has_room():
             return False
         if n >= self._config.flush_at or self.flush_waiters or self._stopping:
             return True
@@ -508,7 +632,7 @@ class Worker:
 
     def _next_deadline(self, now: float) -> float | None:
         deadlines: list[float] = []
-        waited = self._head_wait(now) if self.inflight.has_room() else None
+        waited = self._head_wait(now) if self._has_room() else None
         if waited is not None:
             deadlines.append(max(0.0, self._config.flush_interval - waited))
         next_due = self.inflight.next_due()

@@ -171,9 +171,10 @@ async def test_auth_failures_are_final_and_warn_once(
         p = make_pipeline(server.url, on_error=errors.append, flush_at=2)
         server.reply(INGESTION, status, {"message": "Invalid credentials."}, times=2)
         with caplog.at_level(logging.WARNING, logger="langfuse_async"):
-            for _ in range(4):
-                p.emit(factories.observation())
-            assert (await p.flush(timeout=10)).completed
+            for _ in range(2):  # two requests: a backlog would be sent in one
+                for _ in range(2):
+                    p.emit(factories.observation())
+                assert (await p.flush(timeout=10)).completed
         assert len(server.received) == 2
         assert [e.reason for e in errors] == ["unauthorized"] * 4
         assert all(e.status == status for e in errors)
