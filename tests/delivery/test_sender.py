@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from langfuse_async._delivery.http import HttpClient
@@ -101,3 +103,30 @@ async def test_no_reply_is_a_retry_without_a_status() -> None:
         assert [(r.item, r.status) for r in out.retry] == [(items[0], None), (items[1], None)]
         assert all(r.message for r in out.retry)
         assert out.whole_request and out.status is None and out.failure == out.retry[0].message
+
+
+async def test_large_otlp_bodies_are_gzipped_in_slices_that_let_other_tasks_run() -> None:
+    import os
+
+    from langfuse_async._delivery import sender as _sender
+    from langfuse_async._wire.otlp import gzip_body
+
+    # Incompressible enough to take several slices, and hex so a slice boundary means nothing.
+    raw = os.urandom(3 * _sender._GZIP_SLICE).hex().encode()
+    ticks = 0
+
+    async def other_task() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other_task)
+        await anyio.lowlevel.checkpoint()
+        started = ticks
+        body = await _sender._gzip_sliced(raw)
+        tg.cancel_scope.cancel()
+    assert body == gzip_body(raw)  # the same bytes as the one-call compression
+    # The other task ran between the slices: the loop was never held for the whole body.
+    assert ticks - started >= len(raw) // _sender._GZIP_SLICE
