@@ -128,24 +128,17 @@ class TraceOps:
         metadata: Any = None,
     ) -> None:
         """Score this observation (see the client's ``create_score`` for the arguments)."""
-        if self._recording:
-            record = score_record(
-                self._recorder,
-                name,
-                value,
-                self.trace_id,
-                self.id,
-                None,
-                data_type,
-                comment,
-                metadata,
-                score_id,
-                config_id=config_id,
-                timestamp=timestamp,
-                environment=self._environment(),
-            )
-            if record is not None:
-                self._recorder.emit(record)
+        self._score(
+            self.id,
+            name=name,
+            value=value,
+            score_id=score_id,
+            data_type=data_type,
+            comment=comment,
+            config_id=config_id,
+            timestamp=timestamp,
+            metadata=metadata,
+        )
 
     def score_trace(
         self,
@@ -160,13 +153,38 @@ class TraceOps:
         metadata: Any = None,
     ) -> None:
         """Score this observation's trace (see the client's ``create_score`` for the arguments)."""
+        self._score(
+            None,
+            name=name,
+            value=value,
+            score_id=score_id,
+            data_type=data_type,
+            comment=comment,
+            config_id=config_id,
+            timestamp=timestamp,
+            metadata=metadata,
+        )
+
+    def _score(
+        self,
+        observation_id: str | None,
+        *,
+        name: str,
+        value: float | str,
+        score_id: str | None,
+        data_type: ScoreDataType | None,
+        comment: str | None,
+        config_id: str | None,
+        timestamp: _dt.datetime | int | None,
+        metadata: Any,
+    ) -> None:
         if self._recording:
             record = score_record(
                 self._recorder,
                 name,
                 value,
                 self.trace_id,
-                None,
+                observation_id,
                 None,
                 data_type,
                 comment,
