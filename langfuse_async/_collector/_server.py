@@ -110,7 +110,6 @@ class Collector:
         self.mode: Mode = mode
         self.host = host
         self._requested_port = port
-        self._allow_remote = allow_remote
         if work_processes < 0:
             raise ValueError(f"work_processes must be 0 or more, not {work_processes!r}")
         self._work_processes = work_processes
