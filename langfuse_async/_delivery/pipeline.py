@@ -30,6 +30,7 @@ from .._wire.context import WireContext
 from . import hooks as _hooks
 from .http import HttpClient, HttpError
 from .ledger import Ledger, event_error
+from .pacing import turn_seconds
 from .queue import EventQueue
 from .reports import IN_ON_ERROR, ErrorCallback, Reports
 from .runtime import BACKGROUND, in_running_asyncio_loop, run_from_any_async, run_sync
@@ -96,7 +97,7 @@ class Pipeline:
         self._ledger = Ledger(self._reports)
         self._http = self._new_http()
         sender = self._given_sender or HttpSender(
-            self._http, base_url=config.base_url, ctx=self._ctx
+            self._http, base_url=config.base_url, ctx=self._ctx, turn=self._turn
         )
         self._worker = Worker(
             config=config,
@@ -107,6 +108,10 @@ class Pipeline:
             http=self._http,
             ctx=self._ctx,
         )
+
+    def _turn(self) -> float:
+        # The queue looked up per call: a forked child rebuilds it.
+        return turn_seconds(self._queue.fill())
 
     def _new_http(self) -> HttpClient:
         config = self._config

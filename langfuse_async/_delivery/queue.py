@@ -64,6 +64,10 @@ class EventQueue:
         """Estimated bytes of the queued records."""
         return self._bytes
 
+    def fill(self) -> float:
+        """How full the queue is, 0.0 to 1.0: the larger of its count and byte ratios."""
+        return max(len(self._entries) / self._max_size, self._bytes / self._max_bytes)
+
     @property
     def last_seq(self) -> int:
         """The sequence number of the last record accepted (0 before the first)."""

@@ -32,6 +32,7 @@ from .batching import LATE_UPDATE_MESSAGE, SentRoots, plan_ingestion, plan_otlp
 from .http import HttpClient
 from .inflight import InFlight, Item
 from .ledger import Ledger, event_error
+from .pacing import turn_seconds
 from .prepare import READY, prepare
 from .queue import EventQueue
 from .reports import Reports, finish_task
@@ -45,8 +46,6 @@ logger = logging.getLogger("langfuse_async")
 
 #: How many events one send cycle takes from the queue at most; batches are then cut by bytes.
 _TAKE_LIMIT = 256
-#: The longest the worker encodes in one go before it lets the event loop run other tasks.
-_SLICE_SECONDS = 0.001
 
 _perf_counter = time.perf_counter
 
@@ -567,8 +566,10 @@ class Worker:
         release = self.inflight.release
         for item in items:
             release(item)
-        # Remembered (boundedly) so a later trace update knows its root has gone.
-        self._roots.remember(items)
+        # Remembered (boundedly) so a later trace update knows its root has gone; only the OTLP
+        # route has such updates.
+        if self._config.transport != "ingestion":
+            self._roots.remember(items)
         self._ledger.delivered += len(items)
 
     def _drop(self, item: Item, reason: Reason, message: str) -> None:
@@ -600,26 +601,17 @@ class Worker:
         """Let the other tasks run when this turn on the loop has lasted its slice.
 
         Every step of the worker (taking, encoding, planning, launching, settling) checks in
-        here between units of work, so no turn holds the event loop for much more than
-        ``_SLICE_SECONDS``, whatever the backlog: a turn used to chain a cycle's last slice,
-        its planning, a settling and the next cycle's first slice.
+        here between units of work, so no turn holds the event loop for much longer than
+        :mod:`.pacing` allows, whatever the backlog (a turn used to chain a cycle's last
+        slice, its planning, a settling and the next cycle's first slice).
         """
         if _perf_counter() > self._slice_end:
             await asyncio.sleep(0)
             self._slice_end = _perf_counter() + self._turn()
 
     def _turn(self) -> float:
-        """How long the next turn may last: longer as the queue fills, never over 4 ms.
-
-        A producer that yields to the loop now and then gets a turn between two of the
-        worker's; if the worker's were always short, such a producer could outrun it until
-        the queue's bounds drop events. As the queue fills (by count or bytes), the worker's
-        turns grow, up to four times the slice at half full: the loop still answers within
-        a few milliseconds, and the backlog drains instead of overflowing.
-        """
-        queue, config = self._queue, self._config
-        fill = max(len(queue) / config.max_queue_size, queue.bytes / config.max_queue_bytes)
-        return _SLICE_SECONDS * min(4.0, 1.0 + 6.0 * fill)
+        """How long the next turn may last (see :mod:`.pacing`): longer as the queue fills."""
+        return turn_seconds(self._queue.fill())
 
     def _signal_progress(self) -> None:
         if self._progress is not None:
