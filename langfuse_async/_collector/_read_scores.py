@@ -39,7 +39,11 @@ SCORE_DATA_TYPES: Final = ("NUMERIC", "BOOLEAN", "CATEGORICAL", "CORRECTION", "T
 SCORE_SOURCES: Final = ("ANNOTATION", "API", "EVAL")
 #: ``operator`` of the v2 list, and its SQL.
 _OPERATORS: Final = {"<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "<>", "=": "="}
-_VALUE: Final = "json_extract(scores.doc, '$.value')"
+_STORED_VALUE: Final = "json_extract(scores.doc, '$.value')"
+#: A score's numeric value (NULL for a text value, which SQLite would rank above every number).
+_VALUE: Final = (
+    f"(CASE WHEN typeof({_STORED_VALUE}) IN ('integer', 'real') THEN {_STORED_VALUE} END)"
+)
 _TRACES_WHERE: Final = "scores.trace_id IN (SELECT traces.id FROM traces WHERE "
 
 
@@ -184,6 +188,8 @@ def _v3_values(query: Query, data_types: list[str]) -> list[Clause]:
             typed.append(parsed)
     else:
         typed = values
+        clauses.append((f"{_STORED_VALUE} IN ({marks(len(typed))})", typed))
+        return clauses
     clauses.append((f"{_VALUE} IN ({marks(len(typed))})", typed))
     return clauses
 
