@@ -71,6 +71,12 @@ def _trace_of(table: str, column: str) -> str:
     return f"(SELECT traces.{column} FROM traces WHERE traces.id = {table}.trace_id)"
 
 
+def _of_trace(table: str, column: str, types: frozenset[str]) -> Column:
+    # A column of the row's trace (see Column.through).
+    through = (f"{table}.trace_id", f"traces.{column}")
+    return Column(_trace_of(table, column), types, through=through)
+
+
 _OBS_LATENCY = _seconds("observations.end_time", "observations.start_time")
 
 #: ``/observations`` and ``/v2/observations``: the spec's columns of the ``filter`` parameter.
@@ -86,13 +92,13 @@ OBSERVATION_COLUMNS: Final[dict[str, Column]] = {
     "level": _string("COALESCE(observations.level, 'DEFAULT')"),
     "statusMessage": _string(_field("observations", "statusMessage")),
     "version": _string("observations.version"),
-    "userId": _string(_trace_of("observations", "user_id")),
-    "sessionId": _string(_trace_of("observations", "session_id")),
+    "userId": _of_trace("observations", "user_id", _STRING),
+    "sessionId": _of_trace("observations", "session_id", _STRING),
     "isRootObservation": Column("(observations.parent_id IS NULL)", _BOOLEAN),
-    "traceName": _string(_trace_of("observations", "name")),
-    "traceEnvironment": _string(_trace_of("observations", "environment")),
-    "traceTags": Column(_trace_of("observations", "tags"), _ARRAY),
-    "tags": Column(_trace_of("observations", "tags"), _ARRAY),
+    "traceName": _of_trace("observations", "name", _STRING),
+    "traceEnvironment": _of_trace("observations", "environment", _STRING),
+    "traceTags": _of_trace("observations", "tags", _ARRAY),
+    "tags": _of_trace("observations", "tags", _ARRAY),
     "latency": _number(_OBS_LATENCY),
     "timeToFirstToken": _number(
         _seconds(_field("observations", "completionStartTime"), "observations.start_time")
@@ -227,10 +233,10 @@ SCORE_COLUMNS: Final[dict[str, Column]] = {
         f"(CASE WHEN typeof({_SCORE_VALUE}) IN ('integer', 'real') THEN {_SCORE_VALUE} END)"
     ),
     "stringValue": _string(f"(CASE WHEN typeof({_SCORE_VALUE}) = 'text' THEN {_SCORE_VALUE} END)"),
-    "userId": _string(_trace_of("scores", "user_id")),
-    "traceName": _string(_trace_of("scores", "name")),
-    "traceEnvironment": _string(_trace_of("scores", "environment")),
-    "tags": Column(_trace_of("scores", "tags"), _ARRAY),
-    "traceTags": Column(_trace_of("scores", "tags"), _ARRAY),
+    "userId": _of_trace("scores", "user_id", _STRING),
+    "traceName": _of_trace("scores", "name", _STRING),
+    "traceEnvironment": _of_trace("scores", "environment", _STRING),
+    "tags": _of_trace("scores", "tags", _ARRAY),
+    "traceTags": _of_trace("scores", "tags", _ARRAY),
     **_metadata("scores"),
 }

@@ -74,6 +74,9 @@ class Column:
         many: A keyed column whose ``sql`` is a subquery of values (``SELECT ... AS v``): a
             condition holds when some value matches (``any of``, ``=``) or none does.
         case_sensitive_matches: ``matches`` compares case-sensitively (metadata values).
+        through: For a column of the row's trace: ``(the row's trace id, the column over
+            traces)``. A condition that only keeps rows with a matching value then selects the
+            traces first (``trace_id IN (SELECT ...)``), which the traces' indexes serve.
     """
 
     sql: str
@@ -82,6 +85,25 @@ class Column:
     text: bool = False
     many: bool = False
     case_sensitive_matches: bool = False
+    through: tuple[str, str] | None = None
+
+
+#: Operators that keep only rows with a matching value (a row without a trace never matches).
+_KEEPING: Final = frozenset(
+    {
+        "=",
+        ">",
+        "<",
+        ">=",
+        "<=",
+        "contains",
+        "starts with",
+        "ends with",
+        "matches",
+        "any of",
+        "all of",
+    }
+)
 
 
 def parse_conditions(raw: str) -> list[Condition]:
@@ -202,6 +224,12 @@ def compile_conditions(
 
 
 def _clause(condition: Condition, column: Column) -> Clause:
+    if column.through is not None and condition.operator in _KEEPING:
+        trace_id, over_traces = column.through
+        inner, params = _clause(
+            condition, dataclasses.replace(column, sql=over_traces, through=None)
+        )
+        return (f"{trace_id} IN (SELECT traces.id FROM traces WHERE {inner})", params)
     key_params: list[Any] = [condition.key] if column.keyed else []
     sql, op, value = column.sql, condition.operator, condition.value
     if column.many:
