@@ -541,3 +541,16 @@ async def test_v3_score_filters_it_cannot_apply_answer_400(client, options, says
         await client.scores.get_many(**options)
     assert refused.value.status_code == 400
     assert says in refused.value.body["error"][0]["message"]
+
+
+async def test_session_filters(collector, http):
+    path = "/api/public/sessions"
+    status, page = await get(http, collector, path, environment="production")
+    assert status == 200 and ids(page["data"]) == ["s1"]
+    check(load_spec(), "PaginatedSessions", page)
+    _, later = await get(http, collector, path, fromTimestamp="2026-08-22T10:00:02Z")
+    assert ids(later["data"]) == ["s2"]
+    _, earlier = await get(http, collector, path, toTimestamp="2026-08-22T10:00:02Z")
+    assert ids(earlier["data"]) == ["s1"]
+    _, second = await get(http, collector, path, limit=1, page=2)
+    assert ids(second["data"]) == ["s1"] and second["meta"]["totalPages"] == 2
