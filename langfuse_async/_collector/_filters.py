@@ -208,11 +208,17 @@ def compile_conditions(
                 f"expected one of {_quoted(known)}"
             )
         if condition.type not in column.types:
+            types = {
+                kind
+                for name, entry in columns.items()
+                if name.split("#")[0] == condition.column
+                for kind in entry.types
+            }
             raise FilterError(
-                f"{where}: column {condition.column!r} takes {_quoted(sorted(column.types))} "
+                f"{where}: column {condition.column!r} takes {_quoted(sorted(types))} "
                 f"filters, not {condition.type!r}"
             )
-        if column.keyed and condition.type != "null" and not condition.key:
+        if column.keyed and not condition.key:
             raise FilterError(f"{where}.key: column {condition.column!r} needs a key")
         if condition.operator == "matches" and not (matches and column.text):
             raise FilterError(

@@ -554,3 +554,14 @@ async def test_session_filters(collector, http):
     assert ids(earlier["data"]) == ["s1"]
     _, second = await get(http, collector, path, limit=1, page=2)
     assert ids(second["data"]) == ["s1"] and second["meta"]["totalPages"] == 2
+
+
+async def test_a_metadata_filter_names_every_type_it_takes(collector, http):
+    wrong = [cond("number", "metadata", "=", 1, key="k")]
+    status, body = await get(http, collector, "/api/public/v2/observations", filter=wrong)
+    assert status == 400
+    message = body["error"][0]["message"]
+    assert all(kind in message for kind in ("stringObject", "numberObject", "categoryOptions"))
+    keyless = [cond("null", "metadata", "is null")]
+    status, body = await get(http, collector, "/api/public/traces", filter=keyless)
+    assert status == 400 and "needs a key" in body["error"][0]["message"]
