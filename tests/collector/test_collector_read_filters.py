@@ -565,3 +565,25 @@ async def test_a_metadata_filter_names_every_type_it_takes(collector, http):
     keyless = [cond("null", "metadata", "is null")]
     status, body = await get(http, collector, "/api/public/traces", filter=keyless)
     assert status == 400 and "needs a key" in body["error"][0]["message"]
+
+
+async def test_like_wildcards_in_a_filter_value_are_plain_characters(http):
+    names = ["50%_off", "50 off", "500ff", "half_price"]
+    async with Collector() as c:
+        batch = [
+            ev(f"e{i}", "span-create", {"id": f"s{i}", "name": name, "startTime": at(i)})
+            for i, name in enumerate(names)
+        ]
+        async with http.post(
+            c.url + "/api/public/ingestion", json={"batch": batch}, headers=AUTH
+        ) as r:
+            assert r.status == 207
+        for condition, expected in [
+            (cond("string", "name", "contains", "%_"), ["s0"]),
+            (cond("string", "name", "starts with", "50%"), ["s0"]),
+            (cond("string", "name", "ends with", "_price"), ["s3"]),
+            (cond("string", "name", "does not contain", "_"), ["s1", "s2"]),
+            (cond("string", "name", "contains", "HALF"), ["s3"]),
+        ]:
+            status, page = await get(http, c, "/api/public/observations", filter=[condition])
+            assert status == 200 and ids(page["data"]) == expected, condition
