@@ -114,7 +114,7 @@ def parse_conditions(raw: str) -> list[Condition]:
     """
     try:
         parsed = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise FilterError("Invalid filter: not valid JSON") from None
     if not isinstance(parsed, list):
         raise FilterError("Invalid filter: expected a JSON array of filter conditions")
@@ -137,7 +137,7 @@ def _condition(index: int, item: Any) -> Condition:
             f"{where}.operator: a {kind} filter takes {_quoted(OPERATORS[kind])}, got {operator!r}"
         )
     key = item.get("key")
-    if key is not None and not isinstance(key, str):
+    if key is not None and not _is_text(key):
         raise FilterError(f"{where}.key: expected a string")
     if kind in _KEYED and not key:
         raise FilterError(f"{where}.key: a {kind} filter needs the key to filter on")
@@ -150,13 +150,14 @@ def _value(where: str, kind: str, value: Any) -> Any:
             raise FilterError(f"{where}.value: expected an ISO 8601 datetime, got {value!r}")
         return iso_ms(value)
     if kind in ("string", "stringObject"):
-        if not isinstance(value, str):
+        if not _is_text(value):
             raise FilterError(f"{where}.value: expected a string")
         return value
     if kind in ("number", "numberObject"):
         if not _is_number(value):
             raise FilterError(f"{where}.value: expected a finite number, got {value!r}")
-        return value
+        # SQLite binds integers of 64 bits at most; beyond, the float compares the same.
+        return value if isinstance(value, float) or abs(value) < 2**63 else float(value)
     if kind in ("boolean", "booleanObject"):
         if not isinstance(value, bool):
             raise FilterError(f"{where}.value: expected true or false, got {value!r}")
@@ -164,9 +165,20 @@ def _value(where: str, kind: str, value: Any) -> Any:
     if kind == "null":
         return None
     # stringOptions, categoryOptions, arrayOptions: a non-empty list of strings.
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or not value or not all(_is_text(v) for v in value):
         raise FilterError(f"{where}.value: expected a non-empty array of strings")
     return value
+
+
+def _is_text(value: Any) -> bool:
+    # A string SQLite can bind: JSON may spell a lone surrogate, which UTF-8 cannot encode.
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_number(value: Any) -> bool:

@@ -13,11 +13,12 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import httpx
 import pytest
+import yarl
 
 from langfuse_async._collector import Collector
 from tests.support.openapi import check, load_spec
@@ -587,3 +588,25 @@ async def test_like_wildcards_in_a_filter_value_are_plain_characters(http):
         ]:
             status, page = await get(http, c, "/api/public/observations", filter=[condition])
             assert status == 200 and ids(page["data"]) == expected, condition
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("[" * 5000, "not valid JSON"),
+        ('[{"type": "string", "column": "name", "operator": "=", "value": "\\ud800"}]', "string"),
+        (f(cond("stringObject", "metadata", "=", "v", key="\ud800")), "key"),
+    ],
+)
+async def test_hostile_filters_answer_400_not_500(collector, http, raw, says):
+    # Brackets go unencoded, so that deep nesting fits the server's 8 KiB request line.
+    query = quote(raw, safe="[")
+    url = yarl.URL(f"{collector.url}/api/public/v2/observations?filter={query}", encoded=True)
+    async with http.get(url, headers=AUTH) as r:
+        assert r.status == 400
+        assert says in (await r.json())["error"][0]["message"]
+
+
+async def test_a_number_beyond_64_bits_still_compares(client):
+    huge = f(cond("number", "latency", "<", 10**30))
+    assert await observed(client, filter=huge) == ["o1", "o2", "o4"]
