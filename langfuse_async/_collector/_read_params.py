@@ -30,6 +30,7 @@ __all__ = [
     "invalid",
     "next_cursor",
     "number",
+    "page_meta",
     "positive_int",
     "time",
 ]
@@ -208,6 +209,16 @@ def next_cursor(offset: int, limit: int, more: bool) -> str | None:
     if not more:
         return None
     return base64.urlsafe_b64encode(json.dumps({"offset": offset + limit}).encode()).decode()
+
+
+def page_meta(page: int, limit: int, total: int) -> dict[str, int]:
+    """The ``meta`` of a paged list (``MetaResponse``)."""
+    return {
+        "page": page,
+        "limit": limit,
+        "totalItems": total,
+        "totalPages": math.ceil(total / limit) if total else 0,
+    }
 
 
 class Filter:

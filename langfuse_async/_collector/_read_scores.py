@@ -24,6 +24,7 @@ from ._read_params import (
     invalid,
     next_cursor,
     number,
+    page_meta,
     positive_int,
     time,
 )
@@ -45,15 +46,6 @@ _VALUE: Final = (
     f"(CASE WHEN typeof({_STORED_VALUE}) IN ('integer', 'real') THEN {_STORED_VALUE} END)"
 )
 _TRACES_WHERE: Final = "scores.trace_id IN (SELECT traces.id FROM traces WHERE "
-
-
-def _meta(page: int, limit: int, total: int) -> dict[str, int]:
-    return {
-        "page": page,
-        "limit": limit,
-        "totalItems": total,
-        "totalPages": math.ceil(total / limit) if total else 0,
-    }
 
 
 def _all_tags(tags: list[str]) -> Clause:
@@ -129,7 +121,7 @@ def list_scores(store: Store, query: Query) -> dict[str, Any]:
         if "trace" not in groups:
             view["trace"] = None
         data.append(view)
-    return {"data": data, "meta": _meta(page, limit, total)}
+    return {"data": data, "meta": page_meta(page, limit, total)}
 
 
 def get_score(store: Store, score_id: str, query: Query) -> dict[str, Any] | None:

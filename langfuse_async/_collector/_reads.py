@@ -8,7 +8,6 @@ same at 100 rows as at 100,000. Legacy reads (``/traces``, ``/observations``, ``
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import unquote
@@ -29,6 +28,7 @@ from ._read_params import (
     field_groups,
     invalid,
     next_cursor,
+    page_meta,
     positive_int,
     time,
 )
@@ -67,15 +67,6 @@ READ_COLLECTIONS: Final[dict[str, tuple[bool, bool]]] = {
 }
 
 Query = MultiMapping[str]
-
-
-def _meta(page: int, limit: int, total: int) -> dict[str, int]:
-    return {
-        "page": page,
-        "limit": limit,
-        "totalItems": total,
-        "totalPages": math.ceil(total / limit) if total else 0,
-    }
 
 
 # --- traces ------------------------------------------------------------------------------------
@@ -154,7 +145,7 @@ def _list_traces(store: Store, request: web.Request) -> dict[str, Any]:
         offset=(page - 1) * limit,
     )
     data = _trace_views(store, docs, groups, full=False)
-    return {"data": data, "meta": _meta(page, limit, total)}
+    return {"data": data, "meta": page_meta(page, limit, total)}
 
 
 def _get_trace(store: Store, trace_id: str, query: Query) -> dict[str, Any] | None:
@@ -197,7 +188,7 @@ def _list_observations(store: Store, request: web.Request) -> dict[str, Any]:
     docs, total = store.observation_page(
         **_observation_filters(query, conditions), limit=limit, offset=(page - 1) * limit
     )
-    return {"data": [observation_view(d) for d in docs], "meta": _meta(page, limit, total)}
+    return {"data": [observation_view(d) for d in docs], "meta": page_meta(page, limit, total)}
 
 
 def _io_conditions_anchored(conditions: Filter) -> None:
@@ -269,7 +260,7 @@ def _list_sessions(store: Store, request: web.Request) -> dict[str, Any]:
         limit=limit,
         offset=(page - 1) * limit,
     )
-    return {"data": [session_view(*row) for row in rows], "meta": _meta(page, limit, total)}
+    return {"data": [session_view(*row) for row in rows], "meta": page_meta(page, limit, total)}
 
 
 def _get_session(store: Store, session_id: str, query: Query) -> dict[str, Any] | None:
