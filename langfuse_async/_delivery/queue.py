@@ -25,12 +25,14 @@ class EventQueue:
     """
 
     __slots__ = (
+        "_acquire",
         "_bytes",
         "_entries",
         "_lock",
         "_max_bytes",
         "_max_size",
         "_policy",
+        "_release",
         "_seq",
         "evicted",
     )
@@ -43,6 +45,8 @@ class EventQueue:
         self._max_bytes = max_bytes
         self._policy = policy
         self._lock = threading.Lock()
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
         self.evicted: deque[Record] = deque()
         """Records evicted by ``drop_oldest``, waiting to be reported by the caller."""
 
@@ -88,6 +92,18 @@ class EventQueue:
         evicted record.
         """
         size = record.size
+        # acquire/release rather than ``with``: this runs once per event on the caller's path,
+        # and the with-statement's method lookups cost as much as the lock itself.
+        self._acquire()
+        try:
+            entries = self._entries
+            if len(entries) < self._max_size and self._bytes + size <= self._max_bytes:
+                self._seq += 1
+                entries.append((self._seq, record))
+                self._bytes += size
+                return len(entries)
+        finally:
+            self._release()
         with self._lock:
             entries = self._entries
             if len(entries) < self._max_size and self._bytes + size <= self._max_bytes:

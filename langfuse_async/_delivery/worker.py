@@ -44,7 +44,7 @@ __all__ = ["Worker"]
 logger = logging.getLogger("langfuse_async")
 
 #: How many events one send cycle takes from the queue at most; batches are then cut by bytes.
-_TAKE_LIMIT = 500
+_TAKE_LIMIT = 256
 #: The longest the worker encodes in one go before it lets the event loop run other tasks.
 _SLICE_SECONDS = 0.001
 
@@ -285,7 +285,7 @@ class Worker:
                 self._set_route(route, why)
             inflight = self.inflight
             requests = self._requests
-            self._slice_end = _perf_counter() + _SLICE_SECONDS
+            self._slice_end = _perf_counter() + self._turn()
             while generation == self._generation:  # a later start() took over: step aside
                 await self._pace()
                 # Settle the requests that came back, in the order they were sent.
@@ -300,7 +300,7 @@ class Worker:
                     break
                 if inflight.pause_until > now:
                     await self._sleep(inflight.pause_until - now)
-                    self._slice_end = _perf_counter() + _SLICE_SECONDS
+                    self._slice_end = _perf_counter() + self._turn()
                     continue
                 due = inflight.due(now)
                 if due or self._batch_ready(now):
@@ -314,10 +314,10 @@ class Worker:
                     # Nothing can be taken before a request comes back: wait for it (or a
                     # retry's time), not for the wakes of every new event.
                     await asyncio.wait((requests[0].task,), timeout=deadline)
-                    self._slice_end = _perf_counter() + _SLICE_SECONDS
+                    self._slice_end = _perf_counter() + self._turn()
                     continue
                 await self._sleep(deadline)
-                self._slice_end = _perf_counter() + _SLICE_SECONDS
+                self._slice_end = _perf_counter() + self._turn()
         except asyncio.CancelledError:
             # The loop is closing (asyncio.run teardown) or shutdown gave up: keep what was
             # taken so the next loop, or the exit hook, can still send it.
@@ -606,7 +606,20 @@ class Worker:
         """
         if _perf_counter() > self._slice_end:
             await asyncio.sleep(0)
-            self._slice_end = _perf_counter() + _SLICE_SECONDS
+            self._slice_end = _perf_counter() + self._turn()
+
+    def _turn(self) -> float:
+        """How long the next turn may last: longer as the queue fills, never over 4 ms.
+
+        A producer that yields to the loop now and then gets a turn between two of the
+        worker's; if the worker's were always short, such a producer could outrun it until
+        the queue's bounds drop events. As the queue fills (by count or bytes), the worker's
+        turns grow, up to four times the slice at half full: the loop still answers within
+        a few milliseconds, and the backlog drains instead of overflowing.
+        """
+        queue, config = self._queue, self._config
+        fill = max(len(queue) / config.max_queue_size, queue.bytes / config.max_queue_bytes)
+        return _SLICE_SECONDS * min(4.0, 1.0 + 6.0 * fill)
 
     def _signal_progress(self) -> None:
         if self._progress is not None:

@@ -204,8 +204,9 @@ class Observation(Scope, TraceOps):
         if parent is not None and parent._escaped:
             parent = live(parent)
         if parent is None:
-            trace_id, self.id = new_root_ids()
-            self.trace_id = trace_id
+            ids = new_root_ids()
+            self.trace_id = trace_id = ids[:32]
+            self.id = ids[32:]
             self.parent_id = None
             self._root = None
             bound = recorder.sample_bound
