@@ -33,3 +33,14 @@ def test_the_fill_is_the_larger_of_count_and_bytes() -> None:
     by_bytes = EventQueue(max_size=10**6, max_bytes=2 * record.size, policy="drop_new")
     by_bytes.put(record)
     assert by_bytes.fill() == pytest.approx(0.5)
+
+
+def test_in_flight_items_are_not_tracked_by_the_cycle_collector() -> None:
+    import gc
+
+    from langfuse_async._delivery.inflight import Item
+
+    item = Item(1, factories.observation())
+    item.ingestion = b"{}"
+    assert not gc.is_tracked(item)
+    assert item.size == item.taken_size == item.record.size
