@@ -13,7 +13,7 @@ def test_an_empty_queue_gets_the_shortest_turn() -> None:
     assert turn_seconds(0.0) == SLICE_SECONDS
 
 
-@pytest.mark.parametrize("fill", [0.5, 0.9, 1.0, 3.0])
+@pytest.mark.parametrize("fill", [0.25, 0.5, 1.0, 3.0])
 def test_turns_grow_with_the_fill_up_to_a_bound(fill: float) -> None:
     assert turn_seconds(fill) == MAX_TURN_SECONDS
 
