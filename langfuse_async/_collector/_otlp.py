@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
 __all__ = [
@@ -291,7 +293,32 @@ def _iso_ms(epoch_ms: float) -> str:
     return format_epoch_ms(epoch_ms)
 
 
+_decode_json = msgspec.json.decode
+
+
+def _parse_json(text: str) -> Any:
+    """``json.loads(text)``, in C for what msgspec reads (it raises ``ValueError`` alike).
+
+    msgspec gives the same values for every document it accepts; what it refuses (NaN,
+    numbers out of its range, lone surrogates) goes to the standard library, which decides.
+    """
+    try:
+        return _decode_json(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
+
+#: The keys of each lookup tuple, as a set: most attributes have none of them, which one C
+#: call tells (the tuples are constants, so each is built once).
+_KEYSETS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    keyset = _KEYSETS.get(keys)
+    if keyset is None:
+        keyset = _KEYSETS[keys] = frozenset(keys)
+    if attrs.keys().isdisjoint(keyset):
+        return None
     for key in keys:
         value = attrs.get(key)
         if value not in (None, "", [], {}):
@@ -303,8 +330,10 @@ def _json_object(value: object) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return value
     if isinstance(value, str):
+        if not value.lstrip().startswith("{"):
+            return None  # no JSON object (JSON's blanks are among those lstrip removes)
         try:
-            parsed = json.loads(value)
+            parsed = _parse_json(value)
         except ValueError:
             return None
         return parsed if isinstance(parsed, dict) else None
@@ -314,8 +343,10 @@ def _json_object(value: object) -> dict[str, Any] | None:
 def _io(value: object) -> Any:
     # Stored as received; objects and arrays read back parsed, as the API returns them.
     if isinstance(value, str):
+        if not value.lstrip().startswith(("{", "[")):
+            return value  # no JSON object or array (JSON's blanks are among those lstrip removes)
         try:
-            parsed = json.loads(value)
+            parsed = _parse_json(value)
         except ValueError:
             return value
         return parsed if isinstance(parsed, (dict, list)) else value
@@ -504,7 +535,7 @@ def _encodes_metadata(name: object, version: object) -> bool:
 def _metadata_value(value: Any, encoded: bool) -> Any:
     if encoded and isinstance(value, str):
         try:
-            return json.loads(value)
+            return _parse_json(value)
         except ValueError:
             return value
     return value
@@ -568,7 +599,14 @@ def _trace_metadata(attrs: dict[str, Any], encoded: bool = False) -> dict[str, A
     return metadata
 
 
+_ENVIRONMENT_KEYS = frozenset(
+    ("langfuse.environment", "deployment.environment.name", "deployment.environment")
+)
+
+
 def _environment(attrs: dict[str, Any], resource: dict[str, Any]) -> Any:
+    if attrs.keys().isdisjoint(_ENVIRONMENT_KEYS) and resource.keys().isdisjoint(_ENVIRONMENT_KEYS):
+        return None
     for key in ("langfuse.environment", "deployment.environment.name", "deployment.environment"):
         for source in (attrs, resource):
             value = source.get(key)

@@ -23,7 +23,7 @@ import dataclasses
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from ._merge import merge_events
 from ._queries import Queries, TraceSummary
@@ -45,6 +45,7 @@ from ._web_queries import WebQueries
 __all__ = [
     "APPLICATION_ID",
     "AsyncStore",
+    "FROM_DOC",
     "ForeignDatabase",
     "PendingEvent",
     "PreparedRow",
@@ -87,8 +88,18 @@ class ForeignDatabase(ValueError):
 
 
 #: One event row as prepared: entity, body id, envelope id, type, envelope time (epoch ms),
-#: whether it is an update, whether it is shallow, and the event as JSON.
-PreparedRow = tuple[str, str, str, str, float, int, bool, str]
+#: whether it is an update, whether it is shallow, the event as JSON, and whether that JSON
+#: leaves out what the entity's document holds (see :data:`FROM_DOC`).
+PreparedRow = tuple[str, str, str, str, float, int, bool, str, bool]
+
+#: The envelope key of a stored event that leaves out body fields its entity's document holds
+#: as they are (the input, output and metadata of an entity written by one event: the bulk of
+#: an OTLP span, which would otherwise be stored twice). It lists the fields left out. Such a
+#: row stays valid while the entity has that one event: when another arrives, the row is
+#: completed from the document before the document is merged again.
+FROM_DOC: Final = "fromDoc"
+#: The body fields a stored event may leave to its entity's document.
+_SHARED_FIELDS: Final = ("input", "output", "metadata")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,12 +124,38 @@ class PreparedWrite:
 _TABLES = {"trace": "traces", "observation": "observations", "score": "scores"}
 
 
+def _leave_to_doc(event: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
+    """The event without the body fields ``doc`` holds as they are, or None if there are none.
+
+    A document merged from one event holds that event's input, output and metadata as the
+    very same objects (the merge copies references), so identity tells exactly what it holds.
+    """
+    body = event["body"]
+    shared = [
+        key
+        for key in _SHARED_FIELDS
+        if key in body and body[key] is not None and doc.get(key) is body[key]
+    ]
+    if not shared:
+        return None
+    compact = {key: value for key, value in body.items() if key not in shared}
+    return {**event, "body": compact, FROM_DOC: shared}
+
+
+def _complete(event: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """The event with the fields it left to ``doc`` (see :data:`FROM_DOC`) put back."""
+    shared = event.pop(FROM_DOC)
+    event["body"].update((key, doc[key]) for key in shared)
+    return event
+
+
 def prepare_write(pending: Iterable[PendingEvent]) -> PreparedWrite:
     """Encode events and merge the entities they write, as if none existed yet (pure).
 
-    Events without a body id are left out, as the server skips them.
+    Events without a body id are left out, as the server skips them. An entity written by one
+    event here has that event stored without what its document holds (:data:`FROM_DOC`).
     """
-    rows: list[PreparedRow] = []
+    items: list[tuple[str, str, dict[str, Any], float, int, bool]] = []
     # Repeated envelope ids (a retried event within a request) replace the earlier copy but
     # keep its place in the processing order, as the store's upsert does.
     kept: dict[tuple[str, str, str], tuple[tuple[float, int, int], dict[str, Any]]] = {}
@@ -130,18 +167,7 @@ def prepare_write(pending: Iterable[PendingEvent]) -> PreparedWrite:
         event = {**item.event, "placeholder": True} if item.shallow else item.event
         ts_ms = timestamp_ms(event["timestamp"])
         is_update = 1 if event["type"] in UPDATE_TYPES else 0
-        rows.append(
-            (
-                entity,
-                body_id,
-                event["id"],
-                event["type"],
-                ts_ms,
-                is_update,
-                item.shallow,
-                dumps(event),
-            )
-        )
+        items.append((entity, body_id, event, ts_ms, is_update, item.shallow))
         key = (entity, body_id, event["id"])
         earlier = kept.get(key)
         seq = earlier[0][2] if earlier is not None else len(kept)
@@ -150,10 +176,24 @@ def prepare_write(pending: Iterable[PendingEvent]) -> PreparedWrite:
     for (entity, body_id, _), entry in kept.items():
         by_entity.setdefault((entity, body_id), []).append(entry)
     docs: dict[tuple[str, str], tuple[Any, ...]] = {}
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
     for (entity, body_id), entries in by_entity.items():
-        entries.sort(key=lambda entry: entry[0])
+        if len(entries) > 1:
+            entries.sort(key=lambda entry: entry[0])
         doc = merge_events(entity, body_id, [event for _, event in entries])
+        merged[(entity, body_id)] = doc
         docs[(entity, body_id)] = ROW_OF[_TABLES[entity]](doc)
+    rows_of: dict[tuple[str, str], int] = {}
+    for entity, body_id, _, _, _, _ in items:
+        rows_of[(entity, body_id)] = rows_of.get((entity, body_id), 0) + 1
+    rows: list[PreparedRow] = []
+    for entity, body_id, event, ts_ms, is_update, shallow in items:
+        compact = None
+        if not shallow and rows_of[(entity, body_id)] == 1:
+            compact = _leave_to_doc(event, merged[(entity, body_id)])
+        text = dumps(event if compact is None else compact)
+        row = (entity, body_id, event["id"], event["type"], ts_ms, is_update, shallow, text)
+        rows.append((*row, compact is not None))
     return PreparedWrite(rows, docs)
 
 
@@ -269,9 +309,15 @@ class Store(Queries, WebQueries):
                 is_update,
                 shallow,
                 text,
+                compact,
             ) in prepared.rows:
                 if shallow and (entity, body_id) in existing:
                     continue
+                if compact and (entity, body_id) in existing:
+                    # The entity had events: it is merged again, so this one is kept whole
+                    # (its document was merged from this request alone).
+                    doc = loads(prepared.docs[(entity, body_id)][-1])
+                    text = dumps(_complete(loads(text), doc))
                 key = (entity, body_id, envelope_id)
                 earlier = rows.get(key)
                 if earlier is None:
@@ -332,13 +378,19 @@ class Store(Queries, WebQueries):
                 docs[key] = prepared[key]
         for entity, ids in old.items():
             events: dict[str, list[tuple[tuple[float, int, int], dict[str, Any]]]] = {}
+            partial: list[tuple[str, str, dict[str, Any]]] = []
             for chunk in chunks(ids):
-                for body_id, ts, is_update, seq, text in self._conn.execute(
-                    "SELECT body_id, ts_ms, is_update, seq, event FROM events WHERE entity = ?"
-                    f" AND body_id IN ({marks(len(chunk))})",
+                for body_id, envelope_id, ts, is_update, seq, text in self._conn.execute(
+                    "SELECT body_id, envelope_id, ts_ms, is_update, seq, event FROM events"
+                    f" WHERE entity = ? AND body_id IN ({marks(len(chunk))})",
                     (entity, *chunk),
                 ):
-                    events.setdefault(body_id, []).append(((ts, is_update, seq), loads(text)))
+                    event = loads(text)
+                    if FROM_DOC in event:
+                        partial.append((body_id, envelope_id, event))
+                    events.setdefault(body_id, []).append(((ts, is_update, seq), event))
+            if partial:
+                self._complete_stored(entity, partial)
             row_of = ROW_OF[_TABLES[entity]]
             for body_id, entries in events.items():
                 entries.sort(key=lambda entry: entry[0])
@@ -351,6 +403,50 @@ class Store(Queries, WebQueries):
                 by_table[_TABLES[entity]].append(doc_row)
         for table, table_rows in by_table.items():
             self._write_docs(table, table_rows)
+
+    def stored_events(self) -> list[tuple[str, str, float, int, int, dict[str, Any]]]:
+        """Every stored event, whole, as ``(entity, body id, ts_ms, is_update, seq, event)``.
+
+        Events stored without what their entity's document holds come back completed: this
+        is what a merge of an entity reads (tests rebuild every document from it).
+        """
+        result = []
+        docs: dict[tuple[str, str], dict[str, Any]] = {}
+        for entity, body_id, ts, is_update, seq, text in self._conn.execute(
+            "SELECT entity, body_id, ts_ms, is_update, seq, event FROM events ORDER BY rowid"
+        ):
+            event = loads(text)
+            if FROM_DOC in event:
+                key = (entity, body_id)
+                if key not in docs:
+                    [(doc,)] = self._conn.execute(
+                        f"SELECT doc FROM {_TABLES[entity]} WHERE id = ?", (body_id,)
+                    ).fetchall()
+                    docs[key] = loads(doc)
+                event = _complete(event, docs[key])
+            result.append((entity, body_id, ts, is_update, seq, event))
+        return result
+
+    def _complete_stored(self, entity: str, partial: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Complete stored events that left fields to their entity's document, and store them
+        whole: the document is about to be merged again from more than that one event."""
+        table = _TABLES[entity]
+        ids = list(dict.fromkeys(body_id for body_id, _, _ in partial))
+        docs: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(ids):
+            docs.update(
+                (row[0], loads(row[1]))
+                for row in self._conn.execute(
+                    f"SELECT id, doc FROM {table} WHERE id IN ({marks(len(chunk))})", chunk
+                )
+            )
+        self._conn.executemany(
+            "UPDATE events SET event = ? WHERE entity = ? AND body_id = ? AND envelope_id = ?",
+            [
+                (dumps(_complete(event, docs[body_id])), entity, body_id, envelope_id)
+                for body_id, envelope_id, event in partial
+            ],
+        )
 
     def _write_docs(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
