@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -46,6 +48,7 @@ __all__ = [
     "APPLICATION_ID",
     "AsyncStore",
     "FROM_DOC",
+    "MAX_QUEUED_WRITES",
     "ForeignDatabase",
     "PendingEvent",
     "PreparedRow",
@@ -56,6 +59,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("langfuse_async")
+
+#: Writes queued on the store's thread at most, not yet run (see :meth:`AsyncStore.queue`).
+MAX_QUEUED_WRITES: Final = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -474,6 +482,7 @@ class AsyncStore:
             max_workers=1, thread_name_prefix="langfuse-collector-db"
         )
         self._store: Store | None = None
+        self._queue_slots = asyncio.Semaphore(MAX_QUEUED_WRITES)
 
     async def open(self) -> None:
         """Open the database on the store thread."""
@@ -497,3 +506,31 @@ class AsyncStore:
         if store is None:
             raise RuntimeError("the collector's store is not open")
         return await self._run_raw(lambda: fn(store))
+
+    async def queue(self, fn: Callable[[Store], object], what: str) -> None:
+        """Queue ``fn(store)`` on the store thread without waiting for it to run.
+
+        The thread runs calls in the order they came, so whatever is run or queued after this
+        returns (every read) sees what ``fn`` wrote. At most :data:`MAX_QUEUED_WRITES` calls
+        wait at a time: past that, this waits for a slot (the client waits for its answer).
+        A failure is logged, naming ``what`` was written.
+        """
+        store = self._store
+        if store is None:
+            raise RuntimeError("the collector's store is not open")
+        await self._queue_slots.acquire()
+        loop = asyncio.get_running_loop()
+
+        def done(future: concurrent.futures.Future[object]) -> None:
+            exc = None if future.cancelled() else future.exception()
+            if exc is not None:
+                logger.error("collector: storing %s failed", what, exc_info=exc)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits
+                loop.call_soon_threadsafe(self._queue_slots.release)
+
+        try:
+            future = self._executor.submit(fn, store)
+        except BaseException:
+            self._queue_slots.release()
+            raise
+        future.add_done_callback(done)
