@@ -155,9 +155,11 @@ def merge_events(entity: str, body_id: str, events: Sequence[dict[str, Any]]) ->
     first_timestamp = iso_ms(events[0]["timestamp"]) if events else None
     # A placeholder (the OTLP converter's stand-in for a trace no span described) only fills
     # in what no real event said, wherever it sorts.
-    real = [event for event in events if not event.get("placeholder")]
-    placeholders = [event for event in events if event.get("placeholder")]
-    for event in real + placeholders:
+    ordered = events
+    if any(event.get("placeholder") for event in events):
+        ordered = [event for event in events if not event.get("placeholder")]
+        ordered += [event for event in events if event.get("placeholder")]
+    for event in ordered:
         body = event["body"]
         if event.get("placeholder"):
             for key in _TRACE_KEYS:
