@@ -745,6 +745,8 @@ class _Converter:
         self.first_seen.setdefault(trace_id, (start, environment))
 
         # Trace-level attributes may sit on any span.
+        if not is_root and not self.has_trace_keys(attrs):
+            return
         trace_body = self.trace_fields(attrs, resource, encodes_metadata(scope))
         if is_root:
             trace_body.setdefault("name", span.get("name"))
@@ -755,8 +757,6 @@ class _Converter:
                 trace_body.setdefault("input", observation_input)
                 trace_body.setdefault("output", observation_output)
             trace_body["timestamp"] = start
-        elif not self.has_trace_keys(attrs):
-            return
         trace_body["id"] = trace_id
         trace_body = {key: value for key, value in trace_body.items() if value is not None}
         earlier = self.trace_bodies.get(trace_id)

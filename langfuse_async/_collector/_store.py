@@ -163,20 +163,24 @@ def prepare_write(pending: Iterable[PendingEvent]) -> PreparedWrite:
     Events without a body id are left out, as the server skips them. An entity written by one
     event here has that event stored without what its document holds (:data:`FROM_DOC`).
     """
-    items: list[tuple[str, str, dict[str, Any], float, int, bool]] = []
+    items: list[tuple[tuple[str, str], dict[str, Any], float, int, bool]] = []
     # Repeated envelope ids (a retried event within a request) replace the earlier copy but
     # keep its place in the processing order, as the store's upsert does.
     kept: dict[tuple[str, str, str], tuple[tuple[float, int, int], dict[str, Any]]] = {}
+    rows_of: dict[tuple[str, str], int] = {}
     for item in pending:
         body_id = item.body_id
         if body_id is None:
             continue
-        entity = item.entity
-        event = {**item.event, "placeholder": True} if item.shallow else item.event
+        event = item.event
+        if item.shallow:
+            event = {**event, "placeholder": True}
+        entity_key = (entity_of(event["type"]), body_id)
         ts_ms = timestamp_ms(event["timestamp"])
         is_update = 1 if event["type"] in UPDATE_TYPES else 0
-        items.append((entity, body_id, event, ts_ms, is_update, item.shallow))
-        key = (entity, body_id, event["id"])
+        items.append((entity_key, event, ts_ms, is_update, item.shallow))
+        rows_of[entity_key] = rows_of.get(entity_key, 0) + 1
+        key = (*entity_key, event["id"])
         earlier = kept.get(key)
         seq = earlier[0][2] if earlier is not None else len(kept)
         kept[key] = ((ts_ms, is_update, seq), event)
@@ -185,23 +189,30 @@ def prepare_write(pending: Iterable[PendingEvent]) -> PreparedWrite:
         by_entity.setdefault((entity, body_id), []).append(entry)
     docs: dict[tuple[str, str], tuple[Any, ...]] = {}
     merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for (entity, body_id), entries in by_entity.items():
+    for entity_key, entries in by_entity.items():
         if len(entries) > 1:
             entries.sort(key=lambda entry: entry[0])
-        doc = merge_events(entity, body_id, [event for _, event in entries])
-        merged[(entity, body_id)] = doc
-        docs[(entity, body_id)] = ROW_OF[_TABLES[entity]](doc)
-    rows_of: dict[tuple[str, str], int] = {}
-    for entity, body_id, _, _, _, _ in items:
-        rows_of[(entity, body_id)] = rows_of.get((entity, body_id), 0) + 1
+        entity = entity_key[0]
+        doc = merge_events(entity, entity_key[1], [event for _, event in entries])
+        merged[entity_key] = doc
+        docs[entity_key] = ROW_OF[_TABLES[entity]](doc)
     rows: list[PreparedRow] = []
-    for entity, body_id, event, ts_ms, is_update, shallow in items:
+    for entity_key, event, ts_ms, is_update, shallow in items:
         compact = None
-        if not shallow and rows_of[(entity, body_id)] == 1:
-            compact = _leave_to_doc(event, merged[(entity, body_id)])
-        text = dumps(event if compact is None else compact)
-        row = (entity, body_id, event["id"], event["type"], ts_ms, is_update, shallow, text)
-        rows.append((*row, compact is not None))
+        if not shallow and rows_of[entity_key] == 1:
+            compact = _leave_to_doc(event, merged[entity_key])
+        rows.append(
+            (
+                *entity_key,
+                event["id"],
+                event["type"],
+                ts_ms,
+                is_update,
+                shallow,
+                dumps(event if compact is None else compact),
+                compact is not None,
+            )
+        )
     return PreparedWrite(rows, docs)
 
 
