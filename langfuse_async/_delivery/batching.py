@@ -62,7 +62,8 @@ def cut_batches(
         max_bytes: The largest request body allowed, in bytes.
         max_count: The most items per batch (at least 1).
         overhead: The body bytes beyond the items' own bytes, for ``n`` items (brackets,
-            separators, metadata), e.g. ``functools.partial(batch_overhead, ctx=ctx)``.
+            separators, metadata), e.g. ``functools.partial(batch_overhead, ctx=ctx)``. It
+            must not decrease as ``n`` grows (more items, more separators).
 
     Returns:
         Consecutive ranges of indexes into ``sizes`` that together cover every index once.
@@ -76,11 +77,15 @@ def cut_batches(
     start = 0
     total = 0
     weight = 0
+    # The overhead of the largest possible batch bounds every other one: while a batch is well
+    # within the limit with it, the exact overhead is not asked for (once per item otherwise).
+    room = max_bytes - overhead(len(sizes)) if sizes else max_bytes
     for index, size in enumerate(sizes):
         count = index - start
         counts = counted is None or counted[index]
         if count and (
-            (counts and weight >= max_count) or total + size + overhead(count + 1) > max_bytes
+            (counts and weight >= max_count)
+            or (total + size > room and total + size + overhead(count + 1) > max_bytes)
         ):
             batches.append(range(start, index))
             start = index

@@ -25,7 +25,7 @@ import anyio
 
 from .._config import Config
 from .._outcomes import FlushResult, Statistics
-from .._records import Record
+from .._records import Finished
 from .._wire.context import WireContext
 from . import hooks as _hooks
 from .http import HttpClient, HttpError
@@ -125,14 +125,18 @@ class Pipeline:
 
     # ------------------------------------------------------------------ hot path
 
-    def emit(self, record: Record) -> None:
-        """Admit ``record``; never raises, never blocks."""
+    def emit(self, record: Finished) -> None:
+        """Admit ``record`` (or an ended handle, see ``Finished``); never raises, never blocks."""
         try:
             if IN_ON_ERROR.get():
+                record = record.to_record()  # its envelope id is needed now
                 self._reports.note_echo(record.event_id)
             if self._closed:
                 self._ledger.refuse(
-                    record, "shutdown", "produced after shutdown()", report=not IN_ON_ERROR.get()
+                    record.to_record(),
+                    "shutdown",
+                    "produced after shutdown()",
+                    report=not IN_ON_ERROR.get(),
                 )
                 self._dispatch_soon()
                 return
@@ -168,7 +172,7 @@ class Pipeline:
         except Exception:  # tracing must never raise into user code
             logger.debug("emit failed", exc_info=True)
 
-    def _report_drops(self, record: Record, refused: bool) -> None:
+    def _report_drops(self, record: Finished, refused: bool) -> None:
         config = self._config
         message = (
             f"queue full ({config.queue_full}, max_queue_size={config.max_queue_size}, "
@@ -176,7 +180,7 @@ class Pipeline:
         )
         report = not IN_ON_ERROR.get()
         if refused:  # it never got a place in the queue
-            self._ledger.refuse(record, "queue_full", message, report=report)
+            self._ledger.refuse(record.to_record(), "queue_full", message, report=report)
         evicted = self._queue.evicted
         while evicted:
             try:

@@ -65,6 +65,16 @@ def prepare(item: Item, route: Route, ctx: WireContext, max_event_bytes: int) ->
         if route == "ingestion":
             if item.ingestion is not None:
                 return READY
+            encoded = _ingestion.encode_event(record, ctx)
+            if len(encoded) <= max_event_bytes:  # nearly always: no truncation to try
+                item.ingestion = _compact(encoded)
+                if (
+                    isinstance(record, ObservationRecord)
+                    and (record.parent_id is None or record.remote_parent)
+                    and not item.derived
+                ):
+                    return Preparation(companion=_ingestion.root_trace(record))
+                return READY
             fitted = _ingestion.fit_event(record, ctx, max_event_bytes)
             if fitted is None:
                 return _oversize(max_event_bytes)

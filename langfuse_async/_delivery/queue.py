@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from .._config import QueueFull
-from .._records import Record
+from .._records import Finished, Record
 
 __all__ = ["EventQueue"]
 
@@ -18,6 +18,10 @@ class EventQueue:
     Each entry carries a sequence number, so ``flush()`` can tell which events were enqueued
     before it was called. ``put`` is safe from any thread: a short lock guards the bounds check,
     because producers may run in executor threads while the worker drains on the loop.
+
+    What goes in is :class:`~langfuse_async._records.Finished` (an ended observation handle is
+    queued as it is); what comes out (:meth:`take`, :meth:`clear`, :attr:`evicted`) is always a
+    record: the queue is where the handle becomes one, once, off the producer's path.
     """
 
     __slots__ = (
@@ -32,7 +36,7 @@ class EventQueue:
     )
 
     def __init__(self, *, max_size: int, max_bytes: int, policy: QueueFull) -> None:
-        self._entries: deque[tuple[int, Record]] = deque()
+        self._entries: deque[tuple[int, Finished]] = deque()
         self._bytes = 0
         self._seq = 0
         self._max_size = max_size
@@ -75,7 +79,7 @@ class EventQueue:
         except IndexError:
             return None
 
-    def put(self, record: Record) -> int:
+    def put(self, record: Finished) -> int:
         """Add ``record`` and return the queue length after the call, or 0 if it was refused.
 
         With ``drop_new`` a full queue refuses ``record`` itself. With ``drop_oldest`` it evicts
@@ -98,7 +102,7 @@ class EventQueue:
             ):
                 _, old = entries.popleft()
                 self._bytes -= old.size
-                self.evicted.append(old)
+                self.evicted.append(old.to_record())
             self._seq += 1
             entries.append((self._seq, record))
             self._bytes += size
@@ -120,7 +124,7 @@ class EventQueue:
         The first entry is taken whatever its size when ``max_bytes`` is positive, so a budget
         smaller than one event still makes progress.
         """
-        out: list[tuple[int, Record]] = []
+        out: list[tuple[int, Finished]] = []
         budget = max_bytes
         with self._lock:
             entries = self._entries
@@ -133,9 +137,10 @@ class EventQueue:
                 entry = entries.popleft()
                 self._bytes -= size
                 out.append(entry)
-        return out
+        # Outside the lock: producers in other threads never wait for the records being built.
+        return [(seq, finished.to_record()) for seq, finished in out]
 
-    def put_back(self, entries: Iterable[tuple[int, Record]]) -> None:
+    def put_back(self, entries: Iterable[tuple[int, Finished]]) -> None:
         """Return entries taken but not finished to the front, oldest first, ignoring bounds.
 
         They were already admitted, so bounds do not apply twice; this happens only when the
@@ -153,4 +158,4 @@ class EventQueue:
             out = list(self._entries)
             self._entries.clear()
             self._bytes = 0
-        return out
+        return [(seq, finished.to_record()) for seq, finished in out]

@@ -44,9 +44,9 @@ __all__ = ["Worker"]
 logger = logging.getLogger("langfuse_async")
 
 #: How many events one send cycle takes from the queue at most; batches are then cut by bytes.
-_TAKE_LIMIT = 1_000
+_TAKE_LIMIT = 500
 #: The longest the worker encodes in one go before it lets the event loop run other tasks.
-_SLICE_SECONDS = 0.002
+_SLICE_SECONDS = 0.001
 
 _perf_counter = time.perf_counter
 
@@ -123,6 +123,8 @@ class Worker:
         """Bumped by every start: a task of an earlier loop that wakes up again touches nothing."""
         self.live = False
         """True from start until the task ends: lets ``emit`` skip every check in steady state."""
+        self._slice_end = 0.0
+        """When the worker's current turn on the loop should end (see :meth:`_pace`)."""
 
     def __repr__(self) -> str:
         return (
@@ -283,10 +285,13 @@ class Worker:
                 self._set_route(route, why)
             inflight = self.inflight
             requests = self._requests
+            self._slice_end = _perf_counter() + _SLICE_SECONDS
             while generation == self._generation:  # a later start() took over: step aside
+                await self._pace()
                 # Settle the requests that came back, in the order they were sent.
                 while requests and requests[0].task.done():
                     await self._settle_oldest()
+                    await self._pace()
                 if self._reports:
                     self._reports.kick()
                 self._signal_progress()
@@ -295,6 +300,7 @@ class Worker:
                     break
                 if inflight.pause_until > now:
                     await self._sleep(inflight.pause_until - now)
+                    self._slice_end = _perf_counter() + _SLICE_SECONDS
                     continue
                 due = inflight.due(now)
                 if due or self._batch_ready(now):
@@ -308,8 +314,10 @@ class Worker:
                     # Nothing can be taken before a request comes back: wait for it (or a
                     # retry's time), not for the wakes of every new event.
                     await asyncio.wait((requests[0].task,), timeout=deadline)
+                    self._slice_end = _perf_counter() + _SLICE_SECONDS
                     continue
                 await self._sleep(deadline)
+                self._slice_end = _perf_counter() + _SLICE_SECONDS
         except asyncio.CancelledError:
             # The loop is closing (asyncio.run teardown) or shutdown gave up: keep what was
             # taken so the next loop, or the exit hook, can still send it.
@@ -332,13 +340,11 @@ class Worker:
         otlp: list[Item] = []
         todo = deque(items)
         inflight = self.inflight
-        # Encoding a thousand events takes milliseconds: encode in slices and let the other
+        # Encoding hundreds of events takes milliseconds: encode in slices and let the other
         # tasks run in between, so the worker never stalls the event loop.
-        slice_end = _perf_counter() + _SLICE_SECONDS
         while todo:
-            if _perf_counter() > slice_end:
-                await asyncio.sleep(0)
-                slice_end = _perf_counter() + _SLICE_SECONDS
+            if _perf_counter() > self._slice_end:
+                await self._pace()
             item = todo.popleft()
             dest = destination(item.record, route)
             prepared = prepare(item, dest, ctx, limit)
@@ -354,6 +360,7 @@ class Worker:
                     todo.appendleft(inflight.adopt(item, prepared.companion))
             inflight.charge_bytes(item)  # it holds its wire bytes too
             (ingestion if dest == "ingestion" else otlp).append(item)
+        await self._pace()
         if ingestion:
             await self._send_all(ingestion, "ingestion")
         if otlp:
@@ -383,6 +390,7 @@ class Worker:
         for item in plan.late:
             self._drop(item, "rejected", LATE_UPDATE_MESSAGE)
         for batch in plan.batches:
+            await self._pace()
             await self._launch(batch, dest)
 
     async def _launch(self, batch: Sequence[Item], dest: Route) -> None:
@@ -587,6 +595,18 @@ class Worker:
             logger.info("sending traces and observations via the %s route: %s", route, why)
 
     # ----------------------------------------------------------------- sleeping
+
+    async def _pace(self) -> None:
+        """Let the other tasks run when this turn on the loop has lasted its slice.
+
+        Every step of the worker (taking, encoding, planning, launching, settling) checks in
+        here between units of work, so no turn holds the event loop for much more than
+        ``_SLICE_SECONDS``, whatever the backlog: a turn used to chain a cycle's last slice,
+        its planning, a settling and the next cycle's first slice.
+        """
+        if _perf_counter() > self._slice_end:
+            await asyncio.sleep(0)
+            self._slice_end = _perf_counter() + _SLICE_SECONDS
 
     def _signal_progress(self) -> None:
         if self._progress is not None:

@@ -2,10 +2,11 @@
 
 A handle is mutable until it ends. Values given to it are masked, encoded and capped at once by
 its :class:`~langfuse_async._tracing.recorder.Recorder` (so later mutation of the user's objects
-changes nothing), and ending it turns everything into one immutable
-:class:`~langfuse_async._records.ObservationRecord` handed to the recorder. After that the handle
-drops its payloads: a context that outlives the observation (a background task started inside
-it) keeps only ids alive, not megabytes of input.
+changes nothing). Ending it hands the handle itself to the recorder: the delivery side turns
+it into one immutable :class:`~langfuse_async._records.ObservationRecord`
+(:meth:`Observation.to_record`), so the caller's path pays for neither the record nor its
+envelope id. After that the handle drops its payloads: a context that outlives the observation
+(a background task started inside it) keeps only ids alive, not megabytes of input.
 
 The trace an observation belongs to is shared state: its id, the sampling decision and the
 merged trace attributes. The first observation of a trace in this process (its local root)
@@ -50,7 +51,7 @@ from .coerce import (
     valid_trace_context,
 )
 from .context import Scope, enter, leave, live
-from .ids import new_event_id, new_observation_id, new_trace_id
+from .ids import new_event_id, new_observation_id, new_root_ids
 from .open_handles import MAX_OPEN, OPEN
 from .recorder import Recorder
 from .sampling import is_sampled
@@ -145,12 +146,16 @@ class Observation(Scope, TraceOps):
         "_recorder",
         "_recording",
         "_root",
+        "_snapshot",
         "_trace_attrs",
         "as_type",
+        "end_ns",
         "id",
         "name",
         "parent_id",
+        "size",
         "start_ns",
+        "timestamp_ns",
         "trace_id",
     )
 
@@ -172,6 +177,11 @@ class Observation(Scope, TraceOps):
     ObservationRecord names. Kept apart so the common observation is cheap to start and to
     turn into a record (a call with more than 15 keyword arguments builds a dict anyway)."""
     _trace_attrs: TraceAttributes | None
+    # Set by end(), read by to_record() on the delivery side.
+    end_ns: int
+    timestamp_ns: int
+    size: int
+    _snapshot: TraceAttributes | None
 
     def __init__(
         self,
@@ -191,16 +201,17 @@ class Observation(Scope, TraceOps):
         self._recorder = recorder
         self.name = name
         self.as_type = as_type
-        self.id = new_observation_id()
         if parent is not None and parent._escaped:
             parent = live(parent)
         if parent is None:
-            self.trace_id = trace_id = new_trace_id()
+            trace_id, self.id = new_root_ids()
+            self.trace_id = trace_id
             self.parent_id = None
             self._root = None
             bound = recorder.sample_bound
             self._recording = bound is None or is_sampled(trace_id, bound)
         else:
+            self.id = new_observation_id()
             self.trace_id = parent.trace_id
             self.parent_id = parent.id
             self._root = parent._root or parent
@@ -456,81 +467,115 @@ class Observation(Scope, TraceOps):
             recorder.count_sampled_out()
             return self
         if end_time is None:
-            end_ns = timestamp_ns = now_ns()
+            self.end_ns = self.timestamp_ns = now_ns()
         else:
-            timestamp_ns = now_ns()
+            self.timestamp_ns = timestamp_ns = now_ns()
             given = to_ns(end_time, "end_time")
-            end_ns = timestamp_ns if given is None else given
-        try:
-            record = self._record(end_ns, timestamp_ns)
-        except Exception:
-            # Building a record from values that were validated when given should not fail;
-            # if it does, the user's code must not see it.
-            logger.warning("could not record observation %s", self.id, exc_info=True)
-            return self
-        finally:
-            self._input = self._output = self._extra = None
-        recorder.emit(record)
-        return self
-
-    def _record(self, end_ns: int, timestamp_ns: int) -> ObservationRecord:
-        inp = self._input
-        out = self._output
-        # Every byte the record holds counts against the queue's bound: its strings too.
+            self.end_ns = timestamp_ns if given is None else given
+        # The handle itself goes to the queue: the record (and its envelope id) is built by
+        # the delivery side (to_record), off the caller's path. What the record must say as of
+        # now is fixed here: the size the queue bounds count, and the trace's attributes.
+        root = self._root or self
+        self._snapshot = trace_attrs = root._trace_attrs
         size = RECORD_OVERHEAD_BYTES + len(self.name)
+        inp = self._input
         if inp is not None:
             size += len(inp)
+        out = self._output
         if out is not None:
             size += len(out)
-        root = self._root or self
-        if root is self and self._trace_attrs is not None:
+        if root is self and trace_attrs is not None:
             # The trace's attributes as merged: shared with the trace's other records, counted
             # on the root, which takes them to the wire.
-            size += attributes_size(self._trace_attrs)
+            size += attributes_size(trace_attrs)
+        if self._extra is not None:
+            try:
+                size += self._extra_size()
+            except Exception:
+                # Values validated when given cannot fail here; if one does, the event is
+                # still sent, without its rarely set fields.
+                logger.warning("could not record observation %s", self.id, exc_info=True)
+                self._extra = None
+        self.size = size
+        recorder.emit(self)
+        return self
+
+    def _extra_size(self) -> int:
         extra = self._extra
-        if extra is None:
-            return ObservationRecord(
-                event_id=new_event_id(),
-                timestamp_ns=timestamp_ns,
-                id=self.id,
-                trace_id=self.trace_id,
-                parent_id=self.parent_id,
-                as_type=self.as_type,
-                name=self.name,
-                start_ns=self.start_ns,
-                end_ns=end_ns,
-                size=size,
-                input=inp,
-                output=out,
-                trace=root._trace_attrs,
-            )
+        assert extra is not None
         if self.as_type not in GENERATION_LIKE_TYPES:
             # The server strips generation fields from span and event bodies; not sending
             # them keeps both routes alike.
-            extra = {k: v for k, v in extra.items() if k not in _GENERATION_FIELDS}
-        size += metadata_size(extra.get("metadata"))
+            extra = self._extra = {k: v for k, v in extra.items() if k not in _GENERATION_FIELDS}
+        size = metadata_size(extra.get("metadata"))
         for key in ("model_parameters", "usage_details", "cost_details"):
             size += payload_size(extra.get(key))
         for key in _STRING_FIELDS:
             text = extra.get(key)
             if type(text) is str:
                 size += len(text)
-        return ObservationRecord(
-            event_id=new_event_id(),
-            timestamp_ns=timestamp_ns,
-            id=self.id,
-            trace_id=self.trace_id,
-            parent_id=self.parent_id,
-            as_type=self.as_type,
-            name=self.name,
-            start_ns=self.start_ns,
-            end_ns=end_ns,
-            size=size,
-            input=inp,
-            output=out,
-            trace=root._trace_attrs,
-            **extra,
-        )
+        return size
+
+    def to_record(self) -> ObservationRecord:
+        """The immutable record of the ended observation, with a fresh envelope id.
+
+        Called once, by the delivery side, after :meth:`end` handed the handle over; the
+        handle then drops its payloads (a context that outlives the observation keeps only
+        ids alive).
+        """
+        inp, out, extra = self._input, self._output, self._extra
+        self._input = self._output = self._extra = None
+        if extra is None:
+            return ObservationRecord(
+                event_id=new_event_id(),
+                timestamp_ns=self.timestamp_ns,
+                id=self.id,
+                trace_id=self.trace_id,
+                parent_id=self.parent_id,
+                as_type=self.as_type,
+                name=self.name,
+                start_ns=self.start_ns,
+                end_ns=self.end_ns,
+                size=self.size,
+                input=inp,
+                output=out,
+                trace=self._snapshot,
+            )
+        try:
+            return ObservationRecord(
+                event_id=new_event_id(),
+                timestamp_ns=self.timestamp_ns,
+                id=self.id,
+                trace_id=self.trace_id,
+                parent_id=self.parent_id,
+                as_type=self.as_type,
+                name=self.name,
+                start_ns=self.start_ns,
+                end_ns=self.end_ns,
+                size=self.size,
+                input=inp,
+                output=out,
+                trace=self._snapshot,
+                **extra,
+            )
+        except Exception:
+            # The delivery side must get a record: without the fields that broke it.
+            logger.warning("could not record all fields of observation %s", self.id, exc_info=True)
+            return ObservationRecord(
+                event_id=new_event_id(),
+                timestamp_ns=self.timestamp_ns,
+                id=self.id,
+                trace_id=self.trace_id,
+                parent_id=self.parent_id,
+                as_type=self.as_type,
+                name=self.name,
+                start_ns=self.start_ns,
+                end_ns=self.end_ns,
+                size=self.size,
+                input=inp,
+                output=out,
+                trace=self._snapshot,
+            )
 
     # ------------------------------------------------------------------- context manager
 

@@ -18,6 +18,8 @@ from collections.abc import AsyncGenerator, Callable, Generator
 from types import AsyncGeneratorType, GeneratorType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
+import msgspec
+
 from .._records import ObservationType
 from .coerce import checked_type, flag, safe_str, valid_trace_context
 from .generators import (
@@ -28,9 +30,11 @@ from .generators import (
     traced_result,
 )
 from .observations import CURRENT, OBSERVATION_CLASSES, Observation
+from .payload import fields_encoder
 from .registry import CLIENTS, get_client
 
 if TYPE_CHECKING:
+    from .recorder import Recorder
     from .tracer import Tracer
 
 __all__ = ["observe"]
@@ -42,7 +46,7 @@ R = TypeVar("R")
 class _Arguments:
     """How to record a function's arguments by parameter name, computed once per function."""
 
-    __slots__ = ("clash", "count", "names", "skip", "varargs", "varkw")
+    __slots__ = ("clash", "count", "fields", "names", "skip", "varargs", "varkw")
 
     def __init__(self, func: Callable[..., Any]) -> None:
         names: list[str] = []
@@ -72,11 +76,33 @@ class _Arguments:
         self.skip = 1 if names and names[0] in ("self", "cls") else 0
         self.names = tuple(names[self.skip :])
         self.count = len(self.names)
+        # Positional scalars, the common call, are encoded without a dict.
+        self.fields = fields_encoder(self.names) if self.names else None
+
+    def encode(
+        self, recorder: Recorder, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> msgspec.Raw | None:
+        """Return the call's arguments as recorded input (masked, encoded, capped), or None."""
+        if self.skip:
+            args = args[1:]
+        if not kwargs and recorder.mask is None:
+            n = len(args)
+            if n == 0:
+                return None
+            if n <= self.count and self.fields is not None:
+                raw = self.fields(args)
+                if raw is not None and len(raw) <= recorder.max_payload:
+                    return raw
+        bound = self._bind(args, kwargs)
+        return None if bound is None else recorder.encode(bound)
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """Return the call's arguments keyed by parameter name, or None when there are none."""
         if self.skip:
             args = args[1:]
+        return self._bind(args, kwargs)
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         if not args:
             return kwargs or None
         bound = dict(zip(self.names, args))  # noqa: B905 (extra args are handled below)
@@ -255,9 +281,7 @@ def _wrap(
             and obs._recording
             and (obs._recorder.capture_io or not input_follows_client)
         ):
-            bound = arguments.bind(args, kwargs)
-            if bound is not None:
-                obs._input = obs._recorder.encode(bound)
+            obs._input = arguments.encode(obs._recorder, args, kwargs)
         return obs
 
     # The coroutine and plain wrappers inline what begin() does: they are the hot path, and a
@@ -287,9 +311,7 @@ def _wrap(
                 and obs._recording
                 and (capture_io or not input_follows_client)
             ):
-                bound = arguments.bind(args, kwargs)
-                if bound is not None:
-                    obs._input = obs._recorder.encode(bound)
+                obs._input = arguments.encode(obs._recorder, args, kwargs)
             CURRENT.set(obs)
             try:
                 result = await afn(*args, **kwargs)
@@ -371,9 +393,7 @@ def _wrap(
             obs = obs_class._remote(recorder, remote[0], remote[1], obs_name, as_type)
         capture_io = obs._recorder.capture_io
         if arguments is not None and obs._recording and (capture_io or not input_follows_client):
-            bound = arguments.bind(args, kwargs)
-            if bound is not None:
-                obs._input = obs._recorder.encode(bound)
+            obs._input = arguments.encode(obs._recorder, args, kwargs)
         CURRENT.set(obs)
         try:
             result = fn(*args, **kwargs)

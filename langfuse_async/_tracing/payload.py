@@ -116,6 +116,7 @@ __all__ = [
     "cap_payload",
     "encode_metadata",
     "encode_payload",
+    "fields_encoder",
 ]
 
 _log = logging.getLogger("langfuse_async")
@@ -174,6 +175,56 @@ def encode_payload(value: object) -> msgspec.Raw:
         return msgspec.Raw(_encode(_placeholder(value)))
     except Exception:
         return _LAST_RESORT_RAW
+
+
+def fields_encoder(names: tuple[str, ...]) -> Callable[[tuple[Any, ...]], msgspec.Raw | None]:
+    """Return a function that encodes an object of scalar values without building it.
+
+    ``@observe`` records a call's arguments as an object keyed by parameter name. When every
+    value is a scalar the encoder writes exactly as the walk would (a string, a float, a bool,
+    None, an int within 64 bits), the object is encoded in one call from a struct made once
+    per function: no dict is built and nothing is walked. Anything else (a container, another
+    type, a lone surrogate) makes it return None, and the caller encodes the object itself
+    with :func:`encode_payload`, which handles every case.
+
+    Args:
+        names: The keys, in order (parameter names: distinct).
+
+    Returns:
+        A function of the first ``n`` values (``1 <= n <= len(names)``) that returns the JSON
+        object as ``msgspec.Raw``, or None.
+    """
+    structs: list[type[msgspec.Struct]] = [
+        msgspec.defstruct(
+            "_Fields",
+            [(f"f{i}", object) for i in range(n)],
+            rename={f"f{i}": names[i] for i in range(n)},
+            gc=False,  # made and dropped at once: no cycle to collect
+        )
+        for n in range(1, min(len(names), _MAX_FIELDS) + 1)
+    ]
+
+    def encode(values: tuple[Any, ...]) -> msgspec.Raw | None:
+        for value in values:
+            t = type(value)
+            if t is str or t is float or t is bool or value is None:
+                continue
+            if t is int and _INT_MIN <= value <= _INT_MAX:
+                continue
+            return None
+        n = len(values)
+        if n > len(structs):
+            return None
+        try:
+            return msgspec.Raw(_fast_encode(structs[n - 1](*values)))
+        except Exception:
+            return None  # a lone surrogate: the walk repairs it
+
+    return encode
+
+
+#: Functions with more parameters than this have their arguments encoded as a dict.
+_MAX_FIELDS = 32
 
 
 def encode_metadata(value: object) -> Metadata | None:

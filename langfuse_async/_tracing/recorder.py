@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import msgspec
 
 from .._config import Config
-from .._records import Metadata, Record, Sink
+from .._records import Finished, Metadata, Sink
 from .payload import apply_mask, cap_payload, encode_metadata, encode_payload
 from .sampling import bound_for_rate
 
@@ -33,11 +33,14 @@ class Recorder(Protocol):
         max_payload: The most bytes one encoded input, output or metadata value may hold.
         capture_io: Whether ``@observe`` records arguments and results unless told
             (``LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED``).
+        mask: The client's ``mask``, as a function of one value, or None: without one,
+            ``@observe`` may encode arguments without building the object it would be given.
     """
 
     sample_bound: int | None
     max_payload: int
     capture_io: bool
+    mask: Callable[[Any], Any] | None
 
     def encode(self, value: object) -> msgspec.Raw:
         """Mask, encode and cap user content (an input or output) the moment it is given."""
@@ -51,8 +54,9 @@ class Recorder(Protocol):
         """Mask, encode and cap metadata: each top-level value of a mapping, or the whole."""
         ...
 
-    def emit(self, record: Record) -> None:
-        """Hand a finished record to the delivery side; thread-safe, never raises or blocks."""
+    def emit(self, record: Finished) -> None:
+        """Hand a finished record (or ended handle) to the delivery side; thread-safe, never
+        raises or blocks."""
         ...
 
     def count_sampled_out(self) -> None:
@@ -78,7 +82,7 @@ class SinkRecorder:
         "sample_bound",
     )
 
-    emit: Callable[[Record], None]
+    emit: Callable[[Finished], None]
     count_sampled_out: Callable[[], None]
 
     def __init__(self, config: Config, sink: Sink) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .._config import Config, resolve_config
 from .._log import log_once
-from .._records import ObservationType, Record, Sink
+from .._records import Finished, ObservationType, Sink
 from . import ids as _ids
 from .coerce import Level, TraceContext, flag, safe_str
 from .noop import noop_observation
@@ -843,7 +843,7 @@ class _NullSink:
 
     __slots__ = ()
 
-    def emit(self, record: Record) -> None:
+    def emit(self, record: Finished) -> None:
         return None
 
     def count_sampled_out(self) -> None:

@@ -351,7 +351,24 @@ def root_trace(record: ObservationRecord) -> TraceRecord:
     count); its envelope id is derived from the observation's, so it is stable across retries.
     Too large, it is truncated like any trace update.
     """
-    snap = record.trace or _NO_TRACE_ATTRIBUTES
+    snap = record.trace
+    if snap is None:
+        # The common root: no trace attributes set, the trace is named after it and has its
+        # input and output.
+        size = RECORD_OVERHEAD_BYTES + len(record.name)
+        if record.input is not None:
+            size += len(record.input)
+        if record.output is not None:
+            size += len(record.output)
+        return TraceRecord(
+            event_id=root_trace_event_id(record),
+            timestamp_ns=record.timestamp_ns,
+            trace_id=record.trace_id,
+            attributes=TraceAttributes(name=record.name, input=record.input, output=record.output),
+            size=size,
+            start_ns=record.start_ns,
+            environment=record.environment,
+        )
     attrs = msgspec.structs.replace(
         snap,
         name=snap.name if snap.name is not None else record.name,
@@ -379,9 +396,6 @@ def root_trace(record: ObservationRecord) -> TraceRecord:
         start_ns=record.start_ns,
         environment=record.environment,
     )
-
-
-_NO_TRACE_ATTRIBUTES = TraceAttributes()
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from langfuse_async import _log
-from langfuse_async._records import RECORD_OVERHEAD_BYTES, TraceAttributes
+from langfuse_async._records import RECORD_OVERHEAD_BYTES, ObservationRecord, TraceAttributes
 from langfuse_async._tracing.coerce import describe_exception, to_ns
 from langfuse_async._tracing.noop import NOOP_OBSERVATION, NOOP_OBSERVATIONS
 from langfuse_async._tracing.observations import LangfuseTool, start
@@ -424,6 +424,7 @@ class _BareRecorder:
         self.sample_bound = sample_bound
         self.capture_io = True
         self.max_payload = 1_000_000
+        self.mask = None
         self.records: list[Any] = []
         self.sampled_out = 0
 
@@ -437,7 +438,7 @@ class _BareRecorder:
         return {k: _raw(v) for k, v in value.items()} if isinstance(value, dict) else _raw(value)
 
     def emit(self, record: Any) -> None:
-        self.records.append(record)
+        self.records.append(record.to_record())
 
     def count_sampled_out(self) -> None:
         self.sampled_out += 1
@@ -467,3 +468,42 @@ def test_a_sampled_out_handle_tells_its_recorder() -> None:
     obs.update(input="never encoded")
     obs.end()
     assert recorder.records == [] and recorder.sampled_out == 1
+
+
+class _HandOver(_BareRecorder):
+    """Keeps what is handed over as it is, as the queue does until the worker takes it."""
+
+    def emit(self, record: Any) -> None:
+        self.records.append(record)
+
+
+def test_ending_hands_over_the_handle_and_the_record_is_built_once_taken() -> None:
+    recorder = _HandOver()
+    handed = recorder.records
+    obs = start(recorder, None, None, "root", "span")
+    obs.update(input={"q": 1}, output="a", metadata={"k": "v"})
+    obs.end()
+    assert handed == [obs]  # no record, no envelope id on the caller's path
+    assert obs.size >= len(b'{"q":1}') + len(b'"a"')
+    record = obs.to_record()
+    assert isinstance(record, ObservationRecord)
+    assert (record.id, record.trace_id, record.size) == (obs.id, obs.trace_id, obs.size)
+    assert bytes(record.input or b"") == b'{"q":1}'
+    assert record.end_ns == obs.end_ns and record.timestamp_ns == obs.timestamp_ns
+    assert len(record.event_id) == 32
+    # The handle no longer holds the payloads the record took.
+    assert obs._input is None and obs._output is None and obs._extra is None
+
+
+def test_the_trace_attributes_on_a_record_are_those_when_it_ended() -> None:
+    recorder = _HandOver()
+    root = start(recorder, None, None, "root", "span")
+    child = start(recorder, root, None, "child", "span")
+    root.update_trace(user_id="before")
+    child.end()
+    root.update_trace(user_id="after")  # the child's record is built later, by the worker
+    root.end()
+    records = [r.to_record() for r in recorder.records]
+    by_name = {r.name: r for r in records if isinstance(r, ObservationRecord)}
+    assert by_name["child"].trace is not None and by_name["child"].trace.user_id == "before"
+    assert by_name["root"].trace is not None and by_name["root"].trace.user_id == "after"

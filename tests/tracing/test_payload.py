@@ -39,6 +39,7 @@ from langfuse_async._tracing.payload import (
     cap_payload,
     encode_metadata,
     encode_payload,
+    fields_encoder,
 )
 
 
@@ -1105,3 +1106,45 @@ def test_the_hook_cache_forgets_types_past_its_bound() -> None:
 @given(ANYTHING)
 def test_property_encoding_equals_the_walk_for_anything(value: object) -> None:
     assert bytes(encode_payload(value)) == walked(value)
+
+
+# --- fields_encoder: @observe's arguments without a dict --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("q",),
+        ("what is 2+2?", 3),
+        (1.5, True, None),
+        (-(2**63), 2**64 - 1),
+        ("é ✓ \u2028", float("nan")),
+    ],
+)
+def test_fields_encoder_writes_what_the_dict_would(values: tuple[object, ...]) -> None:
+    names = ("a", "b", "c")
+    encode = fields_encoder(names)
+    raw = encode(values)
+    assert raw is not None
+    assert bytes(raw) == bytes(encode_payload(dict(zip(names, values, strict=False))))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ([1, 2],),  # a container: the walk decides
+        ("ok", {"k": 1}),
+        (2**64,),  # beyond 64 bits the walk writes it differently
+        ("\ud800",),  # a lone surrogate: the walk repairs it
+        (True, b"bytes"),
+    ],
+)
+def test_fields_encoder_leaves_anything_but_scalars_to_the_walk(
+    values: tuple[object, ...],
+) -> None:
+    assert fields_encoder(("a", "b"))(values) is None
+
+
+def test_fields_encoder_keeps_non_identifier_and_keyword_names() -> None:
+    encode = fields_encoder(("class", "_x", "naïve"))
+    assert json.loads(bytes(encode((1, 2, 3)) or b"")) == {"class": 1, "_x": 2, "naïve": 3}
