@@ -153,7 +153,7 @@ def _leave_to_doc(event: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] 
 def _complete(event: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     """The event with the fields it left to ``doc`` (see :data:`FROM_DOC`) put back."""
     shared = event.pop(FROM_DOC)
-    event["body"].update((key, doc[key]) for key in shared)
+    event["body"].update((key, doc[key]) for key in shared if key in doc)
     return event
 
 
@@ -462,7 +462,9 @@ class Store(Queries, WebQueries):
         self._conn.executemany(
             "UPDATE events SET event = ? WHERE entity = ? AND body_id = ? AND envelope_id = ?",
             [
-                (dumps(_complete(event, docs[body_id])), entity, body_id, envelope_id)
+                # A document is written with every event; were one missing, the event would
+                # merge without the fields it left to it rather than fail the write.
+                (dumps(_complete(event, docs.get(body_id, {}))), entity, body_id, envelope_id)
                 for body_id, envelope_id, event in partial
             ],
         )
