@@ -160,7 +160,7 @@ def merge_events(entity: str, body_id: str, events: Sequence[dict[str, Any]]) ->
     # A placeholder (the OTLP converter's stand-in for a trace no span described) only fills
     # in what no real event said, wherever it sorts.
     ordered = events
-    if any(event.get("placeholder") for event in events):
+    if len(events) > 1 and any(event.get("placeholder") for event in events):
         ordered = [event for event in events if not event.get("placeholder")]
         ordered += [event for event in events if event.get("placeholder")]
     for event in ordered:

@@ -133,6 +133,28 @@ _GENERATION_BODY_TYPES = frozenset(
 )
 
 
+_NAME_KEYS = (
+    "gen_ai.tool.name",
+    "genkit:name",
+    "logfire.msg",
+    "ai.toolCall.name",
+    "ai.operationId",
+)
+_TAGS_KEYS = (
+    "langfuse.trace.tags",
+    "langfuse.tags",
+    "langfuse.observation.metadata.langfuse_tags",
+    "langfuse.trace.metadata.langfuse_tags",
+    "ai.telemetry.metadata.tags",
+    "tag.tags",
+)
+_PUBLIC_KEYS = ("langfuse.trace.public", "langfuse.public")
+# Most spans carry none of these: a set test in C skips the lookup (and the call) for them.
+_NAME_KEYSET = frozenset(_NAME_KEYS)
+_TAGS_KEYSET = frozenset(_TAGS_KEYS)
+_PUBLIC_KEYSET = frozenset(_PUBLIC_KEYS)
+
+
 class ProtobufUnavailable(Exception):
     """Raised when a protobuf export arrives but ``opentelemetry-proto`` is not installed."""
 
@@ -698,16 +720,7 @@ class _Converter:
             # Verbatim, as the server does: a root marked as_root (a continued trace) keeps
             # its remote parent's id; being the root decides the trace-create, not this.
             "parentObservationId": parent,
-            "name": _first(
-                attrs,
-                (
-                    "gen_ai.tool.name",
-                    "genkit:name",
-                    "logfire.msg",
-                    "ai.toolCall.name",
-                    "ai.operationId",
-                ),
-            )
+            "name": (None if attrs.keys().isdisjoint(_NAME_KEYSET) else _first(attrs, _NAME_KEYS))
             or span.get("name"),
             "startTime": start,
             "input": observation_input,
@@ -747,7 +760,7 @@ class _Converter:
         # Trace-level attributes may sit on any span.
         if not is_root and not self.has_trace_keys(attrs):
             return
-        trace_body = self.trace_fields(attrs, resource, encodes_metadata(scope))
+        trace_body = self.trace_fields(attrs, resource, encodes_metadata(scope), environment)
         if is_root:
             trace_body.setdefault("name", span.get("name"))
             trace_metadata = dict(trace_body.get("metadata") or {})
@@ -775,8 +788,13 @@ class _Converter:
         return any(key.startswith("langfuse.trace.metadata") for key in attrs)
 
     def trace_fields(
-        self, attrs: dict[str, Any], resource: dict[str, Any], encoded: bool = False
+        self,
+        attrs: dict[str, Any],
+        resource: dict[str, Any],
+        encoded: bool,
+        environment: Any,
     ) -> dict[str, Any]:
+        """The trace-level fields a span's attributes set (``environment``: the span's)."""
         fields: dict[str, Any] = {}
         name = attrs.get("langfuse.trace.name")
         if name:
@@ -806,31 +824,20 @@ class _Converter:
             fields["userId"] = _js_string(user_id)
         if session_id is not None:
             fields["sessionId"] = _js_string(session_id)
-        tags = _tags(
-            _first(
-                attrs,
-                (
-                    "langfuse.trace.tags",
-                    "langfuse.tags",
-                    "langfuse.observation.metadata.langfuse_tags",
-                    "langfuse.trace.metadata.langfuse_tags",
-                    "ai.telemetry.metadata.tags",
-                    "tag.tags",
-                ),
-            )
-        )
-        if tags:
-            fields["tags"] = tags
-        public = _first(attrs, ("langfuse.trace.public", "langfuse.public"))
-        if public is not None:
-            fields["public"] = public in (True, "true")
+        if not attrs.keys().isdisjoint(_TAGS_KEYSET):
+            tags = _tags(_first(attrs, _TAGS_KEYS))
+            if tags:
+                fields["tags"] = tags
+        if not attrs.keys().isdisjoint(_PUBLIC_KEYSET):
+            public = _first(attrs, _PUBLIC_KEYS)
+            if public is not None:
+                fields["public"] = public in (True, "true")
         release = attrs.get("langfuse.release") or resource.get("langfuse.release")
         if release:
             fields["release"] = release
         version = attrs.get("langfuse.version") or resource.get("service.version")
         if version:
             fields["version"] = version
-        environment = _environment(attrs, resource)
         if environment is not None:
             fields["environment"] = environment
         # The resource is shared by every span of its entry: its part is read once.

@@ -139,14 +139,17 @@ def _leave_to_doc(event: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] 
     very same objects (the merge copies references), so identity tells exactly what it holds.
     """
     body = event["body"]
-    shared = [
-        key
-        for key in _SHARED_FIELDS
-        if key in body and body[key] is not None and doc.get(key) is body[key]
-    ]
-    if not shared:
+    compact: dict[str, Any] | None = None
+    shared = []
+    for key in _SHARED_FIELDS:
+        value = body.get(key)
+        if value is not None and doc.get(key) is value:
+            if compact is None:
+                compact = dict(body)
+            del compact[key]
+            shared.append(key)
+    if compact is None:
         return None
-    compact = {key: value for key, value in body.items() if key not in shared}
     return {**event, "body": compact, FROM_DOC: shared}
 
 
