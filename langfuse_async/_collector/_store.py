@@ -5,8 +5,10 @@ Every accepted event is kept in ``events`` under its entity and envelope id, so 
 request's events in one transaction and then rebuilds each entity it touched once (see
 :mod:`._merge`): an entity seen for the first time is merged from the request's events alone,
 one that existed is re-read in one query per request. The costly part of a write (encoding
-the events, merging new entities) is :func:`prepare_write`, a pure function the server runs
-where it validates, off the store's thread; :meth:`Store.write` then only writes. Entities are
+the events, merging new entities) is :func:`._prepare.prepare_write`, a pure function the
+server runs where it validates, off the store's thread; :meth:`Store.write` then only writes.
+An entity written by one event keeps that event's payload in its document only (see
+:data:`._prepare.FROM_DOC`), completed here when another event arrives. Entities are
 kept as JSON documents in the public API's field names, next to the columns reads filter,
 sort and page on in SQL.
 
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import logging
 import os
 import sqlite3
@@ -28,6 +29,15 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar
 
 from ._merge import merge_events
+from ._prepare import (
+    FROM_DOC,
+    TABLE_OF,
+    PendingEvent,
+    PreparedRow,
+    PreparedWrite,
+    complete_event,
+    prepare_write,
+)
 from ._queries import Queries, TraceSummary
 from ._sqlite import (
     APPLICATION_ID,
@@ -41,7 +51,6 @@ from ._sqlite import (
     loads,
     marks,
 )
-from ._validate import UPDATE_TYPES, entity_of, timestamp_ms
 from ._web_queries import WebQueries
 
 __all__ = [
@@ -66,157 +75,8 @@ logger = logging.getLogger("langfuse_async")
 MAX_QUEUED_WRITES: Final = 4
 
 
-@dataclasses.dataclass(frozen=True)
-class PendingEvent:
-    """A validated event ready to be stored.
-
-    Attributes:
-        event: The kept event: ``{"id", "type", "timestamp", "body"}``.
-        shallow: Store it only when its entity has no event yet (the OTLP converter's
-            placeholder trace, which must never overwrite a real one).
-    """
-
-    event: dict[str, Any]
-    shallow: bool = False
-
-    @property
-    def entity(self) -> str:
-        """The entity type the event writes."""
-        return entity_of(self.event["type"])
-
-    @property
-    def body_id(self) -> str | None:
-        """The entity id, or None when the body has none (then nothing is stored)."""
-        body_id = self.event["body"].get("id")
-        return body_id if isinstance(body_id, str) and body_id else None
-
-
 class ForeignDatabase(ValueError):
     """The SQLite file exists but was not written by the collector."""
-
-
-#: One event row as prepared: entity, body id, envelope id, type, envelope time (epoch ms),
-#: whether it is an update, whether it is shallow, the event as JSON, and whether that JSON
-#: leaves out what the entity's document holds (see :data:`FROM_DOC`).
-PreparedRow = tuple[str, str, str, str, float, int, bool, str, bool]
-
-#: The envelope key of a stored event that leaves out body fields its entity's document holds
-#: as they are (the input, output and metadata of an entity written by one event: the bulk of
-#: an OTLP span, which would otherwise be stored twice). It lists the fields left out. Such a
-#: row stays valid while the entity has that one event: when another arrives, the row is
-#: completed from the document before the document is merged again.
-FROM_DOC: Final = "fromDoc"
-#: The body fields a stored event may leave to its entity's document.
-_SHARED_FIELDS: Final = ("input", "output", "metadata")
-
-
-@dataclasses.dataclass(frozen=True)
-class PreparedWrite:
-    """A request's events made ready to store: the costly work done, off the store's thread.
-
-    Built by :func:`prepare_write` (pure, picklable: a worker process builds it), written by
-    :meth:`Store.write`. Every entity's document is merged here from this request's events
-    alone, which is exactly what the store writes for an entity that had no event before;
-    for one that had, the store merges it again from all its stored events.
-
-    Attributes:
-        rows: One per event with a body id, in arrival order.
-        docs: Per ``(entity, body id)``: its table row (id, read columns, JSON document)
-            merged from ``rows`` alone.
-    """
-
-    rows: list[PreparedRow]
-    docs: dict[tuple[str, str], tuple[Any, ...]]
-
-
-_TABLES = {"trace": "traces", "observation": "observations", "score": "scores"}
-
-
-def _leave_to_doc(event: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any] | None:
-    """The event without the body fields ``doc`` holds as they are, or None if there are none.
-
-    A document merged from one event holds that event's input, output and metadata as the
-    very same objects (the merge copies references), so identity tells exactly what it holds.
-    """
-    body = event["body"]
-    compact: dict[str, Any] | None = None
-    shared = []
-    for key in _SHARED_FIELDS:
-        value = body.get(key)
-        if value is not None and doc.get(key) is value:
-            if compact is None:
-                compact = dict(body)
-            del compact[key]
-            shared.append(key)
-    if compact is None:
-        return None
-    return {**event, "body": compact, FROM_DOC: shared}
-
-
-def _complete(event: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    """The event with the fields it left to ``doc`` (see :data:`FROM_DOC`) put back."""
-    shared = event.pop(FROM_DOC)
-    event["body"].update((key, doc[key]) for key in shared if key in doc)
-    return event
-
-
-def prepare_write(pending: Iterable[PendingEvent]) -> PreparedWrite:
-    """Encode events and merge the entities they write, as if none existed yet (pure).
-
-    Events without a body id are left out, as the server skips them. An entity written by one
-    event here has that event stored without what its document holds (:data:`FROM_DOC`).
-    """
-    items: list[tuple[tuple[str, str], dict[str, Any], float, int, bool]] = []
-    # Repeated envelope ids (a retried event within a request) replace the earlier copy but
-    # keep its place in the processing order, as the store's upsert does.
-    kept: dict[tuple[str, str, str], tuple[tuple[float, int, int], dict[str, Any]]] = {}
-    rows_of: dict[tuple[str, str], int] = {}
-    for item in pending:
-        body_id = item.body_id
-        if body_id is None:
-            continue
-        event = item.event
-        if item.shallow:
-            event = {**event, "placeholder": True}
-        entity_key = (entity_of(event["type"]), body_id)
-        ts_ms = timestamp_ms(event["timestamp"])
-        is_update = 1 if event["type"] in UPDATE_TYPES else 0
-        items.append((entity_key, event, ts_ms, is_update, item.shallow))
-        rows_of[entity_key] = rows_of.get(entity_key, 0) + 1
-        key = (*entity_key, event["id"])
-        earlier = kept.get(key)
-        seq = earlier[0][2] if earlier is not None else len(kept)
-        kept[key] = ((ts_ms, is_update, seq), event)
-    by_entity: dict[tuple[str, str], list[tuple[tuple[float, int, int], dict[str, Any]]]] = {}
-    for (entity, body_id, _), entry in kept.items():
-        by_entity.setdefault((entity, body_id), []).append(entry)
-    docs: dict[tuple[str, str], tuple[Any, ...]] = {}
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    for entity_key, entries in by_entity.items():
-        if len(entries) > 1:
-            entries.sort(key=lambda entry: entry[0])
-        entity = entity_key[0]
-        doc = merge_events(entity, entity_key[1], [event for _, event in entries])
-        merged[entity_key] = doc
-        docs[entity_key] = ROW_OF[_TABLES[entity]](doc)
-    rows: list[PreparedRow] = []
-    for entity_key, event, ts_ms, is_update, shallow in items:
-        compact = None
-        if not shallow and rows_of[entity_key] == 1:
-            compact = _leave_to_doc(event, merged[entity_key])
-        rows.append(
-            (
-                *entity_key,
-                event["id"],
-                event["type"],
-                ts_ms,
-                is_update,
-                shallow,
-                dumps(event if compact is None else compact),
-                compact is not None,
-            )
-        )
-    return PreparedWrite(rows, docs)
 
 
 class Store(Queries, WebQueries):
@@ -339,7 +199,7 @@ class Store(Queries, WebQueries):
                     # The entity had events: it is merged again, so this one is kept whole
                     # (its document was merged from this request alone).
                     doc = loads(prepared.docs[(entity, body_id)][-1])
-                    text = dumps(_complete(loads(text), doc))
+                    text = dumps(complete_event(loads(text), doc))
                 key = (entity, body_id, envelope_id)
                 earlier = rows.get(key)
                 if earlier is None:
@@ -413,16 +273,16 @@ class Store(Queries, WebQueries):
                     events.setdefault(body_id, []).append(((ts, is_update, seq), event))
             if partial:
                 self._complete_stored(entity, partial)
-            row_of = ROW_OF[_TABLES[entity]]
+            row_of = ROW_OF[TABLE_OF[entity]]
             for body_id, entries in events.items():
                 entries.sort(key=lambda entry: entry[0])
                 docs[(entity, body_id)] = row_of(
                     merge_events(entity, body_id, [event for _, event in entries])
                 )
-        by_table: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _TABLES.values()}
+        by_table: dict[str, list[tuple[Any, ...]]] = {table: [] for table in TABLE_OF.values()}
         for (entity, _), doc_row in docs.items():
             if doc_row is not None:
-                by_table[_TABLES[entity]].append(doc_row)
+                by_table[TABLE_OF[entity]].append(doc_row)
         for table, table_rows in by_table.items():
             self._write_docs(table, table_rows)
 
@@ -442,17 +302,17 @@ class Store(Queries, WebQueries):
                 key = (entity, body_id)
                 if key not in docs:
                     [(doc,)] = self._conn.execute(
-                        f"SELECT doc FROM {_TABLES[entity]} WHERE id = ?", (body_id,)
+                        f"SELECT doc FROM {TABLE_OF[entity]} WHERE id = ?", (body_id,)
                     ).fetchall()
                     docs[key] = loads(doc)
-                event = _complete(event, docs[key])
+                event = complete_event(event, docs[key])
             result.append((entity, body_id, ts, is_update, seq, event))
         return result
 
     def _complete_stored(self, entity: str, partial: list[tuple[str, str, dict[str, Any]]]) -> None:
         """Complete stored events that left fields to their entity's document, and store them
         whole: the document is about to be merged again from more than that one event."""
-        table = _TABLES[entity]
+        table = TABLE_OF[entity]
         ids = list(dict.fromkeys(body_id for body_id, _, _ in partial))
         docs: dict[str, dict[str, Any]] = {}
         for chunk in chunks(ids):
@@ -467,7 +327,7 @@ class Store(Queries, WebQueries):
             [
                 # A document is written with every event; were one missing, the event would
                 # merge without the fields it left to it rather than fail the write.
-                (dumps(_complete(event, docs.get(body_id, {}))), entity, body_id, envelope_id)
+                (dumps(complete_event(event, docs.get(body_id, {}))), entity, body_id, envelope_id)
                 for body_id, envelope_id, event in partial
             ],
         )
