@@ -21,7 +21,6 @@ __all__ = [
     "TRUNCATED_MARKER",
     "Metadata",
     "ObservationRecord",
-    "Finished",
     "ObservationType",
     "Record",
     "ScoreRecord",
@@ -143,9 +142,6 @@ class ObservationRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     def body_id(self) -> str:
         return self.id
 
-    def to_record(self) -> ObservationRecord:
-        return self
-
 
 class TraceRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An update of trace-level attributes (``trace-create``; the server merges updates)."""
@@ -168,9 +164,6 @@ class TraceRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     @property
     def body_id(self) -> str:
         return self.trace_id
-
-    def to_record(self) -> TraceRecord:
-        return self
 
 
 class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -205,34 +198,8 @@ class ScoreRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     def body_id(self) -> str:
         return self.id
 
-    def to_record(self) -> ScoreRecord:
-        return self
-
 
 Record = ObservationRecord | TraceRecord | ScoreRecord
-
-
-class Finished(Protocol):
-    """What the producer side hands to a :class:`Sink`: a record, or what becomes one.
-
-    A record is its own :meth:`to_record`. An ended observation handle is handed over as it
-    is, so that its caller does not pay for building the record: the delivery side calls
-    :meth:`to_record` once, when it takes the handle from the queue (or reports it).
-    """
-
-    @property
-    def size(self) -> int:
-        """Estimated encoded size in bytes, for the queue's byte bound."""
-        ...
-
-    @property
-    def timestamp_ns(self) -> int:
-        """When it was made (epoch ns)."""
-        ...
-
-    def to_record(self) -> Record:
-        """The immutable record; called once."""
-        ...
 
 
 class Sink(Protocol):
@@ -242,8 +209,8 @@ class Sink(Protocol):
     they must be thread-safe, never raise and never block.
     """
 
-    def emit(self, record: Finished) -> None:
-        """Take a finished record (or ended handle, see :class:`Finished`) for delivery."""
+    def emit(self, record: Record) -> None:
+        """Take a finished record for delivery."""
         ...
 
     def count_sampled_out(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._sqlite import COLUMNS, chunks, loads, marks
@@ -62,6 +62,10 @@ class _Query:
         self.clauses.append(clause)
         self.params.extend(params)
 
+    def extend(self, clauses: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        for clause, params in clauses:
+            self.raw(f"({clause})", *params)
+
     @property
     def where(self) -> str:
         return (" WHERE " + " AND ".join(self.clauses)) if self.clauses else ""
@@ -114,7 +118,9 @@ class Queries:
         tags: Sequence[str] = (),
         from_timestamp: str | None = None,
         to_timestamp: str | None = None,
+        clauses: Sequence[tuple[str, Sequence[Any]]] = (),
         oldest_first: bool = False,
+        order_by: str | None = None,
         limit: int | None = None,
         offset: int = 0,
         count: bool = True,
@@ -122,6 +128,11 @@ class Queries:
         """One page of trace documents and how many match in all (0 when not ``count``).
 
         Timestamps compare as the stored ISO strings (``YYYY-MM-DDTHH:MM:SS.mmmZ``).
+
+        Args:
+            clauses: Further SQL conditions with their parameters (see ``_filters``).
+            oldest_first: Sort ascending (by ``order_by``, then by timestamp).
+            order_by: An SQL expression over ``traces`` to sort by before the timestamp.
         """
         query = _Query()
         query.equal("id", trace_id)
@@ -135,13 +146,24 @@ class Queries:
             query.raw("EXISTS (SELECT 1 FROM json_each(traces.tags) WHERE value = ?)", tag)
         query.compare("timestamp", ">=", from_timestamp)
         query.compare("timestamp", "<", to_timestamp)
+        query.extend(clauses)
         order = "ASC" if oldest_first else "DESC"
+        first = f"{order_by} {order}, " if order_by else ""
         docs = self._docs(
-            f"SELECT doc FROM traces{query.where} ORDER BY timestamp {order}, rowid {order}"
-            " LIMIT ? OFFSET ?",
+            f"SELECT doc FROM traces{query.where}"
+            f" ORDER BY {first}timestamp {order}, rowid {order} LIMIT ? OFFSET ?",
             [*query.params, -1 if limit is None else limit, offset],
         )
         return docs, self._count("traces", query) if count else 0
+
+    def trace_docs(self, trace_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The documents of the traces named (those stored), by id, in one query per chunk."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(sorted(set(trace_ids))):
+            sql = f"SELECT doc FROM traces WHERE id IN ({marks(len(chunk))})"
+            for doc in self._docs(sql, chunk):
+                found[doc["id"]] = doc
+        return found
 
     def trace_summaries(self, trace_ids: Sequence[str]) -> dict[str, TraceSummary]:
         """Latency inputs, cost and child ids of each trace, in one query per table and chunk."""
@@ -209,11 +231,15 @@ class Queries:
         from_start: str | None = None,
         to_start: str | None = None,
         roots_only: bool | None = None,
+        clauses: Sequence[tuple[str, Sequence[Any]]] = (),
         limit: int = 50,
         offset: int = 0,
         count: bool = True,
     ) -> tuple[list[dict[str, Any]], int]:
-        """One page of observation documents, newest start first, and the total matching."""
+        """One page of observation documents, newest start first, and the total matching.
+
+        ``clauses`` are further SQL conditions with their parameters (see ``_filters``).
+        """
         query = _Query()
         query.equal("trace_id", trace_id)
         query.equal("type", type)
@@ -230,6 +256,7 @@ class Queries:
             query.raw("trace_id IN (SELECT id FROM traces WHERE session_id = ?)", session_id)
         if roots_only is not None:
             query.raw("parent_id IS NULL" if roots_only else "parent_id IS NOT NULL")
+        query.extend(clauses)
         docs = self._docs(
             f"SELECT doc FROM observations{query.where}"
             " ORDER BY start_time DESC, rowid DESC LIMIT ? OFFSET ?",
@@ -256,12 +283,13 @@ class Queries:
     def score_page(
         self,
         *,
-        filters: dict[str, str | None],
+        filters: Mapping[str, str | Sequence[str] | None],
         ids: Sequence[str] = (),
         environments: Sequence[str] = (),
         user_id: str | None = None,
         from_timestamp: str | None = None,
         to_timestamp: str | None = None,
+        clauses: Sequence[tuple[str, Sequence[Any]]] = (),
         limit: int = 50,
         offset: int = 0,
         count: bool = True,
@@ -269,18 +297,25 @@ class Queries:
         """One page of score documents, newest first, and the total matching.
 
         Args:
-            filters: Column (see the ``scores`` table) -> required value; None values are ignored.
+            filters: Column (see the ``scores`` table) -> the required value, or a list of
+                values one of which is required; None values are ignored.
+            clauses: Further SQL conditions with their parameters (see ``_filters``).
         """
         query = _Query()
         for column, value in filters.items():
-            if column in COLUMNS["scores"]:
+            if column not in COLUMNS["scores"]:
+                continue
+            if isinstance(value, str) or value is None:
                 query.equal(column, value)
+            else:
+                query.one_of(column, value)
         query.one_of("id", ids)
         query.one_of("environment", environments)
         query.compare("timestamp", ">=", from_timestamp)
         query.compare("timestamp", "<", to_timestamp)
         if user_id:
             query.raw("trace_id IN (SELECT id FROM traces WHERE user_id = ?)", user_id)
+        query.extend(clauses)
         docs = self._docs(
             f"SELECT doc FROM scores{query.where} ORDER BY timestamp DESC, rowid DESC"
             " LIMIT ? OFFSET ?",

@@ -8,29 +8,41 @@ same at 100 rows as at 100,000. Legacy reads (``/traces``, ``/observations``, ``
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import math
 from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import unquote
 
 from aiohttp import web
+from multidict import MultiMapping
 
+from ._filter_columns import OBSERVATION_COLUMNS, TRACE_COLUMNS
 from ._http import FORBIDDEN, NOT_FOUND_PAGE, AppState, json_reply
+from ._read_params import (
+    OBSERVATION_TYPES,
+    BadQuery,
+    Filter,
+    boolean,
+    choice,
+    comma_list,
+    cursor_offset,
+    field_groups,
+    invalid,
+    next_cursor,
+    page_meta,
+    positive_int,
+    time,
+)
+from ._read_scores import get_score, list_scores, list_scores_v3
 from ._request import authenticate
 from ._store import Store
-from ._validate import Issue, is_datetime, iso_ms
+from ._validate import LEVELS
 from ._views import (
     OBSERVATION_FIELD_GROUPS,
-    SCORE_FIELD_GROUPS,
+    TRACE_FIELD_GROUPS,
     observation_v2_view,
     observation_view,
     plain_trace_view,
     projects_view,
-    score_v2_view,
-    score_v3_view,
     score_view,
     session_view,
     trace_view,
@@ -54,278 +66,204 @@ READ_COLLECTIONS: Final[dict[str, tuple[bool, bool]]] = {
     "projects": (False, True),
 }
 
-
-class _BadQuery(Exception):
-    def __init__(self, issue: Issue) -> None:
-        super().__init__(issue["message"])
-        self.issue = issue
+Query = MultiMapping[str]
 
 
-def _positive_int(request: web.Request, name: str, default: int, maximum: int | None) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _BadQuery(
-            {
-                "expected": "number",
-                "code": "invalid_type",
-                "received": "NaN",
-                "path": [name],
-                "message": "Invalid input: expected number, received NaN",
-            }
-        ) from None
-    if value < 1:
-        raise _BadQuery(
-            {
-                "origin": "number",
-                "code": "too_small",
-                "minimum": 1,
-                "inclusive": True,
-                "path": [name],
-                "message": "Too small: expected number to be >=1",
-            }
+# --- traces ------------------------------------------------------------------------------------
+
+#: ``orderBy`` fields of ``GET /traces`` and the SQL each sorts by (ties: by timestamp).
+_TRACE_ORDER: Final[dict[str, str | None]] = {
+    "timestamp": None,
+    "id": "id",
+    "name": "name",
+    "userId": "user_id",
+    "release": "release",
+    "version": "version",
+    "sessionId": "session_id",
+    "public": "COALESCE(json_extract(doc, '$.public'), 0)",
+    "bookmarked": "0",
+}
+
+
+def _trace_order(query: Query) -> tuple[str | None, bool]:
+    raw = query.get("orderBy")
+    if not raw:
+        return None, False
+    field, _, direction = raw.rpartition(".")
+    if field not in _TRACE_ORDER or direction.lower() not in ("asc", "desc"):
+        raise invalid(
+            "orderBy",
+            f"Invalid orderBy {raw!r}: expected [field].[asc|desc] with a field of "
+            + ", ".join(_TRACE_ORDER),
         )
-    if maximum is not None and value > maximum:
-        raise _BadQuery(
-            {
-                "origin": "number",
-                "code": "too_big",
-                "maximum": maximum,
-                "inclusive": True,
-                "path": [name],
-                "message": f"Too big: expected number to be <={maximum}",
-            }
-        )
-    return value
+    return _TRACE_ORDER[field], direction.lower() == "asc"
 
 
-def _invalid(name: str, message: str) -> _BadQuery:
-    return _BadQuery({"code": "custom", "path": [name], "message": message})
-
-
-def _time(request: web.Request, name: str) -> str | None:
-    """A datetime filter, normalised to the stored form (so it compares as a string)."""
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    if not is_datetime(raw):
-        raise _invalid(name, "Invalid ISO datetime")
-    return iso_ms(raw)
-
-
-def _groups(request: web.Request, known: frozenset[str], default: frozenset[str]) -> frozenset[str]:
-    raw = request.query.get("fields")
-    if not raw:
-        return default
-    groups = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    unknown = sorted(groups - known)
-    if unknown:
-        raise _invalid("fields", f"Unknown field groups: {', '.join(unknown)}")
-    return groups
-
-
-def _cursor_offset(request: web.Request) -> int:
-    raw = request.query.get("cursor")
-    if not raw:
-        return 0
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
-        offset = decoded["offset"]
-    except (binascii.Error, ValueError, TypeError, KeyError):
-        raise _invalid("cursor", "Invalid cursor") from None
-    if not isinstance(offset, int) or offset < 0:
-        raise _invalid("cursor", "Invalid cursor")
-    return offset
-
-
-def _next_cursor(offset: int, limit: int, total: int) -> str | None:
-    if offset + limit >= total:
-        return None
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset + limit}).encode()).decode()
-
-
-def _meta(page: int, limit: int, total: int) -> dict[str, int]:
-    return {
-        "page": page,
-        "limit": limit,
-        "totalItems": total,
-        "totalPages": math.ceil(total / limit) if total else 0,
-    }
-
-
-def _with_trace_docs(store: Store, docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    ids = list({doc["traceId"] for doc in docs if doc.get("traceId")})
-    traces: dict[str, dict[str, Any]] = {}
-    for trace_id in ids:
-        for trace in store.traces(trace_id=trace_id):
-            traces[trace_id] = trace
-    return traces
-
-
-# --- one function per route: (store, request) -> the answer's body -----------------------------
-
-
-def _list_traces(store: Store, request: web.Request) -> dict[str, Any]:
-    query = request.query
-    page = _positive_int(request, "page", 1, None)
-    limit = _positive_int(request, "limit", 50, 1000)
-    docs, total = store.trace_page(
-        name=query.get("name") or None,
-        user_id=query.get("userId") or None,
-        session_id=query.get("sessionId") or None,
-        version=query.get("version") or None,
-        release=query.get("release") or None,
-        environments=query.getall("environment", []),
-        tags=query.getall("tags", []),
-        from_timestamp=_time(request, "fromTimestamp"),
-        to_timestamp=_time(request, "toTimestamp"),
-        oldest_first=query.get("orderBy", "").lower() == "timestamp.asc",
-        limit=limit,
-        offset=(page - 1) * limit,
-    )
+def _trace_views(
+    store: Store, docs: list[dict[str, Any]], groups: frozenset[str], *, full: bool
+) -> list[dict[str, Any]]:
     summaries = store.trace_summaries([doc["id"] for doc in docs])
     views = []
     for doc in docs:
         summary = summaries[doc["id"]]
-        view = trace_view(doc, summary)
-        view["observations"] = list(summary.observation_ids)
-        view["scores"] = list(summary.score_ids)
+        view = trace_view(doc, summary, groups)
+        if full:
+            trace_id = doc["id"]
+            observations = store.observations(trace_id=trace_id) if "observations" in groups else []
+            scores = store.scores(trace_id=trace_id) if "scores" in groups else []
+            view["observations"] = [observation_view(o) for o in observations]
+            view["scores"] = [score_view(s) for s in scores]
+        else:
+            observation_ids = summary.observation_ids if "observations" in groups else ()
+            view["observations"] = list(observation_ids)
+            view["scores"] = list(summary.score_ids) if "scores" in groups else []
         views.append(view)
-    return {"data": views, "meta": _meta(page, limit, total)}
+    return views
 
 
-def _get_trace(store: Store, trace_id: str) -> dict[str, Any] | None:
+def _list_traces(store: Store, request: web.Request) -> dict[str, Any]:
+    query = request.query
+    page = positive_int(query, "page", 1, None)
+    limit = positive_int(query, "limit", 50, 1000)
+    groups = field_groups(query, TRACE_FIELD_GROUPS, frozenset(TRACE_FIELD_GROUPS))
+    order_by, ascending = _trace_order(query)
+    conditions = Filter(query, TRACE_COLUMNS)
+    docs, total = store.trace_page(
+        name=conditions.simple(query, "name"),
+        user_id=conditions.simple(query, "userId"),
+        session_id=conditions.simple(query, "sessionId"),
+        version=conditions.simple(query, "version"),
+        release=conditions.simple(query, "release"),
+        environments=conditions.simple_list(query, "environment"),
+        tags=conditions.simple_list(query, "tags"),
+        from_timestamp=None if conditions.overrides("timestamp") else time(query, "fromTimestamp"),
+        to_timestamp=None if conditions.overrides("timestamp") else time(query, "toTimestamp"),
+        clauses=conditions.clauses,
+        oldest_first=ascending,
+        order_by=order_by,
+        limit=limit,
+        offset=(page - 1) * limit,
+    )
+    data = _trace_views(store, docs, groups, full=False)
+    return {"data": data, "meta": page_meta(page, limit, total)}
+
+
+def _get_trace(store: Store, trace_id: str, query: Query) -> dict[str, Any] | None:
+    groups = field_groups(query, TRACE_FIELD_GROUPS, frozenset(TRACE_FIELD_GROUPS))
     docs = store.traces(trace_id=trace_id)
     if not docs:
         return None
-    view = trace_view(docs[0], store.trace_summaries([trace_id])[trace_id])
-    view["observations"] = [observation_view(o) for o in store.observations(trace_id=trace_id)]
-    view["scores"] = [score_view(s) for s in store.scores(trace_id=trace_id)]
-    return view
+    return _trace_views(store, docs[:1], groups, full=True)[0]
 
 
-def _observation_filters(request: web.Request) -> dict[str, Any]:
-    query = request.query
+# --- observations ------------------------------------------------------------------------------
+
+
+def _observation_filters(query: Query, conditions: Filter) -> dict[str, Any]:
+    level = choice(query, "level", LEVELS)
+    observation_type = choice(query, "type", OBSERVATION_TYPES)
+    clauses = list(conditions.clauses)
+    if level is not None and not conditions.overrides("level"):
+        clauses.append(("COALESCE(observations.level, 'DEFAULT') = ?", [level]))
+    skip_start = conditions.overrides("startTime")
     return {
-        "trace_id": query.get("traceId") or None,
-        "type": query.get("type") or None,
-        "name": query.get("name") or None,
-        "user_id": query.get("userId") or None,
-        "session_id": query.get("sessionId") or None,
-        "level": query.get("level") or None,
-        "parent_id": query.get("parentObservationId") or None,
-        "version": query.get("version") or None,
-        "environments": query.getall("environment", []),
-        "from_start": _time(request, "fromStartTime"),
-        "to_start": _time(request, "toStartTime"),
+        "trace_id": conditions.simple(query, "traceId"),
+        "type": None if conditions.overrides("type") else observation_type,
+        "name": conditions.simple(query, "name"),
+        "user_id": conditions.simple(query, "userId"),
+        "parent_id": conditions.simple(query, "parentObservationId"),
+        "version": conditions.simple(query, "version"),
+        "environments": conditions.simple_list(query, "environment"),
+        "from_start": None if skip_start else time(query, "fromStartTime"),
+        "to_start": None if skip_start else time(query, "toStartTime"),
+        "clauses": clauses,
     }
 
 
 def _list_observations(store: Store, request: web.Request) -> dict[str, Any]:
-    page = _positive_int(request, "page", 1, None)
-    limit = _positive_int(request, "limit", 50, 1000)
+    query = request.query
+    page = positive_int(query, "page", 1, None)
+    limit = positive_int(query, "limit", 50, 1000)
+    conditions = Filter(query, OBSERVATION_COLUMNS)
     docs, total = store.observation_page(
-        **_observation_filters(request), limit=limit, offset=(page - 1) * limit
+        **_observation_filters(query, conditions), limit=limit, offset=(page - 1) * limit
     )
-    return {"data": [observation_view(d) for d in docs], "meta": _meta(page, limit, total)}
+    return {"data": [observation_view(d) for d in docs], "meta": page_meta(page, limit, total)}
+
+
+def _io_conditions_anchored(conditions: Filter) -> None:
+    # The server refuses a standalone substring search of input or output: one "=" or
+    # "matches" condition on them must narrow it first.
+    io = [c for c in conditions.conditions if c.column in ("input", "output")]
+    if io and not any(c.operator in ("=", "matches") for c in io):
+        raise invalid(
+            "filter",
+            'An input or output filter needs at least one "=" or "matches" condition on'
+            " input or output",
+        )
 
 
 def _list_observations_v2(store: Store, request: web.Request) -> dict[str, Any]:
-    limit = _positive_int(request, "limit", 50, 1000)
-    offset = _cursor_offset(request)
-    groups = _groups(request, frozenset(OBSERVATION_FIELD_GROUPS), frozenset({"core", "basic"}))
-    roots = request.query.get("isRootObservation", "").lower()
-    docs, total = store.observation_page(
-        **_observation_filters(request),
-        roots_only={"true": True, "false": False}.get(roots),
-        limit=limit,
-        offset=offset,
+    query = request.query
+    limit = positive_int(query, "limit", 50, 1000)
+    offset = cursor_offset(query)
+    groups = field_groups(query, tuple(OBSERVATION_FIELD_GROUPS), frozenset({"core", "basic"}))
+    if boolean(query, "parseIoAsJson"):
+        raise invalid(
+            "parseIoAsJson",
+            "parseIoAsJson is no longer supported: input and output are always returned as"
+            " raw strings. Remove the parameter or set it to false.",
+        )
+    expand = frozenset(comma_list(query, "expandMetadata"))
+    conditions = Filter(query, OBSERVATION_COLUMNS, matches=True)
+    _io_conditions_anchored(conditions)
+    filters = _observation_filters(query, conditions)
+    filters["session_id"] = conditions.simple(query, "sessionId")
+    if query.get("parentObservationId") == "" and not conditions.overrides("parentObservationId"):
+        # "An empty value matches only observations without a physical parent."
+        filters["clauses"].append(("observations.parent_id IS NULL", []))
+    roots = (
+        None if conditions.overrides("isRootObservation") else boolean(query, "isRootObservation")
     )
-    traces = _with_trace_docs(store, docs)
-    data = [observation_v2_view(d, traces.get(d.get("traceId") or ""), groups) for d in docs]
+    # One row more than the page tells whether another page follows, without a count.
+    docs, _ = store.observation_page(
+        **filters, roots_only=roots, limit=limit + 1, offset=offset, count=False
+    )
+    traces = store.trace_docs([d["traceId"] for d in docs[:limit] if d.get("traceId")])
+    data = [
+        observation_v2_view(d, traces.get(d.get("traceId") or ""), groups, expand)
+        for d in docs[:limit]
+    ]
     meta: dict[str, Any] = {}
-    cursor = _next_cursor(offset, limit, total)
+    cursor = next_cursor(offset, limit, len(docs) > limit)
     if cursor is not None:
         meta["cursor"] = cursor
     return {"data": data, "meta": meta}
 
 
-def _score_filters(request: web.Request) -> dict[str, Any]:
-    query = request.query
-    columns = {
-        "name": "name",
-        "source": "source",
-        "dataType": "data_type",
-        "configId": "config_id",
-        "queueId": "queue_id",
-        "traceId": "trace_id",
-        "sessionId": "session_id",
-        "observationId": "observation_id",
-        "datasetRunId": "dataset_run_id",
-        "experimentId": "dataset_run_id",
-    }
-    filters = {column: query.get(name) or None for name, column in columns.items()}
-    environments = query.getall("environment", [])
-    ids = [part for part in (query.get("scoreIds") or query.get("id") or "").split(",") if part]
-    return {
-        "filters": filters,
-        "ids": ids,
-        "environments": environments,
-        "user_id": query.get("userId") or None,
-        "from_timestamp": _time(request, "fromTimestamp"),
-        "to_timestamp": _time(request, "toTimestamp"),
-    }
+def _get_observation(store: Store, observation_id: str, query: Query) -> dict[str, Any] | None:
+    docs = store.observations(observation_id=observation_id)
+    return observation_view(docs[0]) if docs else None
 
 
-def _list_scores(store: Store, request: web.Request) -> dict[str, Any]:
-    page = _positive_int(request, "page", 1, None)
-    limit = _positive_int(request, "limit", 50, 1000)
-    docs, total = store.score_page(
-        **_score_filters(request), limit=limit, offset=(page - 1) * limit
-    )
-    traces = _with_trace_docs(store, docs)
-    data = [score_v2_view(d, traces.get(d.get("traceId") or "")) for d in docs]
-    return {"data": data, "meta": _meta(page, limit, total)}
-
-
-def _get_score(store: Store, score_id: str) -> dict[str, Any] | None:
-    docs, _ = store.score_page(filters={}, ids=[score_id], limit=1, count=False)
-    if not docs:
-        return None
-    view = score_v2_view(docs[0], None)
-    view.pop("trace", None)
-    return view
-
-
-def _list_scores_v3(store: Store, request: web.Request) -> dict[str, Any]:
-    limit = _positive_int(request, "limit", 50, 100)
-    offset = _cursor_offset(request)
-    groups = _groups(request, SCORE_FIELD_GROUPS, frozenset())
-    docs, total = store.score_page(**_score_filters(request), limit=limit, offset=offset)
-    meta: dict[str, Any] = {"limit": limit}
-    cursor = _next_cursor(offset, limit, total)
-    if cursor is not None:
-        meta["cursor"] = cursor
-    return {"data": [score_v3_view(d, groups) for d in docs], "meta": meta}
+# --- sessions ----------------------------------------------------------------------------------
 
 
 def _list_sessions(store: Store, request: web.Request) -> dict[str, Any]:
-    page = _positive_int(request, "page", 1, None)
-    limit = _positive_int(request, "limit", 50, 1000)
+    query = request.query
+    page = positive_int(query, "page", 1, None)
+    limit = positive_int(query, "limit", 50, 1000)
     rows, total = store.session_page(
-        environments=request.query.getall("environment", []),
-        from_timestamp=_time(request, "fromTimestamp"),
-        to_timestamp=_time(request, "toTimestamp"),
+        environments=query.getall("environment", []),
+        from_timestamp=time(query, "fromTimestamp"),
+        to_timestamp=time(query, "toTimestamp"),
         limit=limit,
         offset=(page - 1) * limit,
     )
-    return {"data": [session_view(*row) for row in rows], "meta": _meta(page, limit, total)}
+    return {"data": [session_view(*row) for row in rows], "meta": page_meta(page, limit, total)}
 
 
-def _get_session(store: Store, session_id: str) -> dict[str, Any] | None:
+def _get_session(store: Store, session_id: str, query: Query) -> dict[str, Any] | None:
     rows, _ = store.session_page(session_id=session_id, limit=1)
     if not rows:
         return None
@@ -337,24 +275,19 @@ _LISTS: Final[dict[str, Callable[[Store, web.Request], dict[str, Any]]]] = {
     "traces": _list_traces,
     "observations": _list_observations,
     "v2/observations": _list_observations_v2,
-    "scores": _list_scores,
-    "v2/scores": _list_scores,
-    "v3/scores": _list_scores_v3,
+    "scores": lambda store, request: list_scores(store, request.query),
+    "v2/scores": lambda store, request: list_scores(store, request.query),
+    "v3/scores": lambda store, request: list_scores_v3(store, request.query),
     "sessions": _list_sessions,
     "projects": lambda store, request: projects_view(),
 }
 
 
-def _get_observation(store: Store, observation_id: str) -> dict[str, Any] | None:
-    docs = store.observations(observation_id=observation_id)
-    return observation_view(docs[0]) if docs else None
-
-
-_GETS: Final[dict[str, tuple[Callable[[Store, str], dict[str, Any] | None], str]]] = {
+_GETS: Final[dict[str, tuple[Callable[[Store, str, Query], dict[str, Any] | None], str]]] = {
     "traces": (_get_trace, "Trace"),
     "observations": (_get_observation, "Observation"),
-    "scores": (_get_score, "Score"),
-    "v2/scores": (_get_score, "Score"),
+    "scores": (get_score, "Score"),
+    "v2/scores": (get_score, "Score"),
     "sessions": (_get_session, "Session"),
 }
 
@@ -400,8 +333,8 @@ async def read(request: web.Request, state: AppState) -> web.Response:
             body = await state.store.run(lambda s: _LISTS[collection](s, request))
             return json_reply(200, body)
         get, label = _GETS[collection]
-        found = await state.store.run(lambda s: get(s, entity_id))
-    except _BadQuery as bad:
+        found = await state.store.run(lambda s: get(s, entity_id, request.query))
+    except BadQuery as bad:
         return json_reply(400, {"message": "Invalid request data", "error": [bad.issue]})
     if found is None:
         return json_reply(

@@ -11,6 +11,7 @@ from ._validate import timestamp_ms
 __all__ = [
     "OBSERVATION_FIELD_GROUPS",
     "SCORE_FIELD_GROUPS",
+    "TRACE_FIELD_GROUPS",
     "observation_v2_view",
     "observation_view",
     "plain_trace_view",
@@ -111,14 +112,27 @@ def score_view(doc: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def trace_view(doc: dict[str, Any], summary: TraceSummary) -> dict[str, Any]:
+#: The ``fields`` groups of the trace reads (``core`` is always included).
+TRACE_FIELD_GROUPS: Final = ("core", "io", "scores", "observations", "metrics")
+
+
+def trace_view(
+    doc: dict[str, Any], summary: TraceSummary, groups: frozenset[str] | None = None
+) -> dict[str, Any]:
     """A trace document with the API's derived fields (``htmlPath``, ``latency``, ``totalCost``).
 
     ``latency`` and ``totalCost`` are numbers even for a trace without observations or costs
     (0), as the official clients' models require.
+
+    Args:
+        doc: The trace document.
+        summary: What its observations add (latency, cost).
+        groups: The ``fields`` groups asked for (all by default): without ``io`` the input,
+            output and metadata are left out; without ``metrics`` latency and cost read -1, as
+            the server answers.
     """
     latency = _seconds_between(summary.start, summary.end)
-    return {
+    view = {
         "id": doc["id"],
         "timestamp": doc.get("timestamp"),
         "name": doc.get("name"),
@@ -138,6 +152,13 @@ def trace_view(doc: dict[str, Any], summary: TraceSummary) -> dict[str, Any]:
         "projectId": PROJECT_ID,
         "externalId": doc.get("externalId"),
     }
+    if groups is not None:
+        if "io" not in groups:
+            for key in ("input", "output", "metadata"):
+                del view[key]
+        if "metrics" not in groups:
+            view["latency"] = view["totalCost"] = -1
+    return view
 
 
 def plain_trace_view(doc: dict[str, Any]) -> dict[str, Any]:
@@ -190,8 +211,27 @@ OBSERVATION_FIELD_GROUPS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+#: Metadata values longer than this are cut in v2 observations unless ``expandMetadata`` names
+#: their key.
+METADATA_VALUE_CHARS: Final = 200
+
+
+def _cut_metadata(metadata: Any, expand: frozenset[str]) -> Any:
+    if not isinstance(metadata, dict):
+        return metadata
+    return {
+        key: value[:METADATA_VALUE_CHARS]
+        if isinstance(value, str) and len(value) > METADATA_VALUE_CHARS and key not in expand
+        else value
+        for key, value in metadata.items()
+    }
+
+
 def observation_v2_view(
-    doc: dict[str, Any], trace: dict[str, Any] | None, groups: frozenset[str]
+    doc: dict[str, Any],
+    trace: dict[str, Any] | None,
+    groups: frozenset[str],
+    expand: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """An observation in the v2 API's ``ObservationV2`` shape, with the requested field groups.
 
@@ -199,6 +239,8 @@ def observation_v2_view(
         doc: The observation document.
         trace: Its trace's document, if stored (user, session, tags, name, release).
         groups: The field groups to include (``core`` is always included).
+        expand: Metadata keys whose string values are returned whole; longer values of the
+            other keys are cut to 200 characters, as the server cuts them.
     """
     trace = trace or {}
     cost = doc.get("costDetails") or {}
@@ -230,7 +272,7 @@ def observation_v2_view(
         "updatedAt": doc.get("endTime") or start,
         "input": doc.get("input"),
         "output": doc.get("output"),
-        "metadata": doc.get("metadata"),
+        "metadata": _cut_metadata(doc.get("metadata"), expand),
         "providedModelName": doc.get("model"),
         "model": doc.get("model"),
         "internalModelId": None,

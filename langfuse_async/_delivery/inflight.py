@@ -11,6 +11,8 @@ import logging
 import random
 from collections.abc import Iterable, Sequence
 
+import msgspec
+
 from .._records import Record
 from . import retry as _retry
 from .queue import EventQueue
@@ -20,44 +22,38 @@ __all__ = ["InFlight", "Item"]
 logger = logging.getLogger("langfuse_async")
 
 
-class Item:
-    """A record taken from the queue, with its wire bytes and retry state."""
+class Item(msgspec.Struct, kw_only=False, eq=False, gc=False):
+    """A record taken from the queue, with its wire bytes and retry state.
 
-    __slots__ = (
-        "attempts",
-        "derived",
-        "ingestion",
-        "maybe_sent",
-        "not_before",
-        "record",
-        "seq",
-        "size",
-        "span",
-        "taken_size",
-        "truncated",
-    )
+    A struct the cycle collector does not track: it holds only a record (untracked too), bytes
+    and numbers, so it cannot be part of a reference cycle. Thousands are held while requests
+    are in flight; tracked, they would be promoted to the oldest generation and bring on the
+    full collections that stall the event loop for tens of milliseconds.
+    """
 
-    def __init__(self, seq: int, record: Record, *, derived: bool = False) -> None:
-        self.seq = seq
-        self.record = record
-        self.taken_size = record.size
-        """The queue's estimate of the record as taken."""
-        self.size = record.size
-        """What it counts against the bounds until settled: the queue's estimate of the record
-        as taken, plus its wire bytes once encoded (see :meth:`InFlight.charge_bytes`)."""
-        self.attempts = 0
-        """Failed attempts so far; the next send is a retry when > 0."""
-        self.not_before = 0.0
-        """Monotonic time before which the item must not be re-sent."""
-        self.ingestion: bytes | None = None
-        self.span: bytes | None = None
-        self.derived = derived
-        """Made by the worker, not taken from the queue: the ``trace-create`` a root
-        observation brings on the ingestion route (it has its root's ``seq``)."""
-        self.maybe_sent = False
-        """A request that carried it got no complete answer: the server may have stored it."""
-        self.truncated = False
-        """Counted in ``statistics().truncated`` already (a rerouted event counts once)."""
+    seq: int
+    record: Record
+    derived: bool = False
+    """Made by the worker, not taken from the queue: the ``trace-create`` a root observation
+    brings on the ingestion route (it has its root's ``seq``)."""
+    taken_size: int = 0
+    """The queue's estimate of the record as taken."""
+    size: int = 0
+    """What it counts against the bounds until settled: the queue's estimate of the record as
+    taken, plus its wire bytes once encoded (see :meth:`InFlight.charge_bytes`)."""
+    attempts: int = 0
+    """Failed attempts so far; the next send is a retry when > 0."""
+    not_before: float = 0.0
+    """Monotonic time before which the item must not be re-sent."""
+    ingestion: bytes | None = None
+    span: bytes | None = None
+    maybe_sent: bool = False
+    """A request that carried it got no complete answer: the server may have stored it."""
+    truncated: bool = False
+    """Counted in ``statistics().truncated`` already (a rerouted event counts once)."""
+
+    def __post_init__(self) -> None:
+        self.taken_size = self.size = self.record.size
 
     def __repr__(self) -> str:
         return f"<Item seq={self.seq} {self.record.event_type} attempts={self.attempts}>"

@@ -25,11 +25,12 @@ import anyio
 
 from .._config import Config
 from .._outcomes import FlushResult, Statistics
-from .._records import Finished
+from .._records import Record
 from .._wire.context import WireContext
 from . import hooks as _hooks
 from .http import HttpClient, HttpError
 from .ledger import Ledger, event_error
+from .pacing import turn_seconds
 from .queue import EventQueue
 from .reports import IN_ON_ERROR, ErrorCallback, Reports
 from .runtime import BACKGROUND, in_running_asyncio_loop, run_from_any_async, run_sync
@@ -96,7 +97,7 @@ class Pipeline:
         self._ledger = Ledger(self._reports)
         self._http = self._new_http()
         sender = self._given_sender or HttpSender(
-            self._http, base_url=config.base_url, ctx=self._ctx
+            self._http, base_url=config.base_url, ctx=self._ctx, turn=self._turn
         )
         self._worker = Worker(
             config=config,
@@ -107,6 +108,10 @@ class Pipeline:
             http=self._http,
             ctx=self._ctx,
         )
+
+    def _turn(self) -> float:
+        # The queue looked up per call: a forked child rebuilds it.
+        return turn_seconds(self._queue.fill())
 
     def _new_http(self) -> HttpClient:
         config = self._config
@@ -125,18 +130,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ hot path
 
-    def emit(self, record: Finished) -> None:
-        """Admit ``record`` (or an ended handle, see ``Finished``); never raises, never blocks."""
+    def emit(self, record: Record) -> None:
+        """Admit ``record``; never raises, never blocks."""
         try:
             if IN_ON_ERROR.get():
-                record = record.to_record()  # its envelope id is needed now
                 self._reports.note_echo(record.event_id)
             if self._closed:
                 self._ledger.refuse(
-                    record.to_record(),
-                    "shutdown",
-                    "produced after shutdown()",
-                    report=not IN_ON_ERROR.get(),
+                    record, "shutdown", "produced after shutdown()", report=not IN_ON_ERROR.get()
                 )
                 self._dispatch_soon()
                 return
@@ -172,7 +173,7 @@ class Pipeline:
         except Exception:  # tracing must never raise into user code
             logger.debug("emit failed", exc_info=True)
 
-    def _report_drops(self, record: Finished, refused: bool) -> None:
+    def _report_drops(self, record: Record, refused: bool) -> None:
         config = self._config
         message = (
             f"queue full ({config.queue_full}, max_queue_size={config.max_queue_size}, "
@@ -180,7 +181,7 @@ class Pipeline:
         )
         report = not IN_ON_ERROR.get()
         if refused:  # it never got a place in the queue
-            self._ledger.refuse(record.to_record(), "queue_full", message, report=report)
+            self._ledger.refuse(record, "queue_full", message, report=report)
         evicted = self._queue.evicted
         while evicted:
             try:

@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Iterable
 
 from .._config import QueueFull
-from .._records import Finished, Record
+from .._records import Record
 
 __all__ = ["EventQueue"]
 
@@ -18,31 +18,31 @@ class EventQueue:
     Each entry carries a sequence number, so ``flush()`` can tell which events were enqueued
     before it was called. ``put`` is safe from any thread: a short lock guards the bounds check,
     because producers may run in executor threads while the worker drains on the loop.
-
-    What goes in is :class:`~langfuse_async._records.Finished` (an ended observation handle is
-    queued as it is); what comes out (:meth:`take`, :meth:`clear`, :attr:`evicted`) is always a
-    record: the queue is where the handle becomes one, once, off the producer's path.
     """
 
     __slots__ = (
+        "_acquire",
         "_bytes",
         "_entries",
         "_lock",
         "_max_bytes",
         "_max_size",
         "_policy",
+        "_release",
         "_seq",
         "evicted",
     )
 
     def __init__(self, *, max_size: int, max_bytes: int, policy: QueueFull) -> None:
-        self._entries: deque[tuple[int, Finished]] = deque()
+        self._entries: deque[tuple[int, Record]] = deque()
         self._bytes = 0
         self._seq = 0
         self._max_size = max_size
         self._max_bytes = max_bytes
         self._policy = policy
         self._lock = threading.Lock()
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
         self.evicted: deque[Record] = deque()
         """Records evicted by ``drop_oldest``, waiting to be reported by the caller."""
 
@@ -59,6 +59,10 @@ class EventQueue:
     def bytes(self) -> int:
         """Estimated bytes of the queued records."""
         return self._bytes
+
+    def fill(self) -> float:
+        """How full the queue is, 0.0 to 1.0: the larger of its count and byte ratios."""
+        return max(len(self._entries) / self._max_size, self._bytes / self._max_bytes)
 
     @property
     def last_seq(self) -> int:
@@ -79,7 +83,7 @@ class EventQueue:
         except IndexError:
             return None
 
-    def put(self, record: Finished) -> int:
+    def put(self, record: Record) -> int:
         """Add ``record`` and return the queue length after the call, or 0 if it was refused.
 
         With ``drop_new`` a full queue refuses ``record`` itself. With ``drop_oldest`` it evicts
@@ -88,6 +92,18 @@ class EventQueue:
         evicted record.
         """
         size = record.size
+        # acquire/release rather than ``with``: this runs once per event on the caller's path,
+        # and the with-statement's method lookups cost as much as the lock itself.
+        self._acquire()
+        try:
+            entries = self._entries
+            if len(entries) < self._max_size and self._bytes + size <= self._max_bytes:
+                self._seq += 1
+                entries.append((self._seq, record))
+                self._bytes += size
+                return len(entries)
+        finally:
+            self._release()
         with self._lock:
             entries = self._entries
             if len(entries) < self._max_size and self._bytes + size <= self._max_bytes:
@@ -102,7 +118,7 @@ class EventQueue:
             ):
                 _, old = entries.popleft()
                 self._bytes -= old.size
-                self.evicted.append(old.to_record())
+                self.evicted.append(old)
             self._seq += 1
             entries.append((self._seq, record))
             self._bytes += size
@@ -124,7 +140,7 @@ class EventQueue:
         The first entry is taken whatever its size when ``max_bytes`` is positive, so a budget
         smaller than one event still makes progress.
         """
-        out: list[tuple[int, Finished]] = []
+        out: list[tuple[int, Record]] = []
         budget = max_bytes
         with self._lock:
             entries = self._entries
@@ -137,10 +153,9 @@ class EventQueue:
                 entry = entries.popleft()
                 self._bytes -= size
                 out.append(entry)
-        # Outside the lock: producers in other threads never wait for the records being built.
-        return [(seq, finished.to_record()) for seq, finished in out]
+        return out
 
-    def put_back(self, entries: Iterable[tuple[int, Finished]]) -> None:
+    def put_back(self, entries: Iterable[tuple[int, Record]]) -> None:
         """Return entries taken but not finished to the front, oldest first, ignoring bounds.
 
         They were already admitted, so bounds do not apply twice; this happens only when the
@@ -158,4 +173,4 @@ class EventQueue:
             out = list(self._entries)
             self._entries.clear()
             self._bytes = 0
-        return [(seq, finished.to_record()) for seq, finished in out]
+        return out

@@ -16,7 +16,7 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .._outcomes import Reason
@@ -26,6 +26,7 @@ from .._wire.context import WireContext
 from . import retry as _retry
 from .http import MAX_REPLY_BYTES, HttpClient, HttpError, Response
 from .inflight import Item
+from .pacing import SLICE_SECONDS
 from .routing import Route
 
 __all__ = [
@@ -274,16 +275,25 @@ def _status(err: _ingestion.IngestionFailure) -> int:
     return err.status if err.status is not None else 500
 
 
+def _default_turn() -> float:
+    return SLICE_SECONDS
+
+
 async def send_otlp(
-    http: HttpClient, base_url: str, items: Sequence[Item], ctx: WireContext
+    http: HttpClient,
+    base_url: str,
+    items: Sequence[Item],
+    ctx: WireContext,
+    turn: Callable[[], float] = _default_turn,
 ) -> SendOutcome:
     """POST ``items`` (with ``item.span`` encoded) as one OTLP/JSON export, gzipped.
 
-    The route has no per-span results: a 2xx delivers every span of the request.
+    The route has no per-span results: a 2xx delivers every span of the request. ``turn``
+    says how long compressing may hold the loop at a time (see :mod:`.pacing`).
     """
     raw = _otlp.build_request([item.span for item in items if item.span], ctx)
     if len(raw) > _GZIP_SLICE:
-        body = await _gzip_sliced(raw)
+        body = await _gzip_sliced(raw, turn)
     else:
         body = _otlp.gzip_body(raw)
     try:
@@ -298,24 +308,28 @@ async def send_otlp(
     return out
 
 
-#: Bytes compressed between two yields to the loop: about a millisecond at gzip level 1.
+#: Bytes compressed per slice of time (``SLICE_SECONDS``): about a millisecond at gzip level 1.
 _GZIP_SLICE = 128 * 1024
 
 
-async def _gzip_sliced(raw: bytes) -> bytes:
+async def _gzip_sliced(raw: bytes, turn: Callable[[], float] = _default_turn) -> bytes:
     """Gzip ``raw`` on the loop, a slice at a time, yielding to other tasks between slices.
 
     The same bytes as :func:`~langfuse_async._wire.otlp.gzip_body`. Not a thread: handing a
     thread's result back needs the GIL, which a busy producer holds; measured, a 600 KB body
     then waited over 400 ms, the queue filled and events were dropped. Not anyio's limiter or
     the loop's default executor either: an application whose sync endpoints hold their tokens
-    would stall delivery. Slices of about a millisecond keep the loop responsive.
+    would stall delivery. Slices of about a millisecond keep the loop responsive; under a
+    backlog a turn takes several (``turn``), so compression keeps up with the producer.
     """
     compressor = zlib.compressobj(_otlp.GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip container
     view = memoryview(raw)
     parts = []
-    for start in range(0, len(view), _GZIP_SLICE):
-        parts.append(compressor.compress(view[start : start + _GZIP_SLICE]))
+    start, end = 0, len(view)
+    while start < end:
+        step = _GZIP_SLICE * max(1, round(turn() / SLICE_SECONDS))
+        parts.append(compressor.compress(view[start : start + step]))
+        start += step
         await asyncio.sleep(0)
     parts.append(compressor.flush())
     return b"".join(parts)
@@ -340,10 +354,18 @@ class Sender(Protocol):
 class HttpSender:
     """The :class:`Sender` that talks to Langfuse over HTTP."""
 
-    def __init__(self, http: HttpClient, *, base_url: str, ctx: WireContext) -> None:
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        base_url: str,
+        ctx: WireContext,
+        turn: Callable[[], float] | None = None,
+    ) -> None:
         self._http = http
         self._base_url = base_url
         self._ctx = ctx
+        self._turn = turn or _default_turn
 
     def __repr__(self) -> str:
         return f"<HttpSender {self._base_url}>"
@@ -352,4 +374,4 @@ class HttpSender:
         """POST ``batch`` to the ingestion or the OTLP route."""
         if route == "ingestion":
             return await send_ingestion(self._http, self._base_url, batch, self._ctx)
-        return await send_otlp(self._http, self._base_url, batch, self._ctx)
+        return await send_otlp(self._http, self._base_url, batch, self._ctx, self._turn)

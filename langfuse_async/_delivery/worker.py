@@ -32,6 +32,7 @@ from .batching import LATE_UPDATE_MESSAGE, SentRoots, plan_ingestion, plan_otlp
 from .http import HttpClient
 from .inflight import InFlight, Item
 from .ledger import Ledger, event_error
+from .pacing import turn_seconds
 from .prepare import READY, prepare
 from .queue import EventQueue
 from .reports import Reports, finish_task
@@ -44,9 +45,7 @@ __all__ = ["Worker"]
 logger = logging.getLogger("langfuse_async")
 
 #: How many events one send cycle takes from the queue at most; batches are then cut by bytes.
-_TAKE_LIMIT = 500
-#: The longest the worker encodes in one go before it lets the event loop run other tasks.
-_SLICE_SECONDS = 0.001
+_TAKE_LIMIT = 256
 
 _perf_counter = time.perf_counter
 
@@ -285,7 +284,7 @@ class Worker:
                 self._set_route(route, why)
             inflight = self.inflight
             requests = self._requests
-            self._slice_end = _perf_counter() + _SLICE_SECONDS
+            self._slice_end = _perf_counter() + self._turn()
             while generation == self._generation:  # a later start() took over: step aside
                 await self._pace()
                 # Settle the requests that came back, in the order they were sent.
@@ -300,7 +299,7 @@ class Worker:
                     break
                 if inflight.pause_until > now:
                     await self._sleep(inflight.pause_until - now)
-                    self._slice_end = _perf_counter() + _SLICE_SECONDS
+                    self._slice_end = _perf_counter() + self._turn()
                     continue
                 due = inflight.due(now)
                 if due or self._batch_ready(now):
@@ -314,10 +313,10 @@ class Worker:
                     # Nothing can be taken before a request comes back: wait for it (or a
                     # retry's time), not for the wakes of every new event.
                     await asyncio.wait((requests[0].task,), timeout=deadline)
-                    self._slice_end = _perf_counter() + _SLICE_SECONDS
+                    self._slice_end = _perf_counter() + self._turn()
                     continue
                 await self._sleep(deadline)
-                self._slice_end = _perf_counter() + _SLICE_SECONDS
+                self._slice_end = _perf_counter() + self._turn()
         except asyncio.CancelledError:
             # The loop is closing (asyncio.run teardown) or shutdown gave up: keep what was
             # taken so the next loop, or the exit hook, can still send it.
@@ -567,8 +566,10 @@ class Worker:
         release = self.inflight.release
         for item in items:
             release(item)
-        # Remembered (boundedly) so a later trace update knows its root has gone.
-        self._roots.remember(items)
+        # Remembered (boundedly) so a later trace update knows its root has gone; only the OTLP
+        # route has such updates.
+        if self._config.transport != "ingestion":
+            self._roots.remember(items)
         self._ledger.delivered += len(items)
 
     def _drop(self, item: Item, reason: Reason, message: str) -> None:
@@ -600,13 +601,17 @@ class Worker:
         """Let the other tasks run when this turn on the loop has lasted its slice.
 
         Every step of the worker (taking, encoding, planning, launching, settling) checks in
-        here between units of work, so no turn holds the event loop for much more than
-        ``_SLICE_SECONDS``, whatever the backlog: a turn used to chain a cycle's last slice,
-        its planning, a settling and the next cycle's first slice.
+        here between units of work, so no turn holds the event loop for much longer than
+        :mod:`.pacing` allows, whatever the backlog (a turn used to chain a cycle's last
+        slice, its planning, a settling and the next cycle's first slice).
         """
         if _perf_counter() > self._slice_end:
             await asyncio.sleep(0)
-            self._slice_end = _perf_counter() + _SLICE_SECONDS
+            self._slice_end = _perf_counter() + self._turn()
+
+    def _turn(self) -> float:
+        """How long the next turn may last (see :mod:`.pacing`): longer as the queue fills."""
+        return turn_seconds(self._queue.fill())
 
     def _signal_progress(self) -> None:
         if self._progress is not None:

@@ -28,21 +28,24 @@ _HEX = frozenset("0123456789abcdef")
 
 def new_trace_id() -> str:
     """Return a fresh random trace id: 32 lowercase hex characters."""
-    return "%032x" % (_getrandbits(128) or 1)
+    # to_bytes().hex() is twice as fast as %-formatting a large int.
+    return (_getrandbits(128) or 1).to_bytes(16, "big").hex()
 
 
 def new_observation_id() -> str:
     """Return a fresh random observation id: 16 lowercase hex characters."""
-    return "%016x" % (_getrandbits(64) or 1)
+    return (_getrandbits(64) or 1).to_bytes(8, "big").hex()
 
 
-def new_root_ids() -> tuple[str, str]:
-    """Return a fresh trace id and observation id together (one random draw for both)."""
-    text = "%048x" % _getrandbits(192)  # noqa: UP031 - %-formatting is the fastest
-    trace_id, observation_id = text[:32], text[32:]
-    if trace_id == _ZERO_TRACE or observation_id == _ZERO_OBSERVATION:
-        return new_trace_id(), new_observation_id()  # 2**-64: all zeros is not a valid id
-    return trace_id, observation_id
+def new_root_ids() -> str:
+    """Return a fresh trace id and observation id as one text: ``[:32]`` and ``[32:]``.
+
+    One random draw for both; the caller slices (a tuple would cost as much as the draw).
+    """
+    text = _getrandbits(192).to_bytes(24, "big").hex()
+    if text.startswith(_ZERO_TRACE) or text.endswith(_ZERO_OBSERVATION):
+        return new_trace_id() + new_observation_id()  # 2**-64: all zeros is not a valid id
+    return text
 
 
 _ZERO_TRACE = "0" * 32
@@ -51,7 +54,7 @@ _ZERO_OBSERVATION = "0" * 16
 
 def new_event_id() -> str:
     """Return a fresh envelope id (32 hex, the form the official SDKs use for envelopes)."""
-    return "%032x" % _getrandbits(128)  # noqa: UP031 - %-formatting is the fastest
+    return _getrandbits(128).to_bytes(16, "big").hex()
 
 
 def create_trace_id(seed: str | None = None) -> str:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import msgspec
 
 from .._config import Config
-from .._records import Finished, Metadata, Sink
+from .._records import Metadata, Record, Sink
 from .payload import apply_mask, cap_payload, encode_metadata, encode_payload
 from .sampling import bound_for_rate
 
@@ -54,9 +54,8 @@ class Recorder(Protocol):
         """Mask, encode and cap metadata: each top-level value of a mapping, or the whole."""
         ...
 
-    def emit(self, record: Finished) -> None:
-        """Hand a finished record (or ended handle) to the delivery side; thread-safe, never
-        raises or blocks."""
+    def emit(self, record: Record) -> None:
+        """Hand a finished record to the delivery side; thread-safe, never raises or blocks."""
         ...
 
     def count_sampled_out(self) -> None:
@@ -82,7 +81,7 @@ class SinkRecorder:
         "sample_bound",
     )
 
-    emit: Callable[[Finished], None]
+    emit: Callable[[Record], None]
     count_sampled_out: Callable[[], None]
 
     def __init__(self, config: Config, sink: Sink) -> None:

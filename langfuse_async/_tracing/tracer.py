@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from .._config import Config, resolve_config
 from .._log import log_once
-from .._records import Finished, ObservationType, Sink
+from .._records import ObservationType, Record, Sink
 from . import ids as _ids
 from .coerce import Level, TraceContext, flag, safe_str
 from .noop import noop_observation
@@ -195,7 +195,23 @@ class Tracer:
         if not self._tracing_enabled:
             return noop_observation(as_type)
         obs = start(self._recorder, CURRENT.get(), trace_context, name, as_type)
-        if obs._recording:
+        if obs._recording and not (
+            # Most observations start with a name only: no update to apply.
+            input is None
+            and output is None
+            and metadata is None
+            and version is None
+            and level is None
+            and status_message is None
+            and completion_start_time is None
+            and model is None
+            and model_parameters is None
+            and usage_details is None
+            and cost_details is None
+            and prompt is None
+            and prompt_name is None
+            and prompt_version is None
+        ):
             obs.update(
                 input=input,
                 output=output,
@@ -339,7 +355,7 @@ class Tracer:
             prompt_name=prompt_name,
             prompt_version=prompt_version,
         )
-        if not flag(end_on_exit, True) and self._tracing_enabled:
+        if end_on_exit is not True and not flag(end_on_exit, True) and self._tracing_enabled:
             obs._end_on_exit = False
         return obs
 
@@ -843,7 +859,7 @@ class _NullSink:
 
     __slots__ = ()
 
-    def emit(self, record: Finished) -> None:
+    def emit(self, record: Record) -> None:
         return None
 
     def count_sampled_out(self) -> None:

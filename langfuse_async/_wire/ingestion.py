@@ -162,8 +162,10 @@ def _timestamp(ns: int) -> str:
     text = _recent_stamps.get(ns)
     if text is not None:
         return text
-    clamped = 0 if ns < 0 else min(ns, _MAX_TIMESTAMP_NS)
-    text = format_ns(clamped)
+    if 0 <= ns <= _MAX_TIMESTAMP_NS:
+        text = format_ns(ns)
+    else:
+        text = format_ns(0 if ns < 0 else _MAX_TIMESTAMP_NS)
     if len(_recent_stamps) >= _RECENT_STAMPS:
         _recent_stamps.clear()
     _recent_stamps[ns] = text

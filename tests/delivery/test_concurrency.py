@@ -169,7 +169,7 @@ async def test_encoding_yields_to_the_event_loop_between_slices(
         return real_prepare(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(worker_module, "prepare", spy)
-    monkeypatch.setattr(worker_module, "_SLICE_SECONDS", 0.0)  # every event is a slice
+    monkeypatch.setattr(worker_module, "turn_seconds", lambda fill: 0.0)  # an event a turn
 
     async def ok(batch: Sequence[Item], route: Route) -> SendOutcome:
         return delivered(batch)
@@ -194,6 +194,44 @@ async def test_encoding_yields_to_the_event_loop_between_slices(
     assert len(encodes) == 20
     # Another task ran between every two encodings: the worker never encoded the lot in one go.
     assert all("other" in log[a:b] for a, b in itertools.pairwise(encodes))
+
+
+async def test_the_worker_yields_between_the_requests_it_launches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Planning a backlog into requests and launching them used to be one turn on the loop.
+    monkeypatch.setattr(worker_module, "turn_seconds", lambda fill: 0.0)
+    log: list[str] = []
+
+    async def ok(batch: Sequence[Item], route: Route) -> SendOutcome:
+        log.append("send")
+        return delivered(batch)
+
+    stop = False
+
+    async def other_task() -> None:
+        while not stop:
+            log.append("other")
+            await asyncio.sleep(0)
+
+    async with ScriptedSender(ok) as sender:
+        p = make_pipeline(
+            NOWHERE,
+            sender=sender,
+            max_batch_bytes=10_000,
+            max_event_bytes=9_000,
+            max_concurrent_requests=8,
+        )
+        for _ in range(12):
+            p.emit(factories.observation(input=PAYLOAD))
+        probe = asyncio.ensure_future(other_task())
+        assert (await p.flush(timeout=10)).completed
+        stop = True
+        await probe
+        await p.shutdown()
+    sends = [i for i, entry in enumerate(log) if entry == "send"]
+    assert len(sends) >= 6
+    assert all("other" in log[a:b] for a, b in itertools.pairwise(sends))
 
 
 def test_max_concurrent_requests_is_validated() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import anyio
 import anyio.lowlevel
 import pytest
@@ -130,3 +132,27 @@ async def test_large_otlp_bodies_are_gzipped_in_slices_that_let_other_tasks_run(
     assert body == gzip_body(raw)  # the same bytes as the one-call compression
     # The other task ran between the slices: the loop was never held for the whole body.
     assert ticks - started >= len(raw) // _sender._GZIP_SLICE
+
+
+async def test_under_a_backlog_gzip_takes_longer_turns_and_keeps_the_same_bytes() -> None:
+    import os
+
+    from langfuse_async._delivery import sender as _sender
+    from langfuse_async._delivery.pacing import MAX_TURN_SECONDS, SLICE_SECONDS
+    from langfuse_async._wire.otlp import gzip_body
+
+    raw = os.urandom(8 * _sender._GZIP_SLICE).hex().encode()  # 16 slices
+    yields = 0
+    real_sleep = asyncio.sleep
+
+    async def counting_sleep(delay: float) -> None:
+        nonlocal yields
+        yields += 1
+        await real_sleep(delay)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_sender.asyncio, "sleep", counting_sleep)
+        body = await _sender._gzip_sliced(raw, lambda: MAX_TURN_SECONDS)
+    assert body == gzip_body(raw)
+    per_turn = round(MAX_TURN_SECONDS / SLICE_SECONDS)
+    assert yields == -(-len(raw) // (per_turn * _sender._GZIP_SLICE))  # several slices a turn
