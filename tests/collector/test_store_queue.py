@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,14 @@ from langfuse_async._collector._store import MAX_QUEUED_WRITES, AsyncStore, Stor
 pytestmark = pytest.mark.anyio
 
 
-def blocked_until(gate: threading.Event) -> object:
+def blocked_until(gate: threading.Event) -> Callable[[Store], None]:
     def wait(store: Store) -> None:
         assert gate.wait(30), "the test never opened the gate"
 
     return wait
 
 
-def insert(event_id: str) -> object:
+def insert(event_id: str) -> Callable[[Store], None]:
     def write(store: Store) -> None:
         store._conn.execute(
             "INSERT INTO scores (id, doc) VALUES (?, ?)", (event_id, json.dumps({"id": event_id}))
@@ -40,8 +41,8 @@ async def test_a_read_queued_after_a_write_sees_it(tmp_path: Path) -> None:
     await store.open()
     gate = threading.Event()
     try:
-        await store.queue(blocked_until(gate), "a blocker")  # type: ignore[arg-type]
-        await store.queue(insert("s1"), "a score")  # type: ignore[arg-type]
+        await store.queue(blocked_until(gate), "a blocker")
+        await store.queue(insert("s1"), "a score")
         read = asyncio.ensure_future(
             store.run(lambda s: s._conn.execute("SELECT id FROM scores").fetchall())
         )
@@ -60,10 +61,10 @@ async def test_queued_writes_are_bounded(tmp_path: Path) -> None:
     await store.open()
     gate = threading.Event()
     try:
-        await store.queue(blocked_until(gate), "a blocker")  # type: ignore[arg-type]
+        await store.queue(blocked_until(gate), "a blocker")
         for index in range(MAX_QUEUED_WRITES - 1):
-            await store.queue(insert(f"s{index}"), "a score")  # type: ignore[arg-type]
-        extra = asyncio.ensure_future(store.queue(insert("extra"), "a score"))  # type: ignore[arg-type]
+            await store.queue(insert(f"s{index}"), "a score")
+        extra = asyncio.ensure_future(store.queue(insert("extra"), "a score"))
         for _ in range(5):
             await asyncio.sleep(0)
         assert not extra.done()  # waits for a slot: the client's answer waits with it
