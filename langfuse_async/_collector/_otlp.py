@@ -406,6 +406,11 @@ def _js_string(value: object) -> str:
 def _version_at_most(version: object, limit: tuple[int, int]) -> bool:
     if not isinstance(version, str) or not version:
         return True
+    return _str_version_at_most(version, limit)
+
+
+@functools.lru_cache(maxsize=256)
+def _str_version_at_most(version: str, limit: tuple[int, int]) -> bool:
     parts = version.split(".")
     try:
         major = int(parts[0])
@@ -541,14 +546,16 @@ def encodes_metadata(scope: dict[str, Any]) -> bool:
     The 5.x SDKs write every ``langfuse.*.metadata.<key>`` value with ``JSON.stringify`` (so
     ``"123"`` and ``123`` stay distinct) and the server decodes them again.
     """
-    return _encodes_metadata(scope.get("name"), scope.get("version"))
+    name, version = scope.get("name"), scope.get("version")
+    # Only strings are cached (a JSON export may send anything there, unhashable included).
+    if not (isinstance(name, str) and isinstance(version, str)):
+        return False
+    return _encodes_metadata(name, version)
 
 
 @functools.lru_cache(maxsize=256)
-def _encodes_metadata(name: object, version: object) -> bool:
-    if not (isinstance(name, str) and name.startswith("langfuse-sdk")):
-        return False
-    if not isinstance(version, str):
+def _encodes_metadata(name: str, version: str) -> bool:
+    if not name.startswith("langfuse-sdk"):
         return False
     major = version.split(".", 1)[0]
     return major.isdigit() and int(major) >= 5
@@ -695,8 +702,9 @@ class _Converter:
         end_ns = end_ns if end_ns is not None else start_ns
         start = _iso_ms(start_ns // 1_000_000) if start_ns is not None else self.now
         end = _iso_ms(end_ns // 1_000_000) if end_ns is not None else self.now
-        status = span.get("status") if isinstance(span.get("status"), dict) else {}
-        assert isinstance(status, dict)
+        status = span.get("status")
+        if not isinstance(status, dict):
+            status = {}
         observation_type = _observation_type(
             attrs, resource, scope.get("name"), scope.get("version")
         )
@@ -714,35 +722,45 @@ class _Converter:
             # The server drops span events; the collector keeps them (an exception's type,
             # message and stack trace) under metadata "events" so they can be read back.
             observation_metadata["events"] = events
-        body: dict[str, Any] = {
-            "id": span_id,
-            "traceId": trace_id,
+        # Fields left out when None, as the server leaves out undefined ones.
+        body: dict[str, Any] = {"id": span_id, "traceId": trace_id}
+        fields: tuple[tuple[str, Any], ...] = (
             # Verbatim, as the server does: a root marked as_root (a continued trace) keeps
             # its remote parent's id; being the root decides the trace-create, not this.
-            "parentObservationId": parent,
-            "name": (None if attrs.keys().isdisjoint(_NAME_KEYSET) else _first(attrs, _NAME_KEYS))
-            or span.get("name"),
-            "startTime": start,
-            "input": observation_input,
-            "output": observation_output,
-            "metadata": observation_metadata,
-            "level": _level(attrs, status, self.mode),
-            "statusMessage": attrs.get("langfuse.observation.status_message")
-            or status.get("message")
-            or None,
-            "version": version,
-            "environment": environment,
-        }
+            ("parentObservationId", parent),
+            (
+                "name",
+                (None if attrs.keys().isdisjoint(_NAME_KEYSET) else _first(attrs, _NAME_KEYS))
+                or span.get("name"),
+            ),
+            ("startTime", start),
+            ("input", observation_input),
+            ("output", observation_output),
+            ("metadata", observation_metadata),
+            ("level", _level(attrs, status, self.mode)),
+            (
+                "statusMessage",
+                attrs.get("langfuse.observation.status_message") or status.get("message") or None,
+            ),
+            ("version", version),
+            ("environment", environment),
+        )
+        for key, value in fields:
+            if value is not None:
+                body[key] = value
         if observation_type != "EVENT":
             body["endTime"] = end
         if observation_type in _GENERATION_BODY_TYPES:
-            body["model"] = _first(attrs, _MODEL_KEYS)
-            body["modelParameters"] = _model_parameters(attrs)
-            body["usageDetails"] = _usage_details(attrs)
-            body["costDetails"] = _cost_details(attrs)
-            body["completionStartTime"] = _completion_start(
-                attrs.get("langfuse.observation.completion_start_time")
-            )
+            generation: list[tuple[str, Any]] = [
+                ("model", _first(attrs, _MODEL_KEYS)),
+                ("modelParameters", _model_parameters(attrs)),
+                ("usageDetails", _usage_details(attrs)),
+                ("costDetails", _cost_details(attrs)),
+                (
+                    "completionStartTime",
+                    _completion_start(attrs.get("langfuse.observation.completion_start_time")),
+                ),
+            ]
             if observation_type == "GENERATION":
                 prompt_name = _first(
                     attrs, ("langfuse.observation.prompt.name", "langfuse.prompt.name")
@@ -751,9 +769,10 @@ class _Converter:
                     attrs, ("langfuse.observation.prompt.version", "langfuse.prompt.version")
                 )
                 if prompt_name is not None or prompt_version is not None:
-                    body["promptName"] = prompt_name
-                    body["promptVersion"] = prompt_version
-        body = {key: value for key, value in body.items() if value is not None}
+                    generation += [("promptName", prompt_name), ("promptVersion", prompt_version)]
+            for key, value in generation:
+                if value is not None:
+                    body[key] = value
         self.events.append((self.envelope(f"{observation_type.lower()}-create", body), False))
         self.first_seen.setdefault(trace_id, (start, environment))
 
