@@ -73,15 +73,7 @@ def positive_int(query: Query, name: str, default: int, maximum: int | None) -> 
     try:
         value = int(raw)
     except ValueError:
-        raise BadQuery(
-            {
-                "expected": "number",
-                "code": "invalid_type",
-                "received": "NaN",
-                "path": [name],
-                "message": "Invalid input: expected number, received NaN",
-            }
-        ) from None
+        raise _not_a_number(name) from None
     if value < 1:
         raise BadQuery(
             {
@@ -107,6 +99,18 @@ def positive_int(query: Query, name: str, default: int, maximum: int | None) -> 
     return value
 
 
+def _not_a_number(name: str) -> BadQuery:
+    return BadQuery(
+        {
+            "expected": "number",
+            "code": "invalid_type",
+            "received": "NaN",
+            "path": [name],
+            "message": "Invalid input: expected number, received NaN",
+        }
+    )
+
+
 def number(query: Query, name: str) -> float | None:
     """A finite number parameter, or None when absent."""
     raw = query.get(name)
@@ -117,15 +121,7 @@ def number(query: Query, name: str) -> float | None:
     except ValueError:
         value = math.nan
     if not math.isfinite(value):
-        raise BadQuery(
-            {
-                "expected": "number",
-                "code": "invalid_type",
-                "received": "NaN",
-                "path": [name],
-                "message": "Invalid input: expected number, received NaN",
-            }
-        )
+        raise _not_a_number(name)
     return value
 
 

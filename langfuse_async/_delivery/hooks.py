@@ -20,6 +20,7 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from .._log import logger
 from .._outcomes import FlushResult
+from .runtime import wind_down
 
 __all__ = ["Hooked", "abandon_in_child", "register", "run_on", "shut_down_at_exit", "unregister"]
 
@@ -151,14 +152,26 @@ def shut_down_at_exit(pipelines: list[Hooked]) -> None:
         await asyncio.gather(*(p.shutdown_at_exit() for p in todo))
 
     def run() -> None:
+        # Not asyncio.run: closing, it shuts the default executor down in a new thread, which
+        # CPython 3.12.0 and 3.12.1 refuse at exit; this loop's executor needs no shutdown.
+        loop = asyncio.new_event_loop()
         try:
-            asyncio.run(main())
+            loop.run_until_complete(main())
+            wind_down(loop)
         except Exception:
             logger.debug("exit flush failed", exc_info=True)
+        finally:
+            loop.close()
 
     # A thread of its own: the main thread may still hold a loop (even a running one).
     thread = threading.Thread(target=run, name="langfuse_async-exit", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:
+        # CPython 3.12.0 and 3.12.1 refuse new threads once the interpreter is finalizing
+        # (fixed in 3.12.2). No loop can be running in this thread any more: run here.
+        run()
+        return
     thread.join(max(p.exit_timeout for p in todo) + _EXIT_GRACE)
 
 
@@ -185,7 +198,10 @@ class _ThreadPerCall(concurrent.futures.ThreadPoolExecutor):
             else:
                 future.set_result(result)
 
-        threading.Thread(target=call, name="langfuse_async-exit-call", daemon=True).start()
+        try:
+            threading.Thread(target=call, name="langfuse_async-exit-call", daemon=True).start()
+        except RuntimeError:
+            call()  # no new threads at this point of the exit (CPython 3.12.0/3.12.1): inline
         return future
 
 

@@ -102,15 +102,6 @@ class EventQueue:
                 entries.append((self._seq, record))
                 self._bytes += size
                 return len(entries)
-        finally:
-            self._release()
-        with self._lock:
-            entries = self._entries
-            if len(entries) < self._max_size and self._bytes + size <= self._max_bytes:
-                self._seq += 1
-                entries.append((self._seq, record))
-                self._bytes += size
-                return len(entries)
             if self._policy == "drop_new" or size > self._max_bytes:
                 return 0
             while entries and (
@@ -123,6 +114,8 @@ class EventQueue:
             entries.append((self._seq, record))
             self._bytes += size
             return len(entries)
+        finally:
+            self._release()
 
     def count_through(self, seq: int) -> int:
         """How many queued entries have a sequence number up to ``seq``."""

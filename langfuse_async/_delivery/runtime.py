@@ -162,17 +162,26 @@ def _serve(loop: asyncio.AbstractEventLoop) -> None:
         try:
             # What is left (a reports task of a client that shut down) is cancelled, as
             # asyncio.run does, so nothing warns "task was destroyed but it is pending".
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            wind_down(loop)
         except Exception:
             logger.debug("background loop teardown failed", exc_info=True)
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+
+
+def wind_down(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks left on a stopped ``loop`` and close its async generators.
+
+    What ``asyncio.run`` does before closing, without its shutdown of the default executor
+    (which starts a thread: at interpreter exit CPython 3.12.0 and 3.12.1 refuse one).
+    """
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 #: The background loop of the process, shared by its clients.

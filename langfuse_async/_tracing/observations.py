@@ -482,58 +482,7 @@ class Observation(Scope, TraceOps):
             # The trace's attributes as merged: shared with the trace's other records, counted
             # on the root, which takes them to the wire.
             size += attributes_size(trace_attrs)
-        if extra is None:
-            recorder.emit(
-                ObservationRecord(
-                    event_id=new_event_id(),
-                    timestamp_ns=timestamp_ns,
-                    id=self.id,
-                    trace_id=self.trace_id,
-                    parent_id=self.parent_id,
-                    as_type=self.as_type,
-                    name=self.name,
-                    start_ns=self.start_ns,
-                    end_ns=end_ns,
-                    size=size,
-                    input=inp,
-                    output=out,
-                    trace=trace_attrs,
-                )
-            )
-            return self
-        try:
-            record = self._record_with(extra, end_ns, timestamp_ns, size, inp, out, trace_attrs)
-        except Exception:
-            # Building a record from values that were validated when given should not fail;
-            # if it does, the user's code must not see it.
-            logger.warning("could not record observation %s", self.id, exc_info=True)
-            return self
-        recorder.emit(record)
-        return self
-
-    def _record_with(
-        self,
-        extra: dict[str, Any],
-        end_ns: int,
-        timestamp_ns: int,
-        size: int,
-        inp: msgspec.Raw | None,
-        out: msgspec.Raw | None,
-        trace_attrs: TraceAttributes | None,
-    ) -> ObservationRecord:
-        """The record of an observation with some of its rarely set fields set."""
-        if self.as_type not in GENERATION_LIKE_TYPES:
-            # The server strips generation fields from span and event bodies; not sending
-            # them keeps both routes alike.
-            extra = {k: v for k, v in extra.items() if k not in _GENERATION_FIELDS}
-        size += metadata_size(extra.get("metadata"))
-        for key in ("model_parameters", "usage_details", "cost_details"):
-            size += payload_size(extra.get(key))
-        for key in _STRING_FIELDS:
-            text = extra.get(key)
-            if type(text) is str:
-                size += len(text)
-        return ObservationRecord(
+        record = ObservationRecord(
             event_id=new_event_id(),
             timestamp_ns=timestamp_ns,
             id=self.id,
@@ -547,8 +496,31 @@ class Observation(Scope, TraceOps):
             input=inp,
             output=out,
             trace=trace_attrs,
-            **extra,
         )
+        if extra is not None:
+            try:
+                record = self._with_extra(record, extra)
+            except Exception:
+                # Values validated when given should not fail here; if one does, the user's
+                # code must not see it, and the observation is still sent without them.
+                logger.warning("could not record observation %s", self.id, exc_info=True)
+        recorder.emit(record)
+        return self
+
+    def _with_extra(self, record: ObservationRecord, extra: dict[str, Any]) -> ObservationRecord:
+        """``record`` with the rarely set fields of ``extra`` (and their bytes in its size)."""
+        if self.as_type not in GENERATION_LIKE_TYPES:
+            # The server strips generation fields from span and event bodies; not sending
+            # them keeps both routes alike.
+            extra = {k: v for k, v in extra.items() if k not in _GENERATION_FIELDS}
+        size = record.size + metadata_size(extra.get("metadata"))
+        for key in ("model_parameters", "usage_details", "cost_details"):
+            size += payload_size(extra.get(key))
+        for key in _STRING_FIELDS:
+            text = extra.get(key)
+            if type(text) is str:
+                size += len(text)
+        return msgspec.structs.replace(record, size=size, **extra)
 
     # ------------------------------------------------------------------- context manager
 

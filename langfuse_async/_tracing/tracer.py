@@ -195,22 +195,26 @@ class Tracer:
         if not self._tracing_enabled:
             return noop_observation(as_type)
         obs = start(self._recorder, CURRENT.get(), trace_context, name, as_type)
-        if obs._recording and not (
-            # Most observations start with a name only: no update to apply.
-            input is None
-            and output is None
-            and metadata is None
-            and version is None
-            and level is None
-            and status_message is None
-            and completion_start_time is None
-            and model is None
-            and model_parameters is None
-            and usage_details is None
-            and cost_details is None
-            and prompt is None
-            and prompt_name is None
-            and prompt_version is None
+        # Most observations start with a name only: then there is no update to apply.
+        if (
+            obs._recording
+            and (
+                input,
+                output,
+                metadata,
+                version,
+                level,
+                status_message,
+                completion_start_time,
+                model,
+                model_parameters,
+                usage_details,
+                cost_details,
+                prompt,
+                prompt_name,
+                prompt_version,
+            ).count(None)
+            < 14
         ):
             obs.update(
                 input=input,

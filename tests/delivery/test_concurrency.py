@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 import pytest
@@ -16,6 +17,7 @@ from langfuse_async._delivery.inflight import Item
 from langfuse_async._delivery.routing import Route
 from langfuse_async._delivery.sender import Failure, SendOutcome
 from langfuse_async._outcomes import EventError
+from langfuse_async._records import Record
 from tests.support import factories
 from tests.support.pipelines import ScriptedSender, balanced, make_pipeline
 
@@ -158,50 +160,8 @@ async def test_shutdown_with_requests_in_flight_settles_each_event_once() -> Non
         assert balanced(p)
 
 
-async def test_encoding_yields_to_the_event_loop_between_slices(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    log: list[str] = []
-    real_prepare = worker_module.prepare
-
-    def spy(*args: object, **kwargs: object) -> object:
-        log.append("encode")
-        return real_prepare(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(worker_module, "prepare", spy)
-    monkeypatch.setattr(worker_module, "turn_seconds", lambda fill: 0.0)  # an event a turn
-
-    async def ok(batch: Sequence[Item], route: Route) -> SendOutcome:
-        return delivered(batch)
-
-    stop = False
-
-    async def other_task() -> None:
-        while not stop:
-            log.append("other")
-            await asyncio.sleep(0)
-
-    async with ScriptedSender(ok) as sender:
-        p = make_pipeline(NOWHERE, sender=sender, flush_at=1000)
-        for _ in range(20):
-            p.emit(factories.observation())
-        probe = asyncio.ensure_future(other_task())
-        assert (await p.flush(timeout=10)).completed
-        stop = True
-        await probe
-        await p.shutdown()
-    encodes = [i for i, entry in enumerate(log) if entry == "encode"]
-    assert len(encodes) == 20
-    # Another task ran between every two encodings: the worker never encoded the lot in one go.
-    assert all("other" in log[a:b] for a, b in itertools.pairwise(encodes))
-
-
-async def test_the_worker_yields_between_the_requests_it_launches(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Planning a backlog into requests and launching them used to be one turn on the loop.
-    monkeypatch.setattr(worker_module, "turn_seconds", lambda fill: 0.0)
-    log: list[str] = []
+async def _flush_beside_another_task(log: list[str], records: list[Record], **options: Any) -> None:
+    """Flush ``records`` while another task logs "other" each time it gets a turn."""
 
     async def ok(batch: Sequence[Item], route: Route) -> SendOutcome:
         log.append("send")
@@ -215,23 +175,52 @@ async def test_the_worker_yields_between_the_requests_it_launches(
             await asyncio.sleep(0)
 
     async with ScriptedSender(ok) as sender:
-        p = make_pipeline(
-            NOWHERE,
-            sender=sender,
-            max_batch_bytes=10_000,
-            max_event_bytes=9_000,
-            max_concurrent_requests=8,
-        )
-        for _ in range(12):
-            p.emit(factories.observation(input=PAYLOAD))
+        p = make_pipeline(NOWHERE, sender=sender, **options)
+        for record in records:
+            p.emit(record)
         probe = asyncio.ensure_future(other_task())
         assert (await p.flush(timeout=10)).completed
         stop = True
         await probe
         await p.shutdown()
-    sends = [i for i, entry in enumerate(log) if entry == "send"]
-    assert len(sends) >= 6
-    assert all("other" in log[a:b] for a, b in itertools.pairwise(sends))
+
+
+def _interleaved(log: list[str], entry: str) -> tuple[int, bool]:
+    """How often ``entry`` is in ``log``, and whether "other" ran between every two."""
+    where = [i for i, e in enumerate(log) if e == entry]
+    return len(where), all("other" in log[a:b] for a, b in itertools.pairwise(where))
+
+
+async def test_encoding_yields_to_the_event_loop_between_slices(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log: list[str] = []
+    real_prepare = worker_module.prepare
+
+    def spy(*args: object, **kwargs: object) -> object:
+        log.append("encode")
+        return real_prepare(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_module, "prepare", spy)
+    monkeypatch.setattr(worker_module, "turn_seconds", lambda fill: 0.0)  # an event a turn
+    records = [factories.observation() for _ in range(20)]
+    await _flush_beside_another_task(log, records, flush_at=1000)
+    # Another task ran between every two encodings: the worker never encoded the lot in one go.
+    assert _interleaved(log, "encode") == (20, True)
+
+
+async def test_the_worker_yields_between_the_requests_it_launches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Planning a backlog into requests and launching them used to be one turn on the loop.
+    monkeypatch.setattr(worker_module, "turn_seconds", lambda fill: 0.0)
+    log: list[str] = []
+    records = [factories.observation(input=PAYLOAD) for _ in range(12)]
+    await _flush_beside_another_task(
+        log, records, max_batch_bytes=10_000, max_event_bytes=9_000, max_concurrent_requests=8
+    )
+    sends, interleaved = _interleaved(log, "send")
+    assert sends >= 6 and interleaved
 
 
 def test_max_concurrent_requests_is_validated() -> None:
