@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from langfuse_async._collector._validate import (
@@ -72,37 +73,46 @@ json_values = st.recursive(
     ),
     max_leaves=6,
 )
-field_values = st.one_of(
-    json_values,
-    st.sampled_from(
-        [
-            "2026-08-22T10:00:00.000Z",
-            "2026-02-30T10:00:00Z",
-            "2026-08-22T10:00:00+02:00",
-            "not a date",
-            "DEBUG",
-            "ERROR",
-            "LOUD",
-            "",
-            "a\rb",
-            "x" * 801,
-            "é" * 600,
-            "😀" * 500,
-            2.0,
-            -1,
-            2**53,
-            ["a", "b"],
-            ["a", 1],
-            {"input": 3, "output": 4},
-            {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
-            {"input": "5", "bad": "x"},
-            {"temperature": 0.2, "stop": ["x"]},
-            {"total": -1, "input": 0.5},
-            "GENERATION",
-            "SPAN",
-        ]
-    ),
-)
+#: Values at the edges of the checks: each set alone in an otherwise valid event below.
+TRICKY: list[Any] = [
+    None,
+    "2026-08-22T10:00:00.000Z",
+    "2026-02-30T10:00:00Z",
+    "2026-08-22T10:00:00+02:00",
+    "not a date",
+    "DEBUG",
+    "ERROR",
+    "LOUD",
+    "",
+    "a\rb",
+    "x" * 800,
+    "x" * 801,
+    "x" * 1001,
+    "é" * 600,
+    "😀" * 400,  # 800 UTF-16 units: the longest id
+    "😀" * 401,  # 802: too long for an id, though 401 characters
+    "😀" * 501,  # 1002: too long for a trace name
+    True,
+    0,
+    2.0,
+    -1,
+    0.5,
+    float("nan"),
+    2**53,
+    [],
+    ["a", "b"],
+    ["a", 1],
+    {},
+    {"input": 3, "output": 4},
+    {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    {"input": "5", "bad": "x"},
+    {"temperature": 0.2, "stop": ["x"]},
+    {"temperature": [1]},
+    {"total": -1, "input": 0.5},
+    "GENERATION",
+    "SPAN",
+]
+field_values = st.one_of(json_values, st.sampled_from(TRICKY))
 STAMP = "2026-08-22T10:00:00.000Z"
 #: A valid body of every type: most generated events change one to three of its fields, so
 #: that each field's check decides the outcome.
@@ -116,7 +126,7 @@ bodies = st.one_of(
 )
 events = st.fixed_dictionaries(
     {
-        "id": st.sampled_from(["env-1"] * 5 + ["", "a\rb", 7, "x" * 801]),
+        "id": st.sampled_from(["env-1"] * 5 + ["", "a\rb", 7, "x" * 801, "😀" * 401]),
         "type": st.sampled_from(TYPES),
         "timestamp": st.sampled_from([STAMP] * 5 + ["2026-13-01T00:00:00Z", None]),
         "body": bodies,
@@ -139,6 +149,26 @@ def test_the_fast_path_keeps_what_the_full_checks_keep(event: dict[str, Any]) ->
     if fast is not None:
         assert fast == _validate_full(event)
     assert outcome(validate_event, event) == outcome(_validate_full, event)
+
+
+@pytest.mark.parametrize("event_type", TYPES)
+def test_every_field_at_every_edge_alone(event_type: str) -> None:
+    # Deterministic: each field of the schemas, set to each edge value in a valid event.
+    for field in FIELDS:
+        for value in TRICKY:
+            event = {
+                "id": "env",
+                "type": event_type,
+                "timestamp": STAMP,
+                "body": {**BASE, field: value},
+            }
+            fast = _validate_fast(event)
+            if fast is not None:
+                kept = ("kept", json.dumps(fast, sort_keys=True, default=repr))
+                assert kept == outcome(_validate_full, event), (field, value)
+    for envelope_id in ("", "a\rb", 7, "x" * 801, "😀" * 401, "😀" * 400):
+        event = {"id": envelope_id, "type": event_type, "timestamp": STAMP, "body": BASE}
+        assert outcome(validate_event, event) == outcome(_validate_full, event)
 
 
 def test_ordinary_events_take_the_fast_path() -> None:
