@@ -282,3 +282,16 @@ def test_a_request_with_several_events_of_one_entity_stores_them_whole() -> None
         if per_entity[(row[0], row[1])] > 1:
             assert row[-1] is False and FROM_DOC not in loads(row[-2])
     assert any(count > 1 for count in per_entity.values())
+
+
+def test_a_changed_span_resent_alone_merges_its_own_payload() -> None:
+    # The second export's event is prepared as the span's only one; the store knows better
+    # (the span had an event) and keeps it whole, so its new output wins the merge.
+    store = Store(":memory:")
+    for output in ("first", "second"):
+        attrs = {"langfuse.observation.type": "span", "langfuse.observation.output": output}
+        store.write(otlp(export(span(ROOT, "root", attrs))))
+    [(doc,)] = store._conn.execute("SELECT doc FROM observations WHERE id = ?", (ROOT,)).fetchall()
+    assert json.loads(doc)["output"] == "second"
+    assert compact_rows(store) == {}
+    assert stored(store) == rebuilt(store)
