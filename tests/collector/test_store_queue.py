@@ -13,9 +13,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from langfuse_async._collector import Collector
 from langfuse_async._collector._store import MAX_QUEUED_WRITES, AsyncStore, Store
+
+from .test_collector_otlp import PK, ROOT, SK, example, send
 
 pytestmark = pytest.mark.anyio
 
@@ -97,3 +101,26 @@ async def test_a_failed_queued_write_is_logged_and_frees_its_slot(
         assert len(failures) >= MAX_QUEUED_WRITES
     finally:
         await store.close()
+
+
+async def test_an_otlp_export_is_answered_before_its_write_runs_and_read_after_it() -> None:
+    gate = threading.Event()
+    async with (
+        Collector(public_key=PK, secret_key=SK) as collector,
+        aiohttp.ClientSession() as http,
+    ):
+        store = collector._store
+        assert store is not None
+        await store.queue(blocked_until(gate), "a blocker")  # the store's thread is busy
+        try:
+            # Bounded only to fail instead of hanging, were the answer to wait for the write.
+            status, _ = await asyncio.wait_for(send(http, collector, example()), 30)
+            assert status == 200  # answered while its write waits in the queue
+            assert collector.event_count > 0
+            observations = asyncio.ensure_future(collector.observations())
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not observations.done()  # the read waits behind the write
+        finally:
+            gate.set()
+        assert ROOT in {observation.id for observation in await observations}
