@@ -90,6 +90,10 @@ def prepare(item: Item, route: Route, ctx: WireContext, max_event_bytes: int) ->
             return TRUNCATED if newly_truncated else READY
         if not isinstance(record, ObservationRecord) or item.span is not None:
             return READY
+        encoded = _otlp.encode_span(record, ctx)
+        if len(encoded) <= max_event_bytes:  # nearly always: no truncation to try
+            item.span = _compact(encoded)
+            return READY
         span = _otlp.fit_span(record, ctx, max_event_bytes)
         if span is None:
             return _oversize(max_event_bytes)

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import time
+import weakref
 import zlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -321,18 +322,33 @@ async def _gzip_sliced(raw: bytes, turn: Callable[[], float] = _default_turn) ->
     the loop's default executor either: an application whose sync endpoints hold their tokens
     would stall delivery. Slices of about a millisecond keep the loop responsive; under a
     backlog a turn takes several (``turn``), so compression keeps up with the producer.
+
+    One body at a time per loop: requests in flight that each compressed a slice per loop turn
+    would add their slices up into one long turn (the loop's stall), for no gain, since they
+    share one core.
     """
-    compressor = zlib.compressobj(_otlp.GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip container
-    view = memoryview(raw)
-    parts = []
-    start, end = 0, len(view)
-    while start < end:
-        step = _GZIP_SLICE * max(1, round(turn() / SLICE_SECONDS))
-        parts.append(compressor.compress(view[start : start + step]))
-        start += step
-        await asyncio.sleep(0)
-    parts.append(compressor.flush())
+    loop = asyncio.get_running_loop()
+    gate = _GZIP_GATES.get(loop)
+    if gate is None:
+        gate = _GZIP_GATES[loop] = asyncio.Lock()
+    async with gate:
+        compressor = zlib.compressobj(_otlp.GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip
+        view = memoryview(raw)
+        parts = []
+        start, end = 0, len(view)
+        while start < end:
+            step = _GZIP_SLICE * max(1, round(turn() / SLICE_SECONDS))
+            parts.append(compressor.compress(view[start : start + step]))
+            start += step
+            await asyncio.sleep(0)
+        parts.append(compressor.flush())
     return b"".join(parts)
+
+
+#: One compression at a time per event loop (see :func:`_gzip_sliced`).
+_GZIP_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class Sender(Protocol):

@@ -51,6 +51,25 @@ if TYPE_CHECKING:
 __all__ = ["NULL_SINK", "Tracer", "disabled_tracer"]
 
 
+#: The keywords an observation can start with, beyond its name and type (``update``'s).
+_FIELDS = (
+    "input",
+    "output",
+    "metadata",
+    "version",
+    "level",
+    "status_message",
+    "completion_start_time",
+    "model",
+    "model_parameters",
+    "usage_details",
+    "cost_details",
+    "prompt",
+    "prompt_name",
+    "prompt_version",
+)
+
+
 class Tracer:
     """The instrumentation methods of a Langfuse client.
 
@@ -192,13 +211,11 @@ class Tracer:
         Returns:
             The observation's handle.
         """
-        if not self._tracing_enabled:
-            return noop_observation(as_type)
-        obs = start(self._recorder, CURRENT.get(), trace_context, name, as_type)
-        # Most observations start with a name only: then there is no update to apply.
-        if (
-            obs._recording
-            and (
+        return self._start(
+            name,
+            as_type,
+            trace_context,
+            (
                 input,
                 output,
                 metadata,
@@ -213,25 +230,19 @@ class Tracer:
                 prompt,
                 prompt_name,
                 prompt_version,
-            ).count(None)
-            < 14
-        ):
-            obs.update(
-                input=input,
-                output=output,
-                metadata=metadata,
-                version=version,
-                level=level,
-                status_message=status_message,
-                completion_start_time=completion_start_time,
-                model=model,
-                model_parameters=model_parameters,
-                usage_details=usage_details,
-                cost_details=cost_details,
-                prompt=prompt,
-                prompt_name=prompt_name,
-                prompt_version=prompt_version,
-            )
+            ),
+        )
+
+    def _start(
+        self, name: str, as_type: str, trace_context: TraceContext | None, fields: tuple[Any, ...]
+    ) -> Observation:
+        """Start an observation with ``fields`` (the update keywords, in :data:`_FIELDS` order)."""
+        if not self._tracing_enabled:
+            return noop_observation(as_type)
+        obs = start(self._recorder, CURRENT.get(), trace_context, name, as_type)
+        # Most observations start with a name only: then there is no update to apply.
+        if obs._recording and fields.count(None) < len(fields):
+            obs.update(**dict(zip(_FIELDS, fields, strict=True)))
         return obs
 
     @overload
@@ -340,24 +351,26 @@ class Tracer:
         Returns:
             The observation's handle, which is also the context manager.
         """
-        obs = self.start_observation(
-            name=name,
-            as_type=as_type,
-            trace_context=trace_context,
-            input=input,
-            output=output,
-            metadata=metadata,
-            version=version,
-            level=level,
-            status_message=status_message,
-            completion_start_time=completion_start_time,
-            model=model,
-            model_parameters=model_parameters,
-            usage_details=usage_details,
-            cost_details=cost_details,
-            prompt=prompt,
-            prompt_name=prompt_name,
-            prompt_version=prompt_version,
+        obs = self._start(
+            name,
+            as_type,
+            trace_context,
+            (
+                input,
+                output,
+                metadata,
+                version,
+                level,
+                status_message,
+                completion_start_time,
+                model,
+                model_parameters,
+                usage_details,
+                cost_details,
+                prompt,
+                prompt_name,
+                prompt_version,
+            ),
         )
         if end_on_exit is not True and not flag(end_on_exit, True) and self._tracing_enabled:
             obs._end_on_exit = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import anyio
 import anyio.lowlevel
@@ -132,6 +133,29 @@ async def test_large_otlp_bodies_are_gzipped_in_slices_that_let_other_tasks_run(
     assert body == gzip_body(raw)  # the same bytes as the one-call compression
     # The other task ran between the slices: the loop was never held for the whole body.
     assert ticks - started >= len(raw) // _sender._GZIP_SLICE
+
+
+async def test_bodies_are_gzipped_one_at_a_time_so_their_slices_do_not_add_up() -> None:
+    import os
+
+    from langfuse_async._delivery import sender as _sender
+    from langfuse_async._delivery.pacing import SLICE_SECONDS
+    from langfuse_async._wire.otlp import gzip_body
+
+    raws = {name: os.urandom(3 * _sender._GZIP_SLICE).hex().encode() for name in "ab"}
+    slices: list[str] = []
+
+    def turn_of(name: str) -> Callable[[], float]:
+        def turn() -> float:
+            slices.append(name)
+            return SLICE_SECONDS
+
+        return turn
+
+    bodies = await asyncio.gather(*(_sender._gzip_sliced(raws[n], turn_of(n)) for n in "ab"))
+    assert bodies == [gzip_body(raws["a"]), gzip_body(raws["b"])]
+    assert slices == sorted(slices)  # all of one body's slices, then the other's
+    assert slices.count("a") == slices.count("b") == 6
 
 
 async def test_under_a_backlog_gzip_takes_longer_turns_and_keeps_the_same_bytes() -> None:
