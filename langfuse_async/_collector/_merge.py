@@ -72,6 +72,8 @@ _NULLABLE_KEYS = frozenset({"comment"})
 # Keys the server keeps from the first event that sets them: an update (which validation
 # stamps with environment "default") must not move a trace's environment or time.
 _FIRST_WINS = frozenset({"environment", "timestamp", "startTime"})
+# The keys _fold does not simply overwrite (most keys of most records are not among them).
+_SPECIAL_KEYS = _FIRST_WINS | {"metadata", "tags"}
 
 
 def _metadata_map(value: Any) -> dict[str, Any] | None:
@@ -98,20 +100,22 @@ def _fold(result: dict[str, Any], record: dict[str, Any]) -> None:
     for key, value in record.items():
         if value is None and key not in _NULLABLE_KEYS:
             continue
-        if key in _FIRST_WINS and key in result:
-            continue
-        if key == "metadata":
-            new = _metadata_map(value)
-            if new is None:
+        if key in _SPECIAL_KEYS:
+            if key in _FIRST_WINS:
+                if key in result:
+                    continue
+            elif key == "metadata":
+                new = _metadata_map(value)
+                if new is not None:
+                    old = result.get("metadata")
+                    result["metadata"] = _deep_merge(old, new) if isinstance(old, dict) else new
                 continue
-            old = result.get("metadata")
-            result["metadata"] = _deep_merge(old, new) if isinstance(old, dict) else new
-        elif key == "tags":
-            result["tags"] = sorted(set(result.get("tags") or ()) | set(value))
-        elif isinstance(value, dict) and not value:
+            else:  # tags
+                result["tags"] = sorted(set(result.get("tags") or ()) | set(value))
+                continue
+        if isinstance(value, dict) and not value:
             continue
-        else:
-            result[key] = value
+        result[key] = value
 
 
 def _with_total(details: dict[str, Any]) -> dict[str, Any]:
@@ -155,9 +159,11 @@ def merge_events(entity: str, body_id: str, events: Sequence[dict[str, Any]]) ->
     first_timestamp = iso_ms(events[0]["timestamp"]) if events else None
     # A placeholder (the OTLP converter's stand-in for a trace no span described) only fills
     # in what no real event said, wherever it sorts.
-    real = [event for event in events if not event.get("placeholder")]
-    placeholders = [event for event in events if event.get("placeholder")]
-    for event in real + placeholders:
+    ordered = events
+    if len(events) > 1 and any(event.get("placeholder") for event in events):
+        ordered = [event for event in events if not event.get("placeholder")]
+        ordered += [event for event in events if event.get("placeholder")]
+    for event in ordered:
         body = event["body"]
         if event.get("placeholder"):
             for key in _TRACE_KEYS:

@@ -22,6 +22,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
 __all__ = [
@@ -129,6 +131,28 @@ _TRACE_UPDATE_KEYS = (
 _GENERATION_BODY_TYPES = frozenset(
     {"GENERATION", "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "EMBEDDING", "GUARDRAIL"}
 )
+
+
+_NAME_KEYS = (
+    "gen_ai.tool.name",
+    "genkit:name",
+    "logfire.msg",
+    "ai.toolCall.name",
+    "ai.operationId",
+)
+_TAGS_KEYS = (
+    "langfuse.trace.tags",
+    "langfuse.tags",
+    "langfuse.observation.metadata.langfuse_tags",
+    "langfuse.trace.metadata.langfuse_tags",
+    "ai.telemetry.metadata.tags",
+    "tag.tags",
+)
+_PUBLIC_KEYS = ("langfuse.trace.public", "langfuse.public")
+# Most spans carry none of these: a set test in C skips the lookup (and the call) for them.
+_NAME_KEYSET = frozenset(_NAME_KEYS)
+_TAGS_KEYSET = frozenset(_TAGS_KEYS)
+_PUBLIC_KEYSET = frozenset(_PUBLIC_KEYS)
 
 
 class ProtobufUnavailable(Exception):
@@ -291,7 +315,32 @@ def _iso_ms(epoch_ms: float) -> str:
     return format_epoch_ms(epoch_ms)
 
 
+_decode_json = msgspec.json.decode
+
+
+def _parse_json(text: str) -> Any:
+    """``json.loads(text)``, in C for what msgspec reads (it raises ``ValueError`` alike).
+
+    msgspec gives the same values for every document it accepts; what it refuses (NaN,
+    numbers out of its range, lone surrogates) goes to the standard library, which decides.
+    """
+    try:
+        return _decode_json(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
+
+
+#: The keys of each lookup tuple, as a set: most attributes have none of them, which one C
+#: call tells (the tuples are constants, so each is built once).
+_KEYSETS: dict[tuple[str, ...], frozenset[str]] = {}
+
+
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    keyset = _KEYSETS.get(keys)
+    if keyset is None:
+        keyset = _KEYSETS[keys] = frozenset(keys)
+    if attrs.keys().isdisjoint(keyset):
+        return None
     for key in keys:
         value = attrs.get(key)
         if value not in (None, "", [], {}):
@@ -303,8 +352,10 @@ def _json_object(value: object) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return value
     if isinstance(value, str):
+        if not value.lstrip().startswith("{"):
+            return None  # no JSON object (JSON's blanks are among those lstrip removes)
         try:
-            parsed = json.loads(value)
+            parsed = _parse_json(value)
         except ValueError:
             return None
         return parsed if isinstance(parsed, dict) else None
@@ -314,8 +365,10 @@ def _json_object(value: object) -> dict[str, Any] | None:
 def _io(value: object) -> Any:
     # Stored as received; objects and arrays read back parsed, as the API returns them.
     if isinstance(value, str):
+        if not value.lstrip().startswith(("{", "[")):
+            return value  # no JSON object or array (JSON's blanks are among those lstrip removes)
         try:
-            parsed = json.loads(value)
+            parsed = _parse_json(value)
         except ValueError:
             return value
         return parsed if isinstance(parsed, (dict, list)) else value
@@ -353,6 +406,11 @@ def _js_string(value: object) -> str:
 def _version_at_most(version: object, limit: tuple[int, int]) -> bool:
     if not isinstance(version, str) or not version:
         return True
+    return _str_version_at_most(version, limit)
+
+
+@functools.lru_cache(maxsize=256)
+def _str_version_at_most(version: str, limit: tuple[int, int]) -> bool:
     parts = version.split(".")
     try:
         major = int(parts[0])
@@ -488,14 +546,16 @@ def encodes_metadata(scope: dict[str, Any]) -> bool:
     The 5.x SDKs write every ``langfuse.*.metadata.<key>`` value with ``JSON.stringify`` (so
     ``"123"`` and ``123`` stay distinct) and the server decodes them again.
     """
-    return _encodes_metadata(scope.get("name"), scope.get("version"))
+    name, version = scope.get("name"), scope.get("version")
+    # Only strings are cached (a JSON export may send anything there, unhashable included).
+    if not (isinstance(name, str) and isinstance(version, str)):
+        return False
+    return _encodes_metadata(name, version)
 
 
 @functools.lru_cache(maxsize=256)
-def _encodes_metadata(name: object, version: object) -> bool:
-    if not (isinstance(name, str) and name.startswith("langfuse-sdk")):
-        return False
-    if not isinstance(version, str):
+def _encodes_metadata(name: str, version: str) -> bool:
+    if not name.startswith("langfuse-sdk"):
         return False
     major = version.split(".", 1)[0]
     return major.isdigit() and int(major) >= 5
@@ -504,7 +564,7 @@ def _encodes_metadata(name: object, version: object) -> bool:
 def _metadata_value(value: Any, encoded: bool) -> Any:
     if encoded and isinstance(value, str):
         try:
-            return json.loads(value)
+            return _parse_json(value)
         except ValueError:
             return value
     return value
@@ -568,7 +628,14 @@ def _trace_metadata(attrs: dict[str, Any], encoded: bool = False) -> dict[str, A
     return metadata
 
 
+_ENVIRONMENT_KEYS = frozenset(
+    ("langfuse.environment", "deployment.environment.name", "deployment.environment")
+)
+
+
 def _environment(attrs: dict[str, Any], resource: dict[str, Any]) -> Any:
+    if attrs.keys().isdisjoint(_ENVIRONMENT_KEYS) and resource.keys().isdisjoint(_ENVIRONMENT_KEYS):
+        return None
     for key in ("langfuse.environment", "deployment.environment.name", "deployment.environment"):
         for source in (attrs, resource):
             value = source.get(key)
@@ -635,8 +702,9 @@ class _Converter:
         end_ns = end_ns if end_ns is not None else start_ns
         start = _iso_ms(start_ns // 1_000_000) if start_ns is not None else self.now
         end = _iso_ms(end_ns // 1_000_000) if end_ns is not None else self.now
-        status = span.get("status") if isinstance(span.get("status"), dict) else {}
-        assert isinstance(status, dict)
+        status = span.get("status")
+        if not isinstance(status, dict):
+            status = {}
         observation_type = _observation_type(
             attrs, resource, scope.get("name"), scope.get("version")
         )
@@ -654,44 +722,45 @@ class _Converter:
             # The server drops span events; the collector keeps them (an exception's type,
             # message and stack trace) under metadata "events" so they can be read back.
             observation_metadata["events"] = events
-        body: dict[str, Any] = {
-            "id": span_id,
-            "traceId": trace_id,
+        # Fields left out when None, as the server leaves out undefined ones.
+        body: dict[str, Any] = {"id": span_id, "traceId": trace_id}
+        fields: tuple[tuple[str, Any], ...] = (
             # Verbatim, as the server does: a root marked as_root (a continued trace) keeps
             # its remote parent's id; being the root decides the trace-create, not this.
-            "parentObservationId": parent,
-            "name": _first(
-                attrs,
-                (
-                    "gen_ai.tool.name",
-                    "genkit:name",
-                    "logfire.msg",
-                    "ai.toolCall.name",
-                    "ai.operationId",
-                ),
-            )
-            or span.get("name"),
-            "startTime": start,
-            "input": observation_input,
-            "output": observation_output,
-            "metadata": observation_metadata,
-            "level": _level(attrs, status, self.mode),
-            "statusMessage": attrs.get("langfuse.observation.status_message")
-            or status.get("message")
-            or None,
-            "version": version,
-            "environment": environment,
-        }
+            ("parentObservationId", parent),
+            (
+                "name",
+                (None if attrs.keys().isdisjoint(_NAME_KEYSET) else _first(attrs, _NAME_KEYS))
+                or span.get("name"),
+            ),
+            ("startTime", start),
+            ("input", observation_input),
+            ("output", observation_output),
+            ("metadata", observation_metadata),
+            ("level", _level(attrs, status, self.mode)),
+            (
+                "statusMessage",
+                attrs.get("langfuse.observation.status_message") or status.get("message") or None,
+            ),
+            ("version", version),
+            ("environment", environment),
+        )
+        for key, value in fields:
+            if value is not None:
+                body[key] = value
         if observation_type != "EVENT":
             body["endTime"] = end
         if observation_type in _GENERATION_BODY_TYPES:
-            body["model"] = _first(attrs, _MODEL_KEYS)
-            body["modelParameters"] = _model_parameters(attrs)
-            body["usageDetails"] = _usage_details(attrs)
-            body["costDetails"] = _cost_details(attrs)
-            body["completionStartTime"] = _completion_start(
-                attrs.get("langfuse.observation.completion_start_time")
-            )
+            generation: list[tuple[str, Any]] = [
+                ("model", _first(attrs, _MODEL_KEYS)),
+                ("modelParameters", _model_parameters(attrs)),
+                ("usageDetails", _usage_details(attrs)),
+                ("costDetails", _cost_details(attrs)),
+                (
+                    "completionStartTime",
+                    _completion_start(attrs.get("langfuse.observation.completion_start_time")),
+                ),
+            ]
             if observation_type == "GENERATION":
                 prompt_name = _first(
                     attrs, ("langfuse.observation.prompt.name", "langfuse.prompt.name")
@@ -700,14 +769,17 @@ class _Converter:
                     attrs, ("langfuse.observation.prompt.version", "langfuse.prompt.version")
                 )
                 if prompt_name is not None or prompt_version is not None:
-                    body["promptName"] = prompt_name
-                    body["promptVersion"] = prompt_version
-        body = {key: value for key, value in body.items() if value is not None}
+                    generation += [("promptName", prompt_name), ("promptVersion", prompt_version)]
+            for key, value in generation:
+                if value is not None:
+                    body[key] = value
         self.events.append((self.envelope(f"{observation_type.lower()}-create", body), False))
         self.first_seen.setdefault(trace_id, (start, environment))
 
         # Trace-level attributes may sit on any span.
-        trace_body = self.trace_fields(attrs, resource, encodes_metadata(scope))
+        if not is_root and not self.has_trace_keys(attrs):
+            return
+        trace_body = self.trace_fields(attrs, resource, encodes_metadata(scope), environment)
         if is_root:
             trace_body.setdefault("name", span.get("name"))
             trace_metadata = dict(trace_body.get("metadata") or {})
@@ -717,8 +789,6 @@ class _Converter:
                 trace_body.setdefault("input", observation_input)
                 trace_body.setdefault("output", observation_output)
             trace_body["timestamp"] = start
-        elif not self.has_trace_keys(attrs):
-            return
         trace_body["id"] = trace_id
         trace_body = {key: value for key, value in trace_body.items() if value is not None}
         earlier = self.trace_bodies.get(trace_id)
@@ -737,8 +807,13 @@ class _Converter:
         return any(key.startswith("langfuse.trace.metadata") for key in attrs)
 
     def trace_fields(
-        self, attrs: dict[str, Any], resource: dict[str, Any], encoded: bool = False
+        self,
+        attrs: dict[str, Any],
+        resource: dict[str, Any],
+        encoded: bool,
+        environment: Any,
     ) -> dict[str, Any]:
+        """The trace-level fields a span's attributes set (``environment``: the span's)."""
         fields: dict[str, Any] = {}
         name = attrs.get("langfuse.trace.name")
         if name:
@@ -768,31 +843,20 @@ class _Converter:
             fields["userId"] = _js_string(user_id)
         if session_id is not None:
             fields["sessionId"] = _js_string(session_id)
-        tags = _tags(
-            _first(
-                attrs,
-                (
-                    "langfuse.trace.tags",
-                    "langfuse.tags",
-                    "langfuse.observation.metadata.langfuse_tags",
-                    "langfuse.trace.metadata.langfuse_tags",
-                    "ai.telemetry.metadata.tags",
-                    "tag.tags",
-                ),
-            )
-        )
-        if tags:
-            fields["tags"] = tags
-        public = _first(attrs, ("langfuse.trace.public", "langfuse.public"))
-        if public is not None:
-            fields["public"] = public in (True, "true")
+        if not attrs.keys().isdisjoint(_TAGS_KEYSET):
+            tags = _tags(_first(attrs, _TAGS_KEYS))
+            if tags:
+                fields["tags"] = tags
+        if not attrs.keys().isdisjoint(_PUBLIC_KEYSET):
+            public = _first(attrs, _PUBLIC_KEYS)
+            if public is not None:
+                fields["public"] = public in (True, "true")
         release = attrs.get("langfuse.release") or resource.get("langfuse.release")
         if release:
             fields["release"] = release
         version = attrs.get("langfuse.version") or resource.get("service.version")
         if version:
             fields["version"] = version
-        environment = _environment(attrs, resource)
         if environment is not None:
             fields["environment"] = environment
         # The resource is shared by every span of its entry: its part is read once.

@@ -69,7 +69,12 @@ def _value(value: Any) -> Any:
 def _attributes(items: Any) -> PlainAttributes:
     result = PlainAttributes()
     for item in items:
-        result[item.key] = _value(item.value)
+        value = item.value
+        # Most attributes are strings: read inline, without a call per attribute.
+        if value.WhichOneof("value") == "string_value":
+            result[item.key] = value.string_value
+        else:
+            result[item.key] = _value(value)
     return result
 
 

@@ -126,29 +126,29 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _path_values(path: str) -> Any:
-    parts = path[2:].split(".")
-    if len(parts) == 1:
-        key = parts[0]
-        return lambda doc: _plain(doc.get(key))
+def _row_of(columns: dict[str, str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    # Top-level fields are read in one C call (map over doc.get); the few nested ones after.
+    # Columns keep their order: the top-level ones first, then each nested one at its place.
+    paths = [path[2:].split(".") for path in columns.values()]
+    top = [parts[0] for parts in paths if len(parts) == 1]
+    nested = [(index, parts) for index, parts in enumerate(paths) if len(parts) > 1]
 
-    def nested(doc: dict[str, Any]) -> Any:
-        value: Any = doc
-        for part in parts:
-            value = value.get(part) if isinstance(value, dict) else None
-        return _plain(value)
+    def row(doc: dict[str, Any]) -> tuple[Any, ...]:
+        values = [
+            value if value is None or type(value) is str else _plain(value)
+            for value in map(doc.get, top)
+        ]
+        for index, parts in nested:
+            value: Any = doc
+            for part in parts:
+                value = value.get(part) if isinstance(value, dict) else None
+            values.insert(index, _plain(value))
+        return (doc["id"], *values, dumps(doc))
 
-    return nested
+    return row
 
 
 #: Per table: a function of a document giving its row (``id``, the columns, ``doc``).
-ROW_OF: Final[dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {}
-for _table, _columns in COLUMNS.items():
-    _getters = [_path_values(path) for path in _columns.values()]
-
-    def _row(
-        doc: dict[str, Any], getters: list[Callable[[dict[str, Any]], Any]] = _getters
-    ) -> tuple[Any, ...]:
-        return (doc["id"], *[get(doc) for get in getters], dumps(doc))
-
-    ROW_OF[_table] = _row
+ROW_OF: Final[dict[str, Callable[[dict[str, Any]], tuple[Any, ...]]]] = {
+    table: _row_of(columns) for table, columns in COLUMNS.items()
+}

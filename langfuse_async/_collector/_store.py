@@ -5,8 +5,10 @@ Every accepted event is kept in ``events`` under its entity and envelope id, so 
 request's events in one transaction and then rebuilds each entity it touched once (see
 :mod:`._merge`): an entity seen for the first time is merged from the request's events alone,
 one that existed is re-read in one query per request. The costly part of a write (encoding
-the events, merging new entities) is :func:`prepare_write`, a pure function the server runs
-where it validates, off the store's thread; :meth:`Store.write` then only writes. Entities are
+the events, merging new entities) is :func:`._prepare.prepare_write`, a pure function the
+server runs where it validates, off the store's thread; :meth:`Store.write` then only writes.
+An entity written by one event keeps that event's payload in its document only (see
+:data:`._prepare.FROM_DOC`), completed here when another event arrives. Entities are
 kept as JSON documents in the public API's field names, next to the columns reads filter,
 sort and page on in SQL.
 
@@ -19,13 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import dataclasses
+import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from ._merge import merge_events
+from ._prepare import (
+    FROM_DOC,
+    TABLE_OF,
+    PendingEvent,
+    PreparedRow,
+    PreparedWrite,
+    complete_event,
+    prepare_write,
+)
 from ._queries import Queries, TraceSummary
 from ._sqlite import (
     APPLICATION_ID,
@@ -39,12 +51,13 @@ from ._sqlite import (
     loads,
     marks,
 )
-from ._validate import UPDATE_TYPES, entity_of, timestamp_ms
 from ._web_queries import WebQueries
 
 __all__ = [
     "APPLICATION_ID",
     "AsyncStore",
+    "FROM_DOC",
+    "MAX_QUEUED_WRITES",
     "ForeignDatabase",
     "PendingEvent",
     "PreparedRow",
@@ -56,105 +69,14 @@ __all__ = [
 
 T = TypeVar("T")
 
+logger = logging.getLogger("langfuse_async")
 
-@dataclasses.dataclass(frozen=True)
-class PendingEvent:
-    """A validated event ready to be stored.
-
-    Attributes:
-        event: The kept event: ``{"id", "type", "timestamp", "body"}``.
-        shallow: Store it only when its entity has no event yet (the OTLP converter's
-            placeholder trace, which must never overwrite a real one).
-    """
-
-    event: dict[str, Any]
-    shallow: bool = False
-
-    @property
-    def entity(self) -> str:
-        """The entity type the event writes."""
-        return entity_of(self.event["type"])
-
-    @property
-    def body_id(self) -> str | None:
-        """The entity id, or None when the body has none (then nothing is stored)."""
-        body_id = self.event["body"].get("id")
-        return body_id if isinstance(body_id, str) and body_id else None
+#: Writes queued on the store's thread at most, not yet run (see :meth:`AsyncStore.queue`).
+MAX_QUEUED_WRITES: Final = 4
 
 
 class ForeignDatabase(ValueError):
     """The SQLite file exists but was not written by the collector."""
-
-
-#: One event row as prepared: entity, body id, envelope id, type, envelope time (epoch ms),
-#: whether it is an update, whether it is shallow, and the event as JSON.
-PreparedRow = tuple[str, str, str, str, float, int, bool, str]
-
-
-@dataclasses.dataclass(frozen=True)
-class PreparedWrite:
-    """A request's events made ready to store: the costly work done, off the store's thread.
-
-    Built by :func:`prepare_write` (pure, picklable: a worker process builds it), written by
-    :meth:`Store.write`. Every entity's document is merged here from this request's events
-    alone, which is exactly what the store writes for an entity that had no event before;
-    for one that had, the store merges it again from all its stored events.
-
-    Attributes:
-        rows: One per event with a body id, in arrival order.
-        docs: Per ``(entity, body id)``: its table row (id, read columns, JSON document)
-            merged from ``rows`` alone.
-    """
-
-    rows: list[PreparedRow]
-    docs: dict[tuple[str, str], tuple[Any, ...]]
-
-
-_TABLES = {"trace": "traces", "observation": "observations", "score": "scores"}
-
-
-def prepare_write(pending: Iterable[PendingEvent]) -> PreparedWrite:
-    """Encode events and merge the entities they write, as if none existed yet (pure).
-
-    Events without a body id are left out, as the server skips them.
-    """
-    rows: list[PreparedRow] = []
-    # Repeated envelope ids (a retried event within a request) replace the earlier copy but
-    # keep its place in the processing order, as the store's upsert does.
-    kept: dict[tuple[str, str, str], tuple[tuple[float, int, int], dict[str, Any]]] = {}
-    for item in pending:
-        body_id = item.body_id
-        if body_id is None:
-            continue
-        entity = item.entity
-        event = {**item.event, "placeholder": True} if item.shallow else item.event
-        ts_ms = timestamp_ms(event["timestamp"])
-        is_update = 1 if event["type"] in UPDATE_TYPES else 0
-        rows.append(
-            (
-                entity,
-                body_id,
-                event["id"],
-                event["type"],
-                ts_ms,
-                is_update,
-                item.shallow,
-                dumps(event),
-            )
-        )
-        key = (entity, body_id, event["id"])
-        earlier = kept.get(key)
-        seq = earlier[0][2] if earlier is not None else len(kept)
-        kept[key] = ((ts_ms, is_update, seq), event)
-    by_entity: dict[tuple[str, str], list[tuple[tuple[float, int, int], dict[str, Any]]]] = {}
-    for (entity, body_id, _), entry in kept.items():
-        by_entity.setdefault((entity, body_id), []).append(entry)
-    docs: dict[tuple[str, str], tuple[Any, ...]] = {}
-    for (entity, body_id), entries in by_entity.items():
-        entries.sort(key=lambda entry: entry[0])
-        doc = merge_events(entity, body_id, [event for _, event in entries])
-        docs[(entity, body_id)] = ROW_OF[_TABLES[entity]](doc)
-    return PreparedWrite(rows, docs)
 
 
 class Store(Queries, WebQueries):
@@ -269,9 +191,15 @@ class Store(Queries, WebQueries):
                 is_update,
                 shallow,
                 text,
+                compact,
             ) in prepared.rows:
                 if shallow and (entity, body_id) in existing:
                     continue
+                if compact and (entity, body_id) in existing:
+                    # The entity had events: it is merged again, so this one is kept whole
+                    # (its document was merged from this request alone).
+                    doc = loads(prepared.docs[(entity, body_id)][-1])
+                    text = dumps(complete_event(loads(text), doc))
                 key = (entity, body_id, envelope_id)
                 earlier = rows.get(key)
                 if earlier is None:
@@ -332,25 +260,77 @@ class Store(Queries, WebQueries):
                 docs[key] = prepared[key]
         for entity, ids in old.items():
             events: dict[str, list[tuple[tuple[float, int, int], dict[str, Any]]]] = {}
+            partial: list[tuple[str, str, dict[str, Any]]] = []
             for chunk in chunks(ids):
-                for body_id, ts, is_update, seq, text in self._conn.execute(
-                    "SELECT body_id, ts_ms, is_update, seq, event FROM events WHERE entity = ?"
-                    f" AND body_id IN ({marks(len(chunk))})",
+                for body_id, envelope_id, ts, is_update, seq, text in self._conn.execute(
+                    "SELECT body_id, envelope_id, ts_ms, is_update, seq, event FROM events"
+                    f" WHERE entity = ? AND body_id IN ({marks(len(chunk))})",
                     (entity, *chunk),
                 ):
-                    events.setdefault(body_id, []).append(((ts, is_update, seq), loads(text)))
-            row_of = ROW_OF[_TABLES[entity]]
+                    event = loads(text)
+                    if FROM_DOC in event:
+                        partial.append((body_id, envelope_id, event))
+                    events.setdefault(body_id, []).append(((ts, is_update, seq), event))
+            if partial:
+                self._complete_stored(entity, partial)
+            row_of = ROW_OF[TABLE_OF[entity]]
             for body_id, entries in events.items():
                 entries.sort(key=lambda entry: entry[0])
                 docs[(entity, body_id)] = row_of(
                     merge_events(entity, body_id, [event for _, event in entries])
                 )
-        by_table: dict[str, list[tuple[Any, ...]]] = {table: [] for table in _TABLES.values()}
+        by_table: dict[str, list[tuple[Any, ...]]] = {table: [] for table in TABLE_OF.values()}
         for (entity, _), doc_row in docs.items():
             if doc_row is not None:
-                by_table[_TABLES[entity]].append(doc_row)
+                by_table[TABLE_OF[entity]].append(doc_row)
         for table, table_rows in by_table.items():
             self._write_docs(table, table_rows)
+
+    def stored_events(self) -> list[tuple[str, str, float, int, int, dict[str, Any]]]:
+        """Every stored event, whole, as ``(entity, body id, ts_ms, is_update, seq, event)``.
+
+        Events stored without what their entity's document holds come back completed: this
+        is what a merge of an entity reads (tests rebuild every document from it).
+        """
+        result = []
+        docs: dict[tuple[str, str], dict[str, Any]] = {}
+        for entity, body_id, ts, is_update, seq, text in self._conn.execute(
+            "SELECT entity, body_id, ts_ms, is_update, seq, event FROM events ORDER BY rowid"
+        ):
+            event = loads(text)
+            if FROM_DOC in event:
+                key = (entity, body_id)
+                if key not in docs:
+                    [(doc,)] = self._conn.execute(
+                        f"SELECT doc FROM {TABLE_OF[entity]} WHERE id = ?", (body_id,)
+                    ).fetchall()
+                    docs[key] = loads(doc)
+                event = complete_event(event, docs[key])
+            result.append((entity, body_id, ts, is_update, seq, event))
+        return result
+
+    def _complete_stored(self, entity: str, partial: list[tuple[str, str, dict[str, Any]]]) -> None:
+        """Complete stored events that left fields to their entity's document, and store them
+        whole: the document is about to be merged again from more than that one event."""
+        table = TABLE_OF[entity]
+        ids = list(dict.fromkeys(body_id for body_id, _, _ in partial))
+        docs: dict[str, dict[str, Any]] = {}
+        for chunk in chunks(ids):
+            docs.update(
+                (row[0], loads(row[1]))
+                for row in self._conn.execute(
+                    f"SELECT id, doc FROM {table} WHERE id IN ({marks(len(chunk))})", chunk
+                )
+            )
+        self._conn.executemany(
+            "UPDATE events SET event = ? WHERE entity = ? AND body_id = ? AND envelope_id = ?",
+            [
+                # A document is written with every event; were one missing, the event would
+                # merge without the fields it left to it rather than fail the write.
+                (dumps(complete_event(event, docs.get(body_id, {}))), entity, body_id, envelope_id)
+                for body_id, envelope_id, event in partial
+            ],
+        )
 
     def _write_docs(self, table: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
@@ -378,6 +358,7 @@ class AsyncStore:
             max_workers=1, thread_name_prefix="langfuse-collector-db"
         )
         self._store: Store | None = None
+        self._queue_slots = asyncio.Semaphore(MAX_QUEUED_WRITES)
 
     async def open(self) -> None:
         """Open the database on the store thread."""
@@ -401,3 +382,31 @@ class AsyncStore:
         if store is None:
             raise RuntimeError("the collector's store is not open")
         return await self._run_raw(lambda: fn(store))
+
+    async def queue(self, fn: Callable[[Store], object], what: str) -> None:
+        """Queue ``fn(store)`` on the store thread without waiting for it to run.
+
+        The thread runs calls in the order they came, so whatever is run or queued after this
+        returns (every read) sees what ``fn`` wrote. At most :data:`MAX_QUEUED_WRITES` calls
+        wait at a time: past that, this waits for a slot (the client waits for its answer).
+        A failure is logged, naming ``what`` was written.
+        """
+        store = self._store
+        if store is None:
+            raise RuntimeError("the collector's store is not open")
+        await self._queue_slots.acquire()
+        loop = asyncio.get_running_loop()
+
+        def done(future: concurrent.futures.Future[object]) -> None:
+            exc = None if future.cancelled() else future.exception()
+            if exc is not None:
+                logger.error("collector: storing %s failed", what, exc_info=exc)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits
+                loop.call_soon_threadsafe(self._queue_slots.release)
+
+        try:
+            future = self._executor.submit(fn, store)
+        except BaseException:
+            self._queue_slots.release()
+            raise
+        future.add_done_callback(done)

@@ -175,6 +175,11 @@ def timestamp_ms(value: str) -> float:
     return epoch * 1000.0 + millis
 
 
+@functools.lru_cache(maxsize=1024)
+def _second_text(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
 def format_epoch_ms(epoch_ms: float) -> str:
     """Render epoch milliseconds like ``Date.prototype.toISOString()``.
 
@@ -182,9 +187,9 @@ def format_epoch_ms(epoch_ms: float) -> str:
     """
     whole_ms = int(epoch_ms // 1)
     if 0 <= whole_ms < _YEAR_10000_MS:
-        # The common case, in C: 1970 to 9999.
+        # The common case, in C: 1970 to 9999 (the spans of an export share their seconds).
         seconds, millis = divmod(whole_ms, 1000)
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+        return f"{_second_text(seconds)}.{millis:03d}Z"
     days, ms_of_day = divmod(whole_ms, 86_400_000)
     year, month, day = _civil_from_days(days)
     seconds, millis = divmod(ms_of_day, 1000)
@@ -292,6 +297,12 @@ Checker = Callable[[object, Path, list[Issue]], object]
 #: objects skip them for absent keys, which is most of a schema for most bodies.
 _OPTIONAL: set[Checker] = set()
 
+#: Per checker, where one is cheap: a test of a present value that is True only when the
+#: checker would keep that very value and report nothing. The fast path of
+#: :func:`validate_event` runs these instead of the checkers (no issue paths are built); any
+#: value they do not accept sends the event through the full checks, which report it.
+_ACCEPTS: dict[Checker, Callable[[object], bool]] = {}
+
 
 def _nullish(check: Checker) -> Checker:
     def run(value: object, path: Path, issues: list[Issue]) -> object:
@@ -300,6 +311,9 @@ def _nullish(check: Checker) -> Checker:
         return check(value, path, issues)
 
     _OPTIONAL.add(run)
+    inner = _ACCEPTS.get(check)
+    if inner is not None:
+        _ACCEPTS[run] = lambda value: value is None or inner(value)
     return run
 
 
@@ -337,11 +351,27 @@ def _string(
             issues.append(_custom(path, "ID cannot contain carriage return characters"))
         return value
 
+    def accepts(value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        if no_cr and "\r" in value:
+            return False
+        if min_length is None and max_length is None:
+            return True
+        # An ASCII string's UTF-16 length is its length; others are measured as JavaScript does.
+        length = len(value) if value.isascii() else _js_length(value)
+        return (min_length is None or length >= min_length) and (
+            max_length is None or length <= max_length
+        )
+
+    _ACCEPTS[run] = accepts
     return run
 
 
 _id = _string(min_length=1, max_length=800, no_cr=True)
+_ID_ACCEPTS: Final = _ACCEPTS[_id]
 _plain_string = _string()
+_NULLISH_PLAIN_STRING: Final = _nullish(_plain_string)
 
 
 def _datetime(value: object, path: Path, issues: list[Issue]) -> object:
@@ -360,6 +390,14 @@ def _datetime(value: object, path: Path, issues: list[Issue]) -> object:
             }
         )
     return value
+
+
+def _datetime_accepts(value: object) -> bool:
+    return isinstance(value, str) and _DATETIME_RE.fullmatch(value) is not None
+
+
+_ACCEPTS[_datetime] = _datetime_accepts
+_NULLISH_DATETIME: Final = _nullish(_datetime)
 
 
 def _number(*, integer: bool = False, nonnegative: bool = False) -> Checker:
@@ -409,6 +447,9 @@ def _number(*, integer: bool = False, nonnegative: bool = False) -> Checker:
             )
         return int(value) if integer else value  # type: ignore[call-overload]
 
+    if not integer:
+        # Integers are converted (2.0 is kept as 2): the fast path runs their checker.
+        _ACCEPTS[run] = lambda value: _is_number(value) and not (nonnegative and value < 0)  # type: ignore[operator]
     return run
 
 
@@ -419,6 +460,9 @@ def _boolean(value: object, path: Path, issues: list[Issue]) -> object:
     return value
 
 
+_ACCEPTS[_boolean] = lambda value: isinstance(value, bool)
+
+
 def _enum(values: tuple[str, ...]) -> Checker:
     def run(value: object, path: Path, issues: list[Issue]) -> object:
         if value not in values:
@@ -426,6 +470,7 @@ def _enum(values: tuple[str, ...]) -> Checker:
             return MISSING
         return value
 
+    _ACCEPTS[run] = lambda value: value in values
     return run
 
 
@@ -434,6 +479,7 @@ def _any(value: object, path: Path, issues: list[Issue]) -> object:
 
 
 _OPTIONAL.add(_any)
+_ACCEPTS[_any] = lambda value: True
 
 
 def _string_array(value: object, path: Path, issues: list[Issue]) -> object:
@@ -444,6 +490,11 @@ def _string_array(value: object, path: Path, issues: list[Issue]) -> object:
         if not isinstance(item, str):
             issues.append(_invalid_type("string", item, [*path, index]))
     return value
+
+
+_ACCEPTS[_string_array] = lambda value: (
+    isinstance(value, list) and all(isinstance(item, str) for item in value)
+)
 
 
 def _model_parameter(value: object) -> bool:
@@ -610,17 +661,17 @@ def _check_object(
 
 _TRACE_BODY: dict[str, Checker] = {
     "id": _nullish(_id),
-    "timestamp": _nullish(_datetime),
+    "timestamp": _NULLISH_DATETIME,
     "name": _nullish(_string(max_length=1000)),
-    "externalId": _nullish(_plain_string),
+    "externalId": _NULLISH_PLAIN_STRING,
     "input": _any,
     "output": _any,
-    "sessionId": _nullish(_plain_string),
-    "userId": _nullish(_plain_string),
+    "sessionId": _NULLISH_PLAIN_STRING,
+    "userId": _NULLISH_PLAIN_STRING,
     "environment": _any,
     "metadata": _any,
-    "release": _nullish(_plain_string),
-    "version": _nullish(_plain_string),
+    "release": _NULLISH_PLAIN_STRING,
+    "version": _NULLISH_PLAIN_STRING,
     "public": _nullish(_boolean),
     "tags": _nullish(_string_array),
 }
@@ -628,38 +679,38 @@ _TRACE_BODY: dict[str, Checker] = {
 _OBSERVATION_BASE: dict[str, Checker] = {
     "traceId": _nullish(_id),
     "environment": _any,
-    "name": _nullish(_plain_string),
-    "startTime": _nullish(_datetime),
+    "name": _NULLISH_PLAIN_STRING,
+    "startTime": _NULLISH_DATETIME,
     "metadata": _any,
     "input": _any,
     "output": _any,
     "level": _nullish(_enum(LEVELS)),
-    "statusMessage": _nullish(_plain_string),
-    "parentObservationId": _nullish(_plain_string),
-    "version": _nullish(_plain_string),
+    "statusMessage": _NULLISH_PLAIN_STRING,
+    "parentObservationId": _NULLISH_PLAIN_STRING,
+    "version": _NULLISH_PLAIN_STRING,
     "id": _id,
 }
-_SPAN_BODY: dict[str, Checker] = {**_OBSERVATION_BASE, "endTime": _nullish(_datetime)}
+_SPAN_BODY: dict[str, Checker] = {**_OBSERVATION_BASE, "endTime": _NULLISH_DATETIME}
 _GENERATION_BODY: dict[str, Checker] = {
     **_SPAN_BODY,
-    "completionStartTime": _nullish(_datetime),
-    "model": _nullish(_plain_string),
+    "completionStartTime": _NULLISH_DATETIME,
+    "model": _NULLISH_PLAIN_STRING,
     "modelParameters": _nullish(_model_parameters(legacy=False)),
     "usage": _nullish(_usage),
     "usageDetails": _nullish(_usage_details),
     "costDetails": _nullish(_cost_details),
-    "promptName": _nullish(_plain_string),
+    "promptName": _NULLISH_PLAIN_STRING,
     "promptVersion": _nullish(_number(integer=True)),
 }
 _LEGACY_OBSERVATION_BODY: dict[str, Checker] = {
     "id": _nullish(_id),
     "traceId": _nullish(_id),
     "type": _enum(("GENERATION", "SPAN", "EVENT")),
-    "name": _nullish(_plain_string),
-    "startTime": _nullish(_datetime),
-    "endTime": _nullish(_datetime),
-    "completionStartTime": _nullish(_datetime),
-    "model": _nullish(_plain_string),
+    "name": _NULLISH_PLAIN_STRING,
+    "startTime": _NULLISH_DATETIME,
+    "endTime": _NULLISH_DATETIME,
+    "completionStartTime": _NULLISH_DATETIME,
+    "model": _NULLISH_PLAIN_STRING,
     "modelParameters": _nullish(_model_parameters(legacy=True)),
     "input": _any,
     "output": _any,
@@ -667,24 +718,24 @@ _LEGACY_OBSERVATION_BODY: dict[str, Checker] = {
     "usageDetails": _nullish(_usage_details),
     "costDetails": _nullish(_cost_details),
     "metadata": _any,
-    "parentObservationId": _nullish(_plain_string),
+    "parentObservationId": _NULLISH_PLAIN_STRING,
     "level": _nullish(_enum(LEVELS)),
-    "statusMessage": _nullish(_plain_string),
-    "version": _nullish(_plain_string),
+    "statusMessage": _NULLISH_PLAIN_STRING,
+    "version": _NULLISH_PLAIN_STRING,
 }
 _SCORE_BASE: dict[str, Checker] = {
     "id": _nullish(_id),
     "name": _string(min_length=1),
-    "traceId": _nullish(_plain_string),
-    "sessionId": _nullish(_plain_string),
-    "datasetRunId": _nullish(_plain_string),
+    "traceId": _NULLISH_PLAIN_STRING,
+    "sessionId": _NULLISH_PLAIN_STRING,
+    "datasetRunId": _NULLISH_PLAIN_STRING,
     "environment": _any,
-    "observationId": _nullish(_plain_string),
-    "comment": _nullish(_plain_string),
+    "observationId": _NULLISH_PLAIN_STRING,
+    "comment": _NULLISH_PLAIN_STRING,
     "metadata": _any,
     "source": _nullish(_enum(SCORE_SOURCES)),
-    "configId": _nullish(_plain_string),
-    "queueId": _nullish(_plain_string),
+    "configId": _NULLISH_PLAIN_STRING,
+    "queueId": _NULLISH_PLAIN_STRING,
 }
 
 
@@ -826,8 +877,141 @@ _EVENT_TYPES: Final = frozenset(
 )
 
 
+#: A schema made ready for the fast path: per key, its accept test (None: run the checker)
+#: and the checker; and the keys that must be present. The most common accept tests are
+#: marked by these stand-ins instead, so that the fast path tests them inline.
+_Plan = tuple[dict[str, tuple[Any, Checker]], frozenset[str]]
+_KEEP: Final = "keep"  # any value
+_NULL_OR_STRING: Final = "null-or-string"
+_NULL_OR_DATETIME: Final = "null-or-datetime"
+
+
+def _plan(schema: dict[str, Checker]) -> _Plan:
+    entries: dict[str, tuple[Any, Checker]] = {}
+    for key, check in schema.items():
+        accepts: Any = _ACCEPTS.get(check)
+        if check is _any:
+            accepts = _KEEP
+        elif check is _NULLISH_PLAIN_STRING:
+            accepts = _NULL_OR_STRING
+        elif check is _NULLISH_DATETIME:
+            accepts = _NULL_OR_DATETIME
+        entries[key] = (accepts, check)
+    return entries, frozenset(key for key, check in schema.items() if check not in _OPTIONAL)
+
+
+_FAST_SCHEMAS: Final = {
+    schema_id: (schema, _plan(schema))
+    for schema_id, schema in (
+        ("trace", _TRACE_BODY),
+        ("legacy", _LEGACY_OBSERVATION_BODY),
+        ("generation", _GENERATION_BODY),
+        ("event", _OBSERVATION_BASE),
+        ("span", _SPAN_BODY),
+    )
+}
+_SCHEMA_OF_TYPE: Final = {
+    "trace-create": "trace",
+    "observation-create": "legacy",
+    "observation-update": "legacy",
+    "event-create": "event",
+    "span-create": "span",
+    "span-update": "span",
+    **{event_type: "generation" for event_type in _GENERATION_BODY_TYPES},
+}
+#: Checked values need no issue paths on the fast path: a failure there is checked again.
+_NO_PATH: Final[Path] = []
+
+
+def _fast_object(value: dict[str, Any], plan: _Plan) -> dict[str, Any] | None:
+    """:func:`_check_object` for a value with no issue, or None when there may be one.
+
+    It walks the value's keys rather than the schema's (bodies set few of them), so the kept
+    keys follow the value's order; every reader of a kept body looks its keys up by name.
+    """
+    entries, required = plan
+    if not required <= value.keys():
+        return None
+    kept: dict[str, Any] = {}
+    for key, item in value.items():
+        entry = entries.get(key)
+        if entry is None:
+            continue  # not in the schema: stripped
+        accepts, check = entry
+        if accepts is _KEEP:
+            kept[key] = item
+            continue
+        if accepts is _NULL_OR_STRING:
+            if item is None or isinstance(item, str):
+                kept[key] = item
+                continue
+            return None
+        if accepts is _NULL_OR_DATETIME:
+            if item is None or (isinstance(item, str) and _DATETIME_RE.fullmatch(item)):
+                kept[key] = item
+                continue
+            return None
+        if accepts is not None:
+            if not accepts(item):
+                return None
+            kept[key] = item
+            continue
+        issues: list[Issue] = []
+        result = check(item, _NO_PATH, issues)
+        if issues:
+            return None
+        if result is not MISSING:
+            kept[key] = result
+    return kept
+
+
+@functools.lru_cache(maxsize=256)
+def _normalized_environment(value: str) -> str:
+    return normalize_environment(value)
+
+
+def _validate_fast(event: object) -> dict[str, Any] | None:
+    """The kept event when it is an observation or trace event that passes every check.
+
+    None when it is not, or may not be: :func:`validate_event` then checks it in full, so a
+    result here is always exactly what the full checks keep.
+    """
+    if not isinstance(event, dict):
+        return None
+    schema_id = _SCHEMA_OF_TYPE.get(event.get("type"))  # type: ignore[arg-type]
+    if schema_id is None:
+        return None
+    envelope_id = event.get("id")
+    timestamp = event.get("timestamp")
+    body = event.get("body")
+    if not (_ID_ACCEPTS(envelope_id) and _datetime_accepts(timestamp) and isinstance(body, dict)):
+        return None
+    schema, plan = _FAST_SCHEMAS[schema_id]
+    kept_body = _fast_object(body, plan)
+    if kept_body is None:
+        return None
+    if schema_id == "generation" and bool(kept_body.get("promptName")) != bool(
+        kept_body.get("promptVersion")
+    ):
+        return None
+    if schema is not _LEGACY_OBSERVATION_BODY:
+        environment = body.get("environment")
+        kept_body["environment"] = (
+            _normalized_environment(environment)
+            if isinstance(environment, str)
+            else normalize_environment(environment)
+        )
+    kept = {"id": envelope_id, "type": event["type"], "timestamp": timestamp, "body": kept_body}
+    if event.get("metadata") is not None:
+        kept["metadata"] = event["metadata"]
+    return kept
+
+
 def validate_event(event: object) -> dict[str, Any]:
     """Validate one ingestion event as the public route does.
+
+    A valid trace or observation event is kept by cheap precompiled tests; only an event that
+    fails one (or of another type) goes through the checks that report zod's issues.
 
     Args:
         event: One element of the request's ``batch`` array.
@@ -838,6 +1022,13 @@ def validate_event(event: object) -> dict[str, Any]:
     Raises:
         ValidationFailure: With the server's per-event status, message and error.
     """
+    fast = _validate_fast(event)
+    if fast is not None:
+        return fast
+    return _validate_full(event)
+
+
+def _validate_full(event: object) -> dict[str, Any]:
     issues: list[Issue] = []
     if not isinstance(event, dict):
         issues.append(_invalid_type("object", event, []))

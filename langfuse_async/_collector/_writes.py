@@ -367,7 +367,13 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
         )
     except _Answer as answer:
         return json_reply(answer.status, answer.body)
-    await state.store.run(lambda store: store.write(prepared))
+    # Answered once the write is queued, not run: the server too answers an export before
+    # its worker stores it, and every read queues behind this write on the store's thread,
+    # so it sees the spans. The exporter's next export is then prepared while this one is
+    # written.
+    await state.store.queue(
+        lambda store: store.write(prepared), f"an OTLP export of {len(keys)} span(s)"
+    )
     await state.on_accepted(keys)
     logger.info("collector: OTLP export of %d span(s) accepted", len(keys))
     return json_reply(200, _otlp_job(state.public_key, request))

@@ -604,3 +604,14 @@ async def test_int_and_double_values_as_strings_or_numbers(collector, http):
     assert metadata["not-a-number"] == "seven"
     assert (metadata["double-string"], metadata["double-nan"]) == (2.5, "NaN")
     assert (generation.prompt_name, generation.prompt_version) == ("qa", 3)
+
+
+@pytest.mark.parametrize("name, version", [(["langfuse-sdk"], "5.0.0"), ("langfuse-sdk", {"v": 5})])
+async def test_a_scope_name_or_version_of_any_json_type_keeps_its_spans(
+    collector, http, name, version
+):
+    body = export(span(ROOT, "root", {"langfuse.observation.type": "span"}))
+    body["resourceSpans"][0]["scopeSpans"][0]["scope"] = {"name": name, "version": version}
+    await send(http, collector, body)
+    [observation] = await collector.observations()
+    assert observation.id == ROOT and observation.metadata["scope"]["name"] == name

@@ -15,7 +15,13 @@ import pytest
 
 from langfuse_async._collector._merge import merge_events
 from langfuse_async._collector._sqlite import COLUMNS, ROW_OF, loads
-from langfuse_async._collector._store import PendingEvent, PreparedWrite, Store, prepare_write
+from langfuse_async._collector._store import (
+    FROM_DOC,
+    PendingEvent,
+    PreparedWrite,
+    Store,
+    prepare_write,
+)
 from langfuse_async._collector._validate import validate_event
 from langfuse_async._collector._writes import _prepare_export
 
@@ -148,10 +154,8 @@ def table_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
 def rebuilt(store: Store) -> dict[str, dict[str, tuple[Any, ...]]]:
     """Every entity merged afresh from all its stored events: the reference."""
     grouped: dict[tuple[str, str], list[tuple[tuple[float, int, int], dict[str, Any]]]] = {}
-    for entity, body_id, ts, is_update, seq, text in store._conn.execute(
-        "SELECT entity, body_id, ts_ms, is_update, seq, event FROM events"
-    ):
-        grouped.setdefault((entity, body_id), []).append(((ts, is_update, seq), loads(text)))
+    for entity, body_id, ts, is_update, seq, event in store.stored_events():
+        grouped.setdefault((entity, body_id), []).append(((ts, is_update, seq), event))
     result: dict[str, dict[str, tuple[Any, ...]]] = {table: {} for table in TABLES.values()}
     for (entity, body_id), entries in grouped.items():
         entries.sort(key=lambda entry: entry[0])
@@ -239,3 +243,55 @@ def test_events_without_a_body_id_are_left_out() -> None:
     store = Store(":memory:")
     assert store.write(prepared) == 0
     assert store._conn.execute("SELECT COUNT(*) FROM events").fetchone() == (0,)
+
+
+def compact_rows(store: Store) -> dict[tuple[str, str], int]:
+    """Per entity: how many of its stored events leave fields to its document."""
+    counts: dict[tuple[str, str], int] = {}
+    for entity, body_id, text in store._conn.execute("SELECT entity, body_id, event FROM events"):
+        if FROM_DOC in loads(text):
+            counts[(entity, body_id)] = counts.get((entity, body_id), 0) + 1
+    return counts
+
+
+def test_a_span_is_stored_once_and_completed_when_its_entity_merges_again() -> None:
+    store = Store(":memory:")
+    store.write(otlp(example()))
+    compact = compact_rows(store)
+    # Every span's input, output and metadata are in its document only.
+    assert ("observation", ROOT) in compact and ("trace", TRACE) in compact
+    [(text,)] = store._conn.execute(
+        "SELECT event FROM events WHERE entity = 'observation' AND body_id = ?", (ROOT,)
+    ).fetchall()
+    event = loads(text)
+    assert "metadata" not in event["body"] and "metadata" in event[FROM_DOC]
+    first = stored(store)
+    store.write(otlp(example()))  # re-sent: every entity now has two events
+    assert compact_rows(store) == {}  # the earlier rows were completed before the merge
+    assert stored(store) == rebuilt(store)
+    # Merging the same spans twice gives the same documents.
+    assert stored(store)["observations"] == first["observations"]
+
+
+def test_a_request_with_several_events_of_one_entity_stores_them_whole() -> None:
+    prepared = prepare_write(ingestion_batch(1))
+    per_entity: dict[tuple[str, str], int] = {}
+    for row in prepared.rows:
+        per_entity[(row[0], row[1])] = per_entity.get((row[0], row[1]), 0) + 1
+    for row in prepared.rows:
+        if per_entity[(row[0], row[1])] > 1:
+            assert row[-1] is False and FROM_DOC not in loads(row[-2])
+    assert any(count > 1 for count in per_entity.values())
+
+
+def test_a_changed_span_resent_alone_merges_its_own_payload() -> None:
+    # The second export's event is prepared as the span's only one; the store knows better
+    # (the span had an event) and keeps it whole, so its new output wins the merge.
+    store = Store(":memory:")
+    for output in ("first", "second"):
+        attrs = {"langfuse.observation.type": "span", "langfuse.observation.output": output}
+        store.write(otlp(export(span(ROOT, "root", attrs))))
+    [(doc,)] = store._conn.execute("SELECT doc FROM observations WHERE id = ?", (ROOT,)).fetchall()
+    assert json.loads(doc)["output"] == "second"
+    assert compact_rows(store) == {}
+    assert stored(store) == rebuilt(store)
