@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import anyio
-import anyio.lowlevel
 import pytest
 
 from langfuse_async._delivery.http import HttpClient
@@ -108,64 +106,25 @@ async def test_no_reply_is_a_retry_without_a_status() -> None:
         assert out.whole_request and out.status is None and out.failure == out.retry[0].message
 
 
-async def test_large_otlp_bodies_are_gzipped_in_slices_that_let_other_tasks_run() -> None:
-    import os
+class _Clock:
+    """A perf counter that advances by ``step`` seconds each time it is read."""
 
+    def __init__(self, step: float) -> None:
+        self.now = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+async def _gzip_counting_yields(
+    monkeypatch: pytest.MonkeyPatch, raw: bytes, turn: Callable[[], float], step: float
+) -> tuple[bytes, int]:
+    """Compress ``raw`` with a clock advancing ``step`` per read; return the body and yields."""
     from langfuse_async._delivery import sender as _sender
-    from langfuse_async._wire.otlp import gzip_body
 
-    # Incompressible enough to take several slices, and hex so a slice boundary means nothing.
-    raw = os.urandom(3 * _sender._GZIP_SLICE).hex().encode()
-    ticks = 0
-
-    async def other_task() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await anyio.lowlevel.checkpoint()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(other_task)
-        await anyio.lowlevel.checkpoint()
-        started = ticks
-        body = await _sender._gzip_sliced(raw)
-        tg.cancel_scope.cancel()
-    assert body == gzip_body(raw)  # the same bytes as the one-call compression
-    # The other task ran between the slices: the loop was never held for the whole body.
-    assert ticks - started >= len(raw) // _sender._GZIP_SLICE
-
-
-async def test_bodies_are_gzipped_one_at_a_time_so_their_slices_do_not_add_up() -> None:
-    import os
-
-    from langfuse_async._delivery import sender as _sender
-    from langfuse_async._delivery.pacing import SLICE_SECONDS
-    from langfuse_async._wire.otlp import gzip_body
-
-    raws = {name: os.urandom(3 * _sender._GZIP_SLICE).hex().encode() for name in "ab"}
-    slices: list[str] = []
-
-    def turn_of(name: str) -> Callable[[], float]:
-        def turn() -> float:
-            slices.append(name)
-            return SLICE_SECONDS
-
-        return turn
-
-    bodies = await asyncio.gather(*(_sender._gzip_sliced(raws[n], turn_of(n)) for n in "ab"))
-    assert bodies == [gzip_body(raws["a"]), gzip_body(raws["b"])]
-    assert slices == sorted(slices)  # all of one body's slices, then the other's
-    assert slices.count("a") == slices.count("b") == 6
-
-
-async def test_under_a_backlog_gzip_takes_longer_turns_and_keeps_the_same_bytes() -> None:
-    import os
-
-    from langfuse_async._delivery import sender as _sender
-    from langfuse_async._delivery.pacing import MAX_TURN_SECONDS, SLICE_SECONDS
-    from langfuse_async._wire.otlp import gzip_body
-
-    raw = os.urandom(8 * _sender._GZIP_SLICE).hex().encode()  # 16 slices
+    monkeypatch.setattr(_sender, "_perf_counter", _Clock(step))
     yields = 0
     real_sleep = asyncio.sleep
 
@@ -174,9 +133,73 @@ async def test_under_a_backlog_gzip_takes_longer_turns_and_keeps_the_same_bytes(
         yields += 1
         await real_sleep(delay)
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_sender.asyncio, "sleep", counting_sleep)
-        body = await _sender._gzip_sliced(raw, lambda: MAX_TURN_SECONDS)
-    assert body == gzip_body(raw)
-    per_turn = round(MAX_TURN_SECONDS / SLICE_SECONDS)
-    assert yields == -(-len(raw) // (per_turn * _sender._GZIP_SLICE))  # several slices a turn
+    monkeypatch.setattr(_sender.asyncio, "sleep", counting_sleep)
+    try:
+        body = await _sender._gzip_sliced(raw, turn)
+    finally:
+        monkeypatch.undo()
+    return body, yields
+
+
+async def test_large_otlp_bodies_are_gzipped_in_turns_that_let_other_tasks_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from langfuse_async._delivery import sender as _sender
+    from langfuse_async._delivery.pacing import SLICE_SECONDS
+    from langfuse_async._wire.otlp import gzip_body
+
+    # Incompressible enough to be slow, and hex so a chunk boundary means nothing.
+    raw = os.urandom(6 * _sender._GZIP_CHUNK).hex().encode()  # 12 chunks
+    chunks = -(-len(raw) // _sender._GZIP_CHUNK)
+    # Each chunk takes a whole turn by this clock: the loop gets a turn between any two.
+    body, yields = await _gzip_counting_yields(
+        monkeypatch, raw, lambda: SLICE_SECONDS, SLICE_SECONDS
+    )
+    assert body == gzip_body(raw)  # the same bytes as the one-call compression
+    assert yields == chunks - 1
+
+
+async def test_bodies_are_gzipped_one_at_a_time_so_their_turns_do_not_add_up() -> None:
+    import os
+
+    from langfuse_async._delivery import sender as _sender
+    from langfuse_async._delivery.pacing import SLICE_SECONDS
+    from langfuse_async._wire.otlp import gzip_body
+
+    raws = {name: os.urandom(6 * _sender._GZIP_CHUNK).hex().encode() for name in "ab"}
+    turns: list[str] = []
+
+    def turn_of(name: str) -> Callable[[], float]:
+        def turn() -> float:
+            turns.append(name)
+            return SLICE_SECONDS / 1000  # a turn per chunk or so: many turns each
+
+        return turn
+
+    bodies = await asyncio.gather(*(_sender._gzip_sliced(raws[n], turn_of(n)) for n in "ab"))
+    assert bodies == [gzip_body(raws["a"]), gzip_body(raws["b"])]
+    assert turns.count("a") > 1 and turns.count("b") > 1
+    assert turns == sorted(turns)  # all of one body's turns, then the other's
+
+
+async def test_under_a_backlog_gzip_takes_longer_turns_and_keeps_the_same_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+
+    from langfuse_async._delivery import sender as _sender
+    from langfuse_async._delivery.pacing import MAX_TURN_SECONDS, SLICE_SECONDS
+    from langfuse_async._wire.otlp import gzip_body
+
+    raw = os.urandom(6 * _sender._GZIP_CHUNK).hex().encode()  # 12 chunks
+    # A chunk takes a slice of time by this clock; a backlog's turn holds two and a half.
+    short_body, short = await _gzip_counting_yields(
+        monkeypatch, raw, lambda: SLICE_SECONDS, SLICE_SECONDS
+    )
+    long_body, long = await _gzip_counting_yields(
+        monkeypatch, raw, lambda: MAX_TURN_SECONDS, SLICE_SECONDS
+    )
+    assert short_body == long_body == gzip_body(raw)
+    assert long < short / 2
