@@ -23,6 +23,14 @@ from collections.abc import Sequence
 
 import anyio
 
+try:
+    # anyio imports its asyncio backend when first used, about 15 ms of work: imported with
+    # the package instead, so that a client's first flush() or idle worker does not stall the
+    # event loop that long.
+    import anyio._backends._asyncio
+except ImportError:  # a future anyio that moved it: first use imports it, as before
+    pass
+
 from .._clock import now_ns
 from .._config import Config
 from .._outcomes import Reason

@@ -44,3 +44,16 @@ def test_in_flight_items_are_not_tracked_by_the_cycle_collector() -> None:
     item.ingestion = b"{}"
     assert not gc.is_tracked(item)
     assert item.size == item.taken_size == item.record.size
+
+
+def test_importing_the_package_loads_what_the_first_flush_would_import_on_the_loop() -> None:
+    import subprocess
+    import sys
+
+    # anyio imports its asyncio backend on first use (~15 ms): that first use is a flush() or
+    # the worker's first sleep, on the application's event loop.
+    script = "import sys, langfuse_async; print('anyio._backends._asyncio' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.strip() == "True"
