@@ -298,3 +298,15 @@ def test_version_from_the_installed_command():
         timeout=60,
     )
     assert result.returncode == 0 and result.stdout.startswith("langfuse-async ")
+
+
+def test_the_serving_process_keeps_its_startup_heap_out_of_full_collections() -> None:
+    # In a child: the settings are process-wide, and this process is pytest's.
+    script = (
+        "import gc, sys; from langfuse_async._cli import _tune_serving_process; "
+        "_tune_serving_process(); print(gc.get_freeze_count() > 0, sys.getswitchinterval())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["True", "0.0005"]
