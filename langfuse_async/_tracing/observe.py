@@ -96,13 +96,8 @@ class _Arguments:
         bound = self._bind(args, kwargs)
         return None if bound is None else recorder.encode(bound)
 
-    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        """Return the call's arguments keyed by parameter name, or None when there are none."""
-        if self.skip:
-            args = args[1:]
-        return self._bind(args, kwargs)
-
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """The arguments (without the receiver) keyed by parameter name, or None if none."""
         if not args:
             return kwargs or None
         bound = dict(zip(self.names, args))  # noqa: B905 (extra args are handled below)
