@@ -292,7 +292,7 @@ class Worker:
                 self._set_route(route, why)
             inflight = self.inflight
             requests = self._requests
-            self._slice_end = _perf_counter() + self._turn()
+            self._new_turn()
             while generation == self._generation:  # a later start() took over: step aside
                 await self._pace()
                 # Settle the requests that came back, in the order they were sent.
@@ -307,7 +307,7 @@ class Worker:
                     break
                 if inflight.pause_until > now:
                     await self._sleep(inflight.pause_until - now)
-                    self._slice_end = _perf_counter() + self._turn()
+                    self._new_turn()
                     continue
                 due = inflight.due(now)
                 if due or self._batch_ready(now):
@@ -321,10 +321,10 @@ class Worker:
                     # Nothing can be taken before a request comes back: wait for it (or a
                     # retry's time), not for the wakes of every new event.
                     await asyncio.wait((requests[0].task,), timeout=deadline)
-                    self._slice_end = _perf_counter() + self._turn()
+                    self._new_turn()
                     continue
                 await self._sleep(deadline)
-                self._slice_end = _perf_counter() + self._turn()
+                self._new_turn()
         except asyncio.CancelledError:
             # The loop is closing (asyncio.run teardown) or shutdown gave up: keep what was
             # taken so the next loop, or the exit hook, can still send it.
@@ -615,11 +615,11 @@ class Worker:
         """
         if _perf_counter() > self._slice_end:
             await asyncio.sleep(0)
-            self._slice_end = _perf_counter() + self._turn()
+            self._new_turn()
 
-    def _turn(self) -> float:
-        """How long the next turn may last (see :mod:`.pacing`): longer as the queue fills."""
-        return turn_seconds(self._queue.fill())
+    def _new_turn(self) -> None:
+        """Start a turn on the loop: after a real wait, or after yielding for one."""
+        self._slice_end = _perf_counter() + turn_seconds(self._queue.fill())
 
     def _signal_progress(self) -> None:
         if self._progress is not None:
