@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import msgspec
 
 from .._clock import now_ns
-from .._log import log_once, logger
+from .._log import log_once
 from .._records import (
     GENERATION_LIKE_TYPES,
     OBSERVATION_TYPES,
@@ -503,7 +503,13 @@ class Observation(Scope, TraceOps):
             except Exception:
                 # Values validated when given should not fail here; if one does, the user's
                 # code must not see it, and the observation is still sent without them.
-                logger.warning("could not record observation %s", self.id, exc_info=True)
+                log_once(
+                    logging.WARNING,
+                    "record.extra",
+                    "could not record some fields of observation %s; it is sent without them",
+                    self.id,
+                    exc_info=True,
+                )
         recorder.emit(record)
         return self
 

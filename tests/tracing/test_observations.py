@@ -496,3 +496,21 @@ def test_the_trace_attributes_on_a_record_are_those_when_it_ended() -> None:
     by_name = {r.name: r for r in recorder.records if isinstance(r, ObservationRecord)}
     assert by_name["child"].trace is not None and by_name["child"].trace.user_id == "before"
     assert by_name["root"].trace is not None and by_name["root"].trace.user_id == "after"
+
+
+def test_an_observation_whose_extra_fields_cannot_be_recorded_is_still_sent(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langfuse_async import _log
+
+    monkeypatch.setattr(_log, "_logged", set())  # its one WARNING, whatever ran before
+    recorder = _BareRecorder()
+    obs = start(recorder, None, None, "root", "span")
+    obs.update(input="q")
+    obs._extra = {"no_such_field": 1}  # what a bug in a field's coercion could leave behind
+    with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+        obs.end()
+    (record,) = recorder.records
+    assert isinstance(record, ObservationRecord)
+    assert record.id == obs.id and bytes(record.input or b"") == b'"q"'
+    assert "sent without them" in caplog.text
