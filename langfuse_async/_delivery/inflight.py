@@ -40,7 +40,7 @@ class Item(msgspec.Struct, kw_only=False, eq=False, gc=False):
     """The queue's estimate of the record as taken."""
     size: int = 0
     """What it counts against the bounds until settled: the queue's estimate of the record as
-    taken, plus its wire bytes once encoded (see :meth:`InFlight.charge_bytes`)."""
+    taken, plus its wire bytes once encoded (see :meth:`InFlight.charge`)."""
     attempts: int = 0
     """Failed attempts so far; the next send is a retry when > 0."""
     not_before: float = 0.0
@@ -144,19 +144,22 @@ class InFlight:
             taken.append(item)
         return taken
 
-    def adopt(self, root: Item, record: Record) -> Item:
-        """Hold ``record``, an event the worker made for ``root`` (same ``seq``), and return it."""
-        item = Item(root.seq, record, derived=True)
-        self._items[id(item)] = item
-        self._bytes += item.size
-        return item
+    def hold(self, items: Iterable[Item]) -> None:
+        """Hold ``items``, events the worker made for roots (``derived``, their root's ``seq``).
 
-    def charge_bytes(self, item: Item) -> None:
-        """Count ``item``'s wire bytes, with its record, against the bounds (once encoded)."""
-        size = item.taken_size + len(item.ingestion or b"") + len(item.span or b"")
-        if self._items.get(id(item)) is item:
-            self._bytes += size - item.size
-        item.size = size
+        Each counts its record's size as taken; its wire bytes are charged with
+        :meth:`charge`, like those of every other item.
+        """
+        held = self._items
+        added = 0
+        for item in items:
+            held[id(item)] = item
+            added += item.taken_size
+        self._bytes += added
+
+    def charge(self, added: int) -> None:
+        """Count ``added`` more bytes of held items (their wire bytes, once encoded)."""
+        self._bytes += added
 
     def holds(self, item: Item) -> bool:
         """Whether ``item`` is held and not settled yet."""
