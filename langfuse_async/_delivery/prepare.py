@@ -85,17 +85,20 @@ def prepare(item: Item, route: Route, ctx: WireContext, max_event_bytes: int) ->
                 # A root: the trace-create it brings is encoded with it (they share instants).
                 encoded, companion, companion_encoded = _ingestion.encode_root(record, ctx)
                 if companion_encoded is not None:
-                    if len(companion_encoded) > max_event_bytes:
+                    size = len(companion_encoded)
+                    if size > max_event_bytes:
                         companion_encoded = None  # truncated later, as an event of its own
-                    else:
+                    elif size >= _COMPACT_FROM:
                         companion_encoded = _compact(companion_encoded)
-                if len(encoded) <= max_event_bytes:  # nearly always: no truncation to try
-                    item.ingestion = _compact(encoded)
-                    return Preparation(companion=companion, companion_ingestion=companion_encoded)
+                size = len(encoded)
+                if size <= max_event_bytes:  # nearly always: no truncation to try
+                    item.ingestion = _compact(encoded) if size >= _COMPACT_FROM else encoded
+                    return Preparation(None, "", False, companion, companion_encoded)
             else:
                 encoded = _ingestion.encode_event(record, ctx)
-                if len(encoded) <= max_event_bytes:  # nearly always: no truncation to try
-                    item.ingestion = _compact(encoded)
+                size = len(encoded)
+                if size <= max_event_bytes:  # nearly always: no truncation to try
+                    item.ingestion = _compact(encoded) if size >= _COMPACT_FROM else encoded
                     return READY
             fitted = _ingestion.fit_event(record, ctx, max_event_bytes)
             if fitted is None:
@@ -115,8 +118,9 @@ def prepare(item: Item, route: Route, ctx: WireContext, max_event_bytes: int) ->
         if not isinstance(record, ObservationRecord) or item.span is not None:
             return READY
         encoded = _otlp.encode_span(record, ctx)
-        if len(encoded) <= max_event_bytes:  # nearly always: no truncation to try
-            item.span = _compact(encoded)
+        size = len(encoded)
+        if size <= max_event_bytes:  # nearly always: no truncation to try
+            item.span = _compact(encoded) if size >= _COMPACT_FROM else encoded
             return READY
         span = _otlp.fit_span(record, ctx, max_event_bytes)
         if span is None:
@@ -237,7 +241,7 @@ def prepare_items(
                         if prepared.truncated:
                             out.truncated.append(item)
                         if prepared.companion is not None:
-                            companion = Item(item.seq, prepared.companion, derived=True)
+                            companion = Item(item.seq, prepared.companion, True)  # derived
                             companion.ingestion = prepared.companion_ingestion
                             held.append(companion)
                 # It holds its wire bytes too (see InFlight.take: within half the room).

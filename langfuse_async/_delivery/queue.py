@@ -137,15 +137,21 @@ class EventQueue:
         budget = max_bytes
         with self._lock:
             entries = self._entries
-            while entries and len(out) < limit:
-                size = entries[0][1].size
-                if budget is not None:
+            popleft = entries.popleft
+            count = min(limit, len(entries))
+            taken_bytes = 0
+            if budget is None:
+                out = [popleft() for _ in range(count)]
+                taken_bytes = sum([entry[1].size for entry in out])
+            else:
+                while len(out) < count:
+                    size = entries[0][1].size
                     if budget <= 0 or (out and size > budget):
                         break
                     budget -= size
-                entry = entries.popleft()
-                self._bytes -= size
-                out.append(entry)
+                    taken_bytes += size
+                    out.append(popleft())
+            self._bytes -= taken_bytes
         return out
 
     def put_back(self, entries: Iterable[tuple[int, Record]]) -> None:

@@ -423,7 +423,9 @@ class Worker:
             return
         task = asyncio.get_running_loop().create_task(self._request(batch, dest))
         task.add_done_callback(self._request_done)
-        body_bytes = sum(len(item.ingestion or b"") + len(item.span or b"") for item in batch)
+        # Each item was prepared this cycle: its size is its record's as taken plus its wire
+        # bytes (prepare_items), so the difference is what the body copies of it.
+        body_bytes = sum([item.size for item in batch]) - sum([item.taken_size for item in batch])
         inflight.request_bytes += body_bytes
         requests.append(_Request(batch, dest, task, body_bytes))
 
@@ -578,9 +580,7 @@ class Worker:
         self._apply(self._settle(out, orphans, self.route or "ingestion"))
 
     def _deliver(self, items: Sequence[Item]) -> None:
-        release = self.inflight.release
-        for item in items:
-            release(item)
+        self.inflight.release_all(items)
         # Remembered (boundedly) so a later trace update knows its root has gone; only the OTLP
         # route has such updates.
         if self._config.transport != "ingestion":

@@ -269,7 +269,7 @@ def _trace_body(record: TraceRecord, ctx: WireContext, start: str | None) -> _Tr
         version=attrs.version,
         input=attrs.input,
         output=attrs.output,
-        metadata=_metadata(attrs.metadata),
+        metadata=None if attrs.metadata is None else _metadata(attrs.metadata),
         tags=attrs.tags,
         public=attrs.public,
         environment=record.environment or ctx.environment,
@@ -332,7 +332,8 @@ def encode_root(
 
     The same bytes as ``encode_event(record, ctx)``, ``root_trace(record)`` and
     ``encode_event(root_trace(record), ctx)``, for less work: the trace's timestamp and
-    envelope time are the root's start and envelope time, formatted once for both.
+    envelope time are the root's start and envelope time, formatted once for both, and the
+    common root's trace body (no trace attributes set) is built from the root's own fields.
 
     Args:
         record: A root observation (:attr:`~._records.ObservationRecord.is_local_root`).
@@ -340,22 +341,78 @@ def encode_root(
 
     Returns:
         ``(envelope, trace, trace_envelope)``: ``trace_envelope`` is None when the trace cannot
-        be encoded (:class:`UnencodableEventError`), which is then the trace's own failure.
+        be encoded, which is then the trace's own failure (met when it is encoded alone).
 
     Raises:
         UnencodableEventError: As :func:`encode_event`, for the observation.
     """
-    start, end, stamp = _observation_stamps(record)
-    body = _observation_body(record, ctx, start, end)
-    encoded = _encode_envelope(record, stamp, _event_type(record.as_type), body)
+    # The general path's steps, inline: this runs once per trace on the worker, where calls
+    # are most of the cost. Anything unusual (a string to repair) takes the general path.
+    start_ns, end_ns, stamp_ns = record.start_ns, record.end_ns, record.timestamp_ns
+    if 0 <= start_ns <= _MAX_TIMESTAMP_NS and 0 <= end_ns <= _MAX_TIMESTAMP_NS:
+        start = format_ns(start_ns)
+        end = start if end_ns == start_ns else format_ns(end_ns)
+        if stamp_ns == end_ns:
+            stamp = end
+        elif stamp_ns == start_ns:
+            stamp = start
+        else:
+            stamp = _timestamp(stamp_ns)
+    else:
+        start, end, stamp = _observation_stamps(record)
+    as_type = record.as_type
+    event_type = _EVENT_TYPES.get(as_type) or as_type + "-create"
     trace = root_trace(record)
     try:
-        trace_encoded: bytes | None = _encode_envelope(
-            trace, stamp, "trace-create", _trace_body(trace, ctx, start)
+        encoded = _encoder.encode(
+            _Envelope(
+                record.event_id, stamp, event_type, _observation_body(record, ctx, start, end)
+            )
         )
-    except UnencodableEventError:
-        trace_encoded = None
+    except Exception:  # a string to repair (or a record that breaks its types)
+        return _encode_root_in_steps(record, ctx, trace, start, end, stamp)
+    if record.trace is None:
+        # The common root: its trace body is its own name, input and output (root_trace).
+        body = _TraceBody(
+            id=record.trace_id,
+            timestamp=start,
+            name=record.name,
+            release=ctx.release,
+            input=record.input,
+            output=record.output,
+            environment=record.environment or ctx.environment,
+        )
+    else:
+        body = _trace_body(trace, ctx, start)
+    try:
+        trace_encoded: bytes | None = _encoder.encode(
+            _Envelope(trace.event_id, stamp, "trace-create", body)
+        )
+    except Exception:
+        trace_encoded = _encode_trace_alone(trace, ctx, start, stamp)
     return encoded, trace, trace_encoded
+
+
+def _encode_root_in_steps(
+    record: ObservationRecord,
+    ctx: WireContext,
+    trace: TraceRecord,
+    start: str,
+    end: str,
+    stamp: str,
+) -> tuple[bytes, TraceRecord, bytes | None]:
+    body = _observation_body(record, ctx, start, end)
+    encoded = _encode_envelope(record, stamp, _event_type(record.as_type), body)
+    return encoded, trace, _encode_trace_alone(trace, ctx, start, stamp)
+
+
+def _encode_trace_alone(
+    trace: TraceRecord, ctx: WireContext, start: str, stamp: str
+) -> bytes | None:
+    try:
+        return _encode_envelope(trace, stamp, "trace-create", _trace_body(trace, ctx, start))
+    except Exception:  # the trace's own failure: it meets it again when prepared alone
+        return None
 
 
 def _event_type(as_type: str) -> str:
@@ -411,7 +468,7 @@ def root_trace(record: ObservationRecord) -> TraceRecord:
         if record.output is not None:
             size += len(record.output)
         return TraceRecord(
-            event_id=root_trace_event_id(record),
+            event_id=record.event_id + "-trace",  # root_trace_event_id, inline
             timestamp_ns=record.timestamp_ns,
             trace_id=record.trace_id,
             attributes=TraceAttributes(name=record.name, input=record.input, output=record.output),
