@@ -70,51 +70,65 @@ def prepare(item: Item, route: Route, ctx: WireContext, max_event_bytes: int) ->
     Returns:
         :data:`READY`, :data:`TRUNCATED`, or a refusal ("oversize", "unserializable").
     """
+    if route == "ingestion":
+        return _prepare_ingestion(item, ctx, max_event_bytes)
+    return _prepare_span(item, ctx, max_event_bytes)
+
+
+def _prepare_ingestion(item: Item, ctx: WireContext, max_event_bytes: int) -> Preparation:
+    """:func:`prepare` for the ingestion route."""
     record = item.record
     try:
-        if route == "ingestion":
-            if item.ingestion is not None:
+        if item.ingestion is not None:
+            return READY
+        companion: TraceRecord | None = None
+        companion_encoded: bytes | None = None
+        if (
+            isinstance(record, ObservationRecord)
+            and (record.parent_id is None or record.remote_parent)
+            and not item.derived
+        ):
+            # A root: the trace-create it brings is encoded with it (they share instants).
+            encoded, companion, companion_encoded = _ingestion.encode_root(record, ctx)
+            if companion_encoded is not None:
+                size = len(companion_encoded)
+                if size > max_event_bytes:
+                    companion_encoded = None  # truncated later, as an event of its own
+                elif size >= _COMPACT_FROM:
+                    companion_encoded = _compact(companion_encoded)
+            size = len(encoded)
+            if size <= max_event_bytes:  # nearly always: no truncation to try
+                item.ingestion = _compact(encoded) if size >= _COMPACT_FROM else encoded
+                return Preparation(None, "", False, companion, companion_encoded)
+        else:
+            encoded = _ingestion.encode_event(record, ctx)
+            size = len(encoded)
+            if size <= max_event_bytes:  # nearly always: no truncation to try
+                item.ingestion = _compact(encoded) if size >= _COMPACT_FROM else encoded
                 return READY
-            companion: TraceRecord | None = None
-            companion_encoded: bytes | None = None
-            if (
-                isinstance(record, ObservationRecord)
-                and (record.parent_id is None or record.remote_parent)
-                and not item.derived
-            ):
-                # A root: the trace-create it brings is encoded with it (they share instants).
-                encoded, companion, companion_encoded = _ingestion.encode_root(record, ctx)
-                if companion_encoded is not None:
-                    size = len(companion_encoded)
-                    if size > max_event_bytes:
-                        companion_encoded = None  # truncated later, as an event of its own
-                    elif size >= _COMPACT_FROM:
-                        companion_encoded = _compact(companion_encoded)
-                size = len(encoded)
-                if size <= max_event_bytes:  # nearly always: no truncation to try
-                    item.ingestion = _compact(encoded) if size >= _COMPACT_FROM else encoded
-                    return Preparation(None, "", False, companion, companion_encoded)
-            else:
-                encoded = _ingestion.encode_event(record, ctx)
-                size = len(encoded)
-                if size <= max_event_bytes:  # nearly always: no truncation to try
-                    item.ingestion = _compact(encoded) if size >= _COMPACT_FROM else encoded
-                    return READY
-            fitted = _ingestion.fit_event(record, ctx, max_event_bytes)
-            if fitted is None:
-                return _oversize(max_event_bytes)
-            newly_truncated = fitted[0] is not record and _mark_truncated(item)
-            item.ingestion = _compact(fitted[1])
-            item.record = fitted[0]
-            if companion is not None:
-                # From the record as taken: the trace gets the root's whole input and output,
-                # truncated (if need be) as an event of its own.
-                return Preparation(
-                    truncated=newly_truncated,
-                    companion=companion,
-                    companion_ingestion=companion_encoded,
-                )
-            return TRUNCATED if newly_truncated else READY
+        fitted = _ingestion.fit_event(record, ctx, max_event_bytes)
+        if fitted is None:
+            return _oversize(max_event_bytes)
+        newly_truncated = fitted[0] is not record and _mark_truncated(item)
+        item.ingestion = _compact(fitted[1])
+        item.record = fitted[0]
+        if companion is not None:
+            # From the record as taken: the trace gets the root's whole input and output,
+            # truncated (if need be) as an event of its own.
+            return Preparation(
+                truncated=newly_truncated,
+                companion=companion,
+                companion_ingestion=companion_encoded,
+            )
+        return TRUNCATED if newly_truncated else READY
+    except Exception as exc:  # encoding is total by design; this is the last safety net
+        return Preparation(refused="unserializable", message=f"could not encode event: {exc!r}")
+
+
+def _prepare_span(item: Item, ctx: WireContext, max_event_bytes: int) -> Preparation:
+    """:func:`prepare` for the OTLP route."""
+    record = item.record
+    try:
         if not isinstance(record, ObservationRecord) or item.span is not None:
             return READY
         encoded = _otlp.encode_span(record, ctx)
@@ -232,18 +246,29 @@ def prepare_items(
                 dest: Route = (
                     "ingestion" if route is None or isinstance(record, ScoreRecord) else route
                 )
-                if (item.ingestion if dest == "ingestion" else item.span) is None:
-                    prepared = prepare(item, dest, ctx, max_event_bytes)
-                    if prepared is not READY:
-                        if prepared.refused is not None:
-                            out.refused.append((item, prepared.refused, prepared.message))
-                            break
-                        if prepared.truncated:
-                            out.truncated.append(item)
-                        if prepared.companion is not None:
-                            companion = Item(item.seq, prepared.companion, True)  # derived
-                            companion.ingestion = prepared.companion_ingestion
-                            held.append(companion)
+                # prepare(), without its dispatch: it runs for every event.
+                if dest == "ingestion":
+                    prepared = (
+                        READY
+                        if item.ingestion is not None
+                        else _prepare_ingestion(item, ctx, max_event_bytes)
+                    )
+                else:
+                    prepared = (
+                        READY
+                        if item.span is not None
+                        else _prepare_span(item, ctx, max_event_bytes)
+                    )
+                if prepared is not READY:
+                    if prepared.refused is not None:
+                        out.refused.append((item, prepared.refused, prepared.message))
+                        break
+                    if prepared.truncated:
+                        out.truncated.append(item)
+                    if prepared.companion is not None:
+                        companion = Item(item.seq, prepared.companion, True)  # derived
+                        companion.ingestion = prepared.companion_ingestion
+                        held.append(companion)
                 # It holds its wire bytes too (see InFlight.take: within half the room).
                 encoded, span = item.ingestion, item.span
                 size = item.taken_size

@@ -148,9 +148,7 @@ def test_items_not_counted_ride_along_within_the_count_limit() -> None:
     ]
 
 
-def _greedy(
-    sizes: list[int], max_bytes: int, max_count: int, counted: list[bool]
-) -> list[range]:
+def _greedy(sizes: list[int], max_bytes: int, max_count: int, counted: list[bool]) -> list[range]:
     """The cut by its definition, one item at a time: the reference for the fast paths."""
     batches: list[range] = []
     start = 0
