@@ -243,21 +243,20 @@ def prepare_items(
             while item is not None:
                 record = item.record
                 companion: Item | None = None
-                dest: Route = (
-                    "ingestion" if route is None or isinstance(record, ScoreRecord) else route
-                )
                 # prepare(), without its dispatch: it runs for every event.
-                if dest == "ingestion":
-                    prepared = (
-                        READY
-                        if item.ingestion is not None
-                        else _prepare_ingestion(item, ctx, max_event_bytes)
-                    )
-                else:
+                if route == "otlp" and not isinstance(record, ScoreRecord):
+                    target = otlp
                     prepared = (
                         READY
                         if item.span is not None
                         else _prepare_span(item, ctx, max_event_bytes)
+                    )
+                else:
+                    target = ingestion
+                    prepared = (
+                        READY
+                        if item.ingestion is not None
+                        else _prepare_ingestion(item, ctx, max_event_bytes)
                     )
                 if prepared is not READY:
                     if prepared.refused is not None:
@@ -267,7 +266,6 @@ def prepare_items(
                         out.truncated.append(item)
                     if prepared.companion is not None:
                         companion = Item(item.seq, prepared.companion, True)  # derived
-                        companion.ingestion = prepared.companion_ingestion
                         held.append(companion)
                 # It holds its wire bytes too (see InFlight.take: within half the room).
                 encoded, span = item.ingestion, item.span
@@ -278,8 +276,17 @@ def prepare_items(
                     size += len(span)
                 charged += size - item.size
                 item.size = size
-                (ingestion if dest == "ingestion" else otlp).append(item)
+                target.append(item)
                 item = companion
+                if companion is not None:
+                    encoded = prepared.companion_ingestion
+                    if encoded is not None:
+                        # Encoded with its root: nothing left to prepare, only to place.
+                        companion.ingestion = encoded
+                        companion.size += len(encoded)
+                        charged += len(encoded)
+                        target.append(companion)
+                        item = None
             if _perf_counter() > deadline:
                 break
     finally:
