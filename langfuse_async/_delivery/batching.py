@@ -217,7 +217,7 @@ def plan_otlp(
     never counted as delivered.
     """
     riders = [item for item in items if item.span is None]
-    spans = [item for item in items if item.span is not None]
+    spans = [item for item in items if item.span is not None] if riders else items
     plan = Plan()
     if spans:
         sizes = [len(item.span or b"") for item in spans]

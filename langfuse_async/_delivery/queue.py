@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -133,25 +134,18 @@ class EventQueue:
         The first entry is taken whatever its size when ``max_bytes`` is positive, so a budget
         smaller than one event still makes progress.
         """
-        out: list[tuple[int, Record]] = []
-        budget = max_bytes
         with self._lock:
             entries = self._entries
+            out = list(itertools.islice(entries, max(0, min(limit, len(entries)))))
+            sizes = [entry[1].size for entry in out]
+            if max_bytes is not None:
+                count = _within_budget(sizes, max_bytes)
+                if count < len(out):
+                    del out[count:], sizes[count:]
             popleft = entries.popleft
-            count = min(limit, len(entries))
-            taken_bytes = 0
-            if budget is None:
-                out = [popleft() for _ in range(count)]
-                taken_bytes = sum([entry[1].size for entry in out])
-            else:
-                while len(out) < count:
-                    size = entries[0][1].size
-                    if budget <= 0 or (out and size > budget):
-                        break
-                    budget -= size
-                    taken_bytes += size
-                    out.append(popleft())
-            self._bytes -= taken_bytes
+            for _ in out:
+                popleft()
+            self._bytes -= sum(sizes)
         return out
 
     def put_back(self, entries: Iterable[tuple[int, Record]]) -> None:
@@ -173,3 +167,20 @@ class EventQueue:
             self._entries.clear()
             self._bytes = 0
         return out
+
+
+def _within_budget(sizes: list[int], budget: int) -> int:
+    """How many of ``sizes``, in order, :meth:`EventQueue.take` takes within ``budget``.
+
+    Each is taken while the budget left is positive and holds it; the first whatever its size
+    (progress with a budget smaller than one event). Sizes are never negative.
+    """
+    if sum(sizes) < budget:  # the common case: all of them, and no test each
+        return len(sizes)
+    count = 0
+    for size in sizes:
+        if budget <= 0 or (count and size > budget):
+            break
+        budget -= size
+        count += 1
+    return count
