@@ -138,9 +138,9 @@ class Store(Queries, WebQueries):
         if self.path != ":memory:":
             # WAL lets the `traces` command read while a server writes.
             conn.execute("PRAGMA journal_mode=WAL")
-            # One OTLP export writes about 1,000 pages: at SQLite's default (a checkpoint, and
-            # its two fsyncs, after every commit past 1,000 pages) each export's write paid for
-            # a checkpoint. Every 16 MiB instead: writes of an export take half as long, and a
+            # A 512-span OTLP export writes 300-500 pages: at SQLite's default (a checkpoint,
+            # and its fsyncs, after a commit past 1,000 pages) every second or third export paid
+            # for one. Every 16 MiB instead: an export's write takes about half as long, and a
             # read queued behind a checkpoint waits ~50 ms at worst. The file left behind by a
             # checkpoint is trimmed to 32 MiB.
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
