@@ -127,7 +127,7 @@ async def test_an_otlp_export_is_answered_before_its_write_runs_and_read_after_i
 
 
 def test_a_file_store_checkpoints_its_log_every_16_mib_not_every_commit(tmp_path: Path) -> None:
-    # At SQLite's default (1,000 pages) every OTLP export's commit paid for a checkpoint.
+    # At SQLite's default (1,000 pages) every second or third OTLP export paid for a checkpoint.
     path = tmp_path / "c.db"
     Store(path).close()
     store = Store(path)  # reopened: the setting is the connection's, made on every open
