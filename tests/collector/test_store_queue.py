@@ -124,3 +124,23 @@ async def test_an_otlp_export_is_answered_before_its_write_runs_and_read_after_i
         finally:
             gate.set()
         assert ROOT in {observation.id for observation in await observations}
+
+
+def test_a_file_store_checkpoints_its_log_every_16_mib_not_every_commit(tmp_path: Path) -> None:
+    # At SQLite's default (1,000 pages) every second or third OTLP export paid for a checkpoint.
+    path = tmp_path / "c.db"
+    Store(path).close()
+    store = Store(path)  # reopened: the setting is the connection's, made on every open
+    try:
+        conn = store._conn
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 4096
+        doc = json.dumps({"text": "x" * 3000})
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO scores (id, doc) VALUES (?, ?)", ((f"s{i}", doc) for i in range(2000))
+        )
+        conn.execute("COMMIT")  # ~2,000 pages: past the default, below ours
+        # No checkpoint ran: the pages are in the log, not yet in the database file.
+        assert path.stat().st_size < 1024 * 1024 < (tmp_path / "c.db-wal").stat().st_size
+    finally:
+        store.close()
