@@ -8,6 +8,7 @@ the queue, so events waiting for a retry cannot grow memory past the configurati
 from __future__ import annotations
 
 import logging
+import operator
 import random
 from collections.abc import Iterable, Sequence
 
@@ -57,6 +58,10 @@ class Item(msgspec.Struct, kw_only=False, eq=False, gc=False):
 
     def __repr__(self) -> str:
         return f"<Item seq={self.seq} {self.record.event_type} attempts={self.attempts}>"
+
+
+#: An item's ``seq`` (a flush asks for the smallest held one at every step of the worker).
+_seq = operator.attrgetter("seq")
 
 
 def _order(item: Item) -> tuple[int, bool]:
@@ -196,7 +201,7 @@ class InFlight:
         """The smallest held sequence number, or None."""
         # A copy: another thread may ask while the worker changes it.
         held = tuple(self._items.values())
-        return min(item.seq for item in held) if held else None
+        return min(map(_seq, held)) if held else None
 
     def count_through(self, seq: int) -> int:
         """How many held items have a sequence number up to ``seq``."""

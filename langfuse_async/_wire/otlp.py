@@ -334,7 +334,7 @@ def _encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
     environment = record.environment or ctx.environment
     if environment:
         attributes.append(_string_attribute(_K_ENVIRONMENT, environment))
-    release = (trace.release if trace is not None else None) or ctx.release
+    release = ctx.release if trace is None else trace.release or ctx.release
     if release:
         attributes.append(_string_attribute(_K_RELEASE, release))
     if is_root:
@@ -343,14 +343,14 @@ def _encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
         # Continuing another service's trace: the parent span id is not ours, so tell the
         # server to treat this span as the root of what it builds (as the official SDK does).
         attributes.append(_AS_ROOT)
-    if trace is not None:
+    input_raw, output_raw = record.input, record.output
+    if trace is None:
+        version = record.version
+    else:
         _trace_attributes(trace, attributes)
-
-    version = record.version or (trace.version if trace is not None else None)
+        version = record.version or trace.version
     if version:
         attributes.append(_string_attribute(_K_VERSION, version))
-
-    input_raw, output_raw = record.input, record.output
     if is_root and trace is not None:
         input_raw = _root_io(input_raw, trace.input, _K_TRACE_INPUT, attributes)
         output_raw = _root_io(output_raw, trace.output, _K_TRACE_OUTPUT, attributes)
