@@ -75,9 +75,10 @@ def cut_batches(
         raise ValueError("max_count must be at least 1")
     count = len(sizes)
     if count and sum(sizes) + overhead(count) <= max_bytes:
-        # Everything fits one body (the common case: a cycle's take is cut by bytes only
-        # under a backlog): the greedy cut below would make no cut either, since no prefix
-        # weighs more than the whole and the overhead never shrinks as n grows.
+        # Everything fits one body, the common case (a cycle takes a few hundred events at
+        # most), answered without a test per item: the greedy cut below would make no cut
+        # either, since no prefix weighs more than the whole (sizes are never negative) and
+        # the overhead never shrinks as n grows.
         weight = count if counted is None else sum(counted)
         if weight <= max_count:
             return [range(count)]

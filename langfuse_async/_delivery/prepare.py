@@ -243,7 +243,7 @@ def prepare_items(
             while item is not None:
                 record = item.record
                 companion: Item | None = None
-                # prepare(), without its dispatch: it runs for every event.
+                # routing.destination() and prepare(), inline: they run for every event.
                 if route == "otlp" and not isinstance(record, ScoreRecord):
                     target = otlp
                     prepared = (
