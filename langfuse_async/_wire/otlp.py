@@ -291,20 +291,23 @@ def encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
         return _encode_span(repair_struct(record), ctx)
 
 
-# The attributes that repeat from span to span (the type, the environment, the release), by
-# key and value: each is encoded once. Bounded: cleared when full, a cache and not state.
+# The attributes that repeat from span to span (the environment, the release, the version,
+# the level), by key and value: each is encoded once. Bounded: short values only, cleared when
+# full; a cache, not state.
 _known_attributes: dict[tuple[bytes, str], bytes] = {}
 _KNOWN_ATTRIBUTES = 256
+_KNOWN_VALUE_CHARS = 128
 
 
 def _string_attribute(key: bytes, value: str) -> bytes:
-    """Return the attribute ``key`` with the string ``value``, encoded once per pair."""
+    """Return the attribute ``key`` with the string ``value``, encoded once per short pair."""
     known = _known_attributes.get((key, value))
     if known is None:
         known = key + _string(value) + b"}"  # raises for a lone surrogate: nothing cached
-        if len(_known_attributes) >= _KNOWN_ATTRIBUTES:
-            _known_attributes.clear()
-        _known_attributes[(key, value)] = known
+        if len(value) <= _KNOWN_VALUE_CHARS:
+            if len(_known_attributes) >= _KNOWN_ATTRIBUTES:
+                _known_attributes.clear()
+            _known_attributes[(key, value)] = known
     return known
 
 

@@ -924,3 +924,19 @@ def test_a_span_whose_times_are_not_plain_integers_is_written_as_before() -> Non
     rec = record(start_ns=True, end_ns=T0)
     span = json.loads(encode_span(rec, CTX))
     assert (span["startTimeUnixNano"], span["endTimeUnixNano"]) == ("True", str(T0))
+
+
+def test_repeating_attributes_are_encoded_once_yet_always_their_own_value() -> None:
+    # Environment, release, version and level are cached by key and value: a span never gets
+    # another one's value, and the cache stays small (short values only, cleared when full).
+    versions = [f"v{i}" for i in range(300)] + ["long-" * 100]
+    for _ in range(2):
+        for version in versions:
+            span = span_json(record(version=version, environment=version[:10], level="ERROR"))
+            attributes = {a["key"]: a["value"] for a in span["attributes"]}
+            assert attributes["langfuse.version"] == {"stringValue": version}
+            assert attributes["langfuse.environment"] == {"stringValue": version[:10]}
+            assert attributes["langfuse.observation.level"] == {"stringValue": "ERROR"}
+    known = _otlp._known_attributes
+    assert len(known) <= _otlp._KNOWN_ATTRIBUTES
+    assert all(len(value) <= _otlp._KNOWN_VALUE_CHARS for _, value in known)
