@@ -1,8 +1,9 @@
-"""OTLP/HTTP JSON wire format: observation records as spans for ``/api/public/otel/v1/traces``.
+"""One wire format, OTLP/HTTP JSON, end to end: records as spans, request bodies, headers.
 
-Pure functions, no I/O: the sender calls :func:`encode_span` once per record, cuts batches
-with :func:`request_overhead` and sends :func:`build_request` (through :func:`gzip_body`) with
-:func:`otlp_headers` plus its own ``Authorization``.
+Spans go to ``/api/public/otel/v1/traces``. Pure functions, no I/O: the sender calls
+:func:`encode_span` once per record, cuts batches with :func:`request_overhead` and sends
+:func:`build_request` (through :func:`gzip_body`) with :func:`otlp_headers` plus its own
+``Authorization``.
 
 The attribute mapping follows the official Langfuse SDKs, so the server renders these spans
 exactly like theirs (see ``otlp-mapping.md`` in the research notes):
