@@ -56,7 +56,7 @@ def format_ns(ns: int) -> str:
     cached = _last_second
     # Only 19-digit texts are cached, so a shorter or negative one never matches.
     if cached[0] == digits[:10] and len(digits) == 19:
-        return cached[1] + digits[10:16] + "Z"
+        return f"{cached[1]}{digits[10:16]}Z"
     seconds, rest = divmod(ns, 1_000_000_000)
     prefix = _second_prefix(seconds)
     if _NINETEEN_DIGITS_FROM <= ns < _NINETEEN_DIGITS_UNTIL:
