@@ -15,6 +15,7 @@ from .._outcomes import Reason
 from .._records import ObservationRecord, ScoreRecord, TraceRecord
 from .._wire import ingestion as _ingestion, otlp as _otlp
 from .._wire.context import WireContext
+from .._wire.fit import payload_floor
 from .inflight import Item
 from .routing import Route
 
@@ -83,11 +84,17 @@ def _prepare_ingestion(item: Item, ctx: WireContext, max_event_bytes: int) -> Pr
             return READY
         companion: TraceRecord | None = None
         companion_encoded: bytes | None = None
-        if (
+        is_root = (
             isinstance(record, ObservationRecord)
             and (record.parent_id is None or record.remote_parent)
             and not item.derived
-        ):
+        )
+        if record.size > max_event_bytes and payload_floor(record) > max_event_bytes:
+            # Too large by its payloads alone: fitted at once, not encoded whole first. Its
+            # trace-create is prepared as an event of its own.
+            if is_root:
+                companion = _ingestion.root_trace(record)  # type: ignore[arg-type]
+        elif is_root:
             # A root: the trace-create it brings is encoded with it (they share instants).
             encoded, companion, companion_encoded = _ingestion.encode_root(record, ctx)
             if companion_encoded is not None:
@@ -131,11 +138,12 @@ def _prepare_span(item: Item, ctx: WireContext, max_event_bytes: int) -> Prepara
     try:
         if not isinstance(record, ObservationRecord) or item.span is not None:
             return READY
-        encoded = _otlp.encode_span(record, ctx)
-        size = len(encoded)
-        if size <= max_event_bytes:  # nearly always: no truncation to try
-            item.span = _compact(encoded) if size >= _COMPACT_FROM else encoded
-            return READY
+        if record.size <= max_event_bytes or payload_floor(record) <= max_event_bytes:
+            encoded = _otlp.encode_span(record, ctx)
+            size = len(encoded)
+            if size <= max_event_bytes:  # nearly always: no truncation to try
+                item.span = _compact(encoded) if size >= _COMPACT_FROM else encoded
+                return READY
         span = _otlp.fit_span(record, ctx, max_event_bytes)
         if span is None:
             return _oversize(max_event_bytes)

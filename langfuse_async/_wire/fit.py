@@ -22,11 +22,35 @@ from .._records import (
     TraceRecord,
 )
 
-__all__ = ["fit_with"]
+__all__ = ["fit_with", "payload_floor"]
 
 _MARKER_BYTES = msgspec.json.encode(TRUNCATED_MARKER)
 _MARKER_RAW = msgspec.Raw(_MARKER_BYTES)
 _TRUNCATABLE = ("input", "output", "metadata")
+
+
+#: Payloads this short may be left out of an encoding (``null``) or shortened (a number).
+_SHORT = 4
+
+
+def _written_bytes(value: Metadata | None) -> int:
+    # Every wire format writes a payload of more than _SHORT bytes whole: as it is (ingestion),
+    # or as a JSON string or text that escaping can only lengthen (OTLP).
+    if value is None:
+        return 0
+    if isinstance(value, msgspec.Raw):
+        return len(value) if len(value) > _SHORT else 0
+    return sum(len(item) for item in value.values() if len(item) > _SHORT)
+
+
+def payload_floor(record: Record) -> int:
+    """The fewest bytes any encoding of ``record`` takes: its input, output and metadata.
+
+    A lower bound for every wire format (each writes those payloads whole), read from their
+    lengths without encoding: while it exceeds the limit, so would the encoding.
+    """
+    holder = record.attributes if isinstance(record, TraceRecord) else record
+    return sum(_written_bytes(getattr(holder, name, None)) for name in _TRUNCATABLE)
 
 
 def _payload_size(value: Metadata | None) -> int:
@@ -82,6 +106,19 @@ def _truncate_trace_snapshot(record: ObservationRecord) -> ObservationRecord | N
     return msgspec.structs.replace(record, trace=smaller)
 
 
+def _smaller(record: Record, trace_snapshot: bool, trace_first: bool) -> Record | None:
+    """The record with its next payload truncated, in the policy's order; None: none is left."""
+    smaller: Record | None = None
+    snapshot = trace_snapshot and isinstance(record, ObservationRecord)
+    if snapshot and trace_first:
+        smaller = _truncate_trace_snapshot(record)  # type: ignore[arg-type]
+    if smaller is None:
+        smaller = _truncate_largest(record)
+    if smaller is None and snapshot and not trace_first:
+        smaller = _truncate_trace_snapshot(record)  # type: ignore[arg-type]
+    return smaller
+
+
 def fit_with(
     record: Record,
     encode: Callable[[Record], bytes],
@@ -99,16 +136,18 @@ def fit_with(
     trace's attributes is repeated on the root, should lose that copy before its own data).
     Returns None when nothing is left to truncate.
     """
+    # While the payloads alone exceed the limit, so does the encoding: the truncations the
+    # loop below would make after encoding the whole event again are made before encoding it.
+    # An event of three 1 MB payloads is encoded once, fitted, not once per payload (each
+    # encoding is one unit of work on the event loop).
+    while payload_floor(record) > max_event_bytes:
+        smaller = _smaller(record, trace_snapshot, trace_first)
+        if smaller is None:
+            return None
+        record = smaller
     encoded = encode(record)
     while len(encoded) > max_event_bytes:
-        smaller: Record | None = None
-        snapshot = trace_snapshot and isinstance(record, ObservationRecord)
-        if snapshot and trace_first:
-            smaller = _truncate_trace_snapshot(record)  # type: ignore[arg-type]
-        if smaller is None:
-            smaller = _truncate_largest(record)
-        if smaller is None and snapshot and not trace_first:
-            smaller = _truncate_trace_snapshot(record)  # type: ignore[arg-type]
+        smaller = _smaller(record, trace_snapshot, trace_first)
         if smaller is None:
             return None
         record = smaller
