@@ -334,25 +334,44 @@ async def _gzip_sliced(raw: bytes, turn: Callable[[], float] = _default_turn) ->
     loop = asyncio.get_running_loop()
     gate = _GZIP_GATES.get(loop)
     if gate is None:
-        gate = _GZIP_GATES[loop] = asyncio.Lock()
-    async with gate:
-        compressor = zlib.compressobj(_otlp.GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip
-        view = memoryview(raw)
-        parts = []
-        start, end = 0, len(view)
-        turn_end = _perf_counter() + turn()
-        while start < end:
-            parts.append(compressor.compress(view[start : start + _GZIP_CHUNK]))
-            start += _GZIP_CHUNK
-            if start < end and _perf_counter() >= turn_end:
-                await asyncio.sleep(0)
-                turn_end = _perf_counter() + turn()
-        parts.append(compressor.flush())
+        gate = _GZIP_GATES[loop] = _Gate()
+    gate.users += 1
+    try:
+        async with gate.lock:
+            compressor = zlib.compressobj(_otlp.GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip
+            view = memoryview(raw)
+            parts = []
+            start, end = 0, len(view)
+            turn_end = _perf_counter() + turn()
+            while start < end:
+                parts.append(compressor.compress(view[start : start + _GZIP_CHUNK]))
+                start += _GZIP_CHUNK
+                if start < end and _perf_counter() >= turn_end:
+                    await asyncio.sleep(0)
+                    turn_end = _perf_counter() + turn()
+            parts.append(compressor.flush())
+    finally:
+        gate.users -= 1
+        if not gate.users and _GZIP_GATES.get(loop) is gate:
+            # A lock that was waited on holds its loop: kept, it would keep every loop that
+            # ever compressed two bodies at once (successive asyncio.run() calls, a sync
+            # program's loops) alive for good. Nothing uses it now; the next body makes one.
+            del _GZIP_GATES[loop]
     return b"".join(parts)
 
 
-#: One compression at a time per event loop (see :func:`_gzip_sliced`).
-_GZIP_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+class _Gate:
+    """One compression at a time on one loop, and how many compressions use or wait for it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+#: The gate of each loop with a compression under way or waiting (see :func:`_gzip_sliced`).
+_GZIP_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = (
     weakref.WeakKeyDictionary()
 )
 
