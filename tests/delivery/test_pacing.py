@@ -57,3 +57,61 @@ def test_importing_the_package_loads_what_the_first_flush_would_import_on_the_lo
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "True"
+
+
+@pytest.mark.anyio
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "worker.py: _cycle plans every due retry together with a take (inflight.due is not "
+        "capped), and max_count=len(items) lets one request carry them all, so after a "
+        "whole-request failure a backlog of small events is planned and settled in one unit "
+        "(10,000 events: 5-8 ms planning, 8 ms settle + 5 ms apply in one turn, measured)"
+    ),
+)
+async def test_retries_of_a_backlog_are_planned_and_settled_a_take_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from collections.abc import Sequence
+
+    from langfuse_async._delivery import worker as worker_module
+    from langfuse_async._delivery.inflight import Item
+    from langfuse_async._delivery.routing import Route
+    from langfuse_async._delivery.sender import Retry, SendOutcome
+    from tests.support.pipelines import ScriptedSender, balanced, make_pipeline
+
+    # Planning and settling are units the worker cannot cut: each handles its events in one
+    # turn on the loop. A take (_TAKE_LIMIT events) keeps that turn short; a unit of many
+    # takes' worth stalls the loop however short the turns are meant to be.
+    units: list[int] = []
+    real_settle, real_plan = worker_module.settle, worker_module.plan_ingestion
+
+    def settle_spy(out: SendOutcome, batch: Sequence[Item], *args: object, **kw: object) -> object:
+        units.append(len(batch))
+        return real_settle(out, batch, *args, **kw)  # type: ignore[arg-type]
+
+    def plan_spy(items: Sequence[Item], **kw: object) -> object:
+        units.append(len(items))
+        return real_plan(items, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_module, "settle", settle_spy)
+    monkeypatch.setattr(worker_module, "plan_ingestion", plan_spy)
+    failures = 0
+
+    async def down_then_up(batch: Sequence[Item], route: Route) -> SendOutcome:
+        nonlocal failures
+        if failures < 8:  # the server is down for a while: whole requests fail
+            failures += 1
+            return SendOutcome(
+                retry=[Retry(item, 503, "down") for item in batch], whole_request=True, status=503
+            )
+        return SendOutcome(delivered=list(batch), status=200)
+
+    async with ScriptedSender(down_then_up) as sender:
+        p = make_pipeline("http://127.0.0.1:9", sender=sender, max_retries=10, flush_at=100)
+        for _ in range(3_000):
+            p.emit(factories.observation())
+        assert (await p.flush(timeout=30)).completed
+        await p.shutdown()
+        assert balanced(p) and p.statistics().delivered == 3_000
+    assert max(units) <= 2 * worker_module._TAKE_LIMIT, sorted(units)[-5:]
