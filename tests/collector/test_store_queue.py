@@ -149,3 +149,23 @@ def test_a_write_the_disk_cannot_hold_fails_with_its_own_error_and_the_store_goe
         assert ROOT in ids
     finally:
         store.close()
+
+
+def test_a_file_store_checkpoints_its_log_every_16_mib_not_every_commit(tmp_path: Path) -> None:
+    # At SQLite's default (1,000 pages) every second or third OTLP export paid for a checkpoint.
+    path = tmp_path / "c.db"
+    Store(path).close()
+    store = Store(path)  # reopened: the setting is the connection's, made on every open
+    try:
+        conn = store._conn
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 4096
+        doc = json.dumps({"text": "x" * 3000})
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT INTO scores (id, doc) VALUES (?, ?)", ((f"s{i}", doc) for i in range(2000))
+        )
+        conn.execute("COMMIT")  # ~2,000 pages: past the default, below ours
+        # No checkpoint ran: the pages are in the log, not yet in the database file.
+        assert path.stat().st_size < 1024 * 1024 < (tmp_path / "c.db-wal").stat().st_size
+    finally:
+        store.close()
