@@ -71,6 +71,24 @@ async def test_a_whole_request_failure_puts_its_reason_on_every_event() -> None:
         assert out.whole_request and out.retry_after == 2.0
 
 
+async def test_a_huge_error_reply_is_kept_as_a_bounded_text_not_parsed_whole() -> None:
+    # A proxy or a server that echoes the request (megabytes of JSON) in its error reply: the
+    # parsed detail would be held by every report of the batch (tens of times its size in
+    # Python objects, outside the memory bound) and parsing it holds the event loop.
+    echo = {"message": "overloaded", "echo": [{"n": i, "text": "x" * 100} for i in range(20_000)]}
+    async with FakeLangfuse() as server:
+        server.reply(INGESTION, 503, echo)
+        items = prepared(2, "ingestion")
+        out = await send(server.url, items, "ingestion")
+    assert [(r.item, r.status, r.message) for r in out.retry] == [
+        (items[0], 503, "overloaded"),
+        (items[1], 503, "overloaded"),
+    ]
+    detail = out.retry[0].error
+    assert isinstance(detail, str) and 0 < len(detail) <= 2_000
+    assert detail.startswith(('{"message":"overloaded"', '{"message": "overloaded"'))
+
+
 PROXY_PAGE = (
     "<!DOCTYPE html>\n<html><head><style>body { font: 14px sans-serif }</style>\n"
     "<title>502 Bad Gateway &amp; friends</title></head>\n<body><h1>Bad Gateway</h1>"
