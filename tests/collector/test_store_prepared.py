@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -31,6 +31,22 @@ from .test_collector_otlp import EVENT, GEN, ROOT, TRACE, example, export, span
 OTHER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 ORPHAN_TRACE = "11111111111111111111111111111111"
 TABLES = {"trace": "traces", "observation": "observations", "score": "scores"}
+
+
+@pytest.fixture(autouse=True)
+def _stores_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every store a test opens (Python 3.13 warns about a connection left open)."""
+    opened: list[Store] = []
+    real_init = Store.__init__
+
+    def init(self: Store, *args: Any, **kwargs: Any) -> None:
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(Store, "__init__", init)
+    yield
+    for store in opened:
+        store.close()
 
 
 def otlp(body: dict[str, Any]) -> PreparedWrite:
