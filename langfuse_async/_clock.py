@@ -33,9 +33,15 @@ def _second_prefix(seconds: int) -> str:
     )
 
 
-# The last second formatted and its text: the worker formats several timestamps per event, nearly
-# all within the same second. One tuple, read and replaced whole, so threads never see a torn pair.
-_last_second: tuple[int, str] = (0, _second_prefix(0))
+# The last second formatted: the digits that name it (the first ten of a 19-digit ``str(ns)``)
+# and its text. The worker formats several timestamps per event, nearly all within the same
+# second. One tuple, read and replaced whole, so threads never see a torn pair.
+_last_second: tuple[str, str] = ("", "")
+
+#: Epoch nanoseconds written with 19 digits (2001-09-09 to 2286-11-20): the first ten digits
+#: are the second, the next six the microseconds.
+_NINETEEN_DIGITS_FROM = 10**18
+_NINETEEN_DIGITS_UNTIL = 10**19
 
 
 def format_ns(ns: int) -> str:
@@ -43,14 +49,16 @@ def format_ns(ns: int) -> str:
 
     The real server rejects timestamps without a zone, so the ``Z`` is not optional. The text of
     the second is computed once per second (``time.gmtime`` is most of the cost) and the
-    microseconds are appended.
+    microseconds are appended: sliced from the decimal digits, cheaper than dividing.
     """
     global _last_second
-    seconds, rest = divmod(ns, 1_000_000_000)
+    digits = str(ns)
     cached = _last_second
-    if cached[0] == seconds:
-        prefix = cached[1]
-    else:
-        prefix = _second_prefix(seconds)
-        _last_second = (seconds, prefix)
+    # Only 19-digit texts are cached, so a shorter or negative one never matches.
+    if cached[0] == digits[:10] and len(digits) == 19:
+        return f"{cached[1]}{digits[10:16]}Z"
+    seconds, rest = divmod(ns, 1_000_000_000)
+    prefix = _second_prefix(seconds)
+    if _NINETEEN_DIGITS_FROM <= ns < _NINETEEN_DIGITS_UNTIL:
+        _last_second = (digits[:10], prefix)
     return f"{prefix}{rest // 1000:06d}Z"

@@ -58,6 +58,15 @@ def test_format_ns_matches_the_uncached_formatting_across_second_boundaries() ->
         assert format_ns(ns) == _reference_format(ns), ns
 
 
+def test_format_ns_never_takes_a_shorter_number_for_the_second_it_remembers() -> None:
+    # The second is remembered by its first ten digits: a number with fewer digits (or a
+    # negative one) that starts with the same ones is another instant altogether.
+    ns = 1_787_392_800_123_456_789
+    for other in (ns // 10, ns // 10**9, -(ns // 10)):
+        assert format_ns(ns) == _reference_format(ns)
+        assert format_ns(other) == _reference_format(other), other
+
+
 def test_format_ns_is_consistent_across_threads() -> None:
     import threading
 

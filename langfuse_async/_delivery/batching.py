@@ -73,6 +73,15 @@ def cut_batches(
     """
     if max_count < 1:
         raise ValueError("max_count must be at least 1")
+    count = len(sizes)
+    if count and sum(sizes) + overhead(count) <= max_bytes:
+        # Everything fits one body, the common case (a cycle takes a few hundred events at
+        # most), answered without a test per item: the greedy cut below would make no cut
+        # either, since no prefix weighs more than the whole (sizes are never negative) and
+        # the overhead never shrinks as n grows.
+        weight = count if counted is None else sum(counted)
+        if weight <= max_count:
+            return [range(count)]
     batches: list[range] = []
     start = 0
     total = 0
@@ -81,11 +90,11 @@ def cut_batches(
     # within the limit with it, the exact overhead is not asked for (once per item otherwise).
     room = max_bytes - overhead(len(sizes)) if sizes else max_bytes
     for index, size in enumerate(sizes):
-        count = index - start
+        taken = index - start
         counts = counted is None or counted[index]
-        if count and (
+        if taken and (
             (counts and weight >= max_count)
-            or (total + size > room and total + size + overhead(count + 1) > max_bytes)
+            or (total + size > room and total + size + overhead(taken + 1) > max_bytes)
         ):
             batches.append(range(start, index))
             start = index
@@ -159,12 +168,15 @@ class SentRoots:
 
     def remember(self, items: Sequence[Item]) -> None:
         """Note the delivered root observations among ``items``."""
-        ended = self._ended
+        ended, limit = self._ended, self._limit
         for item in items:
             record = item.record
-            if isinstance(record, ObservationRecord) and record.is_local_root:
+            # is_local_root, inline: this runs for every span delivered.
+            if isinstance(record, ObservationRecord) and (
+                record.parent_id is None or record.remote_parent
+            ):
                 ended[record.trace_id] = record.timestamp_ns
-                if len(ended) > self._limit:
+                if len(ended) > limit:
                     ended.popitem(last=False)
 
 
@@ -206,7 +218,7 @@ def plan_otlp(
     never counted as delivered.
     """
     riders = [item for item in items if item.span is None]
-    spans = [item for item in items if item.span is not None]
+    spans = [item for item in items if item.span is not None] if riders else items
     plan = Plan()
     if spans:
         sizes = [len(item.span or b"") for item in spans]
@@ -248,10 +260,12 @@ def _within_limit(
         if len(r) == 1 and body_size(sizes, r, overhead) > max_bytes:
             plan.oversize.append(items[r[0]])
             continue
-        plan.batches.append([items[i] for i in r])
+        plan.batches.append(list(items[r.start : r.stop]))
 
 
 def _place_riders(plan: Plan, riders: Sequence[Item], roots: SentRoots) -> None:
+    if not riders:  # the common cycle: no trace update to place, no index of spans to build
+        return
     # One pass over the spans, so many updates in a cycle cost no quadratic scan.
     spans_of: dict[str, list[tuple[int, list[Item]]]] = {}
     first_root: dict[str, int] = {}

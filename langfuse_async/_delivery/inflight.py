@@ -8,6 +8,7 @@ the queue, so events waiting for a retry cannot grow memory past the configurati
 from __future__ import annotations
 
 import logging
+import operator
 import random
 from collections.abc import Iterable, Sequence
 
@@ -40,7 +41,7 @@ class Item(msgspec.Struct, kw_only=False, eq=False, gc=False):
     """The queue's estimate of the record as taken."""
     size: int = 0
     """What it counts against the bounds until settled: the queue's estimate of the record as
-    taken, plus its wire bytes once encoded (see :meth:`InFlight.charge_bytes`)."""
+    taken, plus its wire bytes once encoded (see :meth:`InFlight.charge`)."""
     attempts: int = 0
     """Failed attempts so far; the next send is a retry when > 0."""
     not_before: float = 0.0
@@ -57,6 +58,10 @@ class Item(msgspec.Struct, kw_only=False, eq=False, gc=False):
 
     def __repr__(self) -> str:
         return f"<Item seq={self.seq} {self.record.event_type} attempts={self.attempts}>"
+
+
+#: An item's ``seq`` (a flush asks for the smallest held one at every step of the worker).
+_seq = operator.attrgetter("seq")
 
 
 def _order(item: Item) -> tuple[int, bool]:
@@ -132,31 +137,38 @@ class InFlight:
         byte_room = self._max_bytes - self._bytes - self.request_bytes
         if count_room <= 0 or byte_room <= 0:
             return []
-        taken: list[Item] = []
+        taken = [
+            Item(seq, record)
+            for seq, record in queue.take(min(limit, count_room), max(1, byte_room // 2))
+        ]
         maybe_sent = self.maybe_sent
-        for seq, record in queue.take(min(limit, count_room), max(1, byte_room // 2)):
-            item = Item(seq, record)
-            if maybe_sent and record.event_id in maybe_sent:
-                maybe_sent.discard(record.event_id)
-                item.maybe_sent = True
-            self._items[id(item)] = item
-            self._bytes += item.size
-            taken.append(item)
+        if maybe_sent:
+            for item in taken:
+                event_id = item.record.event_id
+                if event_id in maybe_sent:
+                    maybe_sent.discard(event_id)
+                    item.maybe_sent = True
+        # One call each for the lot: this runs for every event.
+        self._items.update(zip(map(id, taken), taken, strict=True))
+        self._bytes += sum([item.size for item in taken])
         return taken
 
-    def adopt(self, root: Item, record: Record) -> Item:
-        """Hold ``record``, an event the worker made for ``root`` (same ``seq``), and return it."""
-        item = Item(root.seq, record, derived=True)
-        self._items[id(item)] = item
-        self._bytes += item.size
-        return item
+    def hold(self, items: Iterable[Item]) -> None:
+        """Hold ``items``, events the worker made for roots (``derived``, their root's ``seq``).
 
-    def charge_bytes(self, item: Item) -> None:
-        """Count ``item``'s wire bytes, with its record, against the bounds (once encoded)."""
-        size = item.taken_size + len(item.ingestion or b"") + len(item.span or b"")
-        if self._items.get(id(item)) is item:
-            self._bytes += size - item.size
-        item.size = size
+        Each counts its record's size as taken; its wire bytes are charged with
+        :meth:`charge`, like those of every other item.
+        """
+        held = self._items
+        added = 0
+        for item in items:
+            held[id(item)] = item
+            added += item.taken_size
+        self._bytes += added
+
+    def charge(self, added: int) -> None:
+        """Count ``added`` more bytes of held items (their wire bytes, once encoded)."""
+        self._bytes += added
 
     def holds(self, item: Item) -> bool:
         """Whether ``item`` is held and not settled yet."""
@@ -166,6 +178,15 @@ class InFlight:
         """Forget a settled item (it no longer counts against the bounds)."""
         if self._items.pop(id(item), None) is not None:
             self._bytes -= item.size
+
+    def release_all(self, items: Iterable[Item]) -> None:
+        """Forget settled items, as :meth:`release` does each (one call for a whole request)."""
+        pop = self._items.pop
+        released = 0
+        for item in items:
+            if pop(id(item), None) is not None:
+                released += item.size
+        self._bytes -= released
 
     def clear(self) -> list[Item]:
         """Forget every item and the schedule; return the items (to put back or to report)."""
@@ -180,7 +201,7 @@ class InFlight:
         """The smallest held sequence number, or None."""
         # A copy: another thread may ask while the worker changes it.
         held = tuple(self._items.values())
-        return min(item.seq for item in held) if held else None
+        return min(map(_seq, held)) if held else None
 
     def count_through(self, seq: int) -> int:
         """How many held items have a sequence number up to ``seq``."""

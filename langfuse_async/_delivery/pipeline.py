@@ -322,9 +322,11 @@ class Pipeline:
 
     def _settled_through(self, seq: int) -> bool:
         """True when every event up to ``seq`` is settled (its report may still be queued)."""
-        held = self._worker.inflight.oldest()
         queued = self._queue.head_seq()
-        return (held is None or held > seq) and (queued is None or queued > seq)
+        if queued is not None and queued <= seq:
+            return False  # known at once: no need to look through every event in flight
+        held = self._worker.inflight.oldest()
+        return held is None or held > seq
 
     def _unsettled_through(self, seq: int) -> int:
         """How many events up to ``seq`` are not settled yet (queued, in flight or waiting)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import deque
 from collections.abc import Iterable
@@ -185,21 +186,20 @@ class EventQueue:
         The first entry is taken whatever its size when ``max_bytes`` is positive, so a budget
         smaller than one event still makes progress.
         """
-        out: list[tuple[int, Record]] = []
-        budget = max_bytes
         self._acquire()
         self._busy = True
         try:
             entries = self._entries
-            while entries and len(out) < limit:
-                size = entries[0][1].size
-                if budget is not None:
-                    if budget <= 0 or (out and size > budget):
-                        break
-                    budget -= size
-                entry = entries.popleft()
-                self._bytes -= size
-                out.append(entry)
+            out = list(itertools.islice(entries, max(0, min(limit, len(entries)))))
+            sizes = [entry[1].size for entry in out]
+            if max_bytes is not None:
+                count = _within_budget(sizes, max_bytes)
+                if count < len(out):
+                    del out[count:], sizes[count:]
+            popleft = entries.popleft
+            for _ in out:
+                popleft()
+            self._bytes -= sum(sizes)
         finally:
             self._leave()
         return out
@@ -245,3 +245,20 @@ class EventQueue:
         finally:
             self._busy = False
             self._release()
+
+
+def _within_budget(sizes: list[int], budget: int) -> int:
+    """How many of ``sizes``, in order, :meth:`EventQueue.take` takes within ``budget``.
+
+    Each is taken while the budget left is positive and holds it; the first whatever its size
+    (progress with a budget smaller than one event). Sizes are never negative.
+    """
+    if sum(sizes) < budget:  # the common case: all of them, and no test each
+        return len(sizes)
+    count = 0
+    for size in sizes:
+        if budget <= 0 or (count and size > budget):
+            break
+        budget -= size
+        count += 1
+    return count

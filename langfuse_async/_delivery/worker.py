@@ -41,10 +41,10 @@ from .http import HttpClient
 from .inflight import InFlight, Item
 from .ledger import Ledger, event_error
 from .pacing import turn_seconds
-from .prepare import READY, prepare
+from .prepare import Prepared, prepare_items
 from .queue import EventQueue
 from .reports import Reports, finish_task
-from .routing import Route, destination, probe_route
+from .routing import Route, probe_route
 from .sender import Retry, Sender, SendOutcome
 from .settle import Settlement, settle
 
@@ -341,37 +341,44 @@ class Worker:
 
     async def _cycle(self, due: list[Item]) -> None:
         """Take what is queued, give each item its bytes, and send each route's batches."""
-        items = due + self.inflight.take(self._queue, _TAKE_LIMIT)
-        route, ctx, limit = self.route, self._ctx, self._config.max_event_bytes
-        ingestion: list[Item] = []
-        otlp: list[Item] = []
-        todo = deque(items)
         inflight = self.inflight
+        items = due + inflight.take(self._queue, _TAKE_LIMIT)
+        route, ctx, limit = self.route, self._ctx, self._config.max_event_bytes
+        prepared = Prepared()
+        index, count = 0, len(items)
         # Encoding hundreds of events takes milliseconds: encode in slices and let the other
         # tasks run in between, so the worker never stalls the event loop.
-        while todo:
+        while index < count:
             if _perf_counter() > self._slice_end:
                 await self._pace()
-            item = todo.popleft()
-            dest = destination(item.record, route)
-            prepared = prepare(item, dest, ctx, limit)
-            if prepared is not READY:
-                if prepared.refused is not None:
-                    self._drop(item, prepared.refused, prepared.message)
-                    continue
-                if prepared.truncated:
-                    self._count_truncated(item)
-                if prepared.companion is not None:
-                    # The root's trace-create: one more event, settled and counted on its own.
-                    self._ledger.derived += 1
-                    todo.appendleft(inflight.adopt(item, prepared.companion))
-            inflight.charge_bytes(item)  # it holds its wire bytes too
-            (ingestion if dest == "ingestion" else otlp).append(item)
+            try:
+                index = prepare_items(items, index, route, ctx, limit, self._slice_end, prepared)
+            finally:
+                self._apply_prepared(prepared)  # before any wait: the bounds see every byte
         await self._pace()
-        if ingestion:
-            await self._send_all(ingestion, "ingestion")
-        if otlp:
-            await self._send_all(otlp, "otlp")
+        if prepared.ingestion:
+            await self._send_all(prepared.ingestion, "ingestion")
+        if prepared.otlp:
+            await self._send_all(prepared.otlp, "otlp")
+
+    def _apply_prepared(self, prepared: Prepared) -> None:
+        """Hold the trace-creates made for roots, charge the bytes, report the refused."""
+        inflight = self.inflight
+        if prepared.held:
+            # A root's trace-create: one more event each, settled and counted on its own.
+            inflight.hold(prepared.held)
+            self._ledger.derived += len(prepared.held)
+            prepared.held.clear()
+        inflight.charge(prepared.charged)
+        prepared.charged = 0
+        if prepared.refused:
+            for item, reason, message in prepared.refused:
+                self._drop(item, reason, message)
+            prepared.refused.clear()
+        if prepared.truncated:
+            for item in prepared.truncated:
+                self._count_truncated(item)
+            prepared.truncated.clear()
 
     async def _send_all(self, items: list[Item], dest: Route) -> None:
         config = self._config
@@ -416,7 +423,9 @@ class Worker:
             return
         task = asyncio.get_running_loop().create_task(self._request(batch, dest))
         task.add_done_callback(self._request_done)
-        body_bytes = sum(len(item.ingestion or b"") + len(item.span or b"") for item in batch)
+        # Each item was prepared this cycle: its size is its record's as taken plus its wire
+        # bytes (prepare_items), so the difference is what the body copies of it.
+        body_bytes = sum([item.size for item in batch]) - sum([item.taken_size for item in batch])
         inflight.request_bytes += body_bytes
         requests.append(_Request(batch, dest, task, body_bytes))
 
@@ -571,9 +580,7 @@ class Worker:
         self._apply(self._settle(out, orphans, self.route or "ingestion"))
 
     def _deliver(self, items: Sequence[Item]) -> None:
-        release = self.inflight.release
-        for item in items:
-            release(item)
+        self.inflight.release_all(items)
         # Remembered (boundedly) so a later trace update knows its root has gone; only the OTLP
         # route has such updates.
         if self._config.transport != "ingestion":

@@ -27,6 +27,7 @@ import msgspec
 from .._clock import format_ns
 from .._records import (
     GENERATION_LIKE_TYPES,
+    OBSERVATION_TYPES,
     RECORD_OVERHEAD_BYTES,
     Metadata,
     ObservationRecord,
@@ -48,6 +49,7 @@ __all__ = [
     "batch_overhead",
     "build_body",
     "encode_event",
+    "encode_root",
     "fit_event",
     "is_not_accepted_error",
     "parse_response",
@@ -151,25 +153,36 @@ _MAX_TIMESTAMP_NS = 253_402_300_799_999_999_999  # 9999-12-31T23:59:59.999999999
 _NULL = b"null"
 
 
-# The texts of the last few timestamps: an event and the trace-create riding with it repeat
-# the same two or three instants (start, end), so most calls are a dictionary hit. A cache, not
-# state: the text of an instant never changes.
-_recent_stamps: dict[int, str] = {}
-_RECENT_STAMPS = 16
-
-
 def _timestamp(ns: int) -> str:
-    text = _recent_stamps.get(ns)
-    if text is not None:
-        return text
     if 0 <= ns <= _MAX_TIMESTAMP_NS:
-        text = format_ns(ns)
+        return format_ns(ns)
+    return format_ns(0 if ns < 0 else _MAX_TIMESTAMP_NS)
+
+
+def _observation_stamps(record: ObservationRecord) -> tuple[str, str, str]:
+    """The texts of an observation's start, end and envelope timestamp.
+
+    Each distinct instant is formatted once: the end is usually the envelope's timestamp (the
+    record is made when the observation ends), and an ``event`` ends when it starts.
+    """
+    start_ns, end_ns, stamp_ns = record.start_ns, record.end_ns, record.timestamp_ns
+    if 0 <= start_ns <= _MAX_TIMESTAMP_NS:  # _timestamp, inline for the common instant
+        start = format_ns(start_ns)
     else:
-        text = format_ns(0 if ns < 0 else _MAX_TIMESTAMP_NS)
-    if len(_recent_stamps) >= _RECENT_STAMPS:
-        _recent_stamps.clear()
-    _recent_stamps[ns] = text
-    return text
+        start = _timestamp(start_ns)
+    if end_ns == start_ns:
+        end = start
+    elif 0 <= end_ns <= _MAX_TIMESTAMP_NS:
+        end = format_ns(end_ns)
+    else:
+        end = _timestamp(end_ns)
+    if stamp_ns == end_ns:
+        return start, end, end
+    return start, end, start if stamp_ns == start_ns else _timestamp(stamp_ns)
+
+
+#: The envelope ``type`` of each observation type.
+_EVENT_TYPES = {as_type: as_type + "-create" for as_type in OBSERVATION_TYPES}
 
 
 def _metadata(value: Metadata | None) -> Metadata | None:
@@ -200,20 +213,26 @@ def _score_value(value: float | str) -> float | int | str:
     return value
 
 
-def _observation_body(record: ObservationRecord, ctx: WireContext) -> _ObservationBody:
+def _observation_body(
+    record: ObservationRecord, ctx: WireContext, start: str, end: str
+) -> _ObservationBody:
     # Keyword arguments spelled out for each class: building a dict to share them costs more.
+    # ``start`` and ``end`` are the texts of the record's instants (see _observation_stamps).
     as_type = record.as_type
+    metadata = record.metadata
+    if metadata is not None:
+        metadata = _metadata(metadata)
     if as_type not in GENERATION_LIKE_TYPES:
         return _ObservationBody(
             id=record.id,
             trace_id=record.trace_id,
             parent_observation_id=record.parent_id,
             name=record.name,
-            start_time=_timestamp(record.start_ns),
-            end_time=None if as_type == "event" else _timestamp(record.end_ns),
+            start_time=start,
+            end_time=None if as_type == "event" else end,
             input=record.input,
             output=record.output,
-            metadata=_metadata(record.metadata),
+            metadata=metadata,
             level=record.level,
             status_message=record.status_message,
             version=record.version,
@@ -226,11 +245,11 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
         trace_id=record.trace_id,
         parent_observation_id=record.parent_id,
         name=record.name,
-        start_time=_timestamp(record.start_ns),
-        end_time=_timestamp(record.end_ns),
+        start_time=start,
+        end_time=end,
         input=record.input,
         output=record.output,
-        metadata=_metadata(record.metadata),
+        metadata=metadata,
         level=record.level,
         status_message=record.status_message,
         version=record.version,
@@ -245,12 +264,12 @@ def _observation_body(record: ObservationRecord, ctx: WireContext) -> _Observati
     )
 
 
-def _trace_body(record: TraceRecord, ctx: WireContext) -> _TraceBody:
+def _trace_body(record: TraceRecord, ctx: WireContext, start: str | None) -> _TraceBody:
+    # ``start`` is the text of ``record.start_ns`` (None when it is None).
     attrs = record.attributes
-    start_ns = record.start_ns
     return _TraceBody(
         id=record.trace_id,
-        timestamp=None if start_ns is None else _timestamp(start_ns),
+        timestamp=start,
         name=attrs.name,
         user_id=attrs.user_id,
         session_id=attrs.session_id,
@@ -258,7 +277,7 @@ def _trace_body(record: TraceRecord, ctx: WireContext) -> _TraceBody:
         version=attrs.version,
         input=attrs.input,
         output=attrs.output,
-        metadata=_metadata(attrs.metadata),
+        metadata=None if attrs.metadata is None else _metadata(attrs.metadata),
         tags=attrs.tags,
         public=attrs.public,
         environment=record.environment or ctx.environment,
@@ -282,14 +301,6 @@ def _score_body(record: ScoreRecord, ctx: WireContext) -> _ScoreBody:
     )
 
 
-def _body(record: Record, ctx: WireContext) -> _Body:
-    if isinstance(record, ObservationRecord):
-        return _observation_body(record, ctx)
-    if isinstance(record, TraceRecord):
-        return _trace_body(record, ctx)
-    return _score_body(record, ctx)
-
-
 def encode_event(record: Record, ctx: WireContext) -> bytes:
     """Encode one record as an ingestion event envelope.
 
@@ -307,16 +318,123 @@ def encode_event(record: Record, ctx: WireContext) -> bytes:
         UnencodableEventError: Only for a record that breaks its declared field types. Strings
             with lone surrogates are repaired (U+FFFD), never an error.
     """
-    return _encode_envelope(record, _body(record, ctx))
+    if isinstance(record, ObservationRecord):
+        start, end, stamp = _observation_stamps(record)
+        body: _Body = _observation_body(record, ctx, start, end)
+        as_type = record.as_type
+        event_type = _EVENT_TYPES.get(as_type) or as_type + "-create"
+        try:  # _encode_envelope's fast path, inline: this runs for every observation
+            return _encoder.encode(_Envelope(record.event_id, stamp, event_type, body))
+        except Exception:
+            return _encode_envelope(record, stamp, event_type, body)
+    stamp = _timestamp(record.timestamp_ns)
+    if isinstance(record, TraceRecord):
+        start_ns = record.start_ns
+        trace_start: str | None = None
+        if start_ns is not None:
+            trace_start = stamp if start_ns == record.timestamp_ns else _timestamp(start_ns)
+        body = _trace_body(record, ctx, trace_start)
+        return _encode_envelope(record, stamp, "trace-create", body)
+    return _encode_envelope(record, stamp, "score-create", _score_body(record, ctx))
 
 
-def _encode_envelope(record: Record, body: _Body) -> bytes:
-    envelope = _Envelope(
-        id=record.event_id,
-        timestamp=_timestamp(record.timestamp_ns),
-        type=record.event_type,
-        body=body,
-    )
+def encode_root(
+    record: ObservationRecord, ctx: WireContext
+) -> tuple[bytes, TraceRecord, bytes | None]:
+    """Encode a root observation and the ``trace-create`` it brings, sharing their instants.
+
+    The same bytes as ``encode_event(record, ctx)``, ``root_trace(record)`` and
+    ``encode_event(root_trace(record), ctx)``, for less work: the trace's timestamp and
+    envelope time are the root's start and envelope time, formatted once for both, and the
+    common root's trace body (no trace attributes set) is built from the root's own fields.
+
+    Args:
+        record: A root observation (:attr:`~._records.ObservationRecord.is_local_root`).
+        ctx: Client-level facts copied into the bodies.
+
+    Returns:
+        ``(envelope, trace, trace_envelope)``: ``trace_envelope`` is None when the trace cannot
+        be encoded, which is then the trace's own failure (met when it is encoded alone).
+
+    Raises:
+        UnencodableEventError: As :func:`encode_event`, for the observation.
+    """
+    # The general path's steps, inline: this runs once per trace on the worker, where calls
+    # are most of the cost. Anything unusual (a string to repair) takes the general path.
+    start_ns, end_ns, stamp_ns = record.start_ns, record.end_ns, record.timestamp_ns
+    if 0 <= start_ns <= _MAX_TIMESTAMP_NS and 0 <= end_ns <= _MAX_TIMESTAMP_NS:
+        start = format_ns(start_ns)
+        end = start if end_ns == start_ns else format_ns(end_ns)
+        if stamp_ns == end_ns:
+            stamp = end
+        elif stamp_ns == start_ns:
+            stamp = start
+        else:
+            stamp = _timestamp(stamp_ns)
+    else:
+        start, end, stamp = _observation_stamps(record)
+    as_type = record.as_type
+    event_type = _EVENT_TYPES.get(as_type) or as_type + "-create"
+    trace = root_trace(record)
+    try:
+        encoded = _encoder.encode(
+            _Envelope(
+                record.event_id, stamp, event_type, _observation_body(record, ctx, start, end)
+            )
+        )
+    except Exception:  # a string to repair (or a record that breaks its types)
+        return _encode_root_in_steps(record, ctx, trace, start, end, stamp)
+    if record.trace is None:
+        # The common root: its trace body is its own name, input and output (root_trace).
+        body = _TraceBody(
+            id=record.trace_id,
+            timestamp=start,
+            name=record.name,
+            release=ctx.release,
+            input=record.input,
+            output=record.output,
+            environment=record.environment or ctx.environment,
+        )
+    else:
+        body = _trace_body(trace, ctx, start)
+    try:
+        trace_encoded: bytes | None = _encoder.encode(
+            _Envelope(trace.event_id, stamp, "trace-create", body)
+        )
+    except Exception:
+        trace_encoded = _encode_trace_alone(trace, ctx, start, stamp)
+    return encoded, trace, trace_encoded
+
+
+def _encode_root_in_steps(
+    record: ObservationRecord,
+    ctx: WireContext,
+    trace: TraceRecord,
+    start: str,
+    end: str,
+    stamp: str,
+) -> tuple[bytes, TraceRecord, bytes | None]:
+    body = _observation_body(record, ctx, start, end)
+    encoded = _encode_envelope(record, stamp, _event_type(record.as_type), body)
+    return encoded, trace, _encode_trace_alone(trace, ctx, start, stamp)
+
+
+def _encode_trace_alone(
+    trace: TraceRecord, ctx: WireContext, start: str, stamp: str
+) -> bytes | None:
+    try:
+        return _encode_envelope(trace, stamp, "trace-create", _trace_body(trace, ctx, start))
+    except Exception:  # the trace's own failure: it meets it again when prepared alone
+        return None
+
+
+def _event_type(as_type: str) -> str:
+    event_type = _EVENT_TYPES.get(as_type)
+    return as_type + "-create" if event_type is None else event_type
+
+
+def _encode_envelope(record: Record, stamp: str, event_type: str, body: _Body) -> bytes:
+    envelope = _Envelope(id=record.event_id, timestamp=stamp, type=event_type, body=body)
     try:
         return _encoder.encode(envelope)
     except Exception:
@@ -332,7 +450,7 @@ def _encode_envelope(record: Record, body: _Body) -> bytes:
         return _encoder.encode(repaired)
     except Exception as exc:
         raise UnencodableEventError(
-            f"cannot encode {record.event_type} event {record.event_id!r}: {exc}"
+            f"cannot encode {event_type} event {record.event_id!r}: {exc}"
         ) from exc
 
 
@@ -363,7 +481,7 @@ def root_trace(record: ObservationRecord) -> TraceRecord:
         if record.output is not None:
             size += len(record.output)
         return TraceRecord(
-            event_id=root_trace_event_id(record),
+            event_id=record.event_id + "-trace",  # root_trace_event_id, inline
             timestamp_ns=record.timestamp_ns,
             trace_id=record.trace_id,
             attributes=TraceAttributes(name=record.name, input=record.input, output=record.output),

@@ -1,8 +1,9 @@
-"""OTLP/HTTP JSON wire format: observation records as spans for ``/api/public/otel/v1/traces``.
+"""One wire format, OTLP/HTTP JSON, end to end: records as spans, request bodies, headers.
 
-Pure functions, no I/O: the sender calls :func:`encode_span` once per record, cuts batches
-with :func:`request_overhead` and sends :func:`build_request` (through :func:`gzip_body`) with
-:func:`otlp_headers` plus its own ``Authorization``.
+Spans go to ``/api/public/otel/v1/traces``. Pure functions, no I/O: the sender calls
+:func:`encode_span` once per record, cuts batches with :func:`request_overhead` and sends
+:func:`build_request` (through :func:`gzip_body`) with :func:`otlp_headers` plus its own
+``Authorization``.
 
 The attribute mapping follows the official Langfuse SDKs, so the server renders these spans
 exactly like theirs (see ``otlp-mapping.md`` in the research notes):
@@ -36,7 +37,13 @@ from types import MappingProxyType
 import msgspec
 
 from .._clock import format_ns
-from .._records import GENERATION_LIKE_TYPES, Metadata, ObservationRecord, TraceAttributes
+from .._records import (
+    GENERATION_LIKE_TYPES,
+    OBSERVATION_TYPES,
+    Metadata,
+    ObservationRecord,
+    TraceAttributes,
+)
 from .context import WireContext
 from .fit import fit_with
 from .text import repair_struct
@@ -143,6 +150,8 @@ _K_COST = _key("langfuse.observation.cost_details")
 _K_COMPLETION_START = _key("langfuse.observation.completion_start_time")
 _K_PROMPT_NAME = _key("langfuse.observation.prompt.name")
 _K_PROMPT_VERSION = _key("langfuse.observation.prompt.version")
+_APP_ROOT = _K_APP_ROOT + _TRUE + b"}"
+_AS_ROOT = _K_AS_ROOT + _TRUE + b"}"
 
 _OBSERVATION_METADATA_PREFIX = "langfuse.observation.metadata."
 _TRACE_METADATA_PREFIX = "langfuse.trace.metadata."
@@ -283,69 +292,136 @@ def encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
         return _encode_span(repair_struct(record), ctx)
 
 
+# The attributes that repeat from span to span (the environment, the release, the version,
+# the level), by key and value: each is encoded once. Bounded: short values only, cleared when
+# full; a cache, not state.
+_known_attributes: dict[tuple[bytes, str], bytes] = {}
+_KNOWN_ATTRIBUTES = 256
+_KNOWN_VALUE_CHARS = 128
+
+
+def _string_attribute(key: bytes, value: str) -> bytes:
+    """Return the attribute ``key`` with the string ``value``, encoded once per short pair."""
+    known = _known_attributes.get((key, value))
+    if known is None:
+        known = key + _string(value) + b"}"  # raises for a lone surrogate: nothing cached
+        if len(value) <= _KNOWN_VALUE_CHARS:
+            if len(_known_attributes) >= _KNOWN_ATTRIBUTES:
+                _known_attributes.clear()
+            _known_attributes[(key, value)] = known
+    return known
+
+
+#: The type attribute of each observation type.
+_TYPE_ATTRIBUTES = {as_type: _K_TYPE + _string(as_type) + b"}" for as_type in OBSERVATION_TYPES}
+
+
+# The span object around its attributes (the keys in the order the official SDKs send them).
+# ``kind`` is INTERNAL, as every official SDK span; times are decimal strings.
+_SPAN = (
+    b'{"traceId":%b,"spanId":%b%b,"name":%b,"kind":1,"startTimeUnixNano":"%d",'
+    b'"endTimeUnixNano":"%d","attributes":[%b],"status":%b}'
+)
+_PARENT = b',"parentSpanId":%b'
+
+
 def _encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
     trace = record.trace
-    is_root = record.is_local_root
-    attributes: list[bytes] = [_K_TYPE + _string(record.as_type) + b"}"]
+    remote_parent = record.remote_parent
+    is_root = record.parent_id is None or remote_parent
+    as_type = record.as_type
+    type_attribute = _TYPE_ATTRIBUTES.get(as_type)
+    if type_attribute is None:
+        type_attribute = _string_attribute(_K_TYPE, as_type)
+    attributes: list[bytes] = [type_attribute]
 
     environment = record.environment or ctx.environment
     if environment:
-        attributes.append(_K_ENVIRONMENT + _string(environment) + b"}")
-    release = (trace.release if trace is not None else None) or ctx.release
+        attributes.append(_string_attribute(_K_ENVIRONMENT, environment))
+    release = ctx.release if trace is None else trace.release or ctx.release
     if release:
-        attributes.append(_K_RELEASE + _string(release) + b"}")
+        attributes.append(_string_attribute(_K_RELEASE, release))
     if is_root:
-        attributes.append(_K_APP_ROOT + _TRUE + b"}")
-    if record.remote_parent:
+        attributes.append(_APP_ROOT)
+    if remote_parent:
         # Continuing another service's trace: the parent span id is not ours, so tell the
         # server to treat this span as the root of what it builds (as the official SDK does).
-        attributes.append(_K_AS_ROOT + _TRUE + b"}")
-    if trace is not None:
-        _trace_attributes(trace, attributes)
-
-    version = record.version or (trace.version if trace is not None else None)
-    if version:
-        attributes.append(_K_VERSION + _string(version) + b"}")
-
+        attributes.append(_AS_ROOT)
     input_raw, output_raw = record.input, record.output
+    if trace is None:
+        version = record.version
+    else:
+        _trace_attributes(trace, attributes)
+        version = record.version or trace.version
+    if version:
+        attributes.append(_string_attribute(_K_VERSION, version))
     if is_root and trace is not None:
         input_raw = _root_io(input_raw, trace.input, _K_TRACE_INPUT, attributes)
         output_raw = _root_io(output_raw, trace.output, _K_TRACE_OUTPUT, attributes)
-    for key, raw in ((_K_INPUT, input_raw), (_K_OUTPUT, output_raw)):
-        if raw is not None:
-            value = _serialized(raw)
-            if value is not None:
-                attributes.append(key + value + b"}")
+    # _payload_attribute, inline for the input and the output: two calls per span saved.
+    if input_raw is not None:
+        text = bytes(input_raw).strip()
+        if text and text != b"null":
+            if text[0] != 0x22:  # not a JSON string: its JSON text as a string
+                text = _encode(text.decode("utf-8", "replace"))
+            attributes.append(b'%b{"stringValue":%b}}' % (_K_INPUT, text))
+    if output_raw is not None:
+        text = bytes(output_raw).strip()
+        if text and text != b"null":
+            if text[0] != 0x22:
+                text = _encode(text.decode("utf-8", "replace"))
+            attributes.append(b'%b{"stringValue":%b}}' % (_K_OUTPUT, text))
 
     if record.metadata is not None:
         _metadata(_OBSERVATION_METADATA_PREFIX, _K_METADATA, record.metadata, attributes)
 
-    level = _level(record.level)
+    level = record.level
     if level is not None:
-        attributes.append(_K_LEVEL + _string(level) + b"}")
-    if record.status_message:
-        attributes.append(_K_STATUS_MESSAGE + _string(record.status_message) + b"}")
+        level = _level(level)
+        if level is not None:
+            attributes.append(_string_attribute(_K_LEVEL, level))
+    status_message = record.status_message
+    if status_message:
+        attributes.append(_K_STATUS_MESSAGE + _string(status_message) + b"}")
 
     if record.as_type in GENERATION_LIKE_TYPES:
         _generation_attributes(record, attributes)
 
     if level == "ERROR":
         status: dict[str, object] = {"code": 2}
-        if record.status_message:
-            status["message"] = record.status_message
+        if status_message:
+            status["message"] = status_message
         status_json = _encode(status)
     else:
         status_json = _STATUS_UNSET
 
+    parent_id = record.parent_id  # a remote parent too: as_root says where the root is
+    start_ns, end_ns = record.start_ns, record.end_ns
+    if type(start_ns) is not int or type(end_ns) is not int:  # a bool: as the dict writes it
+        # Not what a record holds; written as the general encoder writes any value.
+        return _encode_span_dict(record, attributes, status_json)
+    return _SPAN % (
+        _encode(record.trace_id),
+        _encode(record.id),
+        b"" if parent_id is None else _PARENT % _encode(parent_id),
+        _encode(record.name),
+        start_ns,
+        end_ns,
+        b",".join(attributes),
+        status_json,
+    )
+
+
+def _encode_span_dict(record: ObservationRecord, attributes: list[bytes], status: bytes) -> bytes:
     span: dict[str, object] = {"traceId": record.trace_id, "spanId": record.id}
-    if record.parent_id is not None:  # a remote parent too: as_root says where the root is
+    if record.parent_id is not None:
         span["parentSpanId"] = record.parent_id
     span["name"] = record.name
-    span["kind"] = 1  # INTERNAL, as every official SDK span
+    span["kind"] = 1
     span["startTimeUnixNano"] = str(record.start_ns)
     span["endTimeUnixNano"] = str(record.end_ns)
     span["attributes"] = msgspec.Raw(b"[" + b",".join(attributes) + b"]")
-    span["status"] = msgspec.Raw(status_json)
+    span["status"] = msgspec.Raw(status)
     return _encode(span)
 
 

@@ -146,3 +146,40 @@ def test_items_not_counted_ride_along_within_the_count_limit() -> None:
         range(2, 4),
         range(4, 6),
     ]
+
+
+def _greedy(sizes: list[int], max_bytes: int, max_count: int, counted: list[bool]) -> list[range]:
+    """The cut by its definition, one item at a time: the reference for the fast paths."""
+    batches: list[range] = []
+    start = 0
+    for index in range(1, len(sizes) + 1):
+        if index == len(sizes):
+            batches.append(range(start, index))
+            break
+        grown = range(start, index + 1)
+        weight = sum(counted[i] for i in range(start, index))
+        full = counted[index] and weight >= max_count
+        if full or body_size(sizes, grown, OVERHEAD) > max_bytes:
+            batches.append(range(start, index))
+            start = index
+    return batches
+
+
+@given(
+    data=st.lists(st.tuples(st.integers(0, 3_000), st.booleans()), max_size=120),
+    max_bytes=st.integers(1, 400_000),
+    max_count=st.integers(1, 150),
+)
+def test_cut_batches_is_the_greedy_cut_whatever_fits(
+    data: list[tuple[int, bool]], max_bytes: int, max_count: int
+) -> None:
+    # Limits that often hold everything at once (the common case, answered without a loop)
+    # and often not: the same cut either way.
+    sizes = [size for size, _ in data]
+    counted = [counts for _, counts in data]
+    got = cut_batches(
+        sizes, max_bytes=max_bytes, max_count=max_count, overhead=OVERHEAD, counted=counted
+    )
+    assert got == _greedy(sizes, max_bytes, max_count, counted)
+    uncounted = cut_batches(sizes, max_bytes=max_bytes, max_count=max_count, overhead=OVERHEAD)
+    assert uncounted == _greedy(sizes, max_bytes, max_count, [True] * len(sizes))

@@ -18,6 +18,7 @@ from langfuse_async._delivery.routing import Route
 from langfuse_async._delivery.sender import Failure, SendOutcome
 from langfuse_async._outcomes import EventError
 from langfuse_async._records import Record
+from langfuse_async._wire import ingestion as _ingestion
 from tests.support import factories
 from tests.support.pipelines import ScriptedSender, balanced, make_pipeline
 
@@ -195,13 +196,13 @@ async def test_encoding_yields_to_the_event_loop_between_slices(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     log: list[str] = []
-    real_prepare = worker_module.prepare
+    real_encode = _ingestion.encode_event
 
     def spy(*args: object, **kwargs: object) -> object:
         log.append("encode")
-        return real_prepare(*args, **kwargs)  # type: ignore[arg-type]
+        return real_encode(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(worker_module, "prepare", spy)
+    monkeypatch.setattr(_ingestion, "encode_event", spy)
     monkeypatch.setattr(worker_module, "turn_seconds", lambda fill: 0.0)  # an event a turn
     records = [factories.observation() for _ in range(20)]
     await _flush_beside_another_task(log, records, flush_at=1000)

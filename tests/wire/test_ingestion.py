@@ -32,9 +32,11 @@ from langfuse_async._wire.ingestion import (
     batch_overhead,
     build_body,
     encode_event,
+    encode_root,
     fit_event,
     is_not_accepted_error,
     parse_response,
+    root_trace,
 )
 from tests.support.server_rules import CLIENT_TIMESTAMP_RE, check_body, check_event
 
@@ -610,6 +612,65 @@ def test_any_record_encodes_to_a_valid_event(record: Record) -> None:
     event = decode(encoded.decode("utf-8"))
     assert check_event(event) == []
     assert_schema_valid(event)
+
+
+@st.composite
+def _roots(draw: st.DrawFn) -> ObservationRecord:
+    as_type = draw(st.sampled_from(sorted(OBSERVATION_TYPES)))
+    start = draw(st.sampled_from([0, T0, 10**18 - 1, 10**19 - 1]) | st.integers(-(2**40), 2**70))
+    end = draw(st.sampled_from([start, start + 1_000, start + 10**9]) | st.integers(0, 2**64))
+    stamp = draw(st.sampled_from([end, start, end + 1]) | st.integers(0, 2**64))
+    payload = st.none() | _json.map(raw)
+    metadata = st.none() | _json.map(raw) | st.dictionaries(_any_text, _json.map(raw), max_size=3)
+    trace_attributes = st.none() | st.builds(
+        TraceAttributes,
+        name=st.none() | _any_text,
+        user_id=st.none() | _any_text,
+        release=st.none() | _any_text,
+        input=payload,
+        output=payload,
+        metadata=metadata,
+        tags=st.none() | st.lists(_any_text, max_size=2).map(tuple),
+        public=st.none() | st.booleans(),
+    )
+    remote = draw(st.booleans())
+    return observation(
+        as_type,
+        parent_id=ROOT_ID if remote else None,
+        remote_parent=remote,
+        name=draw(_any_text),
+        start_ns=start,
+        end_ns=end,
+        timestamp_ns=stamp,
+        input=draw(payload),
+        output=draw(payload),
+        metadata=draw(metadata),
+        environment=draw(st.none() | st.sampled_from(["", "production"]) | _any_text),
+        trace=draw(trace_attributes),
+    )
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(record=_roots(), ctx=st.sampled_from([CTX, BARE_CTX]))
+def test_a_root_and_its_trace_create_encoded_together_are_the_bytes_of_each_alone(
+    record: ObservationRecord, ctx: WireContext
+) -> None:
+    # encode_root shares the instants of the two envelopes; nothing else may differ.
+    encoded, trace, trace_encoded = encode_root(record, ctx)
+    assert encoded == encode_event(record, ctx)
+    assert trace == root_trace(record)
+    assert trace_encoded == encode_event(root_trace(record), ctx)
+
+
+def test_a_root_whose_trace_cannot_be_encoded_is_encoded_alone() -> None:
+    # The trace-create's failure is its own (reported on its own), never the root's.
+    broken = TraceAttributes(metadata={"k": [object()]})  # type: ignore[dict-item]
+    record = observation("span", parent_id=None, trace=broken)
+    encoded, trace, trace_encoded = encode_root(record, CTX)
+    assert encoded == encode_event(record, CTX)
+    assert trace_encoded is None and trace == root_trace(record)
+    with pytest.raises(UnencodableEventError):
+        encode_event(trace, CTX)
 
 
 # --------------------------------------------------------------------------------------------

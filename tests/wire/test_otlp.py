@@ -29,6 +29,7 @@ from langfuse_async._wire.otlp import (
     otlp_headers,
     request_overhead,
 )
+from langfuse_async._wire.text import repair
 from tests.support.otlp_decode import decode_request, decode_span, unjson
 
 GOLDEN = Path(__file__).parent.parent / "golden"
@@ -874,3 +875,68 @@ def test_module_depends_on_msgspec_only() -> None:
     }
     assert not imported & {"opentelemetry", "google", "protobuf", "json"}
     assert "msgspec" in imported
+
+
+class _SpanObject(msgspec.Struct):
+    """A span's own fields as sent, its attributes and status kept as their bytes."""
+
+    traceId: str  # the wire's names
+    spanId: str
+    name: str
+    kind: int
+    startTimeUnixNano: str
+    endTimeUnixNano: str
+    attributes: msgspec.Raw
+    status: msgspec.Raw
+    parentSpanId: str | None = None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rec=records(), name=st.text(), remote=st.booleans(), ctx=contexts)
+def test_the_span_object_is_written_as_msgspec_writes_its_fields(
+    rec: ObservationRecord, name: str, remote: bool, ctx: WireContext
+) -> None:
+    # The span around its attributes is formatted directly (faster than encoding a dict):
+    # the same bytes as msgspec's encoding of the dict, in the same key order, for any name.
+    remote = remote and rec.parent_id is not None
+    rec = msgspec.structs.replace(rec, name=name, remote_parent=remote)
+    encoded = encode_span(rec, ctx)
+    span = msgspec.json.decode(encoded, type=_SpanObject)
+    fields: dict[str, object] = {"traceId": span.traceId, "spanId": span.spanId}
+    if rec.parent_id is not None:
+        fields["parentSpanId"] = rec.parent_id
+    fields.update(
+        name=span.name,
+        kind=1,
+        startTimeUnixNano=str(rec.start_ns),
+        endTimeUnixNano=str(rec.end_ns),
+        attributes=span.attributes,
+        status=span.status,
+    )
+    assert encoded == msgspec.json.encode(fields)
+    assert (span.traceId, span.spanId, span.parentSpanId) == (rec.trace_id, rec.id, rec.parent_id)
+    assert span.name == repair(name)  # a lone surrogate repaired, as anywhere else
+
+
+def test_a_span_whose_times_are_not_plain_integers_is_written_as_before() -> None:
+    # A bool is an int to the formatter but not to msgspec: such a record (not one the tracer
+    # makes) keeps the text the dict encoding gives it.
+    rec = record(start_ns=True, end_ns=T0)
+    span = json.loads(encode_span(rec, CTX))
+    assert (span["startTimeUnixNano"], span["endTimeUnixNano"]) == ("True", str(T0))
+
+
+def test_repeating_attributes_are_encoded_once_yet_always_their_own_value() -> None:
+    # Environment, release, version and level are cached by key and value: a span never gets
+    # another one's value, and the cache stays small (short values only, cleared when full).
+    versions = [f"v{i}" for i in range(300)] + ["long-" * 100]
+    for _ in range(2):
+        for version in versions:
+            span = span_json(record(version=version, environment=version[:10], level="ERROR"))
+            attributes = {a["key"]: a["value"] for a in span["attributes"]}
+            assert attributes["langfuse.version"] == {"stringValue": version}
+            assert attributes["langfuse.environment"] == {"stringValue": version[:10]}
+            assert attributes["langfuse.observation.level"] == {"stringValue": "ERROR"}
+    known = _otlp._known_attributes
+    assert len(known) <= _otlp._KNOWN_ATTRIBUTES
+    assert all(len(value) <= _otlp._KNOWN_VALUE_CHARS for _, value in known)
