@@ -420,3 +420,50 @@ def test_the_queue_admits_a_record_put_by_a_finalizer_the_collector_runs_inside_
     seqs = [seq for seq, _ in queue._entries]
     assert seqs == list(range(2, 2 + len(seqs)))  # in order, none twice (seq 1 was taken)
     assert len(seqs) + 1 == 8_000 - len(from_finalizers) == queue.last_seq
+
+
+def test_the_queue_admits_a_record_put_by_a_finalizer_the_collector_runs_inside_a_take() -> None:
+    import gc
+    import sys
+
+    from langfuse_async._delivery.queue import EventQueue
+
+    queue = EventQueue(max_size=100_000, max_bytes=10**12, policy="drop_new")
+    for _ in range(8_000):
+        queue.put(factories.observation())
+    from_finalizers = [factories.observation(name="finalized") for _ in range(4_000)]
+    inside: list[str] = []
+
+    class Finalized:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the collector frees it
+
+        def __del__(self) -> None:
+            inside.append(sys._getframe(1).f_code.co_name)
+            queue.put(from_finalizers.pop())
+
+    taken: list[int] = []
+
+    def drain() -> None:
+        # The worker's side: takes allocate (the list they return) with the lock held.
+        for threshold in range(1, 11):
+            gc.collect()
+            gc.set_threshold(threshold)
+            for _ in range(40):
+                Finalized()
+                taken.extend(seq for seq, _ in queue.take(20))
+
+    old = gc.get_threshold()
+    worker = threading.Thread(target=drain, daemon=True)
+    try:
+        worker.start()
+        worker.join(30)  # a hang guard
+    finally:
+        gc.set_threshold(*old)
+    gc.collect()
+    assert not worker.is_alive(), "take deadlocked on the queue's lock"
+    assert "take" in inside  # the collector did run a finalizer in the middle of a take
+    left = [seq for seq, _ in queue._entries]
+    everything = taken + left
+    assert everything == list(range(1, len(everything) + 1))  # in order, none lost or twice
+    assert len(everything) == 8_000 + 4_000 - len(from_finalizers) == queue.last_seq
