@@ -228,7 +228,10 @@ class Store(Queries, WebQueries):
             self._rebuild(list(rows.values()), existing, prepared.docs)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite has rolled back already after some failures (a full disk, an I/O error):
+            # a ROLLBACK then fails and would hide the error that matters.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         return len(rows)
 

@@ -17,6 +17,7 @@ import concurrent.futures
 import contextvars
 import os
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -170,18 +171,28 @@ def _serve(loop: asyncio.AbstractEventLoop) -> None:
             loop.close()
 
 
-def wind_down(loop: asyncio.AbstractEventLoop) -> None:
+def wind_down(loop: asyncio.AbstractEventLoop, grace: float = 1.0) -> None:
     """Cancel the tasks left on a stopped ``loop`` and close its async generators.
 
     What ``asyncio.run`` does before closing, without its shutdown of the default executor
-    (which starts a thread: at interpreter exit CPython 3.12.0 and 3.12.1 refuse one).
+    (which starts a thread: at interpreter exit CPython 3.12.0 and 3.12.1 refuse one), and
+    within ``grace`` seconds: a task that ignores its cancellation (an ``on_error`` callback
+    that swallows ``CancelledError`` and goes on waiting) is left behind, not waited for; the
+    exit hook runs this in the exiting thread on those versions, where it would hang the exit.
     """
+    deadline = time.monotonic() + grace
     pending = asyncio.all_tasks(loop)
     for task in pending:
         task.cancel()
     if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    loop.run_until_complete(loop.shutdown_asyncgens())
+        done, _ = loop.run_until_complete(asyncio.wait(pending, timeout=grace))
+        for task in done:  # retrieved, as gather(return_exceptions=True) would
+            if not task.cancelled():
+                task.exception()
+    closing = loop.create_task(loop.shutdown_asyncgens())
+    loop.run_until_complete(asyncio.wait([closing], timeout=max(0.0, deadline - time.monotonic())))
+    if not closing.done():
+        closing.cancel()
 
 
 #: The background loop of the process, shared by its clients.

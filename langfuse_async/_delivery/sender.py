@@ -118,21 +118,45 @@ def summarize_html(text: str) -> str:
     return ("HTML page: " + words)[:200] if words else "HTML page"
 
 
+#: Error replies up to this size are parsed whole for their detail; a larger one (a server or
+#: proxy echoing the request) is kept as the head of its text: parsed, it would hold the loop
+#: and be held by every report of the batch, tens of times its size, outside the bounds.
+_DETAIL_PARSE_LIMIT = 64 * 1024
+_DETAIL_TEXT = 2_000
+_MESSAGE_KEY = re.compile(r'"(?:message|error)"\s*:\s*("(?:[^"\\]|\\.){0,2000}")')
+
+
 def _describe(resp: Response) -> tuple[str, Any]:
     text = resp.body.decode("utf-8", "replace").strip()
     detail: Any = text
     ctype = resp.headers.get("content-type", "")
     if "html" in ctype or text[:15].lower().startswith(("<!doctype html", "<html")):
-        return summarize_html(text), text[:2_000]
+        return summarize_html(text), text[:_DETAIL_TEXT]
     message = text[:300]
     if "json" in ctype or text.startswith("{"):
+        if len(text) > _DETAIL_PARSE_LIMIT:
+            return _head_message(text) or message, text[:_DETAIL_TEXT]
         try:
             detail = json.loads(text)
             if isinstance(detail, dict):
                 message = str(detail.get("message") or detail.get("error") or text)[:300]
         except (ValueError, RecursionError):  # not JSON, or nested deeper than parsers go
             pass
+    elif len(text) > _DETAIL_TEXT:
+        detail = text[:_DETAIL_TEXT]
     return message or f"HTTP {resp.status}", detail
+
+
+def _head_message(text: str) -> str | None:
+    """The ``message`` (or ``error``) string near the start of a JSON text too large to parse."""
+    found = _MESSAGE_KEY.search(text, 0, _DETAIL_PARSE_LIMIT)
+    if found is None:
+        return None
+    try:
+        value = json.loads(found.group(1))
+    except ValueError:
+        return None
+    return str(value)[:300] or None
 
 
 def _whole_request_outcome(
@@ -334,25 +358,44 @@ async def _gzip_sliced(raw: bytes, turn: Callable[[], float] = _default_turn) ->
     loop = asyncio.get_running_loop()
     gate = _GZIP_GATES.get(loop)
     if gate is None:
-        gate = _GZIP_GATES[loop] = asyncio.Lock()
-    async with gate:
-        compressor = zlib.compressobj(_otlp.GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip
-        view = memoryview(raw)
-        parts = []
-        start, end = 0, len(view)
-        turn_end = _perf_counter() + turn()
-        while start < end:
-            parts.append(compressor.compress(view[start : start + _GZIP_CHUNK]))
-            start += _GZIP_CHUNK
-            if start < end and _perf_counter() >= turn_end:
-                await asyncio.sleep(0)
-                turn_end = _perf_counter() + turn()
-        parts.append(compressor.flush())
+        gate = _GZIP_GATES[loop] = _Gate()
+    gate.users += 1
+    try:
+        async with gate.lock:
+            compressor = zlib.compressobj(_otlp.GZIP_LEVEL, zlib.DEFLATED, 31)  # 31: gzip
+            view = memoryview(raw)
+            parts = []
+            start, end = 0, len(view)
+            turn_end = _perf_counter() + turn()
+            while start < end:
+                parts.append(compressor.compress(view[start : start + _GZIP_CHUNK]))
+                start += _GZIP_CHUNK
+                if start < end and _perf_counter() >= turn_end:
+                    await asyncio.sleep(0)
+                    turn_end = _perf_counter() + turn()
+            parts.append(compressor.flush())
+    finally:
+        gate.users -= 1
+        if not gate.users and _GZIP_GATES.get(loop) is gate:
+            # A lock that was waited on holds its loop: kept, it would keep every loop that
+            # ever compressed two bodies at once (successive asyncio.run() calls, a sync
+            # program's loops) alive for good. Nothing uses it now; the next body makes one.
+            del _GZIP_GATES[loop]
     return b"".join(parts)
 
 
-#: One compression at a time per event loop (see :func:`_gzip_sliced`).
-_GZIP_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+class _Gate:
+    """One compression at a time on one loop, and how many compressions use or wait for it."""
+
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
+#: The gate of each loop with a compression under way or waiting (see :func:`_gzip_sliced`).
+_GZIP_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Gate] = (
     weakref.WeakKeyDictionary()
 )
 

@@ -10,6 +10,7 @@ collected up to the event size limit.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -168,6 +169,23 @@ def _finish(
     obs.end()
 
 
+def _close(
+    gen: Generator[Any, Any, Any],
+    obs: Observation,
+    inner: Observation | None,
+    yielded: _YieldedItems | None,
+    transform: Callable[[list[Any]], str] | None,
+) -> None:
+    """Close the wrapped generator with ``inner`` current, and end the observation."""
+    CURRENT.set(inner)
+    try:
+        gen.close()
+    except BaseException as exc:
+        _finish(obs, yielded, transform, exc)
+        raise
+    _finish(obs, yielded, transform, None)
+
+
 def traced_generator(
     gen: Generator[Y, S, R],
     obs: Observation,
@@ -204,16 +222,12 @@ def traced_generator(
                 value = thrown
                 send = gen.throw
     except GeneratorExit:
-        outer = CURRENT.get()
-        CURRENT.set(inner)
-        try:
-            gen.close()
-        except BaseException as exc:
-            _finish(obs, yielded, transform, exc)
-            raise
-        finally:
-            CURRENT.set(outer)
-        _finish(obs, yielded, transform, None)
+        # In a copy of the context: this is where the garbage collector closes a traced
+        # generator left in a reference cycle, which may be in the middle of a ContextVar.set
+        # of this very context. A set here would replace the variables that set is reading;
+        # CPython 3.10 and 3.11 then read freed memory and crash (python/cpython#148891).
+        # Nothing set while closing has to outlive it.
+        contextvars.copy_context().run(_close, gen, obs, inner, yielded, transform)
         raise
     except BaseException as exc:
         _finish(obs, yielded, transform, exc)

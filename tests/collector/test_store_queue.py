@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -124,6 +125,30 @@ async def test_an_otlp_export_is_answered_before_its_write_runs_and_read_after_i
         finally:
             gate.set()
         assert ROOT in {observation.id for observation in await observations}
+
+
+def test_a_write_the_disk_cannot_hold_fails_with_its_own_error_and_the_store_goes_on(
+    tmp_path: Path,
+) -> None:
+    from .test_collector_otlp import export, span
+    from .test_store_prepared import otlp
+
+    store = Store(tmp_path / "c.db")
+    try:
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        store._conn.execute(f"PRAGMA max_page_count = {pages + 8}").fetchone()  # a full disk
+        big = {"langfuse.observation.type": "span", "langfuse.observation.input": "y" * 200_000}
+        # SQLite rolls such a transaction back itself: the error logged (or answered) must be
+        # the disk's, not a failed ROLLBACK hiding it.
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            store.write(otlp(export(span(ROOT, "root", big))))
+        assert not store._conn.in_transaction
+        store._conn.execute("PRAGMA max_page_count = 1000000").fetchone()  # space again
+        store.write(otlp(example()))
+        ids = {row[0] for row in store._conn.execute("SELECT id FROM observations")}
+        assert ROOT in ids
+    finally:
+        store.close()
 
 
 def test_a_file_store_checkpoints_its_log_every_16_mib_not_every_commit(tmp_path: Path) -> None:

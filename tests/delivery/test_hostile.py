@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import threading
@@ -325,3 +326,144 @@ async def test_an_otlp_trace_update_whose_root_was_never_sent_is_not_counted_del
         await p.shutdown()
         s = p.statistics()
         assert s.delivered == 0 and balanced(p)
+
+
+def test_an_event_recorded_by_a_finalizer_mid_put_neither_deadlocks_nor_reorders() -> None:
+    import gc
+
+    p = make_pipeline("http://127.0.0.1:9", flush_at=10_000, flush_interval=3600)
+    records = [factories.observation(name="work") for _ in range(4_000)]
+    from_finalizers = [factories.observation(name="finalized") for _ in range(4_000)]
+
+    class Session:
+        """Ends its span in ``__del__``; in a reference cycle, only the collector runs that."""
+
+        def __init__(self) -> None:
+            self.me = self
+
+        def __del__(self) -> None:
+            p.emit(from_finalizers.pop())
+
+    def produce() -> None:
+        # The collector runs on whatever thread allocates when a generation fills up, and
+        # runs finalizers there: thresholds this low make that the queue's own allocation,
+        # with its lock held, often.
+        work = iter(records)
+        for threshold in range(1, 11):
+            gc.collect()
+            gc.set_threshold(threshold)
+            for record in itertools.islice(work, 400):
+                Session()
+                p.emit(record)
+
+    old = gc.get_threshold()
+    producer = threading.Thread(target=produce, daemon=True)
+    try:
+        producer.start()
+        producer.join(30)  # a hang guard: it takes a fraction of a second
+    finally:
+        gc.set_threshold(*old)
+    gc.collect()
+    assert not producer.is_alive(), "the producer deadlocked on the queue's lock"
+    finalized = 4_000 - len(from_finalizers)
+    assert finalized > 1_000
+    queued = [seq for seq, _ in p._queue._entries]
+    # Every event admitted once, in the order of its sequence number.
+    assert queued == list(range(1, 4_001 + finalized))[: len(queued)]
+    assert len(queued) == 4_000 + finalized == p.statistics().enqueued
+    result = asyncio.run(p.shutdown(timeout=1))
+    assert result.pending == 0 and balanced(p)
+
+
+def test_the_queue_admits_a_record_put_by_a_finalizer_the_collector_runs_inside_an_operation() -> (
+    None
+):
+    import gc
+    import sys
+
+    from langfuse_async._delivery.queue import EventQueue
+
+    queue = EventQueue(max_size=100_000, max_bytes=10**12, policy="drop_new")
+    records = [factories.observation() for _ in range(4_000)]
+    from_finalizers = [factories.observation(name="finalized") for _ in range(4_000)]
+    inside: list[bool] = []
+
+    class Finalized:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the collector frees it
+
+        def __del__(self) -> None:
+            # The frame the collector interrupted: put() itself, with the lock held?
+            inside.append(sys._getframe(1).f_code.co_name == "put")
+            queue.put(from_finalizers.pop())
+
+    def produce() -> None:
+        work = iter(records)
+        for threshold in range(1, 11):
+            gc.collect()
+            gc.set_threshold(threshold)
+            for record in itertools.islice(work, 400):
+                Finalized()
+                queue.put(record)
+        gc.collect()
+        queue.take(1)  # drains nothing new, but an operation must admit what waits
+
+    old = gc.get_threshold()
+    producer = threading.Thread(target=produce, daemon=True)
+    try:
+        producer.start()
+        producer.join(30)  # a hang guard
+    finally:
+        gc.set_threshold(*old)
+    assert not producer.is_alive(), "put deadlocked on its own lock"
+    assert any(inside)  # the collector did run a finalizer in the middle of a put
+    seqs = [seq for seq, _ in queue._entries]
+    assert seqs == list(range(2, 2 + len(seqs)))  # in order, none twice (seq 1 was taken)
+    assert len(seqs) + 1 == 8_000 - len(from_finalizers) == queue.last_seq
+
+
+def test_the_queue_admits_a_record_put_by_a_finalizer_the_collector_runs_inside_a_take() -> None:
+    import gc
+    import sys
+
+    from langfuse_async._delivery.queue import EventQueue
+
+    queue = EventQueue(max_size=100_000, max_bytes=10**12, policy="drop_new")
+    for _ in range(8_000):
+        queue.put(factories.observation())
+    from_finalizers = [factories.observation(name="finalized") for _ in range(4_000)]
+    inside: list[str] = []
+
+    class Finalized:
+        def __init__(self) -> None:
+            self.me = self  # a cycle: only the collector frees it
+
+        def __del__(self) -> None:
+            inside.append(sys._getframe(1).f_code.co_name)
+            queue.put(from_finalizers.pop())
+
+    taken: list[int] = []
+
+    def drain() -> None:
+        # The worker's side: takes allocate (the list they return) with the lock held.
+        for threshold in range(1, 11):
+            gc.collect()
+            gc.set_threshold(threshold)
+            for _ in range(40):
+                Finalized()
+                taken.extend(seq for seq, _ in queue.take(20))
+
+    old = gc.get_threshold()
+    worker = threading.Thread(target=drain, daemon=True)
+    try:
+        worker.start()
+        worker.join(30)  # a hang guard
+    finally:
+        gc.set_threshold(*old)
+    gc.collect()
+    assert not worker.is_alive(), "take deadlocked on the queue's lock"
+    assert "take" in inside  # the collector did run a finalizer in the middle of a take
+    left = [seq for seq, _ in queue._entries]
+    everything = taken + left
+    assert everything == list(range(1, len(everything) + 1))  # in order, none lost or twice
+    assert len(everything) == 8_000 + 4_000 - len(from_finalizers) == queue.last_seq

@@ -495,3 +495,61 @@ def test_the_exit_hook_is_bounded_by_exit_timeout_against_a_silent_server() -> N
     assert time.monotonic() - started < 20  # exit_timeout=1, not the 30 s request timeout
     assert "reported: ['shutdown']" in proc.stdout
     assert "the exit hook timed out" in proc.stderr
+
+
+def test_the_exit_hook_run_in_the_exiting_thread_is_bounded_by_a_callback_that_ignores_cancel() -> (
+    None
+):
+    import socket
+
+    with socket.socket() as closed:  # a port nobody listens on: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    script = textwrap.dedent(
+        f"""
+        import asyncio, atexit, threading
+        from langfuse_async._config import resolve_config
+        from langfuse_async._delivery.pipeline import Pipeline
+        from tests.support import factories
+
+        async def on_error(error):
+            print("on_error:", error.reason, flush=True)
+            while True:  # hostile: swallows every cancellation
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    pass
+
+        config = resolve_config(
+            public_key="pk", secret_key="sk", base_url="http://127.0.0.1:{port}",
+            flush_interval=3600, timeout=0.5, max_retries=0, exit_timeout=2.0,
+            transport="ingestion", environ={{}},
+        )
+        p = Pipeline(config, on_error)
+
+        def no_new_threads():
+            # What CPython 3.12.0 and 3.12.1 do once the interpreter is finalizing: the exit
+            # hook then runs in the exiting thread, with no join timeout to bound it.
+            def refuse(self):
+                raise RuntimeError("can't create new thread at interpreter shutdown")
+
+            threading.Thread.start = refuse
+
+        # atexit runs last-in first-out: registered after the client's hook, this runs first.
+        atexit.register(no_new_threads)
+
+        async def main():
+            p.emit(factories.observation())
+
+        asyncio.run(main())
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=45
+        )
+    except subprocess.TimeoutExpired as hung:  # a hang guard: exit_timeout is 2 s
+        raise AssertionError(f"the process never exited: {hung.stdout!r}") from None
+    assert "on_error: retries_exhausted" in proc.stdout
+    assert proc.returncode == 0, proc.stderr

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 
+import anyio
 import pytest
 
 from langfuse_async._delivery.http import HttpClient
@@ -67,6 +69,24 @@ async def test_a_whole_request_failure_puts_its_reason_on_every_event() -> None:
             (items[1], 503, "overloaded"),
         ]
         assert out.whole_request and out.retry_after == 2.0
+
+
+async def test_a_huge_error_reply_is_kept_as_a_bounded_text_not_parsed_whole() -> None:
+    # A proxy or a server that echoes the request (megabytes of JSON) in its error reply: the
+    # parsed detail would be held by every report of the batch (tens of times its size in
+    # Python objects, outside the memory bound) and parsing it holds the event loop.
+    echo = {"message": "overloaded", "echo": [{"n": i, "text": "x" * 100} for i in range(20_000)]}
+    async with FakeLangfuse() as server:
+        server.reply(INGESTION, 503, echo)
+        items = prepared(2, "ingestion")
+        out = await send(server.url, items, "ingestion")
+    assert [(r.item, r.status, r.message) for r in out.retry] == [
+        (items[0], 503, "overloaded"),
+        (items[1], 503, "overloaded"),
+    ]
+    detail = out.retry[0].error
+    assert isinstance(detail, str) and 0 < len(detail) <= 2_000
+    assert detail.startswith(('{"message":"overloaded"', '{"message": "overloaded"'))
 
 
 PROXY_PAGE = (
@@ -203,3 +223,60 @@ async def test_under_a_backlog_gzip_takes_longer_turns_and_keeps_the_same_bytes(
     )
     assert short_body == long_body == gzip_body(raw)
     assert long < short / 2
+
+
+def _contended_gzip_on_a_loop_of_its_own() -> weakref.ref[asyncio.AbstractEventLoop]:
+    """Compress two bodies at once on a fresh loop (one waits at the gate); return the loop."""
+    import os
+
+    from langfuse_async._delivery import sender as _sender
+    from langfuse_async._wire.otlp import gzip_body
+
+    raw = os.urandom(6 * _sender._GZIP_CHUNK).hex().encode()
+
+    async def main() -> weakref.ref[asyncio.AbstractEventLoop]:
+        bodies = await asyncio.gather(*(_sender._gzip_sliced(raw, lambda: 0.0) for _ in "ab"))
+        assert bodies == [gzip_body(raw)] * 2
+        return weakref.ref(asyncio.get_running_loop())
+
+    return asyncio.run(main())
+
+
+def test_the_gzip_gate_keeps_no_event_loop_alive() -> None:
+    import gc
+
+    from langfuse_async._delivery import sender as _sender
+
+    # A client used across successive asyncio.run() calls (or a sync program's loops) must
+    # not keep each finished loop: the gate of a loop where two bodies met held that loop.
+    loops = [_contended_gzip_on_a_loop_of_its_own() for _ in range(3)]
+    gc.collect()
+    assert [ref() for ref in loops] == [None, None, None]
+    assert len(_sender._GZIP_GATES) == 0
+
+
+async def test_a_compression_cancelled_mid_body_lets_the_next_one_through() -> None:
+    import os
+
+    from langfuse_async._delivery import sender as _sender
+    from langfuse_async._wire.otlp import gzip_body
+
+    raw = os.urandom(6 * _sender._GZIP_CHUNK).hex().encode()
+    turns = 0
+    started = asyncio.Event()
+
+    def turn() -> float:
+        nonlocal turns
+        turns += 1
+        if turns == 2:  # the first body is between two of its slices
+            started.set()
+        return 0.0
+
+    first = asyncio.ensure_future(_sender._gzip_sliced(raw, turn))
+    second = asyncio.ensure_future(_sender._gzip_sliced(raw, lambda: 0.0))
+    await started.wait()
+    first.cancel()
+    with anyio.fail_after(30):  # a hang guard only: a gate left held would block for ever
+        assert await second == gzip_body(raw)
+    assert first.cancelled()
+    assert asyncio.get_running_loop() not in _sender._GZIP_GATES

@@ -814,3 +814,47 @@ async def test_the_official_call_time_arguments_join_a_trace_and_never_reach_the
     assert decode(h.input) == {"x": 1}  # the langfuse_* arguments are not input
     assert (w[0].trace_id, w[0].parent_id) == (trace_id, None)
     assert w[1].trace_id != trace_id
+
+
+def test_positional_scalars_take_the_fast_path_and_record_what_the_bound_dict_would(
+    tracer: RecordingTracer,
+) -> None:
+    from langfuse_async._tracing.observe import _Arguments
+    from langfuse_async._tracing.payload import encode_payload
+
+    class Text(str):
+        pass
+
+    def many(*names: str) -> Any:
+        namespace: dict[str, Any] = {}
+        exec(f"def wide({', '.join(names)}): return None", namespace)
+        return namespace["wide"]
+
+    def with_varargs(a, b=2, *rest, c=3, **kw):  # type: ignore[no-untyped-def]
+        return None
+
+    class Service:
+        def method(self, a, b):  # type: ignore[no-untyped-def]
+            return None
+
+    wide = many(*(f"p{i}" for i in range(40)))
+    nan, inf = float("nan"), float("inf")
+    calls: list[tuple[Any, tuple[Any, ...]]] = [
+        (with_varargs, ("x",)),
+        (with_varargs, ("x", 1.5)),
+        (with_varargs, ("x", 1, 2, 3)),  # more than the named parameters: *rest
+        (with_varargs, (Text("sub"), True)),  # a str subclass: the walk decides
+        (with_varargs, (nan, -inf)),
+        (with_varargs, (2**63, -(2**63) - 1)),  # beyond 64 bits
+        (with_varargs, ("\ud800", "ok")),  # a lone surrogate
+        (Service.method, (Service(), "a", None)),  # the receiver is not input
+        (wide, tuple(range(40))),  # more parameters than the prepared structs
+        (many(*(f"p{i}" for i in range(32))), tuple(f"v{i}" for i in range(32))),
+    ]
+    for fn, args in calls:
+        arguments = _Arguments(fn)
+        raw = arguments.encode(tracer._recorder, args, {})
+        expected = encode_payload(arguments._bind(args[arguments.skip :], {}))
+        assert raw is not None and bytes(raw) == bytes(expected), (fn.__name__, args)
+        observe(fn)(*args)
+        assert bytes(tracer.observations[-1].input or b"") == bytes(expected)

@@ -123,3 +123,53 @@ async def test_get_client_never_returns_a_closed_client_while_an_open_one_exists
     assert get_client() is a and get_client(public_key="pk-a") is a
     await a.shutdown(timeout=5)
     assert get_client() is a  # none open: the last one stays (it records nothing)
+
+
+def test_traced_generators_closed_by_the_garbage_collector_do_not_crash_the_interpreter() -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    # A traced generator left half-read in a reference cycle is closed by the collector,
+    # which runs wherever an allocation fills a generation: also inside a ContextVar.set of
+    # the same context (ours, entering the next observation). On CPython 3.10 and 3.11 a set
+    # made by that finalizer frees the variables the interrupted set is still reading: a
+    # segmentation fault (python/cpython#148891). Low thresholds make it happen at once.
+    script = textwrap.dedent(
+        """
+        import gc
+        from langfuse_async import Langfuse, observe
+
+        client = Langfuse(
+            public_key="pk", secret_key="sk", base_url="http://127.0.0.1:9",
+            flush_interval=3600, transport="otlp",
+        )
+
+        @observe
+        def numbers():
+            yield 1
+            yield 2
+
+        class Holder:
+            def __init__(self):
+                self.me = self
+                self.gen = numbers()
+                next(self.gen)
+
+        for threshold in range(1, 16):
+            gc.collect()
+            gc.set_threshold(threshold)
+            for _ in range(100):
+                Holder()
+        gc.set_threshold(700)
+        gc.collect()
+        print("ended", client.statistics().enqueued)
+        client.shutdown_sync(timeout=0.5)
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr[-2_000:]
+    assert "ended 1500" in proc.stdout  # every generator's observation, each ended once
