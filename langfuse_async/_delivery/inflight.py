@@ -219,13 +219,22 @@ class InFlight:
         """The ids (``id()``) of the items waiting for a retry."""
         return {id(item) for item in self._waiting}
 
-    def due(self, now: float) -> list[Item]:
-        """Remove and return the waiting items whose time has come."""
+    def due(self, now: float, limit: int) -> list[Item]:
+        """Remove and return the waiting items whose time has come, at most ``limit``.
+
+        The first ones in waiting order; the others stay waiting, due at once next time.
+        """
         if not self._waiting:
             return []
-        due = [item for item in self._waiting if item.not_before <= now]
+        due: list[Item] = []
+        rest: list[Item] = []
+        for item in self._waiting:
+            if item.not_before <= now and len(due) < limit:
+                due.append(item)
+            else:
+                rest.append(item)
         if due:
-            self._waiting = [item for item in self._waiting if item.not_before > now]
+            self._waiting = rest
         return due
 
     def next_due(self) -> float | None:

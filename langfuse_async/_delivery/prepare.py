@@ -84,19 +84,21 @@ def _prepare_ingestion(item: Item, ctx: WireContext, max_event_bytes: int) -> Pr
             return READY
         companion: TraceRecord | None = None
         companion_encoded: bytes | None = None
-        is_root = (
-            isinstance(record, ObservationRecord)
+        root = (
+            record
+            if isinstance(record, ObservationRecord)
             and (record.parent_id is None or record.remote_parent)
             and not item.derived
+            else None
         )
         if record.size > max_event_bytes and payload_floor(record) > max_event_bytes:
             # Too large by its payloads alone: fitted at once, not encoded whole first. Its
             # trace-create is prepared as an event of its own.
-            if is_root:
-                companion = _ingestion.root_trace(record)  # type: ignore[arg-type]
-        elif is_root:
+            if root is not None:
+                companion = _ingestion.root_trace(root)
+        elif root is not None:
             # A root: the trace-create it brings is encoded with it (they share instants).
-            encoded, companion, companion_encoded = _ingestion.encode_root(record, ctx)
+            encoded, companion, companion_encoded = _ingestion.encode_root(root, ctx)
             if companion_encoded is not None:
                 size = len(companion_encoded)
                 if size > max_event_bytes:

@@ -309,7 +309,8 @@ class Worker:
                     await self._sleep(inflight.pause_until - now)
                     self._new_turn()
                     continue
-                due = inflight.due(now)
+                # A cycle handles one take's worth: a backlog of retries is many cycles.
+                due = inflight.due(now, _TAKE_LIMIT)
                 if due or self._batch_ready(now):
                     try:
                         await self._cycle(due)
@@ -342,7 +343,9 @@ class Worker:
     async def _cycle(self, due: list[Item]) -> None:
         """Take what is queued, give each item its bytes, and send each route's batches."""
         inflight = self.inflight
-        items = due + inflight.take(self._queue, _TAKE_LIMIT)
+        # One take's worth a cycle, due retries first: planning and settling stay short.
+        room = _TAKE_LIMIT - len(due)
+        items = due + inflight.take(self._queue, room) if room > 0 else due
         route, ctx, limit = self.route, self._ctx, self._config.max_event_bytes
         prepared = Prepared()
         index, count = 0, len(items)

@@ -6,6 +6,7 @@ import pytest
 
 from langfuse_async._delivery.pacing import MAX_TURN_SECONDS, SLICE_SECONDS, turn_seconds
 from langfuse_async._delivery.queue import EventQueue
+from langfuse_async._records import RECORD_OVERHEAD_BYTES
 from tests.support import factories
 
 
@@ -60,15 +61,6 @@ def test_importing_the_package_loads_what_the_first_flush_would_import_on_the_lo
 
 
 @pytest.mark.anyio
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "worker.py: _cycle plans every due retry together with a take (inflight.due is not "
-        "capped), and max_count=len(items) lets one request carry them all, so after a "
-        "whole-request failure a backlog of small events is planned and settled in one unit "
-        "(10,000 events: 5-8 ms planning, 8 ms settle + 5 ms apply in one turn, measured)"
-    ),
-)
 async def test_retries_of_a_backlog_are_planned_and_settled_a_take_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -117,16 +109,6 @@ async def test_retries_of_a_backlog_are_planned_and_settled_a_take_at_a_time(
     assert max(units) <= 2 * worker_module._TAKE_LIMIT, sorted(units)[-5:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "prepare.py and _wire/fit.py: an oversize event is encoded whole, then encoded whole "
-        "again by fit_with after each truncation (input, output and metadata of 1 MB each: "
-        "9 MB encoded on the ingestion route, 6 ms; about 14 MB as an OTLP span, 18 ms, in "
-        "one turn on the loop, measured); sizes could be known from each payload's encoded "
-        "length, and the event encoded once in its fitted form"
-    ),
-)
 @pytest.mark.parametrize("route", ["ingestion", "otlp"])
 def test_an_oversize_event_is_fitted_without_encoding_it_again_and_again(
     monkeypatch: pytest.MonkeyPatch, route: str
@@ -144,7 +126,11 @@ def test_an_oversize_event_is_fitted_without_encoding_it_again_and_again(
     limit = 1_000_000
     payload = msgspec.Raw(msgspec.json.encode("x" * (limit - 1_000)))
     record = factories.observation(
-        input=payload, output=payload, metadata={"a": payload}, name="big"
+        input=payload,
+        output=payload,
+        metadata={"a": payload},
+        name="big",
+        size=RECORD_OVERHEAD_BYTES + 3 * len(payload),  # as recorded: every byte it holds
     )
     encoded = 0
     module = ingestion if route == "ingestion" else otlp
