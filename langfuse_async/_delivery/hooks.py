@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import concurrent.futures
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, Protocol, TypeVar
+from collections.abc import Coroutine
+from typing import Any, Protocol, TypeVar
 
 from .._log import logger
 from .._outcomes import FlushResult
-from .runtime import wind_down
+from .runtime import ThreadPerCall, wind_down
 
 __all__ = ["Hooked", "abandon_in_child", "register", "run_on", "shut_down_at_exit", "unregister"]
 
@@ -49,7 +48,6 @@ _LIVE: weakref.WeakSet[Hooked] = weakref.WeakSet()
 #: let them be collected either (aiohttp warns about unclosed sessions when they are).
 _ABANDONED: list[object] = []
 
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 #: Time a caller on another loop allows beyond its timeout before it takes the worker's loop
@@ -148,7 +146,7 @@ def shut_down_at_exit(pipelines: list[Hooked]) -> None:
         return
 
     async def main() -> None:
-        asyncio.get_running_loop().set_default_executor(_ThreadPerCall())
+        asyncio.get_running_loop().set_default_executor(ThreadPerCall())
         await asyncio.gather(*(p.shutdown_at_exit() for p in todo))
 
     def run() -> None:
@@ -173,36 +171,6 @@ def shut_down_at_exit(pipelines: list[Hooked]) -> None:
         run()
         return
     thread.join(max(p.exit_timeout for p in todo) + _EXIT_GRACE)
-
-
-class _ThreadPerCall(concurrent.futures.ThreadPoolExecutor):
-    """The exit hook's default executor: each call gets a daemon thread of its own.
-
-    By the time ``atexit`` hooks run, the standard thread pools refuse new work, and asyncio
-    sends every DNS lookup through the loop's default executor: without this, the exit hook
-    could reach no server by host name.
-    """
-
-    def submit(
-        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
-    ) -> concurrent.futures.Future[_T]:
-        future: concurrent.futures.Future[_T] = concurrent.futures.Future()
-
-        def call() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
-        try:
-            threading.Thread(target=call, name="langfuse_async-exit-call", daemon=True).start()
-        except RuntimeError:
-            call()  # no new threads at this point of the exit (CPython 3.12.0/3.12.1): inline
-        return future
 
 
 def _fork_hook() -> None:

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
 
@@ -28,11 +28,13 @@ from .._log import logger
 __all__ = [
     "BACKGROUND",
     "BackgroundLoop",
+    "ThreadPerCall",
     "in_running_asyncio_loop",
     "run_from_any_async",
     "run_sync",
 ]
 
+_P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 #: How long stopping waits for the thread to end (it has nothing left to do by then).
@@ -105,6 +107,7 @@ class BackgroundLoop:
             # Callbacks scheduled before the thread runs the loop wait in it: no need to wait
             # for the thread here.
             loop = asyncio.new_event_loop()
+            loop.set_default_executor(_PoolThenThreadPerCall())
             thread = threading.Thread(
                 target=_serve, args=(loop,), name="langfuse_async-delivery", daemon=True
             )
@@ -153,6 +156,59 @@ class BackgroundLoop:
             return
         if join and thread is not threading.current_thread():
             thread.join(_JOIN_TIMEOUT)
+
+
+def _in_a_thread_of_its_own(
+    fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+) -> concurrent.futures.Future[_T]:
+    future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+    def call() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    try:
+        threading.Thread(target=call, name="langfuse_async-exit-call", daemon=True).start()
+    except RuntimeError:
+        call()  # no new threads at this point of the exit (CPython 3.12.0/3.12.1): inline
+    return future
+
+
+class ThreadPerCall(concurrent.futures.ThreadPoolExecutor):
+    """An executor giving each call a daemon thread of its own (for interpreter exit).
+
+    By the time ``atexit`` hooks run, the standard thread pools refuse new work, and asyncio
+    sends every DNS lookup through the loop's default executor: without this, the exit hook
+    could reach no server by host name.
+    """
+
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> concurrent.futures.Future[_T]:
+        return _in_a_thread_of_its_own(fn, *args, **kwargs)
+
+
+class _PoolThenThreadPerCall(concurrent.futures.ThreadPoolExecutor):
+    """The background loop's default executor: a thread pool, then a thread per call.
+
+    The worker of a sync program runs on the background loop, and the exit hook finishes its
+    work there: once the interpreter exits, the pool refuses new work (DNS lookups included),
+    so calls go to a thread of their own instead.
+    """
+
+    def submit(
+        self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs
+    ) -> concurrent.futures.Future[_T]:
+        try:
+            return super().submit(fn, *args, **kwargs)
+        except RuntimeError:  # "cannot schedule new futures after interpreter shutdown"
+            return _in_a_thread_of_its_own(fn, *args, **kwargs)
 
 
 def _serve(loop: asyncio.AbstractEventLoop) -> None:

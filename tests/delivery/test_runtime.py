@@ -199,14 +199,18 @@ def test_a_forked_child_delivers_on_a_background_thread_of_its_own(
     ],
     ids=["sync", "trio"],
 )
+# A host name needs a DNS lookup, which asyncio runs in the loop's default executor; at
+# interpreter exit the standard pools refuse new work, also the background loop's.
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_the_exit_hook_sends_what_sync_and_trio_programs_leave(
-    threaded: ThreadedServer, body: str
+    threaded: ThreadedServer, body: str, host: str
 ) -> None:
+    url = threaded.server.url.replace("127.0.0.1", host)
     script = textwrap.dedent(
         f"""
         from langfuse_async import Langfuse
         langfuse = Langfuse(
-            public_key="pk", secret_key="sk", base_url={threaded.server.url!r},
+            public_key="pk", secret_key="sk", base_url={url!r},
             flush_interval=3600, transport="ingestion",
         )
         """
