@@ -39,7 +39,7 @@ from ._clock import now_ns
 from ._integrations import langchain_mapping as _m
 from ._log import log_once
 from ._records import ObservationType
-from ._tracing.coerce import TraceContext
+from ._tracing.coerce import TraceContext, safe_str
 from ._tracing.observations import Observation
 
 __all__ = ["CallbackHandler"]
@@ -166,7 +166,7 @@ class CallbackHandler(BaseCallbackHandler):
             if error is not None and not isinstance(error, GeneratorExit):
                 # GeneratorExit: the consumer of a stream stopped early, no failure.
                 fields["level"] = _m.level_of(error)
-                fields["status_message"] = str(error) or type(error).__name__
+                fields["status_message"] = safe_str(error) or type(error).__name__
             obs.update(**fields)
         except Exception:
             log_once(

@@ -52,6 +52,7 @@ from ._client import get_client
 from ._clock import now_ns
 from ._integrations import openai_mapping as _m
 from ._log import log_once, logger
+from ._tracing.coerce import safe_str
 from ._tracing.observations import Observation
 
 __all__ = ["AsyncAzureOpenAI", "AsyncOpenAI", "AzureOpenAI", "OpenAI"]
@@ -130,7 +131,7 @@ def _start(kind: str, own: Mapping[str, Any], kwargs: Mapping[str, Any]) -> Obse
 def _fail(obs: Observation, exc: BaseException) -> None:
     """End the generation with the error that ended the call (the caller re-raises it)."""
     try:
-        message = str(exc) or type(exc).__name__
+        message = safe_str(exc) or type(exc).__name__
         # Cancellation or an interrupt is not the API's failure.
         obs.update(
             level="ERROR" if isinstance(exc, Exception) else "WARNING", status_message=message

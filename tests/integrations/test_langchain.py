@@ -201,6 +201,26 @@ def test_errors_are_recorded_and_propagate(tracer: RecordingTracer) -> None:
     assert tracer.by_name("GenericFakeChatModel").level is None
 
 
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("this error cannot say what it is")
+
+
+def test_an_error_whose_message_cannot_be_read_is_still_recorded_as_an_error(
+    tracer: RecordingTracer,
+) -> None:
+    def fail(_: Any) -> None:
+        raise _Unprintable()
+
+    chain = PROMPT | RunnableLambda(fail, name="fail")
+    with pytest.raises(_Unprintable):
+        chain.invoke({"question": "q"}, config={"callbacks": [CallbackHandler()]})
+    for name in ("fail", "RunnableSequence"):
+        obs = tracer.by_name(name)
+        assert obs.end_ns is not None
+        assert (obs.level, obs.status_message) == ("ERROR", "<_Unprintable>")
+
+
 async def test_async_streaming_records_time_to_first_token(tracer: RecordingTracer) -> None:
     loop_thread = threading.get_ident()
     seen_threads: set[int] = set()

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
+import httpx
 import openai
 import pytest
 
@@ -190,6 +191,34 @@ async def test_api_error_is_recorded_and_reraised_unchanged(
     assert gen.level == "ERROR"
     assert gen.status_message is not None and "does not exist" in gen.status_message
     assert gen.model == "nope"
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("this error cannot say what it is")
+
+
+async def test_an_error_whose_message_cannot_be_read_still_ends_the_generation(
+    tracer: RecordingTracer,
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise _Unprintable()
+
+    transport = httpx.MockTransport(refuse)
+    async with AsyncOpenAI(
+        api_key="sk-test",
+        base_url="http://127.0.0.1:9/v1",
+        max_retries=0,
+        http_client=httpx.AsyncClient(transport=transport),
+    ) as failing:
+        with pytest.raises(_Unprintable):
+            await failing.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=MESSAGES,  # type: ignore[arg-type]
+            )
+    gen = tracer.by_name("OpenAI-generation")
+    assert gen.end_ns is not None
+    assert (gen.level, gen.status_message) == ("ERROR", "<_Unprintable>")
 
 
 async def test_embeddings_are_embedding_observations(
