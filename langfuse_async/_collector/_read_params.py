@@ -65,8 +65,15 @@ def invalid(name: str, message: str) -> BadQuery:
     return BadQuery({"code": "custom", "path": [name], "message": message})
 
 
+#: The largest integer a JavaScript number holds exactly (zod's ``int()`` refuses beyond it); a
+#: page of it, times the largest limit, is still an offset SQLite can hold.
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
 def positive_int(query: Query, name: str, default: int, maximum: int | None) -> int:
-    """An integer parameter >= 1 (and <= ``maximum``), refused as zod refuses one."""
+    """An integer parameter >= 1 and <= ``maximum`` (or the largest safe integer), as zod says."""
+    if maximum is None:
+        maximum = MAX_SAFE_INTEGER
     raw = query.get(name)
     if raw is None or raw == "":
         return default
@@ -85,7 +92,7 @@ def positive_int(query: Query, name: str, default: int, maximum: int | None) -> 
                 "message": "Too small: expected number to be >=1",
             }
         )
-    if maximum is not None and value > maximum:
+    if value > maximum:
         raise BadQuery(
             {
                 "origin": "number",
@@ -195,7 +202,11 @@ def cursor_offset(query: Query) -> int:
         offset = decoded["offset"]
     except (binascii.Error, ValueError, TypeError, KeyError):
         raise invalid("cursor", "Invalid cursor") from None
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if (
+        not isinstance(offset, int)
+        or isinstance(offset, bool)
+        or not 0 <= offset <= MAX_SAFE_INTEGER
+    ):
         raise invalid("cursor", "Invalid cursor")
     return offset
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -166,6 +167,28 @@ async def test_not_found_bad_query_and_auth(collector, http):
         collector.url + "/api/public/traces", headers={"Authorization": "Bearer pk-lf-local"}
     ) as r:
         assert r.status == 403
+
+
+async def test_pages_and_cursors_beyond_any_offset_are_refused_not_crashed(collector, http):
+    # A page or cursor whose offset SQLite cannot hold (beyond 2**63) was a 500.
+    huge = "99999999999999999999999"
+    for path in (
+        "/api/public/traces",
+        "/api/public/observations",
+        "/api/public/sessions",
+        "/api/public/scores",
+        "/api/public/v2/scores",
+    ):
+        status, body = await get(http, collector, f"{path}?page={huge}")
+        assert status == 400, path
+        assert body["error"][0]["path"] == ["page"] and body["error"][0]["code"] == "too_big"
+        # The largest page accepted is past the end: an empty page, as on the server.
+        status, body = await get(http, collector, f"{path}?page={2**53 - 1}&limit=100")
+        assert (status, body["data"]) == (200, []), path
+    cursor = base64.urlsafe_b64encode(json.dumps({"offset": 10**30}).encode()).decode()
+    for path in ("/api/public/v2/observations", "/api/public/v3/scores"):
+        status, body = await get(http, collector, f"{path}?cursor={cursor}")
+        assert status == 400 and body["error"][0]["path"] == ["cursor"], path
 
 
 async def test_reads_are_refused_in_v4_mode(http):
