@@ -199,6 +199,18 @@ async def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The most traces ``traces --limit`` reads.
+_MAX_TRACES = 2**62
+
+
+def _encodable(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
 def _traces(args: argparse.Namespace) -> int:
     from ._collector._render import TraceFilter, render_store, store_json
     from ._collector._store import ForeignDatabase, Store
@@ -223,16 +235,23 @@ def _traces(args: argparse.Namespace) -> int:
     where = TraceFilter(
         name=args.name, user_id=args.user, session_id=args.session, trace_id=args.trace_id
     )
+    # More than any database holds, and still an integer SQLite takes.
+    limit = min(args.limit, _MAX_TRACES)
+    encoding = getattr(sys.stdout, "encoding", None) or "ascii"
     try:
         if args.json:
-            print(store_json(store, limit=args.limit, where=where))
+            text = store_json(store, limit=limit, where=where)
+            if not _encodable(text, encoding):
+                text = store_json(store, limit=limit, where=where, ascii_only=True)
         else:
-            encoding = (getattr(sys.stdout, "encoding", None) or "ascii").lower()
-            ascii_only = "utf" not in encoding
+            ascii_only = "utf" not in encoding.lower()
             text = render_store(
-                store, limit=args.limit, ascii_only=ascii_only, where=where, verbose=args.verbose
+                store, limit=limit, ascii_only=ascii_only, where=where, verbose=args.verbose
             )
-            print(text)
+            # Names and values the output cannot encode (a pipe on a cp1252 or ASCII locale)
+            # are shown as escapes rather than ending the command with a traceback.
+            text = text.encode(encoding, "backslashreplace").decode(encoding)
+        print(text)
     finally:
         store.close()
     return 0

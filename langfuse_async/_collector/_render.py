@@ -224,8 +224,14 @@ def render_store(
     return "\n\n".join(blocks)
 
 
-def store_json(store: Store, *, limit: int = 10, where: TraceFilter = TraceFilter()) -> str:
-    """The matching traces as a JSON array, each in the API's ``TraceWithFullDetails`` shape."""
+def store_json(
+    store: Store, *, limit: int = 10, where: TraceFilter = TraceFilter(), ascii_only: bool = False
+) -> str:
+    """The matching traces as a JSON array, each in the API's ``TraceWithFullDetails`` shape.
+
+    ``ascii_only`` writes every other character as a JSON escape (for an output that cannot
+    encode them).
+    """
     traces = _selected(store, limit, where)
     summaries = store.trace_summaries([trace["id"] for trace in traces])
     result = []
@@ -236,4 +242,4 @@ def store_json(store: Store, *, limit: int = 10, where: TraceFilter = TraceFilte
         ]
         view["scores"] = [score_view(s) for s in store.scores(trace_id=trace["id"])]
         result.append(view)
-    return json.dumps(result, indent=2, ensure_ascii=False)
+    return json.dumps(result, indent=2, ensure_ascii=ascii_only)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 from typing import Any
@@ -109,3 +110,29 @@ def test_serve_refuses_another_applications_database(tmp_path, capsys):
     assert main(["serve", "--db", str(foreign), "--port", "0"]) == 2
     assert "not a langfuse-async database" in capsys.readouterr().err
     assert foreign.read_bytes() == before
+
+
+def test_a_huge_limit_is_all_traces_not_a_crash(db, capsys):
+    out = traces(capsys, "--db", db, "--limit", str(10**20))
+    assert "trace t1" in out and "trace t2" in out
+
+
+@pytest.mark.parametrize("form", [[], ["--verbose"], ["--json"]])
+def test_an_output_that_cannot_encode_a_name_escapes_it(tmp_path, monkeypatch, form):
+    # A pipe or file on a non-UTF-8 locale (cp1252 on Windows): printing raised
+    # UnicodeEncodeError with a traceback.
+    path = tmp_path / "u.db"
+    store = Store(path)
+    store.apply([event("1", "trace-create", {"id": "t1", "name": "caf\u00e9 \u4e2d"}, 1)])
+    store.close()
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="ascii", newline="\n")
+    monkeypatch.setattr("sys.stdout", out)
+    assert main(["traces", "--db", str(path), *form]) == 0
+    out.flush()
+    text = raw.getvalue().decode("ascii")
+    if form == ["--json"]:
+        [trace] = json.loads(text)
+        assert trace["name"] == "caf\u00e9 \u4e2d"
+    else:
+        assert "caf\\xe9 \\u4e2d" in text
