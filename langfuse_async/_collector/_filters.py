@@ -182,11 +182,12 @@ def _is_text(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer literal beyond the float range: JavaScript's Infinity
+        return False
 
 
 def _quoted(names: Sequence[str] | Mapping[str, Any]) -> str:

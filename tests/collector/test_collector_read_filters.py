@@ -596,6 +596,9 @@ async def test_like_wildcards_in_a_filter_value_are_plain_characters(http):
         ("[" * 5000, "not valid JSON"),
         ('[{"type": "string", "column": "name", "operator": "=", "value": "\\ud800"}]', "string"),
         (f(cond("stringObject", "metadata", "=", "v", key="\ud800")), "key"),
+        # An integer literal beyond the float range (JavaScript reads it as Infinity).
+        (f(cond("number", "latency", ">", 10**400)), "finite number"),
+        (f(cond("numberObject", "metadata", ">", -(10**400), key="a")), "finite number"),
     ],
 )
 async def test_hostile_filters_answer_400_not_500(collector, http, raw, says):
