@@ -283,11 +283,12 @@ def redact_url(url: str) -> str:
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url
-    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
-    authority = rest[:end]
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{rest[end:]}"
+    # Up to the last "@", whatever comes before it: a password holding an unencoded "/", "?"
+    # or "#" would otherwise look like a path, a query or a fragment, and be shown.
+    userinfo, at, after = rest.rpartition("@")
+    if at and userinfo:
+        rest = "***@" + after
+    return f"{scheme}{sep}{rest}"
 
 
 def _check_url(label: str, value: object) -> str:

@@ -265,6 +265,21 @@ def test_a_scheme_less_base_url_with_credentials_is_not_shown_either() -> None:
     assert "hunter2" not in str(info.value)
 
 
+@pytest.mark.parametrize("password", ["hunter2#x", "hunter2/x", "hunter2?x", "x#y/hunter2"])
+def test_a_password_with_a_delimiter_in_a_url_is_not_shown(password: str) -> None:
+    # Unencoded, "#", "/" or "?" end the authority: the credentials looked like a path or a
+    # fragment, and the message showed them.
+    with pytest.raises(ValueError, match=r"^base_url") as info:
+        resolve(base_url=f"https://user:{password}@host")
+    assert "hunter2" not in str(info.value) and "***@host" in str(info.value)
+    with pytest.raises(ValueError, match=r"^base_url \(from LANGFUSE_HOST\)") as info:
+        resolve({"LANGFUSE_HOST": f"https://user:{password}@host"})
+    assert "hunter2" not in str(info.value)
+    with pytest.raises(ValueError, match=r"^proxy") as info:
+        resolve(proxy=f"http://user:{password}@proxy:3128")
+    assert "hunter2" not in str(info.value) and "***@proxy:3128" in str(info.value)
+
+
 # --------------------------------------------------------- headers, TLS and proxy (§5)
 
 
