@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import os
+import sys
 import threading
 import time
 import weakref
@@ -131,8 +132,45 @@ def _install_process_hooks() -> None:
         return
     _hooks_installed = True
     atexit.register(_exit_hook)
+    _at_multiprocessing_exit()
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_fork_hook)
+
+
+class _Marker:
+    """What ``multiprocessing``'s after-fork registry holds weakly (it needs an object)."""
+
+
+_MARKER = _Marker()
+_after_fork_registered = False
+
+
+def _at_multiprocessing_exit() -> None:
+    """Run the exit hook in a ``multiprocessing`` child too, where atexit hooks never run.
+
+    A child of the fork or forkserver start method ends with ``os._exit`` once its target
+    returns, after ``multiprocessing``'s own exit finalizers: the exit hook becomes one of them.
+    The child clears the finalizers it inherits, then runs its after-fork callbacks: one of
+    those registers the hook again there. (Where the hook also runs as an atexit hook, the
+    second run finds nothing left to do.)
+    """
+    global _after_fork_registered
+    util = sys.modules.get("multiprocessing.util")  # loaded wherever it makes processes
+    if util is None:
+        return
+    try:
+        if not _after_fork_registered:
+            _after_fork_registered = True  # inherited, as the registry is, by every child
+            util.register_after_fork(_MARKER, _finalize_with_multiprocessing)
+        _finalize_with_multiprocessing(_MARKER)
+    except Exception:
+        logger.debug("could not register the exit hook with multiprocessing", exc_info=True)
+
+
+def _finalize_with_multiprocessing(_: object) -> None:
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.Finalize(None, _exit_hook, exitpriority=0)
 
 
 def _exit_hook() -> None:
@@ -176,3 +214,4 @@ def shut_down_at_exit(pipelines: list[Hooked]) -> None:
 def _fork_hook() -> None:
     for pipeline in list(_LIVE):
         pipeline.after_fork_in_child()
+    _at_multiprocessing_exit()

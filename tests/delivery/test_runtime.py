@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -233,6 +234,61 @@ def test_the_exit_hook_sends_what_sync_and_trio_programs_leave(
         "exit-1",
         "exit-2",
     ]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_a_multiprocessing_child_sends_what_it_leaves(
+    threaded: ThreadedServer, method: str
+) -> None:
+    # A child of the fork or forkserver start method ends with os._exit: atexit hooks never
+    # run there, and what it produced in its last flush_interval was lost without a report.
+    script = textwrap.dedent(
+        f"""
+        import multiprocessing
+        from langfuse_async import Langfuse
+
+        URL = {threaded.server.url!r}
+
+        def client():
+            return Langfuse(
+                public_key="pk", secret_key="sk", base_url=URL, flush_interval=3600,
+                transport="ingestion",
+            )
+
+        def child_with_its_own_client():
+            client().create_event(name="own-client")
+
+        def child_with_the_parents_client():
+            PARENT.create_event(name="parents-client")
+
+        if __name__ == "__main__":
+            ctx = multiprocessing.get_context({method!r})
+            PARENT = client() if {method!r} == "fork" else None
+            targets = [child_with_its_own_client]
+            if PARENT is not None:
+                targets.append(child_with_the_parents_client)
+            for target in targets:
+                process = ctx.Process(target=target)
+                process.start()
+                process.join()
+                assert process.exitcode == 0, process.exitcode
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "program.py")  # spawn and forkserver import the main module
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(script)
+        proc = subprocess.run(
+            [sys.executable, path], cwd=root, capture_output=True, text=True, timeout=60, env=env
+        )
+    assert proc.returncode == 0, proc.stderr
+    expected = ["own-client", "parents-client"] if method == "fork" else ["own-client"]
+    threaded.wait_for_events(2 * len(expected))  # each event with its trace
+    events = [e for e in threaded.server.events() if e["type"] == "event-create"]
+    assert sorted(e["body"]["name"] for e in events) == expected
 
 
 def test_the_readme_sync_example_runs_and_delivers() -> None:
