@@ -140,6 +140,9 @@ class Pipeline:
                     record, "shutdown", "produced after shutdown()", report=not IN_ON_ERROR.get()
                 )
                 self._dispatch_soon()
+                if self._sealed and _get_running_loop() is None:
+                    # No loop may ever run here again: the exit hook hands the report over.
+                    _hooks.register(self)
                 return
             queue = self._queue
             n = queue.put(record)
@@ -413,7 +416,11 @@ class Pipeline:
     def flush_sync(self, timeout: float | None) -> FlushResult:
         """:meth:`flush` for blocking code: run on the background loop, wait here."""
         _check_timeout("flush", timeout)
-        result = run_sync(self._background, lambda: self.flush(timeout), _grace(timeout), self)
+        try:
+            result = run_sync(self._background, lambda: self.flush(timeout), _grace(timeout), self)
+        finally:
+            if self._sealed:  # shut down: nothing of ours runs there any more
+                self._background.release(self)
         return result or self._unfinished()
 
     def shutdown_sync(self, timeout: float | None) -> FlushResult:
@@ -433,9 +440,13 @@ class Pipeline:
     async def flush_elsewhere(self, timeout: float | None) -> FlushResult:
         """:meth:`flush` awaited from non-asyncio async code (trio), through the background loop."""
         _check_timeout("flush", timeout)
-        result = await run_from_any_async(
-            self._background, lambda: self.flush(timeout), _grace(timeout), self
-        )
+        try:
+            result = await run_from_any_async(
+                self._background, lambda: self.flush(timeout), _grace(timeout), self
+            )
+        finally:
+            if self._sealed:  # shut down: nothing of ours runs there any more
+                self._background.release(self, join=False)
         return result or self._unfinished()
 
     async def shutdown_elsewhere(self, timeout: float | None) -> FlushResult:
@@ -510,6 +521,10 @@ class Pipeline:
         return self._config.exit_timeout
 
     async def shutdown_at_exit(self) -> FlushResult:
+        if self._shutdown_result is not None:
+            # Shut down already: only reports of events produced since are left.
+            await self.flush(self._config.exit_timeout)
+            return self._shutdown_result
         self._closing_by = "the exit hook"  # named in the reports of what it gives up on
         return await self.shutdown(timeout=self._config.exit_timeout)
 
@@ -525,7 +540,7 @@ class Pipeline:
     def needs_exit_flush(self) -> bool:
         # Not `_closed`: a shutdown cut short (its loop torn down) leaves work behind.
         if self._shutdown_result is not None:
-            return False
+            return bool(self._reports)  # of events produced after it
         if self.statistics().pending > 0 or bool(self._reports):
             return True
         has_open = self.has_open

@@ -291,6 +291,56 @@ def test_a_multiprocessing_child_sends_what_it_leaves(
     assert sorted(e["body"]["name"] for e in events) == expected
 
 
+def test_calls_after_shutdown_sync_leave_no_background_thread(threaded: ThreadedServer) -> None:
+    errors: list[str] = []
+    langfuse = _client(threaded.server.url, on_error=lambda e: errors.append(e.reason))
+    langfuse.create_event(name="in-time")
+    assert langfuse.shutdown_sync(timeout=10).completed
+    _assert_released(langfuse)
+    langfuse.create_event(name="late")
+    # Its report is handed over by the next flush; the thread that does it stops afterwards.
+    assert langfuse.flush_sync(timeout=10).completed
+    assert errors == ["shutdown"]
+    _assert_released(langfuse)
+    assert langfuse.shutdown_sync(timeout=10).completed
+    _assert_released(langfuse)
+
+
+def test_an_event_after_shutdown_in_a_sync_program_is_reported_at_exit(
+    threaded: ThreadedServer,
+) -> None:
+    # No loop runs after shutdown_sync(): the report of an event produced then waited for a
+    # flush that never came, and on_error never heard of it.
+    script = textwrap.dedent(
+        f"""
+        from langfuse_async import Langfuse
+
+        def on_error(error):
+            print("reported", error.event_type, error.reason, flush=True)
+
+        langfuse = Langfuse(
+            public_key="pk", secret_key="sk", base_url={threaded.server.url!r},
+            transport="ingestion", on_error=on_error,
+        )
+        langfuse.create_event(name="in-time")
+        assert langfuse.shutdown_sync(timeout=10).completed
+        langfuse.create_event(name="late")
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "reported event-create shutdown" in proc.stdout.splitlines()
+
+
 def test_the_readme_sync_example_runs_and_delivers() -> None:
     from pathlib import Path
 
