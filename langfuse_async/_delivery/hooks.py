@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from .._log import logger
 from .._outcomes import FlushResult
-from .runtime import ThreadPerCall, wind_down
+from .runtime import ThreadPerCall, thread_wait, wind_down
 
 __all__ = ["Hooked", "abandon_in_child", "register", "run_on", "shut_down_at_exit", "unregister"]
 
@@ -208,7 +208,7 @@ def shut_down_at_exit(pipelines: list[Hooked]) -> None:
         # (fixed in 3.12.2). No loop can be running in this thread any more: run here.
         run()
         return
-    thread.join(max(p.exit_timeout for p in todo) + _EXIT_GRACE)
+    thread.join(thread_wait(max(p.exit_timeout for p in todo) + _EXIT_GRACE))
 
 
 def _fork_hook() -> None:

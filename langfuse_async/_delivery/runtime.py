@@ -30,6 +30,7 @@ __all__ = [
     "BackgroundLoop",
     "ThreadPerCall",
     "in_running_asyncio_loop",
+    "thread_wait",
     "run_from_any_async",
     "run_sync",
 ]
@@ -41,6 +42,12 @@ _T = TypeVar("_T")
 _JOIN_TIMEOUT = 2.0
 
 _get_running_loop = asyncio._get_running_loop  # the C fast path; None outside a loop
+
+
+def thread_wait(seconds: float | None) -> float | None:
+    """``seconds`` as a thread may wait them: beyond ``threading.TIMEOUT_MAX`` (about 292
+    years), where a lock's wait raises ``OverflowError``, it waits without a bound."""
+    return None if seconds is None or seconds >= threading.TIMEOUT_MAX else seconds
 
 
 def in_running_asyncio_loop() -> bool:
@@ -267,7 +274,7 @@ def run_sync(
     """
     fut = background.submit(make(), user=user)
     try:
-        return fut.result(wait)
+        return fut.result(thread_wait(wait))
     except concurrent.futures.TimeoutError:
         fut.cancel()
         return None
@@ -291,7 +298,7 @@ async def run_from_any_async(
 
     def result() -> _T | None:
         try:
-            return fut.result(wait)
+            return fut.result(thread_wait(wait))
         except concurrent.futures.TimeoutError:
             fut.cancel()
             return None

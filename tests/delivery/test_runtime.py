@@ -341,6 +341,52 @@ def test_an_event_after_shutdown_in_a_sync_program_is_reported_at_exit(
     assert "reported event-create shutdown" in proc.stdout.splitlines()
 
 
+def test_blocking_calls_take_timeouts_longer_than_a_thread_can_wait(
+    threaded: ThreadedServer,
+) -> None:
+    # Beyond threading.TIMEOUT_MAX (about 292 years) a thread's wait raised OverflowError:
+    # flush_sync() answered at once that nothing was settled, shutdown_sync() stopped the
+    # background loop under its own shutdown.
+    langfuse = _client(threaded.server.url, flush_interval=3600, shutdown_timeout=1e12)
+    langfuse.create_event(name="patient")
+    result = langfuse.flush_sync(timeout=1e12)
+    assert (result.completed, result.delivered) == (True, 2)
+    langfuse.create_event(name="patient-too")
+    result = langfuse.shutdown_sync()
+    assert (result.completed, result.delivered) == (True, 2)
+    _assert_released(langfuse)
+
+
+def test_the_exit_hook_takes_an_exit_timeout_longer_than_a_thread_can_wait(
+    threaded: ThreadedServer,
+) -> None:
+    script = textwrap.dedent(
+        f"""
+        from langfuse_async import Langfuse
+        langfuse = Langfuse(
+            public_key="pk", secret_key="sk", base_url={threaded.server.url!r},
+            flush_interval=3600, transport="ingestion", exit_timeout=1e12,
+        )
+        langfuse.create_event(name="at-exit")
+        """
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    threaded.wait_for_events(2)
+    assert [e["body"]["name"] for e in threaded.server.events() if e["type"] == "event-create"] == [
+        "at-exit"
+    ]
+
+
 def test_the_readme_sync_example_runs_and_delivers() -> None:
     from pathlib import Path
 
