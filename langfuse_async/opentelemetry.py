@@ -110,7 +110,10 @@ class _Started:
 
 # Spans started (and not yet ended) under a bridge processor, by span id. Shared by all
 # processors: the context hook of observations consults it.
-_open: dict[int, _Started] = {}
+_open: OrderedDict[int, _Started] = OrderedDict()
+# At most this many: a span dropped without end() (the SDK frees it) is forgotten once this many
+# newer ones started; ending it later still records it, placed as it is.
+_OPEN_REMEMBERED = 100_000
 _open_lock = threading.Lock()
 # Remembered briefly after they end, so a child started after its parent ended still finds
 # where to hang (fire-and-forget tasks).
@@ -307,6 +310,8 @@ class LangfuseSpanProcessor(SpanProcessor):
             started = _Started(now_ns(), self._wanted(span), anchor)
             with _open_lock:
                 _open[span.get_span_context().span_id] = started
+                if len(_open) > _OPEN_REMEMBERED:
+                    _open.popitem(last=False)
         except Exception:
             log_once(logging.WARNING, "otel.start", "could not place a span", exc_info=True)
 

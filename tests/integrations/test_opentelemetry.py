@@ -214,6 +214,27 @@ def test_span_started_before_the_processor_is_recorded(tracer: RecordingTracer) 
     assert (obs.id, obs.parent_id) == (_ids(span)[1], None)
 
 
+def test_spans_never_ended_are_not_remembered_without_bound(
+    tracer: RecordingTracer, provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A span started and dropped without end() (a leaky instrumentation) is freed by the SDK;
+    # the bridge kept its placement for ever.
+    from langfuse_async import opentelemetry as bridge
+
+    monkeypatch.setattr(bridge, "_OPEN_REMEMBERED", 100, raising=False)
+    otel = provider.get_tracer(LLM_SCOPE)
+    for i in range(250):
+        otel.start_span(f"leaked-{i}")  # never ended
+    assert len(bridge._open) <= 100
+    # The newest still place their children; an ended one is recorded as usual.
+    parent = otel.start_span("kept", attributes=GENAI)
+    with trace_api.use_span(parent), otel.start_as_current_span("child", attributes=GENAI):
+        pass
+    parent.end()
+    child, kept = tracer.by_name("child"), tracer.by_name("kept")
+    assert child.parent_id == kept.id
+
+
 def test_explicit_trace_context_wins_over_the_span(
     tracer: RecordingTracer, provider: TracerProvider
 ) -> None:
