@@ -218,6 +218,16 @@ def _traces(args: argparse.Namespace) -> int:
     if args.limit < 1:
         print("error: --limit must be at least 1", file=sys.stderr)
         return 2
+    for option, value in (
+        ("--name", args.name),
+        ("--user", args.user),
+        ("--session", args.session),
+        ("--trace-id", args.trace_id),
+    ):
+        if value is not None and not _encodable(value, "utf-8"):
+            # Bytes the locale could not decode (surrogate escapes): no stored text equals it.
+            print(f"error: {option} is not valid UTF-8 text", file=sys.stderr)
+            return 2
     if not os.path.exists(args.db):
         print(
             f"error: no database at {args.db} (start `langfuse-async serve` first)", file=sys.stderr

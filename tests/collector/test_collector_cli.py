@@ -136,3 +136,11 @@ def test_an_output_that_cannot_encode_a_name_escapes_it(tmp_path, monkeypatch, f
         assert trace["name"] == "caf\u00e9 \u4e2d"
     else:
         assert "caf\\xe9 \\u4e2d" in text
+
+
+@pytest.mark.parametrize("option", ["--name", "--user", "--session", "--trace-id"])
+def test_a_filter_that_is_not_utf8_is_refused_not_a_traceback(db, capsys, option):
+    # A byte the locale cannot decode reaches argv as a lone surrogate, which SQLite refused
+    # with a UnicodeEncodeError.
+    assert main(["traces", "--db", db, option, "\udcff"]) == 2
+    assert f"{option} is not valid UTF-8" in capsys.readouterr().err
