@@ -535,6 +535,10 @@ def resolve_config(
     rel, _ = _pick("release", release, env, "LANGFUSE_RELEASE", *COMMON_RELEASE_ENVS)
     if rel is not None and not isinstance(rel, str):
         raise ValueError("release must be a string")
+    if rel is not None:
+        # A byte the locale could not decode (an environment variable) is a lone surrogate,
+        # which UTF-8 cannot carry: replaced, as the wire replaces it in every other string.
+        rel = rel.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     if mask is not None and not callable(mask):
         raise ValueError(
             "mask must be a callable: mask(*, data, **kwargs) as in the official SDK, or a "

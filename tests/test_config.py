@@ -280,6 +280,12 @@ def test_a_password_with_a_delimiter_in_a_url_is_not_shown(password: str) -> Non
     assert "hunter2" not in str(info.value) and "***@proxy:3128" in str(info.value)
 
 
+def test_a_release_the_wire_cannot_carry_has_its_lone_surrogates_replaced() -> None:
+    assert resolve(release="v1-\udcff").release == "v1-\ufffd"
+    assert resolve({"LANGFUSE_RELEASE": "v1-\udcff"}).release == "v1-\ufffd"
+    assert resolve(release="v1-\u00e9").release == "v1-\u00e9"
+
+
 # --------------------------------------------------------- headers, TLS and proxy (§5)
 
 

@@ -117,6 +117,25 @@ def test_a_lone_surrogate_in_any_string_never_loses_a_span() -> None:
     assert "\\ud800" not in text and text.count("bad\\ufffd") >= 10
 
 
+async def test_a_client_release_with_a_lone_surrogate_loses_no_span_on_either_route() -> None:
+    # LANGFUSE_RELEASE holding a byte the locale could not decode arrives as a lone surrogate:
+    # the OTLP route failed every span as unserializable.
+    errors: list[EventError] = []
+    for transport in ("ingestion", "otlp"):
+        async with FakeLangfuse() as server:
+            p = make_pipeline(server.url, transport=transport, release=BAD, on_error=errors.append)
+            root = factories.observation(parent_id=None)
+            p.emit(root)
+            assert (await p.flush(timeout=10)).completed
+            if transport == "otlp":
+                assert [s["spanId"] for s in server.spans()] == [root.id]
+            else:
+                assert len(server.events()) == 2  # the span and its trace
+            await p.shutdown()
+            assert balanced(p) and p.statistics().failed == 0
+    assert errors == []
+
+
 async def test_a_trace_level_surrogate_loses_no_span_on_either_route() -> None:
     errors: list[EventError] = []
     for transport in ("ingestion", "otlp"):
