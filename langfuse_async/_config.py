@@ -306,7 +306,13 @@ def _check_url(label: str, value: object) -> str:
         raise ValueError(
             f"{label} must not contain whitespace or control characters, got {shown!r}"
         )
-    parts = urlsplit(url)
+    if re.search(r"[\ud800-\udfff]", url):
+        # A byte the locale could not decode (in an environment variable): a lone surrogate.
+        raise ValueError(f"{label} must not contain undecodable bytes, got {shown!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an invalid [IPv6] host
+        raise ValueError(f"{label} is not a valid URL ({exc}), got {shown!r}") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise ValueError(f"{label} must be an http:// or https:// URL, got {shown!r}")
     if "@" in parts.netloc:
@@ -343,7 +349,12 @@ def _check_proxy(value: object) -> str | None:
         raise ValueError(f"proxy must start with http:// or https://, got {shown!r}")
     if re.search(r"[\s\x00-\x1f\x7f]", url):
         raise ValueError(f"proxy must not contain whitespace or control characters, got {shown!r}")
-    parts = urlsplit(url)
+    if re.search(r"[\ud800-\udfff]", url):
+        raise ValueError(f"proxy must not contain undecodable bytes, got {shown!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an invalid [IPv6] host
+        raise ValueError(f"proxy is not a valid URL ({exc}), got {shown!r}") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise ValueError(f"proxy must be an http:// or https:// URL, got {shown!r}")
     if not parts.hostname:

@@ -286,6 +286,20 @@ def test_a_release_the_wire_cannot_carry_has_its_lone_surrogates_replaced() -> N
     assert resolve(release="v1-\u00e9").release == "v1-\u00e9"
 
 
+@pytest.mark.parametrize("option", ["base_url", "proxy"])
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [("http://[zz]:3000", "not a valid URL"), ("http://h\udcff.internal", "undecodable bytes")],
+)
+def test_urls_urlsplit_refuses_or_that_hold_undecodable_bytes_are_refused_naming_the_option(
+    option: str, url: str, message: str
+) -> None:
+    # "[zz]" raised urlsplit's own ValueError, naming no option; an undecodable byte (a lone
+    # surrogate) was accepted, to fail every request later.
+    with pytest.raises(ValueError, match=rf"^{option} .*{message}"):
+        resolve(**{option: url})
+
+
 # --------------------------------------------------------- headers, TLS and proxy (§5)
 
 
