@@ -161,7 +161,7 @@ def _complete(kind: str, obs: Observation, response: Any) -> Any:
 class _StreamTrace:
     """What a stream being traced needs: its generation and the chunks seen so far."""
 
-    __slots__ = ("acc", "ended", "kind", "obs", "started")
+    __slots__ = ("acc", "ended", "kind", "obs", "reading", "started")
 
     def __init__(self, kind: str, obs: Observation) -> None:
         self.kind = kind
@@ -169,6 +169,8 @@ class _StreamTrace:
         self.acc = _m.Accumulator()
         self.ended = False
         self.started = False
+        self.reading = False
+        """True while the next chunk is being read (the stream then ends the generation)."""
 
     def chunk(self, chunk: Any) -> None:
         try:
@@ -233,7 +235,14 @@ class _TracedAsyncStream(openai.AsyncStream[Any]):
 
 def _watch(trace: _StreamTrace, iterator: Iterator[Any]) -> Iterator[Any]:
     try:
-        for item in iterator:
+        while True:
+            trace.reading = True
+            try:
+                item = next(iterator)
+            except StopIteration:
+                break
+            finally:
+                trace.reading = False
             trace.chunk(item)
             yield item
     except BaseException as exc:
@@ -244,13 +253,50 @@ def _watch(trace: _StreamTrace, iterator: Iterator[Any]) -> Iterator[Any]:
 
 async def _awatch(trace: _StreamTrace, iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
     try:
-        async for item in iterator:
+        while True:
+            trace.reading = True
+            try:
+                item = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            finally:
+                trace.reading = False
             trace.chunk(item)
             yield item
     except BaseException as exc:
         trace.end(exc)
         raise
     trace.end()
+
+
+def _end_when_closed(trace: _StreamTrace, http: Any, *, is_async: bool) -> None:
+    """End the generation when the stream's HTTP response is closed between two chunks.
+
+    The ``.stream()`` helpers close the response, not the stream they read. A close while a
+    chunk is being read is the stream's own (at its end, or broken), which ends it itself.
+    """
+    if is_async:
+        close_async = http.aclose
+
+        async def aclose() -> None:
+            try:
+                await close_async()
+            finally:
+                if not trace.reading:
+                    trace.end()
+
+        http.aclose = aclose
+    else:
+        close = http.close
+
+        def close_then_end() -> None:
+            try:
+                close()
+            finally:
+                if not trace.reading:
+                    trace.end()
+
+        http.close = close_then_end
 
 
 def _returned(kind: str, obs: Observation, response: Any) -> Any:
@@ -261,12 +307,14 @@ def _returned(kind: str, obs: Observation, response: Any) -> Any:
             response.__class__ = _TracedStream
             response._langfuse = trace  # type: ignore[attr-defined]
             response._iterator = _watch(trace, response._iterator)
+            _end_when_closed(trace, response.response, is_async=False)
             return response
         if type(response) is openai.AsyncStream:
             trace = _StreamTrace(kind, obs)
             response.__class__ = _TracedAsyncStream
             response._langfuse = trace  # type: ignore[attr-defined]
             response._iterator = _awatch(trace, response._iterator)
+            _end_when_closed(trace, response.response, is_async=True)
             return response
     except Exception:
         logger.warning("could not trace the OpenAI stream", exc_info=True)

@@ -157,6 +157,48 @@ async def test_stream_stopped_early_ends_the_generation_when_closed(
     assert gen.level is None
 
 
+async def test_a_stream_helper_left_early_ends_the_generation_when_it_closes(
+    tracer: RecordingTracer, client: AsyncOpenAI
+) -> None:
+    # The helper closes the HTTP response, not the stream it reads: the generation stayed
+    # open until the stream objects were collected, whenever that was.
+    async with client.chat.completions.stream(
+        model="gpt-4o-mini",
+        messages=MESSAGES,  # type: ignore[arg-type]
+    ) as stream:
+        async for _ in stream:
+            break
+    gen = tracer.by_name("OpenAI-generation")
+    assert decode(gen.output) == {"role": "assistant", "content": "Hel"}
+    assert gen.level is None  # left early: no failure
+    async with client.chat.completions.stream(
+        model="gpt-4o-mini",
+        messages=MESSAGES,  # type: ignore[arg-type]
+    ) as whole:
+        completion = await whole.get_final_completion()
+    assert completion.choices[0].message.content == "Hello world"
+    _, gen = tracer.observations  # read to the end: recorded once, whole
+    assert decode(gen.output) == {"role": "assistant", "content": "Hello world"}
+    assert gen.level is None
+
+
+def test_a_sync_stream_helper_left_early_ends_the_generation_when_it_closes(
+    tracer: RecordingTracer,
+) -> None:
+    with FakeOpenAI.threaded() as server:
+        client = OpenAI(api_key="sk-test", base_url=server.base_url, max_retries=0)
+        with client.chat.completions.stream(
+            model="gpt-4o-mini",
+            messages=MESSAGES,  # type: ignore[arg-type]
+        ) as stream:
+            for _ in stream:
+                break
+        gen = tracer.by_name("OpenAI-generation")
+        assert decode(gen.output) == {"role": "assistant", "content": "Hel"}
+        assert gen.level is None
+        client.close()
+
+
 async def test_broken_stream_is_an_error_and_reaches_the_caller(
     tracer: RecordingTracer, client: AsyncOpenAI, server: FakeOpenAI
 ) -> None:
