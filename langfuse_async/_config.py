@@ -223,7 +223,7 @@ def _as_float(
             value = float(value)
         except ValueError:
             raise ValueError(f"{option} must be a number, got {value!r}") from None
-    if not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
+    if not isinstance(value, (int, float)) or not _finite(value):
         raise ValueError(f"{option} must be a finite number, got {value!r}")
     value = float(value)
     if value < minimum or (open_min and value == minimum):
@@ -231,6 +231,13 @@ def _as_float(
     if maximum is not None and value > maximum:
         raise ValueError(f"{option} must be <= {maximum}, got {value}")
     return value
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the float range
+        return False
 
 
 def _as_bool(option: str, value: object) -> bool:

@@ -300,6 +300,14 @@ def test_urls_urlsplit_refuses_or_that_hold_undecodable_bytes_are_refused_naming
         resolve(**{option: url})
 
 
+def test_a_number_beyond_the_float_range_is_refused_naming_the_option() -> None:
+    # It raised OverflowError, naming nothing.
+    with pytest.raises(ValueError, match=r"^timeout must be a finite number"):
+        resolve(timeout=10**400)
+    with pytest.raises(ValueError, match=r"^exit_timeout must be a finite number"):
+        resolve(exit_timeout=-(10**400))
+
+
 # --------------------------------------------------------- headers, TLS and proxy (§5)
 
 

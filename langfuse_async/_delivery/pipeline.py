@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -570,5 +571,9 @@ def _check_timeout(call: str, timeout: object) -> None:
         raise TypeError(
             f"{call}(timeout=...) takes seconds as a number or None, got {type(timeout).__name__}"
         )
-    if timeout != timeout or timeout < 0:  # NaN or negative
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an integer beyond the float range: no timer takes it
+        seconds = math.nan
+    if seconds != seconds or seconds < 0:  # NaN or negative
         raise ValueError(f"{call}(timeout=...) must be a number of seconds >= 0, got {timeout!r}")

@@ -261,6 +261,12 @@ async def test_shutdown_with_a_timeout_of_the_wrong_type_closes_nothing() -> Non
             await p.shutdown(timeout="3")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="timeout"):
             await p.flush(timeout=-1)
+        # An integer beyond the float range raised OverflowError from the timer, after the
+        # shutdown had begun.
+        with pytest.raises(ValueError, match="timeout"):
+            await p.shutdown(timeout=10**400)
+        with pytest.raises(ValueError, match="timeout"):
+            p.flush_sync(timeout=10**400)
         assert not p.closed
         p.emit(factories.observation())
         assert (await p.shutdown(timeout=10)).completed
