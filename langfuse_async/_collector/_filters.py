@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ._sqlite import marks
-from ._validate import is_datetime, iso_ms
+from ._validate import is_datetime, time_bound
 
 __all__ = [
     "Clause",
@@ -148,7 +148,7 @@ def _value(where: str, kind: str, value: Any) -> Any:
     if kind == "datetime":
         if not is_datetime(value):
             raise FilterError(f"{where}.value: expected an ISO 8601 datetime, got {value!r}")
-        return iso_ms(value)
+        return time_bound(value)
     if kind in ("string", "stringObject"):
         if not _is_text(value):
             raise FilterError(f"{where}.value: expected a string")

@@ -16,7 +16,7 @@ from typing import Final
 from multidict import MultiMapping
 
 from ._filters import Clause, Column, Condition, FilterError, compile_conditions, parse_conditions
-from ._validate import Issue, is_datetime, iso_ms
+from ._validate import Issue, is_datetime, time_bound
 
 __all__ = [
     "OBSERVATION_TYPES",
@@ -174,7 +174,7 @@ def time(query: Query, name: str) -> str | None:
         return None
     if not is_datetime(raw):
         raise invalid(name, "Invalid ISO datetime")
-    return iso_ms(raw)
+    return time_bound(raw)
 
 
 def field_groups(query: Query, known: Sequence[str], default: frozenset[str]) -> frozenset[str]:

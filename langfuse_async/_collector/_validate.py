@@ -19,6 +19,7 @@ from typing import Any, Final
 
 __all__ = [
     "DATETIME_PATTERN",
+    "LATEST_STORED_TIME",
     "OBSERVATION_TYPES",
     "UPDATE_TYPES",
     "ValidationFailure",
@@ -28,6 +29,7 @@ __all__ = [
     "is_datetime",
     "iso_ms",
     "normalize_environment",
+    "time_bound",
     "timestamp_ms",
     "validate_event",
     "validate_score_body",
@@ -208,6 +210,22 @@ def iso_ms(value: str) -> str:
     if len(value) == 24 and _CANONICAL_RE.fullmatch(value):
         return value  # already in that form (every stored time is): nothing to re-render
     return format_epoch_ms(timestamp_ms(value))
+
+
+#: The latest time a stored document holds: accepted timestamps have four-digit years.
+LATEST_STORED_TIME: Final = "9999-12-31T23:59:59.999Z"
+
+
+def time_bound(value: str) -> str:
+    """``iso_ms(value)`` as a bound compared with stored times as text.
+
+    A time past the year 9999 (a zone offset can push one there) renders as ``+010000-...``,
+    which sorts before every four-digit year; no stored time is that late, so the latest one
+    stands in for it. Times before the year 0 render ``-0000NN-...`` and sort first, as they
+    should.
+    """
+    text = iso_ms(value)
+    return LATEST_STORED_TIME if text.startswith("+") else text
 
 
 def normalize_environment(value: object) -> str:

@@ -191,6 +191,27 @@ async def test_pages_and_cursors_beyond_any_offset_are_refused_not_crashed(colle
         assert status == 400 and body["error"][0]["path"] == ["cursor"], path
 
 
+async def test_a_time_past_the_year_9999_is_later_than_every_stored_time(collector, http):
+    # A zone offset can push a valid timestamp past 9999; rendered "+010000-...", it sorted
+    # before every stored time, so fromTimestamp matched every trace and toTimestamp none.
+    late = quote("9999-12-31T23:00:00-05:00")
+    status, page = await get(http, collector, f"/api/public/traces?fromTimestamp={late}")
+    assert (status, page["data"]) == (200, [])
+    status, page = await get(http, collector, f"/api/public/traces?toTimestamp={late}")
+    assert status == 200 and len(page["data"]) == 3
+    condition = [
+        {
+            "type": "datetime",
+            "column": "timestamp",
+            "operator": ">=",
+            "value": "9999-12-31T23:00:00-05:00",
+        }
+    ]
+    path = f"/api/public/traces?filter={quote(json.dumps(condition))}"
+    status, page = await get(http, collector, path)
+    assert (status, page["data"]) == (200, [])
+
+
 async def test_reads_are_refused_in_v4_mode(http):
     async with Collector(mode="v4") as v4:
         for path in ("/api/public/traces", "/api/public/traces/t1", "/api/public/observations"):
