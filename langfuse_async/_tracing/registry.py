@@ -52,10 +52,23 @@ class Clients:
 CLIENTS = Clients()
 
 
+class _Build:
+    """The lock that serialises building a client from the environment."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+
+
+_BUILD = _Build()
+
+
 def _new_lock_in_child() -> None:
     # A lock held by another thread at fork() stays held in the child, where that thread is
     # gone: the child gets a new one.
     CLIENTS.lock = threading.Lock()
+    _BUILD.lock = threading.RLock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -157,8 +170,12 @@ def _get_client_slow(public_key: str | None) -> Tracer:
         return _disabled_client()
     if factory is not None:
         try:
-            # The client registers itself while it is built.
-            factory()
+            # One build at a time: threads asking at once get the one client the first builds.
+            # Re-entrant: building a client may ask for the client. The client registers
+            # itself while it is built (under CLIENTS.lock, so not held here).
+            with _BUILD.lock:
+                if CLIENTS.last is None:
+                    factory()
         except Exception as exc:
             log_once(
                 logging.WARNING,

@@ -500,6 +500,39 @@ def test_get_client_builds_one_with_the_factory(caplog: pytest.LogCaptureFixture
         registry._restore_for_tests(state)
 
 
+def test_threads_asking_at_once_get_the_one_client_the_factory_builds() -> None:
+    import threading
+
+    state = registry._reset_for_tests()
+    built: list[Tracer] = []
+    building = threading.Event()
+    release = threading.Event()
+
+    def factory() -> Tracer:
+        building.set()
+        assert release.wait(30), "the test never let the build finish"
+        client = RecordingTracer()
+        built.append(client)
+        return client
+
+    got: list[Tracer] = []
+    try:
+        set_client_factory(factory)
+        threads = [threading.Thread(target=lambda: got.append(get_client())) for _ in range(4)]
+        threads[0].start()
+        assert building.wait(30)  # the first thread is building; the others ask meanwhile
+        for thread in threads[1:]:
+            thread.start()
+        release.set()
+        for thread in threads:
+            thread.join(30)
+        assert len(built) == 1
+        assert got == built * 4
+    finally:
+        release.set()
+        registry._restore_for_tests(state)
+
+
 def test_get_client_without_any_way_to_build_is_disabled(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
