@@ -474,12 +474,16 @@ class Pipeline:
             The status and body, or None when no reply came (logged at DEBUG).
         """
         if not in_running_asyncio_loop():
-            return await run_from_any_async(
-                self._background,
-                lambda: self.api_get(path),
-                _grace(self._config.timeout),
-                self,
-            )
+            try:
+                return await run_from_any_async(
+                    self._background,
+                    lambda: self.api_get(path),
+                    _grace(self._config.timeout),
+                    self,
+                )
+            finally:
+                if self._sealed:  # shut down: nothing of ours runs there any more
+                    self._background.release(self, join=False)
         http = self._new_http()
         try:
             reply = await http.request("GET", self._config.base_url.rstrip("/") + path)

@@ -144,6 +144,20 @@ async def test_tracing_flush_and_shutdown_under_trio(threaded: ThreadedServer) -
     _assert_released(langfuse)
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_an_api_call_after_shutdown_under_trio_leaves_no_background_thread(
+    threaded: ThreadedServer,
+) -> None:
+    # Under trio an API call runs on the background loop; after shutdown it started that loop
+    # again and never let it go: an idle thread for the rest of the program.
+    langfuse = _client(threaded.server.url)
+    assert (await langfuse.shutdown(timeout=10)).completed
+    _assert_released(langfuse)
+    await langfuse.auth_check()  # whatever the answer: what matters is the thread
+    _assert_released(langfuse)
+
+
 def test_the_background_loop_restarts_after_stop_and_in_a_forked_child() -> None:
     bg = BackgroundLoop()
     first = bg.loop()
