@@ -10,13 +10,14 @@ cannot be sent) is refused here.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import re
 import ssl as _ssl
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = [
     "COMMON_RELEASE_ENVS",
@@ -298,6 +299,23 @@ def redact_url(url: str) -> str:
     return f"{scheme}{sep}{rest}"
 
 
+def _split(label: str, url: str, shown: str) -> SplitResult:
+    """``urlsplit(url)``, refusing a bracketed host that is not an IPv6 address on every Python.
+
+    Python 3.10 releases before the fix accept any text in brackets, which would fail every
+    request later; later releases raise, naming no option.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        if host.startswith("["):
+            inside = host[1 : host.find("]")] if "]" in host else host[1:]
+            ipaddress.IPv6Address(inside.partition("%")[0])
+    except ValueError as exc:
+        raise ValueError(f"{label} is not a valid URL ({exc}), got {shown!r}") from None
+    return parts
+
+
 def _check_url(label: str, value: object) -> str:
     """Validate an http(s) URL the transport will append paths to; return it without a final /."""
     if not isinstance(value, str):
@@ -316,10 +334,7 @@ def _check_url(label: str, value: object) -> str:
     if re.search(r"[\ud800-\udfff]", url):
         # A byte the locale could not decode (in an environment variable): a lone surrogate.
         raise ValueError(f"{label} must not contain undecodable bytes, got {shown!r}")
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:  # an invalid [IPv6] host
-        raise ValueError(f"{label} is not a valid URL ({exc}), got {shown!r}") from None
+    parts = _split(label, url, shown)
     if parts.scheme.lower() not in ("http", "https"):
         raise ValueError(f"{label} must be an http:// or https:// URL, got {shown!r}")
     if "@" in parts.netloc:
@@ -358,10 +373,7 @@ def _check_proxy(value: object) -> str | None:
         raise ValueError(f"proxy must not contain whitespace or control characters, got {shown!r}")
     if re.search(r"[\ud800-\udfff]", url):
         raise ValueError(f"proxy must not contain undecodable bytes, got {shown!r}")
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:  # an invalid [IPv6] host
-        raise ValueError(f"proxy is not a valid URL ({exc}), got {shown!r}") from None
+    parts = _split("proxy", url, shown)
     if parts.scheme.lower() not in ("http", "https"):
         raise ValueError(f"proxy must be an http:// or https:// URL, got {shown!r}")
     if not parts.hostname:
