@@ -43,6 +43,15 @@ def _assert_released(langfuse: Langfuse) -> None:
         assert _delivery_threads() == []
 
 
+def _run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run a Python program from the repository's root, without LANGFUSE_* variables."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
+    return subprocess.run(
+        [sys.executable, *args], cwd=root, capture_output=True, text=True, timeout=60, env=env
+    )
+
+
 def _client(url: str, **options: object) -> Langfuse:
     return Langfuse(
         public_key="pk-test",
@@ -230,16 +239,7 @@ def test_the_exit_hook_sends_what_sync_and_trio_programs_leave(
         )
         """
     ) + textwrap.dedent(body)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    proc = _run_python("-c", script)
     assert proc.returncode == 0, proc.stderr
     threaded.wait_for_events(6)  # three events, each with its trace
     events = [e for e in threaded.server.events() if e["type"] == "event-create"]
@@ -289,15 +289,11 @@ def test_a_multiprocessing_child_sends_what_it_leaves(
                 assert process.exitcode == 0, process.exitcode
         """
     )
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "program.py")  # spawn and forkserver import the main module
         with open(path, "w", encoding="utf-8") as f:
             f.write(script)
-        proc = subprocess.run(
-            [sys.executable, path], cwd=root, capture_output=True, text=True, timeout=60, env=env
-        )
+        proc = _run_python(path)
     assert proc.returncode == 0, proc.stderr
     expected = ["own-client", "parents-client"] if method == "fork" else ["own-client"]
     threaded.wait_for_events(2 * len(expected))  # each event with its trace
@@ -341,16 +337,7 @@ def test_an_event_after_shutdown_in_a_sync_program_is_reported_at_exit(
         langfuse.create_event(name="late")
         """
     )
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    proc = _run_python("-c", script)
     assert proc.returncode == 0, proc.stderr
     assert "reported event-create shutdown" in proc.stdout.splitlines()
 
@@ -384,16 +371,7 @@ def test_the_exit_hook_takes_an_exit_timeout_longer_than_a_thread_can_wait(
         langfuse.create_event(name="at-exit")
         """
     )
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LANGFUSE_")}
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+    proc = _run_python("-c", script)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     threaded.wait_for_events(2)
     assert [e["body"]["name"] for e in threaded.server.events() if e["type"] == "event-create"] == [
