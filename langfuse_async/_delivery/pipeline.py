@@ -420,8 +420,7 @@ class Pipeline:
         try:
             result = run_sync(self._background, lambda: self.flush(timeout), _grace(timeout), self)
         finally:
-            if self._sealed:  # shut down: nothing of ours runs there any more
-                self._background.release(self)
+            self._release_if_sealed(join=True)
         return result or self._unfinished()
 
     def shutdown_sync(self, timeout: float | None) -> FlushResult:
@@ -446,8 +445,7 @@ class Pipeline:
                 self._background, lambda: self.flush(timeout), _grace(timeout), self
             )
         finally:
-            if self._sealed:  # shut down: nothing of ours runs there any more
-                self._background.release(self, join=False)
+            self._release_if_sealed(join=False)
         return result or self._unfinished()
 
     async def shutdown_elsewhere(self, timeout: float | None) -> FlushResult:
@@ -482,8 +480,7 @@ class Pipeline:
                     self,
                 )
             finally:
-                if self._sealed:  # shut down: nothing of ours runs there any more
-                    self._background.release(self, join=False)
+                self._release_if_sealed(join=False)
         http = self._new_http()
         try:
             reply = await http.request("GET", self._config.base_url.rstrip("/") + path)
@@ -493,6 +490,11 @@ class Pipeline:
             return None
         finally:
             await http.aclose()
+
+    def _release_if_sealed(self, *, join: bool) -> None:
+        """After a call run on the background loop: a client shut down lets that loop go."""
+        if self._sealed:  # nothing of ours runs there any more
+            self._background.release(self, join=join)
 
     def _unfinished(self) -> FlushResult:
         return FlushResult(completed=False, pending=self.statistics().pending)
