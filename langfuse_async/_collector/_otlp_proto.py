@@ -18,7 +18,7 @@ from typing import Any
 
 from ._otlp import PlainAttributes, ProtobufUnavailable, js_stringify
 
-__all__ = ["decode_protobuf"]
+__all__ = ["decode_protobuf", "parse_protobuf", "plain_attributes", "resource_spans_of"]
 
 _request_type: Any = None
 
@@ -66,20 +66,22 @@ def _value(value: Any) -> Any:
     return js_stringify(json.loads(json_format.MessageToJson(value)))
 
 
-def _attributes(items: Any) -> PlainAttributes:
+def plain_attributes(items: Any) -> PlainAttributes:
+    """A repeated ``KeyValue`` field decoded to plain values."""
     result = PlainAttributes()
     for item in items:
         value = item.value
-        # Most attributes are strings: read inline, without a call per attribute.
-        if value.WhichOneof("value") == "string_value":
-            result[item.key] = value.string_value
+        # Most attributes are non-empty strings: read inline, without asking for the kind.
+        text = value.string_value
+        if text or value.WhichOneof("value") == "string_value":
+            result[item.key] = text
         else:
             result[item.key] = _value(value)
     return result
 
 
 def _span(span: Any) -> dict[str, Any]:
-    decoded: dict[str, Any] = {"attributes": _attributes(span.attributes)}
+    decoded: dict[str, Any] = {"attributes": plain_attributes(span.attributes)}
     if span.name:
         decoded["name"] = span.name
     if span.trace_id:
@@ -104,15 +106,15 @@ def _span(span: Any) -> dict[str, Any]:
             {
                 "name": event.name or None,
                 "timeUnixNano": event.time_unix_nano,
-                "attributes": _attributes(event.attributes),
+                "attributes": plain_attributes(event.attributes),
             }
             for event in span.events
         ]
     return decoded
 
 
-def decode_protobuf(data: bytes) -> list[Any]:
-    """Decode an ``ExportTraceServiceRequest`` into the converter's ``resourceSpans`` shape.
+def parse_protobuf(data: bytes) -> Any:
+    """Parse the bytes of an ``ExportTraceServiceRequest`` (the message, read lazily).
 
     Raises:
         ProtobufUnavailable: ``opentelemetry-proto`` is not installed.
@@ -124,6 +126,11 @@ def decode_protobuf(data: bytes) -> list[Any]:
         request.ParseFromString(data)
     except message.DecodeError as exc:
         raise ValueError(str(exc)) from exc
+    return request
+
+
+def resource_spans_of(request: Any) -> list[Any]:
+    """A parsed export in the converter's ``resourceSpans`` shape."""
     resource_spans: list[Any] = []
     for resource_entry in request.resource_spans:
         scopes = []
@@ -134,15 +141,25 @@ def decode_protobuf(data: bytes) -> list[Any]:
                     "scope": {
                         "name": scope.name or None,
                         "version": scope.version or None,
-                        "attributes": _attributes(scope.attributes),
+                        "attributes": plain_attributes(scope.attributes),
                     },
                     "spans": [_span(span) for span in scope_entry.spans],
                 }
             )
         resource_spans.append(
             {
-                "resource": {"attributes": _attributes(resource_entry.resource.attributes)},
+                "resource": {"attributes": plain_attributes(resource_entry.resource.attributes)},
                 "scopeSpans": scopes,
             }
         )
     return resource_spans
+
+
+def decode_protobuf(data: bytes) -> list[Any]:
+    """Decode an ``ExportTraceServiceRequest`` into the converter's ``resourceSpans`` shape.
+
+    Raises:
+        ProtobufUnavailable: ``opentelemetry-proto`` is not installed.
+        ValueError: The bytes are not a valid export.
+    """
+    return resource_spans_of(parse_protobuf(data))

@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -27,7 +28,8 @@ from ._http import (
     text_reply,
 )
 from ._otlp import ProtobufUnavailable, check_export, convert_export
-from ._otlp_proto import decode_protobuf
+from ._otlp_fast import prepare_fast
+from ._otlp_proto import parse_protobuf, resource_spans_of
 from ._request import BadBody, BodyTooLarge, authenticate, inflate_gzip, next_body, parse_json
 from ._store import PendingEvent, PreparedWrite, prepare_write
 from ._validate import (
@@ -40,7 +42,7 @@ from ._validate import (
     validate_score_body,
 )
 
-__all__ = ["ingestion", "otlp", "scores"]
+__all__ = ["ingestion", "otlp", "prepare_converted", "scores"]
 
 logger = logging.getLogger("langfuse_async")
 
@@ -304,11 +306,18 @@ def _prepare_export(
     resource_spans: Any
     if is_protobuf:
         try:
-            resource_spans = decode_protobuf(body)
+            message = parse_protobuf(body)
         except ProtobufUnavailable:
             raise _Answer(415, {"error": _PROTOBUF_MISSING}) from None
         except ValueError:
             raise _Answer(400, {"error": "Failed to parse OTel Protobuf Trace"}) from None
+        # The official SDKs' exports go straight to rows; the fast path only ever takes an
+        # export the general path would accept whole (no answer but the version's differs).
+        fast = prepare_fast(message, mode=mode)
+        if fast is not None:
+            _check_version(version)
+            return fast
+        resource_spans = resource_spans_of(message)
     else:
         try:
             # Buffer.toString(): undecodable bytes become U+FFFD; a byte order mark stays.
@@ -324,6 +333,11 @@ def _prepare_export(
     problem = check_export(resource_spans)
     if problem is not None:
         raise _Answer(400, {"error": problem})
+    _check_version(version)
+    return prepare_converted(resource_spans, mode=mode)
+
+
+def _check_version(version: str | None) -> None:
     if version:
         parsed_version = _parse_int(version)
         if parsed_version is None or parsed_version > 4:
@@ -334,7 +348,21 @@ def _prepare_export(
                     'Maximum supported: "4".'
                 },
             )
-    raw_events, spans = convert_export(resource_spans, mode=mode)
+
+
+def prepare_converted(
+    resource_spans: list[Any],
+    *,
+    mode: str,
+    now_ms: float | None = None,
+    new_id: Callable[[], str] | None = None,
+) -> tuple[PreparedWrite, list[str]]:
+    """Convert, validate and encode a checked export: the general path (pure).
+
+    Returns:
+        The export ready to store, and the accepted event key of each span.
+    """
+    raw_events, spans = convert_export(resource_spans, mode=mode, now_ms=now_ms, new_id=new_id)
     pending: list[PendingEvent] = []
     for raw, shallow in raw_events:
         try:

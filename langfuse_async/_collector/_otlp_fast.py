@@ -1,0 +1,654 @@
+"""A parsed OTLP protobuf export straight to the rows the store writes, in one pass per span.
+
+The general path turns an export into OTLP/JSON-shaped dicts, converts those into ingestion
+events, validates each, then merges and encodes them (:func:`._prepare.prepare_write`). Here
+each span is read from the message once and becomes its stored event row and its document
+directly, by the converter's own rules (its helpers, on the same values), with only the checks
+that can fail for what it built. The attributes the official SDKs set are read inline; a span
+with others goes through the converter's helpers, and a span or trace body that is not plainly
+valid through validation itself.
+
+Whatever this path is not sure to store exactly as the general path (a missing or long id, a
+span id seen twice, an event validation refuses, no span at all) makes :func:`prepare_fast`
+return None, and the general path takes the whole export.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from ._merge import merge_events
+from ._otlp import (
+    _GENERATION_BODY_TYPES,
+    _KNOWN_TYPES,
+    _MODEL_KEYS,
+    _NAME_KEYS,
+    _NAME_KEYSET,
+    _TRACE_UPDATE_KEYS,
+    _combine_trace_bodies,
+    _completion_start,
+    _Converter,
+    _cost_details,
+    _envelope_ids,
+    _environment,
+    _first,
+    _io,
+    _js_string,
+    _json_object,
+    _level,
+    _metadata,
+    _metadata_value,
+    _model_parameters,
+    _observation_type,
+    _span_events,
+    _tags,
+    _trace_metadata,
+    _usage_details,
+    _version_at_most,
+    encodes_metadata,
+)
+from ._otlp_proto import plain_attributes
+from ._prepare import FROM_DOC, PreparedRow, PreparedWrite, _leave_to_doc
+from ._sqlite import ROW_OF, dumps
+from ._validate import (
+    LEVELS,
+    ValidationFailure,
+    format_epoch_ms,
+    normalize_environment,
+    timestamp_ms,
+    validate_event,
+)
+
+__all__ = ["prepare_fast"]
+
+logger = logging.getLogger("langfuse_async")
+
+_INPUT_KEYS: Final = ("langfuse.observation.input", "input.value", "gen_ai.input.messages")
+_OUTPUT_KEYS: Final = ("langfuse.observation.output", "output.value", "gen_ai.output.messages")
+_PROMPT_NAME_KEYS: Final = ("langfuse.observation.prompt.name", "langfuse.prompt.name")
+_PROMPT_VERSION_KEYS: Final = ("langfuse.observation.prompt.version", "langfuse.prompt.version")
+_OBSERVATION_METADATA: Final = "langfuse.observation.metadata."
+#: The attributes of the official SDKs' spans that are read inline: with no other attribute
+#: (observation metadata keys aside), none of the converter's fallback keys is present, so
+#: each field is that one attribute's value.
+_SIMPLE_KEYS: Final = frozenset(
+    {
+        "langfuse.observation.type",
+        "langfuse.observation.input",
+        "langfuse.observation.output",
+        "langfuse.observation.metadata",
+        "langfuse.observation.level",
+        "langfuse.observation.status_message",
+        "langfuse.observation.model.name",
+        "langfuse.observation.model.parameters",
+        "langfuse.observation.usage_details",
+        "langfuse.observation.cost_details",
+        "langfuse.observation.completion_start_time",
+        "langfuse.observation.prompt.name",
+        "langfuse.observation.prompt.version",
+        "langfuse.version",
+        "langfuse.release",
+        "langfuse.environment",
+        "langfuse.trace.name",
+        "langfuse.trace.tags",
+        "langfuse.trace.public",
+        "langfuse.trace.input",
+        "langfuse.trace.output",
+        "langfuse.internal.as_root",
+        "langfuse.internal.is_app_root",
+        "user.id",
+        "session.id",
+    }
+)
+#: Observation metadata keys the converter also reads as trace fields.
+_TRACE_METADATA_KEYS: Final = frozenset(
+    f"{_OBSERVATION_METADATA}langfuse_{name}" for name in ("user_id", "session_id", "tags")
+)
+#: What ``_first`` takes for no value.
+_EMPTY: Final[tuple[Any, ...]] = (None, "", [], {})
+_LEVEL_SET: Final = frozenset(LEVELS)
+_ERROR_STATUS: Final = {"code": 2}
+_NO_STATUS: Final[dict[str, Any]] = {}
+_FROM_DOC_ORDER: Final = ("input", "output", "metadata")
+#: The most a hex id may be: validation takes ids of up to 800 characters.
+_MAX_ID_BYTES: Final = 400
+
+
+class _Unsupported(Exception):
+    """The export holds something this path does not handle: the general path takes it."""
+
+
+@functools.lru_cache(maxsize=256)
+def _environment_name(value: str) -> str:
+    return normalize_environment(value)
+
+
+def _normalized(value: object) -> str:
+    return _environment_name(value) if isinstance(value, str) else normalize_environment(value)
+
+
+def _time(nanos: int | None, now: str) -> str:
+    return now if nanos is None else format_epoch_ms(nanos // 1_000_000)
+
+
+def _metadata_keys(attrs: dict[str, Any]) -> list[str] | None:
+    """The observation metadata keys of a span read inline, or None when it is not one."""
+    found: list[str] = []
+    if attrs.keys() <= _SIMPLE_KEYS:
+        return found
+    for key in attrs:
+        if key in _SIMPLE_KEYS:
+            continue
+        if (
+            key.startswith(_OBSERVATION_METADATA)
+            and len(key) > len(_OBSERVATION_METADATA)
+            and key not in _TRACE_METADATA_KEYS
+        ):
+            found.append(key)
+            continue
+        return None
+    return found
+
+
+def _plain_trace_body(body: dict[str, Any]) -> bool:
+    """Whether validation keeps a converted trace body as it is (its environment aside)."""
+    name = body.get("name")
+    if name is not None and not (type(name) is str and name.isascii() and len(name) <= 1000):
+        return False
+    for key in ("userId", "sessionId", "release", "version"):
+        value = body.get(key)
+        if value is not None and type(value) is not str:
+            return False
+    public = body.get("public")
+    if public is not None and type(public) is not bool:
+        return False
+    tags = body.get("tags")
+    return tags is None or (type(tags) is list and all(type(tag) is str for tag in tags))
+
+
+class _Scope:
+    """What every span of one scope entry shares: its resource, scope and their readings."""
+
+    def __init__(self, resource: dict[str, Any], scope: dict[str, Any]) -> None:
+        self.resource = resource
+        self.scope = scope
+        name = scope["name"]
+        self.inline = isinstance(name, str) and name.startswith("langfuse-sdk")
+        self.encoded = encodes_metadata(scope)
+        # Old Python SDKs' generations marked as spans: the converter's helper decides those.
+        self.corrected = (
+            name == "langfuse-sdk"
+            and resource.get("telemetry.sdk.language") == "python"
+            and _version_at_most(scope["version"], (3, 3))
+        )
+        self.environment = _environment({}, resource)
+        self.version = resource.get("service.version")
+        self.release = resource.get("langfuse.release")
+        self.trace_metadata = _trace_metadata(resource)
+
+
+class _Export:
+    """One export's rows, built span by span in the converter's order."""
+
+    def __init__(self, mode: str, now_ms: float, new_id: Callable[[], str]) -> None:
+        self.mode = mode
+        # The converter keeps the traces' parts and draws the envelope ids, as it does on the
+        # general path, so both number and merge them alike.
+        self.converter = _Converter(mode, now_ms, new_id)
+        self.now = self.converter.now
+        self.ts_ms = timestamp_ms(self.now)
+        #: In event order: an observation's row and document row, or a trace id and the
+        #: envelope id of its trace-create (built once every span is read).
+        self.slots: list[tuple[PreparedRow, tuple[Any, ...]] | tuple[str, str, str]] = []
+        self.span_ids: set[str] = set()
+        self.keys: list[str] = []
+
+    def run(self, request: Any) -> tuple[PreparedWrite, list[str]]:
+        for resource_entry in request.resource_spans:
+            resource = plain_attributes(resource_entry.resource.attributes)
+            for scope_entry in resource_entry.scope_spans:
+                raw_scope = scope_entry.scope
+                scope = _Scope(
+                    resource,
+                    {
+                        "name": raw_scope.name or None,
+                        "version": raw_scope.version or None,
+                        "attributes": plain_attributes(raw_scope.attributes),
+                    },
+                )
+                for span in scope_entry.spans:
+                    self.span(span, scope)
+        if not self.keys:
+            raise _Unsupported("no spans")
+        return self.finish(), self.keys
+
+    def span(self, span: Any, context: _Scope) -> None:
+        trace_bytes: bytes = span.trace_id
+        span_bytes: bytes = span.span_id
+        if not (0 < len(trace_bytes) <= _MAX_ID_BYTES and 0 < len(span_bytes) <= _MAX_ID_BYTES):
+            raise _Unsupported("an id is missing or too long")
+        trace_id = trace_bytes.hex()
+        span_id = span_bytes.hex()
+        if span_id in self.span_ids:
+            raise _Unsupported("a span id seen twice")
+        self.span_ids.add(span_id)
+        self.keys.append(f"otlp:{trace_id}:{span_id}")
+        converter = self.converter
+        mode = self.mode
+        resource = context.resource
+        attrs = plain_attributes(span.attributes)
+        parent = span.parent_span_id.hex() or None
+        is_root = (
+            parent is None
+            or _js_string(attrs.get("langfuse.internal.as_root")) == "true"
+            or (mode == "v4" and attrs.get("langfuse.internal.is_app_root") in (True, "true"))
+        )
+        start_ns: int | None = span.start_time_unix_nano or None
+        end_ns: int | None = span.end_time_unix_nano or None
+        start_ns = start_ns if start_ns is not None else end_ns
+        end_ns = end_ns if end_ns is not None else start_ns
+        start = _time(start_ns, self.now)
+        end = _time(end_ns, self.now)
+        status = span.status
+        metadata_keys = _metadata_keys(attrs) if context.inline else None
+        kind: str | None = None
+        if metadata_keys is not None:
+            # Only the official SDKs' attributes: each field is its one attribute.
+            declared = attrs.get("langfuse.observation.type")
+            if type(declared) is str and not context.corrected:
+                kind = _KNOWN_TYPES.get(declared.lower())
+            environment = attrs.get("langfuse.environment")
+            if environment in (None, ""):
+                environment = context.environment
+            version = attrs.get("langfuse.version") or context.version
+            value = attrs.get("langfuse.observation.input")
+            observation_input = None if value in _EMPTY else _io(value)
+            value = attrs.get("langfuse.observation.output")
+            observation_output = None if value in _EMPTY else _io(value)
+            metadata: dict[str, Any] = {}
+            whole = _json_object(attrs.get("langfuse.observation.metadata"))
+            if whole:
+                metadata.update(whole)
+            for key in metadata_keys:
+                metadata[key[len(_OBSERVATION_METADATA) :]] = _metadata_value(
+                    attrs[key], context.encoded
+                )
+            metadata["resourceAttributes"] = resource
+            metadata["scope"] = context.scope
+            name = span.name or None
+        else:
+            environment = _environment(attrs, resource)
+            version = attrs.get("langfuse.version") or context.version
+            observation_input = _io(_first(attrs, _INPUT_KEYS))
+            observation_output = _io(_first(attrs, _OUTPUT_KEYS))
+            metadata = _metadata(attrs, resource, context.scope)
+            name = (
+                None if attrs.keys().isdisjoint(_NAME_KEYSET) else _first(attrs, _NAME_KEYS)
+            ) or (span.name or None)
+        if kind is None:
+            kind = _observation_type(
+                attrs, resource, context.scope["name"], context.scope["version"]
+            )
+        if span.events:
+            events = _span_events(
+                [
+                    {
+                        "name": event.name or None,
+                        "timeUnixNano": event.time_unix_nano,
+                        "attributes": plain_attributes(event.attributes),
+                    }
+                    for event in span.events
+                ]
+            )
+            if events:
+                # The collector keeps span events under metadata "events" (see _otlp).
+                metadata["events"] = events
+        level = _level(attrs, _ERROR_STATUS if status.code == 2 else _NO_STATUS, mode)
+        status_message = attrs.get("langfuse.observation.status_message") or status.message or None
+        envelope_id = converter.new_id()
+        if (
+            kind not in _GENERATION_BODY_TYPES
+            and type(level) is str
+            and level in _LEVEL_SET
+            and (status_message is None or type(status_message) is str)
+            and (version is None or type(version) is str)
+            and (name is None or type(name) is str)
+        ):
+            # Plainly valid: validation would keep it as it is, its environment normalised.
+            self.slots.append(
+                self.span_rows(
+                    (span_id, trace_id, parent, name, start, end),
+                    (observation_input, observation_output, metadata),
+                    (level, status_message, version, environment),
+                    kind,
+                    envelope_id,
+                )
+            )
+        else:
+            body: dict[str, Any] = {"id": span_id, "traceId": trace_id}
+            fields: tuple[tuple[str, Any], ...] = (
+                ("parentObservationId", parent),
+                ("name", name),
+                ("startTime", start),
+                ("input", observation_input),
+                ("output", observation_output),
+                ("metadata", metadata),
+                ("level", level),
+                ("statusMessage", status_message),
+                ("version", version),
+                ("environment", environment),
+            )
+            for key, field in fields:
+                if field is not None:
+                    body[key] = field
+            if kind != "EVENT":
+                body["endTime"] = end
+            if kind in _GENERATION_BODY_TYPES:
+                self.generation_fields(body, attrs, kind)
+            event = {
+                "id": envelope_id,
+                "type": f"{kind.lower()}-create",
+                "timestamp": self.now,
+                "body": body,
+            }
+            self.slots.append(self.rows("observation", span_id, self.validated(event)))
+
+        converter.first_seen.setdefault(trace_id, (start, environment))
+        # Trace-level attributes may sit on any span.
+        if metadata_keys is not None:
+            if not is_root and attrs.keys().isdisjoint(_TRACE_UPDATE_KEYS):
+                return
+            trace_body = self.trace_fields(attrs, context, environment, version)
+        else:
+            if not is_root and not converter.has_trace_keys(attrs):
+                return
+            trace_body = converter.trace_fields(attrs, resource, context.encoded, environment)
+        if is_root:
+            trace_body.setdefault("name", span.name or None)
+            trace_metadata = dict(trace_body.get("metadata") or {})
+            trace_metadata.update(metadata)
+            trace_body["metadata"] = trace_metadata
+            if parent is None or mode == "v3":
+                trace_body.setdefault("input", observation_input)
+                trace_body.setdefault("output", observation_output)
+            trace_body["timestamp"] = start
+        trace_body["id"] = trace_id
+        trace_body = {key: value for key, value in trace_body.items() if value is not None}
+        earlier = converter.trace_bodies.get(trace_id)
+        if earlier is None:
+            converter.trace_bodies[trace_id] = trace_body
+            self.slots.append(("trace", trace_id, converter.new_id()))
+        else:
+            _combine_trace_bodies(earlier, trace_body)
+
+    def trace_fields(
+        self, attrs: dict[str, Any], context: _Scope, environment: Any, version: Any
+    ) -> dict[str, Any]:
+        """The converter's ``trace_fields`` for a span of only the official SDKs' attributes."""
+        fields: dict[str, Any] = {}
+        name = attrs.get("langfuse.trace.name")
+        if name:
+            fields["name"] = name
+        user_id = attrs.get("user.id")
+        if user_id not in _EMPTY:
+            fields["userId"] = _js_string(user_id)
+        session_id = attrs.get("session.id")
+        if session_id not in _EMPTY:
+            fields["sessionId"] = _js_string(session_id)
+        tags = attrs.get("langfuse.trace.tags")
+        if tags is not None:
+            tags = _tags(None if tags in _EMPTY else tags)
+            if tags:
+                fields["tags"] = tags
+        public = attrs.get("langfuse.trace.public")
+        if public not in _EMPTY:
+            fields["public"] = public in (True, "true")
+        release = attrs.get("langfuse.release") or context.release
+        if release:
+            fields["release"] = release
+        if version:
+            fields["version"] = version
+        if environment is not None:
+            fields["environment"] = environment
+        if context.trace_metadata:
+            fields["metadata"] = dict(context.trace_metadata)
+        if self.mode == "v3":
+            for key, field in (
+                ("langfuse.trace.input", "input"),
+                ("langfuse.trace.output", "output"),
+            ):
+                if attrs.get(key) is not None:
+                    fields[field] = _io(attrs[key])
+        return fields
+
+    def generation_fields(self, body: dict[str, Any], attrs: dict[str, Any], kind: str) -> None:
+        generation: list[tuple[str, Any]] = [
+            ("model", _first(attrs, _MODEL_KEYS)),
+            ("modelParameters", _model_parameters(attrs)),
+            ("usageDetails", _usage_details(attrs)),
+            ("costDetails", _cost_details(attrs)),
+            (
+                "completionStartTime",
+                _completion_start(attrs.get("langfuse.observation.completion_start_time")),
+            ),
+        ]
+        if kind == "GENERATION":
+            prompt_name = _first(attrs, _PROMPT_NAME_KEYS)
+            prompt_version = _first(attrs, _PROMPT_VERSION_KEYS)
+            if prompt_name is not None or prompt_version is not None:
+                generation += [("promptName", prompt_name), ("promptVersion", prompt_version)]
+        for key, value in generation:
+            if value is not None:
+                body[key] = value
+
+    @staticmethod
+    def validated(event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return validate_event(event)
+        except ValidationFailure:
+            # The general path drops (and logs) such an event: it decides.
+            raise _Unsupported("an event validation refuses") from None
+
+    def span_rows(
+        self,
+        where: tuple[str, str, str | None, str | None, str, str],
+        payload: tuple[Any, Any, dict[str, Any]],
+        fields: tuple[str, str | None, str | None, Any],
+        kind: str,
+        envelope_id: str,
+    ) -> tuple[PreparedRow, tuple[Any, ...]]:
+        """The rows of a plainly valid span or event: :meth:`rows` without building its event.
+
+        The document is what merging its one event gives (fields in the merge's order, empty
+        objects left out); the event row leaves the input, output and metadata the document
+        holds to it (:data:`._prepare.FROM_DOC`).
+        """
+        span_id, trace_id, parent, name, start, end = where
+        observation_input, observation_output, metadata = payload
+        level, status_message, version, environment = fields
+        environment_name = _normalized(environment)
+        is_event = kind == "EVENT"
+        doc: dict[str, Any] = {"id": span_id, "traceId": trace_id}
+        if name is not None:
+            doc["name"] = name
+        doc["startTime"] = start
+        if not is_event:
+            doc["endTime"] = end
+        shared = []
+        if observation_input is not None and not (
+            isinstance(observation_input, dict) and not observation_input
+        ):
+            doc["input"] = observation_input
+            shared.append("input")
+        if observation_output is not None and not (
+            isinstance(observation_output, dict) and not observation_output
+        ):
+            doc["output"] = observation_output
+            shared.append("output")
+        doc["metadata"] = metadata
+        shared.append("metadata")
+        doc["level"] = level
+        if status_message is not None:
+            doc["statusMessage"] = status_message
+        if parent is not None:
+            doc["parentObservationId"] = parent
+        if version is not None:
+            doc["version"] = version
+        doc["environment"] = environment_name
+        doc["type"] = kind
+        doc["usageDetails"] = {}
+        doc["costDetails"] = {}
+        body: dict[str, Any] = {"id": span_id, "traceId": trace_id}
+        if parent is not None:
+            body["parentObservationId"] = parent
+        if name is not None:
+            body["name"] = name
+        body["startTime"] = start
+        if observation_input is not None and "input" not in shared:
+            body["input"] = observation_input
+        if observation_output is not None and "output" not in shared:
+            body["output"] = observation_output
+        body["level"] = level
+        if status_message is not None:
+            body["statusMessage"] = status_message
+        if version is not None:
+            body["version"] = version
+        if environment is not None:
+            body["environment"] = environment_name
+        if not is_event:
+            body["endTime"] = end
+        if environment is None:
+            body["environment"] = environment_name
+        event_type = "event-create" if is_event else f"{kind.lower()}-create"
+        event = {
+            "id": envelope_id,
+            "type": event_type,
+            "timestamp": self.now,
+            "body": body,
+            FROM_DOC: shared,
+        }
+        row: PreparedRow = (
+            "observation",
+            span_id,
+            envelope_id,
+            event_type,
+            self.ts_ms,
+            0,
+            False,
+            dumps(event),
+            True,
+        )
+        doc_row = (
+            span_id,
+            trace_id,
+            kind,
+            name,
+            start,
+            None if is_event else end,
+            level,
+            parent,
+            version,
+            environment_name,
+            None,
+            dumps(doc),
+        )
+        return row, doc_row
+
+    def rows(
+        self, entity: str, body_id: str, event: dict[str, Any], placeholder: bool = False
+    ) -> tuple[PreparedRow, tuple[Any, ...]]:
+        """An entity's rows from its one kept event, as :func:`._prepare.prepare_write`."""
+        if placeholder:
+            event["placeholder"] = True
+        doc = merge_events(entity, body_id, [event])
+        compact = None if placeholder else _leave_to_doc(event, doc)
+        row: PreparedRow = (
+            entity,
+            body_id,
+            event["id"],
+            event["type"],
+            self.ts_ms,
+            0,
+            placeholder,
+            dumps(event if compact is None else compact),
+            compact is not None,
+        )
+        return row, ROW_OF["traces" if entity == "trace" else "observations"](doc)
+
+    def trace_rows(
+        self, trace_id: str, body: dict[str, Any], envelope_id: str, placeholder: bool
+    ) -> tuple[PreparedRow, tuple[Any, ...]]:
+        event: dict[str, Any] = {
+            "id": envelope_id,
+            "type": "trace-create",
+            "timestamp": self.now,
+            "body": body,
+        }
+        if _plain_trace_body(body):
+            kept = dict(body)
+            kept["environment"] = _normalized(body.get("environment"))
+            event["body"] = kept
+        else:
+            event = self.validated(event)
+        return self.rows("trace", trace_id, event, placeholder)
+
+    def finish(self) -> PreparedWrite:
+        converter = self.converter
+        rows: list[PreparedRow] = []
+        docs: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for slot in self.slots:
+            if len(slot) == 3:
+                _, trace_id, envelope_id = slot
+                row, doc_row = self.trace_rows(
+                    trace_id, converter.trace_bodies[trace_id], envelope_id, False
+                )
+            else:
+                row, doc_row = slot
+            rows.append(row)
+            docs[(row[0], row[1])] = doc_row
+        # A trace no span described gets a placeholder, after every span (as the converter).
+        for trace_id, (start, environment) in converter.first_seen.items():
+            if trace_id not in converter.trace_bodies:
+                body = {"id": trace_id, "timestamp": start}
+                if environment is not None:
+                    body["environment"] = environment
+                row, doc_row = self.trace_rows(trace_id, body, converter.new_id(), True)
+                rows.append(row)
+                docs[(row[0], row[1])] = doc_row
+        return PreparedWrite(rows, docs)
+
+
+def prepare_fast(
+    request: Any,
+    *,
+    mode: str,
+    now_ms: float | None = None,
+    new_id: Callable[[], str] | None = None,
+) -> tuple[PreparedWrite, list[str]] | None:
+    """Prepare a parsed export for the store exactly as the general path would, or None.
+
+    Args:
+        request: A parsed ``ExportTraceServiceRequest`` (:func:`._otlp_proto.parse_protobuf`).
+        mode: ``"v3"`` or ``"v4"``, as for :func:`._otlp.convert_export`.
+        now_ms: The envelope time in epoch milliseconds (defaults to now).
+        new_id: Envelope id factory (defaults to the converter's).
+
+    Returns:
+        What the general path would store for this export and the accepted event key of each
+        span; None when this path steps aside (the general path then takes the export, and
+        gives every answer that refuses it).
+    """
+    export = _Export(
+        mode, time.time() * 1000 if now_ms is None else now_ms, new_id or _envelope_ids()
+    )
+    try:
+        return export.run(request)
+    except _Unsupported:
+        return None
+    except Exception:  # never worse than the general path: it takes what failed here
+        logger.debug("collector: the OTLP fast path stepped aside", exc_info=True)
+        return None
