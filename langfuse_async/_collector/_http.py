@@ -151,6 +151,15 @@ class Work:
         executor = self._processes if self._processes is not None else self._thread
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
+    def submit_pure(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+        """Start ``fn(*args)`` where :meth:`run_pure` runs it, without waiting for it.
+
+        Returns:
+            Its future, which any thread may wait on.
+        """
+        executor = self._processes if self._processes is not None else self._thread
+        return executor.submit(fn, *args)
+
     def close(self) -> None:
         """Stop the thread and the processes once the work in hand is done."""
         self._thread.shutdown(wait=False)

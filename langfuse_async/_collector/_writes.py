@@ -31,7 +31,7 @@ from ._otlp import ProtobufUnavailable, check_export, convert_export
 from ._otlp_fast import prepare_fast
 from ._otlp_proto import parse_protobuf, resource_spans_of
 from ._request import BadBody, BodyTooLarge, authenticate, inflate_gzip, next_body, parse_json
-from ._store import PendingEvent, PreparedWrite, prepare_write
+from ._store import PendingEvent, PreparedWrite, Store, prepare_write
 from ._validate import (
     UPDATE_TYPES,
     Issue,
@@ -278,17 +278,11 @@ class _Answer(Exception):
         self.body = body
 
 
-def _prepare_export(
-    body: bytes, gzipped: bool, content_type: str, version: str | None, mode: str
-) -> tuple[PreparedWrite, list[str]]:
-    """Inflate, decode, check, convert, validate and encode an export (pure: off the loop).
-
-    Returns:
-        The export ready to store (documents merged, JSON encoded: what costs time, done
-        here, in a worker process under ``serve``), and the accepted event key of each span.
+def _body_of(body: bytes, gzipped: bool, content_type: str) -> tuple[bytes, bool]:
+    """An export's body inflated, and whether it is protobuf (else JSON).
 
     Raises:
-        _Answer: The export is answered without storing anything.
+        _Answer: The body cannot be inflated, or is of neither content type.
     """
     # The server gunzips first and looks at the content type only then.
     if gzipped:
@@ -303,6 +297,81 @@ def _prepare_export(
     is_protobuf = "application/x-protobuf" in content_type
     if "application/json" not in content_type and not is_protobuf:
         raise _Answer(400, {"error": "Invalid content type"})
+    return body, is_protobuf
+
+
+def _check_protobuf(body: bytes, version: str | None) -> list[str]:
+    """Check a protobuf export whole, as the general path does: the key of each span.
+
+    Cheap (the message is read lazily, and only its ids here), so the server runs it on its
+    work thread and answers the export at once, its conversion left to
+    :func:`_prepare_protobuf`.
+
+    Raises:
+        _Answer: The export is answered without storing anything.
+    """
+    try:
+        message = parse_protobuf(body)
+    except ProtobufUnavailable:
+        raise _Answer(415, {"error": _PROTOBUF_MISSING}) from None
+    except ValueError:
+        raise _Answer(400, {"error": "Failed to parse OTel Protobuf Trace"}) from None
+    if not message.resource_spans:
+        raise _Answer(200, {})
+    keys: list[str] = []
+    for resource_entry in message.resource_spans:
+        for scope_entry in resource_entry.scope_spans:
+            for span in scope_entry.spans:
+                trace_id: bytes = span.trace_id
+                span_id: bytes = span.span_id
+                if not (trace_id and span_id):
+                    # Missing ids are the only refusal a protobuf export can earn: the
+                    # general check words it.
+                    problem = check_export(resource_spans_of(message))
+                    if problem is not None:
+                        raise _Answer(400, {"error": problem})
+                keys.append(f"otlp:{trace_id.hex()}:{span_id.hex()}")
+    _check_version(version)
+    return keys
+
+
+def _prepare_protobuf(body: bytes, mode: str) -> PreparedWrite:
+    """Convert a checked protobuf export (:func:`_check_protobuf`) for the store (pure).
+
+    The fast path takes it when it can, the general path otherwise.
+    """
+    message = parse_protobuf(body)
+    fast = prepare_fast(message, mode=mode)
+    if fast is not None:
+        return fast[0]
+    return prepare_converted(resource_spans_of(message), mode=mode)[0]
+
+
+def _check_otlp(
+    body: bytes, gzipped: bool, content_type: str, version: str | None
+) -> tuple[bytes, list[str] | None]:
+    """The inflated body and, for a protobuf export, its span keys once checked whole.
+
+    Raises:
+        _Answer: The export is answered without storing anything.
+    """
+    body, is_protobuf = _body_of(body, gzipped, content_type)
+    return body, _check_protobuf(body, version) if is_protobuf else None
+
+
+def _prepare_export(
+    body: bytes, gzipped: bool, content_type: str, version: str | None, mode: str
+) -> tuple[PreparedWrite, list[str]]:
+    """Inflate, decode, check, convert, validate and encode an export (pure: off the loop).
+
+    Returns:
+        The export ready to store (documents merged, JSON encoded: what costs time, done
+        here, in a worker process under ``serve``), and the accepted event key of each span.
+
+    Raises:
+        _Answer: The export is answered without storing anything.
+    """
+    body, is_protobuf = _body_of(body, gzipped, content_type)
     resource_spans: Any
     if is_protobuf:
         try:
@@ -389,19 +458,33 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
     gzipped = "gzip" in request.headers.get("Content-Encoding", "")
     content_type = request.headers.get("Content-Type", "").lower()
     version = _langfuse_header(request, "x-langfuse-ingestion-version")
+    mode = state.mode
     try:
-        prepared, keys = await state.work.run_pure(
-            _prepare_export, body, gzipped, content_type, version, state.mode
+        inflated, checked_keys = await state.work.run(
+            lambda: _check_otlp(body, gzipped, content_type, version)
         )
+        if checked_keys is None:
+            # OTLP/JSON: checked where it is converted (parsing it is most of the work).
+            prepared, keys = await state.work.run_pure(
+                _prepare_export, inflated, False, content_type, version, mode
+            )
+
+            def write(store: Store) -> None:
+                store.write(prepared)
+        else:
+            # Protobuf, checked whole already: its answer cannot change any more, so it is
+            # given now, and the export converted while the exporter sends its next.
+            keys = checked_keys
+            converting = state.work.submit_pure(_prepare_protobuf, inflated, mode)
+
+            def write(store: Store) -> None:
+                store.write(converting.result())
     except _Answer as answer:
         return json_reply(answer.status, answer.body)
     # Answered once the write is queued, not run: the server too answers an export before
-    # its worker stores it, and every read queues behind this write on the store's thread,
-    # so it sees the spans. The exporter's next export is then prepared while this one is
-    # written.
-    await state.store.queue(
-        lambda store: store.write(prepared), f"an OTLP export of {len(keys)} span(s)"
-    )
+    # its worker stores it, and every read queues behind this write on the store's thread
+    # (which waits for the conversion), so it sees the spans.
+    await state.store.queue(write, f"an OTLP export of {len(keys)} span(s)")
     await state.on_accepted(keys)
     logger.info("collector: OTLP export of %d span(s) accepted", len(keys))
     return json_reply(200, _otlp_job(state.public_key, request))

@@ -323,3 +323,140 @@ def test_a_repeated_span_id_or_a_missing_id_leaves_the_export_to_the_general_pat
     assert prepare_fast(parse_protobuf(no_id), mode="v3") is None
     empty = trace_service.ExportTraceServiceRequest()
     assert prepare_fast(empty, mode="v3") is None
+
+
+# --- the route: a protobuf export is answered once checked, and converted meanwhile ---------
+
+
+def protobuf_example() -> bytes:
+    spec = {
+        "trace": TRACE_IDS[0],
+        "span": SPAN_IDS[0],
+        "parent": b"",
+        "name": "root",
+        "start": 1_787_392_800_000_000_000,
+        "end": 1_787_392_801_000_000_000,
+        "status": (0, ""),
+        "attributes": [("langfuse.observation.type", "span"), ("user.id", "u1")],
+        "events": 0,
+    }
+    child = {**spec, "span": SPAN_IDS[1], "parent": SPAN_IDS[0], "name": "child"}
+    return build([([], [("langfuse-sdk", "5.2.0", [spec, child])])])
+
+
+async def post_protobuf(collector: Any, data: bytes) -> tuple[int, Any]:
+    import base64
+
+    import aiohttp
+
+    headers = {
+        "Authorization": "Basic " + base64.b64encode(b"pk-lf-test:sk-lf-test").decode(),
+        "Content-Type": "application/x-protobuf",
+    }
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            collector.url + "/api/public/otel/v1/traces", data=data, headers=headers
+        ) as response:
+            return response.status, await response.json(content_type=None)
+
+
+@pytest.mark.anyio
+async def test_a_protobuf_export_is_answered_before_its_conversion_and_read_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    import anyio
+
+    from langfuse_async._collector import Collector, _writes
+
+    started, release, converted = threading.Event(), threading.Event(), threading.Event()
+    convert = _writes._prepare_protobuf
+
+    def held(body: bytes, mode: str) -> PreparedWrite:
+        started.set()
+        release.wait(10)
+        prepared = convert(body, mode)
+        converted.set()
+        return prepared
+
+    monkeypatch.setattr(_writes, "_prepare_protobuf", held)
+    async with Collector(public_key="pk-lf-test", secret_key="sk-lf-test") as collector:
+        status, answer = await post_protobuf(collector, protobuf_example())
+        assert (status, answer["name"]) == (200, "OtelIngestionJob")
+        assert not converted.is_set()
+        assert collector.event_count == 2  # accepted with the answer, while still converting
+        await anyio.to_thread.run_sync(started.wait, 30)
+        seen: list[Any] = []
+        async with anyio.create_task_group() as tasks:
+
+            async def read() -> None:
+                seen.extend(await collector.observations())
+
+            tasks.start_soon(read)
+            await anyio.wait_all_tasks_blocked()  # the read waits behind the held write
+            assert seen == []
+            release.set()
+        assert {o.name for o in seen} == {"root", "child"}
+
+
+@pytest.mark.anyio
+async def test_a_conversion_failing_after_the_answer_is_logged(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from langfuse_async._collector import Collector, _writes
+
+    def broken(body: bytes, mode: str) -> PreparedWrite:
+        raise RuntimeError("conversion broke")
+
+    monkeypatch.setattr(_writes, "_prepare_protobuf", broken)
+    async with Collector(public_key="pk-lf-test", secret_key="sk-lf-test") as collector:
+        status, _ = await post_protobuf(collector, protobuf_example())
+        assert status == 200
+        assert await collector.observations() == []
+    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "an OTLP export of 2 span(s)" in record.getMessage()
+    assert record.exc_info is not None and "conversion broke" in str(record.exc_info[1])
+
+
+@pytest.mark.anyio
+async def test_protobuf_refusals_are_answered_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    from langfuse_async._collector import Collector
+
+    no_ids = build(
+        [
+            (
+                [],
+                [
+                    (
+                        "langfuse-sdk",
+                        "5.2.0",
+                        [
+                            {
+                                "trace": b"",
+                                "span": SPAN_IDS[0],
+                                "parent": b"",
+                                "name": "x",
+                                "start": 1,
+                                "end": 2,
+                                "status": (0, ""),
+                                "attributes": [],
+                                "events": 0,
+                            }
+                        ],
+                    )
+                ],
+            )
+        ]
+    )
+    empty = bytes(trace_service.ExportTraceServiceRequest().SerializeToString())
+    async with Collector(public_key="pk-lf-test", secret_key="sk-lf-test") as collector:
+        status, answer = await post_protobuf(collector, no_ids)
+        assert status == 400 and "1 of 1 span(s)" in answer["error"]
+        assert "traceId:absent" in answer["error"]
+        assert await post_protobuf(collector, empty) == (200, {})
+        assert await post_protobuf(collector, b"\xff\xff") == (
+            400,
+            {"error": "Failed to parse OTel Protobuf Trace"},
+        )
+        assert collector.event_count == 0
