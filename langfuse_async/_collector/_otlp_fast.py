@@ -15,13 +15,20 @@ return None, and the general path takes the whole export.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable
 from typing import Any, Final
 
-from ._merge import merge_events
+from ._fast_rows import (
+    Rows,
+    normalized_environment,
+    observation_rows,
+    plain_generation_fields,
+    plain_trace_body,
+    span_rows,
+    trace_rows,
+)
 from ._otlp import (
     _GENERATION_BODY_TYPES,
     _KNOWN_TYPES,
@@ -52,13 +59,11 @@ from ._otlp import (
     encodes_metadata,
 )
 from ._otlp_proto import plain_attributes
-from ._prepare import FROM_DOC, PreparedRow, PreparedWrite, _leave_to_doc
-from ._sqlite import ROW_OF, dumps
+from ._prepare import PreparedRow, PreparedWrite
 from ._validate import (
     LEVELS,
     ValidationFailure,
     format_epoch_ms,
-    normalize_environment,
     timestamp_ms,
     validate_event,
 )
@@ -108,27 +113,28 @@ _SIMPLE_KEYS: Final = frozenset(
 _TRACE_METADATA_KEYS: Final = frozenset(
     f"{_OBSERVATION_METADATA}langfuse_{name}" for name in ("user_id", "session_id", "tags")
 )
+#: The attributes :meth:`_Export.trace_fields` reads (besides the environment and version).
+_TRACE_PART_KEYS: Final = (
+    "langfuse.trace.name",
+    "user.id",
+    "session.id",
+    "langfuse.trace.tags",
+    "langfuse.trace.public",
+    "langfuse.release",
+    "langfuse.trace.input",
+    "langfuse.trace.output",
+)
 #: What ``_first`` takes for no value.
 _EMPTY: Final[tuple[Any, ...]] = (None, "", [], {})
 _LEVEL_SET: Final = frozenset(LEVELS)
 _ERROR_STATUS: Final = {"code": 2}
 _NO_STATUS: Final[dict[str, Any]] = {}
-_FROM_DOC_ORDER: Final = ("input", "output", "metadata")
 #: The most a hex id may be: validation takes ids of up to 800 characters.
 _MAX_ID_BYTES: Final = 400
 
 
 class _Unsupported(Exception):
     """The export holds something this path does not handle: the general path takes it."""
-
-
-@functools.lru_cache(maxsize=256)
-def _environment_name(value: str) -> str:
-    return normalize_environment(value)
-
-
-def _normalized(value: object) -> str:
-    return _environment_name(value) if isinstance(value, str) else normalize_environment(value)
 
 
 def _time(nanos: int | None, now: str) -> str:
@@ -152,22 +158,6 @@ def _metadata_keys(attrs: dict[str, Any]) -> list[str] | None:
             continue
         return None
     return found
-
-
-def _plain_trace_body(body: dict[str, Any]) -> bool:
-    """Whether validation keeps a converted trace body as it is (its environment aside)."""
-    name = body.get("name")
-    if name is not None and not (type(name) is str and name.isascii() and len(name) <= 1000):
-        return False
-    for key in ("userId", "sessionId", "release", "version"):
-        value = body.get(key)
-        if value is not None and type(value) is not str:
-            return False
-    public = body.get("public")
-    if public is not None and type(public) is not bool:
-        return False
-    tags = body.get("tags")
-    return tags is None or (type(tags) is list and all(type(tag) is str for tag in tags))
 
 
 class _Scope:
@@ -205,6 +195,9 @@ class _Export:
         #: envelope id of its trace-create (built once every span is read).
         self.slots: list[tuple[PreparedRow, tuple[Any, ...]] | tuple[str, str, str]] = []
         self.span_ids: set[str] = set()
+        #: Per trace, what its last part folded in was read from (None: a root's, or one
+        #: read by the converter's helpers), see :meth:`span`.
+        self.last_parts: dict[str, tuple[Any, ...] | None] = {}
         self.keys: list[str] = []
 
     def run(self, request: Any) -> tuple[PreparedWrite, list[str]]:
@@ -310,22 +303,23 @@ class _Export:
         level = _level(attrs, _ERROR_STATUS if status.code == 2 else _NO_STATUS, mode)
         status_message = attrs.get("langfuse.observation.status_message") or status.message or None
         envelope_id = converter.new_id()
-        if (
-            kind not in _GENERATION_BODY_TYPES
-            and type(level) is str
+        plain = (
+            type(level) is str
             and level in _LEVEL_SET
             and (status_message is None or type(status_message) is str)
             and (version is None or type(version) is str)
             and (name is None or type(name) is str)
-        ):
+        )
+        generation = kind in _GENERATION_BODY_TYPES
+        if plain and not generation:
             # Plainly valid: validation would keep it as it is, its environment normalised.
             self.slots.append(
-                self.span_rows(
+                span_rows(
                     (span_id, trace_id, parent, name, start, end),
                     (observation_input, observation_output, metadata),
                     (level, status_message, version, environment),
                     kind,
-                    envelope_id,
+                    (envelope_id, self.now, self.ts_ms),
                 )
             )
         else:
@@ -347,7 +341,7 @@ class _Export:
                     body[key] = field
             if kind != "EVENT":
                 body["endTime"] = end
-            if kind in _GENERATION_BODY_TYPES:
+            if generation:
                 self.generation_fields(body, attrs, kind)
             event = {
                 "id": envelope_id,
@@ -355,13 +349,24 @@ class _Export:
                 "timestamp": self.now,
                 "body": body,
             }
-            self.slots.append(self.rows("observation", span_id, self.validated(event)))
+            if plain and plain_generation_fields(body):
+                body["environment"] = normalized_environment(environment)
+            else:
+                event = self.validated(event)
+            self.slots.append(observation_rows(event, kind, self.ts_ms))
 
         converter.first_seen.setdefault(trace_id, (start, environment))
         # Trace-level attributes may sit on any span.
+        signature: tuple[Any, ...] | None = None
         if metadata_keys is not None:
-            if not is_root and attrs.keys().isdisjoint(_TRACE_UPDATE_KEYS):
-                return
+            if not is_root:
+                if attrs.keys().isdisjoint(_TRACE_UPDATE_KEYS):
+                    return
+                # A trace's spans mostly repeat its attributes: folding in the same part as
+                # the last one folded into this trace changes nothing, so it is skipped.
+                signature = (context, environment, version, *map(attrs.get, _TRACE_PART_KEYS))
+                if self.last_parts.get(trace_id) == signature:
+                    return
             trace_body = self.trace_fields(attrs, context, environment, version)
         else:
             if not is_root and not converter.has_trace_keys(attrs):
@@ -384,6 +389,7 @@ class _Export:
             self.slots.append(("trace", trace_id, converter.new_id()))
         else:
             _combine_trace_bodies(earlier, trace_body)
+        self.last_parts[trace_id] = signature
 
     def trace_fields(
         self, attrs: dict[str, Any], context: _Scope, environment: Any, version: Any
@@ -453,149 +459,6 @@ class _Export:
             # The general path drops (and logs) such an event: it decides.
             raise _Unsupported("an event validation refuses") from None
 
-    def span_rows(
-        self,
-        where: tuple[str, str, str | None, str | None, str, str],
-        payload: tuple[Any, Any, dict[str, Any]],
-        fields: tuple[str, str | None, str | None, Any],
-        kind: str,
-        envelope_id: str,
-    ) -> tuple[PreparedRow, tuple[Any, ...]]:
-        """The rows of a plainly valid span or event: :meth:`rows` without building its event.
-
-        The document is what merging its one event gives (fields in the merge's order, empty
-        objects left out); the event row leaves the input, output and metadata the document
-        holds to it (:data:`._prepare.FROM_DOC`).
-        """
-        span_id, trace_id, parent, name, start, end = where
-        observation_input, observation_output, metadata = payload
-        level, status_message, version, environment = fields
-        environment_name = _normalized(environment)
-        is_event = kind == "EVENT"
-        doc: dict[str, Any] = {"id": span_id, "traceId": trace_id}
-        if name is not None:
-            doc["name"] = name
-        doc["startTime"] = start
-        if not is_event:
-            doc["endTime"] = end
-        shared = []
-        if observation_input is not None and not (
-            isinstance(observation_input, dict) and not observation_input
-        ):
-            doc["input"] = observation_input
-            shared.append("input")
-        if observation_output is not None and not (
-            isinstance(observation_output, dict) and not observation_output
-        ):
-            doc["output"] = observation_output
-            shared.append("output")
-        doc["metadata"] = metadata
-        shared.append("metadata")
-        doc["level"] = level
-        if status_message is not None:
-            doc["statusMessage"] = status_message
-        if parent is not None:
-            doc["parentObservationId"] = parent
-        if version is not None:
-            doc["version"] = version
-        doc["environment"] = environment_name
-        doc["type"] = kind
-        doc["usageDetails"] = {}
-        doc["costDetails"] = {}
-        body: dict[str, Any] = {"id": span_id, "traceId": trace_id}
-        if parent is not None:
-            body["parentObservationId"] = parent
-        if name is not None:
-            body["name"] = name
-        body["startTime"] = start
-        if observation_input is not None and "input" not in shared:
-            body["input"] = observation_input
-        if observation_output is not None and "output" not in shared:
-            body["output"] = observation_output
-        body["level"] = level
-        if status_message is not None:
-            body["statusMessage"] = status_message
-        if version is not None:
-            body["version"] = version
-        if environment is not None:
-            body["environment"] = environment_name
-        if not is_event:
-            body["endTime"] = end
-        if environment is None:
-            body["environment"] = environment_name
-        event_type = "event-create" if is_event else f"{kind.lower()}-create"
-        event = {
-            "id": envelope_id,
-            "type": event_type,
-            "timestamp": self.now,
-            "body": body,
-            FROM_DOC: shared,
-        }
-        row: PreparedRow = (
-            "observation",
-            span_id,
-            envelope_id,
-            event_type,
-            self.ts_ms,
-            0,
-            False,
-            dumps(event),
-            True,
-        )
-        doc_row = (
-            span_id,
-            trace_id,
-            kind,
-            name,
-            start,
-            None if is_event else end,
-            level,
-            parent,
-            version,
-            environment_name,
-            None,
-            dumps(doc),
-        )
-        return row, doc_row
-
-    def rows(
-        self, entity: str, body_id: str, event: dict[str, Any], placeholder: bool = False
-    ) -> tuple[PreparedRow, tuple[Any, ...]]:
-        """An entity's rows from its one kept event, as :func:`._prepare.prepare_write`."""
-        if placeholder:
-            event["placeholder"] = True
-        doc = merge_events(entity, body_id, [event])
-        compact = None if placeholder else _leave_to_doc(event, doc)
-        row: PreparedRow = (
-            entity,
-            body_id,
-            event["id"],
-            event["type"],
-            self.ts_ms,
-            0,
-            placeholder,
-            dumps(event if compact is None else compact),
-            compact is not None,
-        )
-        return row, ROW_OF["traces" if entity == "trace" else "observations"](doc)
-
-    def trace_rows(
-        self, trace_id: str, body: dict[str, Any], envelope_id: str, placeholder: bool
-    ) -> tuple[PreparedRow, tuple[Any, ...]]:
-        event: dict[str, Any] = {
-            "id": envelope_id,
-            "type": "trace-create",
-            "timestamp": self.now,
-            "body": body,
-        }
-        if _plain_trace_body(body):
-            kept = dict(body)
-            kept["environment"] = _normalized(body.get("environment"))
-            event["body"] = kept
-        else:
-            event = self.validated(event)
-        return self.rows("trace", trace_id, event, placeholder)
-
     def finish(self) -> PreparedWrite:
         converter = self.converter
         rows: list[PreparedRow] = []
@@ -604,7 +467,7 @@ class _Export:
             if len(slot) == 3:
                 _, trace_id, envelope_id = slot
                 row, doc_row = self.trace_rows(
-                    trace_id, converter.trace_bodies[trace_id], envelope_id, False
+                    converter.trace_bodies[trace_id], envelope_id, placeholder=False
                 )
             else:
                 row, doc_row = slot
@@ -616,10 +479,27 @@ class _Export:
                 body = {"id": trace_id, "timestamp": start}
                 if environment is not None:
                     body["environment"] = environment
-                row, doc_row = self.trace_rows(trace_id, body, converter.new_id(), True)
+                row, doc_row = self.trace_rows(body, converter.new_id(), placeholder=True)
                 rows.append(row)
                 docs[(row[0], row[1])] = doc_row
         return PreparedWrite(rows, docs)
+
+    def trace_rows(self, body: dict[str, Any], envelope_id: str, *, placeholder: bool) -> Rows:
+        event: dict[str, Any] = {
+            "id": envelope_id,
+            "type": "trace-create",
+            "timestamp": self.now,
+            "body": body,
+        }
+        if plain_trace_body(body):
+            kept = dict(body)
+            kept["environment"] = normalized_environment(body.get("environment"))
+            event["body"] = kept
+        else:
+            event = self.validated(event)
+        if placeholder:
+            event["placeholder"] = True
+        return trace_rows(event, self.ts_ms, placeholder)
 
 
 def prepare_fast(
