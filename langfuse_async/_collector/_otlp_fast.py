@@ -52,11 +52,15 @@ from ._otlp import (
     _model_parameters,
     _observation_type,
     _span_events,
-    _tags,
-    _trace_metadata,
     _usage_details,
-    _version_at_most,
-    encodes_metadata,
+)
+from ._otlp_inline import (
+    EMPTY,
+    OBSERVATION_METADATA,
+    TRACE_PART_KEYS,
+    Scope,
+    metadata_keys,
+    trace_fields,
 )
 from ._otlp_proto import plain_attributes
 from ._prepare import PreparedRow, PreparedWrite
@@ -76,56 +80,6 @@ _INPUT_KEYS: Final = ("langfuse.observation.input", "input.value", "gen_ai.input
 _OUTPUT_KEYS: Final = ("langfuse.observation.output", "output.value", "gen_ai.output.messages")
 _PROMPT_NAME_KEYS: Final = ("langfuse.observation.prompt.name", "langfuse.prompt.name")
 _PROMPT_VERSION_KEYS: Final = ("langfuse.observation.prompt.version", "langfuse.prompt.version")
-_OBSERVATION_METADATA: Final = "langfuse.observation.metadata."
-#: The attributes of the official SDKs' spans that are read inline: with no other attribute
-#: (observation metadata keys aside), none of the converter's fallback keys is present, so
-#: each field is that one attribute's value.
-_SIMPLE_KEYS: Final = frozenset(
-    {
-        "langfuse.observation.type",
-        "langfuse.observation.input",
-        "langfuse.observation.output",
-        "langfuse.observation.metadata",
-        "langfuse.observation.level",
-        "langfuse.observation.status_message",
-        "langfuse.observation.model.name",
-        "langfuse.observation.model.parameters",
-        "langfuse.observation.usage_details",
-        "langfuse.observation.cost_details",
-        "langfuse.observation.completion_start_time",
-        "langfuse.observation.prompt.name",
-        "langfuse.observation.prompt.version",
-        "langfuse.version",
-        "langfuse.release",
-        "langfuse.environment",
-        "langfuse.trace.name",
-        "langfuse.trace.tags",
-        "langfuse.trace.public",
-        "langfuse.trace.input",
-        "langfuse.trace.output",
-        "langfuse.internal.as_root",
-        "langfuse.internal.is_app_root",
-        "user.id",
-        "session.id",
-    }
-)
-#: Observation metadata keys the converter also reads as trace fields.
-_TRACE_METADATA_KEYS: Final = frozenset(
-    f"{_OBSERVATION_METADATA}langfuse_{name}" for name in ("user_id", "session_id", "tags")
-)
-#: The attributes :meth:`_Export.trace_fields` reads (besides the environment and version).
-_TRACE_PART_KEYS: Final = (
-    "langfuse.trace.name",
-    "user.id",
-    "session.id",
-    "langfuse.trace.tags",
-    "langfuse.trace.public",
-    "langfuse.release",
-    "langfuse.trace.input",
-    "langfuse.trace.output",
-)
-#: What ``_first`` takes for no value.
-_EMPTY: Final[tuple[Any, ...]] = (None, "", [], {})
 _LEVEL_SET: Final = frozenset(LEVELS)
 _ERROR_STATUS: Final = {"code": 2}
 _NO_STATUS: Final[dict[str, Any]] = {}
@@ -139,46 +93,6 @@ class _Unsupported(Exception):
 
 def _time(nanos: int | None, now: str) -> str:
     return now if nanos is None else format_epoch_ms(nanos // 1_000_000)
-
-
-def _metadata_keys(attrs: dict[str, Any]) -> list[str] | None:
-    """The observation metadata keys of a span read inline, or None when it is not one."""
-    found: list[str] = []
-    if attrs.keys() <= _SIMPLE_KEYS:
-        return found
-    for key in attrs:
-        if key in _SIMPLE_KEYS:
-            continue
-        if (
-            key.startswith(_OBSERVATION_METADATA)
-            and len(key) > len(_OBSERVATION_METADATA)
-            and key not in _TRACE_METADATA_KEYS
-        ):
-            found.append(key)
-            continue
-        return None
-    return found
-
-
-class _Scope:
-    """What every span of one scope entry shares: its resource, scope and their readings."""
-
-    def __init__(self, resource: dict[str, Any], scope: dict[str, Any]) -> None:
-        self.resource = resource
-        self.scope = scope
-        name = scope["name"]
-        self.inline = isinstance(name, str) and name.startswith("langfuse-sdk")
-        self.encoded = encodes_metadata(scope)
-        # Old Python SDKs' generations marked as spans: the converter's helper decides those.
-        self.corrected = (
-            name == "langfuse-sdk"
-            and resource.get("telemetry.sdk.language") == "python"
-            and _version_at_most(scope["version"], (3, 3))
-        )
-        self.environment = _environment({}, resource)
-        self.version = resource.get("service.version")
-        self.release = resource.get("langfuse.release")
-        self.trace_metadata = _trace_metadata(resource)
 
 
 class _Export:
@@ -205,7 +119,7 @@ class _Export:
             resource = plain_attributes(resource_entry.resource.attributes)
             for scope_entry in resource_entry.scope_spans:
                 raw_scope = scope_entry.scope
-                scope = _Scope(
+                scope = Scope(
                     resource,
                     {
                         "name": raw_scope.name or None,
@@ -219,7 +133,7 @@ class _Export:
             raise _Unsupported("no spans")
         return self.finish(), self.keys
 
-    def span(self, span: Any, context: _Scope) -> None:
+    def span(self, span: Any, context: Scope) -> None:
         trace_bytes: bytes = span.trace_id
         span_bytes: bytes = span.span_id
         if not (0 < len(trace_bytes) <= _MAX_ID_BYTES and 0 < len(span_bytes) <= _MAX_ID_BYTES):
@@ -247,9 +161,9 @@ class _Export:
         start = _time(start_ns, self.now)
         end = _time(end_ns, self.now)
         status = span.status
-        metadata_keys = _metadata_keys(attrs) if context.inline else None
+        inline_keys = metadata_keys(attrs) if context.inline else None
         kind: str | None = None
-        if metadata_keys is not None:
+        if inline_keys is not None:
             # Only the official SDKs' attributes: each field is its one attribute.
             declared = attrs.get("langfuse.observation.type")
             if type(declared) is str and not context.corrected:
@@ -259,15 +173,15 @@ class _Export:
                 environment = context.environment
             version = attrs.get("langfuse.version") or context.version
             value = attrs.get("langfuse.observation.input")
-            observation_input = None if value in _EMPTY else _io(value)
+            observation_input = None if value in EMPTY else _io(value)
             value = attrs.get("langfuse.observation.output")
-            observation_output = None if value in _EMPTY else _io(value)
+            observation_output = None if value in EMPTY else _io(value)
             metadata: dict[str, Any] = {}
             whole = _json_object(attrs.get("langfuse.observation.metadata"))
             if whole:
                 metadata.update(whole)
-            for key in metadata_keys:
-                metadata[key[len(_OBSERVATION_METADATA) :]] = _metadata_value(
+            for key in inline_keys:
+                metadata[key[len(OBSERVATION_METADATA) :]] = _metadata_value(
                     attrs[key], context.encoded
                 )
             metadata["resourceAttributes"] = resource
@@ -358,16 +272,16 @@ class _Export:
         converter.first_seen.setdefault(trace_id, (start, environment))
         # Trace-level attributes may sit on any span.
         signature: tuple[Any, ...] | None = None
-        if metadata_keys is not None:
+        if inline_keys is not None:
             if not is_root:
                 if attrs.keys().isdisjoint(_TRACE_UPDATE_KEYS):
                     return
                 # A trace's spans mostly repeat its attributes: folding in the same part as
                 # the last one folded into this trace changes nothing, so it is skipped.
-                signature = (context, environment, version, *map(attrs.get, _TRACE_PART_KEYS))
+                signature = (context, environment, version, *map(attrs.get, TRACE_PART_KEYS))
                 if self.last_parts.get(trace_id) == signature:
                     return
-            trace_body = self.trace_fields(attrs, context, environment, version)
+            trace_body = trace_fields(attrs, context, environment, version, mode)
         else:
             if not is_root and not converter.has_trace_keys(attrs):
                 return
@@ -390,46 +304,6 @@ class _Export:
         else:
             _combine_trace_bodies(earlier, trace_body)
         self.last_parts[trace_id] = signature
-
-    def trace_fields(
-        self, attrs: dict[str, Any], context: _Scope, environment: Any, version: Any
-    ) -> dict[str, Any]:
-        """The converter's ``trace_fields`` for a span of only the official SDKs' attributes."""
-        fields: dict[str, Any] = {}
-        name = attrs.get("langfuse.trace.name")
-        if name:
-            fields["name"] = name
-        user_id = attrs.get("user.id")
-        if user_id not in _EMPTY:
-            fields["userId"] = _js_string(user_id)
-        session_id = attrs.get("session.id")
-        if session_id not in _EMPTY:
-            fields["sessionId"] = _js_string(session_id)
-        tags = attrs.get("langfuse.trace.tags")
-        if tags is not None:
-            tags = _tags(None if tags in _EMPTY else tags)
-            if tags:
-                fields["tags"] = tags
-        public = attrs.get("langfuse.trace.public")
-        if public not in _EMPTY:
-            fields["public"] = public in (True, "true")
-        release = attrs.get("langfuse.release") or context.release
-        if release:
-            fields["release"] = release
-        if version:
-            fields["version"] = version
-        if environment is not None:
-            fields["environment"] = environment
-        if context.trace_metadata:
-            fields["metadata"] = dict(context.trace_metadata)
-        if self.mode == "v3":
-            for key, field in (
-                ("langfuse.trace.input", "input"),
-                ("langfuse.trace.output", "output"),
-            ):
-                if attrs.get(key) is not None:
-                    fields[field] = _io(attrs[key])
-        return fields
 
     def generation_fields(self, body: dict[str, Any], attrs: dict[str, Any], kind: str) -> None:
         generation: list[tuple[str, Any]] = [

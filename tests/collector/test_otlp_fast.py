@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from langfuse_async._collector import _otlp_fast
+from langfuse_async._collector import _otlp_inline
 from langfuse_async._collector._otlp_fast import prepare_fast
 from langfuse_async._collector._otlp_proto import parse_protobuf, resource_spans_of
 from langfuse_async._collector._prepare import PreparedWrite
@@ -68,7 +68,7 @@ def kv(key: str, value: Any) -> Any:
     return common.KeyValue(key=key, value=wrapped)
 
 
-SDK_KEYS = sorted(_otlp_fast._SIMPLE_KEYS)
+SDK_KEYS = sorted(_otlp_inline.SIMPLE_KEYS)
 OTHER_KEYS = [
     "langfuse.observation.metadata.route",
     "langfuse.observation.metadata.n",
