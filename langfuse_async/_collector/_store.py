@@ -52,7 +52,6 @@ from ._sqlite import (
     marks,
 )
 from ._web_queries import WebQueries
-from ._write_queue import WriteQueue
 
 __all__ = [
     "APPLICATION_ID",
@@ -186,21 +185,47 @@ class Store(Queries, WebQueries):
         Returns:
             The number of events written (new or replacing an earlier copy).
         """
-        return self.write_many([prepared])
-
-    def write_many(self, writes: Sequence[PreparedWrite]) -> int:
-        """Store prepared requests in order, in one transaction: as :meth:`write` each.
-
-        Returns:
-            The number of events written (new or replacing an earlier copy).
-        """
-        writes = [prepared for prepared in writes if prepared.rows]
-        if not writes:
+        if not prepared.rows:
             return 0
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            written = sum(self._write_rows(prepared) for prepared in writes)
+            keys = list(dict.fromkeys((row[0], row[1]) for row in prepared.rows))
+            existing = self._existing(keys)
+            rows: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+            for (
+                entity,
+                body_id,
+                envelope_id,
+                kind,
+                ts_ms,
+                is_update,
+                shallow,
+                text,
+                compact,
+            ) in prepared.rows:
+                if shallow and (entity, body_id) in existing:
+                    continue
+                if compact and (entity, body_id) in existing:
+                    # The entity had events: it is merged again, so this one is kept whole
+                    # (its document was merged from this request alone).
+                    doc = loads(prepared.docs[(entity, body_id)][-1])
+                    text = dumps(complete_event(loads(text), doc))
+                key = (entity, body_id, envelope_id)
+                earlier = rows.get(key)
+                if earlier is None:
+                    self._seq += 1
+                seq = earlier[6] if earlier is not None else self._seq
+                rows[key] = (entity, body_id, envelope_id, kind, ts_ms, is_update, seq, text)
+            conn.executemany(
+                "INSERT INTO events (entity, body_id, envelope_id, type, ts_ms, is_update,"
+                " seq, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (entity, body_id, envelope_id) DO UPDATE SET"
+                " type = excluded.type, ts_ms = excluded.ts_ms,"
+                " is_update = excluded.is_update, event = excluded.event",
+                list(rows.values()),
+            )
+            self._rebuild(list(rows.values()), existing, prepared.docs)
             conn.execute("COMMIT")
         except BaseException:
             # SQLite has rolled back already after some failures (a full disk, an I/O error):
@@ -208,47 +233,6 @@ class Store(Queries, WebQueries):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return written
-
-    def _write_rows(self, prepared: PreparedWrite) -> int:
-        # Within the caller's transaction: each request sees what the ones before it wrote.
-        conn = self._conn
-        keys = list(dict.fromkeys((row[0], row[1]) for row in prepared.rows))
-        existing = self._existing(keys)
-        rows: dict[tuple[str, str, str], tuple[Any, ...]] = {}
-        for (
-            entity,
-            body_id,
-            envelope_id,
-            kind,
-            ts_ms,
-            is_update,
-            shallow,
-            text,
-            compact,
-        ) in prepared.rows:
-            if shallow and (entity, body_id) in existing:
-                continue
-            if compact and (entity, body_id) in existing:
-                # The entity had events: it is merged again, so this one is kept whole
-                # (its document was merged from this request alone).
-                doc = loads(prepared.docs[(entity, body_id)][-1])
-                text = dumps(complete_event(loads(text), doc))
-            key = (entity, body_id, envelope_id)
-            earlier = rows.get(key)
-            if earlier is None:
-                self._seq += 1
-            seq = earlier[6] if earlier is not None else self._seq
-            rows[key] = (entity, body_id, envelope_id, kind, ts_ms, is_update, seq, text)
-        conn.executemany(
-            "INSERT INTO events (entity, body_id, envelope_id, type, ts_ms, is_update,"
-            " seq, event) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (entity, body_id, envelope_id) DO UPDATE SET"
-            " type = excluded.type, ts_ms = excluded.ts_ms,"
-            " is_update = excluded.is_update, event = excluded.event",
-            list(rows.values()),
-        )
-        self._rebuild(list(rows.values()), existing, prepared.docs)
         return len(rows)
 
     def _existing(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -389,7 +373,6 @@ class AsyncStore:
         )
         self._store: Store | None = None
         self._queue_slots = asyncio.Semaphore(MAX_QUEUED_WRITES)
-        self._writes = WriteQueue()
 
     async def open(self) -> None:
         """Open the database on the store thread."""
@@ -441,41 +424,3 @@ class AsyncStore:
             self._queue_slots.release()
             raise
         future.add_done_callback(done)
-
-    async def queue_write(
-        self, source: Callable[[], PreparedWrite], ready: Callable[[], bool], what: str
-    ) -> None:
-        """Queue a prepared write as :meth:`queue` queues a call, sharing its transaction.
-
-        When its turn comes, the write is stored together with the writes queued after it
-        that are ready by then (``ready()`` is true): one transaction, whose commit (most of
-        a write's cost: every index page it touched) they share. So a store that falls
-        behind catches up. A read queued before a write it takes along sees more than it
-        had to, never less.
-
-        Args:
-            source: Gives the write; the store's thread waits for it if it must.
-            ready: Whether ``source`` would give it without waiting.
-            what: Named in the log if storing it fails.
-        """
-        store = self._store
-        if store is None:
-            raise RuntimeError("the collector's store is not open")
-        await self._queue_slots.acquire()
-        loop = asyncio.get_running_loop()
-        entry = self._writes.add(source, ready)
-
-        def done(future: concurrent.futures.Future[None]) -> None:
-            exc = future.exception()
-            if exc is not None:
-                logger.error("collector: storing %s failed", what, exc_info=exc)
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits
-                loop.call_soon_threadsafe(self._queue_slots.release)
-
-        entry.stored.add_done_callback(done)
-        try:
-            self._executor.submit(self._writes.store_due, store.write_many, entry)
-        except BaseException:  # the thread is shut down: nothing will store it
-            self._writes.drop(entry)
-            self._queue_slots.release()
-            raise

@@ -31,7 +31,7 @@ from ._otlp import ProtobufUnavailable, check_export, convert_export
 from ._otlp_fast import prepare_fast
 from ._otlp_proto import parse_protobuf, resource_spans_of
 from ._request import BadBody, BodyTooLarge, authenticate, inflate_gzip, next_body, parse_json
-from ._store import PendingEvent, PreparedWrite, prepare_write
+from ._store import PendingEvent, PreparedWrite, Store, prepare_write
 from ._validate import (
     UPDATE_TYPES,
     Issue,
@@ -468,20 +468,23 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
             prepared, keys = await state.work.run_pure(
                 _prepare_export, inflated, False, content_type, version, mode
             )
-            source: Callable[[], PreparedWrite] = lambda: prepared  # noqa: E731
-            ready: Callable[[], bool] = lambda: True  # noqa: E731
+
+            def write(store: Store) -> None:
+                store.write(prepared)
         else:
             # Protobuf, checked whole already: its answer cannot change any more, so it is
             # given now, and the export converted while the exporter sends its next.
             keys = checked_keys
             converting = state.work.submit_pure(_prepare_protobuf, inflated, mode)
-            source, ready = converting.result, converting.done
+
+            def write(store: Store) -> None:
+                store.write(converting.result())
     except _Answer as answer:
         return json_reply(answer.status, answer.body)
     # Answered once the write is queued, not run: the server too answers an export before
     # its worker stores it, and every read queues behind this write on the store's thread
     # (which waits for the conversion), so it sees the spans.
-    await state.store.queue_write(source, ready, f"an OTLP export of {len(keys)} span(s)")
+    await state.store.queue(write, f"an OTLP export of {len(keys)} span(s)")
     await state.on_accepted(keys)
     logger.info("collector: OTLP export of %d span(s) accepted", len(keys))
     return json_reply(200, _otlp_job(state.public_key, request))

@@ -13,7 +13,6 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -170,95 +169,3 @@ def test_a_file_store_checkpoints_its_log_every_16_mib_not_every_commit(tmp_path
         assert path.stat().st_size < 1024 * 1024 < (tmp_path / "c.db-wal").stat().st_size
     finally:
         store.close()
-
-
-# --- prepared writes: those ready together share a transaction ------------------------------
-
-
-def prepared_score(score_id: str) -> Any:
-    from langfuse_async._collector._store import PendingEvent, prepare_write
-
-    event = {
-        "id": f"e-{score_id}",
-        "type": "score-create",
-        "timestamp": "2026-08-22T10:00:00.000Z",
-        "body": {"id": score_id, "name": "quality", "value": 1, "dataType": "NUMERIC"},
-    }
-    return prepare_write([PendingEvent(event)])
-
-
-async def test_writes_ready_together_share_one_transaction_and_reads_see_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    transactions: list[int] = []
-    write_many = Store.write_many
-
-    def counted(self: Store, writes: Any) -> int:
-        transactions.append(len(writes))
-        return write_many(self, writes)
-
-    monkeypatch.setattr(Store, "write_many", counted)
-    store = AsyncStore(tmp_path / "c.db")
-    await store.open()
-    gate = threading.Event()
-    try:
-        await store.queue(blocked_until(gate), "a blocker")
-        for n in range(3):
-            write = prepared_score(f"s{n}")
-            await store.queue_write(lambda w=write: w, lambda: True, f"score {n}")
-        read = asyncio.ensure_future(
-            store.run(lambda s: s._conn.execute("SELECT id FROM scores ORDER BY id").fetchall())
-        )
-        gate.set()
-        assert await read == [("s0",), ("s1",), ("s2",)]
-        assert transactions == [3]
-    finally:
-        gate.set()
-        await store.close()
-
-
-async def test_a_write_not_ready_is_stored_in_its_own_turn_and_a_failed_one_is_logged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    import concurrent.futures
-
-    import anyio
-
-    transactions: list[list[str]] = []
-    first_stored = threading.Event()
-    write_many = Store.write_many
-
-    def recorded(self: Store, writes: Any) -> int:
-        transactions.append([w.rows[0][1] for w in writes])
-        written = write_many(self, writes)
-        first_stored.set()
-        return written
-
-    monkeypatch.setattr(Store, "write_many", recorded)
-    store = AsyncStore(tmp_path / "c.db")
-    await store.open()
-    later: concurrent.futures.Future[Any] = concurrent.futures.Future()
-    try:
-        first = prepared_score("s1")
-        await store.queue_write(lambda: first, lambda: True, "the first")
-        await store.queue_write(later.result, later.done, "the second")
-
-        def broken() -> Any:
-            raise RuntimeError("conversion broke")
-
-        await store.queue_write(broken, lambda: True, "the broken one")
-        # The first is stored alone: not held back by the second, still converting.
-        assert await anyio.to_thread.run_sync(first_stored.wait, 30)
-        assert transactions == [["s1"]]
-        later.set_result(prepared_score("s2"))
-        rows = await store.run(
-            lambda s: s._conn.execute("SELECT id FROM scores ORDER BY id").fetchall()
-        )
-        assert rows == [("s1",), ("s2",)]
-        assert transactions == [["s1"], ["s2"]]  # the broken one taken along, and left out
-    finally:
-        if not later.done():
-            later.set_result(prepared_score("s9"))
-        await store.close()
-    [record] = [r for r in caplog.records if r.levelname == "ERROR"]
-    assert "the broken one" in record.getMessage()
