@@ -26,6 +26,7 @@ __all__ = [
     "BAD_HEADER",
     "FORBIDDEN",
     "INGESTION_BODY_LIMIT",
+    "MAX_STARTED",
     "NOT_FOUND_PAGE",
     "OTHER_BODY_LIMIT",
     "OTLP_BODY_LIMIT",
@@ -94,6 +95,10 @@ def _ready() -> bool:
     return True
 
 
+#: Calls started by :meth:`Work.start_pure` and not ended, at most: one running, one waiting
+#: (so the next is ready when one ends, and bursts of requests are paced, not piled up).
+MAX_STARTED: Final = 2
+
 #: How much lower than the server's own the work processes' CPU priority is (Unix ``nice``).
 WORK_NICENESS: Final = 5
 
@@ -126,6 +131,7 @@ class Work:
             max_workers=1, thread_name_prefix="langfuse-collector-work"
         )
         self._processes: concurrent.futures.ProcessPoolExecutor | None = None
+        self._started_slots = asyncio.Semaphore(MAX_STARTED)
         if processes > 0:
             # spawn: a fork of a process running threads (the loop's, the store's) is unsafe.
             self._processes = concurrent.futures.ProcessPoolExecutor(
@@ -134,10 +140,19 @@ class Work:
                 initializer=_lower_priority,
             )
 
-    async def start(self) -> None:
-        """Start the worker processes, if any, and wait until they can take work."""
+    async def start(self, warm_up: Callable[[], object] = _ready) -> None:
+        """Start the worker processes, if any, and wait until they can take work.
+
+        Args:
+            warm_up: A module-level function that imports what the work needs. With worker
+                processes it runs in them and on the work thread before the first request:
+                imports (a tenth of a second for protobuf) would otherwise take turns with
+                the event loop, on its first use, for the GIL.
+        """
         if self._processes is not None:
-            await asyncio.get_running_loop().run_in_executor(self._processes, _ready)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._processes, warm_up)
+            await loop.run_in_executor(self._thread, warm_up)
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` on the work thread and return its result (or raise its exception)."""
@@ -151,14 +166,30 @@ class Work:
         executor = self._processes if self._processes is not None else self._thread
         return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
 
-    def submit_pure(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
-        """Start ``fn(*args)`` where :meth:`run_pure` runs it, without waiting for it.
+    async def start_pure(self, fn: Callable[..., T], *args: Any) -> concurrent.futures.Future[T]:
+        """Start ``fn(*args)`` where :meth:`run_pure` runs it, without waiting for it to end.
+
+        At most :data:`MAX_STARTED` calls run or wait to run at a time: past that, this
+        waits for one to end first (the caller's client waits for its answer meanwhile).
 
         Returns:
             Its future, which any thread may wait on.
         """
+        await self._started_slots.acquire()
         executor = self._processes if self._processes is not None else self._thread
-        return executor.submit(fn, *args)
+        loop = asyncio.get_running_loop()
+        try:
+            future = executor.submit(fn, *args)
+        except BaseException:
+            self._started_slots.release()
+            raise
+
+        def done(_: concurrent.futures.Future[T]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing waits
+                loop.call_soon_threadsafe(self._started_slots.release)
+
+        future.add_done_callback(done)
+        return future
 
     def close(self) -> None:
         """Stop the thread and the processes once the work in hand is done."""

@@ -20,6 +20,7 @@ from ._http import SERVER_VERSIONS, AppState, Work
 from ._model import Observation, RecordedRequest, Score, Trace
 from ._store import AsyncStore
 from ._web import WebView, install_web_view
+from ._writes import warm_up
 
 __all__ = ["DEFAULT_PUBLIC_KEY", "DEFAULT_SECRET_KEY", "Collector", "Mode", "is_loopback"]
 
@@ -175,7 +176,7 @@ class Collector:
             raise
         work = Work(processes=self._work_processes)
         try:
-            await work.start()
+            await work.start(warm_up)
         except BaseException:
             work.close()
             await store.close()

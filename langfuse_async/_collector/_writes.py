@@ -7,6 +7,7 @@ credentials and the batch shape, and only then each event.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -42,7 +43,7 @@ from ._validate import (
     validate_score_body,
 )
 
-__all__ = ["ingestion", "otlp", "prepare_converted", "scores"]
+__all__ = ["ingestion", "otlp", "prepare_converted", "scores", "warm_up"]
 
 logger = logging.getLogger("langfuse_async")
 
@@ -347,6 +348,13 @@ def _prepare_protobuf(body: bytes, mode: str) -> PreparedWrite:
     return prepare_converted(resource_spans_of(message), mode=mode)[0]
 
 
+def warm_up() -> bool:
+    """Import what reading protobuf exports needs (when it is installed), ahead of the first."""
+    with contextlib.suppress(ProtobufUnavailable):
+        parse_protobuf(b"")
+    return True
+
+
 def _check_otlp(
     body: bytes, gzipped: bool, content_type: str, version: str | None
 ) -> tuple[bytes, list[str] | None]:
@@ -475,7 +483,7 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
             # Protobuf, checked whole already: its answer cannot change any more, so it is
             # given now, and the export converted while the exporter sends its next.
             keys = checked_keys
-            converting = state.work.submit_pure(_prepare_protobuf, inflated, mode)
+            converting = await state.work.start_pure(_prepare_protobuf, inflated, mode)
 
             def write(store: Store) -> None:
                 store.write(converting.result())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import io
 import os
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -201,3 +204,51 @@ async def test_work_processes_run_below_the_event_loops_priority() -> None:
     finally:
         work.close()
     assert niceness == min(os.nice(0) + WORK_NICENESS, 19)
+
+
+async def test_work_started_without_waiting_is_paced() -> None:
+    # Conversions started ahead of their answers: at most MAX_STARTED at a time, so a burst
+    # of exports waits for its answers instead of piling up bodies in the queue.
+    import anyio
+
+    from langfuse_async._collector._http import MAX_STARTED
+
+    work = Work()
+    gate = threading.Event()
+    try:
+        started = [await work.start_pure(gate.wait, 30) for _ in range(MAX_STARTED)]
+        late: list[Any] = []
+
+        async def one_more() -> None:
+            late.append(await work.start_pure(gate.wait, 30))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(one_more)
+            await anyio.wait_all_tasks_blocked()
+            assert late == []  # waiting for a slot
+            gate.set()
+        ended = [await asyncio.wrap_future(f) for f in [*started, *late]]
+        assert ended == [True] * (MAX_STARTED + 1)
+    finally:
+        gate.set()
+        work.close()
+
+
+WARMED: list[str] = []
+
+
+def record_warm_up() -> bool:
+    WARMED.append(threading.current_thread().name)
+    return True
+
+
+async def test_serving_work_warms_up_on_the_work_thread_too() -> None:
+    # The first protobuf export must not import its modules on the server's work thread
+    # (a tenth of a second taking turns with the event loop): `serve` imports them at start.
+    WARMED.clear()
+    work = Work(processes=1)
+    try:
+        await work.start(record_warm_up)
+    finally:
+        work.close()
+    assert [name.startswith("langfuse-collector-work") for name in WARMED] == [True]
