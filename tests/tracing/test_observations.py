@@ -514,3 +514,18 @@ def test_an_observation_whose_extra_fields_cannot_be_recorded_is_still_sent(
     assert isinstance(record, ObservationRecord)
     assert record.id == obs.id and bytes(record.input or b"") == b'"q"'
     assert "sent without them" in caplog.text
+
+
+def test_a_zero_random_draw_never_makes_an_all_zero_id(
+    tracer: RecordingTracer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # All zeros is not a valid OpenTelemetry trace or span id: the server and OTel refuse it.
+    from langfuse_async._tracing import ids
+
+    monkeypatch.setattr(ids, "_getrandbits", lambda bits: 0)
+    root = tracer.start_observation(name="root")
+    child = root.start_observation(name="child")
+    assert root.trace_id == "0" * 31 + "1" and root.id == "0" * 15 + "1"
+    assert child.id == "0" * 15 + "1"
+    child.end()
+    root.end()
