@@ -471,10 +471,19 @@ def _generation_attributes(record: ObservationRecord, out: list[bytes]) -> None:
         # JSON-quoted, as the Python SDK sends it: the only form servers before v3.114 parse.
         quoted = _encode(format_ns(record.completion_start_ns)).decode()
         out.append(_K_COMPLETION_START + _string(quoted) + b"}")
-    # The legacy schema needs both, with an integer version; a name alone (or a string version)
-    # makes the server drop the whole observation, so a half-set prompt is not sent at all.
+    # The legacy schema needs both, with an integer version, and refines on truthiness: a name
+    # alone, a string version or version 0 (read as unset) makes the server drop the whole
+    # observation, and a version beyond JavaScript's safe integers is no exact integer there.
+    # So a prompt the server would read as half set is not sent at all (as on the ingestion
+    # route).
     version = record.prompt_version
-    if record.prompt_name and isinstance(version, int) and not isinstance(version, bool):
+    if (
+        record.prompt_name
+        and version
+        and isinstance(version, int)
+        and not isinstance(version, bool)
+        and -_MAX_SAFE_INT <= version <= _MAX_SAFE_INT
+    ):
         out.append(_K_PROMPT_NAME + _string(record.prompt_name) + b"}")
         out.append(_K_PROMPT_VERSION + b'{"intValue":%d}}' % version)
 

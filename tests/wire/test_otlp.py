@@ -552,6 +552,26 @@ def test_prompt_name_without_version_is_not_sent() -> None:
     assert "langfuse.observation.prompt.version" not in attrs
 
 
+@pytest.mark.parametrize(
+    "prompt_name, prompt_version",
+    [
+        ("qa-prompt", 0),  # the server's refine reads version 0 as unset: a name alone
+        ("qa-prompt", 2**60),  # beyond JavaScript's safe integers: no exact int there
+        ("qa-prompt", -(2**60)),
+        ("", 3),  # an empty name is unset too: a version alone
+    ],
+)
+def test_a_prompt_the_server_reads_as_half_set_is_not_sent(
+    prompt_name: str, prompt_version: int
+) -> None:
+    # The legacy schema refines on truthiness (both set or neither) with an integer version;
+    # a half-set pair makes a v3 server drop the whole generation, without a word to the client.
+    rec = record(as_type="generation", prompt_name=prompt_name, prompt_version=prompt_version)
+    attrs = attrs_of(span_json(rec))
+    assert "langfuse.observation.prompt.name" not in attrs
+    assert "langfuse.observation.prompt.version" not in attrs
+
+
 def test_public_false_is_not_sent() -> None:
     attrs = attrs_of(span_json(record(trace=TraceAttributes(public=False))))
     assert "langfuse.trace.public" not in attrs
