@@ -38,7 +38,7 @@ from .._records import (
 )
 from .context import WireContext
 from .fit import fit_with
-from .text import repair, repair_struct
+from .text import cut_js, repair, repair_struct
 
 __all__ = [
     "INGESTION_PATH",
@@ -151,6 +151,9 @@ _MAX_SAFE_INT = 2**53 - 1
 # ISO-8601 check refuses (five digits, or a minus sign); it is clamped to the representable span.
 _MAX_TIMESTAMP_NS = 253_402_300_799_999_999_999  # 9999-12-31T23:59:59.999999999Z
 _NULL = b"null"
+# The server refuses a trace named longer (a per-event 400): the whole trace-create is lost. An
+# observation's name has no limit, and a root's is its trace's name unless one is set.
+_MAX_TRACE_NAME = 1000
 
 
 def _timestamp(ns: int) -> str:
@@ -267,10 +270,11 @@ def _observation_body(
 def _trace_body(record: TraceRecord, ctx: WireContext, start: str | None) -> _TraceBody:
     # ``start`` is the text of ``record.start_ns`` (None when it is None).
     attrs = record.attributes
+    name = attrs.name
     return _TraceBody(
         id=record.trace_id,
         timestamp=start,
-        name=attrs.name,
+        name=name if name is None else cut_js(name, _MAX_TRACE_NAME),
         user_id=attrs.user_id,
         session_id=attrs.session_id,
         release=attrs.release if attrs.release is not None else ctx.release,
@@ -386,10 +390,11 @@ def encode_root(
         return _encode_root_in_steps(record, ctx, trace, start, end, stamp)
     if record.trace is None:
         # The common root: its trace body is its own name, input and output (root_trace).
+        name = record.name
         body = _TraceBody(
             id=record.trace_id,
             timestamp=start,
-            name=record.name,
+            name=name if len(name) <= _MAX_TRACE_NAME // 2 else cut_js(name, _MAX_TRACE_NAME),
             release=ctx.release,
             input=record.input,
             output=record.output,

@@ -46,7 +46,7 @@ from .._records import (
 )
 from .context import WireContext
 from .fit import fit_with
-from .text import repair_struct
+from .text import cut_js, repair_struct
 
 __all__ = [
     "GZIP_LEVEL",
@@ -153,6 +153,10 @@ _K_PROMPT_VERSION = _key("langfuse.observation.prompt.version")
 _APP_ROOT = _K_APP_ROOT + _TRUE + b"}"
 _AS_ROOT = _K_AS_ROOT + _TRUE + b"}"
 
+# The server refuses a longer trace name on the legacy path (the trace-create it derives fails
+# validation and is dropped); without ``langfuse.trace.name`` it names the trace after the root.
+_MAX_TRACE_NAME = 1000
+
 _OBSERVATION_METADATA_PREFIX = "langfuse.observation.metadata."
 _TRACE_METADATA_PREFIX = "langfuse.trace.metadata."
 
@@ -236,7 +240,7 @@ def _level(level: str | None) -> str | None:
 
 def _trace_attributes(trace: TraceAttributes, out: list[bytes]) -> None:
     if trace.name:
-        out.append(_K_TRACE_NAME + _string(trace.name) + b"}")
+        out.append(_K_TRACE_NAME + _string(cut_js(trace.name, _MAX_TRACE_NAME)) + b"}")
     if trace.user_id:
         out.append(_K_USER_ID + _string(trace.user_id) + b"}")
     if trace.session_id:
@@ -355,6 +359,12 @@ def _encode_span(record: ObservationRecord, ctx: WireContext) -> bytes:
         version = record.version or trace.version
     if version:
         attributes.append(_string_attribute(_K_VERSION, version))
+    if is_root and len(record.name) > _MAX_TRACE_NAME // 2 and (trace is None or not trace.name):
+        # The trace is named after this span: a name too long for a trace is sent cut as the
+        # trace's name (the span keeps its own).
+        trace_name = cut_js(record.name, _MAX_TRACE_NAME)
+        if trace_name != record.name:
+            attributes.append(_K_TRACE_NAME + _string(trace_name) + b"}")
     if is_root and trace is not None:
         input_raw = _root_io(input_raw, trace.input, _K_TRACE_INPUT, attributes)
         output_raw = _root_io(output_raw, trace.output, _K_TRACE_OUTPUT, attributes)

@@ -546,6 +546,35 @@ def test_server_rules_catch_broken_traces() -> None:
     assert any("name" in p for p in problems) and any("metadata" in p for p in problems)
 
 
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["r" * 1500, "\U0001f600" * 600, "a" + "\U0001f600" * 500],  # 1500, 1200, 1001 UTF-16 units
+)
+def test_a_long_root_name_is_cut_to_what_a_trace_name_may_be(name: str) -> None:
+    # An observation's name has no limit, a trace's has 1000 (JavaScript) characters: a root
+    # named longer would lose the trace-create it brings (a per-event 400).
+    record = observation("span", parent_id=None, trace=None, name=name)
+    encoded, _, trace_encoded = encode_root(record, CTX)
+    assert trace_encoded is not None
+    trace_event = decode(trace_encoded)
+    assert check_event(trace_event) == []
+    trace_name = trace_event["body"]["name"]
+    assert name.startswith(trace_name) and 999 <= _utf16_units(trace_name) <= 1000
+    assert decode(encoded)["body"]["name"] == name  # the observation keeps its own name
+    assert trace_encoded == encode_event(root_trace(record), CTX)
+
+
+def test_a_trace_name_cut_by_characters_is_cut_to_the_servers_count_too() -> None:
+    # 1000 code points of emoji are 2000 characters to the server.
+    event = decode(encode_event(trace(name="\U0001f600" * 1000), CTX))
+    assert check_event(event) == []
+    assert event["body"]["name"] == "\U0001f600" * 500
+
+
 # Property: whatever a producer puts in a record, the event encodes and meets the server rules.
 
 _json_leaf = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)

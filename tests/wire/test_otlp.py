@@ -572,6 +572,24 @@ def test_a_prompt_the_server_reads_as_half_set_is_not_sent(
     assert "langfuse.observation.prompt.version" not in attrs
 
 
+@pytest.mark.parametrize("name", ["r" * 1500, "\U0001f600" * 600])
+def test_a_long_root_span_name_gives_the_trace_a_name_the_server_takes(name: str) -> None:
+    # The server names the trace after the root span when no trace name is set, and a trace
+    # name over 1000 (JavaScript) characters fails the legacy path's trace-create.
+    attrs = attrs_of(span_json(record(parent_id=None, name=name)))
+    trace_name = attrs["langfuse.trace.name"]["stringValue"]
+    assert name.startswith(trace_name)
+    assert len(trace_name.encode("utf-16-le")) // 2 == 1000
+    assert "langfuse.trace.name" not in attrs_of(span_json(record(parent_id=None)))
+    assert "langfuse.trace.name" not in attrs_of(span_json(record(name=name)))  # a child
+
+
+def test_a_trace_name_is_cut_to_the_servers_count() -> None:
+    trace = trace_attrs(name="\U0001f600" * 1000)  # 2000 characters to the server
+    attrs = attrs_of(span_json(record(trace=trace)))
+    assert attrs["langfuse.trace.name"] == {"stringValue": "\U0001f600" * 500}
+
+
 def test_public_false_is_not_sent() -> None:
     attrs = attrs_of(span_json(record(trace=TraceAttributes(public=False))))
     assert "langfuse.trace.public" not in attrs
