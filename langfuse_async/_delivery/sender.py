@@ -126,14 +126,22 @@ _DETAIL_TEXT = 2_000
 _MESSAGE_KEY = re.compile(r'"(?:message|error)"\s*:\s*("(?:[^"\\]|\\.){0,2000}")')
 
 
+def _is_html(resp: Response, text: str | None = None) -> bool:
+    """Whether the reply is a web page (a proxy's, or a front end's): never Langfuse's JSON."""
+    if "html" in resp.headers.get("content-type", ""):
+        return True
+    if text is None:
+        text = resp.body[:64].decode("utf-8", "replace").strip()
+    return text[:15].lower().startswith(("<!doctype html", "<html"))
+
+
 def _describe(resp: Response) -> tuple[str, Any]:
     text = resp.body.decode("utf-8", "replace").strip()
     detail: Any = text
-    ctype = resp.headers.get("content-type", "")
-    if "html" in ctype or text[:15].lower().startswith(("<!doctype html", "<html")):
+    if _is_html(resp, text):
         return summarize_html(text), text[:_DETAIL_TEXT]
     message = text[:300]
-    if "json" in ctype or text.startswith("{"):
+    if "json" in resp.headers.get("content-type", "") or text.startswith("{"):
         if len(text) > _DETAIL_PARSE_LIMIT:
             return _head_message(text) or message, text[:_DETAIL_TEXT]
         try:
@@ -177,6 +185,8 @@ def _whole_request_outcome(
     if not resp.complete and 200 <= resp.status <= 299:
         return _unreadable(items, resp.status, f"reply longer than {MAX_REPLY_BYTES} bytes")
     action = _retry.classify_status(resp.status)
+    if action == "ok" and _is_html(resp):
+        return _page_instead_of_reply(items, resp)
     message, detail = _describe(resp)
     if action == "ok":
         out.delivered = items
@@ -212,6 +222,19 @@ def _whole_request_outcome(
             out.not_found = resp.status
         out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
     return out
+
+
+def _page_instead_of_reply(items: Sequence[Item], resp: Response) -> SendOutcome:
+    """A success status with a web page: not what either route answers (both answer JSON).
+
+    Most likely the base URL reaches a web front end (a single-page app, a CDN that answers
+    every path with its index page) rather than Langfuse; taken for a success, every event
+    would count delivered and none be stored. Retried (a proxy's page may pass), then reported.
+    """
+    page = summarize_html(resp.body.decode("utf-8", "replace").strip())
+    return _unreadable(
+        items, resp.status, f"{page}; check that base_url is the Langfuse host, not a web front end"
+    )
 
 
 def _unreadable(items: Sequence[Item], status: int, why: str) -> SendOutcome:
@@ -268,6 +291,8 @@ def _ingestion_outcome(items: Sequence[Item], resp: Response) -> SendOutcome:
             return _unreadable(items, 207, "it lists none of the events sent")
     out = SendOutcome(status=resp.status)
     if reply is None:
+        if _is_html(resp):
+            return _page_instead_of_reply(items, resp)
         # A 200/201 that is not the 207 shape (an old server): nothing says any event failed.
         out.delivered = items
         return out
