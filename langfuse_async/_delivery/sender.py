@@ -168,8 +168,14 @@ def _head_message(text: str) -> str | None:
 
 
 def _whole_request_outcome(
-    items: Sequence[Item], resp: Response | None, exc: Exception | None
+    items: Sequence[Item], resp: Response | None, exc: Exception | None, parts: int = -1
 ) -> SendOutcome:
+    """The outcome of a request whose reply (or failure) concerns all of its events alike.
+
+    ``parts`` is how many of ``items`` have bytes of their own in the body (-1: all of them):
+    an OTLP request's trace updates ride on its spans, and a request of one part cannot be
+    sent in halves.
+    """
     out = SendOutcome(status=None if resp is None else resp.status)
     if resp is None:
         message = str(exc) or type(exc).__name__
@@ -195,18 +201,11 @@ def _whole_request_outcome(
         out.retry = [Retry(item, resp.status, message, detail) for item in items]
         out.retry_after = _retry.parse_retry_after(resp.headers.get("retry-after"), now=time.time())
     elif action == "split":
-        if len(items) > 1:
+        if (len(items) if parts < 0 else parts) > 1:
             out.split = True
-        else:
-            out.failed = [
-                Failure(
-                    items[0],
-                    "rejected",
-                    resp.status,
-                    "the server refused the event as too large",
-                    detail,
-                )
-            ]
+        else:  # one event (with any trace updates riding on its span): nothing to split
+            message = "the server refused the event as too large"
+            out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
     elif action == "unauthorized":
         out.unauthorized = True
         out.failed = [Failure(item, "unauthorized", resp.status, message, detail) for item in items]
@@ -341,7 +340,8 @@ async def send_otlp(
     The route has no per-span results: a 2xx delivers every span of the request. ``turn``
     says how long compressing may hold the loop at a time (see :mod:`.pacing`).
     """
-    raw = _otlp.build_request([item.span for item in items if item.span], ctx)
+    spans = [item.span for item in items if item.span]
+    raw = _otlp.build_request(spans, ctx)
     if len(raw) > _GZIP_INLINE:
         body = await _gzip_sliced(raw, turn)
     else:
@@ -353,7 +353,8 @@ async def send_otlp(
     except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
     else:
-        out = _whole_request_outcome(items, resp, None)
+        # Trace updates ride on the spans, so only spans count as parts to split.
+        out = _whole_request_outcome(items, resp, None, len(spans))
     out.bytes_sent = len(body)
     return out
 

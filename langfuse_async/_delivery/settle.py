@@ -136,8 +136,11 @@ def settle(
             retry.append(r.item)
     resend: list[list[Item]] = []
     if out.split:
-        for half in _batching.split_in_half(range(len(batch))):
-            resend.append([batch[i] for i in half])
+        if route == "otlp":
+            resend.extend(_batching.split_otlp(batch))
+        else:
+            for half in _batching.split_in_half(range(len(batch))):
+                resend.append([batch[i] for i in half])
     return Settlement(
         delivered=out.delivered,
         failed=failed,
