@@ -83,6 +83,9 @@ class SendOutcome:
     split: bool = False
     """413 for a batch of several events: send it again in halves."""
     unauthorized: bool = False
+    suspended: str | None = None
+    """The server's message when it refused the request because the project's ingestion is
+    suspended (Langfuse Cloud's 403 past a usage threshold): not a key problem."""
     redirect: str | None = None
     """The ``Location`` of a 3xx reply (never followed), for the one warning."""
     status: int | None = None
@@ -206,6 +209,10 @@ def _whole_request_outcome(
         else:  # one event (with any trace updates riding on its span): nothing to split
             message = "the server refused the event as too large"
             out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
+    elif action == "unauthorized" and _is_suspension(resp.status, message):
+        # The keys are right: Langfuse Cloud suspended the project's ingestion (its usage).
+        out.suspended = message
+        out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
     elif action == "unauthorized":
         out.unauthorized = True
         out.failed = [Failure(item, "unauthorized", resp.status, message, detail) for item in items]
@@ -234,6 +241,11 @@ def _page_instead_of_reply(items: Sequence[Item], resp: Response) -> SendOutcome
     return _unreadable(
         items, resp.status, f"{page}; check that base_url is the Langfuse host, not a web front end"
     )
+
+
+def _is_suspension(status: int, message: str) -> bool:
+    """Whether a 403 says the project's ingestion is suspended (not that the keys are wrong)."""
+    return status == 403 and message.lower().startswith("ingestion suspended")
 
 
 def _unreadable(items: Sequence[Item], status: int, why: str) -> SendOutcome:

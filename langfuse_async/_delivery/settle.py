@@ -169,6 +169,14 @@ def _warnings(out: SendOutcome, route: Route, base_url: str) -> list[tuple[str, 
                 "host of that project",
             )
         )
+    if out.suspended is not None:
+        warnings.append(
+            (
+                "suspended",
+                f"{base_url} refused the events: {out.suspended} (HTTP 403; the keys are "
+                "accepted, the project's ingestion is suspended)",
+            )
+        )
     if out.redirect is not None:
         warnings.append(
             (
