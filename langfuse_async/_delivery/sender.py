@@ -260,10 +260,21 @@ def _unreadable(items: Sequence[Item], status: int, why: str) -> SendOutcome:
     )
 
 
+def _default_turn() -> float:
+    return SLICE_SECONDS
+
+
 async def send_ingestion(
-    http: HttpClient, base_url: str, items: Sequence[Item], ctx: WireContext
+    http: HttpClient,
+    base_url: str,
+    items: Sequence[Item],
+    ctx: WireContext,
+    turn: Callable[[], float] = _default_turn,
 ) -> SendOutcome:
-    """POST ``items`` (with ``item.ingestion`` encoded) to ``/api/public/ingestion``."""
+    """POST ``items`` (with ``item.ingestion`` encoded) to ``/api/public/ingestion``.
+
+    ``turn`` says how long writing a large body may hold the loop at a time (see :mod:`.pacing`).
+    """
     body = _ingestion.build_body([item.ingestion for item in items if item.ingestion], ctx)
     headers = {
         "Content-Type": "application/json",
@@ -272,7 +283,9 @@ async def send_ingestion(
         "x-langfuse-public-key": ctx.public_key,
     }
     try:
-        resp = await http.request("POST", base_url + INGESTION_PATH, body=body, headers=headers)
+        resp = await http.request(
+            "POST", base_url + INGESTION_PATH, body=body, headers=headers, turn=turn
+        )
     except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
         out.bytes_sent = len(body)
@@ -336,10 +349,6 @@ def _status(err: _ingestion.IngestionFailure) -> int:
     return err.status if err.status is not None else 500
 
 
-def _default_turn() -> float:
-    return SLICE_SECONDS
-
-
 async def send_otlp(
     http: HttpClient,
     base_url: str,
@@ -360,7 +369,7 @@ async def send_otlp(
         body = _otlp.gzip_body(raw)
     try:
         resp = await http.request(
-            "POST", base_url + OTLP_PATH, body=body, headers=_otlp.otlp_headers(ctx)
+            "POST", base_url + OTLP_PATH, body=body, headers=_otlp.otlp_headers(ctx), turn=turn
         )
     except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
@@ -476,5 +485,5 @@ class HttpSender:
     async def send(self, batch: Sequence[Item], route: Route) -> SendOutcome:
         """POST ``batch`` to the ingestion or the OTLP route."""
         if route == "ingestion":
-            return await send_ingestion(self._http, self._base_url, batch, self._ctx)
+            return await send_ingestion(self._http, self._base_url, batch, self._ctx, self._turn)
         return await send_otlp(self._http, self._base_url, batch, self._ctx, self._turn)

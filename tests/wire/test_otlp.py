@@ -978,3 +978,15 @@ def test_repeating_attributes_are_encoded_once_yet_always_their_own_value() -> N
     known = _otlp._known_attributes
     assert len(known) <= _otlp._KNOWN_ATTRIBUTES
     assert all(len(value) <= _otlp._KNOWN_VALUE_CHARS for _, value in known)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=40), max_size=12))
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+def test_a_request_is_the_envelope_around_the_spans_joined_by_commas(spans: list[bytes]) -> None:
+    # build_request splices the spans in one join (one copy of a body of megabytes): the bytes
+    # must be exactly the envelope's head, the spans with a comma between each, and its tail.
+    body = build_request(spans, CTX)
+    empty = build_request([], CTX)
+    head, tail = empty[: empty.index(b'"spans":[') + 9], empty[empty.index(b'"spans":[') + 9 :]
+    assert body == head + b",".join(spans) + tail
+    assert len(body) == sum(map(len, spans)) + request_overhead(len(spans), CTX)
