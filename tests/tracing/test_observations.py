@@ -399,6 +399,25 @@ def test_usage_and_cost_the_server_would_drop_warn_once(
     assert len(tracer.records) == 2  # still sent as given
 
 
+@pytest.mark.parametrize("option", ["usage_details", "cost_details"])
+def test_usage_or_cost_that_is_not_a_mapping_is_left_out(
+    option: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server refuses a whole generation whose usage or cost is not an object (a 400):
+    # the observation goes without it, said once.
+    _log._logged.clear()
+    tracer = RecordingTracer()
+    with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+        with tracer.start_as_current_generation(name="g", model="m") as g:
+            g.update(**{option: [1, 2]})
+    record = tracer.by_name("g")
+    assert getattr(record, option) is None and record.model == "m"
+    assert [m for m in caplog.messages if "left out" in m] == [
+        f"{option} must be a mapping of names to numbers; got list, which is left out (the "
+        "server refuses the whole observation for it)"
+    ]
+
+
 def test_numpy_usage_and_cost_numbers_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
     # numpy scalars are sent as plain JSON numbers, which the server keeps: no warning.
     np = pytest.importorskip("numpy")
