@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import time
 
-__all__ = ["format_ns", "now_ns"]
+__all__ = ["EPOCH_OFFSET_NS", "format_ns", "now_ns", "perf_counter_ns"]
 
 _WALL_ANCHOR_NS = time.time_ns()
 _PERF_ANCHOR_NS = time.perf_counter_ns()
 _perf_counter_ns = time.perf_counter_ns
+
+#: ``now_ns() == EPOCH_OFFSET_NS + perf_counter_ns()``: the per-call hot path adds the two itself
+#: rather than pay for a call to :func:`now_ns`.
+EPOCH_OFFSET_NS = _WALL_ANCHOR_NS - _PERF_ANCHOR_NS
+perf_counter_ns = time.perf_counter_ns
 
 
 def now_ns() -> int:

@@ -398,7 +398,7 @@ def _check_headers(value: object) -> tuple[tuple[str, str], ...]:
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
     for name, text in value.items():
-        if not isinstance(name, str) or not _HEADER_NAME_RE.match(name):
+        if not isinstance(name, str) or not _HEADER_NAME_RE.fullmatch(name):
             raise ValueError(f"additional_headers: {name!r} is not a valid HTTP header name")
         lowered = name.lower()
         if lowered in _RESERVED_HEADERS:
@@ -556,7 +556,7 @@ def resolve_config(
     )
     envn, label = _pick("environment", environment, env, "LANGFUSE_TRACING_ENVIRONMENT")
     if envn is not None and (
-        not isinstance(envn, str) or len(envn) > 40 or not _ENVIRONMENT_RE.match(envn)
+        not isinstance(envn, str) or len(envn) > 40 or not _ENVIRONMENT_RE.fullmatch(envn)
     ):
         raise ValueError(
             f"{label} must be at most 40 characters of a-z, 0-9, '-' or '_' and must not "

@@ -17,9 +17,11 @@ __all__ = [
 
 #: Why an event will not be delivered.
 Reason = Literal[
-    "rejected",  # the server refused it: a per-event 4xx in a 207, or a whole-batch 400/404/405
+    # The server refused it: a per-event 4xx in a 207, a whole-batch 400/404/405, or the 403
+    # of a project whose ingestion is suspended.
+    "rejected",
     "retries_exhausted",  # network, timeout, 408, 429 or 5xx failures outlasted max_retries
-    "unauthorized",  # 401/403: wrong keys or wrong host
+    "unauthorized",  # any other 401/403: wrong keys or wrong host
     "queue_full",  # the bounded queue was full (count or bytes)
     "oversize",  # larger than max_event_bytes even after truncating input/output/metadata
     "unserializable",  # could not be encoded as JSON at all

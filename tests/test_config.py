@@ -87,6 +87,10 @@ def test_secret_key_never_in_repr() -> None:
         ({"sample_rate": 1.5}, {}, "sample_rate"),
         ({"environment": "Production"}, {}, "environment"),
         ({"environment": "langfuse-prod"}, {}, "environment"),
+        # A trailing newline: "$" alone would let it through, and the server files the data
+        # under "default".
+        ({"environment": "production\n"}, {}, "environment"),
+        ({"additional_headers": {"x-tenant\n": "acme"}}, {}, "additional_headers"),
         ({"base_url": "cloud.langfuse.com"}, {}, "base_url"),
         ({"mask": "not callable"}, {}, "mask"),
         ({"backoff_max": 0.1}, {}, "backoff_max"),

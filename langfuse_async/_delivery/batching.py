@@ -26,6 +26,7 @@ __all__ = [
     "plan_ingestion",
     "plan_otlp",
     "split_in_half",
+    "split_otlp",
 ]
 
 #: Recently delivered root observations, for telling late trace updates on the OTLP route.
@@ -137,6 +138,45 @@ def split_in_half(r: range) -> tuple[range, range]:
         raise ValueError("a batch of fewer than two items cannot be split")
     middle = len(r) // 2
     return r[:middle], r[middle:]
+
+
+def split_otlp(batch: Sequence[Item]) -> tuple[list[Item], list[Item]]:
+    """Split an OTLP request refused as too large: its spans in halves, updates with carriers.
+
+    A trace update rides on the spans of its trace that ended after it (see :func:`plan_otlp`)
+    and has no bytes of its own: it goes with the half holding such a span, so that it shares
+    the outcome of a span that carries it, and no half is updates alone (an export of no span,
+    which would count them delivered).
+
+    Args:
+        batch: The request's items: at least two spans, and any updates riding on them.
+
+    Raises:
+        ValueError: If ``batch`` has fewer than two spans.
+    """
+    spans = [item for item in batch if item.span is not None]
+    first, second = split_in_half(range(len(spans)))
+    halves = ([spans[i] for i in first], [spans[i] for i in second])
+    for rider in batch:
+        if rider.span is not None:
+            continue
+        record = rider.record
+        trace_id = getattr(record, "trace_id", None)
+        carrier = next(
+            (
+                half
+                for half in halves
+                if any(
+                    isinstance(span.record, ObservationRecord)
+                    and span.record.trace_id == trace_id
+                    and span.record.timestamp_ns >= record.timestamp_ns
+                    for span in half
+                )
+            ),
+            halves[1],
+        )
+        carrier.append(rider)
+    return halves
 
 
 @dataclasses.dataclass(slots=True)

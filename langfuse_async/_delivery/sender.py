@@ -83,6 +83,9 @@ class SendOutcome:
     split: bool = False
     """413 for a batch of several events: send it again in halves."""
     unauthorized: bool = False
+    suspended: str | None = None
+    """The server's message when it refused the request because the project's ingestion is
+    suspended (Langfuse Cloud's 403 past a usage threshold): not a key problem."""
     redirect: str | None = None
     """The ``Location`` of a 3xx reply (never followed), for the one warning."""
     status: int | None = None
@@ -126,14 +129,22 @@ _DETAIL_TEXT = 2_000
 _MESSAGE_KEY = re.compile(r'"(?:message|error)"\s*:\s*("(?:[^"\\]|\\.){0,2000}")')
 
 
+def _is_html(resp: Response, text: str | None = None) -> bool:
+    """Whether the reply is a web page (a proxy's, or a front end's): never Langfuse's JSON."""
+    if "html" in resp.headers.get("content-type", ""):
+        return True
+    if text is None:
+        text = resp.body[:64].decode("utf-8", "replace").strip()
+    return text[:15].lower().startswith(("<!doctype html", "<html"))
+
+
 def _describe(resp: Response) -> tuple[str, Any]:
     text = resp.body.decode("utf-8", "replace").strip()
     detail: Any = text
-    ctype = resp.headers.get("content-type", "")
-    if "html" in ctype or text[:15].lower().startswith(("<!doctype html", "<html")):
+    if _is_html(resp, text):
         return summarize_html(text), text[:_DETAIL_TEXT]
     message = text[:300]
-    if "json" in ctype or text.startswith("{"):
+    if "json" in resp.headers.get("content-type", "") or text.startswith("{"):
         if len(text) > _DETAIL_PARSE_LIMIT:
             return _head_message(text) or message, text[:_DETAIL_TEXT]
         try:
@@ -160,8 +171,14 @@ def _head_message(text: str) -> str | None:
 
 
 def _whole_request_outcome(
-    items: Sequence[Item], resp: Response | None, exc: Exception | None
+    items: Sequence[Item], resp: Response | None, exc: Exception | None, parts: int = -1
 ) -> SendOutcome:
+    """The outcome of a request whose reply (or failure) concerns all of its events alike.
+
+    ``parts`` is how many of ``items`` have bytes of their own in the body (-1: all of them):
+    an OTLP request's trace updates ride on its spans, and a request of one part cannot be
+    sent in halves.
+    """
     out = SendOutcome(status=None if resp is None else resp.status)
     if resp is None:
         message = str(exc) or type(exc).__name__
@@ -177,6 +194,8 @@ def _whole_request_outcome(
     if not resp.complete and 200 <= resp.status <= 299:
         return _unreadable(items, resp.status, f"reply longer than {MAX_REPLY_BYTES} bytes")
     action = _retry.classify_status(resp.status)
+    if action == "ok" and _is_html(resp):
+        return _page_instead_of_reply(items, resp)
     message, detail = _describe(resp)
     if action == "ok":
         out.delivered = items
@@ -185,18 +204,15 @@ def _whole_request_outcome(
         out.retry = [Retry(item, resp.status, message, detail) for item in items]
         out.retry_after = _retry.parse_retry_after(resp.headers.get("retry-after"), now=time.time())
     elif action == "split":
-        if len(items) > 1:
+        if (len(items) if parts < 0 else parts) > 1:
             out.split = True
-        else:
-            out.failed = [
-                Failure(
-                    items[0],
-                    "rejected",
-                    resp.status,
-                    "the server refused the event as too large",
-                    detail,
-                )
-            ]
+        else:  # one event (with any trace updates riding on its span): nothing to split
+            message = "the server refused the event as too large"
+            out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
+    elif action == "unauthorized" and _is_suspension(resp.status, message):
+        # The keys are right: Langfuse Cloud suspended the project's ingestion (its usage).
+        out.suspended = message
+        out.failed = [Failure(item, "rejected", resp.status, message, detail) for item in items]
     elif action == "unauthorized":
         out.unauthorized = True
         out.failed = [Failure(item, "unauthorized", resp.status, message, detail) for item in items]
@@ -214,6 +230,24 @@ def _whole_request_outcome(
     return out
 
 
+def _page_instead_of_reply(items: Sequence[Item], resp: Response) -> SendOutcome:
+    """A success status with a web page: not what either route answers (both answer JSON).
+
+    Most likely the base URL reaches a web front end (a single-page app, a CDN that answers
+    every path with its index page) rather than Langfuse; taken for a success, every event
+    would count delivered and none be stored. Retried (a proxy's page may pass), then reported.
+    """
+    page = summarize_html(resp.body.decode("utf-8", "replace").strip())
+    return _unreadable(
+        items, resp.status, f"{page}; check that base_url is the Langfuse host, not a web front end"
+    )
+
+
+def _is_suspension(status: int, message: str) -> bool:
+    """Whether a 403 says the project's ingestion is suspended (not that the keys are wrong)."""
+    return status == 403 and message.lower().startswith("ingestion suspended")
+
+
 def _unreadable(items: Sequence[Item], status: int, why: str) -> SendOutcome:
     """A success status whose reply cannot be read: not a success. Retry, said possibly sent."""
     message = f"HTTP {status} with a reply that cannot be read ({why})"
@@ -226,10 +260,21 @@ def _unreadable(items: Sequence[Item], status: int, why: str) -> SendOutcome:
     )
 
 
+def _default_turn() -> float:
+    return SLICE_SECONDS
+
+
 async def send_ingestion(
-    http: HttpClient, base_url: str, items: Sequence[Item], ctx: WireContext
+    http: HttpClient,
+    base_url: str,
+    items: Sequence[Item],
+    ctx: WireContext,
+    turn: Callable[[], float] = _default_turn,
 ) -> SendOutcome:
-    """POST ``items`` (with ``item.ingestion`` encoded) to ``/api/public/ingestion``."""
+    """POST ``items`` (with ``item.ingestion`` encoded) to ``/api/public/ingestion``.
+
+    ``turn`` says how long writing a large body may hold the loop at a time (see :mod:`.pacing`).
+    """
     body = _ingestion.build_body([item.ingestion for item in items if item.ingestion], ctx)
     headers = {
         "Content-Type": "application/json",
@@ -238,7 +283,9 @@ async def send_ingestion(
         "x-langfuse-public-key": ctx.public_key,
     }
     try:
-        resp = await http.request("POST", base_url + INGESTION_PATH, body=body, headers=headers)
+        resp = await http.request(
+            "POST", base_url + INGESTION_PATH, body=body, headers=headers, turn=turn
+        )
     except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
         out.bytes_sent = len(body)
@@ -268,6 +315,8 @@ def _ingestion_outcome(items: Sequence[Item], resp: Response) -> SendOutcome:
             return _unreadable(items, 207, "it lists none of the events sent")
     out = SendOutcome(status=resp.status)
     if reply is None:
+        if _is_html(resp):
+            return _page_instead_of_reply(items, resp)
         # A 200/201 that is not the 207 shape (an old server): nothing says any event failed.
         out.delivered = items
         return out
@@ -300,10 +349,6 @@ def _status(err: _ingestion.IngestionFailure) -> int:
     return err.status if err.status is not None else 500
 
 
-def _default_turn() -> float:
-    return SLICE_SECONDS
-
-
 async def send_otlp(
     http: HttpClient,
     base_url: str,
@@ -316,19 +361,21 @@ async def send_otlp(
     The route has no per-span results: a 2xx delivers every span of the request. ``turn``
     says how long compressing may hold the loop at a time (see :mod:`.pacing`).
     """
-    raw = _otlp.build_request([item.span for item in items if item.span], ctx)
+    spans = [item.span for item in items if item.span]
+    raw = _otlp.build_request(spans, ctx)
     if len(raw) > _GZIP_INLINE:
         body = await _gzip_sliced(raw, turn)
     else:
         body = _otlp.gzip_body(raw)
     try:
         resp = await http.request(
-            "POST", base_url + OTLP_PATH, body=body, headers=_otlp.otlp_headers(ctx)
+            "POST", base_url + OTLP_PATH, body=body, headers=_otlp.otlp_headers(ctx), turn=turn
         )
     except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
     else:
-        out = _whole_request_outcome(items, resp, None)
+        # Trace updates ride on the spans, so only spans count as parts to split.
+        out = _whole_request_outcome(items, resp, None, len(spans))
     out.bytes_sent = len(body)
     return out
 
@@ -438,5 +485,5 @@ class HttpSender:
     async def send(self, batch: Sequence[Item], route: Route) -> SendOutcome:
         """POST ``batch`` to the ingestion or the OTLP route."""
         if route == "ingestion":
-            return await send_ingestion(self._http, self._base_url, batch, self._ctx)
+            return await send_ingestion(self._http, self._base_url, batch, self._ctx, self._turn)
         return await send_otlp(self._http, self._base_url, batch, self._ctx, self._turn)

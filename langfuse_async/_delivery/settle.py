@@ -136,8 +136,11 @@ def settle(
             retry.append(r.item)
     resend: list[list[Item]] = []
     if out.split:
-        for half in _batching.split_in_half(range(len(batch))):
-            resend.append([batch[i] for i in half])
+        if route == "otlp":
+            resend.extend(_batching.split_otlp(batch))
+        else:
+            for half in _batching.split_in_half(range(len(batch))):
+                resend.append([batch[i] for i in half])
     return Settlement(
         delivered=out.delivered,
         failed=failed,
@@ -164,6 +167,14 @@ def _warnings(out: SendOutcome, route: Route, base_url: str) -> list[tuple[str, 
                 f"the server refused the credentials (HTTP {status}) for {base_url}; check "
                 "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY and that LANGFUSE_BASE_URL is the "
                 "host of that project",
+            )
+        )
+    if out.suspended is not None:
+        warnings.append(
+            (
+                "suspended",
+                f"{base_url} refused the events: {out.suspended} (HTTP 403; the keys are "
+                "accepted, the project's ingestion is suspended)",
             )
         )
     if out.redirect is not None:

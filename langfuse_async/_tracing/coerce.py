@@ -137,24 +137,29 @@ def to_ns(value: object, what: str) -> int | None:
     return None
 
 
-def check_details(value: Any, option: str, *, integers: bool) -> None:
+def check_details(value: Any, option: str, *, integers: bool) -> bool:
     """Warn (once per problem) about entries the server would drop without a word.
 
     The server keeps only non-negative integers in ``usage_details`` and non-negative numbers
     in ``cost_details``; anything else vanishes silently there. Nested objects are left alone:
     OpenAI-shaped usage (``prompt_tokens_details``...) is valid and flattened by the server.
-    The values are still sent as given, so what the server does stays its decision.
+    The entries are still sent as given, so what the server does with them stays its decision.
+
+    Returns:
+        False when ``value`` is not a mapping at all: the server refuses the whole generation
+        for that (a 400), so the caller leaves it out.
     """
     try:
         if not isinstance(value, Mapping):
             log_once(
                 logging.WARNING,
                 "details." + option,
-                "%s must be a mapping of names to numbers; got %s",
+                "%s must be a mapping of names to numbers; got %s, which is left out (the "
+                "server refuses the whole observation for it)",
                 option,
                 type(value).__name__,
             )
-            return
+            return False
         for key, entry in value.items():
             if isinstance(entry, (Mapping, type(None))):
                 continue
@@ -176,7 +181,8 @@ def check_details(value: Any, option: str, *, integers: bool) -> None:
                     variant=short_repr(key),
                 )
     except Exception:  # a hostile mapping: the encoder will cope, the check need not
-        return
+        pass
+    return True
 
 
 def describe_exception(exc: BaseException) -> tuple[Level, str]:
@@ -318,11 +324,9 @@ def coerce_fields(
         extra["model"] = safe_str(model)
     if model_parameters is not None:
         extra["model_parameters"] = recorder.encode_plain(model_parameters)
-    if usage_details is not None:
-        check_details(usage_details, "usage_details", integers=True)
+    if usage_details is not None and check_details(usage_details, "usage_details", integers=True):
         extra["usage_details"] = recorder.encode_plain(usage_details)
-    if cost_details is not None:
-        check_details(cost_details, "cost_details", integers=False)
+    if cost_details is not None and check_details(cost_details, "cost_details", integers=False):
         extra["cost_details"] = recorder.encode_plain(cost_details)
     if prompt is not None and not getattr(prompt, "is_fallback", False):
         prompt_name = getattr(prompt, "name", None)

@@ -15,7 +15,6 @@ __all__ = [
     "is_trace_id",
     "new_event_id",
     "new_observation_id",
-    "new_root_ids",
     "new_trace_id",
     "observation_id_from_seed",
 ]
@@ -35,21 +34,6 @@ def new_trace_id() -> str:
 def new_observation_id() -> str:
     """Return a fresh random observation id: 16 lowercase hex characters."""
     return (_getrandbits(64) or 1).to_bytes(8, "big").hex()
-
-
-def new_root_ids() -> str:
-    """Return a fresh trace id and observation id as one text: ``[:32]`` and ``[32:]``.
-
-    One random draw for both; the caller slices (a tuple would cost as much as the draw).
-    """
-    text = _getrandbits(192).to_bytes(24, "big").hex()
-    if text.startswith(_ZERO_TRACE) or text.endswith(_ZERO_OBSERVATION):
-        return new_trace_id() + new_observation_id()  # 2**-64: all zeros is not a valid id
-    return text
-
-
-_ZERO_TRACE = "0" * 32
-_ZERO_OBSERVATION = "0" * 16
 
 
 def new_event_id() -> str:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import msgspec
 
-from .._clock import now_ns
+from .._clock import EPOCH_OFFSET_NS, now_ns, perf_counter_ns
 from .._log import log_once
 from .._records import (
     GENERATION_LIKE_TYPES,
@@ -55,7 +55,7 @@ from .coerce import (
     valid_trace_context,
 )
 from .context import Scope, enter, leave, live
-from .ids import new_event_id, new_observation_id, new_root_ids
+from .ids import new_event_id, new_observation_id, new_trace_id
 from .open_handles import MAX_OPEN, OPEN
 from .recorder import Recorder
 from .sampling import is_sampled
@@ -199,9 +199,8 @@ class Observation(Scope, TraceOps):
         if parent is not None and parent._escaped:
             parent = live(parent)
         if parent is None:
-            ids = new_root_ids()
-            self.trace_id = trace_id = ids[:32]
-            self.id = ids[32:]
+            self.trace_id = trace_id = new_trace_id()
+            self.id = new_observation_id()
             self.parent_id = None
             self._root = None
             bound = recorder.sample_bound
@@ -223,7 +222,7 @@ class Observation(Scope, TraceOps):
         self._output = None
         self._extra = None
         self._trace_attrs = None
-        self.start_ns = now_ns()
+        self.start_ns = EPOCH_OFFSET_NS + perf_counter_ns()
         if _joins.external_parent is not None:
             _joins.adopt_external_parent(self, parent)
         if self._recording and len(OPEN) < MAX_OPEN:
@@ -463,7 +462,7 @@ class Observation(Scope, TraceOps):
             recorder.count_sampled_out()
             return self
         if end_time is None:
-            end_ns = timestamp_ns = now_ns()
+            end_ns = timestamp_ns = EPOCH_OFFSET_NS + perf_counter_ns()
         else:
             timestamp_ns = now_ns()
             given = to_ns(end_time, "end_time")

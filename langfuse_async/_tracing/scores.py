@@ -111,8 +111,13 @@ def score_record(
             if r is not None
         ):
             problem = f"ids must be non-empty strings of at most {_MAX_ID_LENGTH} characters"
-        elif score_id is not None and not _valid_ref(score_id):
-            problem = f"score_id must be a non-empty string of at most {_MAX_ID_LENGTH} characters"
+        elif score_id is not None and not (_valid_ref(score_id) and "\r" not in score_id):
+            # The server's id rule (idSchema) also refuses a carriage return: the id becomes a
+            # storage key.
+            problem = (
+                f"score_id must be a non-empty string of at most {_MAX_ID_LENGTH} characters, "
+                "without a carriage return"
+            )
         else:
             checked, problem = _score_value(value, data_type)
     except Exception:

@@ -9,7 +9,10 @@ Encoding rules the server imposes (see the research notes on the ingestion API):
 * every body carries an ``id`` (the server silently drops traces and scores without one);
 * timestamps are UTC ISO-8601 with microseconds and ``Z``;
 * user payloads (``input``, ``output``, ``metadata`` values, ...) arrive already encoded as
-  ``msgspec.Raw`` and are spliced into the output as they are, never decoded or re-encoded.
+  ``msgspec.Raw`` and are spliced into the output as they are, never decoded or re-encoded;
+  the one exception is model parameters with a nested value the server's schema refuses,
+  which is sent as its JSON text (the generation would be refused whole otherwise);
+* a trace name is cut to the server's 1000 characters (a root's name is its trace's name).
 
 A record whose strings cannot be encoded as UTF-8 (a lone surrogate from a broken decoder is the
 realistic case) is not an error: each lone surrogate is replaced by U+FFFD and the event is sent.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +42,7 @@ from .._records import (
 )
 from .context import WireContext
 from .fit import fit_with
-from .text import repair, repair_struct
+from .text import cut_js, repair, repair_struct
 
 __all__ = [
     "INGESTION_PATH",
@@ -144,6 +148,7 @@ class _Envelope(msgspec.Struct, gc=False):
 
 
 _encoder = msgspec.json.Encoder()
+_decode = msgspec.json.decode
 
 # The server's promptVersion is a JavaScript number; beyond this it cannot be stored exactly.
 _MAX_SAFE_INT = 2**53 - 1
@@ -151,6 +156,9 @@ _MAX_SAFE_INT = 2**53 - 1
 # ISO-8601 check refuses (five digits, or a minus sign); it is clamped to the representable span.
 _MAX_TIMESTAMP_NS = 253_402_300_799_999_999_999  # 9999-12-31T23:59:59.999999999Z
 _NULL = b"null"
+# The server refuses a trace named longer (a per-event 400): the whole trace-create is lost. An
+# observation's name has no limit, and a root's is its trace's name unless one is set.
+_MAX_TRACE_NAME = 1000
 
 
 def _timestamp(ns: int) -> str:
@@ -206,6 +214,45 @@ def _prompt_pair(name: str | None, version: int | None) -> tuple[str | None, int
     return None, None
 
 
+# Read on the payload's buffer, never copied. msgspec writes JSON compactly: an object's text
+# starts with its brace, and one with no other brace or bracket holds only scalar values.
+_flat_object = re.compile(rb"\{[^{\[]*").fullmatch
+
+
+def _model_parameters(raw: msgspec.Raw) -> msgspec.Raw | None:
+    """``modelParameters`` as the server takes them, or None to leave them out.
+
+    The server takes an object whose values are strings, numbers, booleans, null, lists of
+    strings or objects of strings; anything else (a list of tool objects, a timeout pair, a
+    nested response format) fails the whole generation. Such a value is sent as its JSON text,
+    as the OTLP route's server stores it; parameters that are not an object are left out.
+    Called for parameters that are not a flat object (:data:`_flat_object`).
+    """
+    try:
+        params = _decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return raw  # not JSON: nothing to improve on
+    if not isinstance(params, dict):
+        return None
+    changed = False
+    for key, value in params.items():
+        if not _takes_parameter(value):
+            params[key] = _encoder.encode(value).decode()
+            changed = True
+    return msgspec.Raw(_encoder.encode(params)) if changed else raw
+
+
+def _takes_parameter(value: object) -> bool:
+    """Whether the server's ``modelParameters`` union takes ``value`` as it is."""
+    if value is None or isinstance(value, (str, int, float)):  # bool is an int
+        return True
+    if isinstance(value, list):
+        return all(isinstance(item, str) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(item, str) for item in value.values())
+    return False
+
+
 def _score_value(value: float | str) -> float | int | str:
     # JSON true/false would fail the BOOLEAN rule, which wants the number 0 or 1.
     if isinstance(value, bool):
@@ -240,6 +287,9 @@ def _observation_body(
         )
     prompt_name, prompt_version = _prompt_pair(record.prompt_name, record.prompt_version)
     completion_start = record.completion_start_ns
+    model_parameters = record.model_parameters
+    if model_parameters is not None and _flat_object(model_parameters) is None:
+        model_parameters = _model_parameters(model_parameters)
     return _GenerationBody(
         id=record.id,
         trace_id=record.trace_id,
@@ -255,7 +305,7 @@ def _observation_body(
         version=record.version,
         environment=record.environment or ctx.environment,
         model=record.model,
-        model_parameters=record.model_parameters,
+        model_parameters=model_parameters,
         usage_details=record.usage_details,
         cost_details=record.cost_details,
         completion_start_time=None if completion_start is None else _timestamp(completion_start),
@@ -267,10 +317,11 @@ def _observation_body(
 def _trace_body(record: TraceRecord, ctx: WireContext, start: str | None) -> _TraceBody:
     # ``start`` is the text of ``record.start_ns`` (None when it is None).
     attrs = record.attributes
+    name = attrs.name
     return _TraceBody(
         id=record.trace_id,
         timestamp=start,
-        name=attrs.name,
+        name=name if name is None else cut_js(name, _MAX_TRACE_NAME),
         user_id=attrs.user_id,
         session_id=attrs.session_id,
         release=attrs.release if attrs.release is not None else ctx.release,
@@ -386,10 +437,11 @@ def encode_root(
         return _encode_root_in_steps(record, ctx, trace, start, end, stamp)
     if record.trace is None:
         # The common root: its trace body is its own name, input and output (root_trace).
+        name = record.name
         body = _TraceBody(
             id=record.trace_id,
             timestamp=start,
-            name=record.name,
+            name=name if len(name) <= _MAX_TRACE_NAME // 2 else cut_js(name, _MAX_TRACE_NAME),
             release=ctx.release,
             input=record.input,
             output=record.output,

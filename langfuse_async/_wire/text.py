@@ -2,6 +2,7 @@
 
 Encoders try the fast path first and repair only when it fails, so well-formed records pay
 nothing. Both routes repair every string of a record the same way, trace attributes included.
+Strings the server limits in length are cut by the length it counts (:func:`cut_js`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-__all__ = ["repair", "repair_struct"]
+__all__ = ["cut_js", "repair", "repair_struct"]
 
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
@@ -35,3 +36,21 @@ def repair_struct(struct: _S) -> _S:
     """A copy of ``struct`` with every string field repaired, nested structs included."""
     changes = {name: repair(getattr(struct, name)) for name in struct.__struct_fields__}
     return msgspec.structs.replace(struct, **changes)
+
+
+def cut_js(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters as the server counts them.
+
+    The server's limits are JavaScript string lengths: UTF-16 code units, two for a character
+    beyond the Basic Multilingual Plane (most emoji). A character is never split.
+    """
+    if len(text) <= limit // 2:  # the common case: short enough whatever its characters
+        return text
+    if text.isascii():
+        return text[:limit]
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if char > "\uffff" else 1
+        if units > limit:
+            return text[:index]
+    return text

@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import itertools
 
+import msgspec
 import pytest
 from hypothesis import given, strategies as st
 
-from langfuse_async._delivery.batching import body_size, cut_batches, split_in_half
+from langfuse_async._delivery.batching import body_size, cut_batches, split_in_half, split_otlp
+from langfuse_async._delivery.inflight import Item
 from langfuse_async._wire.context import WireContext
 from langfuse_async._wire.ingestion import batch_overhead, build_body
+from tests.support import factories
 
 CTX = WireContext(public_key="pk-lf-batching", sdk_version="1.0.0")
 OVERHEAD = functools.partial(batch_overhead, ctx=CTX)
@@ -183,3 +186,21 @@ def test_cut_batches_is_the_greedy_cut_whatever_fits(
     assert got == _greedy(sizes, max_bytes, max_count, counted)
     uncounted = cut_batches(sizes, max_bytes=max_bytes, max_count=max_count, overhead=OVERHEAD)
     assert uncounted == _greedy(sizes, max_bytes, max_count, [True] * len(sizes))
+
+
+def test_otlp_halves_keep_each_trace_update_with_a_span_carrying_it() -> None:
+    t1, t2 = factories.observation().trace_id, factories.observation().trace_id
+    early = factories.trace(trace_id=t1)
+    spans = [
+        Item(i, factories.observation(trace_id=t), span=b"{}")
+        for i, t in enumerate([t1, t2, t2, t2])
+    ]
+    late = msgspec.structs.replace(  # after every span of t2: nothing carries it
+        factories.trace(trace_id=t2), timestamp_ns=spans[3].record.timestamp_ns + 1
+    )
+    riders = [Item(9, early), Item(10, late)]
+    first, second = split_otlp([*spans, *riders])
+    assert first == [spans[0], spans[1], riders[0]]  # with the t1 span that ended after it
+    assert second == [spans[2], spans[3], riders[1]]
+    with pytest.raises(ValueError):
+        split_otlp([spans[0], *riders])  # one span: nothing to split

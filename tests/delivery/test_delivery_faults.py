@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
+from aiohttp import web
 
 from langfuse_async._delivery import worker as _worker
 from langfuse_async._delivery.inflight import Item
@@ -25,7 +26,7 @@ from langfuse_async._delivery.routing import Route
 from langfuse_async._outcomes import EventError
 from langfuse_async._records import Record
 from tests.support import factories
-from tests.support.fake_langfuse import INGESTION, FakeLangfuse
+from tests.support.fake_langfuse import INGESTION, OTLP, FakeLangfuse
 from tests.support.pipelines import ScriptedSender, balanced, make_pipeline
 
 pytestmark = pytest.mark.anyio
@@ -50,6 +51,46 @@ async def test_a_redirect_is_not_followed_and_its_events_are_not_counted_deliver
         ]
         assert "/api/public/health" in errors[0].message
         assert "redirect" in caplog.text
+        await p.shutdown()
+        s = p.statistics()
+        assert (s.delivered, s.failed) == (0, 1) and balanced(p)
+
+
+_FRONTEND_PAGE = "<!DOCTYPE html><html><head><title>My App</title></head><body></body></html>"
+
+
+@pytest.mark.parametrize(
+    ("transport", "path", "content_type"),
+    [
+        ("ingestion", INGESTION, "text/html"),
+        ("otlp", OTLP, "text/html; charset=utf-8"),
+        ("otlp", OTLP, "text/plain"),  # told by the page itself
+    ],
+)
+async def test_a_2xx_html_page_is_not_taken_for_langfuses_answer(
+    transport: str, path: str, content_type: str
+) -> None:
+    # Both routes answer JSON (a 207 list, or the OTLP route's 200 job). A base URL that
+    # reaches a web front end instead (a single-page app, a CDN mapping errors to its index
+    # page) answers 200 with a page: every event counted delivered and none stored, silently.
+    errors: list[EventError] = []
+    async with FakeLangfuse() as server:
+        p = make_pipeline(server.url, on_error=errors.append, max_retries=1, transport=transport)
+
+        def page(_: Any) -> web.StreamResponse:
+            return web.Response(
+                status=200, body=_FRONTEND_PAGE, content_type=content_type.split(";")[0]
+            )
+
+        server.reply_with(path, page, times=2)
+        record = factories.observation()
+        p.emit(record)
+        assert (await p.flush(timeout=10)).completed
+        assert len(server.posts()) == 2
+        assert [(e.event_id, e.reason, e.status) for e in errors] == [
+            (record.event_id, "retries_exhausted", 200)
+        ]
+        assert "HTML page" in errors[0].message and "My App" in errors[0].message
         await p.shutdown()
         s = p.statistics()
         assert (s.delivered, s.failed) == (0, 1) and balanced(p)

@@ -12,7 +12,7 @@ import pytest
 from langfuse_async._outcomes import EventError
 from langfuse_async._records import TRUNCATED_MARKER
 from tests.support import factories
-from tests.support.fake_langfuse import INGESTION, FakeLangfuse
+from tests.support.fake_langfuse import INGESTION, OTLP, FakeLangfuse
 from tests.support.pipelines import balanced, make_pipeline
 
 pytestmark = pytest.mark.anyio
@@ -181,6 +181,28 @@ async def test_auth_failures_are_final_and_warn_once(
         warnings = [r for r in caplog.records if "credentials" in r.getMessage()]
         assert len(warnings) == 1
         assert "sk-test" not in caplog.text
+        await p.shutdown()
+        assert balanced(p)
+
+
+@pytest.mark.parametrize("path", [INGESTION, OTLP])
+async def test_a_suspended_project_is_not_taken_for_wrong_keys(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Langfuse Cloud answers 403 on both routes when a project's ingestion is suspended (its
+    # usage threshold): the keys are right, and a warning to check them sends users astray.
+    errors: list[EventError] = []
+    suspended = "Ingestion suspended: Usage threshold exceeded. Please upgrade your plan."
+    async with FakeLangfuse() as server:
+        transport = "ingestion" if path == INGESTION else "otlp"
+        p = make_pipeline(server.url, on_error=errors.append, transport=transport)
+        server.reply(path, 403, {"message": suspended, "error": "ForbiddenError"})
+        with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+            p.emit(factories.observation())
+            assert (await p.flush(timeout=10)).completed
+        assert [(e.reason, e.status, e.message) for e in errors] == [("rejected", 403, suspended)]
+        assert "credentials" not in caplog.text
+        assert "Ingestion suspended" in caplog.text
         await p.shutdown()
         assert balanced(p)
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import pytest
+from aiohttp import web
 
 from langfuse_async._delivery.routing import choose_route, parse_health_version
 from langfuse_async._outcomes import EventError
@@ -240,3 +242,67 @@ async def test_an_oversize_child_span_gives_up_its_copy_of_the_trace_first() -> 
         assert "t" * 12_000 in str(attributes(root.id))
         assert p.statistics().truncated == 2
         await p.shutdown()
+
+
+def _span_ids(parsed: Any) -> set[str]:
+    return {
+        span["spanId"]
+        for rs in parsed["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    }
+
+
+async def test_a_trace_update_refused_with_the_one_span_carrying_it_is_not_delivered() -> None:
+    # A proxy's 413 for a span and the trace update riding on it: the halves were the span
+    # alone and the update alone, sent as an export of no span and counted delivered.
+    errors: list[EventError] = []
+    async with FakeLangfuse(mode="v4") as server:
+        p = make_pipeline(server.url, transport="otlp", on_error=errors.append)
+        update = factories.trace(name="chat")
+        span = factories.observation(trace_id=update.trace_id, input="x" * 1000)
+
+        def too_large(parsed: Any) -> web.StreamResponse:
+            if span.id in _span_ids(parsed):
+                return web.Response(status=413, text="Request Entity Too Large")
+            return web.json_response({})
+
+        server.reply_with(OTLP, too_large, times=5)
+        p.emit(update)
+        p.emit(span)
+        assert (await p.flush(timeout=10)).completed
+        assert sorted((e.event_id, e.reason, e.status) for e in errors) == sorted(
+            [(span.event_id, "rejected", 413), (update.event_id, "rejected", 413)]
+        )
+        assert all(_span_ids(r.json) for r in server.posts())  # never an export of no span
+        await p.shutdown()
+        s = p.statistics()
+        assert (s.delivered, s.failed) == (0, 2) and balanced(p)
+
+
+async def test_the_halves_of_a_413_keep_a_trace_update_with_the_span_carrying_it() -> None:
+    errors: list[EventError] = []
+    async with FakeLangfuse(mode="v4") as server:
+        p = make_pipeline(server.url, transport="otlp", on_error=errors.append)
+        update = factories.trace(name="chat")
+        carrier = factories.observation(trace_id=update.trace_id)
+        other = factories.observation()  # another trace, its span refused for good
+
+        def reply(parsed: Any) -> web.StreamResponse:
+            ids = _span_ids(parsed)
+            if ids == {carrier.id, other.id}:
+                return web.Response(status=413, text="Request Entity Too Large")
+            if other.id in ids:
+                return web.json_response({"error": "Invalid OTLP trace export"}, status=400)
+            return web.json_response({})
+
+        server.reply_with(OTLP, reply, times=5)
+        p.emit(update)
+        p.emit(carrier)
+        p.emit(other)
+        assert (await p.flush(timeout=10)).completed
+        # The update rode on `carrier`, delivered; only `other` was refused.
+        assert [(e.event_id, e.status) for e in errors] == [(other.event_id, 400)]
+        await p.shutdown()
+        s = p.statistics()
+        assert (s.delivered, s.failed) == (2, 1) and balanced(p)

@@ -144,6 +144,11 @@ def test_events_refused_by_type_are_reported_on_a_fixed_route() -> None:
         ),
         (SendOutcome(redirect="", status=301), "redirect", ["(no Location header)"]),
         (SendOutcome(not_found=404, status=404), "not_found", ["404", "ingestion route"]),
+        (
+            SendOutcome(suspended="Ingestion suspended: upgrade", status=403),
+            "suspended",
+            ["Ingestion suspended: upgrade", BASE_URL, "keys are accepted"],
+        ),
     ],
 )
 def test_problems_of_the_setup_come_back_as_warnings(

@@ -3,19 +3,28 @@ by default with an ``ssl=`` option, a certificate failure final and said once, e
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import ssl
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import msgspec
 import pytest
 import trustme
 import yarl
 from aiohttp import web
 
 from langfuse_async import Langfuse
-from langfuse_async._delivery.http import HttpClient, HttpError, _bypassed, _choose_proxy
+from langfuse_async._delivery.http import (
+    WRITE_PIECE_BYTES,
+    HttpClient,
+    HttpError,
+    _bypassed,
+    _choose_proxy,
+)
 from langfuse_async._delivery.inflight import Item
 from langfuse_async._delivery.sender import HttpSender
 from langfuse_async._outcomes import EventError
@@ -246,3 +255,112 @@ async def test_a_certificate_failure_is_reported_once_per_event_with_one_warning
     tls_warnings = [r for r in caplog.records if "TLS certificate" in r.getMessage()]
     assert len(tls_warnings) == 1
     assert balanced(p)
+
+
+# Large bodies are written in pieces, paced ------------------------------------------------
+
+
+@pytest.fixture
+async def echo_url() -> AsyncIterator[str]:
+    """A loopback server answering with what it read: the body's digest, length and framing."""
+
+    async def echo(request: web.Request) -> web.Response:
+        body = await request.read()
+        return web.json_response(
+            {
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "length": request.headers.get("Content-Length"),
+                "chunked": "chunked" in request.headers.get("Transfer-Encoding", ""),
+            }
+        )
+
+    app = web.Application(client_max_size=16 << 20)
+    app.router.add_post("/echo", echo)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/echo"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("turn_seconds", [0.0, 60.0])
+async def test_a_large_body_is_written_in_pieces_that_let_the_loop_run_once_per_turn(
+    echo_url: str, turn_seconds: float
+) -> None:
+    # A 2 MB batch written in one call held the loop for milliseconds (the kernel copies it
+    # inside the call): it goes in pieces, pausing whenever a turn's worth of writing is done.
+    body = os.urandom(8 * WRITE_PIECE_BYTES + 123)
+    turns: list[float] = []
+
+    def turn() -> float:
+        turns.append(turn_seconds)
+        return turn_seconds
+
+    http = _client()
+    try:
+        reply = await http.request("POST", echo_url, body=body, turn=turn)
+    finally:
+        await http.aclose()
+    seen = json.loads(reply.body)
+    # The whole body, as one plain body of its length (not chunked transfer encoding).
+    assert seen == {
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "length": str(len(body)),
+        "chunked": False,
+    }
+    # A turn of 0 s pauses before every piece but the first (nine pieces); a long turn never.
+    assert len(turns) == (9 if turn_seconds == 0.0 else 1)
+
+
+async def test_a_body_without_pacing_or_within_one_piece_is_written_whole(
+    echo_url: str,
+) -> None:
+    calls: list[int] = []
+
+    def turn() -> float:
+        calls.append(1)
+        return 0.0
+
+    http = _client()
+    try:
+        small = os.urandom(WRITE_PIECE_BYTES)
+        reply = await http.request("POST", echo_url, body=small, turn=turn)
+        large = os.urandom(3 * WRITE_PIECE_BYTES)
+        unpaced = await http.request("POST", echo_url, body=large)
+    finally:
+        await http.aclose()
+    assert calls == []  # never asked: one piece
+    assert json.loads(reply.body)["sha256"] == hashlib.sha256(small).hexdigest()
+    assert json.loads(unpaced.body)["sha256"] == hashlib.sha256(large).hexdigest()
+
+
+async def test_a_large_batch_goes_out_in_paced_pieces_over_tls_too(
+    https_url: str, ca: trustme.CA
+) -> None:
+    # Over TLS each piece is also encrypted inside the write: the pieces matter there most.
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    items = _items(1)
+    big = "x" * 600_000
+    for item in items:
+        item.record = factories.observation(input=msgspec.Raw(json.dumps(big).encode()))
+        item.ingestion = ingestion.encode_event(item.record, CTX)
+    turns: list[int] = []
+
+    def turn() -> float:
+        turns.append(1)
+        return 0.0
+
+    http = _client(ssl=context)
+    try:
+        out = await HttpSender(http, base_url=https_url, ctx=CTX, turn=turn).send(
+            items, "ingestion"
+        )
+    finally:
+        await http.aclose()
+    assert len(out.delivered) == 1 and out.bytes_sent > 2 * WRITE_PIECE_BYTES
+    assert len(turns) >= 3  # paced: one look at the clock per piece after the first

@@ -102,6 +102,11 @@ def is_server_timestamp(value: object) -> bool:
     )
 
 
+def _js_length(text: str) -> int:
+    """The length JavaScript (and so zod's ``max``) gives ``text``: its UTF-16 code units."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def _is_number(value: object) -> bool:
     return (
         isinstance(value, (int, float))
@@ -224,7 +229,8 @@ def _check_trace(problems: list[str], body: dict[str, Any]) -> None:
     for key in ("name", "userId", "sessionId", "release", "version", "environment"):
         _check_optional_str(problems, body, key)
     name = body.get("name")
-    if isinstance(name, str) and len(name) > _MAX_TRACE_NAME:
+    # zod counts a string's JavaScript length: UTF-16 code units, two for an astral character.
+    if isinstance(name, str) and _js_length(name) > _MAX_TRACE_NAME:
         problems.append(f"body.name: longer than {_MAX_TRACE_NAME} characters")
     if "metadata" in body and body["metadata"] is None:
         problems.append("body.metadata: must not be null at the root")

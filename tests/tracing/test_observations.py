@@ -399,6 +399,25 @@ def test_usage_and_cost_the_server_would_drop_warn_once(
     assert len(tracer.records) == 2  # still sent as given
 
 
+@pytest.mark.parametrize("option", ["usage_details", "cost_details"])
+def test_usage_or_cost_that_is_not_a_mapping_is_left_out(
+    option: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server refuses a whole generation whose usage or cost is not an object (a 400):
+    # the observation goes without it, said once.
+    _log._logged.clear()
+    tracer = RecordingTracer()
+    with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+        with tracer.start_as_current_generation(name="g", model="m") as g:
+            g.update(**{option: [1, 2]})
+    record = tracer.by_name("g")
+    assert getattr(record, option) is None and record.model == "m"
+    assert [m for m in caplog.messages if "left out" in m] == [
+        f"{option} must be a mapping of names to numbers; got list, which is left out (the "
+        "server refuses the whole observation for it)"
+    ]
+
+
 def test_numpy_usage_and_cost_numbers_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
     # numpy scalars are sent as plain JSON numbers, which the server keeps: no warning.
     np = pytest.importorskip("numpy")
@@ -514,3 +533,18 @@ def test_an_observation_whose_extra_fields_cannot_be_recorded_is_still_sent(
     assert isinstance(record, ObservationRecord)
     assert record.id == obs.id and bytes(record.input or b"") == b'"q"'
     assert "sent without them" in caplog.text
+
+
+def test_a_zero_random_draw_never_makes_an_all_zero_id(
+    tracer: RecordingTracer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # All zeros is not a valid OpenTelemetry trace or span id: the server and OTel refuse it.
+    from langfuse_async._tracing import ids
+
+    monkeypatch.setattr(ids, "_getrandbits", lambda bits: 0)
+    root = tracer.start_observation(name="root")
+    child = root.start_observation(name="child")
+    assert root.trace_id == "0" * 31 + "1" and root.id == "0" * 15 + "1"
+    assert child.id == "0" * 15 + "1"
+    child.end()
+    root.end()

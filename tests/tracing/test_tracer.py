@@ -485,6 +485,7 @@ class _BadStr(str):
         dict(name="x", value=1, trace_id="t", data_type="PERCENT"),
         dict(name="x", value=1, trace_id=""),
         dict(name="x", value=1, trace_id="t", score_id=""),
+        dict(name="x", value=1, trace_id="t", score_id="my\rid"),  # the server's idSchema
         dict(name="x", value=1, trace_id="t", data_type=["NUMERIC"]),  # unhashable
         dict(name="x", value=10**400, trace_id="t"),  # too large for a float
         dict(name="x", value=_BadNumber(1), trace_id="t"),

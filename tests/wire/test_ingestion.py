@@ -546,6 +546,90 @@ def test_server_rules_catch_broken_traces() -> None:
     assert any("name" in p for p in problems) and any("metadata" in p for p in problems)
 
 
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["r" * 1500, "\U0001f600" * 600, "a" + "\U0001f600" * 500],  # 1500, 1200, 1001 UTF-16 units
+)
+def test_a_long_root_name_is_cut_to_what_a_trace_name_may_be(name: str) -> None:
+    # An observation's name has no limit, a trace's has 1000 (JavaScript) characters: a root
+    # named longer would lose the trace-create it brings (a per-event 400).
+    record = observation("span", parent_id=None, trace=None, name=name)
+    encoded, _, trace_encoded = encode_root(record, CTX)
+    assert trace_encoded is not None
+    trace_event = decode(trace_encoded)
+    assert check_event(trace_event) == []
+    trace_name = trace_event["body"]["name"]
+    assert name.startswith(trace_name) and 999 <= _utf16_units(trace_name) <= 1000
+    assert decode(encoded)["body"]["name"] == name  # the observation keeps its own name
+    assert trace_encoded == encode_event(root_trace(record), CTX)
+
+
+def test_a_trace_name_cut_by_characters_is_cut_to_the_servers_count_too() -> None:
+    # 1000 code points of emoji are 2000 characters to the server.
+    event = decode(encode_event(trace(name="\U0001f600" * 1000), CTX))
+    assert check_event(event) == []
+    assert event["body"]["name"] == "\U0001f600" * 500
+
+
+def test_model_parameters_the_server_cannot_take_are_sent_as_their_json_text() -> None:
+    # The server takes string, number, boolean, string-list and string-map values; any other
+    # value (a list of tool objects, a timeout tuple, a nested response format) failed the
+    # whole generation with a per-event 400. They go as their JSON text, as the OTLP route's
+    # server stores them.
+    params = {
+        "temperature": 0.2,
+        "stream": False,
+        "stop": ["\n", "END"],
+        "logit_bias": {"50256": "-100"},
+        "seed": None,
+        "tools": [{"type": "function", "function": {"name": "f"}}],
+        "request_timeout": [5, 30.5],
+        "response_format": {"type": "json_schema", "json_schema": {"strict": True}},
+    }
+    record = observation("generation", model_parameters=raw(params))
+    event = decode(encode_event(record, CTX))
+    assert check_event(event) == []
+    assert event["body"]["modelParameters"] == {
+        "temperature": 0.2,
+        "stream": False,
+        "stop": ["\n", "END"],
+        "logit_bias": {"50256": "-100"},
+        "seed": None,
+        "tools": '[{"type":"function","function":{"name":"f"}}]',
+        "request_timeout": "[5,30.5]",
+        "response_format": '{"type":"json_schema","json_schema":{"strict":true}}',
+    }
+
+
+@pytest.mark.parametrize("value", [[1, 2], 15, "tokens", True])
+def test_model_parameters_that_are_not_an_object_are_left_out(value: Any) -> None:
+    # The server's schema for them is an object: anything else failed the whole generation.
+    event = decode(encode_event(observation("generation", model_parameters=raw(value)), CTX))
+    assert check_event(event) == []
+    assert "modelParameters" not in event["body"]
+    assert event["body"]["model"] == "gpt-4o"  # the rest of the generation is sent
+
+
+_any_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(params=_any_json)
+def test_any_model_parameters_meet_the_server_rules(params: Any) -> None:
+    event = decode(encode_event(observation("generation", model_parameters=raw(params)), CTX))
+    assert check_event(event) == []
+
+
 # Property: whatever a producer puts in a record, the event encodes and meets the server rules.
 
 _json_leaf = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)

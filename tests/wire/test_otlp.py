@@ -552,6 +552,44 @@ def test_prompt_name_without_version_is_not_sent() -> None:
     assert "langfuse.observation.prompt.version" not in attrs
 
 
+@pytest.mark.parametrize(
+    "prompt_name, prompt_version",
+    [
+        ("qa-prompt", 0),  # the server's refine reads version 0 as unset: a name alone
+        ("qa-prompt", 2**60),  # beyond JavaScript's safe integers: no exact int there
+        ("qa-prompt", -(2**60)),
+        ("", 3),  # an empty name is unset too: a version alone
+    ],
+)
+def test_a_prompt_the_server_reads_as_half_set_is_not_sent(
+    prompt_name: str, prompt_version: int
+) -> None:
+    # The legacy schema refines on truthiness (both set or neither) with an integer version;
+    # a half-set pair makes a v3 server drop the whole generation, without a word to the client.
+    rec = record(as_type="generation", prompt_name=prompt_name, prompt_version=prompt_version)
+    attrs = attrs_of(span_json(rec))
+    assert "langfuse.observation.prompt.name" not in attrs
+    assert "langfuse.observation.prompt.version" not in attrs
+
+
+@pytest.mark.parametrize("name", ["r" * 1500, "\U0001f600" * 600])
+def test_a_long_root_span_name_gives_the_trace_a_name_the_server_takes(name: str) -> None:
+    # The server names the trace after the root span when no trace name is set, and a trace
+    # name over 1000 (JavaScript) characters fails the legacy path's trace-create.
+    attrs = attrs_of(span_json(record(parent_id=None, name=name)))
+    trace_name = attrs["langfuse.trace.name"]["stringValue"]
+    assert name.startswith(trace_name)
+    assert len(trace_name.encode("utf-16-le")) // 2 == 1000
+    assert "langfuse.trace.name" not in attrs_of(span_json(record(parent_id=None)))
+    assert "langfuse.trace.name" not in attrs_of(span_json(record(name=name)))  # a child
+
+
+def test_a_trace_name_is_cut_to_the_servers_count() -> None:
+    trace = trace_attrs(name="\U0001f600" * 1000)  # 2000 characters to the server
+    attrs = attrs_of(span_json(record(trace=trace)))
+    assert attrs["langfuse.trace.name"] == {"stringValue": "\U0001f600" * 500}
+
+
 def test_public_false_is_not_sent() -> None:
     attrs = attrs_of(span_json(record(trace=TraceAttributes(public=False))))
     assert "langfuse.trace.public" not in attrs
@@ -940,3 +978,15 @@ def test_repeating_attributes_are_encoded_once_yet_always_their_own_value() -> N
     known = _otlp._known_attributes
     assert len(known) <= _otlp._KNOWN_ATTRIBUTES
     assert all(len(value) <= _otlp._KNOWN_VALUE_CHARS for _, value in known)
+
+
+@given(st.lists(st.binary(min_size=1, max_size=40), max_size=12))
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+def test_a_request_is_the_envelope_around_the_spans_joined_by_commas(spans: list[bytes]) -> None:
+    # build_request splices the spans in one join (one copy of a body of megabytes): the bytes
+    # must be exactly the envelope's head, the spans with a comma between each, and its tail.
+    body = build_request(spans, CTX)
+    empty = build_request([], CTX)
+    head, tail = empty[: empty.index(b'"spans":[') + 9], empty[empty.index(b'"spans":[') + 9 :]
+    assert body == head + b",".join(spans) + tail
+    assert len(body) == sum(map(len, spans)) + request_overhead(len(spans), CTX)
