@@ -18,9 +18,9 @@ from ._faults import Faults, Route
 from ._hosts import is_loopback
 from ._http import SERVER_VERSIONS, AppState, Work
 from ._model import Observation, RecordedRequest, Score, Trace
+from ._otlp_checks import warm_up
 from ._store import AsyncStore
 from ._web import WebView, install_web_view
-from ._writes import warm_up
 
 __all__ = ["DEFAULT_PUBLIC_KEY", "DEFAULT_SECRET_KEY", "Collector", "Mode", "is_loopback"]
 

@@ -7,10 +7,8 @@ credentials and the batch shape, and only then each event.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -29,6 +27,13 @@ from ._http import (
     text_reply,
 )
 from ._otlp import ProtobufUnavailable, check_export, convert_export
+from ._otlp_checks import (
+    PROTOBUF_MISSING,
+    Answer,
+    check_protobuf,
+    check_version,
+    empty_export,
+)
 from ._otlp_fast import prepare_fast
 from ._otlp_proto import parse_protobuf, resource_spans_of
 from ._request import BadBody, BodyTooLarge, authenticate, inflate_gzip, next_body, parse_json
@@ -43,7 +48,7 @@ from ._validate import (
     validate_score_body,
 )
 
-__all__ = ["ingestion", "otlp", "prepare_converted", "scores", "warm_up"]
+__all__ = ["ingestion", "otlp", "prepare_converted", "scores"]
 
 logger = logging.getLogger("langfuse_async")
 
@@ -56,11 +61,6 @@ _EVENTS_ONLY_REMEDIATION: Final = (
 )
 
 _EVENTS_ONLY_ALLOWED: Final = frozenset({"score-create", "sdk-log"})
-
-_PROTOBUF_MISSING: Final = (
-    "OTLP protobuf needs the optional 'opentelemetry-proto' package on the collector "
-    "(pip install 'langfuse-async[protobuf]'); send OTLP/JSON (application/json) otherwise."
-)
 
 
 def _received(value: object) -> str:
@@ -218,22 +218,6 @@ def _langfuse_header(request: web.Request, name: str) -> str | None:
     return value if value is not None else request.headers.get(name.replace("-", "_"))
 
 
-_PARSE_INT_RE: Final = re.compile(r"[+-]?[0-9]+")
-
-
-def _parse_int(text: str) -> int | None:
-    """JavaScript's ``parseInt(text, 10)``: leading digits after blanks, None for NaN."""
-    match = _PARSE_INT_RE.match(text.lstrip())
-    return int(match.group()) if match else None
-
-
-def _empty_export(resource_spans: object) -> bool:
-    # `!resourceSpans || resourceSpans.length === 0` in the server.
-    if isinstance(resource_spans, (dict, list)):
-        return resource_spans == []
-    return resource_spans is None or resource_spans in (False, 0, "")
-
-
 def _otlp_job(public_key: str, request: web.Request) -> dict[str, Any]:
     # The server answers with the queued BullMQ job; clients treat it as opaque.
     job_id = str(uuid.uuid4())
@@ -270,89 +254,26 @@ def _otlp_job(public_key: str, request: web.Request) -> dict[str, Any]:
     }
 
 
-class _Answer(Exception):
-    """An answer decided while preparing an export off the loop (a refusal, or 200 ``{}``)."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        super().__init__(status, body)  # both in args: it may come back from a worker process
-        self.status = status
-        self.body = body
-
-
 def _body_of(body: bytes, gzipped: bool, content_type: str) -> tuple[bytes, bool]:
     """An export's body inflated, and whether it is protobuf (else JSON).
 
     Raises:
-        _Answer: The body cannot be inflated, or is of neither content type.
+        Answer: The body cannot be inflated, or is of neither content type.
     """
     # The server gunzips first and looks at the content type only then.
     if gzipped:
         try:
             body = inflate_gzip(body, OTLP_BODY_LIMIT)
         except ValueError:
-            raise _Answer(400, {"error": "Failed to decompress request body"}) from None
+            raise Answer(400, {"error": "Failed to decompress request body"}) from None
         except BodyTooLarge:
-            raise _Answer(
+            raise Answer(
                 413, {"error": f"Decompressed body exceeds {OTLP_BODY_LIMIT} bytes"}
             ) from None
     is_protobuf = "application/x-protobuf" in content_type
     if "application/json" not in content_type and not is_protobuf:
-        raise _Answer(400, {"error": "Invalid content type"})
+        raise Answer(400, {"error": "Invalid content type"})
     return body, is_protobuf
-
-
-def _check_protobuf(body: bytes, version: str | None) -> list[str]:
-    """Check a protobuf export whole, as the general path does: the key of each span.
-
-    Cheap (the message is read lazily, and only its ids here), so the server runs it on its
-    work thread and answers the export at once, its conversion left to
-    :func:`_prepare_protobuf`.
-
-    Raises:
-        _Answer: The export is answered without storing anything.
-    """
-    try:
-        message = parse_protobuf(body)
-    except ProtobufUnavailable:
-        raise _Answer(415, {"error": _PROTOBUF_MISSING}) from None
-    except ValueError:
-        raise _Answer(400, {"error": "Failed to parse OTel Protobuf Trace"}) from None
-    if not message.resource_spans:
-        raise _Answer(200, {})
-    keys: list[str] = []
-    for resource_entry in message.resource_spans:
-        for scope_entry in resource_entry.scope_spans:
-            for span in scope_entry.spans:
-                trace_id: bytes = span.trace_id
-                span_id: bytes = span.span_id
-                if not (trace_id and span_id):
-                    # Missing ids are the only refusal a protobuf export can earn: the
-                    # general check words it.
-                    problem = check_export(resource_spans_of(message))
-                    if problem is not None:
-                        raise _Answer(400, {"error": problem})
-                keys.append(f"otlp:{trace_id.hex()}:{span_id.hex()}")
-    _check_version(version)
-    return keys
-
-
-def _prepare_protobuf(body: bytes, mode: str) -> PreparedWrite:
-    """Convert a checked protobuf export (:func:`_check_protobuf`) for the store (pure).
-
-    The fast path takes it when it can, the general path otherwise.
-    """
-    message = parse_protobuf(body)
-    fast = prepare_fast(message, mode=mode)
-    if fast is not None:
-        return fast[0]
-    return prepare_converted(resource_spans_of(message), mode=mode)[0]
-
-
-def warm_up() -> bool:
-    """Import what reading protobuf exports needs (when it is installed), ahead of the first."""
-    with contextlib.suppress(ProtobufUnavailable):
-        parse_protobuf(b"")
-    return True
 
 
 def _check_otlp(
@@ -361,10 +282,10 @@ def _check_otlp(
     """The inflated body and, for a protobuf export, its span keys once checked whole.
 
     Raises:
-        _Answer: The export is answered without storing anything.
+        Answer: The export is answered without storing anything.
     """
     body, is_protobuf = _body_of(body, gzipped, content_type)
-    return body, _check_protobuf(body, version) if is_protobuf else None
+    return body, check_protobuf(body, version) if is_protobuf else None
 
 
 def _prepare_export(
@@ -377,7 +298,7 @@ def _prepare_export(
         here, in a worker process under ``serve``), and the accepted event key of each span.
 
     Raises:
-        _Answer: The export is answered without storing anything.
+        Answer: The export is answered without storing anything.
     """
     body, is_protobuf = _body_of(body, gzipped, content_type)
     resource_spans: Any
@@ -385,14 +306,14 @@ def _prepare_export(
         try:
             message = parse_protobuf(body)
         except ProtobufUnavailable:
-            raise _Answer(415, {"error": _PROTOBUF_MISSING}) from None
+            raise Answer(415, {"error": PROTOBUF_MISSING}) from None
         except ValueError:
-            raise _Answer(400, {"error": "Failed to parse OTel Protobuf Trace"}) from None
+            raise Answer(400, {"error": "Failed to parse OTel Protobuf Trace"}) from None
         # The official SDKs' exports go straight to rows; the fast path only ever takes an
         # export the general path would accept whole (no answer but the version's differs).
         fast = prepare_fast(message, mode=mode)
         if fast is not None:
-            _check_version(version)
+            check_version(version)
             return fast
         resource_spans = resource_spans_of(message)
     else:
@@ -400,31 +321,18 @@ def _prepare_export(
             # Buffer.toString(): undecodable bytes become U+FFFD; a byte order mark stays.
             parsed = parse_json(body.decode("utf-8", "replace"))
         except ValueError:
-            raise _Answer(400, {"error": "Failed to parse OTel JSON Trace"}) from None
+            raise Answer(400, {"error": "Failed to parse OTel JSON Trace"}) from None
         if parsed is None:
             # JSON.parse("null").resourceSpans throws inside the server's try.
-            raise _Answer(400, {"error": "Failed to parse OTel JSON Trace"})
+            raise Answer(400, {"error": "Failed to parse OTel JSON Trace"})
         resource_spans = parsed.get("resourceSpans") if isinstance(parsed, dict) else None
-    if _empty_export(resource_spans):
-        raise _Answer(200, {})
+    if empty_export(resource_spans):
+        raise Answer(200, {})
     problem = check_export(resource_spans)
     if problem is not None:
-        raise _Answer(400, {"error": problem})
-    _check_version(version)
+        raise Answer(400, {"error": problem})
+    check_version(version)
     return prepare_converted(resource_spans, mode=mode)
-
-
-def _check_version(version: str | None) -> None:
-    if version:
-        parsed_version = _parse_int(version)
-        if parsed_version is None or parsed_version > 4:
-            raise _Answer(
-                400,
-                {
-                    "error": f'Unsupported x-langfuse-ingestion-version: "{version}". '
-                    'Maximum supported: "4".'
-                },
-            )
 
 
 def prepare_converted(
@@ -450,6 +358,18 @@ def prepare_converted(
                 "collector: dropped a converted OTLP %s: %s", raw.get("type"), failure.error
             )
     return prepare_write(pending), [f"otlp:{trace_id}:{span_id}" for trace_id, span_id in spans]
+
+
+def prepare_protobuf(body: bytes, mode: str) -> PreparedWrite:
+    """Convert a checked protobuf export (:func:`check_protobuf`) for the store (pure).
+
+    The fast path takes it when it can, the general path otherwise.
+    """
+    message = parse_protobuf(body)
+    fast = prepare_fast(message, mode=mode)
+    if fast is not None:
+        return fast[0]
+    return prepare_converted(resource_spans_of(message), mode=mode)[0]
 
 
 async def otlp(request: web.Request, body: bytes, size: int, state: AppState) -> web.Response:
@@ -483,11 +403,11 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
             # Protobuf, checked whole already: its answer cannot change any more, so it is
             # given now, and the export converted while the exporter sends its next.
             keys = checked_keys
-            converting = await state.work.start_pure(_prepare_protobuf, inflated, mode)
+            converting = await state.work.start_pure(prepare_protobuf, inflated, mode)
 
             def write(store: Store) -> None:
                 store.write(converting.result())
-    except _Answer as answer:
+    except Answer as answer:
         return json_reply(answer.status, answer.body)
     # Answered once the write is queued, not run: the server too answers an export before
     # its worker stores it, and every read queues behind this write on the store's thread

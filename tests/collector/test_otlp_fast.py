@@ -375,7 +375,7 @@ async def test_a_protobuf_export_is_answered_before_its_conversion_and_read_afte
     from langfuse_async._collector import Collector, _writes
 
     started, release, converted = threading.Event(), threading.Event(), threading.Event()
-    convert = _writes._prepare_protobuf
+    convert = _writes.prepare_protobuf
 
     def held(body: bytes, mode: str) -> PreparedWrite:
         started.set()
@@ -384,7 +384,7 @@ async def test_a_protobuf_export_is_answered_before_its_conversion_and_read_afte
         converted.set()
         return prepared
 
-    monkeypatch.setattr(_writes, "_prepare_protobuf", held)
+    monkeypatch.setattr(_writes, "prepare_protobuf", held)
     async with Collector(public_key="pk-lf-test", secret_key="sk-lf-test") as collector:
         status, answer = await post_protobuf(collector, protobuf_example())
         assert (status, answer["name"]) == (200, "OtelIngestionJob")
@@ -413,7 +413,7 @@ async def test_a_conversion_failing_after_the_answer_is_logged(
     def broken(body: bytes, mode: str) -> PreparedWrite:
         raise RuntimeError("conversion broke")
 
-    monkeypatch.setattr(_writes, "_prepare_protobuf", broken)
+    monkeypatch.setattr(_writes, "prepare_protobuf", broken)
     async with Collector(public_key="pk-lf-test", secret_key="sk-lf-test") as collector:
         status, _ = await post_protobuf(collector, protobuf_example())
         assert status == 200
