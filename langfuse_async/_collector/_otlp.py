@@ -20,7 +20,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -670,6 +670,35 @@ def _deep_merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+_PROMPT_NAME_KEYS: Final = ("langfuse.observation.prompt.name", "langfuse.prompt.name")
+_PROMPT_VERSION_KEYS: Final = ("langfuse.observation.prompt.version", "langfuse.prompt.version")
+
+
+def _generation_fields(body: dict[str, Any], attrs: dict[str, Any], observation_type: str) -> None:
+    """Set a generation-like body's model, usage, cost, completion start and prompt fields.
+
+    Both the converter and the protobuf fast path (:mod:`._otlp_fast`) use it: one rule.
+    """
+    generation: list[tuple[str, Any]] = [
+        ("model", _first(attrs, _MODEL_KEYS)),
+        ("modelParameters", _model_parameters(attrs)),
+        ("usageDetails", _usage_details(attrs)),
+        ("costDetails", _cost_details(attrs)),
+        (
+            "completionStartTime",
+            _completion_start(attrs.get("langfuse.observation.completion_start_time")),
+        ),
+    ]
+    if observation_type == "GENERATION":
+        prompt_name = _first(attrs, _PROMPT_NAME_KEYS)
+        prompt_version = _first(attrs, _PROMPT_VERSION_KEYS)
+        if prompt_name is not None or prompt_version is not None:
+            generation += [("promptName", prompt_name), ("promptVersion", prompt_version)]
+    for key, value in generation:
+        if value is not None:
+            body[key] = value
+
+
 class _Converter:
     def __init__(self, mode: str, now_ms: float, new_id: Callable[[], str]) -> None:
         self.mode = mode
@@ -751,28 +780,7 @@ class _Converter:
         if observation_type != "EVENT":
             body["endTime"] = end
         if observation_type in _GENERATION_BODY_TYPES:
-            generation: list[tuple[str, Any]] = [
-                ("model", _first(attrs, _MODEL_KEYS)),
-                ("modelParameters", _model_parameters(attrs)),
-                ("usageDetails", _usage_details(attrs)),
-                ("costDetails", _cost_details(attrs)),
-                (
-                    "completionStartTime",
-                    _completion_start(attrs.get("langfuse.observation.completion_start_time")),
-                ),
-            ]
-            if observation_type == "GENERATION":
-                prompt_name = _first(
-                    attrs, ("langfuse.observation.prompt.name", "langfuse.prompt.name")
-                )
-                prompt_version = _first(
-                    attrs, ("langfuse.observation.prompt.version", "langfuse.prompt.version")
-                )
-                if prompt_name is not None or prompt_version is not None:
-                    generation += [("promptName", prompt_name), ("promptVersion", prompt_version)]
-            for key, value in generation:
-                if value is not None:
-                    body[key] = value
+            _generation_fields(body, attrs, observation_type)
         self.events.append((self.envelope(f"{observation_type.lower()}-create", body), False))
         self.first_seen.setdefault(trace_id, (start, environment))
 

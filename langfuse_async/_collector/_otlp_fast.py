@@ -32,27 +32,23 @@ from ._fast_rows import (
 from ._otlp import (
     _GENERATION_BODY_TYPES,
     _KNOWN_TYPES,
-    _MODEL_KEYS,
     _NAME_KEYS,
     _NAME_KEYSET,
     _TRACE_UPDATE_KEYS,
     _combine_trace_bodies,
-    _completion_start,
     _Converter,
-    _cost_details,
     _envelope_ids,
     _environment,
     _first,
+    _generation_fields,
     _io,
     _js_string,
     _json_object,
     _level,
     _metadata,
     _metadata_value,
-    _model_parameters,
     _observation_type,
     _span_events,
-    _usage_details,
 )
 from ._otlp_inline import (
     EMPTY,
@@ -78,8 +74,6 @@ logger = logging.getLogger("langfuse_async")
 
 _INPUT_KEYS: Final = ("langfuse.observation.input", "input.value", "gen_ai.input.messages")
 _OUTPUT_KEYS: Final = ("langfuse.observation.output", "output.value", "gen_ai.output.messages")
-_PROMPT_NAME_KEYS: Final = ("langfuse.observation.prompt.name", "langfuse.prompt.name")
-_PROMPT_VERSION_KEYS: Final = ("langfuse.observation.prompt.version", "langfuse.prompt.version")
 _LEVEL_SET: Final = frozenset(LEVELS)
 _ERROR_STATUS: Final = {"code": 2}
 _NO_STATUS: Final[dict[str, Any]] = {}
@@ -256,7 +250,7 @@ class _Export:
             if kind != "EVENT":
                 body["endTime"] = end
             if generation:
-                self.generation_fields(body, attrs, kind)
+                _generation_fields(body, attrs, kind)
             event = {
                 "id": envelope_id,
                 "type": f"{kind.lower()}-create",
@@ -304,26 +298,6 @@ class _Export:
         else:
             _combine_trace_bodies(earlier, trace_body)
         self.last_parts[trace_id] = signature
-
-    def generation_fields(self, body: dict[str, Any], attrs: dict[str, Any], kind: str) -> None:
-        generation: list[tuple[str, Any]] = [
-            ("model", _first(attrs, _MODEL_KEYS)),
-            ("modelParameters", _model_parameters(attrs)),
-            ("usageDetails", _usage_details(attrs)),
-            ("costDetails", _cost_details(attrs)),
-            (
-                "completionStartTime",
-                _completion_start(attrs.get("langfuse.observation.completion_start_time")),
-            ),
-        ]
-        if kind == "GENERATION":
-            prompt_name = _first(attrs, _PROMPT_NAME_KEYS)
-            prompt_version = _first(attrs, _PROMPT_VERSION_KEYS)
-            if prompt_name is not None or prompt_version is not None:
-                generation += [("promptName", prompt_name), ("promptVersion", prompt_version)]
-        for key, value in generation:
-            if value is not None:
-                body[key] = value
 
     @staticmethod
     def validated(event: dict[str, Any]) -> dict[str, Any]:
