@@ -15,6 +15,7 @@ __all__ = [
     "check_protobuf",
     "check_version",
     "empty_export",
+    "parsed_protobuf",
     "warm_up",
 ]
 
@@ -63,6 +64,20 @@ def check_version(version: str | None) -> None:
             )
 
 
+def parsed_protobuf(body: bytes) -> Any:
+    """Parse a protobuf export, or raise the answer the server gives when it cannot.
+
+    Raises:
+        Answer: 415 without the optional protobuf package, 400 for bytes that do not parse.
+    """
+    try:
+        return parse_protobuf(body)
+    except ProtobufUnavailable:
+        raise Answer(415, {"error": PROTOBUF_MISSING}) from None
+    except ValueError:
+        raise Answer(400, {"error": "Failed to parse OTel Protobuf Trace"}) from None
+
+
 def check_protobuf(body: bytes, version: str | None) -> list[str]:
     """Check a protobuf export whole, as the general path does: the key of each span.
 
@@ -73,12 +88,7 @@ def check_protobuf(body: bytes, version: str | None) -> list[str]:
     Raises:
         Answer: The export is answered without storing anything.
     """
-    try:
-        message = parse_protobuf(body)
-    except ProtobufUnavailable:
-        raise Answer(415, {"error": PROTOBUF_MISSING}) from None
-    except ValueError:
-        raise Answer(400, {"error": "Failed to parse OTel Protobuf Trace"}) from None
+    message = parsed_protobuf(body)
     if not message.resource_spans:
         raise Answer(200, {})
     keys: list[str] = []

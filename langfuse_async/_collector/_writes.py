@@ -26,13 +26,13 @@ from ._http import (
     now_iso,
     text_reply,
 )
-from ._otlp import ProtobufUnavailable, check_export, convert_export
+from ._otlp import check_export, convert_export
 from ._otlp_checks import (
-    PROTOBUF_MISSING,
     Answer,
     check_protobuf,
     check_version,
     empty_export,
+    parsed_protobuf,
 )
 from ._otlp_fast import prepare_fast
 from ._otlp_proto import parse_protobuf, resource_spans_of
@@ -303,12 +303,7 @@ def _prepare_export(
     body, is_protobuf = _body_of(body, gzipped, content_type)
     resource_spans: Any
     if is_protobuf:
-        try:
-            message = parse_protobuf(body)
-        except ProtobufUnavailable:
-            raise Answer(415, {"error": PROTOBUF_MISSING}) from None
-        except ValueError:
-            raise Answer(400, {"error": "Failed to parse OTel Protobuf Trace"}) from None
+        message = parsed_protobuf(body)
         # The official SDKs' exports go straight to rows; the fast path only ever takes an
         # export the general path would accept whole (no answer but the version's differs).
         fast = prepare_fast(message, mode=mode)
