@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from ._otlp import (
+    _GENERATION_KEYS,
     _environment,
     _io,
     _js_string,
@@ -40,13 +41,7 @@ SIMPLE_KEYS: Final = frozenset(
         "langfuse.observation.metadata",
         "langfuse.observation.level",
         "langfuse.observation.status_message",
-        "langfuse.observation.model.name",
-        "langfuse.observation.model.parameters",
-        "langfuse.observation.usage_details",
-        "langfuse.observation.cost_details",
-        "langfuse.observation.completion_start_time",
-        "langfuse.observation.prompt.name",
-        "langfuse.observation.prompt.version",
+        *_GENERATION_KEYS,
         "langfuse.version",
         "langfuse.release",
         "langfuse.environment",
