@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._log import logger
 from .._records import TraceAttributes
 from . import traces as _traces
+from .open_handles import trace_has_open
 from .recorder import Recorder
 from .scores import ScoreDataType, score_record
 from .traces import merge_trace_attributes, trace_record, trace_update
@@ -104,7 +105,13 @@ class TraceOps:
             # an event of its own only once the root has gone.
             separate = root._ended
         if separate:
-            self._recorder.emit(trace_record(self.trace_id, attrs))
+            # This observation, when open, ends later and carries the update on the OTLP
+            # route; otherwise (rare: an ended handle) another open one of the trace may.
+            try:
+                span_open = not self._ended or trace_has_open(root)
+            except Exception:  # a bug must not reach the user: the update is still sent
+                span_open = False
+            self._recorder.emit(trace_record(self.trace_id, attrs, span_open=span_open))
         return self
 
     def set_trace_as_public(self) -> Self:
