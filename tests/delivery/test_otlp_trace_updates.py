@@ -8,8 +8,12 @@ is sent, and reports it once if the client closes first.
 
 from __future__ import annotations
 
+import collections
+import os
+import random
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 
@@ -19,6 +23,7 @@ from langfuse_async._delivery.pipeline import Pipeline
 from langfuse_async._delivery.riders import HELD_FULL_MESSAGE, Riders
 from langfuse_async._outcomes import EventError
 from langfuse_async._records import ObservationRecord, TraceRecord
+from langfuse_async.testing import Collector
 from tests.support import factories
 from tests.support.fake_langfuse import INGESTION, OTLP, FakeLangfuse
 from tests.support.pipelines import balanced, make_pipeline
@@ -180,3 +185,80 @@ def test_the_waiting_updates_stay_within_a_tenth_of_the_byte_bound() -> None:
     # One update may always wait, whatever its size: it cannot be split.
     big = Item(9, msgspec.structs.replace(factories.trace(user_id="u"), size=50_000))
     assert riders.hold([big]) == [] and riders.bytes == 50_000
+
+
+_FIXED = os.environ.get("LANGFUSE_CHAOS_SEED")
+SEEDS = [int(_FIXED)] if _FIXED else [random.randrange(1 << 32) for _ in range(2)]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+async def test_chaos_updates_share_their_carriers_fate_and_the_ledger_balances(seed: int) -> None:
+    # Roots sent, then updates made while a child was open; the children end (or never do)
+    # cycles later, through random faults on the OTLP route. Each update is delivered or
+    # reported with the span that carried it, or reported once at shutdown when none did.
+    rng = random.Random(seed)
+    reports: list[EventError] = []
+    try:
+        async with Collector(mode="v4") as collector:
+            p = make_pipeline(
+                collector.url,
+                public_key=collector.public_key,
+                secret_key=collector.secret_key,
+                transport="otlp",
+                on_error=reports.append,
+                max_retries=rng.randint(0, 3),
+                timeout=0.5,
+                flush_at=rng.choice([2, 5, 100]),
+            )
+            with_child: set[str] = set()  # the traces a child span was sent for
+            with anyio.fail_after(50):  # a hang is a failure, not a slow test
+                roots = [factories.observation(parent_id=None) for _ in range(rng.randint(2, 6))]
+                for root in roots:
+                    p.emit(root)
+                await p.flush(timeout=5)
+                pending: list[tuple[ObservationRecord, TraceRecord]] = []
+                for root in roots:
+                    for _ in range(rng.randint(0, 2)):
+                        update = _update(root.trace_id, user_id=f"u-{rng.random()}")
+                        p.emit(update)
+                        pending.append((root, update))
+                for _ in range(rng.randint(1, 3)):
+                    kind = rng.choice(["server_error", "rate_limit", "drop", "too_large", "400"])
+                    faults = collector.faults
+                    if kind == "server_error":
+                        faults.server_error(route="otlp", times=rng.randint(1, 3))
+                    elif kind == "rate_limit":
+                        faults.rate_limit(retry_after=0, route="otlp", times=rng.randint(1, 2))
+                    elif kind == "drop":
+                        faults.drop_connection(route="otlp", times=rng.randint(1, 2))
+                    elif kind == "too_large":
+                        faults.payload_too_large(route="otlp")
+                    else:
+                        faults.respond(400, {"error": "Invalid OTLP trace export"}, route="otlp")
+                    await p.flush(timeout=rng.choice([0.01, 5.0]))
+                    rng.shuffle(pending)
+                    for root, update in pending[: rng.randint(0, len(pending))]:
+                        p.emit(_child(root, update))
+                        with_child.add(root.trace_id)
+                result = await p.shutdown(timeout=30)
+                collector.faults.clear()
+        assert result.completed, result
+        counts = collections.Counter(e.event_id for e in reports)
+        assert [i for i, n in counts.items() if n > 1] == [], "an event was reported twice"
+        by_id = {e.event_id: e for e in reports}
+        for root, update in pending:
+            # Every child here ended after every update of its trace: the first one sent
+            # carries them all, and they share its outcome.
+            error = by_id.get(update.event_id)
+            if root.trace_id not in with_child:
+                assert error is not None and error.message == UNCARRIED_MESSAGE
+            elif error is not None:
+                assert error.message != UNCARRIED_MESSAGE
+                assert any(
+                    e.trace_id == root.trace_id and e.event_type == "span-create" for e in reports
+                ), "an update was reported while the span that carried it was delivered"
+        s = p.statistics()
+        assert s.pending == 0 and s.enqueued == s.delivered + s.failed + s.dropped
+        assert s.failed + s.dropped == len(reports)
+    except BaseException as exc:
+        raise AssertionError(f"chaos seed {seed} (LANGFUSE_CHAOS_SEED={seed})") from exc
