@@ -58,7 +58,9 @@ class TraceOps:
         The merged attributes are copied onto every observation of the trace that ends
         afterwards; while the trace's root observation (in this process) is open, they travel
         with it, in the trace's one ``trace-create`` event. An update after the root ended is
-        sent at once as an event of its own, holding only these values (the server merges).
+        sent at once as an event of its own, holding only these values (the server merges);
+        on the OTLP route it rides on the span of an observation of the trace still open
+        (this one, or another), which the client waits for, and is reported when none is.
         Tags are added to earlier tags and metadata is merged per top-level key.
 
         Args:
