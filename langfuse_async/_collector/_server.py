@@ -315,9 +315,7 @@ class Collector:
 
     def _check_tracking(self) -> None:
         if not self._track_events:
-            raise RuntimeError(
-                "this collector does not track accepted events (track_events=False)"
-            )
+            raise RuntimeError("this collector does not track accepted events (track_events=False)")
 
     async def wait_for_events(self, n: int, *, timeout: float = 10.0) -> None:
         """Wait until at least ``n`` distinct events were accepted.
