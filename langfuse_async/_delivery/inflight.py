@@ -54,7 +54,7 @@ class Item(msgspec.Struct, kw_only=False, eq=False, gc=False):
     """Counted in ``statistics().truncated`` already (a rerouted event counts once)."""
     held: bool = False
     """An OTLP trace update waiting for a span of its trace to carry it: a flush does not
-    wait for it (the span may end much later); see ``Worker._hold``."""
+    wait for it (the span may end much later); see :class:`~.riders.Riders`."""
 
     def __post_init__(self) -> None:
         self.taken_size = self.size = self.record.size
