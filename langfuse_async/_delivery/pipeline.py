@@ -98,7 +98,11 @@ class Pipeline:
         self._ledger = Ledger(self._reports)
         self._http = self._new_http()
         sender = self._given_sender or HttpSender(
-            self._http, base_url=config.base_url, ctx=self._ctx, turn=self._turn
+            self._http,
+            base_url=config.base_url,
+            ctx=self._ctx,
+            turn=self._turn,
+            otlp_gzip=config.otel_gzip,
         )
         self._worker = Worker(
             config=config,
