@@ -206,7 +206,7 @@ def test_otel_compression_comes_from_the_variables_in_the_official_order(
 
 
 def test_an_invalid_langfuse_otel_compression_names_the_variable() -> None:
-    with pytest.raises(ValueError, match="from LANGFUSE_OTEL_COMPRESSION.*'deflate'"):
+    with pytest.raises(ValueError, match=r"from LANGFUSE_OTEL_COMPRESSION.*'deflate'"):
         resolve({"LANGFUSE_OTEL_COMPRESSION": "deflate"})
 
 
