@@ -210,7 +210,14 @@ class WebView:
         rows, total, suggestions, counts = await self.store.run(load)
         base_url = f"{request.scheme}://{request.host}"
         body = await asyncio.to_thread(
-            list_page, rows, total, query, suggestions, base_url=base_url
+            list_page,
+            rows,
+            total,
+            query,
+            suggestions,
+            base_url=base_url,
+            public_key=self.public_key,
+            secret_key=self.secret_key,
         )
         return self._page(200, "Traces", body, counts)
 

@@ -70,7 +70,7 @@ def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
     )
     scores = "".join(
         f'<span class="score">{escape(short(s.get("name") or "", 30))} '
-        f"<b>{score_value(s)}</b></span>"
+        f"<b>{score_value(s, 40)}</b></span>"
         for s in row.get("scores", [])[:4]
     )
     error = '<span class="level lv-error">ERROR</span>' if row.get("hasError") else ""
@@ -81,9 +81,10 @@ def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
         f'<td class="name"><a href="{url}">{name}</a>{error}'
         f'<div class="id">{escape(short(row["id"], 64))}</div></td>'
         f"<td>{user_cell}</td><td>{session_cell}</td><td>{tags}</td>"
-        f'<td class="num">{count:,}</td>'
-        f'<td class="num">{duration(span_ms(row.get("startTime"), row.get("endTime")))}</td>'
-        f'<td class="num">{cost(row.get("totalCost"))}</td><td>{scores}</td></tr>'
+        f'<td class="num" data-label="observations">{count:,}</td>'
+        f'<td class="num" data-label="latency">'
+        f"{duration(span_ms(row.get('startTime'), row.get('endTime')))}</td>"
+        f'<td class="num" data-label="cost">{cost(row.get("totalCost"))}</td><td>{scores}</td></tr>'
     )
 
 
@@ -94,27 +95,40 @@ def list_page(
     suggestions: Mapping[str, Sequence[str]],
     *,
     base_url: str,
+    public_key: str = "pk-lf-local",
+    secret_key: str = "sk-lf-local",
 ) -> str:
-    """The body of the trace list page."""
+    """The body of the trace list page (the keys are shown when there is no trace yet)."""
     head = (
         '<div class="page-head"><h1>Traces</h1><label class="live" title="Reload the list every '
         'two seconds"><input type="checkbox" id="live"> Live</label></div>'
     )
     # The results are one element, which the page's script swaps while "Live" is on.
     parts = [head, _filter_form(query, suggestions), '<div id="results">']
+    pages = max(math.ceil(total / query.limit), 1)
     if not rows:
-        if query.filtered or query.page > 1:
+        if total and query.page > pages:
+            last = escape(query.url(page=pages))
+            parts.append(
+                f'<section class="card empty"><p>Page {query.page:,} is past the end: '
+                f"{'these filters match' if query.filtered else 'there are'} {total:,} "
+                f"traces, on {pages:,} page{'s' if pages > 1 else ''}.</p>"
+                f'<p><a href="{last}">Go to the last page</a></p></section>'
+            )
+        elif query.filtered:
             parts.append(
                 '<section class="card empty"><p>No traces match these filters.</p>'
                 '<p><a href="/">Show all traces</a></p></section>'
             )
         else:
+            # The demo's own default is an embedded collector: --remote sends here.
             parts.append(
                 '<section class="card empty"><h2>No traces yet</h2><p>Point a client at this '
                 "collector and traces appear here:</p><pre>"
-                f"LANGFUSE_BASE_URL={escape(base_url)}\nLANGFUSE_PUBLIC_KEY=pk-lf-local\n"
-                "LANGFUSE_SECRET_KEY=sk-lf-local</pre><p>or run <code>langfuse-async demo "
-                "--local</code>.</p></section>"
+                f"LANGFUSE_BASE_URL={escape(base_url)}\n"
+                f"LANGFUSE_PUBLIC_KEY={escape(public_key)}\n"
+                f"LANGFUSE_SECRET_KEY={escape(secret_key)}</pre><p>or, with these variables "
+                "set, run <code>langfuse-async demo --remote</code>.</p></section>"
             )
         return "".join(parts) + "</div>"
     first = (query.page - 1) * query.limit + 1
@@ -130,7 +144,6 @@ def list_page(
         + "".join(_trace_row(row, query) for row in rows)
         + "</tbody></table></div>"
     )
-    pages = max(math.ceil(total / query.limit), 1)
     newer = (
         f'<a class="button ghost" rel="prev" href="{escape(query.url(page=query.page - 1))}">'
         "\u2190 Newer</a>"

@@ -8,6 +8,7 @@ a page; long values are cut.
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import math
 from collections.abc import Mapping
 from html import escape
@@ -67,15 +68,28 @@ def raw_url(kind: str, entity_id: str) -> str:
 
 
 def duration(ms: float | None) -> str:
-    """A duration for people: ``123 ms``, ``1.23 s``, ``2 min 03 s``; empty when unknown."""
-    if ms is None or ms < 0:
+    """A duration for people: ``123 ms``, ``1.23 s``, ``2 min 03 s``, ``5 h 07 min``, ``3 d 04 h``.
+
+    Empty when unknown; a negative one (an end before its start) reads ``-123 ms``.
+    """
+    if ms is None or not math.isfinite(ms):
         return ""
+    if ms < 0:
+        return "\u2212" + duration(-ms)
     if ms < 1_000:
         return f"{ms:.0f} ms"
     if ms < 60_000:
         return f"{ms / 1000:.2f} s"
-    minutes, seconds = divmod(ms / 1000, 60)
-    return f"{minutes:.0f} min {seconds:02.0f} s"
+    seconds = round(ms / 1000)
+    for unit, smaller, name, small_name in (
+        (86_400, 3_600, "d", "h"),
+        (3_600, 60, "h", "min"),
+        (60, 1, "min", "s"),
+    ):
+        if seconds >= unit:
+            whole, rest = divmod(seconds, unit)
+            return f"{whole:,} {name} {rest // smaller:02d} {small_name}"
+    return f"{seconds} s"  # unreachable: 60 s and more have a unit above
 
 
 def span_ms(start: str | None, end: str | None) -> float | None:
@@ -86,14 +100,22 @@ def span_ms(start: str | None, end: str | None) -> float | None:
 
 
 def number(value: Any) -> str:
-    """A number in fixed notation with thousands separators for integers."""
+    """A number in fixed notation (thousands separators for integers), never rounded to 0.
+
+    Floats show ten decimals at most (sums of costs carry float noise beyond), and three
+    significant digits below that (a cost of ``1.2e-12`` reads ``0.0000000000012``, not 0);
+    magnitudes of 10^15 and more, where fixed notation is a wall of digits, read ``1e+20``.
+    """
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
+        if not math.isfinite(value) or abs(value) >= 1e15:
+            return f"{value:g}" if math.isfinite(value) else str(value)
         # Fixed notation: costs such as 0.0000036 read badly as 3.6e-06.
-        return f"{value:.10f}".rstrip("0").rstrip(".") or "0"
+        fixed = f"{value:.10f}".rstrip("0").rstrip(".")
+        if fixed.strip("-0.") or value == 0:
+            return fixed if fixed != "-0" else "0"
+        return format(decimal.Decimal(f"{value:.3g}"), "f")
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
@@ -139,13 +161,13 @@ def name_html(name: Any, fallback: str = "(unnamed)") -> str:
     return f'<span class="nm" title="{title}">{escape(short(name, _NAME_CHARS))}</span>'
 
 
-def score_value(doc: Mapping[str, Any]) -> str:
-    """A score's value as text: ``True``/``False`` for booleans, the string or the number."""
+def score_value(doc: Mapping[str, Any], limit: int = 500) -> str:
+    """A score's value as HTML: ``True``/``False`` for booleans, the string (cut) or the number."""
     value = doc.get("value")
     if doc.get("dataType") == "BOOLEAN" and isinstance(value, (int, float)):
         return "True" if value == 1 else "False"
     if isinstance(value, str):
-        return escape(short(value, 200))
+        return escape(short(value, limit))
     return escape(number(value)) if value is not None else ""
 
 

@@ -282,8 +282,13 @@ class WebQueries:
         return values
 
     def web_counts(self) -> dict[str, int]:
-        """How many traces, observations and scores are stored."""
-        return {
+        """How many traces, observations and scores are stored.
+
+        Traces count as the list does: with those only observations name (no trace event).
+        """
+        counts = {
             table: int(self._web_execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
             for table in ("traces", "observations", "scores")
         }
+        counts["traces"] += len(self._web_orphan_ids())
+        return counts

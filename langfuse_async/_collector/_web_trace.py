@@ -38,7 +38,7 @@ MAX_TIMELINE_ROWS: Final = 1_000
 #: Most scores a trace page lists.
 MAX_SCORES: Final = 200
 _MESSAGE_CHARS: Final = 4_000
-_INDENT_LEVELS: Final = 16
+_INDENT_LEVELS: Final = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,22 +76,51 @@ def _ordered(rows: Sequence[Mapping[str, Any]]) -> list[tuple[Mapping[str, Any],
     return ordered
 
 
-def _tick_label(ms: float) -> str:
-    return f"{ms:g} ms" if ms < 1_000 else f"{ms / 1000:g} s"
+#: Units of the axis's labels, largest first: (milliseconds in one, name).
+_UNITS: Final = ((86_400_000.0, "d"), (3_600_000.0, "h"), (60_000.0, "min"), (1_000.0, "s"))
+#: Round steps of the axis above a second, in ms (below, 1, 2 or 5 times a power of ten).
+_CLOCK_STEPS: Final = tuple(
+    seconds * 1000.0
+    for seconds in (
+        *(1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800),  # up to half an hour
+        *(3600, 7200, 10800, 21600, 43200, 86400, 172800, 432000, 864000),  # hours to days
+    )
+)
+
+
+def _step(raw: float) -> float:
+    """The smallest round step of at least ``raw`` ms, in a unit people count in."""
+    if raw >= _CLOCK_STEPS[-1]:  # tens of days and more: 1, 2 or 5 times a power of ten days
+        return _round_step(raw / _UNITS[0][0]) * _UNITS[0][0]
+    if raw > 1_000:
+        return next(step for step in _CLOCK_STEPS if step >= raw)
+    return _round_step(raw)
+
+
+def _round_step(raw: float) -> float:
+    """The smallest of 1, 2 or 5 times a power of ten that is at least ``raw``."""
+    magnitude = 10.0 ** math.floor(math.log10(raw))
+    return next(m * magnitude for m in (1.0, 2.0, 5.0, 10.0) if m * magnitude >= raw)
+
+
+def _tick_label(ms: float, step: float) -> str:
+    """A tick's time in the unit of the axis's step: ``250 ms``, ``1.5 s``, ``45 min``, ``3 d``."""
+    for size, name in _UNITS:
+        if step >= size:
+            return f"{ms / size:,.10g} {name}"
+    return f"{ms:.10g} ms" if ms < 1_000 else f"{ms / 1000:.10g} s"
 
 
 def _axis(span_ms: float) -> str:
-    """Ticks at round steps (1, 2 or 5 times a power of ten), about four of them."""
+    """Ticks at round steps (in ms, s, min, h or d), about four of them."""
     if span_ms <= 0:
-        steps = [0.0]
+        steps, step = [0.0], 1.0
     else:
-        raw = span_ms / 4
-        magnitude = 10 ** math.floor(math.log10(raw))
-        step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+        step = _step(span_ms / 4)
         steps = [i * step for i in range(int(span_ms / step + 1e-9) + 1)]
     ticks = "".join(
         f'<span class="tick" style="left:{value / span_ms * 100 if span_ms else 0:.3f}%">'
-        f"{_tick_label(value)}</span>"
+        f"{_tick_label(value, step)}</span>"
         for value in steps
     )
     return (
@@ -128,6 +157,8 @@ def _bar(
         position, inside = f"right:calc({100 - left:.3f}% + 6px)", ""
     else:
         position, inside = f"right:calc({100 - right_edge:.3f}% + 6px)", " in"
+    if end is not None and end < start:  # a clock went backwards: say so, do not hide it
+        inside += ' neg" title="ends before it starts'
     label_html = (
         f'<span class="dur{inside}" style="{position}">{escape(label)}</span>' if label else ""
     )
@@ -243,9 +274,10 @@ def _scores_table(scores: Sequence[Mapping[str, Any]], trace_id: str, *, targets
             )
             target = f"<td>{target}</td>"
         comment = doc.get("comment")
+        text = " text" if isinstance(doc.get("value"), str) else ""
         rows.append(
             f"<tr><td><b>{escape(short(str(doc.get('name') or ''), 80))}</b></td>"
-            f'<td class="num score-value">{score_value(doc)}</td>'
+            f'<td class="num score-value{text}">{score_value(doc)}</td>'
             f'<td><span class="muted">{escape(str(doc.get("dataType") or ""))}</span></td>'
             f"<td>{escape(short(comment, 300)) if isinstance(comment, str) else ''}</td>"
             f'<td><span class="muted">{escape(str(doc.get("source") or ""))}</span></td>'
@@ -273,6 +305,12 @@ def _message(text: Any) -> str:
         else ""
     )
     return f'<p class="status-message">{escape(text[:_MESSAGE_CHARS])}{cut}</p>'
+
+
+def _duration_fact(ms: float | None) -> str:
+    if ms is not None and ms < 0:
+        return f'{duration(ms)} <span class="level lv-warning">ends before it starts</span>'
+    return duration(ms)
 
 
 def detail_html(
@@ -316,7 +354,7 @@ def detail_html(
             ("Observation ID", f"<code>{escape(observation['id'])}</code>"),
             ("Start", time_html(start)),
             ("End", time_html(end) if end else '<span class="muted">not ended</span>'),
-            ("Duration", duration(span_ms(start, end))),
+            ("Duration", _duration_fact(span_ms(start, end))),
             (
                 "Time to first token",
                 duration(span_ms(start, observation.get("completionStartTime"))),

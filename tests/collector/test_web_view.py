@@ -481,3 +481,93 @@ def test_the_tag_filter_matches_whole_tags_whatever_their_characters(
     assert [row["id"] for row in rows] == expected
     assert total == len(expected)
     assert all(tag in row["tags"] for row in rows)
+
+
+# --- found using the view in a browser -------------------------------------------------------
+
+
+async def test_an_empty_collector_says_how_to_send_it_traces() -> None:
+    # The demo's default is its own embedded collector: only --remote sends here, and with
+    # the keys this collector accepts, not the defaults.
+    async with Collector(public_key="pk-lf-mine", secret_key="sk-lf-mine") as c:
+        status, html, _ = await get(c.url + "/")
+        url = c.url
+    assert status == 200 and "No traces yet" in html
+    assert f"LANGFUSE_BASE_URL={url}" in html
+    assert "LANGFUSE_PUBLIC_KEY=pk-lf-mine" in html and "LANGFUSE_SECRET_KEY=sk-lf-mine" in html
+    assert "langfuse-async demo --remote" in html and "--local" not in html
+
+
+@pytest.mark.parametrize(("query", "pages"), [("limit=4&page=9", 2), ("tag=beta&page=3", 1)])
+async def test_a_page_past_the_end_links_to_the_last_one(
+    collector: Collector, query: str, pages: int
+) -> None:
+    _, html, _ = await get(f"{collector.url}/?{query}")
+    assert "is past the end" in html and "No traces match" not in html
+    last = re.search(r'<a href="([^"]*)">Go to the last page</a>', html)
+    assert last is not None
+    _, page, _ = await get(collector.url + unescape(last[1]))
+    assert f"Page {pages} of {pages}" in page and names_in(page)
+
+
+async def test_the_header_counts_the_traces_the_list_shows() -> None:
+    async with Collector() as c:
+        await ingest(c.url, [span("span-create", "orphan", "o1", "no-trace-event", 0, 10)])
+        _, html, _ = await get(c.url + "/")
+    assert "of <b>1</b> traces" in html
+    assert '<span class="stat"><b>1</b> traces</span>' in html
+
+
+def test_durations_and_the_axis_read_in_units_people_count_in() -> None:
+    from langfuse_async._collector._web_page import duration
+    from langfuse_async._collector._web_trace import _axis
+
+    assert [duration(ms) for ms in (250, 1_840, 125_000, 5 * 3_600_000 + 61_000)] == [
+        "250 ms",
+        "1.84 s",
+        "2 min 05 s",
+        "5 h 01 min",
+    ]
+    assert duration(403 * 86_400_000 + 7_200_000) == "403 d 02 h"
+    assert duration(-200) == "\u2212200 ms"
+
+    def ticks(span: float) -> list[str]:
+        return re.findall(r'class="tick"[^>]*>([^<]*)<', _axis(span))
+
+    assert ticks(1_840) == ["0 ms", "500 ms", "1 s", "1.5 s"]
+    assert ticks(3_600_000) == ["0 min", "15 min", "30 min", "45 min", "60 min"]
+    assert ticks(5 * 3_600_000) == ["0 h", "2 h", "4 h"]
+    assert ticks(403 * 86_400_000) == ["0 d", "200 d", "400 d"]
+    assert ticks(0.7) == ["0 ms", "0.2 ms", "0.4 ms", "0.6 ms"]
+
+
+async def test_odd_times_and_tiny_costs_are_shown_as_they_are() -> None:
+    day = 86_400_000
+    events = [
+        event("trace-create", {"id": "odd", "name": "odd"}),
+        span("span-create", "odd", "backwards", "backwards", 300, 100),
+        span("span-create", "odd", "last-year", "last-year", -400 * day, -400 * day + 20),
+        span(
+            "generation-create",
+            "odd",
+            "cheap",
+            "cheap",
+            0,
+            10,
+            usageDetails={"input": 10**15},
+            costDetails={"total": 1.2e-12, "input": 1e20},
+        ),
+    ]
+    async with Collector() as c:
+        await ingest(c.url, events)
+        _, page, _ = await get(c.url + "/_ui/traces/odd")
+        _, backwards, _ = await get(c.url + "/_ui/traces/odd/detail?observation=backwards")
+        _, cheap, _ = await get(c.url + "/_ui/traces/odd/detail?observation=cheap")
+        _, listed, _ = await get(c.url + "/")
+    assert "e+" not in re.sub(r"<[^>]*>", "", page.split('class="axis"')[1].split("</div>")[0])
+    assert "400 d 00 h" in page  # the trace's latency, not "576000 min 00 s"
+    bar = re.search(r'data-observation-id="backwards".*?</li>', page, re.S)
+    assert bar is not None and "\u2212200 ms" in bar[0] and "ends before it starts" in bar[0]
+    assert "\u2212200 ms" in backwards and "ends before it starts" in backwards
+    assert "$0.0000000000012" in cheap and "$1e+20" in cheap and "1,000,000,000,000,000" in cheap
+    assert "$0.0000000000012" in page and "$0.0000000000012" in listed
