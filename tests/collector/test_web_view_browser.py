@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.collector.webview_data import agent_run, event, ingest, simple_trace, span
+from tests.collector.webview_data import (
+    agent_run,
+    awkward_traces,
+    event,
+    ingest,
+    simple_trace,
+    span,
+)
 from tests.support.browser import headless_chromium
 from tests.support.threaded_collector import ThreadedCollector
 
@@ -55,9 +62,24 @@ def url() -> Iterator[str]:
         threaded.__exit__(None, None, None)
 
 
+@pytest.fixture(scope="module")
+def awkward_url() -> Iterator[str]:
+    threaded = start(awkward_traces() + agent_run())
+    try:
+        yield threaded.collector.url
+    finally:
+        threaded.__exit__(None, None, None)
+
+
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
+def width() -> int:
+    """The window's width (a test narrows it by parametrizing this)."""
+    return 1400
+
+
+@pytest.fixture
+def page(browser: Browser, width: int) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": width, "height": 900})
     opened = context.new_page()
     opened.set_default_timeout(TIMEOUT_MS)
     problems: list[str] = []
@@ -271,3 +293,85 @@ def test_live_brings_new_traces_without_a_reload(page: Page) -> None:
         assert "2 traces" in page.locator("header .stats").inner_text()
     finally:
         threaded.__exit__(None, None, None)
+
+
+# --- found using the view in a browser -------------------------------------------------------
+
+
+def box(page: Page, selector: str) -> dict[str, float]:
+    found = page.locator(selector).first.bounding_box()
+    assert found is not None, selector
+    return found
+
+
+def test_deep_nesting_keeps_every_name_readable(page: Page, awkward_url: str) -> None:
+    page.goto(awkward_url + "/_ui/traces/deep")
+    names = page.locator(".timeline li.row .label .nm")
+    assert names.count() == 51
+    # Each name keeps room for a few characters, down to the 50th level.
+    widths = names.evaluate_all("nodes => nodes.map(node => node.getBoundingClientRect().width)")
+    assert min(widths) > 30
+    indents = [box(page, f'li[data-observation-id="deep-{i}"] .badge')["x"] for i in (0, 5, 49)]
+    assert indents[0] < indents[1] < indents[2]
+    # Rows off screen are left for the browser to lay out when scrolled to (a page has 1,000).
+    assert (
+        names.first.evaluate("node => getComputedStyle(node.closest('li')).contentVisibility")
+        == "auto"
+    )
+
+
+def test_long_text_stays_inside_the_page(page: Page, awkward_url: str) -> None:
+    page.goto(awkward_url + "/")
+    # A short name is not broken mid-word to make room for the other columns.
+    short = box(page, 'tr[data-trace-id="short"] td.name .nm')
+    assert short["height"] < 30
+    page.goto(awkward_url + "/_ui/traces/long")
+    # The breadcrumb's link keeps its word beside a 1,000-character name.
+    assert box(page, ".crumbs > a")["height"] < 30
+    # A long text score wraps in its cell: the scores table is no wider than its card.
+    overflow = page.locator("table.scores").evaluate(
+        "table => table.parentElement.scrollWidth - table.parentElement.clientWidth"
+    )
+    assert overflow <= 0
+    assert page.locator("table.scores").get_by_text("a long verdict").is_visible()
+
+
+def test_a_right_to_left_override_in_a_name_stays_in_the_name(page: Page, awkward_url: str) -> None:
+    page.goto(awkward_url + "/")
+    name = box(page, 'tr[data-trace-id="rtl"] td.name .nm')
+    error = box(page, 'tr[data-trace-id="rtl"] td.name .level')
+    assert error["x"] >= name["x"] + name["width"]
+
+
+@pytest.mark.parametrize("width", [400])
+def test_a_phone_sized_window_shows_whole_names(page: Page, awkward_url: str) -> None:
+    page.goto(awkward_url + "/")
+    # The list turns into one card per trace, no wider than the screen.
+    wrap = page.locator(".table-wrap")
+    assert wrap.evaluate("node => node.scrollWidth - node.clientWidth") <= 0
+    assert box(page, 'tr[data-trace-id="trace-agent"] td.name')["width"] > 300
+    latency = page.locator('tr[data-trace-id="trace-agent"] td.num', has_text="1.84 s")
+    assert "latency" in latency.evaluate("node => getComputedStyle(node, '::before').content")
+    # Each timeline row puts its bar under its name, so names are not cut to a letter.
+    page.goto(awkward_url + "/_ui/traces/trace-agent")
+    for name in page.locator(".timeline li.row .label .nm").all():
+        assert name.evaluate("node => node.scrollWidth <= node.clientWidth"), name.inner_text()
+    llm = page.locator('li[data-observation-id="trace-agent-llm"]')
+    assert box(page, '[data-observation-id="trace-agent-llm"] .bar')["width"] > 100
+    assert llm.locator(".bar").bounding_box()["y"] > llm.locator(".nm").bounding_box()["y"]  # type: ignore[index]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400
+
+
+def test_the_keyboard_focus_follows_the_selection(page: Page, awkward_url: str) -> None:
+    page.goto(awkward_url + "/_ui/traces/trace-agent")
+    page.keyboard.press("ArrowDown")
+    page.locator("#detail").get_by_text("trace-agent-agent").wait_for()
+    focused = page.evaluate("document.activeElement.closest('li')?.dataset.observationId")
+    assert focused == "trace-agent-agent"
+    # With a modifier the arrows keep their usual meaning (selecting text, scrolling).
+    page.keyboard.press("Shift+ArrowDown")
+    page.keyboard.press("Enter")  # the focused row, as a link, is the one opened
+    page.wait_for_url(re.compile(r"observation=trace-agent-agent"))
+    assert "selected" in (
+        page.locator('li[data-observation-id="trace-agent-agent"]').get_attribute("class") or ""
+    )

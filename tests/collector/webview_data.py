@@ -246,3 +246,34 @@ async def ingest(url: str, events: list[dict[str, Any]]) -> None:
                 body = await response.json()
                 assert response.status == 207, body
                 assert not body["errors"], body["errors"]
+
+
+def awkward_traces() -> list[dict[str, Any]]:
+    """Traces that stretch the layout: deep nesting, long text, a right-to-left override."""
+    events = [event("trace-create", {"id": "deep", "name": "deep", "timestamp": at(0)})]
+    parent = None
+    for level in range(50):
+        events.append(span("span-create", "deep", f"deep-{level}", f"level-{level}", level, 900))
+        if parent is not None:
+            events[-1]["body"]["parentObservationId"] = parent
+        parent = f"deep-{level}"
+    long_name = "n" * 1_000
+    events += [
+        event("trace-create", {"id": "long", "name": long_name, "timestamp": at(-1_000)}),
+        span("span-create", "long", "long-span", long_name, -1_000, -900),
+        event(
+            "score-create",
+            {
+                "id": "long-verdict",
+                "traceId": "long",
+                "name": "verdict",
+                "value": "a long verdict " * 30,
+                "dataType": "TEXT",
+            },
+        ),
+        # A name that opens a right-to-left override and never closes it.
+        event("trace-create", {"id": "rtl", "name": "\u202eabc", "timestamp": at(-2_000)}),
+        span("span-create", "rtl", "rtl-span", "x", -2_000, -1_900, level="ERROR"),
+        event("trace-create", {"id": "short", "name": "no-observations", "timestamp": at(-3_000)}),
+    ]
+    return events

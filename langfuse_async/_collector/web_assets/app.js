@@ -82,16 +82,20 @@
     }
   });
 
-  // Keyboard: up and down move the selection through the timeline.
+  // Keyboard: up and down move the selection through the timeline, and the focus with it (so
+  // Enter and Tab go on from the selected row). With a modifier they keep their usual meaning.
   document.addEventListener("keydown", function (event) {
     if (event.target.closest("input, textarea, select")) return;
     if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
     const rows = Array.from(tree.querySelectorAll(".row"));
     const index = rows.findIndex((row) => row.classList.contains("selected"));
     const next = rows[index + (event.key === "ArrowDown" ? 1 : -1)];
     if (!next) return;
     event.preventDefault();
-    next.querySelector("a.row-link").click();
+    const link = next.querySelector("a.row-link");
+    link.click();
+    link.focus({ preventScroll: true });
     next.scrollIntoView({ block: "nearest" });
   });
 })();
