@@ -10,6 +10,7 @@ from typing import Any
 from ._web_json import short
 from ._web_page import (
     ListQuery,
+    chip,
     cost,
     duration,
     name_html,
@@ -49,24 +50,10 @@ def _filter_form(query: ListQuery, suggestions: Mapping[str, Sequence[str]]) -> 
 def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
     url = escape(trace_url(row["id"]))
     name = name_html(row.get("name"), "(no trace event)" if row.get("orphan") else "(unnamed)")
-    user = row.get("userId")
-    session = row.get("sessionId")
-    user_cell = (
-        f'<a class="chip" href="{escape(query.url(user=user, page=1))}">'
-        f"{escape(short(user, 40))}</a>"
-        if user
-        else ""
-    )
-    session_cell = (
-        f'<a class="chip" href="{escape(query.url(session=session, page=1))}">'
-        f"{escape(short(session, 40))}</a>"
-        if session
-        else ""
-    )
+    user_cell = chip(row.get("userId"), query.url(user=row.get("userId"), page=1))
+    session_cell = chip(row.get("sessionId"), query.url(session=row.get("sessionId"), page=1))
     tags = "".join(
-        f'<a class="chip tag" href="{escape(query.url(tag=tag, page=1))}">'
-        f"{escape(short(str(tag), 40))}</a>"
-        for tag in row.get("tags", [])[:8]
+        chip(str(tag), query.url(tag=str(tag), page=1), " tag") for tag in row.get("tags", [])[:8]
     )
     scores = "".join(
         f'<span class="score">{escape(short(s.get("name") or "", 30))} '

@@ -19,8 +19,10 @@ from ._validate import timestamp_ms
 from ._web_json import short
 
 __all__ = [
+    "FILTER_CHARS",
     "ListQuery",
     "badge",
+    "chip",
     "cost",
     "duration",
     "layout",
@@ -37,6 +39,11 @@ __all__ = [
 ]
 
 _NAME_CHARS: Final = 200
+#: Longest user, session or tag a chip links to as a filter (the list reads one character
+#: more, to know a value was cut: a link to a cut value would match nothing).
+FILTER_CHARS: Final = 2_000
+#: Longest filter link a chip makes (the server refuses request lines over 8 KB).
+_MAX_URL: Final = 6_000
 _KNOWN_TYPES: Final = frozenset(
     {
         "span",
@@ -151,6 +158,16 @@ def level_badge(level: str | None) -> str:
         return ""
     css = {"ERROR": "lv-error", "WARNING": "lv-warning", "DEBUG": "lv-debug"}.get(level, "")
     return f'<span class="level {css}">{escape(short(level, 20))}</span>'
+
+
+def chip(value: Any, url: str, css: str = "") -> str:
+    """A user, session or tag chip, linked to ``url`` (the list filtered by it) when it can be."""
+    if not isinstance(value, str) or not value:
+        return ""
+    text = escape(short(value, 40))
+    if len(value) > FILTER_CHARS or len(url) > _MAX_URL:
+        return f'<span class="chip{css}" title="too long to filter by">{text}</span>'
+    return f'<a class="chip{css}" href="{escape(url)}">{text}</a>'
 
 
 def name_html(name: Any, fallback: str = "(unnamed)") -> str:

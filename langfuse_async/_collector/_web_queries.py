@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeVar
 
+from ._web_page import FILTER_CHARS
+
 __all__ = ["WebQueries"]
 
 T = TypeVar("T")
@@ -157,7 +159,8 @@ class WebQueries:
             row["id"]: row
             for row in self._web_execute(
                 "SELECT id, timestamp, substr(name, 1, 500) AS name,"
-                " substr(user_id, 1, 500) AS user_id, substr(session_id, 1, 500) AS session_id,"
+                f" substr(user_id, 1, {FILTER_CHARS + 1}) AS user_id,"
+                f" substr(session_id, 1, {FILTER_CHARS + 1}) AS session_id,"
                 " tags, environment AS env"
                 f" FROM traces WHERE id IN ({marks})",
                 ids,

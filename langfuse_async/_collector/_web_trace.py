@@ -18,6 +18,7 @@ from ._web_json import render_json, short
 from ._web_page import (
     ListQuery,
     badge,
+    chip,
     cost,
     duration,
     level_badge,
@@ -321,8 +322,7 @@ def detail_html(
     """The detail panel: the trace's, or one observation's (with the scores given to it)."""
     if observation is None:
         tags = "".join(
-            f'<a class="chip tag" href="{escape(ListQuery(tag=str(t)).url())}">'
-            f"{escape(short(str(t), 40))}</a>"
+            chip(str(t), ListQuery(tag=str(t)).url(), " tag")
             for t in (trace.get("tags") or [])[:50]
         )
         facts = _facts(
@@ -413,20 +413,8 @@ def trace_page(
             ("Observations", f"{timeline.total:,}"),
             ("Tokens", number(sum(tokens)) if tokens else ""),
             ("Cost", cost(sum(costs)) if costs else ""),
-            (
-                "User",
-                f'<a class="chip" href="{escape(ListQuery(user=user).url())}">'
-                f"{escape(short(user, 60))}</a>"
-                if isinstance(user, str) and user
-                else "",
-            ),
-            (
-                "Session",
-                f'<a class="chip" href="{escape(ListQuery(session=session).url())}">'
-                f"{escape(short(session, 60))}</a>"
-                if isinstance(session, str) and session
-                else "",
-            ),
+            ("User", chip(user, ListQuery(user=str(user)).url())),
+            ("Session", chip(session, ListQuery(session=str(session)).url())),
         ]
     )
     head = (

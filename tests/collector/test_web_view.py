@@ -571,3 +571,18 @@ async def test_odd_times_and_tiny_costs_are_shown_as_they_are() -> None:
     assert "\u2212200 ms" in backwards and "ends before it starts" in backwards
     assert "$0.0000000000012" in cheap and "$1e+20" in cheap and "1,000,000,000,000,000" in cheap
     assert "$0.0000000000012" in page and "$0.0000000000012" in listed
+
+
+async def test_a_long_user_chip_filters_by_the_whole_id() -> None:
+    user, session = "u" * 1_000, "s" * 3_000
+    events = [event("trace-create", {"id": "t", "name": "t", "userId": user, "sessionId": session})]
+    async with Collector() as c:
+        await ingest(c.url, events)
+        _, listed, _ = await get(c.url + "/")
+        _, page, _ = await get(c.url + "/_ui/traces/t")
+        links = re.findall(r'<a class="chip" href="([^"]*)"', listed + page)
+        found = [names_in((await get(c.url + unescape(link)))[1]) for link in links]
+    # The user chips (list and trace page) find the trace; the session is too long to link.
+    assert found == [["t"], ["t"]]
+    assert listed.count('title="too long to filter by"') == 1
+    assert page.count('title="too long to filter by"') == 1
