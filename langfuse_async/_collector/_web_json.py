@@ -52,6 +52,7 @@ class _Renderer:
         self.nodes = 0
         self.chars = 0
         self.cut = False
+        self.too_deep = False  # a level past the limit was shown as cut text
         self.out: list[str] = []
 
     def scalar(self, value: Any) -> str:
@@ -88,7 +89,7 @@ class _Renderer:
             self.out.append(f'<div class="j-row">{self.key(key)}{shown}</div>')
             return
         if depth >= self.limits.depth:
-            self.cut = True
+            self.cut = self.too_deep = True
             text = _dumps(value)
             self.out.append(
                 f'<div class="j-row">{self.key(key)}<span class="j-deep">'
@@ -138,6 +139,8 @@ def render_json(
     if not renderer.cut:
         return f'<div class="json">{body}</div>'
     size = len(_dumps(value).encode())
+    # Cut only for its depth, a small value is not "large": say what was cut.
+    kind = "Large value" if size > limits.chars or not renderer.too_deep else "Deep value"
     link = (
         f' <a href="{escape(raw_url)}" target="_blank" rel="noopener">Open the full value as '
         "JSON</a>."
@@ -145,7 +148,7 @@ def render_json(
         else ""
     )
     notice = (
-        f'<p class="notice" role="note">Large value ({size:,} bytes): this page shows at most '
+        f'<p class="notice" role="note">{kind} ({size:,} bytes): this page shows at most '
         f"{limits.nodes:,} entries, {limits.chars:,} characters of text ({limits.string_chars:,} "
         f"per string) and {limits.depth} levels.{link}</p>"
     )

@@ -275,10 +275,9 @@ def _scores_table(scores: Sequence[Mapping[str, Any]], trace_id: str, *, targets
             )
             target = f"<td>{target}</td>"
         comment = doc.get("comment")
-        text = " text" if isinstance(doc.get("value"), str) else ""
         rows.append(
             f"<tr><td><b>{escape(short(str(doc.get('name') or ''), 80))}</b></td>"
-            f'<td class="num score-value{text}">{score_value(doc)}</td>'
+            f'<td class="score-value">{score_value(doc)}</td>'
             f'<td><span class="muted">{escape(str(doc.get("dataType") or ""))}</span></td>'
             f"<td>{escape(short(comment, 300)) if isinstance(comment, str) else ''}</td>"
             f'<td><span class="muted">{escape(str(doc.get("source") or ""))}</span></td>'
@@ -291,7 +290,7 @@ def _scores_table(scores: Sequence[Mapping[str, Any]], trace_id: str, *, targets
     )
     head = "<th>Target</th>" if targets else ""
     return (
-        '<table class="scores"><thead><tr><th>Name</th><th class="num">Value</th><th>Type</th>'
+        '<table class="scores"><thead><tr><th>Name</th><th>Value</th><th>Type</th>'
         f"<th>Comment</th><th>Source</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody>"
         f"</table>{more}"
     )

@@ -586,3 +586,14 @@ async def test_a_long_user_chip_filters_by_the_whole_id() -> None:
     assert found == [["t"], ["t"]]
     assert listed.count('title="too long to filter by"') == 1
     assert page.count('title="too long to filter by"') == 1
+
+
+async def test_a_small_deep_value_is_not_called_large() -> None:
+    deep: dict[str, Any] = {}
+    node = deep
+    for _ in range(40):
+        node["n"] = node = {}
+    async with Collector() as c:
+        await ingest(c.url, [event("trace-create", {"id": "deep", "name": "deep", "input": deep})])
+        _, html, _ = await get(c.url + "/_ui/traces/deep")
+    assert "Deep value" in html and "Large value" not in html
