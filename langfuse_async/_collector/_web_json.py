@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from html import escape
 from typing import Any, Final
 
@@ -42,6 +43,18 @@ def short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 1, 0)] + "\u2026"
 
 
+#: Characters a string shows as JSON escapes: controls (but newline and tab, which the view
+#: lays out) and the bidirectional overrides and isolates, which would reorder what follows.
+_INVISIBLE: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(text: str) -> str:
+    """``text`` escaped for HTML, with invisible characters shown as ``\\uXXXX``."""
+    return _INVISIBLE.sub(
+        lambda match: f'<span class="j-esc">\\u{ord(match[0]):04x}</span>', escape(text)
+    )
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -70,12 +83,12 @@ class _Renderer:
         if len(shown) < len(text):
             self.cut = True
             more = f'<span class="j-more">\u2026 {len(text) - len(shown):,} more characters</span>'
-        return f'<span class="j-str">"{escape(shown)}"</span>{more}'
+        return f'<span class="j-str">"{_visible(shown)}"</span>{more}'
 
     def key(self, key: str | None) -> str:
         if key is None:
             return ""
-        return f'<span class="j-key">{escape(short(key, 200))}</span><span class="j-p">: </span>'
+        return f'<span class="j-key">{_visible(short(key, 200))}</span><span class="j-p">: </span>'
 
     def value(self, value: Any, key: str | None, depth: int) -> None:
         self.nodes += 1
@@ -93,7 +106,7 @@ class _Renderer:
             text = _dumps(value)
             self.out.append(
                 f'<div class="j-row">{self.key(key)}<span class="j-deep">'
-                f"{escape(short(text, 300))}</span></div>"
+                f"{_visible(short(text, 300))}</span></div>"
             )
             return
         is_dict = isinstance(value, dict)

@@ -597,3 +597,14 @@ async def test_a_small_deep_value_is_not_called_large() -> None:
         await ingest(c.url, [event("trace-create", {"id": "deep", "name": "deep", "input": deep})])
         _, html, _ = await get(c.url + "/_ui/traces/deep")
     assert "Deep value" in html and "Large value" not in html
+
+
+async def test_invisible_characters_in_json_are_shown_as_escapes() -> None:
+    value = {"bin": "\x00\x01\x7f\x9f", "rtl": "\u202eabc", "text": "line 1\nline\t2"}
+    async with Collector() as c:
+        await ingest(c.url, [event("trace-create", {"id": "bin", "name": "bin", "input": value})])
+        _, html, _ = await get(c.url + "/_ui/traces/bin")
+    shown = unescape(re.sub(r"<[^>]*>", "", html.split('class="json"')[1]))
+    assert "\\u0000\\u0001\\u007f\\u009f" in shown and "\\u202eabc" in shown
+    assert "line 1\nline\t2" in shown  # laid out, not escaped
+    assert not re.search("[\x00\x01\x7f\x9f\u202e]", html)
