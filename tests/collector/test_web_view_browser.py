@@ -375,3 +375,14 @@ def test_the_keyboard_focus_follows_the_selection(page: Page, awkward_url: str) 
     assert "selected" in (
         page.locator('li[data-observation-id="trace-agent-agent"]').get_attribute("class") or ""
     )
+
+
+def test_a_new_detail_panel_opens_at_its_head(page: Page, awkward_url: str) -> None:
+    page.set_viewport_size({"width": 1400, "height": 600})  # the panel scrolls on its own
+    page.goto(awkward_url + "/_ui/traces/trace-agent?observation=trace-agent-llm")
+    detail = page.locator("#detail")
+    detail.evaluate("node => { node.scrollTop = node.scrollHeight; }")
+    assert detail.evaluate("node => node.scrollTop") > 0
+    page.locator('li[data-observation-id="trace-agent-llm2"] a').click()
+    page.locator('li.selected[data-observation-id="trace-agent-llm2"]').wait_for()
+    assert detail.evaluate("node => node.scrollTop") == 0

@@ -64,6 +64,7 @@
       const response = await fetch(fragmentUrl(link.href), { signal: controller.signal });
       if (!response.ok) throw new Error("HTTP " + response.status);
       detail.innerHTML = await response.text();
+      detail.scrollTop = 0; // the new panel opens at its head, not where the last one was read
     } catch (error) {
       if (error.name === "AbortError") return;
       window.location.href = link.href; // let the server render the page instead
