@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import Any, Final
 
 from ._web_json import short
 from ._web_page import (
@@ -47,19 +47,33 @@ def _filter_form(query: ListQuery, suggestions: Mapping[str, Sequence[str]]) -> 
     )
 
 
+#: Most tags and scores a row shows (the trace page shows them all).
+_TAGS: Final = 8
+_SCORES: Final = 4
+
+
+def _more(hidden: int, noun: str) -> str:
+    """``+3``, saying a row shows only some of a trace's tags or scores; empty if it shows all."""
+    if hidden <= 0:
+        return ""
+    plural = "s" if hidden > 1 else ""
+    return f'<span class="more" title="{hidden:,} more {noun}{plural}">+{hidden:,}</span>'
+
+
 def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
     url = escape(trace_url(row["id"]))
     name = name_html(row.get("name"), "(no trace event)" if row.get("orphan") else "(unnamed)")
     user_cell = chip(row.get("userId"), query.url(user=row.get("userId"), page=1))
     session_cell = chip(row.get("sessionId"), query.url(session=row.get("sessionId"), page=1))
+    all_tags, all_scores = row.get("tags", []), row.get("scores", [])
     tags = "".join(
-        chip(str(tag), query.url(tag=str(tag), page=1), " tag") for tag in row.get("tags", [])[:8]
-    )
+        chip(str(tag), query.url(tag=str(tag), page=1), " tag") for tag in all_tags[:_TAGS]
+    ) + _more(len(all_tags) - _TAGS, "tag")
     scores = "".join(
         f'<span class="score">{escape(short(s.get("name") or "", 30))} '
         f"<b>{score_value(s, 40)}</b></span>"
-        for s in row.get("scores", [])[:4]
-    )
+        for s in all_scores[:_SCORES]
+    ) + _more(len(all_scores) - _SCORES, "score")
     error = '<span class="level lv-error">ERROR</span>' if row.get("hasError") else ""
     count = row.get("observationCount", 0)
     return (

@@ -608,3 +608,17 @@ async def test_invisible_characters_in_json_are_shown_as_escapes() -> None:
     assert "\\u0000\\u0001\\u007f\\u009f" in shown and "\\u202eabc" in shown
     assert "line 1\nline\t2" in shown  # laid out, not escaped
     assert not re.search("[\x00\x01\x7f\x9f\u202e]", html)
+
+
+async def test_a_row_says_when_it_shows_only_some_tags_and_scores() -> None:
+    events = [
+        event("trace-create", {"id": "t", "name": "t", "tags": [f"tag-{i}" for i in range(11)]})
+    ]
+    events += [
+        event("score-create", {"id": f"s{i}", "traceId": "t", "name": f"s{i}", "value": i})
+        for i in range(6)
+    ]
+    async with Collector() as c:
+        await ingest(c.url, events)
+        _, html, _ = await get(c.url + "/")
+    assert 'title="3 more tags">+3<' in html and 'title="2 more scores">+2<' in html
