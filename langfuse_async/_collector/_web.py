@@ -142,6 +142,7 @@ class _TraceData:
     timeline: Timeline
     scores: list[dict[str, Any]]
     observation: dict[str, Any] | None
+    has_event: bool  # False: only observations or scores name the trace
 
 
 def _load_trace(store: Store, trace_id: str, observation_id: str | None) -> _TraceData | None:
@@ -155,7 +156,7 @@ def _load_trace(store: Store, trace_id: str, observation_id: str | None) -> _Tra
         found = store.observations(observation_id=observation_id)
         observation = found[0] if found and found[0].get("traceId") == trace_id else None
     trace = docs[0] if docs else {"id": trace_id}
-    return _TraceData(trace, Timeline(rows, total), scores, observation)
+    return _TraceData(trace, Timeline(rows, total), scores, observation, bool(docs))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,10 +228,17 @@ class WebView:
         if data is None:
             return await self._not_found(f"No trace with id {trace_id!r} in this collector.")
         if fragment:
-            html = await asyncio.to_thread(detail_html, data.trace, data.observation, data.scores)
+            html = await asyncio.to_thread(
+                detail_html, data.trace, data.observation, data.scores, has_event=data.has_event
+            )
             return web.Response(text=html, content_type="text/html", headers=_SECURITY_HEADERS)
         body = await asyncio.to_thread(
-            trace_page, data.trace, data.timeline, data.scores, data.observation
+            trace_page,
+            data.trace,
+            data.timeline,
+            data.scores,
+            data.observation,
+            has_event=data.has_event,
         )
         counts = await self.store.run(lambda s: s.web_counts())
         return self._page(200, str(data.trace.get("name") or "Trace"), body, counts)

@@ -135,7 +135,7 @@ def list_page(
     first = (query.page - 1) * query.limit + 1
     parts.append(
         f'<p class="summary">Showing <b>{first:,}\u2013{first + len(rows) - 1:,}</b> of '
-        f"<b>{total:,}</b> traces, newest first</p>"
+        f"<b>{total:,}</b> trace{'' if total == 1 else 's'}, newest first</p>"
     )
     parts.append(
         '<div class="card table-wrap"><table class="traces"><thead><tr>'

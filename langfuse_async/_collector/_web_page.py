@@ -30,6 +30,7 @@ __all__ = [
     "name_html",
     "not_found_page",
     "number",
+    "plural",
     "raw_url",
     "score_value",
     "span_ms",
@@ -128,6 +129,11 @@ def number(value: Any) -> str:
     return str(value)
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 trace``, ``2,000 traces``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def cost(value: Any) -> str:
     """A cost in USD (``$0.0000618``); empty when it is not a number."""
     return f"${number(float(value))}" if isinstance(value, (int, float)) else ""
@@ -194,12 +200,9 @@ def score_value(doc: Mapping[str, Any], limit: int = 500) -> str:
 def layout(title: str, body: str, *, version: str, mode: str, counts: Mapping[str, int]) -> str:
     """A whole page around ``body`` (already HTML); ``title`` is plain text."""
     stats = " ".join(
-        f'<span class="stat"><b>{counts.get(key, 0):,}</b> {label}</span>'
-        for key, label in (
-            ("traces", "traces"),
-            ("observations", "observations"),
-            ("scores", "scores"),
-        )
+        f'<span class="stat"><b>{counts.get(key, 0):,}</b> '
+        f"{key if counts.get(key, 0) != 1 else key[:-1]}</span>"
+        for key in ("traces", "observations", "scores")
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

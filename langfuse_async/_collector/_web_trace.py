@@ -24,6 +24,7 @@ from ._web_page import (
     level_badge,
     name_html,
     number,
+    plural,
     raw_url,
     score_value,
     span_ms,
@@ -173,7 +174,14 @@ def _bar(
     )
 
 
-def _timeline(trace: Mapping[str, Any], timeline: Timeline, selected: str | None) -> str:
+def _untitled(*, has_event: bool) -> str:
+    """What stands for a trace's name when it has none."""
+    return "(unnamed)" if has_event else "(no trace event)"
+
+
+def _timeline(
+    trace: Mapping[str, Any], timeline: Timeline, selected: str | None, untitled: str
+) -> str:
     rows = timeline.rows
     starts = [timestamp_ms(r["startTime"]) for r in rows if r.get("startTime")]
     ends = [timestamp_ms(r.get("endTime") or r["startTime"]) for r in rows if r.get("startTime")]
@@ -185,7 +193,7 @@ def _timeline(trace: Mapping[str, Any], timeline: Timeline, selected: str | None
         f'<li class="row{root_selected}" data-observation-id="">'
         f'<a class="row-link" href="{escape(trace_url(trace_id))}#detail">'
         f'<span class="label" style="--d:0">{badge("TRACE").replace("t-other", "t-trace")}'
-        f"{name_html(trace.get('name'), '(trace)')}</span>"
+        f"{name_html(trace.get('name'), untitled)}</span>"
         + (_bar(origin, origin + span, (origin, span), "t-trace") if starts else "<span></span>")
         + "</a></li>"
     ]
@@ -225,7 +233,8 @@ def _timeline(trace: Mapping[str, Any], timeline: Timeline, selected: str | None
     empty = "" if rows else '<p class="muted pad">No observations in this trace.</p>'
     return (
         '<section class="card timeline"><div class="card-head"><h2>Timeline</h2>'
-        f'<span class="muted">{timeline.total:,} observations \u00b7 {duration(span) or "0 ms"}'
+        f'<span class="muted">{plural(timeline.total, "observation")} \u00b7 '
+        f"{duration(span) or '0 ms'}"
         f'</span></div>{notice}{_axis(span)}<ol class="tree">{"".join(items)}</ol>{empty}'
         "</section>"
     )
@@ -317,6 +326,8 @@ def detail_html(
     trace: Mapping[str, Any],
     observation: Mapping[str, Any] | None,
     scores: Sequence[Mapping[str, Any]],
+    *,
+    has_event: bool = True,
 ) -> str:
     """The detail panel: the trace's, or one observation's (with the scores given to it)."""
     if observation is None:
@@ -338,7 +349,8 @@ def detail_html(
         raw = raw_url("traces", trace["id"])
         return (
             f'<div class="detail-head">{badge("TRACE").replace("t-other", "t-trace")}'
-            f"<h2>{name_html(trace.get('name'), '(trace)')}</h2></div>{facts}"
+            f"<h2>{name_html(trace.get('name'), _untitled(has_event=has_event))}</h2></div>"
+            f"{facts}"
             + _json_section("Input", trace.get("input"), raw, is_open=True)
             + _json_section("Output", trace.get("output"), raw, is_open=True)
             + _json_section("Metadata", trace.get("metadata"), raw, is_open=False)
@@ -394,8 +406,15 @@ def trace_page(
     timeline: Timeline,
     scores: Sequence[Mapping[str, Any]],
     observation: Mapping[str, Any] | None,
+    *,
+    has_event: bool = True,
 ) -> str:
-    """The body of a trace page, with ``observation`` (or the trace) in the detail panel."""
+    """The body of a trace page, with ``observation`` (or the trace) in the detail panel.
+
+    ``has_event`` is False when no trace event arrived (only observations or scores name the
+    trace): the page then says so where the name would be.
+    """
+    untitled = _untitled(has_event=has_event)
     rows = timeline.rows
     costs = [r["totalCost"] for r in rows if isinstance(r.get("totalCost"), (int, float))]
     tokens = [r["totalTokens"] for r in rows if isinstance(r.get("totalTokens"), (int, float))]
@@ -418,9 +437,9 @@ def trace_page(
     )
     head = (
         '<nav class="crumbs"><a href="/">Traces</a><span>/</span>'
-        f"{name_html(trace.get('name'), '(trace)')}</nav>"
+        f"{name_html(trace.get('name'), untitled)}</nav>"
         f'<section class="card trace-head"><div class="title-row"><h1>'
-        f"{name_html(trace.get('name'), '(no trace event)')}</h1>"
+        f"{name_html(trace.get('name'), untitled)}</h1>"
         f'<code class="id">{escape(trace["id"])}</code></div>{facts}</section>'
     )
     score_card = (
@@ -433,7 +452,7 @@ def trace_page(
     )
     selected = observation["id"] if observation is not None else None
     return (
-        f'{head}{score_card}<div class="split">{_timeline(trace, timeline, selected)}'
+        f'{head}{score_card}<div class="split">{_timeline(trace, timeline, selected, untitled)}'
         f'<section class="card detail" id="detail" aria-live="polite">'
-        f"{detail_html(trace, observation, scores)}</section></div>"
+        f"{detail_html(trace, observation, scores, has_event=has_event)}</section></div>"
     )

@@ -514,8 +514,8 @@ async def test_the_header_counts_the_traces_the_list_shows() -> None:
     async with Collector() as c:
         await ingest(c.url, [span("span-create", "orphan", "o1", "no-trace-event", 0, 10)])
         _, html, _ = await get(c.url + "/")
-    assert "of <b>1</b> traces" in html
-    assert '<span class="stat"><b>1</b> traces</span>' in html
+    assert "of <b>1</b> trace," in html
+    assert '<span class="stat"><b>1</b> trace</span>' in html
 
 
 def test_durations_and_the_axis_read_in_units_people_count_in() -> None:
@@ -622,3 +622,20 @@ async def test_a_row_says_when_it_shows_only_some_tags_and_scores() -> None:
         await ingest(c.url, events)
         _, html, _ = await get(c.url + "/")
     assert 'title="3 more tags">+3<' in html and 'title="2 more scores">+2<' in html
+
+
+async def test_a_trace_without_a_name_is_unnamed_and_one_without_an_event_says_so() -> None:
+    events = [
+        event("trace-create", {"id": "nameless"}),
+        span("span-create", "orphan", "o1", "only-span", 0, 10),
+    ]
+    async with Collector() as c:
+        await ingest(c.url, events)
+        _, nameless, _ = await get(c.url + "/_ui/traces/nameless")
+        _, orphan, _ = await get(c.url + "/_ui/traces/orphan")
+        _, fragment, _ = await get(c.url + "/_ui/traces/orphan/detail")
+    assert "(unnamed)" in nameless and "(no trace event)" not in nameless
+    assert "0 observations" in nameless and "1 observation \u00b7" in orphan
+    assert "(unnamed)" not in orphan and "(trace)" not in orphan
+    assert orphan.count("(no trace event)") == 4  # crumbs, heading, timeline, panel
+    assert "(no trace event)" in fragment
