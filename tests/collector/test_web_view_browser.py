@@ -386,3 +386,17 @@ def test_a_new_detail_panel_opens_at_its_head(page: Page, awkward_url: str) -> N
     page.locator('li[data-observation-id="trace-agent-llm2"] a').click()
     page.locator('li.selected[data-observation-id="trace-agent-llm2"]').wait_for()
     assert detail.evaluate("node => node.scrollTop") == 0
+
+
+def test_a_held_arrow_key_moves_on_before_the_panels_arrive(page: Page, awkward_url: str) -> None:
+    page.goto(awkward_url + "/_ui/traces/trace-agent")
+    held: list[Any] = []
+    page.route("**/detail?*", lambda route: held.append(route))  # the panels stay on their way
+    for _ in range(5):
+        page.keyboard.press("ArrowDown")
+    selected = page.locator("li.row.selected")
+    assert selected.get_attribute("data-observation-id") == "trace-agent-cache"
+    assert "observation=trace-agent-cache" in page.url
+    held[-1].continue_()  # the others were aborted by the next key
+    page.locator("#detail .detail-head", has_text="cache-miss").wait_for()
+    assert "loading" not in (page.locator("#detail").get_attribute("class") or "")

@@ -43,6 +43,7 @@
   const tree = document.querySelector(".timeline .tree");
   if (!detail || !tree) return;
   let pending = null;
+  let byArrow = false; // true while the arrow keys click a row
 
   function fragmentUrl(href) {
     const url = new URL(href, window.location.href);
@@ -55,7 +56,15 @@
     const link = event.target.closest("a.row-link");
     if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
     event.preventDefault();
+    const fromArrow = byArrow;
+    byArrow = false;
+    // Selected at once, so a held arrow key moves on from here before the panel arrives.
     const row = link.closest(".row");
+    for (const other of tree.querySelectorAll(".row.selected")) other.classList.remove("selected");
+    row.classList.add("selected");
+    const url = new URL(link.href);
+    url.hash = "";
+    history.replaceState(null, "", url);
     const controller = new AbortController();
     if (pending) pending.abort();
     pending = controller;
@@ -70,15 +79,13 @@
       window.location.href = link.href; // let the server render the page instead
       return;
     } finally {
-      if (pending === controller) pending = null;
-      detail.classList.remove("loading");
+      if (pending === controller) {
+        pending = null;
+        detail.classList.remove("loading");
+      }
     }
-    for (const other of tree.querySelectorAll(".row.selected")) other.classList.remove("selected");
-    row.classList.add("selected");
-    const url = new URL(link.href);
-    url.hash = "";
-    history.replaceState(null, "", url);
-    if (detail.getBoundingClientRect().top > window.innerHeight) {
+    // A click on a row of a long timeline shows the panel below it; the arrow keys stay put.
+    if (!fromArrow && detail.getBoundingClientRect().top > window.innerHeight) {
       detail.scrollIntoView({ behavior: "smooth", block: "start" });
     }
   });
@@ -95,6 +102,7 @@
     if (!next) return;
     event.preventDefault();
     const link = next.querySelector("a.row-link");
+    byArrow = true;
     link.click();
     link.focus({ preventScroll: true });
     next.scrollIntoView({ block: "nearest" });
