@@ -186,8 +186,11 @@ def stored_by_then(url: str) -> None:
     request(url + "/api/public/observations?limit=1")
 
 
-def bench_ingest(traces: int) -> list[float]:
-    """Time the ingest of 5.x exports; return the /health latencies seen meanwhile."""
+def bench_ingest(traces: int, control: list[float]) -> list[float]:
+    """Time the ingest of 5.x exports; return the /health latencies seen meanwhile.
+
+    The control server's latencies meanwhile go to ``control``.
+    """
     exports = sdk_exports(traces)
     fresh = [_fresh(body) for body in exports]
     spans = traces * 4
@@ -203,7 +206,11 @@ def bench_ingest(traces: int) -> list[float]:
             elapsed = time.perf_counter() - start
             cpu_one = cpu_seconds(url) - cpu
             latencies: list[float] = []
-            with probe_health(url, latencies), concurrent.futures.ThreadPoolExecutor(4) as pool:
+            seen: list[float] = []
+            with (
+                probe_health(url, latencies, seen),
+                concurrent.futures.ThreadPoolExecutor(4) as pool,
+            ):
                 # Four exporters at once (four services, or four processes of one).
                 cpu = cpu_seconds(url)
                 start = time.perf_counter()
@@ -233,6 +240,9 @@ def bench_ingest(traces: int) -> list[float]:
     print(f"  target >= 20,000 spans/s: {verdict(best >= 20_000)} ({best:,.0f})")
     if latencies:
         print(f"  /health meanwhile: {_spread(latencies)}")
+    if seen:
+        print(f"  the control's /health meanwhile: {_spread(seen)}")
+    control += seen
     return latencies
 
 
@@ -241,30 +251,83 @@ def bench_ingest(traces: int) -> list[float]:
 
 _PROBER = """
 import os, sys, time, urllib.request
-url, stop = sys.argv[1], sys.argv[2]
+stop, urls = sys.argv[1], sys.argv[2:]
 while not os.path.exists(stop):
-    start = time.perf_counter()
-    with urllib.request.urlopen(url + "/api/public/health", timeout=10) as response:
-        response.read()
-    print((time.perf_counter() - start) * 1000, flush=True)
+    for i, url in enumerate(urls):
+        start = time.perf_counter()
+        with urllib.request.urlopen(url + "/api/public/health", timeout=10) as response:
+            response.read()
+        print(i, (time.perf_counter() - start) * 1000, flush=True)
     time.sleep(0.002)
 """
 
+#: A bare aiohttp server that answers ``/health`` and does nothing else: the control. Probed
+#: beside the collector, it shows how late any process of this machine answers under the same
+#: load (the clients, the collector's work and the probes share the cores).
+_CONTROL = """
+import sys
+from aiohttp import web
+
+async def health(request):
+    return web.json_response({"status": "OK", "version": "control"})
+
+app = web.Application()
+app.router.add_get("/api/public/health", health)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=lambda *_: print("up", flush=True))
+"""
+
+#: The control's URL, once started (see :func:`control_server`).
+_CONTROL_URL: list[str] = []
+
 
 @contextmanager
-def probe_health(url: str, latencies: list[float]) -> Iterator[None]:
-    """Probe ``/health`` every 2 ms from a child process (so no client thread delays it)."""
+def control_server() -> Iterator[None]:
+    """Run the control (:data:`_CONTROL`) for the whole benchmark."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-c", _CONTROL, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()  # "up": listening
+        _CONTROL_URL.append(f"http://127.0.0.1:{port}")
+        yield
+    finally:
+        _CONTROL_URL.clear()
+        process.terminate()
+        process.wait(10)
+
+
+@contextmanager
+def probe_health(
+    url: str, latencies: list[float], control: list[float] | None = None
+) -> Iterator[None]:
+    """Probe ``/health`` every 2 ms from a child process (so no client thread delays it).
+
+    With ``control``, the control server (:func:`control_server`) is probed right after each
+    probe of ``url``, from the same process, and its latencies go there.
+    """
+    urls = [url, *(_CONTROL_URL if control is not None else [])]
     with tempfile.TemporaryDirectory() as tmp:
         stop = os.path.join(tmp, "stop")
         prober = subprocess.Popen(
-            [sys.executable, "-c", _PROBER, url, stop], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", _PROBER, stop, *urls], stdout=subprocess.PIPE, text=True
         )
         try:
             yield
         finally:
             open(stop, "w").close()
             out, _ = prober.communicate(timeout=30)
-            latencies.extend(float(line) for line in out.split())
+            for line in out.splitlines():
+                which, ms = line.split()
+                if which == "0":
+                    latencies.append(float(ms))
+                elif control is not None:
+                    control.append(float(ms))
 
 
 def _spread(latencies: list[float]) -> str:
@@ -279,13 +342,18 @@ def _spread(latencies: list[float]) -> str:
 def idle_health() -> None:
     with tempfile.TemporaryDirectory() as tmp, serve(os.path.join(tmp, "idle.db")) as url:
         latencies: list[float] = []
-        with probe_health(url, latencies):
+        seen: list[float] = []
+        with probe_health(url, latencies, seen):
             time.sleep(3)
     print(f"/health of an idle collector (the machine's baseline): {_spread(latencies)}")
+    print(f"  the control's, meanwhile: {_spread(seen)}")
 
 
-def bench_burst(traces: int) -> list[float]:
-    """Send a burst from the official SDK; return the /health latencies seen meanwhile."""
+def bench_burst(traces: int, control: list[float]) -> list[float]:
+    """Send a burst from the official SDK; return the /health latencies seen meanwhile.
+
+    The control server's latencies meanwhile go to ``control``.
+    """
     from langfuse import Langfuse
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -309,7 +377,8 @@ def bench_burst(traces: int) -> list[float]:
                             step.update(output={"j": j})
 
             latencies: list[float] = []
-            with probe_health(url, latencies):
+            seen: list[float] = []
+            with probe_health(url, latencies, seen):
                 start = time.perf_counter()
                 with concurrent.futures.ThreadPoolExecutor(max_workers=traces) as pool:
                     list(pool.map(one_trace, range(traces)))
@@ -323,6 +392,9 @@ def bench_burst(traces: int) -> list[float]:
     print(f"  target: no span dropped: {verdict(stored == sent)}")
     if latencies:
         print(f"  /health during the burst: {_spread(latencies)}")
+    if seen:
+        print(f"  the control's /health meanwhile: {_spread(seen)}")
+    control += seen
     return latencies
 
 
@@ -431,16 +503,26 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
-    if "idle" in parts:
-        idle_health()
     latencies: list[float] = []
-    if "ingest" in parts:
-        latencies += bench_ingest(1000 if args.quick else 5000)
-    if "burst" in parts:
-        latencies += bench_burst(100 if args.quick else 500)
+    control: list[float] = []
+    with control_server():
+        if "idle" in parts:
+            idle_health()
+        if "ingest" in parts:
+            latencies += bench_ingest(1000 if args.quick else 5000, control)
+        if "burst" in parts:
+            latencies += bench_burst(100 if args.quick else 500, control)
     if latencies:
         worst = max(latencies)
         print(f"/health within 10 ms throughout: {verdict(worst <= 10)} (max {worst:.1f} ms)")
+        if control:
+            # Not a verdict: how late this machine answers at all under the same load.
+            print(
+                f"  the control (a bare aiohttp server, same load): max {max(control):.1f} ms,"
+                f" over 10 ms {sum(c > 10 for c in control)} of {len(control)} probes;"
+                f" the collector: over 10 ms {sum(x > 10 for x in latencies)}"
+                f" of {len(latencies)}"
+            )
     if "reads" in parts:
         bench_reads(10_000 if args.quick else 100_000)
 

@@ -170,6 +170,8 @@ async def _serve(args: argparse.Namespace) -> int:
         allow_remote=args.allow_remote,
         # Parsing runs in a process of its own: beside the event loop, not in turns with it.
         work_processes=1,
+        # It runs for days: no set of every accepted event's id growing meanwhile.
+        track_events=False,
     )
     database = os.path.abspath(args.db)  # noqa: ASYNC240 (a string operation, no I/O)
     await collector.start()

@@ -114,8 +114,12 @@ class Langfuse(Tracer):
             the official SDK does (default True).
         media_upload_thread_count: Accepted for code written for the official SDK; this client
             uploads no media, so it has no effect.
-        otel_compression: Accepted as ``"gzip"`` (what this client always does on the OTLP
-            route); ``"none"`` is refused.
+        otel_compression: ``"gzip"`` (the default) or ``"none"``: how OTLP request bodies
+            are sent. Without it, ``LANGFUSE_OTEL_COMPRESSION``, then
+            ``OTEL_EXPORTER_OTLP_TRACES_COMPRESSION`` and ``OTEL_EXPORTER_OTLP_COMPRESSION``
+            (a value other than gzip or none there is passed over), then gzip. ``"none"``
+            is for a server older than 3.30, which does not inflate OTLP bodies, or a proxy
+            that mangles gzip.
         backoff_base: First retry delay ceiling in seconds (full jitter, doubling).
         backoff_max: Largest retry delay in seconds (``Retry-After`` may ask for more).
         exit_timeout: Seconds the interpreter-exit hook may spend sending what is left.
@@ -162,7 +166,7 @@ class Langfuse(Tracer):
         proxy: str | None = None,
         trust_env: bool = True,
         media_upload_thread_count: int | None = None,
-        otel_compression: Literal["gzip"] | None = None,
+        otel_compression: Literal["gzip", "none"] | None = None,
         backoff_base: float = DEFAULT_BACKOFF_BASE,
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         exit_timeout: float = DEFAULT_EXIT_TIMEOUT,

@@ -16,7 +16,7 @@ import os
 import re
 import ssl as _ssl
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import SplitResult, urlsplit
 
 __all__ = [
@@ -177,6 +177,9 @@ class Config:
     trust_env: bool = True
     """Honour ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` (and ``~/.netrc`` proxy credentials)
     when no explicit ``proxy`` is set, as the official SDK (httpx) does."""
+    otel_gzip: bool = True
+    """Gzip OTLP request bodies (``otel_compression="gzip"``, the default); False sends them
+    uncompressed (``"none"``: a server before 3.30, a proxy that mangles gzip)."""
 
 
 def refuse_unsupported(**given: object) -> None:
@@ -251,6 +254,38 @@ def _as_bool(option: str, value: object) -> bool:
         if lowered in _FALSE:
             return False
     raise ValueError(f"{option} must be a boolean (true/false), got {value!r}")
+
+
+#: Where the OTLP compression comes from without ``otel_compression``, in the official SDK's
+#: order. The OpenTelemetry variables may be set for other exporters (``deflate``, which the
+#: Langfuse route does not take): a value other than gzip or none there is passed over, as the
+#: official SDK passes it over, instead of stopping the client.
+_COMPRESSION_VARIABLES: Final = (
+    ("LANGFUSE_OTEL_COMPRESSION", True),
+    ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", False),
+    ("OTEL_EXPORTER_OTLP_COMPRESSION", False),
+)
+
+
+def _otel_gzip(explicit: object, environ: Mapping[str, str]) -> bool:
+    """Whether OTLP bodies are gzipped: ``otel_compression``, then the variables, then yes."""
+    if explicit is not None:
+        value = explicit.strip().lower() if isinstance(explicit, str) else None
+        if value not in ("gzip", "none"):
+            raise ValueError(f"otel_compression must be 'gzip' or 'none', got {explicit!r}")
+        return value == "gzip"
+    for name, strict in _COMPRESSION_VARIABLES:
+        raw = _env(environ, name)
+        if raw is None:
+            continue
+        value = raw.lower()
+        if value in ("gzip", "none"):
+            return value == "gzip"
+        if strict:
+            raise ValueError(
+                f"otel_compression (from {name}) must be 'gzip' or 'none', got {raw!r}"
+            )
+    return True
 
 
 def _pick(
@@ -585,15 +620,7 @@ def resolve_config(
     if media_upload_thread_count is not None:
         # Accepted for code written for the official SDK; this client uploads no media.
         _as_int("media_upload_thread_count", media_upload_thread_count, minimum=1)
-    if otel_compression is not None:
-        oc = otel_compression.strip().lower() if isinstance(otel_compression, str) else None
-        if oc == "none":
-            raise ValueError(
-                "otel_compression='none' is not supported: this client always gzips OTLP "
-                "bodies (the server accepts gzip); leave otel_compression out"
-            )
-        if oc != "gzip":
-            raise ValueError(f"otel_compression must be 'gzip', got {otel_compression!r}")
+    gz = _otel_gzip(otel_compression, env)
 
     reason: str | None = None
     if not en:
@@ -630,5 +657,6 @@ def resolve_config(
         ssl=tls,
         proxy=px,
         trust_env=te,
+        otel_gzip=gz,
         max_concurrent_requests=mcr,
     )

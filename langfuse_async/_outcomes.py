@@ -72,6 +72,9 @@ class FlushResult:
     Attributes:
         completed: True when every event enqueued before the call reached a final outcome.
         pending: Events enqueued before the call that had no final outcome when it returned.
+            ``flush()`` does not wait for an OTLP trace update whose carrier, a span of an
+            observation still open, has not ended yet: it is counted here (``shutdown()``
+            ends that observation, or reports the update).
         delivered: Events delivered while the call waited.
         failed: Events that failed or were dropped while the call waited.
     """
@@ -101,7 +104,8 @@ class Statistics:
         delivered: Events the server accepted.
         failed: Events sent and refused, or whose retries ran out.
         dropped: Events never sent (queue full, oversize, unserializable, shutdown).
-        pending: Events without a final outcome yet (queued or in flight).
+        pending: Events without a final outcome yet (queued or in flight, or an OTLP trace
+            update waiting for the span of an observation still open to carry it).
         retries: Re-sends of events after a retryable failure.
         requests: HTTP requests made (both routes, probes excluded).
         bytes_sent: Request body bytes sent (after compression, where used).

@@ -156,6 +156,11 @@ class TraceRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     brings, None on an update (the server keeps the time it has)."""
     environment: str | None = None
     """The environment propagated to the root that brings it; None: the client's."""
+    span_open: bool = False
+    """Set on an update made after the trace's local root ended: True when another
+    observation of the trace was still open then. The OTLP route has no event for a trace
+    update, only spans that carry the trace's attributes when they end: with the root gone,
+    only such an open observation can still carry it, so the worker waits for its span."""
 
     @property
     def event_type(self) -> str:

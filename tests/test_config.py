@@ -170,12 +170,44 @@ def test_media_upload_thread_count_is_accepted_and_validated_but_does_nothing() 
         resolve(media_upload_thread_count=0)
 
 
-def test_otel_compression_gzip_is_accepted_and_none_refused_with_the_reason() -> None:
+def test_otel_compression_takes_gzip_or_none_as_the_official_sdk() -> None:
+    assert resolve().otel_gzip is True
     assert resolve(otel_compression="GZIP") == resolve()
-    with pytest.raises(ValueError, match=r"otel_compression='none' is not supported.*gzip"):
-        resolve(otel_compression="none")
-    with pytest.raises(ValueError, match="otel_compression must be 'gzip'"):
+    assert resolve(otel_compression=" None ").otel_gzip is False
+    with pytest.raises(ValueError, match="otel_compression must be 'gzip' or 'none'"):
         resolve(otel_compression="brotli")
+
+
+@pytest.mark.parametrize(
+    ("environ", "gzip"),
+    [
+        ({"LANGFUSE_OTEL_COMPRESSION": "none"}, False),
+        ({"LANGFUSE_OTEL_COMPRESSION": "GZIP", "OTEL_EXPORTER_OTLP_COMPRESSION": "none"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "none"}, False),
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "none"}, False),
+        # Set for other exporters: a value the Langfuse route cannot take is passed over.
+        (
+            {
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION": "deflate",
+                "OTEL_EXPORTER_OTLP_COMPRESSION": "none",
+            },
+            False,
+        ),
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "deflate"}, True),
+        ({"LANGFUSE_OTEL_COMPRESSION": "  "}, True),
+    ],
+)
+def test_otel_compression_comes_from_the_variables_in_the_official_order(
+    environ: dict[str, str], gzip: bool
+) -> None:
+    assert resolve(environ).otel_gzip is gzip
+    # The argument wins over every variable.
+    assert resolve(environ, otel_compression="gzip").otel_gzip is True
+
+
+def test_an_invalid_langfuse_otel_compression_names_the_variable() -> None:
+    with pytest.raises(ValueError, match=r"from LANGFUSE_OTEL_COMPRESSION.*'deflate'"):
+        resolve({"LANGFUSE_OTEL_COMPRESSION": "deflate"})
 
 
 def test_a_mask_written_to_the_official_protocol_is_accepted() -> None:

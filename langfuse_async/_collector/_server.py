@@ -79,6 +79,10 @@ class Collector:
         work_processes: Worker processes that parse, convert and validate request bodies
             (0, the default: one thread of this process). ``langfuse-async serve`` uses one,
             so that this work runs beside the event loop instead of taking turns with it.
+        track_events: Keep the id of every accepted event, for :attr:`event_count` and
+            :meth:`wait_for_events` (what tests wait on). A server that runs for days
+            (``langfuse-async serve``) passes False: the ids would grow its memory by about
+            130 bytes an event, without bound, and nothing there reads them.
 
     Raises:
         ValueError: For an unknown mode, or a non-loopback host without ``allow_remote``.
@@ -95,6 +99,7 @@ class Collector:
         port: int = 0,
         allow_remote: bool = False,
         work_processes: int = 0,
+        track_events: bool = True,
     ) -> None:
         if mode not in SERVER_VERSIONS:
             raise ValueError(f"mode must be 'v3' or 'v4', not {mode!r}")
@@ -120,6 +125,7 @@ class Collector:
         self._kept_body_bytes = 0
         self._oldest_body = 0  # index of the oldest request still holding its body
         self._accepted: set[str] = set()
+        self._track_events = track_events
         self._changed = asyncio.Condition()
         self._store: AsyncStore | None = None
         self._work: Work | None = None
@@ -128,9 +134,10 @@ class Collector:
 
     def __repr__(self) -> str:
         state = f"listening on {self.url}" if self._port is not None else "stopped"
+        events = f" | events {len(self._accepted)}" if self._track_events else ""
         return (
             f"<Collector [{state} | mode {self.mode} | requests {self._request_counts['any']}"
-            f" | events {len(self._accepted)}]>"
+            f"{events}]>"
         )
 
     @property
@@ -270,6 +277,8 @@ class Collector:
             self._oldest_body += 1
 
     async def _accept(self, keys: list[str]) -> None:
+        if not self._track_events:
+            return
         async with self._changed:
             self._accepted.update(keys)
             self._changed.notify_all()
@@ -296,8 +305,17 @@ class Collector:
 
     @property
     def event_count(self) -> int:
-        """Distinct events accepted: ingestion envelopes and scores answered 201, OTLP spans."""
+        """Distinct events accepted: ingestion envelopes and scores answered 201, OTLP spans.
+
+        Raises:
+            RuntimeError: The collector was made with ``track_events=False``.
+        """
+        self._check_tracking()
         return len(self._accepted)
+
+    def _check_tracking(self) -> None:
+        if not self._track_events:
+            raise RuntimeError("this collector does not track accepted events (track_events=False)")
 
     async def wait_for_events(self, n: int, *, timeout: float = 10.0) -> None:
         """Wait until at least ``n`` distinct events were accepted.
@@ -311,7 +329,9 @@ class Collector:
 
         Raises:
             TimeoutError: Fewer than ``n`` arrived within ``timeout`` seconds.
+            RuntimeError: The collector was made with ``track_events=False``.
         """
+        self._check_tracking()
         if not await _wait(self._changed, lambda: len(self._accepted) >= n, timeout):
             raise TimeoutError(
                 f"expected {n} accepted events within {timeout}s, got {len(self._accepted)}"
@@ -329,7 +349,9 @@ class Collector:
 
         Raises:
             TimeoutError: Fewer than ``n`` arrived within ``timeout`` seconds.
+            RuntimeError: The collector was made with ``track_events=False``.
         """
+        self._check_tracking()
         if not await _wait(self._changed, lambda: self._request_counts[route] >= n, timeout):
             raise TimeoutError(
                 f"expected {n} requests on route {route!r} within {timeout}s, "

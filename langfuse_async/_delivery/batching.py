@@ -19,6 +19,9 @@ from .._wire.context import WireContext
 from .inflight import Item
 
 __all__ = [
+    "LATE_UPDATE_MESSAGE",
+    "ROOT_ONLY_MESSAGE",
+    "UNCARRIED_MESSAGE",
     "Plan",
     "SentRoots",
     "body_size",
@@ -36,6 +39,20 @@ LATE_UPDATE_MESSAGE = (
     "no span carries this trace update over OTLP: the trace's root observation was sent "
     "before it, or not at all; the OTLP route carries trace attributes only on spans that "
     "end after them (update the trace before its root observation ends)"
+)
+
+ROOT_ONLY_MESSAGE = (
+    "no span carries this trace update's input or output over OTLP: only the trace's root "
+    "span carries them, and it was sent before the update, or not at all (set the trace's "
+    "input and output before its root observation ends); any other attribute it sets rides "
+    "on the trace's later spans"
+)
+
+UNCARRIED_MESSAGE = (
+    "no span carries this trace update over OTLP: it was made after the trace's root "
+    "observation was sent, while another observation of the trace was open, and no span of "
+    "the trace that ended after it was sent before the client closed (the OTLP route "
+    "carries trace attributes only on spans that end after them)"
 )
 
 
@@ -161,15 +178,12 @@ def split_otlp(batch: Sequence[Item]) -> tuple[list[Item], list[Item]]:
         if rider.span is not None:
             continue
         record = rider.record
-        trace_id = getattr(record, "trace_id", None)
         carrier = next(
             (
                 half
                 for half in halves
                 if any(
-                    isinstance(span.record, ObservationRecord)
-                    and span.record.trace_id == trace_id
-                    and span.record.timestamp_ns >= record.timestamp_ns
+                    isinstance(span.record, ObservationRecord) and _carries(span.record, record)
                     for span in half
                 )
             ),
@@ -186,14 +200,17 @@ class Plan:
     Attributes:
         batches: The requests to send, in order.
         oversize: Events whose request alone would exceed the limit (report them).
-        delivered: OTLP trace updates a span not yet sent will carry (delivered now).
-        late: OTLP trace updates made after their trace's spans were sent (report them).
+        delivered: OTLP trace updates a span already delivered carried (delivered now).
+        late: OTLP trace updates no span carries (report them), as ``(item, message)``.
+        held: OTLP trace updates no span of this cycle carries, made while a span of their
+            trace was open: that span may still come, in a later cycle (hold them until then).
     """
 
     batches: list[list[Item]] = dataclasses.field(default_factory=list)
     oversize: list[Item] = dataclasses.field(default_factory=list)
     delivered: list[Item] = dataclasses.field(default_factory=list)
-    late: list[Item] = dataclasses.field(default_factory=list)
+    late: list[tuple[Item, str]] = dataclasses.field(default_factory=list)
+    held: list[Item] = dataclasses.field(default_factory=list)
 
 
 class SentRoots:
@@ -251,11 +268,15 @@ def plan_otlp(
     """Cut prepared spans into OTLP requests and place the trace updates among them.
 
     Every observation carries a snapshot of its trace's attributes when it ended, so an update
-    is carried by any span of its trace recorded after it. Such a span in this cycle: the
-    update joins that span's request and shares its outcome. The trace's root delivered and
-    ended after the update: it carried it, so it counts as delivered. Otherwise (the root
-    sent before the update, or never sent) nothing carries it over OTLP: it is reported,
-    never counted as delivered.
+    is carried by any span of its trace recorded after it (by the root span only when the
+    update sets the trace's input or output: no other span carries those). Such a span in
+    this cycle: the update joins that span's request and shares its outcome. The trace's root
+    delivered and ended after the update: it carried it, so it counts as delivered. Otherwise,
+    an update made while another observation of its trace was open
+    (:attr:`~langfuse_async._records.TraceRecord.span_open`) waits for that span in a later
+    cycle (:attr:`Plan.held`; pass it in again with the next cycle's items). Any other (the
+    root sent before it, or never sent, and nothing open) is carried by no span over OTLP:
+    it is reported, never counted as delivered.
     """
     riders = [item for item in items if item.span is None]
     spans = [item for item in items if item.span is not None] if riders else items
@@ -303,24 +324,45 @@ def _within_limit(
         plan.batches.append(list(items[r.start : r.stop]))
 
 
+def _needs_root(record: object) -> bool:
+    """Whether a trace update sets the trace's input or output (only a root span carries them)."""
+    attributes = getattr(record, "attributes", None)
+    return attributes is not None and (
+        attributes.input is not None or attributes.output is not None
+    )
+
+
+def _carries(span: ObservationRecord, update: object) -> bool:
+    """Whether ``span`` carries the trace update ``update`` on the wire.
+
+    A span carries the attributes its trace had when it ended (see ``_wire.otlp``): those of
+    every update made before. Trace input and output go on the root span only.
+    """
+    return (
+        span.trace_id == getattr(update, "trace_id", None)
+        and span.timestamp_ns >= getattr(update, "timestamp_ns", 0)
+        and (span.is_local_root or not _needs_root(update))
+    )
+
+
 def _place_riders(plan: Plan, riders: Sequence[Item], roots: SentRoots) -> None:
     if not riders:  # the common cycle: no trace update to place, no index of spans to build
         return
     # One pass over the spans, so many updates in a cycle cost no quadratic scan.
-    spans_of: dict[str, list[tuple[int, list[Item]]]] = {}
+    spans_of: dict[str, list[tuple[ObservationRecord, list[Item]]]] = {}
     first_root: dict[str, int] = {}
     for batch in plan.batches:
         for item in batch:
             span = item.record
             if isinstance(span, ObservationRecord):
-                spans_of.setdefault(span.trace_id, []).append((span.timestamp_ns, batch))
+                spans_of.setdefault(span.trace_id, []).append((span, batch))
                 if span.is_local_root:
                     first_root.setdefault(span.trace_id, span.timestamp_ns)
     for rider in riders:
         record = rider.record
         trace_id = getattr(record, "trace_id", "")
         carrier = next(
-            (batch for ended, batch in spans_of.get(trace_id, ()) if ended >= record.timestamp_ns),
+            (batch for span, batch in spans_of.get(trace_id, ()) if _carries(span, record)),
             None,
         )
         if carrier is not None:
@@ -331,7 +373,14 @@ def _place_riders(plan: Plan, riders: Sequence[Item], roots: SentRoots) -> None:
             root_sent = first_root.get(trace_id)
         if root_sent is not None and root_sent >= record.timestamp_ns:
             plan.delivered.append(rider)  # the root, sent, ended after it: it carried it
+        elif _needs_root(record):
+            # Only the root carries the trace's input and output, and it went before.
+            plan.late.append((rider, ROOT_ONLY_MESSAGE))
+        elif getattr(record, "span_open", False):
+            # Another observation of the trace was open when it was made: its span, still to
+            # come, carries it.
+            plan.held.append(rider)
         else:
             # The root went before the update, or no root of the trace was sent here at all
             # (dropped as oversize, or long forgotten): no span carries it.
-            plan.late.append(rider)
+            plan.late.append((rider, LATE_UPDATE_MESSAGE))

@@ -52,6 +52,9 @@ class Item(msgspec.Struct, kw_only=False, eq=False, gc=False):
     """A request that carried it got no complete answer: the server may have stored it."""
     truncated: bool = False
     """Counted in ``statistics().truncated`` already (a rerouted event counts once)."""
+    held: bool = False
+    """An OTLP trace update waiting for a span of its trace to carry it: a flush does not
+    wait for it (the span may end much later); see :class:`~.riders.Riders`."""
 
     def __post_init__(self) -> None:
         self.taken_size = self.size = self.record.size
@@ -100,6 +103,8 @@ class InFlight:
         """Envelope ids of events put back to the queue after a request that may have stored
         them: taken again, they keep the mark."""
         self._waiting: list[Item] = []
+        self.holding = 0
+        """How many held items are trace updates waiting for a span (:attr:`Item.held`)."""
         self.pause_until = 0.0
         """Monotonic time before which nothing is sent (a whole request failed)."""
         self.rng = random.Random()
@@ -195,17 +200,27 @@ class InFlight:
         self._bytes = 0
         self.request_bytes = 0
         self._waiting.clear()
+        self.holding = 0
         return items
 
     def oldest(self) -> int | None:
-        """The smallest held sequence number, or None."""
+        """The smallest sequence number of the held items a flush waits for, or None.
+
+        Trace updates waiting for a span of their trace (:attr:`Item.held`) are left out.
+        """
         # A copy: another thread may ask while the worker changes it.
         held = tuple(self._items.values())
-        return min(map(_seq, held)) if held else None
+        if not self.holding:  # nearly always: no filter for every item
+            return min(map(_seq, held)) if held else None
+        return min((item.seq for item in held if not item.held), default=None)
 
     def count_through(self, seq: int) -> int:
         """How many held items have a sequence number up to ``seq``."""
         return sum(1 for item in tuple(self._items.values()) if item.seq <= seq)
+
+    def waiting_for_spans_through(self, seq: int) -> int:
+        """How many trace updates waiting for a span (:attr:`Item.held`) are up to ``seq``."""
+        return sum(1 for item in tuple(self._items.values()) if item.held and item.seq <= seq)
 
     # ----------------------------------------------------------------- retry schedule
 

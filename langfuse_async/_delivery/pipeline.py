@@ -98,7 +98,11 @@ class Pipeline:
         self._ledger = Ledger(self._reports)
         self._http = self._new_http()
         sender = self._given_sender or HttpSender(
-            self._http, base_url=config.base_url, ctx=self._ctx, turn=self._turn
+            self._http,
+            base_url=config.base_url,
+            ctx=self._ctx,
+            turn=self._turn,
+            otlp_gzip=config.otel_gzip,
         )
         self._worker = Worker(
             config=config,
@@ -319,17 +323,28 @@ class Pipeline:
             if mark is None and self._settled_through(seq):
                 mark = reports.made
             if mark is not None:
-                return reports.handed_through(mark), 0
+                # Trace updates waiting for a span of their trace still open are not waited
+                # for (it may end hours later), and are not settled: pending, said so.
+                waiting = worker.inflight.waiting_for_spans_through(seq)
+                return reports.handed_through(mark) and not waiting, waiting
             return False, self._unsettled_through(seq)
         finally:
             worker.flush_waiters -= 1
 
     def _settled_through(self, seq: int) -> bool:
-        """True when every event up to ``seq`` is settled (its report may still be queued)."""
+        """True when every event up to ``seq`` is settled (its report may still be queued).
+
+        Trace updates the worker holds for a span of their trace do not count (see
+        :meth:`_wait_settled`), unless the client is closing: then the worker reports them
+        once the rest is sent, and the shutdown's flush waits for that.
+        """
         queued = self._queue.head_seq()
         if queued is not None and queued <= seq:
             return False  # known at once: no need to look through every event in flight
-        held = self._worker.inflight.oldest()
+        worker = self._worker
+        if worker.closing and worker.inflight.holding:
+            return False
+        held = worker.inflight.oldest()
         return held is None or held > seq
 
     def _unsettled_through(self, seq: int) -> int:
@@ -387,6 +402,9 @@ class Pipeline:
         def remaining(floor: float = 0.0) -> float | None:
             return None if deadline is None else max(floor, deadline - time.monotonic())
 
+        # Nothing new is admitted now: once the rest is sent, no span can come any more for
+        # the trace updates the worker holds for one (it reports them, and the flush waits).
+        self._worker.closing = True
         result = await self.flush(remaining())
         await self._worker.stop(remaining(0.1))
         self._sealed = True  # before abandon: an event queued after it is swept by emit()

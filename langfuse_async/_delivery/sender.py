@@ -355,21 +355,27 @@ async def send_otlp(
     items: Sequence[Item],
     ctx: WireContext,
     turn: Callable[[], float] = _default_turn,
+    *,
+    gzip: bool = True,
 ) -> SendOutcome:
     """POST ``items`` (with ``item.span`` encoded) as one OTLP/JSON export, gzipped.
 
     The route has no per-span results: a 2xx delivers every span of the request. ``turn``
-    says how long compressing may hold the loop at a time (see :mod:`.pacing`).
+    says how long compressing may hold the loop at a time (see :mod:`.pacing`). With ``gzip``
+    False the body goes uncompressed (``otel_compression="none"``).
     """
     spans = [item.span for item in items if item.span]
     raw = _otlp.build_request(spans, ctx)
-    if len(raw) > _GZIP_INLINE:
+    if not gzip:
+        body = raw
+    elif len(raw) > _GZIP_INLINE:
         body = await _gzip_sliced(raw, turn)
     else:
         body = _otlp.gzip_body(raw)
+    headers = _otlp.otlp_headers(ctx, gzip=gzip)
     try:
         resp = await http.request(
-            "POST", base_url + OTLP_PATH, body=body, headers=_otlp.otlp_headers(ctx), turn=turn
+            "POST", base_url + OTLP_PATH, body=body, headers=headers, turn=turn
         )
     except HttpError as exc:
         out = _whole_request_outcome(items, None, exc)
@@ -473,11 +479,13 @@ class HttpSender:
         base_url: str,
         ctx: WireContext,
         turn: Callable[[], float] | None = None,
+        otlp_gzip: bool = True,
     ) -> None:
         self._http = http
         self._base_url = base_url
         self._ctx = ctx
         self._turn = turn or _default_turn
+        self._otlp_gzip = otlp_gzip
 
     def __repr__(self) -> str:
         return f"<HttpSender {self._base_url}>"
@@ -486,4 +494,6 @@ class HttpSender:
         """POST ``batch`` to the ingestion or the OTLP route."""
         if route == "ingestion":
             return await send_ingestion(self._http, self._base_url, batch, self._ctx, self._turn)
-        return await send_otlp(self._http, self._base_url, batch, self._ctx, self._turn)
+        return await send_otlp(
+            self._http, self._base_url, batch, self._ctx, self._turn, gzip=self._otlp_gzip
+        )

@@ -36,7 +36,7 @@ from .._config import Config
 from .._outcomes import Reason
 from .._records import Record
 from .._wire.context import WireContext
-from .batching import LATE_UPDATE_MESSAGE, SentRoots, plan_ingestion, plan_otlp
+from .batching import UNCARRIED_MESSAGE, SentRoots, plan_ingestion, plan_otlp
 from .http import HttpClient
 from .inflight import InFlight, Item
 from .ledger import Ledger, event_error
@@ -44,6 +44,7 @@ from .pacing import turn_seconds
 from .prepare import Prepared, prepare_items
 from .queue import EventQueue
 from .reports import Reports, finish_task
+from .riders import HELD_FULL_MESSAGE, Riders
 from .routing import Route, probe_route
 from .sender import Retry, Sender, SendOutcome
 from .settle import Settlement, settle
@@ -113,6 +114,16 @@ class Worker:
             backoff_max=config.backoff_max,
         )
         self._roots = SentRoots()
+        self._held = Riders(
+            self.inflight,
+            max_queue_size=config.max_queue_size,
+            max_queue_bytes=config.max_queue_bytes,
+        )
+        """OTLP trace updates waiting for a span of their trace (an observation open when
+        they were made); a flush does not wait for them."""
+        self.closing = False
+        """Set by the pipeline's shutdown: once nothing else is left to send, no span can come
+        any more for the trace updates held, and they are reported."""
         self._requests: deque[_Request] = deque()
         """Requests in flight, oldest first; settled in this order (at most
         ``max_concurrent_requests``)."""
@@ -181,6 +192,7 @@ class Worker:
 
     def _put_back(self) -> None:
         self._drop_requests()
+        self._held.release()
         inflight = self.inflight
         items = inflight.clear()
         roots = {item.seq for item in items if not item.derived}
@@ -257,11 +269,13 @@ class Worker:
         self._progress = None
         self._reports.detach()
         self._requests.clear()  # tasks of the parent's loop: not ours to touch
+        self._held.release()
         self.inflight.clear()
 
     def abandon(self, reason: Reason, message: str) -> int:
         """Settle every unsettled event as dropped with ``reason``; return how many."""
         self._drop_requests()  # their outcomes must not settle these events a second time
+        self._held.release()
         inflight = self.inflight
         items = inflight.clear()
         for item in items:
@@ -299,6 +313,15 @@ class Worker:
                 while requests and requests[0].task.done():
                     await self._settle_oldest()
                     await self._pace()
+                if (
+                    self._held
+                    and (self._stopping or self.closing)
+                    and not self._queue
+                    and len(inflight) == len(self._held)
+                ):
+                    # Closing, and nothing else left to send: no span of their traces can
+                    # come any more (the open observations were ended and sent first).
+                    self._give_up_held()
                 if self._reports:
                     self._reports.kick()
                 self._signal_progress()
@@ -389,6 +412,9 @@ class Worker:
         # events cost tens of requests, not hundreds.
         max_count = max(config.flush_at, len(items))
         if dest == "otlp":
+            if self._held:
+                # Placed again with this cycle's spans: one may carry them now.
+                items = items + self._held.release()
             plan = plan_otlp(
                 items,
                 max_bytes=config.max_batch_bytes,
@@ -404,8 +430,11 @@ class Worker:
             self._drop(item, "oversize", f"request would exceed {config.max_batch_bytes} bytes")
         if plan.delivered:
             self._deliver(plan.delivered)
-        for item in plan.late:
-            self._drop(item, "rejected", LATE_UPDATE_MESSAGE)
+        for item, message in plan.late:
+            self._drop(item, "rejected", message)
+        if plan.held:
+            for item in self._held.hold(plan.held):
+                self._drop(item, "queue_full", HELD_FULL_MESSAGE)
         for batch in plan.batches:
             await self._pace()
             await self._launch(batch, dest)
@@ -571,8 +600,9 @@ class Worker:
         else:
             logger.debug("unexpected error in the delivery worker", exc_info=exc)
         inflight = self.inflight
-        # Items waiting for a retry or riding in a request still in flight are not orphans.
-        waiting = inflight.waiting() | self._in_requests()
+        # Items waiting for a retry, riding in a request still in flight or waiting for a
+        # span of their trace are not orphans.
+        waiting = inflight.waiting() | self._in_requests() | self._held.ids()
         candidates = inflight.items() if scope is None else scope
         orphans = [item for item in candidates if id(item) not in waiting and inflight.holds(item)]
         if not orphans:  # nothing to blame: do not spin on the same fault
@@ -581,6 +611,11 @@ class Worker:
         message = f"internal error: {exc!r}"
         out = SendOutcome(retry=[Retry(item, None, message) for item in orphans])
         self._apply(self._settle(out, orphans, self.route or "ingestion"))
+
+    def _give_up_held(self) -> None:
+        """Report the trace updates waiting for a span: none can come any more."""
+        for item in self._held.release():
+            self._drop(item, "rejected", UNCARRIED_MESSAGE)
 
     def _deliver(self, items: Sequence[Item]) -> None:
         self.inflight.release_all(items)

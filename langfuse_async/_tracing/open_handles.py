@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAX_OPEN", "OPEN", "end_open_observations", "has_open_observations"]
+__all__ = [
+    "MAX_OPEN",
+    "OPEN",
+    "end_open_observations",
+    "has_open_observations",
+    "trace_has_open",
+]
 
 
 #: The observations started and not ended yet (recording ones), for the shutdown and the exit
@@ -21,6 +27,19 @@ MAX_OPEN = 100_000
 def has_open_observations(owner: object) -> bool:
     """Whether an observation of ``owner``'s is still open (the exit hook has work)."""
     return any(getattr(obs._recorder, "owner", None) is owner for obs in list(OPEN))
+
+
+def trace_has_open(root: Any) -> bool:
+    """Whether an observation of the trace whose local root is ``root`` is still open.
+
+    Asked only by a trace update made after that root ended (rare): a scan of the open
+    observations, not a count kept by every observation on the hot path. One not tracked
+    (past :data:`MAX_OPEN`) is not seen.
+    """
+    for obs in list(OPEN):
+        if (obs._root or obs) is root and not obs._ended:
+            return True
+    return False
 
 
 def end_open_observations(owner: object, message: str) -> int:

@@ -200,8 +200,9 @@ def apply(obs: Observation, values: Propagated | None = None) -> None:
                 return
             root._trace_attrs = merged
         if root is not obs and root._ended:
-            # The root's record (which brings the trace on the ingestion route) has left.
-            obs._recorder.emit(trace_record(obs.trace_id, attrs))
+            # The root's record (which brings the trace on the ingestion route) has left;
+            # ``obs`` is open, and its span carries the update on the OTLP route.
+            obs._recorder.emit(trace_record(obs.trace_id, attrs, span_open=True))
     except Exception:
         log_once(logging.WARNING, "propagate.apply", "could not apply propagated attributes")
 

@@ -32,6 +32,13 @@ _MAX_ID_LENGTH = 800  # the server's idSchema limit
 _MAX_TEXT_SCORE = 500  # TEXT_SCORE_MAX_LENGTH on the server
 
 
+def _js_length(text: str) -> int:
+    """The length JavaScript gives ``text``: UTF-16 code units, what the server's limits count."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
 def _valid_ref(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= _MAX_ID_LENGTH
 
@@ -50,8 +57,11 @@ def _score_value(value: object, data_type: str | None) -> tuple[float | str | No
             return None, "a BOOLEAN score's value must be 0 or 1"
         return None, f"a {data_type} score's value must be a string"
     if isinstance(value, str):
-        if data_type == "TEXT" and not 0 < len(value) <= _MAX_TEXT_SCORE:
-            return None, f"a TEXT score's value must be 1 to {_MAX_TEXT_SCORE} characters"
+        if data_type == "TEXT" and not 0 < _js_length(value) <= _MAX_TEXT_SCORE:
+            return None, (
+                f"a TEXT score's value must be 1 to {_MAX_TEXT_SCORE} characters"
+                " (as the server counts them: two for an emoji)"
+            )
         if data_type in (None, "CATEGORICAL", "TEXT", "CORRECTION"):
             return value, ""
         return None, f"a {data_type} score's value must be a number"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .._log import logger
 from .._records import TraceAttributes
 from . import traces as _traces
+from .open_handles import trace_has_open
 from .recorder import Recorder
 from .scores import ScoreDataType, score_record
 from .traces import merge_trace_attributes, trace_record, trace_update
@@ -57,7 +58,9 @@ class TraceOps:
         The merged attributes are copied onto every observation of the trace that ends
         afterwards; while the trace's root observation (in this process) is open, they travel
         with it, in the trace's one ``trace-create`` event. An update after the root ended is
-        sent at once as an event of its own, holding only these values (the server merges).
+        sent at once as an event of its own, holding only these values (the server merges);
+        on the OTLP route it rides on the span of an observation of the trace still open
+        (this one, or another), which the client waits for, and is reported when none is.
         Tags are added to earlier tags and metadata is merged per top-level key.
 
         Args:
@@ -104,7 +107,13 @@ class TraceOps:
             # an event of its own only once the root has gone.
             separate = root._ended
         if separate:
-            self._recorder.emit(trace_record(self.trace_id, attrs))
+            # This observation, when open, ends later and carries the update on the OTLP
+            # route; otherwise (rare: an ended handle) another open one of the trace may.
+            try:
+                span_open = not self._ended or trace_has_open(root)
+            except Exception:  # a bug must not reach the user: the update is still sent
+                span_open = False
+            self._recorder.emit(trace_record(self.trace_id, attrs, span_open=span_open))
         return self
 
     def set_trace_as_public(self) -> Self:

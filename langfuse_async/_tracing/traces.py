@@ -183,8 +183,13 @@ def attributes_size(attrs: TraceAttributes) -> int:
     )
 
 
-def trace_record(trace_id: str, attrs: TraceAttributes) -> TraceRecord:
-    """Return the ``trace-create`` record of one update, with its estimated size."""
+def trace_record(trace_id: str, attrs: TraceAttributes, *, span_open: bool = False) -> TraceRecord:
+    """Return the ``trace-create`` record of one update, with its estimated size.
+
+    ``span_open``: an observation of the trace other than its (ended) root is still open, so
+    a span that ends later carries the update on the OTLP route (see
+    :attr:`~langfuse_async._records.TraceRecord.span_open`).
+    """
     size = RECORD_OVERHEAD_BYTES + attributes_size(attrs)
     return TraceRecord(
         event_id=new_event_id(),
@@ -192,4 +197,5 @@ def trace_record(trace_id: str, attrs: TraceAttributes) -> TraceRecord:
         trace_id=trace_id,
         attributes=attrs,
         size=size,
+        span_open=span_open,
     )

@@ -110,6 +110,72 @@ async def test_the_request_log_is_bounded_and_its_counts_stay_exact(http, monkey
         assert "requests 6" in repr(c)
 
 
+async def test_a_collector_that_does_not_track_events_keeps_no_id_of_them(http):
+    # A long-running server must not grow a set of every event id it ever accepted.
+    export = {
+        "resourceSpans": [
+            {
+                "scopeSpans": [
+                    {
+                        "spans": [
+                            {
+                                "traceId": "ab" * 16,
+                                "spanId": f"{i:016x}",
+                                "name": f"s{i}",
+                                "startTimeUnixNano": "1767225600000000000",
+                                "endTimeUnixNano": "1767225601000000000",
+                            }
+                            for i in range(1, 51)
+                        ]
+                    }
+                ]
+            }
+        ]
+    }
+    batch = {
+        "batch": [
+            {
+                "id": "e1",
+                "type": "trace-create",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "body": {"id": "t1"},
+            }
+        ]
+    }
+    async with Collector(track_events=False) as c:
+        async with http.post(c.url + OTLP, json=export, headers=AUTH) as r:
+            assert r.status == 200
+        async with http.post(c.url + "/api/public/ingestion", json=batch, headers=AUTH) as r:
+            assert r.status == 207
+        # Stored and readable as ever; only the ids are not kept.
+        assert {t.id for t in await c.traces()} == {"ab" * 16, "t1"}
+        assert len(await c.observations()) == 50
+        assert c._accepted == set()
+        assert "events" not in repr(c)
+        with pytest.raises(RuntimeError, match="track_events"):
+            _ = c.event_count
+        with pytest.raises(RuntimeError, match="track_events"):
+            await c.wait_for_events(1, timeout=0.1)
+
+
+def test_serve_does_not_track_event_ids(tmp_path, monkeypatch):
+    made: list[dict[str, Any]] = []
+
+    class Made(Exception):
+        pass
+
+    def collector(**kwargs: Any) -> None:
+        made.append(kwargs)
+        raise Made
+
+    monkeypatch.setattr("langfuse_async._collector.Collector", collector)
+    from langfuse_async._cli import main
+
+    with pytest.raises(Made):
+        main(["serve", "--db", str(tmp_path / "c.db"), "--port", "0"])
+    assert made[0]["track_events"] is False
+
+
 # --- the database file -------------------------------------------------------------------------
 
 

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import functools
 import itertools
+from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import given, strategies as st
 
-from langfuse_async._delivery.batching import body_size, cut_batches, split_in_half, split_otlp
+from langfuse_async._delivery.batching import (
+    LATE_UPDATE_MESSAGE,
+    ROOT_ONLY_MESSAGE,
+    Plan,
+    SentRoots,
+    body_size,
+    cut_batches,
+    plan_otlp,
+    split_in_half,
+    split_otlp,
+)
 from langfuse_async._delivery.inflight import Item
 from langfuse_async._wire.context import WireContext
 from langfuse_async._wire.ingestion import batch_overhead, build_body
@@ -204,3 +215,65 @@ def test_otlp_halves_keep_each_trace_update_with_a_span_carrying_it() -> None:
     assert second == [spans[2], spans[3], riders[1]]
     with pytest.raises(ValueError):
         split_otlp([spans[0], *riders])  # one span: nothing to split
+
+
+# --------------------------------------------------------------------------- OTLP trace updates
+
+
+def _plan_otlp(items: list[Item], roots: SentRoots) -> Plan:
+    return plan_otlp(items, max_bytes=3_500_000, max_count=100, ctx=CTX, roots=roots)
+
+
+def _at(record: Any, ns: int) -> Any:
+    return msgspec.structs.replace(record, timestamp_ns=ns)
+
+
+def test_an_otlp_update_made_while_a_span_of_its_trace_was_open_waits_for_that_span() -> None:
+    # The root ended and was delivered; the update came after it, while a child was open: no
+    # span of this cycle carries it, the child's span (a later cycle) will.
+    root = _at(factories.observation(parent_id=None), 100)
+    roots = SentRoots()
+    roots.remember([Item(1, root)])
+    update = Item(2, _at(factories.trace(trace_id=root.trace_id, user_id="u"), 200))
+    waiting = Item(2, msgspec.structs.replace(update.record, span_open=True))
+    elsewhere = Item(3, _at(factories.observation(), 250), span=b"{}")
+
+    plan = _plan_otlp([elsewhere, waiting], roots)
+    assert plan.held == [waiting]
+    assert (plan.late, plan.delivered, plan.batches) == ([], [], [[elsewhere]])
+    plan = _plan_otlp([Item(4, _at(factories.observation(), 260), span=b"{}"), waiting], roots)
+    assert plan.held == [waiting]  # still no span of its trace: it keeps waiting
+
+    child = Item(
+        5,
+        _at(factories.observation(trace_id=root.trace_id, parent_id=root.id), 300),
+        span=b"{}",
+    )
+    plan = _plan_otlp([child, *plan.held], roots)
+    assert plan.batches == [[child, waiting]]  # rides with it, shares its outcome
+    assert (plan.held, plan.late, plan.delivered) == ([], [], [])
+
+    # Made when nothing of its trace was open any more: no span ever carries it.
+    plan = _plan_otlp([elsewhere, update], roots)
+    assert plan.late == [(update, LATE_UPDATE_MESSAGE)] and plan.held == []
+
+
+def test_trace_input_and_output_ride_only_on_the_root_span() -> None:
+    # Non-root spans never carry the trace's input and output (see _wire.otlp), so a child
+    # that ends after such an update does not carry it.
+    root = _at(factories.observation(parent_id=None), 300)
+    child = _at(factories.observation(trace_id=root.trace_id, parent_id=root.id), 300)
+    update = _at(factories.trace(trace_id=root.trace_id, output=factories.raw("done")), 200)
+    update = msgspec.structs.replace(update, span_open=True)
+    rider = Item(1, update)
+    child_item = Item(2, child, span=b"{}")
+    plan = _plan_otlp([child_item, rider], SentRoots())
+    assert plan.late == [(rider, ROOT_ONLY_MESSAGE)] and plan.held == []
+    assert plan.batches == [[child_item]]
+    # With the root, ended after it, in the cycle: the root carries it.
+    root_item = Item(3, root, span=b"{}")
+    plan = _plan_otlp([child_item, root_item, rider], SentRoots())
+    assert plan.batches == [[child_item, root_item, rider]] and plan.late == []
+    # Split in halves: it goes with the root's half, not the child's.
+    first, second = split_otlp([child_item, root_item, rider])
+    assert (first, second) == ([child_item], [root_item, rider])

@@ -240,3 +240,30 @@ async def test_a_trace_continued_from_another_service_is_stored_as_a_trace(
             keys = {a["key"]: a["value"] for a in handler_span["attributes"]}
             assert keys["langfuse.internal.as_root"] == {"boolValue": True}
             assert handler_span["parentSpanId"] == remote_parent
+
+
+@pytest.mark.parametrize("compression", ["gzip", "none"])
+async def test_otlp_bodies_go_gzipped_or_as_they_are(compression: str) -> None:
+    # "none", as in the official SDK: for a server before 3.30, which does not inflate OTLP
+    # bodies, or a proxy that mangles gzip.
+    async with Collector(mode="v4") as collector:
+        langfuse = Langfuse(
+            public_key="pk-lf-local",
+            secret_key="sk-lf-local",
+            base_url=collector.url,
+            transport="otlp",
+            otel_compression=compression,  # type: ignore[arg-type]
+        )
+        with langfuse.start_as_current_observation(name="plain", input={"q": "x" * 2000}):
+            pass
+        result = await langfuse.shutdown(timeout=10)
+        assert result.completed and result.delivered == 1
+        [request] = collector.requests_to("otlp")
+        if compression == "gzip":
+            assert request.headers["content-encoding"] == "gzip"
+            assert request.body[:2] == b"\x1f\x8b"
+        else:
+            assert "content-encoding" not in request.headers
+            assert request.body.startswith(b'{"resourceSpans":')
+        [observation] = await collector.observations()
+        assert observation.input == {"q": "x" * 2000}

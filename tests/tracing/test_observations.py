@@ -286,6 +286,28 @@ def test_update_trace_from_a_handle_outside_its_context(tracer: RecordingTracer)
     assert update.size > RECORD_OVERHEAD_BYTES
 
 
+def test_an_update_after_the_root_ended_says_whether_a_span_of_its_trace_is_open(
+    tracer: RecordingTracer,
+) -> None:
+    # On the OTLP route only a span that ends later can carry such an update: the record
+    # says whether one may (an observation of the trace still open), for the worker to wait.
+    root = tracer.start_observation(name="root")
+    background = root.start_observation(name="background")
+    grandchild = background.start_observation(name="grandchild")
+    root.end()
+    background.update_trace(user_id="from-open-child")  # itself open: its span carries it
+    grandchild.end()
+    root.update_trace(session_id="from-ended-root")  # the root ended, background still open
+    background.end()
+    root.update_trace(tags=["nothing-open"])  # every observation of the trace ended
+    other = tracer.start_observation(name="other-trace")  # open, but of another trace
+    background.update_trace(release="ended-handle")
+    other.end()
+    assert [t.span_open for t in tracer.traces] == [True, True, False, False]
+    assert tracer.traces[0].attributes.user_id == "from-open-child"
+    assert tracer.traces[3].attributes.release == "ended-handle"
+
+
 def test_empty_trace_update_sends_nothing(tracer: RecordingTracer) -> None:
     with tracer.start_as_current_span(name="x"):
         tracer.update_current_trace()

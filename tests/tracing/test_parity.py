@@ -347,6 +347,8 @@ def test_a_child_started_after_its_root_ended_sends_the_update(tracer: Recording
     with propagate_attributes(user_id="late"):
         root.start_observation(name="child").end()
     assert [t.attributes.user_id for t in tracer.traces] == ["late"]
+    # Made as the child started: the child's span, still to end, carries it over OTLP.
+    assert tracer.traces[0].span_open
 
 
 def test_propagate_attributes_is_exported_with_the_official_keywords() -> None:

@@ -480,6 +480,8 @@ class _BadStr(str):
         dict(name="x", value=1, trace_id="t", data_type="CATEGORICAL"),
         dict(name="x", value="", trace_id="t", data_type="TEXT"),
         dict(name="x", value="y" * 501, trace_id="t", data_type="TEXT"),
+        # 300 characters to Python, 600 UTF-16 units to the server's zod check: refused there.
+        dict(name="x", value="\U0001f600" * 300, trace_id="t", data_type="TEXT"),
         dict(name="x", value=float("nan"), trace_id="t"),
         dict(name="x", value=[1], trace_id="t"),
         dict(name="x", value=1, trace_id="t", data_type="PERCENT"),
@@ -498,6 +500,13 @@ def test_invalid_scores_are_logged_and_not_recorded(
         tracer.create_score(**kwargs)
     assert tracer.records == []
     assert any("not recorded" in r.getMessage() for r in caplog.records)
+
+
+def test_a_text_score_at_the_servers_limit_is_recorded(tracer: RecordingTracer) -> None:
+    # 500 UTF-16 units, as the server counts: 250 emoji, or 500 letters.
+    tracer.create_score(name="x", value="\U0001f600" * 250, trace_id="t", data_type="TEXT")
+    tracer.create_score(name="x", value="\u00e9" * 500, trace_id="t", data_type="TEXT")
+    assert [len(score.value) for score in tracer.scores] == [250, 500]
 
 
 def test_score_strings_whose_methods_raise_are_read_as_plain_text(
