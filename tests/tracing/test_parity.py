@@ -95,6 +95,40 @@ def test_observe_and_shorthands_give_typed_handles(tracer: RecordingTracer) -> N
     assert tracer.by_name("call").as_type == "generation"
 
 
+def test_handles_have_the_clients_shorthands_the_3x_and_4x_docs_use(
+    tracer: RecordingTracer,
+) -> None:
+    # The 3.x/4.x docs (still what a search finds) nest with root_span.start_as_current_span /
+    # start_as_current_generation; the client has these shorthands, so its handles do too.
+    with tracer.start_as_current_span(name="request") as root:
+        with root.start_as_current_generation(name="answer", model="gpt-4o") as gen:
+            assert isinstance(gen, LangfuseGeneration)
+            gen.update(output="4")
+        with root.start_as_current_span(name="step", input={"q": 1}) as step:
+            assert isinstance(step, LangfuseSpan)
+            assert tracer.get_current_observation_id() == step.id
+        tool_call = root.start_generation(name="call", model="m", usage_details={"input": 1})
+        tool_call.end()
+        child = root.start_span(name="manual", metadata={"k": "v"})
+        assert isinstance(child, LangfuseSpan) and isinstance(tool_call, LangfuseGeneration)
+        child.end()
+    for name, as_type in [
+        ("answer", "generation"),
+        ("step", "span"),
+        ("call", "generation"),
+        ("manual", "span"),
+    ]:
+        record = tracer.by_name(name)
+        assert (record.as_type, record.parent_id, record.trace_id) == (
+            as_type,
+            root.id,
+            root.trace_id,
+        )
+    assert tracer.by_name("answer").model == "gpt-4o"
+    assert decode(tracer.by_name("step").input) == {"q": 1}
+    assert decode(tracer.by_name("manual").metadata["k"]) == "v"
+
+
 # --------------------------------------------------------------------------- handle methods
 
 
