@@ -339,6 +339,39 @@ async def test_propagation_as_async_with_and_across_tasks(tracer: RecordingTrace
     assert all(r.trace is not None and r.trace.session_id == "s-async" for r in records)
 
 
+@pytest.mark.anyio
+async def test_propagate_attributes_decorates_functions_as_in_5x(tracer: RecordingTracer) -> None:
+    # 5.x's propagate_attributes is also a decorator (of sync and async functions); here it
+    # raised TypeError where the function was decorated, at import time.
+    @propagate_attributes(user_id="u-deco", tags=["deco"])
+    @observe()
+    def sync_leaf(x: int) -> int:
+        return x + 1
+
+    @propagate_attributes(session_id="s-deco")
+    @observe()
+    async def async_leaf() -> str:
+        return "done"
+
+    assert sync_leaf(1) == 2
+    assert sync_leaf(2) == 3  # each call enters afresh
+    assert await async_leaf() == "done"
+    assert sync_leaf.__name__ == "sync_leaf"
+    calls = [r for r in tracer.observations if r.name == "sync_leaf"]
+    assert len(calls) == 2
+    assert all(r.trace is not None and r.trace.user_id == "u-deco" for r in calls)
+    assert all(r.trace is not None and r.trace.tags == ("deco",) for r in calls)
+    leaf = tracer.by_name("async_leaf")
+    assert leaf.trace is not None and leaf.trace.session_id == "s-deco"
+
+    @observe()
+    def outside() -> None:
+        return None
+
+    outside()  # nothing leaks past a decorated call
+    assert tracer.by_name("outside").trace is None
+
+
 def test_invalid_values_are_dropped_and_logged_never_raised(
     tracer: RecordingTracer, caplog: pytest.LogCaptureFixture
 ) -> None:
