@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import math
 import os
 import re
@@ -18,6 +19,8 @@ import ssl as _ssl
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 from urllib.parse import SplitResult, urlsplit
+
+from ._log import log_once
 
 __all__ = [
     "COMMON_RELEASE_ENVS",
@@ -102,7 +105,9 @@ UNSUPPORTED_OPTIONS: Mapping[str, str] = {
     "skills": "skills are not supported by this client",
 }
 
-_ENVIRONMENT_RE = re.compile(r"^(?!langfuse)[a-z0-9_-]+$")
+_ENVIRONMENT_RE = re.compile(r"[a-z0-9_-]+")
+#: The ``langfuse`` prefixes the server strips from an environment, every one of them.
+_LANGFUSE_PREFIXES = re.compile(r"^(?:langfuse[-_]?)+")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 #: RFC 9110 token characters: what a header name may be made of.
@@ -286,6 +291,33 @@ def _otel_gzip(explicit: object, environ: Mapping[str, str]) -> bool:
                 f"otel_compression (from {name}) must be 'gzip' or 'none', got {raw!r}"
             )
     return True
+
+
+def _server_environment(value: str, label: str) -> str:
+    """``value`` as the server stores an environment, with one WARNING when that changes it.
+
+    The server never refuses an environment: it lower-cases it, strips every leading
+    ``langfuse`` prefix, keeps 40 characters, and files anything else under ``default``. The
+    official SDK sends the value as given; sending what the server makes of it keeps code
+    written for it running (``LANGFUSE_TRACING_ENVIRONMENT=Production``) and the client's own
+    view (the collector, the reports) equal to the server's.
+    """
+    stored = _LANGFUSE_PREFIXES.sub("", value.lower())[:40]
+    if not _ENVIRONMENT_RE.fullmatch(stored):
+        stored = "default"
+    if stored != value:
+        log_once(
+            logging.WARNING,
+            "config.environment",
+            "%s %r is stored by Langfuse as %r (lower-case a-z, 0-9, '-' and '_', at most 40, "
+            "no 'langfuse' prefix); it is sent as %r",
+            label,
+            value,
+            stored,
+            stored,
+            variant=value,
+        )
+    return stored
 
 
 def _pick(
@@ -590,13 +622,10 @@ def resolve_config(
         label, 1.0 if sr_raw is None else sr_raw, minimum=0.0, maximum=1.0, open_min=False
     )
     envn, label = _pick("environment", environment, env, "LANGFUSE_TRACING_ENVIRONMENT")
-    if envn is not None and (
-        not isinstance(envn, str) or len(envn) > 40 or not _ENVIRONMENT_RE.fullmatch(envn)
-    ):
-        raise ValueError(
-            f"{label} must be at most 40 characters of a-z, 0-9, '-' or '_' and must not "
-            f"start with 'langfuse', got {envn!r}"
-        )
+    if envn is not None:
+        if not isinstance(envn, str):
+            raise ValueError(f"{label} must be a string, got {type(envn).__name__}")
+        envn = _server_environment(envn, label)
     rel, _ = _pick("release", release, env, "LANGFUSE_RELEASE", *COMMON_RELEASE_ENVS)
     if rel is not None and not isinstance(rel, str):
         raise ValueError("release must be a string")

@@ -214,12 +214,12 @@ class CallbackHandler(BaseCallbackHandler):
         )
 
     def on_chain_end(self, outputs: dict[str, Any] | Any, *, run_id: UUID, **kwargs: Any) -> None:
-        """End the chain run's observation with its outputs."""
-        self._end(run_id, output=_m.plain(outputs))
+        """End the chain run's observation with its outputs (and its final inputs)."""
+        self._end(run_id, output=_m.plain(outputs), **_final_input(kwargs))
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End the chain run's observation with the error."""
-        self._end(run_id, error)
+        self._end(run_id, error, **_final_input(kwargs))
 
     def on_agent_action(self, action: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Record an agent's decision as an event of its run."""
@@ -391,3 +391,14 @@ class CallbackHandler(BaseCallbackHandler):
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """End the retriever run's observation with the error."""
         self._end(run_id, error)
+
+
+def _final_input(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The input a chain run's end gives, as the official handler records it.
+
+    A streamed run (``astream``, ``astream_events``) starts with the placeholder
+    ``{"input": ""}``, its input being streamed too; LangChain passes the whole input to the
+    run's end as ``inputs``.
+    """
+    inputs = kwargs.get("inputs")
+    return {} if inputs is None else {"input": _m.plain(inputs)}

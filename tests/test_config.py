@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -85,11 +86,7 @@ def test_secret_key_never_in_repr() -> None:
         ({}, {"LANGFUSE_TRACING_ENABLED": "perhaps"}, "enabled"),
         ({"transport": "grpc"}, {}, "transport"),
         ({"sample_rate": 1.5}, {}, "sample_rate"),
-        ({"environment": "Production"}, {}, "environment"),
-        ({"environment": "langfuse-prod"}, {}, "environment"),
-        # A trailing newline: "$" alone would let it through, and the server files the data
-        # under "default".
-        ({"environment": "production\n"}, {}, "environment"),
+        ({"environment": 3}, {}, "environment"),
         ({"additional_headers": {"x-tenant\n": "acme"}}, {}, "additional_headers"),
         ({"base_url": "cloud.langfuse.com"}, {}, "base_url"),
         ({"mask": "not callable"}, {}, "mask"),
@@ -101,6 +98,40 @@ def test_invalid_values_raise_value_error_naming_the_option(
 ) -> None:
     with pytest.raises(ValueError, match=option_name):
         resolve(environ, public_key="pk", secret_key="sk", **options)
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("Production", "production"),
+        ("langfuse-prod", "prod"),
+        ("langfuse_langfuse-Staging", "staging"),
+        ("e" * 45, "e" * 40),
+        # A trailing newline: "$" alone would let it through; the server files it as default.
+        ("production\n", "default"),
+        ("prod env", "default"),
+        ("langfuse", "default"),
+    ],
+)
+def test_an_environment_is_sent_as_the_server_stores_it_with_a_warning(
+    given: str, stored: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The official SDK sends any environment and the server normalises it, never refusing it:
+    # LANGFUSE_TRACING_ENVIRONMENT=Production must not stop code written for it.
+    with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+        assert resolve(environment=given).environment == stored
+        if given == given.strip():  # a variable's surrounding whitespace is dropped first
+            assert resolve({"LANGFUSE_TRACING_ENVIRONMENT": given}).environment == stored
+    assert any(
+        repr(given) in r.getMessage() and repr(stored) in r.getMessage() for r in caplog.records
+    )
+
+
+def test_a_valid_environment_is_kept_without_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+        assert resolve(environment="prod-eu_1").environment == "prod-eu_1"
+        assert resolve(environment="default").environment == "default"
+    assert caplog.records == []
 
 
 def test_errors_name_the_environment_variable_a_bad_value_came_from() -> None:

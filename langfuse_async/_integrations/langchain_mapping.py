@@ -58,13 +58,27 @@ def run_name(serialized: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) ->
     return "<unknown>"
 
 
+#: A message's role by its ``type``; streamed messages are chunks (``AIMessageChunk``...).
+#: ``ChatMessage`` and its chunk carry their own ``role``.
+_ROLES = {
+    "human": "user",
+    "ai": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "function",
+    "HumanMessageChunk": "user",
+    "AIMessageChunk": "assistant",
+    "SystemMessageChunk": "system",
+    "ToolMessageChunk": "tool",
+    "FunctionMessageChunk": "function",
+}
+
+
 def message_dict(message: Any) -> Any:
     """A LangChain message as an OpenAI-style message dict."""
     if not isinstance(message, BaseMessage):
         return message
-    role = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}.get(
-        message.type, getattr(message, "role", message.type)
-    )
+    role = _ROLES.get(message.type) or getattr(message, "role", None) or message.type
     data: dict[str, Any] = {"role": role, "content": message.content}
     for key in ("tool_calls", "invalid_tool_calls", "tool_call_id", "name"):
         value = getattr(message, key, None)

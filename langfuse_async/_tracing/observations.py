@@ -28,7 +28,7 @@ import logging
 from collections.abc import Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import msgspec
 
@@ -765,6 +765,32 @@ class Observation(Scope, TraceOps):
         )
         child._end_on_exit = flag(end_on_exit, True)
         return child
+
+    # The client's shorthands, which the 3.x/4.x docs call on handles too.
+
+    def start_span(self, *, name: str, **fields: Unpack[ObservationFields]) -> LangfuseSpan:
+        """Shorthand for :meth:`start_observation` with ``as_type="span"``."""
+        span = self.start_observation(name=name, as_type="span", **fields)
+        return cast("LangfuseSpan", span)  # mypy picks no overload through **fields
+
+    def start_generation(
+        self, *, name: str, **fields: Unpack[ObservationFields]
+    ) -> LangfuseGeneration:
+        """Shorthand for :meth:`start_observation` with ``as_type="generation"``."""
+        generation = self.start_observation(name=name, as_type="generation", **fields)
+        return cast("LangfuseGeneration", generation)
+
+    def start_as_current_span(self, *, name: str, **fields: Unpack[CurrentFields]) -> LangfuseSpan:
+        """Shorthand for :meth:`start_as_current_observation` with ``as_type="span"``."""
+        span = self.start_as_current_observation(name=name, as_type="span", **fields)
+        return cast("LangfuseSpan", span)
+
+    def start_as_current_generation(
+        self, *, name: str, **fields: Unpack[CurrentFields]
+    ) -> LangfuseGeneration:
+        """Shorthand for :meth:`start_as_current_observation` with ``as_type="generation"``."""
+        generation = self.start_as_current_observation(name=name, as_type="generation", **fields)
+        return cast("LangfuseGeneration", generation)
 
     def create_event(
         self,

@@ -15,12 +15,14 @@ there applies them in turn, through the hook this module installs into
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -207,8 +209,11 @@ def apply(obs: Observation, values: Propagated | None = None) -> None:
         log_once(logging.WARNING, "propagate.apply", "could not apply propagated attributes")
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
 class PropagateAttributes:
-    """The context manager :func:`propagate_attributes` returns; ``with`` or ``async with``."""
+    """What :func:`propagate_attributes` returns: ``with``, ``async with`` or a decorator."""
 
     __slots__ = ("_token", "_values")
 
@@ -246,6 +251,29 @@ class PropagateAttributes:
             # finished by another task): that context is not ours to change.
             pass
 
+    def __call__(self, func: _F) -> _F:
+        """Decorate ``func``: each call runs inside a block of its own, as 5.x's decorator.
+
+        A coroutine function's block covers the awaited body; any other function's covers
+        the call (a generator function's, only the creation of its generator, as in 5.x).
+        """
+        values = self._values
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with PropagateAttributes(values):
+                    return await func(*args, **kwargs)
+
+            return cast("_F", run_async)
+
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with PropagateAttributes(values):
+                return func(*args, **kwargs)
+
+        return cast("_F", run)
+
     async def __aenter__(self) -> None:
         self.__enter__()
 
@@ -274,10 +302,11 @@ def propagate_attributes(
 ) -> PropagateAttributes:
     """Apply trace attributes to the current observation and every observation started inside.
 
-    Use as ``with propagate_attributes(...):`` or ``async with``; blocks nest (inner values
-    win, tags and metadata add up). Call it early, ideally around or right inside the root
-    observation: observations that ended before the block are not changed. Invalid values
-    are dropped and logged once, never raised, as in the official SDK.
+    Use as ``with propagate_attributes(...):``, ``async with`` or, as in 5.x, a decorator of a
+    function (each call a block of its own); blocks nest (inner values win, tags and metadata
+    add up). Call it early, ideally around or right inside the root observation: observations
+    that ended before the block are not changed. Invalid values are dropped and logged once,
+    never raised, as in the official SDK.
 
     Args:
         user_id: The end user (a string of at most 200 characters).

@@ -436,15 +436,18 @@ def encode_root(
     except Exception:  # a string to repair (or a record that breaks its types)
         return _encode_root_in_steps(record, ctx, trace, start, end, stamp)
     if record.trace is None:
-        # The common root: its trace body is its own name, input and output (root_trace).
+        # The common root: its trace body is its own name, version, input, output and
+        # metadata (root_trace).
         name = record.name
         body = _TraceBody(
             id=record.trace_id,
             timestamp=start,
             name=name if len(name) <= _MAX_TRACE_NAME // 2 else cut_js(name, _MAX_TRACE_NAME),
             release=ctx.release,
+            version=record.version,
             input=record.input,
             output=record.output,
+            metadata=_root_metadata(record.metadata),
             environment=record.environment or ctx.environment,
         )
     else:
@@ -506,6 +509,13 @@ def _encode_envelope(record: Record, stamp: str, event_type: str, body: _Body) -
         ) from exc
 
 
+def _root_metadata(metadata: Metadata | None) -> dict[str, msgspec.Raw] | None:
+    # What of a root observation's metadata its trace takes: the keys of a mapping (the
+    # server spreads the root span's metadata object into the trace's); a value of another
+    # kind has no keys to give.
+    return metadata if isinstance(metadata, dict) and metadata else None
+
+
 def root_trace_event_id(record: ObservationRecord) -> str:
     """The envelope id of the ``trace-create`` sent with a root observation (stable)."""
     return record.event_id + "-trace"
@@ -517,35 +527,56 @@ def root_trace(record: ObservationRecord) -> TraceRecord:
     The ingestion route stores no trace without a ``trace-create`` event, and the OTLP route's
     server derives the trace from the root span. To give both routes the same trace, the root
     observation travels with this event: the trace's merged attributes at the time the root
-    ended, its start as the trace timestamp, and the root's name, input and output for what
-    no update set (as the server does for a root span). The worker builds it, so the caller's
+    ended, its start as the trace timestamp, the root's name, input and output for what no
+    update set, the root's version (which wins, as the root span's ``langfuse.version`` does)
+    and the root's metadata keys over the trace's (as the server does for a root span). The
+    worker builds it, so the caller's
     hot path pays nothing for it. It is an event of its own (its own outcome, report and
     count); its envelope id is derived from the observation's, so it is stable across retries.
     Too large, it is truncated like any trace update.
     """
     snap = record.trace
+    root_metadata = _root_metadata(record.metadata)
     if snap is None:
         # The common root: no trace attributes set, the trace is named after it and has its
-        # input and output.
+        # version, input, output and metadata.
         size = RECORD_OVERHEAD_BYTES + len(record.name)
         if record.input is not None:
             size += len(record.input)
         if record.output is not None:
             size += len(record.output)
+        if record.version is not None:
+            size += len(record.version)
+        if root_metadata is not None:
+            size += sum(len(key) + len(value) for key, value in root_metadata.items())
         return TraceRecord(
             event_id=record.event_id + "-trace",  # root_trace_event_id, inline
             timestamp_ns=record.timestamp_ns,
             trace_id=record.trace_id,
-            attributes=TraceAttributes(name=record.name, input=record.input, output=record.output),
+            attributes=TraceAttributes(
+                name=record.name,
+                version=record.version,
+                input=record.input,
+                output=record.output,
+                metadata=root_metadata,
+            ),
             size=size,
             start_ns=record.start_ns,
             environment=record.environment,
         )
+    metadata = snap.metadata
+    if root_metadata is not None:
+        if metadata is None:
+            metadata = root_metadata
+        elif isinstance(metadata, dict):
+            metadata = {**metadata, **root_metadata}
     attrs = msgspec.structs.replace(
         snap,
         name=snap.name if snap.name is not None else record.name,
+        version=record.version or snap.version,
         input=snap.input if snap.input is not None else record.input,
         output=snap.output if snap.output is not None else record.output,
+        metadata=metadata,
     )
     size = RECORD_OVERHEAD_BYTES + sum(
         len(value) for value in (attrs.input, attrs.output) if value is not None

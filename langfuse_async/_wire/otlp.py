@@ -12,7 +12,8 @@ exactly like theirs (see ``otlp-mapping.md`` in the research notes):
   ``intValue`` is a JSON number, ids are lowercase hex and timestamps decimal strings;
 * user payloads follow the Python SDK's ``_serialize``: a JSON string is sent as the string
   itself, anything else as its JSON text; metadata is flattened one level
-  (``langfuse.observation.metadata.<key>``) with str/int/bool values kept native;
+  (``langfuse.observation.metadata.<key>``) with str/int/bool values kept native, the other
+  values in one JSON object (``langfuse.observation.metadata``) that the server parses;
 * trace-level attributes are repeated on every span, as ``propagate_attributes`` does, because
   a v4 server derives user, session, tags and filters from every row;
 * generation keys (model, usage, cost, prompt, completion start) appear only on generation-like
@@ -185,7 +186,12 @@ def _serialized(raw: msgspec.Raw) -> bytes | None:
 
 
 def _metadata_value(raw: msgspec.Raw) -> bytes | None:
-    """Encode one top-level metadata value: str, int and bool native, the rest as JSON text."""
+    """Encode one top-level metadata value of its own: str, int and bool native.
+
+    An integer past JavaScript's safe range travels as its text (the server's ``JSON.parse``
+    would lose digits). None for null (the official SDKs skip a ``None`` value) and for the
+    values the caller sends in one object (objects, arrays, fractions).
+    """
     text = bytes(raw).strip()
     if not text or text == b"null":
         return None
@@ -197,20 +203,40 @@ def _metadata_value(raw: msgspec.Raw) -> bytes | None:
     if (first == b"-" or first.isdigit()) and not any(c in text for c in b".eE"):
         try:
             number = int(text)
-        except ValueError:  # not valid JSON; sent as text like any other value
-            number = _MAX_SAFE_INT + 1
+        except ValueError:  # not valid JSON; sent as text
+            return _json_text(text)
         if -_MAX_SAFE_INT <= number <= _MAX_SAFE_INT:
             return b'{"intValue":%d}' % number
-    return _json_text(text)
+        return _json_text(text)
+    return None
+
+
+def _is_null(raw: msgspec.Raw) -> bool:
+    text = bytes(raw).strip()
+    return not text or text == b"null"
 
 
 def _metadata(prefix: str, blob_key: bytes, metadata: Metadata, out: list[bytes]) -> None:
-    """Append metadata attributes: one per top-level key, or one blob for a non-mapping."""
+    """Append metadata attributes: str/int/bool values one per key, the others in one object.
+
+    The server reads ``<prefix><key>`` attributes as they are (a JSON text would stay a
+    string: ``{"b": [1, 2]}`` read back as ``'{"b":[1,2]}'``), and parses the blob attribute
+    (``langfuse.observation.metadata``) as a JSON object whose keys it spreads first. So a
+    nested, float or other non-native value travels in that object and reads back as the
+    value itself, as on the ingestion route. A metadata value that is no mapping is the blob.
+    """
     if isinstance(metadata, dict):
+        nested: dict[str, msgspec.Raw] | None = None
         for name, raw in metadata.items():
             value = _metadata_value(raw)
             if value is not None:
                 out.append(_key(prefix + name) + value + b"}")
+            elif not _is_null(raw):
+                if nested is None:
+                    nested = {}
+                nested[name] = raw
+        if nested is not None:
+            out.append(blob_key + _json_text(_encode(nested)) + b"}")
     else:
         value = _serialized(metadata)
         if value is not None:
@@ -218,16 +244,23 @@ def _metadata(prefix: str, blob_key: bytes, metadata: Metadata, out: list[bytes]
 
 
 def _trace_metadata(metadata: Metadata, out: list[bytes]) -> None:
-    """Append trace metadata: every value a string, as the SDKs send them."""
+    """Append trace metadata: strings one per key, as the SDKs send them; the rest as above."""
     if not isinstance(metadata, dict):
         blob = _serialized(metadata)
         if blob is not None:
             out.append(_K_TRACE_METADATA + blob + b"}")
         return
+    nested: dict[str, msgspec.Raw] | None = None
     for name, raw in metadata.items():
-        value = _serialized(raw)
-        if value is not None:
-            out.append(_key(_TRACE_METADATA_PREFIX + name) + value + b"}")
+        text = bytes(raw).strip()
+        if text[:1] == b'"':
+            out.append(_key(_TRACE_METADATA_PREFIX + name) + b'{"stringValue":' + text + b"}}")
+        elif text and text != b"null":
+            if nested is None:
+                nested = {}
+            nested[name] = raw
+    if nested is not None:
+        out.append(_K_TRACE_METADATA + _json_text(_encode(nested)) + b"}")
 
 
 def _level(level: str | None) -> str | None:

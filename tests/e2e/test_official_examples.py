@@ -299,3 +299,33 @@ async def test_propagated_attributes_arrive_on_both_routes(
     observations = await langfuse_collector.observations(trace_id=trace.id)
     assert {o.name for o in observations} == {"root", "child"}
     assert all(o.version == "2.0" and o.environment == "staging" for o in observations)
+
+
+@pytest.mark.usefixtures("isolated_registry")
+@pytest.mark.parametrize("transport", ["ingestion", "otlp"])
+async def test_a_roots_metadata_and_version_reach_its_trace_on_both_routes(
+    langfuse_collector: Collector, transport: Any
+) -> None:
+    # The official SDK's root span gives its trace its metadata and version (the server's
+    # rule for a root span): the same code must store the same trace on either route.
+    langfuse = Langfuse(
+        public_key=langfuse_collector.public_key,
+        secret_key=langfuse_collector.secret_key,
+        base_url=langfuse_collector.url,
+        transport=transport,
+    )
+    with langfuse.start_as_current_observation(
+        name="with-metadata", metadata={"a": 1, "nested": {"b": [1, 2]}}, version="1.2"
+    ):
+        pass
+    with propagate_attributes(version="2.0", metadata={"tenant": "acme"}):
+        with langfuse.start_as_current_observation(name="propagated", metadata={"a": 2}):
+            langfuse.update_current_trace(metadata={"config": {"k": [1]}, "ratio": 0.5})
+    await langfuse.shutdown()
+    [first] = await langfuse_collector.traces(name="with-metadata")
+    assert first.version == "1.2"
+    assert {k: first.metadata[k] for k in ("a", "nested")} == {"a": 1, "nested": {"b": [1, 2]}}
+    [second] = await langfuse_collector.traces(name="propagated")
+    assert second.version == "2.0"
+    assert (second.metadata["a"], second.metadata["tenant"]) == (2, "acme")
+    assert (second.metadata["config"], second.metadata["ratio"]) == ({"k": [1]}, 0.5)

@@ -248,6 +248,24 @@ async def test_async_streaming_records_time_to_first_token(tracer: RecordingTrac
     assert decode(tracer.by_name("RunnableSequence").output) == "Sunny all day"
 
 
+async def test_a_streamed_chain_records_its_real_input_and_an_assistant_reply(
+    tracer: RecordingTracer,
+) -> None:
+    # astream starts each chain run with the placeholder {"input": ""} (the input is streamed
+    # too) and gives the real input at the end; a streamed reply is an AIMessageChunk.
+    chain = PROMPT | model(answer("Sunny all day")) | StrOutputParser()
+    config: RunnableConfig = {"callbacks": [CallbackHandler()], "run_name": "weather"}
+    pieces = [piece async for piece in chain.astream({"question": "Weather?"}, config=config)]
+    assert "".join(pieces) == "Sunny all day"
+    assert decode(tracer.by_name("weather").input) == {"question": "Weather?"}
+    parser = decode(tracer.by_name("StrOutputParser").input)
+    assert parser["role"] == "assistant" and parser["content"] == "Sunny all day"
+    assert decode(tracer.by_name("GenericFakeChatModel").output) == {
+        "role": "assistant",
+        "content": "Sunny all day",
+    }
+
+
 async def test_async_invoke_keeps_concurrent_runs_apart(tracer: RecordingTracer) -> None:
     import anyio
 

@@ -78,14 +78,18 @@ def attribute_map(attributes: list[dict[str, Any]]) -> dict[str, Any]:
 def _metadata(attrs: dict[str, Any], prefix: str, *, native: bool) -> Any:
     blob = attrs.pop(prefix, None)
     flat = {key: attrs.pop(key) for key in [k for k in attrs if k.startswith(prefix + ".")]}
-    if blob is not None:
-        assert not flat, "metadata sent both as a blob and flattened"
-        return unjson(blob)
-    if not flat:
-        return None
     if not native:
         assert all(isinstance(v, str) for v in flat.values()), flat
-    return {key[len(prefix) + 1 :]: unjson(value) for key, value in flat.items()}
+    keys = {key[len(prefix) + 1 :]: unjson(value) for key, value in flat.items()}
+    if blob is not None:
+        # The server spreads the blob's object first, then the flattened keys.
+        whole = unjson(blob)
+        if not keys:
+            return whole
+        assert isinstance(whole, dict), "flattened keys beside a blob that is no object"
+        assert not whole.keys() & keys.keys(), "a metadata key sent twice"
+        return {**whole, **keys}
+    return keys or None
 
 
 def decode_span(span: dict[str, Any], resource: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -95,6 +95,40 @@ def test_observe_and_shorthands_give_typed_handles(tracer: RecordingTracer) -> N
     assert tracer.by_name("call").as_type == "generation"
 
 
+def test_handles_have_the_clients_shorthands_the_3x_and_4x_docs_use(
+    tracer: RecordingTracer,
+) -> None:
+    # The 3.x/4.x docs (still what a search finds) nest with root_span.start_as_current_span /
+    # start_as_current_generation; the client has these shorthands, so its handles do too.
+    with tracer.start_as_current_span(name="request") as root:
+        with root.start_as_current_generation(name="answer", model="gpt-4o") as gen:
+            assert isinstance(gen, LangfuseGeneration)
+            gen.update(output="4")
+        with root.start_as_current_span(name="step", input={"q": 1}) as step:
+            assert isinstance(step, LangfuseSpan)
+            assert tracer.get_current_observation_id() == step.id
+        tool_call = root.start_generation(name="call", model="m", usage_details={"input": 1})
+        tool_call.end()
+        child = root.start_span(name="manual", metadata={"k": "v"})
+        assert isinstance(child, LangfuseSpan) and isinstance(tool_call, LangfuseGeneration)
+        child.end()
+    for name, as_type in [
+        ("answer", "generation"),
+        ("step", "span"),
+        ("call", "generation"),
+        ("manual", "span"),
+    ]:
+        record = tracer.by_name(name)
+        assert (record.as_type, record.parent_id, record.trace_id) == (
+            as_type,
+            root.id,
+            root.trace_id,
+        )
+    assert tracer.by_name("answer").model == "gpt-4o"
+    assert decode(tracer.by_name("step").input) == {"q": 1}
+    assert decode(tracer.by_name("manual").metadata["k"]) == "v"
+
+
 # --------------------------------------------------------------------------- handle methods
 
 
@@ -303,6 +337,39 @@ async def test_propagation_as_async_with_and_across_tasks(tracer: RecordingTrace
     records = [r for r in tracer.observations if r.name == "leaf"]
     assert len(records) == 2
     assert all(r.trace is not None and r.trace.session_id == "s-async" for r in records)
+
+
+@pytest.mark.anyio
+async def test_propagate_attributes_decorates_functions_as_in_5x(tracer: RecordingTracer) -> None:
+    # 5.x's propagate_attributes is also a decorator (of sync and async functions); here it
+    # raised TypeError where the function was decorated, at import time.
+    @propagate_attributes(user_id="u-deco", tags=["deco"])
+    @observe()
+    def sync_leaf(x: int) -> int:
+        return x + 1
+
+    @propagate_attributes(session_id="s-deco")
+    @observe()
+    async def async_leaf() -> str:
+        return "done"
+
+    assert sync_leaf(1) == 2
+    assert sync_leaf(2) == 3  # each call enters afresh
+    assert await async_leaf() == "done"
+    assert sync_leaf.__name__ == "sync_leaf"
+    calls = [r for r in tracer.observations if r.name == "sync_leaf"]
+    assert len(calls) == 2
+    assert all(r.trace is not None and r.trace.user_id == "u-deco" for r in calls)
+    assert all(r.trace is not None and r.trace.tags == ("deco",) for r in calls)
+    leaf = tracer.by_name("async_leaf")
+    assert leaf.trace is not None and leaf.trace.session_id == "s-deco"
+
+    @observe()
+    def outside() -> None:
+        return None
+
+    outside()  # nothing leaks past a decorated call
+    assert tracer.by_name("outside").trace is None
 
 
 def test_invalid_values_are_dropped_and_logged_never_raised(

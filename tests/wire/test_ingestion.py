@@ -568,6 +568,36 @@ def test_a_long_root_name_is_cut_to_what_a_trace_name_may_be(name: str) -> None:
     assert trace_encoded == encode_event(root_trace(record), CTX)
 
 
+@pytest.mark.parametrize("trace_attributes", [None, TraceAttributes(name="named")])
+def test_a_roots_trace_create_carries_its_version_and_metadata(
+    trace_attributes: TraceAttributes | None,
+) -> None:
+    # The server gives an OTLP root span's trace the span's version and metadata: the
+    # ingestion route's trace-create must too, or the same code stores a different trace.
+    record = observation("span", parent_id=None, trace=trace_attributes)
+    _, _, trace_encoded = encode_root(record, CTX)
+    assert trace_encoded is not None
+    body = decode(trace_encoded)["body"]
+    assert body["version"] == "v2"
+    assert body["metadata"] == {"k": 1, "nested": {"a": [True, None]}}
+    assert trace_encoded == encode_event(root_trace(record), CTX)
+
+
+def test_a_roots_metadata_keys_win_over_the_traces_and_its_version_over_the_traces() -> None:
+    trace_attributes = TraceAttributes(
+        version="trace-v", metadata={"k": raw("trace"), "tenant": raw("acme")}
+    )
+    record = observation("span", parent_id=None, trace=trace_attributes)
+    body = decode(encode_event(root_trace(record), CTX))["body"]
+    assert body["metadata"] == {"k": 1, "tenant": "acme", "nested": {"a": [True, None]}}
+    assert body["version"] == "v2"
+    # Without its own, the root leaves the trace's; metadata that is no mapping gives no keys.
+    bare = observation("span", parent_id=None, trace=trace_attributes, version=None)
+    bare = msgspec.structs.replace(bare, metadata=raw(["a", "list"]))
+    body = decode(encode_event(root_trace(bare), CTX))["body"]
+    assert (body["version"], body["metadata"]) == ("trace-v", {"k": "trace", "tenant": "acme"})
+
+
 def test_a_trace_name_cut_by_characters_is_cut_to_the_servers_count_too() -> None:
     # 1000 code points of emoji are 2000 characters to the server.
     event = decode(encode_event(trace(name="\U0001f600" * 1000), CTX))
@@ -748,7 +778,7 @@ def test_a_root_and_its_trace_create_encoded_together_are_the_bytes_of_each_alon
 
 def test_a_root_whose_trace_cannot_be_encoded_is_encoded_alone() -> None:
     # The trace-create's failure is its own (reported on its own), never the root's.
-    broken = TraceAttributes(metadata={"k": [object()]})  # type: ignore[dict-item]
+    broken = TraceAttributes(metadata={"unencodable": [object()]})  # type: ignore[dict-item]
     record = observation("span", parent_id=None, trace=broken)
     encoded, trace, trace_encoded = encode_root(record, CTX)
     assert encoded == encode_event(record, CTX)
