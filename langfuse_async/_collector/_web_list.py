@@ -89,6 +89,16 @@ def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
     )
 
 
+#: The collector's default secret key: known to everyone, so a page may show it.
+_DEFAULT_SECRET_KEY = "sk-lf-local"
+
+
+def _shown_secret(secret_key: str) -> str:
+    # A secret chosen with --secret-key is never written into a page (a screenshot, a shared
+    # screen), as the serve banner never prints it either.
+    return secret_key if secret_key == _DEFAULT_SECRET_KEY else "<your --secret-key>"
+
+
 def list_page(
     rows: Sequence[Mapping[str, Any]],
     total: int,
@@ -128,7 +138,8 @@ def list_page(
                 "collector and traces appear here:</p><pre>"
                 f"LANGFUSE_BASE_URL={escape(base_url)}\n"
                 f"LANGFUSE_PUBLIC_KEY={escape(public_key)}\n"
-                f"LANGFUSE_SECRET_KEY={escape(secret_key)}</pre><p>or, with these variables "
+                f"LANGFUSE_SECRET_KEY={escape(_shown_secret(secret_key))}</pre><p>or, with these "
+                "variables "
                 "set, run <code>langfuse-async demo --remote</code>.</p></section>"
             )
         return "".join(parts) + "</div>"

@@ -494,8 +494,13 @@ async def test_an_empty_collector_says_how_to_send_it_traces() -> None:
         url = c.url
     assert status == 200 and "No traces yet" in html
     assert f"LANGFUSE_BASE_URL={url}" in html
-    assert "LANGFUSE_PUBLIC_KEY=pk-lf-mine" in html and "LANGFUSE_SECRET_KEY=sk-lf-mine" in html
+    assert "LANGFUSE_PUBLIC_KEY=pk-lf-mine" in html
+    # A chosen secret is never written into the page (as the serve banner never prints it).
+    assert "sk-lf-mine" not in html and "LANGFUSE_SECRET_KEY=&lt;your --secret-key&gt;" in html
     assert "langfuse-async demo --remote" in html and "--local" not in html
+    async with Collector() as c:
+        status, html, _ = await get(c.url + "/")
+    assert "LANGFUSE_SECRET_KEY=sk-lf-local" in html
 
 
 @pytest.mark.parametrize(("query", "pages"), [("limit=4&page=9", 2), ("tag=beta&page=3", 1)])
