@@ -439,15 +439,16 @@ def encode_root(
         # The common root: its trace body is its own name, version, input, output and
         # metadata (root_trace).
         name = record.name
+        attributes = trace.attributes  # the root's version and metadata, as root_trace took
         body = _TraceBody(
             id=record.trace_id,
             timestamp=start,
             name=name if len(name) <= _MAX_TRACE_NAME // 2 else cut_js(name, _MAX_TRACE_NAME),
             release=ctx.release,
-            version=record.version,
+            version=attributes.version,
             input=record.input,
             output=record.output,
-            metadata=_root_metadata(record.metadata),
+            metadata=attributes.metadata,
             environment=record.environment or ctx.environment,
         )
     else:
@@ -536,7 +537,9 @@ def root_trace(record: ObservationRecord) -> TraceRecord:
     Too large, it is truncated like any trace update.
     """
     snap = record.trace
-    root_metadata = _root_metadata(record.metadata)
+    version = record.version
+    # Looked at only when the root has metadata: this runs once per trace on the worker.
+    root_metadata = None if record.metadata is None else _root_metadata(record.metadata)
     if snap is None:
         # The common root: no trace attributes set, the trace is named after it and has its
         # version, input, output and metadata.
@@ -545,21 +548,25 @@ def root_trace(record: ObservationRecord) -> TraceRecord:
             size += len(record.input)
         if record.output is not None:
             size += len(record.output)
-        if record.version is not None:
-            size += len(record.version)
-        if root_metadata is not None:
-            size += sum(len(key) + len(value) for key, value in root_metadata.items())
+        if version is None and root_metadata is None:  # the most common root: neither
+            attributes = TraceAttributes(name=record.name, input=record.input, output=record.output)
+        else:
+            if version is not None:
+                size += len(version)
+            if root_metadata is not None:
+                size += sum(len(key) + len(value) for key, value in root_metadata.items())
+            attributes = TraceAttributes(
+                name=record.name,
+                version=version,
+                input=record.input,
+                output=record.output,
+                metadata=root_metadata,
+            )
         return TraceRecord(
             event_id=record.event_id + "-trace",  # root_trace_event_id, inline
             timestamp_ns=record.timestamp_ns,
             trace_id=record.trace_id,
-            attributes=TraceAttributes(
-                name=record.name,
-                version=record.version,
-                input=record.input,
-                output=record.output,
-                metadata=root_metadata,
-            ),
+            attributes=attributes,
             size=size,
             start_ns=record.start_ns,
             environment=record.environment,
