@@ -13,6 +13,7 @@ from ._web_page import (
     chip,
     cost,
     duration,
+    more_html,
     name_html,
     score_value,
     span_ms,
@@ -52,14 +53,6 @@ _TAGS: Final = 8
 _SCORES: Final = 4
 
 
-def _more(hidden: int, noun: str) -> str:
-    """``+3``, saying a row shows only some of a trace's tags or scores; empty if it shows all."""
-    if hidden <= 0:
-        return ""
-    plural = "s" if hidden > 1 else ""
-    return f'<span class="more" title="{hidden:,} more {noun}{plural}">+{hidden:,}</span>'
-
-
 def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
     url = escape(trace_url(row["id"]))
     name = name_html(row.get("name"), "(no trace event)" if row.get("orphan") else "(unnamed)")
@@ -68,12 +61,12 @@ def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
     all_tags, all_scores = row.get("tags", []), row.get("scores", [])
     tags = "".join(
         chip(str(tag), query.url(tag=str(tag), page=1), " tag") for tag in all_tags[:_TAGS]
-    ) + _more(len(all_tags) - _TAGS, "tag")
+    ) + more_html(len(all_tags) - _TAGS, "tag")
     scores = "".join(
         f'<span class="score">{escape(short(s.get("name") or "", 30))} '
         f"<b>{score_value(s, 40)}</b></span>"
         for s in all_scores[:_SCORES]
-    ) + _more(len(all_scores) - _SCORES, "score")
+    ) + more_html(len(all_scores) - _SCORES, "score")
     error = '<span class="level lv-error">ERROR</span>' if row.get("hasError") else ""
     count = row.get("observationCount", 0)
     return (

@@ -27,6 +27,7 @@ __all__ = [
     "duration",
     "layout",
     "level_badge",
+    "more_html",
     "name_html",
     "not_found_page",
     "number",
@@ -164,6 +165,14 @@ def level_badge(level: str | None) -> str:
         return ""
     css = {"ERROR": "lv-error", "WARNING": "lv-warning", "DEBUG": "lv-debug"}.get(level, "")
     return f'<span class="level {css}">{escape(short(level, 20))}</span>'
+
+
+def more_html(hidden: int, noun: str) -> str:
+    """``+3``, saying only some of a trace's tags or scores are shown; empty if all are."""
+    if hidden <= 0:
+        return ""
+    plural = "s" if hidden > 1 else ""
+    return f'<span class="more" title="{hidden:,} more {noun}{plural}">+{hidden:,}</span>'
 
 
 def chip(value: Any, url: str, css: str = "") -> str:

@@ -22,6 +22,7 @@ from ._web_page import (
     cost,
     duration,
     level_badge,
+    more_html,
     name_html,
     number,
     plural,
@@ -40,6 +41,8 @@ MAX_TIMELINE_ROWS: Final = 1_000
 #: Most scores a trace page lists.
 MAX_SCORES: Final = 200
 _MESSAGE_CHARS: Final = 4_000
+#: Most tags the trace's panel shows (it says how many more there are).
+_PANEL_TAGS: Final = 50
 _INDENT_LEVELS: Final = 64
 
 
@@ -331,10 +334,10 @@ def detail_html(
 ) -> str:
     """The detail panel: the trace's, or one observation's (with the scores given to it)."""
     if observation is None:
+        all_tags = trace.get("tags") or []
         tags = "".join(
-            chip(str(t), ListQuery(tag=str(t)).url(), " tag")
-            for t in (trace.get("tags") or [])[:50]
-        )
+            chip(str(t), ListQuery(tag=str(t)).url(), " tag") for t in all_tags[:_PANEL_TAGS]
+        ) + more_html(len(all_tags) - _PANEL_TAGS, "tag")
         facts = _facts(
             [
                 ("Trace ID", f"<code>{escape(trace['id'])}</code>"),

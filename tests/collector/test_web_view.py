@@ -629,6 +629,15 @@ async def test_a_row_says_when_it_shows_only_some_tags_and_scores() -> None:
     assert 'title="3 more tags">+3<' in html and 'title="2 more scores">+2<' in html
 
 
+async def test_the_trace_panel_says_when_it_shows_only_some_tags() -> None:
+    tags = [f"tag-{i}" for i in range(53)]
+    async with Collector() as c:
+        await ingest(c.url, [event("trace-create", {"id": "t", "name": "t", "tags": tags})])
+        _, html, _ = await get(c.url + "/_ui/traces/t")
+    # 50 chips, then how many more (it dropped them without a word).
+    assert 'title="3 more tags">+3<' in html
+
+
 async def test_a_trace_without_a_name_is_unnamed_and_one_without_an_event_says_so() -> None:
     events = [
         event("trace-create", {"id": "nameless"}),
