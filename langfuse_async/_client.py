@@ -125,10 +125,21 @@ class Langfuse(Tracer):
         exit_timeout: Seconds the interpreter-exit hook may spend sending what is left.
         shutdown_timeout: What :meth:`shutdown` allows when called without a timeout, and so
             what leaving ``async with`` allows (default 30 s); None waits until done.
+        tracer_provider: An OpenTelemetry SDK ``TracerProvider``: as in the official SDK, the
+            client adds its span processor to it
+            (:class:`langfuse_async.opentelemetry.LangfuseSpanProcessor`, which needs the
+            ``opentelemetry`` extra), so the spans of instrumentations bound to it become
+            observations of this client. This client records nothing through OpenTelemetry
+            itself: a provider passed only to keep Langfuse apart from another tool's is
+            left with nothing to do but that.
+        should_export_span: With ``tracer_provider``: which of its spans become observations
+            (default: Langfuse's, ``gen_ai.*`` ones and known LLM instrumentations').
+        mask_otel_spans: With ``tracer_provider``: patches its spans' attributes before they
+            are read (the official signature).
         httpx_client: Not supported (this client has its own HTTP session): use ``timeout``,
-            ``additional_headers``, ``ssl`` and ``proxy``. So are ``tracer_provider``,
-            ``span_exporter``, ``id_generator``, ``mask_otel_spans``, ``should_export_span``
-            and ``skills``: each raises a ``TypeError`` saying what to use instead.
+            ``additional_headers``, ``ssl`` and ``proxy``. So are ``span_exporter``,
+            ``id_generator`` and ``skills``: each raises a ``TypeError`` saying what to use
+            instead.
 
     Raises:
         ValueError: An option, or the environment variable it came from, is invalid.
@@ -171,23 +182,35 @@ class Langfuse(Tracer):
         backoff_max: float = DEFAULT_BACKOFF_MAX,
         exit_timeout: float = DEFAULT_EXIT_TIMEOUT,
         shutdown_timeout: float | None = DEFAULT_SHUTDOWN_TIMEOUT,
+        tracer_provider: Any = None,
+        should_export_span: Callable[[Any], bool] | None = None,
+        mask_otel_spans: Callable[..., Any] | None = None,
         httpx_client: None = None,
-        tracer_provider: None = None,
         span_exporter: None = None,
         id_generator: None = None,
-        mask_otel_spans: None = None,
-        should_export_span: None = None,
         skills: None = None,
     ) -> None:
         refuse_unsupported(
             httpx_client=httpx_client,
-            tracer_provider=tracer_provider,
             span_exporter=span_exporter,
             id_generator=id_generator,
-            mask_otel_spans=mask_otel_spans,
-            should_export_span=should_export_span,
             skills=skills,
         )
+        if tracer_provider is None and (
+            should_export_span is not None or mask_otel_spans is not None
+        ):
+            raise TypeError(
+                "Langfuse() takes should_export_span= and mask_otel_spans= with tracer_provider=: "
+                "they choose and mask the spans of that OpenTelemetry provider (this client "
+                "records nothing through OpenTelemetry by itself)"
+            )
+        if tracer_provider is not None and not callable(
+            getattr(tracer_provider, "add_span_processor", None)
+        ):
+            raise TypeError(
+                "tracer_provider must be an OpenTelemetry SDK TracerProvider "
+                "(opentelemetry.sdk.trace.TracerProvider), with add_span_processor()"
+            )
         if on_error is not None and not callable(on_error):
             raise ValueError("on_error must be a callable taking an EventError")
         self._config: Config = resolve_config(
@@ -249,6 +272,18 @@ class Langfuse(Tracer):
         super().__init__(self._config, sink)
         self._project_id: str | None = None
         register_client(self)
+        if tracer_provider is not None and self._config.enabled:
+            # As the official client: its span processor on the provider given, so the spans
+            # of instrumentations bound to that provider become observations of this client.
+            from .opentelemetry import LangfuseSpanProcessor
+
+            tracer_provider.add_span_processor(
+                LangfuseSpanProcessor(
+                    public_key=self._config.public_key,
+                    should_export_span=should_export_span,
+                    mask_otel_spans=mask_otel_spans,
+                )
+            )
 
     def __repr__(self) -> str:
         state = (

@@ -47,7 +47,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'pip install "langfuse-async[opentelemetry]"'
     ) from exc
 
-from ._client import get_client
 from ._clock import now_ns
 from ._integrations.otel_export import (
     KNOWN_LLM_INSTRUMENTATION_SCOPE_PREFIXES,
@@ -67,6 +66,7 @@ from ._integrations.otel_mapping import MappedSpan, map_span
 from ._log import log_once
 from ._tracing.joins import set_external_parent
 from ._tracing.observations import Observation, current_observation, start
+from ._tracing.registry import get_client
 from ._tracing.tracer import Tracer
 
 __all__ = [

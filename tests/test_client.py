@@ -175,15 +175,7 @@ OFFICIAL_ACCEPTED = {
     "additional_headers": {"X-Gateway-Key": "g-123"},
     "otel_compression": "gzip",
 }
-OFFICIAL_REFUSED = [
-    "httpx_client",
-    "tracer_provider",
-    "id_generator",
-    "span_exporter",
-    "mask_otel_spans",
-    "should_export_span",
-    "skills",
-]
+OFFICIAL_REFUSED = ["httpx_client", "id_generator", "span_exporter", "skills"]
 
 
 def test_every_official_keyword_is_accepted_or_refused_with_advice() -> None:
@@ -202,6 +194,16 @@ def test_every_official_keyword_is_accepted_or_refused_with_advice() -> None:
         with pytest.raises(TypeError, match=rf"^Langfuse\(\) does not accept {name}=: \w"):
             Langfuse("pk", "sk", "http://127.0.0.1:9", **{name: object()})
         Langfuse("pk", "sk", "http://127.0.0.1:9", **{name: None})  # None is harmless
+
+
+def test_otel_options_need_a_tracer_provider_with_span_processors() -> None:
+    # Without a provider they would choose and mask nothing: refused, saying why.
+    with pytest.raises(TypeError, match=r"should_export_span= and mask_otel_spans= with tracer"):
+        Langfuse("pk", "sk", "http://127.0.0.1:9", should_export_span=lambda span: True)
+    with pytest.raises(TypeError, match=r"with tracer_provider="):
+        Langfuse("pk", "sk", "http://127.0.0.1:9", mask_otel_spans=lambda **kwargs: {})
+    with pytest.raises(TypeError, match=r"tracer_provider must be an OpenTelemetry SDK"):
+        Langfuse("pk", "sk", "http://127.0.0.1:9", tracer_provider=object())
 
 
 def test_refused_keywords_say_what_to_use_instead() -> None:

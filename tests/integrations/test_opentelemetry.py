@@ -405,3 +405,35 @@ async def test_spans_arrive_at_the_collector(route, langfuse_client, langfuse_co
     assert dict(gen.usage_details) == {"input": 10, "output": 3, "total": 13}  # total: the server
     paths = {r.path for r in langfuse_collector.requests}
     assert ("/api/public/otel/v1/traces" in paths) == (route == "otlp")
+
+
+async def test_a_tracer_provider_given_to_the_client_sends_its_spans(langfuse_collector) -> None:
+    # As the official client: Langfuse(tracer_provider=...) adds its span processor to it,
+    # with the official filter and mask.
+    from langfuse_async import Langfuse
+
+    def mask(*, params: Any) -> MaskOtelSpansResult:
+        patch = OtelSpanPatch(set_attributes={"gen_ai.request.model": "masked"})
+        return MaskOtelSpansResult(span_patches=dict.fromkeys(params.spans, patch))
+
+    provider = TracerProvider()
+    langfuse = Langfuse(
+        public_key=langfuse_collector.public_key,
+        secret_key=langfuse_collector.secret_key,
+        base_url=langfuse_collector.url,
+        tracer_provider=provider,
+        should_export_span=lambda span: span.name != "skipped",
+        mask_otel_spans=mask,
+    )
+    try:
+        otel = provider.get_tracer(LLM_SCOPE)
+        with otel.start_as_current_span("chat gpt-4o", attributes=GENAI):
+            pass
+        with otel.start_as_current_span("skipped", attributes=GENAI):
+            pass
+    finally:
+        provider.shutdown()
+    result = await langfuse.shutdown(timeout=10)
+    assert result.completed and result.failed == 0
+    [gen] = await langfuse_collector.observations()
+    assert (gen.name, gen.type, gen.model) == ("chat gpt-4o", "GENERATION", "masked")
