@@ -158,7 +158,7 @@ def _tune_serving_process() -> None:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from ._collector import DEFAULT_SECRET_KEY, Collector
+    from ._collector import Collector, shown_secret_key
 
     collector = Collector(
         db_path=args.db,
@@ -181,7 +181,7 @@ async def _serve(args: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    secret = args.secret_key if args.secret_key == DEFAULT_SECRET_KEY else "<your --secret-key>"
+    secret = shown_secret_key(args.secret_key)
     print(
         f"langfuse-async collector listening on {collector.url}"
         f" (Langfuse {collector.version}, mode {args.mode})\n"

@@ -6,8 +6,9 @@ Public names are re-exported from :mod:`langfuse_async.testing`.
 from __future__ import annotations
 
 from ._faults import CannedResponse, DropConnection, EventFault, Faults, Gate, Route
+from ._keys import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY, shown_secret_key
 from ._model import Observation, RecordedRequest, Score, Trace
-from ._server import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY, Collector, Mode, is_loopback
+from ._server import Collector, Mode, is_loopback
 
 __all__ = [
     "DEFAULT_PUBLIC_KEY",
@@ -25,4 +26,5 @@ __all__ = [
     "Score",
     "Trace",
     "is_loopback",
+    "shown_secret_key",
 ]

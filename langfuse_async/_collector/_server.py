@@ -17,12 +17,13 @@ from ._dispatch import build_app
 from ._faults import Faults, Route
 from ._hosts import is_loopback
 from ._http import SERVER_VERSIONS, AppState, Work
+from ._keys import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY
 from ._model import Observation, RecordedRequest, Score, Trace
 from ._otlp_checks import warm_up
 from ._store import AsyncStore
 from ._web import WebView, install_web_view
 
-__all__ = ["DEFAULT_PUBLIC_KEY", "DEFAULT_SECRET_KEY", "Collector", "Mode", "is_loopback"]
+__all__ = ["Collector", "Mode", "is_loopback"]
 
 logger = logging.getLogger("langfuse_async")
 
@@ -31,8 +32,6 @@ Mode = Literal["v3", "v4"]
 MAX_LOGGED_REQUESTS: Final = 10_000
 #: ... and at most this many body bytes (older bodies are dropped first).
 MAX_LOGGED_BODY_BYTES: Final = 64 * 1024 * 1024
-DEFAULT_PUBLIC_KEY = "pk-lf-local"
-DEFAULT_SECRET_KEY = "sk-lf-local"
 
 T = TypeVar("T")
 

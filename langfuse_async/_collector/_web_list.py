@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any, Final
 
+from ._keys import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY, shown_secret_key
 from ._web_json import short
 from ._web_page import (
     ListQuery,
@@ -82,16 +83,6 @@ def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
     )
 
 
-#: The collector's default secret key: known to everyone, so a page may show it.
-_DEFAULT_SECRET_KEY = "sk-lf-local"
-
-
-def _shown_secret(secret_key: str) -> str:
-    # A secret chosen with --secret-key is never written into a page (a screenshot, a shared
-    # screen), as the serve banner never prints it either.
-    return secret_key if secret_key == _DEFAULT_SECRET_KEY else "<your --secret-key>"
-
-
 def list_page(
     rows: Sequence[Mapping[str, Any]],
     total: int,
@@ -99,8 +90,8 @@ def list_page(
     suggestions: Mapping[str, Sequence[str]],
     *,
     base_url: str,
-    public_key: str = "pk-lf-local",
-    secret_key: str = "sk-lf-local",
+    public_key: str = DEFAULT_PUBLIC_KEY,
+    secret_key: str = DEFAULT_SECRET_KEY,
 ) -> str:
     """The body of the trace list page (the keys are shown when there is no trace yet)."""
     head = (
@@ -131,9 +122,9 @@ def list_page(
                 "collector and traces appear here:</p><pre>"
                 f"LANGFUSE_BASE_URL={escape(base_url)}\n"
                 f"LANGFUSE_PUBLIC_KEY={escape(public_key)}\n"
-                f"LANGFUSE_SECRET_KEY={escape(_shown_secret(secret_key))}</pre><p>or, with these "
-                "variables "
-                "set, run <code>langfuse-async demo --remote</code>.</p></section>"
+                f"LANGFUSE_SECRET_KEY={escape(shown_secret_key(secret_key))}</pre>"
+                "<p>or, with these variables set, run "
+                "<code>langfuse-async demo --remote</code>.</p></section>"
             )
         return "".join(parts) + "</div>"
     first = (query.page - 1) * query.limit + 1
