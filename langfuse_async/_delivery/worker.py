@@ -10,6 +10,11 @@ beside this one, so a slow ``on_error`` never delays sending.
 
 An unexpected exception while sending (a bug) is logged once and treated like a failed attempt
 of the events involved: they are retried, then reported, and the worker goes on.
+
+It is longer than the other modules (about 700 lines) because its lifecycle (start, stop, fork,
+reroute, abandon), its cycle and its request tasks share the same state (the queue, the items
+in flight, the requests, the trace updates waiting in :mod:`.riders`); every decision made in a
+cycle already lives in a pure module of its own.
 """
 
 from __future__ import annotations
