@@ -2,10 +2,10 @@
 
 Explicit arguments win over the environment; invalid values raise ``ValueError`` naming the
 option, at construction, never later on the hot path (``environment`` alone is normalised as the
-server normalises it, with one WARNING, since the server never refuses one). Keys lose surrounding whitespace (a key
-read from a secrets file often ends with a newline); anything else the transport cannot use
-(whitespace inside a key, credentials, a query or a bad port in the base URL, a header that
-cannot be sent) is refused here.
+server normalises it, with one WARNING, since the server never refuses one). Keys lose
+surrounding whitespace (a key read from a secrets file often ends with a newline); anything else
+the transport cannot use (whitespace inside a key, credentials, a query or a bad port in the
+base URL, a header that cannot be sent) is refused here.
 """
 
 from __future__ import annotations
