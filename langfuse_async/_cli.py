@@ -147,11 +147,12 @@ def _parser() -> argparse.ArgumentParser:
 def _tune_serving_process() -> None:
     """Settings for a process that is the collector's own (``serve``), made once it started.
 
-    The collector parses and stores on threads beside the event loop: a short GIL switch
-    interval lets the loop answer (health checks above all) within milliseconds while they
-    work. And everything loaded by then (modules, the app, the schema) lives as long as the
-    process: frozen out of the cycle collector's full passes, which otherwise scan it all, a
-    15-20 ms pause of every thread now and then during ingest.
+    The collector's threads beside the event loop (the work thread's checks, the store's
+    calls to its process) take the GIL too: a short switch interval lets the loop answer
+    (health checks above all) within milliseconds while they work. And everything loaded by
+    then (modules, the app, the schema) lives as long as the process: frozen out of the cycle
+    collector's full passes, which otherwise scan it all, a 15-20 ms pause of every thread
+    now and then during ingest.
     """
     sys.setswitchinterval(0.0005)
     gc.freeze()

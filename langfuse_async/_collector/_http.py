@@ -9,6 +9,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
@@ -103,7 +104,10 @@ MAX_STARTED: Final = 2
 WORK_NICENESS: Final = 5
 
 
-def _lower_priority() -> None:
+def _start_work_process() -> None:
+    # Ctrl+C in a terminal reaches the whole process group: the server stops its work
+    # processes itself, in order, rather than each printing a KeyboardInterrupt traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A work process's parsing is bulk work: when the machine's cores are busy, the scheduler
     # should run the event loop (health checks, small requests) before it, not take turns.
     # Only this process is lowered, never a thread sharing the loop's GIL (a descheduled GIL
@@ -119,8 +123,8 @@ class Work:
     Kept off the event loop so that health checks and other requests are answered while a
     large batch is processed. By default one thread (the work holds the GIL, so more threads
     would not help). With ``processes`` > 0, :meth:`run_pure` work goes to that many worker
-    processes instead: it then runs beside the event loop and the store's thread rather than
-    taking turns with them, which is what ``langfuse-async serve`` does.
+    processes instead: it then runs beside the event loop and the store rather than taking
+    turns with them, which is what ``langfuse-async serve`` does.
 
     Args:
         processes: Worker processes for :meth:`run_pure` (0: the work thread).
@@ -137,7 +141,7 @@ class Work:
             self._processes = concurrent.futures.ProcessPoolExecutor(
                 max_workers=processes,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_lower_priority,
+                initializer=_start_work_process,
             )
 
     async def start(self, warm_up: Callable[[], object] = _ready) -> None:

@@ -59,6 +59,10 @@ class BadQuery(Exception):
         super().__init__(issue["message"])
         self.issue = issue
 
+    def __reduce__(self) -> tuple[type[BadQuery], tuple[Issue]]:
+        # Raised where the store is, maybe a process of its own: it comes back by pickle.
+        return (BadQuery, (self.issue,))
+
 
 def invalid(name: str, message: str) -> BadQuery:
     """A refusal of parameter ``name`` with a message of our own."""

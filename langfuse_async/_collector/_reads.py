@@ -13,7 +13,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from aiohttp import web
-from multidict import MultiMapping
+from multidict import MultiDict, MultiMapping
 
 from ._filter_columns import OBSERVATION_COLUMNS, TRACE_COLUMNS
 from ._http import FORBIDDEN, NOT_FOUND_PAGE, AppState, json_reply
@@ -121,8 +121,7 @@ def _trace_views(
     return views
 
 
-def _list_traces(store: Store, request: web.Request) -> dict[str, Any]:
-    query = request.query
+def _list_traces(store: Store, query: Query) -> dict[str, Any]:
     page = positive_int(query, "page", 1, None)
     limit = positive_int(query, "limit", 50, 1000)
     groups = field_groups(query, TRACE_FIELD_GROUPS, frozenset(TRACE_FIELD_GROUPS))
@@ -180,8 +179,7 @@ def _observation_filters(query: Query, conditions: Filter) -> dict[str, Any]:
     }
 
 
-def _list_observations(store: Store, request: web.Request) -> dict[str, Any]:
-    query = request.query
+def _list_observations(store: Store, query: Query) -> dict[str, Any]:
     page = positive_int(query, "page", 1, None)
     limit = positive_int(query, "limit", 50, 1000)
     conditions = Filter(query, OBSERVATION_COLUMNS)
@@ -203,8 +201,7 @@ def _io_conditions_anchored(conditions: Filter) -> None:
         )
 
 
-def _list_observations_v2(store: Store, request: web.Request) -> dict[str, Any]:
-    query = request.query
+def _list_observations_v2(store: Store, query: Query) -> dict[str, Any]:
     limit = positive_int(query, "limit", 50, 1000)
     offset = cursor_offset(query)
     groups = field_groups(query, tuple(OBSERVATION_FIELD_GROUPS), frozenset({"core", "basic"}))
@@ -249,8 +246,7 @@ def _get_observation(store: Store, observation_id: str, query: Query) -> dict[st
 # --- sessions ----------------------------------------------------------------------------------
 
 
-def _list_sessions(store: Store, request: web.Request) -> dict[str, Any]:
-    query = request.query
+def _list_sessions(store: Store, query: Query) -> dict[str, Any]:
     page = positive_int(query, "page", 1, None)
     limit = positive_int(query, "limit", 50, 1000)
     rows, total = store.session_page(
@@ -271,15 +267,19 @@ def _get_session(store: Store, session_id: str, query: Query) -> dict[str, Any] 
     return {**session_view(*rows[0]), "traces": [plain_trace_view(t) for t in traces]}
 
 
-_LISTS: Final[dict[str, Callable[[Store, web.Request], dict[str, Any]]]] = {
+def _list_projects(store: Store, query: Query) -> dict[str, Any]:
+    return projects_view()
+
+
+_LISTS: Final[dict[str, Callable[[Store, Query], dict[str, Any]]]] = {
     "traces": _list_traces,
     "observations": _list_observations,
     "v2/observations": _list_observations_v2,
-    "scores": lambda store, request: list_scores(store, request.query),
-    "v2/scores": lambda store, request: list_scores(store, request.query),
-    "v3/scores": lambda store, request: list_scores_v3(store, request.query),
+    "scores": list_scores,
+    "v2/scores": list_scores,
+    "v3/scores": list_scores_v3,
     "sessions": _list_sessions,
-    "projects": lambda store, request: projects_view(),
+    "projects": _list_projects,
 }
 
 
@@ -290,6 +290,15 @@ _GETS: Final[dict[str, tuple[Callable[[Store, str, Query], dict[str, Any] | None
     "v2/scores": (get_score, "Score"),
     "sessions": (_get_session, "Session"),
 }
+
+
+def _read_list(store: Store, collection: str, query: Query) -> dict[str, Any]:
+    # Run where the store is (maybe a process of its own): picklable, as its arguments are.
+    return _LISTS[collection](store, query)
+
+
+def _read_one(store: Store, collection: str, entity_id: str, query: Query) -> dict[str, Any] | None:
+    return _GETS[collection][0](store, entity_id, query)
 
 
 def read_target(raw_path: str) -> tuple[str, str | None] | None:
@@ -329,14 +338,16 @@ async def read(request: web.Request, state: AppState) -> web.Response:
     if level != "project":
         return json_reply(403, {"message": FORBIDDEN})
     try:
+        # A copy of the query: the request's own view of it cannot be pickled.
+        query = MultiDict(request.query)
         if entity_id is None:
-            body = await state.store.run(lambda s: _LISTS[collection](s, request))
+            body = await state.store.run(_read_list, collection, query)
             return json_reply(200, body)
-        get, label = _GETS[collection]
-        found = await state.store.run(lambda s: get(s, entity_id, request.query))
+        found = await state.store.run(_read_one, collection, entity_id, query)
     except BadQuery as bad:
         return json_reply(400, {"message": "Invalid request data", "error": [bad.issue]})
     if found is None:
+        label = _GETS[collection][1]
         return json_reply(
             404,
             {

@@ -16,11 +16,11 @@ from aiohttp import web
 from ._dispatch import build_app
 from ._faults import Faults, Route
 from ._hosts import is_loopback
-from ._http import SERVER_VERSIONS, AppState, Work
+from ._http import SERVER_VERSIONS, WORK_NICENESS, AppState, Work
 from ._keys import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY
 from ._model import Observation, RecordedRequest, Score, Trace
 from ._otlp_checks import warm_up
-from ._store import AsyncStore
+from ._store import AsyncStore, Store
 from ._web import WebView, install_web_view
 
 __all__ = ["Collector", "Mode", "is_loopback"]
@@ -47,6 +47,13 @@ async def _wait(
         await asyncio.wait_for(run(), timeout)
     except asyncio.TimeoutError:
         return False
+    return True
+
+
+def _ready() -> bool:
+    # Run in the store's process once it opened the database: unpickling it imports this
+    # module, and with it every module whose functions the routes run there (reads, writes,
+    # the web view), before the first request rather than on it.
     return True
 
 
@@ -78,6 +85,8 @@ class Collector:
         work_processes: Worker processes that parse, convert and validate request bodies
             (0, the default: one thread of this process). ``langfuse-async serve`` uses one,
             so that this work runs beside the event loop instead of taking turns with it.
+            With any, the store (SQLite and the merging of entities) runs in a process of
+            its own too, for the same reason; both end with the collector.
         track_events: Keep the id of every accepted event, for :attr:`event_count` and
             :meth:`wait_for_events` (what tests wait on). A server that runs for days
             (``langfuse-async serve``) passes False: the ids would grow its memory by about
@@ -174,7 +183,14 @@ class Collector:
                 "server with a single key pair, not for production use",
                 self.host,
             )
-        store = AsyncStore(self.db_path)
+        # With worker processes (what `serve` runs), the store has a process of its own too:
+        # its SQLite work and merging then never hold the event loop's GIL.
+        store = AsyncStore(
+            self.db_path,
+            process=self._work_processes > 0,
+            niceness=WORK_NICENESS,
+            warm_up=_ready,
+        )
         try:
             await store.open()
         except BaseException:
@@ -378,7 +394,7 @@ class Collector:
             session_id: Only traces of this session.
         """
         docs = await self._query(
-            lambda s: s.run(lambda st: st.traces(name=name, user_id=user_id, session_id=session_id))
+            lambda s: s.run(Store.traces, name=name, user_id=user_id, session_id=session_id)
         )
         return [Trace.from_doc(doc) for doc in docs]
 
@@ -388,7 +404,7 @@ class Collector:
         Args:
             trace_id: The trace's id.
         """
-        docs = await self._query(lambda s: s.run(lambda st: st.traces(trace_id=trace_id)))
+        docs = await self._query(lambda s: s.run(Store.traces, trace_id=trace_id))
         return Trace.from_doc(docs[0]) if docs else None
 
     async def observations(
@@ -406,7 +422,7 @@ class Collector:
             name: Only observations with this name.
         """
         docs = await self._query(
-            lambda s: s.run(lambda st: st.observations(trace_id=trace_id, type=type, name=name))
+            lambda s: s.run(Store.observations, trace_id=trace_id, type=type, name=name)
         )
         return [Observation.from_doc(doc) for doc in docs]
 
@@ -426,7 +442,7 @@ class Collector:
         """
         docs = await self._query(
             lambda s: s.run(
-                lambda st: st.scores(trace_id=trace_id, name=name, observation_id=observation_id)
+                Store.scores, trace_id=trace_id, name=name, observation_id=observation_id
             )
         )
         return [Score.from_doc(doc) for doc in docs]

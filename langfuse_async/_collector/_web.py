@@ -159,6 +159,32 @@ def _load_trace(store: Store, trace_id: str, observation_id: str | None) -> _Tra
     return _TraceData(trace, Timeline(rows, total), scores, observation, bool(docs))
 
 
+# The loads below run where the store is (maybe a process of its own): module-level functions
+# with picklable arguments and results.
+
+
+def _load_list(store: Store, query: ListQuery) -> tuple[Any, ...]:
+    rows, total = store.web_trace_rows(
+        name=query.name,
+        user_id=query.user,
+        session_id=query.session,
+        tag=query.tag,
+        limit=query.limit,
+        offset=(query.page - 1) * query.limit,
+    )
+    return rows, total, store.web_filter_values(), store.web_counts()
+
+
+def _load_trace_json(store: Store, trace_id: str) -> dict[str, Any] | None:
+    docs = store.traces(trace_id=trace_id)
+    observations = store.observations(trace_id=trace_id)
+    scores = store.scores(trace_id=trace_id)
+    if not docs and not observations and not scores:
+        return None
+    trace = docs[0] if docs else {"id": trace_id}
+    return {**trace, "observations": observations, "scores": scores}
+
+
 @dataclasses.dataclass(frozen=True)
 class WebView:
     """The web view's settings and handlers, bound to one collector's store.
@@ -191,24 +217,12 @@ class WebView:
     async def _not_found(self, message: str, *, as_json: bool = False) -> web.Response:
         if as_json:
             return self._json(404, {"message": message})
-        counts = await self.store.run(lambda s: s.web_counts())
+        counts = await self.store.run(Store.web_counts)
         return self._page(404, "Not found", not_found_page(message), counts)
 
     async def _list(self, request: web.Request) -> web.Response:
         query = _list_query(request)
-
-        def load(store: Store) -> tuple[Any, ...]:
-            rows, total = store.web_trace_rows(
-                name=query.name,
-                user_id=query.user,
-                session_id=query.session,
-                tag=query.tag,
-                limit=query.limit,
-                offset=(query.page - 1) * query.limit,
-            )
-            return rows, total, store.web_filter_values(), store.web_counts()
-
-        rows, total, suggestions, counts = await self.store.run(load)
+        rows, total, suggestions, counts = await self.store.run(_load_list, query)
         base_url = f"{request.scheme}://{request.host}"
         body = await asyncio.to_thread(
             list_page,
@@ -224,7 +238,7 @@ class WebView:
 
     async def _trace(self, request: web.Request, trace_id: str, *, fragment: bool) -> web.Response:
         observation_id = request.query.get("observation") or None
-        data = await self.store.run(lambda s: _load_trace(s, trace_id, observation_id))
+        data = await self.store.run(_load_trace, trace_id, observation_id)
         if data is None:
             return await self._not_found(f"No trace with id {trace_id!r} in this collector.")
         if fragment:
@@ -240,21 +254,20 @@ class WebView:
             data.observation,
             has_event=data.has_event,
         )
-        counts = await self.store.run(lambda s: s.web_counts())
+        counts = await self.store.run(Store.web_counts)
         return self._page(200, str(data.trace.get("name") or "Trace"), body, counts)
 
     async def _api(self, request: web.Request, parts: list[str]) -> web.Response:
         if parts == ["traces"]:
             query = _list_query(request)
             rows, total = await self.store.run(
-                lambda s: s.web_trace_rows(
-                    name=query.name,
-                    user_id=query.user,
-                    session_id=query.session,
-                    tag=query.tag,
-                    limit=query.limit,
-                    offset=(query.page - 1) * query.limit,
-                )
+                Store.web_trace_rows,
+                name=query.name,
+                user_id=query.user,
+                session_id=query.session,
+                tag=query.tag,
+                limit=query.limit,
+                offset=(query.page - 1) * query.limit,
             )
             meta = {
                 "page": query.page,
@@ -264,24 +277,13 @@ class WebView:
             }
             return self._json(200, {"data": rows, "meta": meta})
         if len(parts) == 2 and parts[0] == "traces":
-            trace_id = parts[1]
-
-            def load(store: Store) -> dict[str, Any] | None:
-                docs = store.traces(trace_id=trace_id)
-                observations = store.observations(trace_id=trace_id)
-                scores = store.scores(trace_id=trace_id)
-                if not docs and not observations and not scores:
-                    return None
-                trace = docs[0] if docs else {"id": trace_id}
-                return {**trace, "observations": observations, "scores": scores}
-
-            found = await self.store.run(load)
+            found = await self.store.run(_load_trace_json, parts[1])
             if found is None:
                 return await self._not_found("Trace not found", as_json=True)
             return self._json(200, found)
         if len(parts) == 2 and parts[0] == "observations":
             observation_id = parts[1]
-            docs = await self.store.run(lambda s: s.observations(observation_id=observation_id))
+            docs = await self.store.run(Store.observations, observation_id=observation_id)
             if not docs:
                 return await self._not_found("Observation not found", as_json=True)
             return self._json(200, docs[0])

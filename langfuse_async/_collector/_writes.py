@@ -7,8 +7,10 @@ credentials and the batch shape, and only then each event.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import logging
+import pickle
 import time
 import uuid
 from collections.abc import Callable
@@ -37,7 +39,7 @@ from ._otlp_checks import (
 from ._otlp_fast import prepare_fast
 from ._otlp_proto import parse_protobuf, resource_spans_of
 from ._request import BadBody, BodyTooLarge, authenticate, inflate_gzip, next_body, parse_json
-from ._store import PendingEvent, PreparedWrite, Store, prepare_write
+from ._store import PendingEvent, PreparedWrite, Store, prepare_write, write_pickled
 from ._validate import (
     UPDATE_TYPES,
     Issue,
@@ -100,12 +102,16 @@ class _Checked:
     accepted: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     errors: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     rejected: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    #: The accepted events ready to store (encoded, merged), prepared where they were checked.
-    prepared: PreparedWrite | None = None
+    #: The accepted events ready to store (encoded, merged), prepared where they were checked:
+    #: pickled already for a store in a process of its own (see :func:`write_pickled`).
+    prepared: PreparedWrite | bytes | None = None
 
 
-def _check_batch(batch: list[Any], level: str, mode: str) -> _Checked:
-    """Validate a batch's events and prepare the accepted ones for storing (pure: off the loop)."""
+def _check_batch(batch: list[Any], level: str, mode: str, pickled: bool = False) -> _Checked:
+    """Validate a batch's events and prepare the accepted ones for storing (pure: off the loop).
+
+    With ``pickled``, what is prepared comes pickled, for a store in a process of its own.
+    """
     checked = _Checked()
     if mode == "v4":
         kept_batch = []
@@ -158,7 +164,8 @@ def _check_batch(batch: list[Any], level: str, mode: str) -> _Checked:
     # The server answers in processing order: every non-update event, then the updates, each
     # group by envelope time (a stable sort, so equal times keep the request order).
     checked.accepted.sort(key=lambda e: (e["type"] in UPDATE_TYPES, timestamp_ms(e["timestamp"])))
-    checked.prepared = prepare_write(PendingEvent(event) for event in checked.accepted)
+    prepared = prepare_write(PendingEvent(event) for event in checked.accepted)
+    checked.prepared = pickle.dumps(prepared, pickle.HIGHEST_PROTOCOL) if pickled else prepared
     return checked
 
 
@@ -179,7 +186,9 @@ async def ingestion(request: web.Request, body: bytes, size: int, state: AppStat
     if problems:
         return json_reply(400, {"message": "Invalid request data", "errors": problems})
     batch: list[Any] = parsed["batch"]
-    checked = await state.work.run_pure(_check_batch, batch, level, state.mode)
+    checked = await state.work.run_pure(
+        _check_batch, batch, level, state.mode, state.store.in_process
+    )
     processing_errors: list[dict[str, Any]] = []
     stored: list[dict[str, Any]] = []
     for event in checked.accepted:
@@ -191,11 +200,13 @@ async def ingestion(request: web.Request, body: bytes, size: int, state: AppStat
     prepared = checked.prepared
     if prepared is not None and len(stored) == len(checked.accepted):
         # The usual case: what was prepared off the loop is what is stored.
-        await state.store.run(lambda store: store.write(prepared))
+        if isinstance(prepared, bytes):
+            await state.store.run(write_pickled, prepared)
+        else:
+            await state.store.run(Store.write, prepared)
     else:
         # Scripted event errors took some out: prepare the rest (the same code, fewer events).
-        pending = [PendingEvent(event) for event in stored]
-        await state.store.run(lambda store: store.apply(pending))
+        await state.store.run(Store.apply, [PendingEvent(event) for event in stored])
     await state.on_accepted([event["id"] for event in stored])
     logger.info(
         "collector: ingestion batch of %d: %d accepted, %d errors",
@@ -355,6 +366,19 @@ def prepare_converted(
     return prepare_write(pending), [f"otlp:{trace_id}:{span_id}" for trace_id, span_id in spans]
 
 
+def _prepare_export_pickled(
+    body: bytes, gzipped: bool, content_type: str, version: str | None, mode: str
+) -> tuple[bytes, list[str]]:
+    """:func:`_prepare_export`, what it prepared pickled (for a store in a process of its own)."""
+    prepared, keys = _prepare_export(body, gzipped, content_type, version, mode)
+    return pickle.dumps(prepared, pickle.HIGHEST_PROTOCOL), keys
+
+
+def prepare_protobuf_pickled(body: bytes, mode: str) -> bytes:
+    """:func:`prepare_protobuf`, pickled (for a store in a process of its own)."""
+    return pickle.dumps(prepare_protobuf(body, mode), pickle.HIGHEST_PROTOCOL)
+
+
 def prepare_protobuf(body: bytes, mode: str) -> PreparedWrite:
     """Convert a checked protobuf export (:func:`check_protobuf`) for the store (pure).
 
@@ -382,6 +406,10 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
     content_type = request.headers.get("Content-Type", "").lower()
     version = _langfuse_header(request, "x-langfuse-ingestion-version")
     mode = state.mode
+    # A store in a process of its own is sent what the worker prepared as the worker pickled
+    # it: this process only passes the bytes on, instead of unpickling and pickling it again.
+    pickled = state.store.in_process
+    converting: concurrent.futures.Future[Any]
     try:
         inflated, checked_keys = await state.work.run(
             lambda: _check_otlp(body, gzipped, content_type, version)
@@ -389,25 +417,25 @@ async def otlp(request: web.Request, body: bytes, size: int, state: AppState) ->
         if checked_keys is None:
             # OTLP/JSON: checked where it is converted (parsing it is most of the work).
             prepared, keys = await state.work.run_pure(
-                _prepare_export, inflated, False, content_type, version, mode
+                _prepare_export_pickled if pickled else _prepare_export,
+                *(inflated, False, content_type, version, mode),
             )
-
-            def write(store: Store) -> None:
-                store.write(prepared)
+            converting = concurrent.futures.Future()
+            converting.set_result(prepared)
         else:
             # Protobuf, checked whole already: its answer cannot change any more, so it is
             # given now, and the export converted while the exporter sends its next.
             keys = checked_keys
-            converting = await state.work.start_pure(prepare_protobuf, inflated, mode)
-
-            def write(store: Store) -> None:
-                store.write(converting.result())
+            converting = await state.work.start_pure(
+                prepare_protobuf_pickled if pickled else prepare_protobuf, inflated, mode
+            )
     except Answer as answer:
         return json_reply(answer.status, answer.body)
     # Answered once the write is queued, not run: the server too answers an export before
     # its worker stores it, and every read queues behind this write on the store's thread
     # (which waits for the conversion), so it sees the spans.
-    await state.store.queue(write, f"an OTLP export of {len(keys)} span(s)")
+    write = write_pickled if pickled else Store.write
+    await state.store.queue(write, f"an OTLP export of {len(keys)} span(s)", converting)
     await state.on_accepted(keys)
     logger.info("collector: OTLP export of %d span(s) accepted", len(keys))
     return json_reply(200, _otlp_job(state.public_key, request))
@@ -446,7 +474,7 @@ async def scores(request: web.Request, body: bytes, size: int, state: AppState) 
     if issues:
         return json_reply(400, {"message": "Invalid request data", "error": issues})
     event = _score_event(kept, parsed)
-    await state.store.run(lambda store: store.apply([PendingEvent(event)]))
+    await state.store.run(Store.apply, [PendingEvent(event)])
     await state.on_accepted([event["id"]])
     return json_reply(200, {"id": kept["id"]})
 
@@ -468,8 +496,7 @@ async def _score_batch(items: list[Any], state: AppState) -> web.Response:
             continue
         events.append(_score_event(kept, item))
     if events:
-        pending = [PendingEvent(event) for event in events]
-        await state.store.run(lambda store: store.apply(pending))
+        await state.store.run(Store.apply, [PendingEvent(event) for event in events])
         await state.on_accepted([event["id"] for event in events])
     if errors:
         logger.warning(

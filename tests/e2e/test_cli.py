@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -144,6 +145,29 @@ def test_usage_errors_exit_2(capsys):
         main(["serve", "--mode", "v9"])
 
 
+def _spawned_children(pid: int) -> list[int]:
+    """The processes ``pid`` spawned with multiprocessing (its work and store processes)."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as stat, open(f"/proc/{name}/cmdline", "rb") as cmd:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+                if parent == pid and b"spawn_main" in cmd.read():
+                    found.append(int(name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    # A zombie has ended (the container's first process may be slow to reap it).
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 async def test_serve_runs_until_interrupted(tmp_path, signum):
@@ -152,7 +176,10 @@ async def test_serve_runs_until_interrupted(tmp_path, signum):
         sys.executable, "-m", "langfuse_async._cli", "serve",
         "--port", "0", "--db", str(db), "--mode", "v4",
     ]  # fmt: skip
-    process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A session of its own: Ctrl+C in a terminal signals the whole group, as done below.
+    process = await anyio.open_process(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         assert process.stdout is not None
         buffer = b""
@@ -176,7 +203,14 @@ async def test_serve_runs_until_interrupted(tmp_path, signum):
             )
             with anyio.fail_after(20):
                 assert (await stream.receive()).startswith(b"HTTP/1.0 400")
-        process.send_signal(signum)
+        linux = sys.platform == "linux"
+        # Its work process and its store's process.
+        children = _spawned_children(process.pid) if linux else []
+        assert len(children) == 2 or not linux
+        if signum == signal.SIGINT:
+            os.killpg(process.pid, signum)  # as a terminal's Ctrl+C: every process of the group
+        else:
+            process.send_signal(signum)
         with anyio.fail_after(20):
             assert await process.wait() == 0
         assert process.stderr is not None
@@ -187,8 +221,9 @@ async def test_serve_runs_until_interrupted(tmp_path, signum):
                     errors += await process.stderr.receive()
             except anyio.EndOfStream:
                 pass
-        assert b"Traceback" not in errors
+        assert b"Traceback" not in errors  # none from its work or store process either
         assert b"answered a malformed HTTP request with 400" in errors
+        assert not [pid for pid in children if _running(pid)]  # none left behind
     finally:
         if process.returncode is None:
             process.kill()
