@@ -16,7 +16,7 @@ from aiohttp import web
 from ._dispatch import build_app
 from ._faults import Faults, Route
 from ._hosts import is_loopback
-from ._http import SERVER_VERSIONS, WORK_NICENESS, AppState, Work
+from ._http import SERVER_VERSIONS, AppState, Work
 from ._keys import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY
 from ._model import Observation, RecordedRequest, Score, Trace
 from ._otlp_checks import warm_up
@@ -184,13 +184,11 @@ class Collector:
                 self.host,
             )
         # With worker processes (what `serve` runs), the store has a process of its own too:
-        # its SQLite work and merging then never hold the event loop's GIL.
-        store = AsyncStore(
-            self.db_path,
-            process=self._work_processes > 0,
-            niceness=WORK_NICENESS,
-            warm_up=_ready,
-        )
+        # its SQLite work and merging then never hold the event loop's GIL. At the server's
+        # own priority, unlike the work processes: every export's answer waits for a queue
+        # slot and every read for the store (lowered, it lost a third to a half of the
+        # throughput of four exporters at once whenever other processes kept the cores busy).
+        store = AsyncStore(self.db_path, process=self._work_processes > 0, warm_up=_ready)
         try:
             await store.open()
         except BaseException:

@@ -386,7 +386,6 @@ class AsyncStore:
     Args:
         path: The database path, or ``":memory:"``.
         process: Keep the store in a process of its own.
-        niceness: With ``process``, how much lower its CPU priority is (Unix ``nice``).
         warm_up: With ``process``, a module-level function that imports, in the store's
             process, the modules of the functions it will run (see :class:`StoreProcess`).
     """
@@ -396,7 +395,6 @@ class AsyncStore:
         path: str | os.PathLike[str],
         *,
         process: bool = False,
-        niceness: int = 0,
         warm_up: Callable[[], object] | None = None,
     ) -> None:
         self._path = os.fspath(path)
@@ -405,7 +403,7 @@ class AsyncStore:
         )
         self._store: Store | None = None
         self._process: StoreProcess | None = (
-            StoreProcess(Store, self._path, niceness=niceness, warm_up=warm_up) if process else None
+            StoreProcess(Store, self._path, warm_up=warm_up) if process else None
         )
         self._open = False
         self._queue_slots = asyncio.Semaphore(MAX_QUEUED_WRITES)

@@ -75,15 +75,11 @@ def _serve(
     conn: Connection,
     open_store: Callable[[str], _Closable],
     path: str,
-    niceness: int,
     warm_up: Callable[[], object] | None,
 ) -> None:
     # The server's process decides when this one ends: Ctrl+C, sent to the whole process
     # group, must not stop a write half-way while the server closes in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if niceness and hasattr(os, "nice"):
-        with contextlib.suppress(OSError):
-            os.nice(niceness)
     try:
         store = open_store(path)
     except BaseException as exc:
@@ -119,7 +115,6 @@ class StoreProcess:
         open_store: A module-level callable (the store's class) that opens the store given
             ``path``, in the process.
         path: The database path (``":memory:"`` keeps it in the store process's memory).
-        niceness: How much lower than the server's the process's CPU priority is (Unix).
         warm_up: A module-level function run in the process once the database is open:
             what imports the modules of the functions it will be called with. Otherwise
             the first call of each imports them (the first read, a few tenths of a second).
@@ -130,12 +125,10 @@ class StoreProcess:
         open_store: Callable[[str], _Closable],
         path: str,
         *,
-        niceness: int = 0,
         warm_up: Callable[[], object] | None = None,
     ) -> None:
         self._open_store = open_store
         self._path = path
-        self._niceness = niceness
         self._warm_up = warm_up
         self._conn: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -152,7 +145,7 @@ class StoreProcess:
         ours, theirs = context.Pipe()
         process = context.Process(
             target=_serve,
-            args=(theirs, self._open_store, self._path, self._niceness, self._warm_up),
+            args=(theirs, self._open_store, self._path, self._warm_up),
             name="langfuse-collector-store",
             daemon=True,  # never outlives the server, even one that did not close it
         )
