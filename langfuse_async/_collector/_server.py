@@ -189,17 +189,18 @@ class Collector:
         # slot and every read for the store (lowered, it lost a third to a half of the
         # throughput of four exporters at once whenever other processes kept the cores busy).
         store = AsyncStore(self.db_path, process=self._work_processes > 0, warm_up=_ready)
-        try:
-            await store.open()
-        except BaseException:
-            await store.close()  # stops the store's thread; nothing was opened
-            raise
         work = Work(processes=self._work_processes)
+        # Side by side: each spawns a process that imports the package (half a second).
         try:
-            await work.start(warm_up)
+            started = await asyncio.gather(
+                store.open(), work.start(warm_up), return_exceptions=True
+            )
+            failures = [result for result in started if isinstance(result, BaseException)]
+            if failures:
+                raise failures[0]
         except BaseException:
             work.close()
-            await store.close()
+            await store.close()  # stops the store's thread (and process), if they started
             raise
         state = AppState(
             work=work,

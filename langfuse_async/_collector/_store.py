@@ -424,12 +424,14 @@ class AsyncStore:
 
     async def close(self) -> None:
         """Close the database and stop the thread (and the store's process)."""
-        store, process, was_open = self._store, self._process, self._open
+        store, process = self._store, self._process
         self._store = None
         self._open = False
         if store is not None:
             await self._run_raw(store.close)
-        if process is not None and was_open:
+        if process is not None:
+            # After whatever the thread still runs (an open, queued writes); harmless when
+            # the process never started or is closed already.
             await self._run_raw(process.close)
         self._executor.shutdown(wait=True)
 

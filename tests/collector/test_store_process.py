@@ -273,3 +273,19 @@ async def test_a_write_queued_before_close_is_stored_before_the_database_closes(
         assert stored._conn.execute("SELECT id FROM scores").fetchall() == [("sc1",)]
     finally:
         stored.close()
+
+
+async def test_a_failed_start_leaves_no_store_process_behind(tmp_path: Path) -> None:
+    def store_processes() -> list[multiprocessing.process.BaseProcess]:
+        return [
+            p for p in multiprocessing.active_children() if p.name == "langfuse-collector-store"
+        ]
+
+    with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+        await Collector(db_path=tmp_path / "missing-dir" / "c.db", work_processes=1).start()
+    assert store_processes() == []
+    async with Collector(work_processes=1) as running:
+        assert len(store_processes()) == 1
+        with pytest.raises(OSError):  # the port is taken: fails once both processes started
+            await Collector(port=running.port, work_processes=1).start()
+        assert len(store_processes()) == 1
