@@ -21,6 +21,15 @@ pytestmark = pytest.mark.anyio
 ROUTES = ["ingestion", "otlp"]
 
 
+def _client_of(collector: Collector, transport: str) -> Langfuse:
+    return Langfuse(
+        public_key=collector.public_key,
+        secret_key=collector.secret_key,
+        base_url=collector.url,
+        transport=transport,
+    )
+
+
 async def _traced_work(langfuse: Langfuse) -> None:
     @observe()
     async def leaf(i: int) -> int:
@@ -81,12 +90,7 @@ ON_UVLOOP = pytest.mark.parametrize(
 async def test_tracing_delivers_everything_on_uvloop(transport: str) -> None:
     assert type(asyncio.get_running_loop()).__module__.startswith("uvloop")
     async with Collector() as collector:
-        langfuse = Langfuse(
-            public_key=collector.public_key,
-            secret_key=collector.secret_key,
-            base_url=collector.url,
-            transport=transport,
-        )
+        langfuse = _client_of(collector, transport)
         collector.faults.server_error(times=1)  # one 5xx first: the retry path too
         await _traced_work(langfuse)
         await _check_stored(collector, langfuse)
@@ -132,12 +136,7 @@ async def test_tracing_delivers_everything_with_eager_tasks(transport: str) -> N
     loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
     try:
         async with Collector() as collector:
-            langfuse = Langfuse(
-                public_key=collector.public_key,
-                secret_key=collector.secret_key,
-                base_url=collector.url,
-                transport=transport,
-            )
+            langfuse = _client_of(collector, transport)
             await _traced_work(langfuse)
             await _check_stored(collector, langfuse)
     finally:
