@@ -355,7 +355,9 @@ class LangfuseSpanProcessor(SpanProcessor):
                 status_message=message,
                 scope_name=scope.name if scope else None,
                 scope_version=(scope.version or None) if scope else None,
+                scope_attributes=(scope.attributes or {}) if scope else None,
                 resource=span.resource.attributes,
+                events=[(event.name, event.attributes or {}) for event in span.events],
             )
             _record(self._client(), span, anchor, mapped)
         except Exception:
