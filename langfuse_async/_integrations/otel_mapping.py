@@ -177,18 +177,25 @@ def _cost(attrs: Mapping[str, Any]) -> dict[str, float] | None:
     return None
 
 
+def _parameter(value: Any) -> Any:
+    """A model parameter as the server keeps it: strings and numbers as they are, else JSON."""
+    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    return _stringified(value)
+
+
 def _model_parameters(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
     for key in ("langfuse.observation.model.parameters", "llm.invocation_parameters"):
         value = _json(attrs.get(key))
         if isinstance(value, Mapping) and value:
-            return {
-                str(k): v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
-                for k, v in value.items()
-            }
+            return {str(k): _parameter(v) for k, v in value.items()}
+    model_config = _json(attrs.get("model_config"))
+    if isinstance(model_config, Mapping) and model_config:
+        return {str(k): _parameter(v) for k, v in model_config.items()}
     params = {
-        k: v
+        k: _parameter(v)
         for k, v in _with_prefix(attrs, "gen_ai.request.").items()
-        if k != "model" and isinstance(v, (str, int, float, bool))
+        if k != "model"
     }
     return params or None
 

@@ -286,3 +286,22 @@ def test_third_party_metadata_keeps_attributes_as_strings_and_scope_attributes()
         "attributes": {"team": "x"},
     }
     assert mapped.fields["output"] == "answer"
+
+
+def test_model_parameters_keep_strings_and_numbers_and_write_the_rest_as_json() -> None:
+    llama = map_span(
+        name="MockLLM.complete",
+        attributes={"llm.invocation_parameters": '{"num_output": 8, "is_chat_model": false}'},
+    )
+    assert llama.fields["model_parameters"] == {"num_output": 8, "is_chat_model": "false"}
+    semconv = map_span(
+        name="chat",
+        attributes={
+            "gen_ai.request.model": "m",
+            "gen_ai.request.stop_sequences": ("x",),
+            "gen_ai.request.stream": True,
+        },
+    )
+    assert semconv.fields["model_parameters"] == {"stop_sequences": '["x"]', "stream": "true"}
+    configured = map_span(name="s", attributes={"model_config": '{"temperature": 0}'})
+    assert configured.fields["model_parameters"] == {"temperature": 0}
