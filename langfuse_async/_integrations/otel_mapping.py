@@ -193,9 +193,7 @@ def _model_parameters(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
     if isinstance(model_config, Mapping) and model_config:
         return {str(k): _parameter(v) for k, v in model_config.items()}
     params = {
-        k: _parameter(v)
-        for k, v in _with_prefix(attrs, "gen_ai.request.").items()
-        if k != "model"
+        k: _parameter(v) for k, v in _with_prefix(attrs, "gen_ai.request.").items() if k != "model"
     }
     return params or None
 
