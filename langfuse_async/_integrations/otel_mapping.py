@@ -3,8 +3,8 @@
 Pure functions over plain values (no OpenTelemetry import), following how the Langfuse server
 reads OTLP spans (``/work/shared/research/otlp-mapping.md`` section 2): Langfuse's own
 ``langfuse.*`` keys first, then the GenAI semantic conventions (``gen_ai.*``), OpenInference
-(``openinference.span.kind``, ``llm.*``, ``input.value``) and OpenLLMetry
-(``gen_ai.prompt.N.*``) attributes.
+(``openinference.span.kind``, ``llm.*``) and the frameworks' own keys (``logfire.msg``...).
+Where the input and output come from is :mod:`.otel_io`'s job.
 """
 
 from __future__ import annotations
