@@ -275,14 +275,14 @@ class Langfuse(Tracer):
         if tracer_provider is not None and self._config.enabled:
             # As the official client: its span processor on the provider given, so the spans
             # of instrumentations bound to that provider become observations of this client.
-            from .opentelemetry import LangfuseSpanProcessor
+            # Once per provider and key: a client built again must not record spans twice.
+            from .opentelemetry import _attach_processor
 
-            tracer_provider.add_span_processor(
-                LangfuseSpanProcessor(
-                    public_key=self._config.public_key,
-                    should_export_span=should_export_span,
-                    mask_otel_spans=mask_otel_spans,
-                )
+            _attach_processor(
+                tracer_provider,
+                public_key=self._config.public_key,
+                should_export_span=should_export_span,
+                mask_otel_spans=mask_otel_spans,
             )
 
     def __repr__(self) -> str:

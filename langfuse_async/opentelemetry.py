@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 try:
     from opentelemetry import trace as trace_api
@@ -353,7 +355,9 @@ class LangfuseSpanProcessor(SpanProcessor):
                 status_message=message,
                 scope_name=scope.name if scope else None,
                 scope_version=(scope.version or None) if scope else None,
+                scope_attributes=(scope.attributes or {}) if scope else None,
                 resource=span.resource.attributes,
+                events=[(event.name, event.attributes or {}) for event in span.events],
             )
             _record(self._client(), span, anchor, mapped)
         except Exception:
@@ -374,6 +378,48 @@ class LangfuseSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered here; ``await`` the client's ``flush()`` to deliver."""
         return True
+
+
+#: The processor added to each provider by this package, per public key (see
+#: :func:`_attach_processor`).
+_attached: weakref.WeakKeyDictionary[Any, dict[str | None, LangfuseSpanProcessor]] = (
+    weakref.WeakKeyDictionary()
+)
+_attach_lock = threading.Lock()
+
+
+def _attach_processor(
+    provider: Any,
+    *,
+    public_key: str | None,
+    should_export_span: Callable[[ReadableSpan], bool] | None,
+    mask_otel_spans: MaskOtelSpansFunction | None,
+) -> LangfuseSpanProcessor:
+    """Add a :class:`LangfuseSpanProcessor` to ``provider``, once per public key.
+
+    A service that builds its client again with the same provider (on a reload, or per test)
+    must not add a second processor: each would record every span, so each observation would
+    be sent twice. The processor already there takes the newest options instead (it records
+    into the newest client of its key anyway, as ``get_client`` returns that one).
+    """
+    with _attach_lock:
+        try:
+            by_key = _attached.setdefault(provider, {})
+        except TypeError:  # a provider that takes no weak reference: added each time
+            by_key = {}
+        existing = by_key.get(public_key)
+        if existing is not None and existing._active:
+            existing._should_export = should_export_span or is_default_export_span
+            existing._mask = mask_otel_spans
+            return existing
+        processor = LangfuseSpanProcessor(
+            public_key=public_key,
+            should_export_span=should_export_span,
+            mask_otel_spans=mask_otel_spans,
+        )
+        provider.add_span_processor(processor)
+        by_key[public_key] = processor
+        return processor
 
 
 def setup_tracer_provider(
@@ -401,17 +447,20 @@ def setup_tracer_provider(
     Returns:
         The provider.
     """
-    processor = LangfuseSpanProcessor(
+    current = trace_api.get_tracer_provider()
+    provider = (
+        current
+        if set_global and isinstance(current, TracerProvider)
+        else (TracerProvider(resource=resource) if resource else TracerProvider())
+    )
+    _attach_processor(
+        provider,
         public_key=public_key,
         should_export_span=should_export_span,
         mask_otel_spans=mask_otel_spans,
     )
-    current = trace_api.get_tracer_provider()
-    if set_global and isinstance(current, TracerProvider):
-        current.add_span_processor(processor)
-        return current
-    provider = TracerProvider(resource=resource) if resource else TracerProvider()
-    provider.add_span_processor(processor)
+    if provider is current:
+        return provider
     if set_global:
         trace_api.set_tracer_provider(provider)
     return provider

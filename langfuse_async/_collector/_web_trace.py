@@ -271,20 +271,37 @@ def _json_section(label: str, value: Any, raw_url: str, *, is_open: bool) -> str
     )
 
 
-def _scores_table(scores: Sequence[Mapping[str, Any]], trace_id: str, *, targets: bool) -> str:
+def _scores_table(
+    scores: Sequence[Mapping[str, Any]],
+    trace_id: str,
+    *,
+    targets: bool,
+    names: Mapping[str, Any] | None = None,
+) -> str:
+    """The scores as a table; with ``targets``, a column linking what each was given to.
+
+    ``names`` maps the page's observation ids to their names: a target reads as the name a
+    user sees in the timeline (its id in the tooltip), or as its id when not on the page.
+    """
     if not scores:
         return ""
+    names = names or {}
     rows = []
     for doc in scores[:MAX_SCORES]:
         target = ""
         if targets:
             observation = doc.get("observationId")
-            target = (
-                f'<a href="{escape(trace_url(trace_id, observation))}#detail">'
-                f"{escape(short(observation, 24))}</a>"
-                if isinstance(observation, str)
-                else '<span class="muted">trace</span>'
-            )
+            if isinstance(observation, str):
+                name = names.get(observation)
+                shown = (
+                    short(name, 60) if isinstance(name, str) and name else short(observation, 24)
+                )
+                target = (
+                    f'<a href="{escape(trace_url(trace_id, observation))}#detail"'
+                    f' title="{escape(observation)}">{escape(shown)}</a>'
+                )
+            else:
+                target = '<span class="muted">trace</span>'
             target = f"<td>{target}</td>"
         comment = doc.get("comment")
         rows.append(
@@ -445,11 +462,12 @@ def trace_page(
         f"{name_html(trace.get('name'), untitled)}</h1>"
         f'<code class="id">{escape(trace["id"])}</code></div>{facts}</section>'
     )
+    names = {r["id"]: r.get("name") for r in rows if isinstance(r.get("id"), str)}
     score_card = (
         f'<section class="card"><div class="card-head"><h2>Scores</h2>'
         f'<span class="muted">{len(scores):,}</span></div>'
-        f'<div class="table-wrap">{_scores_table(scores, trace["id"], targets=True)}</div>'
-        "</section>"
+        f'<div class="table-wrap">{_scores_table(scores, trace["id"], targets=True, names=names)}'
+        "</div></section>"
         if scores
         else ""
     )

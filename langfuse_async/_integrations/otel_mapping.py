@@ -3,18 +3,19 @@
 Pure functions over plain values (no OpenTelemetry import), following how the Langfuse server
 reads OTLP spans (``/work/shared/research/otlp-mapping.md`` section 2): Langfuse's own
 ``langfuse.*`` keys first, then the GenAI semantic conventions (``gen_ai.*``), OpenInference
-(``openinference.span.kind``, ``llm.*``, ``input.value``) and OpenLLMetry
-(``gen_ai.prompt.N.*``) attributes.
+(``openinference.span.kind``, ``llm.*``) and the frameworks' own keys (``logfire.msg``...).
+Where the input and output come from is :mod:`.otel_io`'s job.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .otel_io import IO_KEYS, IO_PREFIXES, SpanEvent, input_and_output, truthy as _truthy
 
 __all__ = ["MappedSpan", "map_span"]
 
@@ -93,23 +94,6 @@ _USAGE_NAMES = {
     "completion_details.reasoning": "output_reasoning_tokens",
     "completion_details.audio": "output_audio_tokens",
 }
-#: Attributes that carry the input or output; not repeated in the metadata.
-_IO_PREFIXES = (
-    "langfuse.observation.input",
-    "langfuse.observation.output",
-    "input.value",
-    "output.value",
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.prompt",
-    "gen_ai.completion",
-    "llm.input_messages",
-    "llm.output_messages",
-    "gen_ai.tool.call.arguments",
-    "gen_ai.tool.call.result",
-)
-_INDEXED = re.compile(r"^(\d+)\.(.+)$")
 
 
 def _json(value: Any) -> Any:
@@ -132,48 +116,6 @@ def _first(attrs: Mapping[str, Any], *keys: str) -> Any:
 
 def _with_prefix(attrs: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in attrs.items() if k.startswith(prefix)}
-
-
-def _indexed_messages(attrs: Mapping[str, Any], prefix: str) -> list[dict[str, Any]] | None:
-    """Flattened messages (``prefix.0.role``, ``prefix.0.content``...) as a list of dicts."""
-    found: dict[int, dict[str, Any]] = {}
-    for key, value in _with_prefix(attrs, prefix).items():
-        match = _INDEXED.match(key)
-        if match is None:
-            continue
-        entry = found.setdefault(int(match[1]), {})
-        entry[match[2].removeprefix("message.")] = _json(value)
-    return [found[i] for i in sorted(found)] or None
-
-
-def _io(attrs: Mapping[str, Any], side: str) -> Any:
-    """The input (``side="input"``) or output, in the server's order of precedence."""
-    own = attrs.get(f"langfuse.observation.{side}")
-    if own is not None:
-        return _json(own)
-    value = attrs.get(f"{side}.value")
-    if value is not None:
-        return _json(value)
-    if side == "input":
-        flat = _indexed_messages(attrs, "gen_ai.prompt.")
-        flat = flat or _indexed_messages(attrs, "llm.input_messages.")
-        if flat:
-            return flat
-        messages = _json(attrs.get("gen_ai.input.messages"))
-        system = _json(attrs.get("gen_ai.system_instructions"))
-        if messages is not None and system is not None and isinstance(messages, list):
-            return [{"role": "system", "parts": system}, *messages]
-        if messages is not None:
-            return messages
-        return _json(_first(attrs, "gen_ai.prompt", "gen_ai.tool.call.arguments"))
-    flat = _indexed_messages(attrs, "gen_ai.completion.")
-    flat = flat or _indexed_messages(attrs, "llm.output_messages.")
-    if flat:
-        return flat[0] if len(flat) == 1 else flat
-    messages = _json(attrs.get("gen_ai.output.messages"))
-    if messages is not None:
-        return messages
-    return _json(_first(attrs, "gen_ai.completion", "gen_ai.tool.call.result"))
 
 
 def _as_type(attrs: Mapping[str, Any], has_model: bool) -> str:
@@ -235,18 +177,23 @@ def _cost(attrs: Mapping[str, Any]) -> dict[str, float] | None:
     return None
 
 
+def _parameter(value: Any) -> Any:
+    """A model parameter as the server keeps it: strings and numbers as they are, else JSON."""
+    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    return _stringified(value)
+
+
 def _model_parameters(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
     for key in ("langfuse.observation.model.parameters", "llm.invocation_parameters"):
         value = _json(attrs.get(key))
         if isinstance(value, Mapping) and value:
-            return {
-                str(k): v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
-                for k, v in value.items()
-            }
+            return {str(k): _parameter(v) for k, v in value.items()}
+    model_config = _json(attrs.get("model_config"))
+    if isinstance(model_config, Mapping) and model_config:
+        return {str(k): _parameter(v) for k, v in model_config.items()}
     params = {
-        k: v
-        for k, v in _with_prefix(attrs, "gen_ai.request.").items()
-        if k != "model" and isinstance(v, (str, int, float, bool))
+        k: _parameter(v) for k, v in _with_prefix(attrs, "gen_ai.request.").items() if k != "model"
     }
     return params or None
 
@@ -299,10 +246,27 @@ def _trace(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return trace
 
 
+def _js_number(value: Any) -> Any:
+    # JavaScript has one number type: an integral float prints without ".0".
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_js_number(item) for item in value]
+    return value
+
+
+def _stringified(value: Any) -> str:
+    """An attribute value as the server keeps it in ``metadata.attributes`` (JSON unless a str)."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(_js_number(value), separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def _metadata(
     attrs: Mapping[str, Any],
     scope_name: str | None,
     scope_version: str | None,
+    scope_attributes: Mapping[str, Any],
     resource: Mapping[str, Any],
 ) -> dict[str, Any]:
     meta: dict[str, Any] = {}
@@ -312,20 +276,39 @@ def _metadata(
     for prefix in ("langfuse.observation.metadata.", "langfuse.metadata."):
         meta.update(_with_prefix(attrs, prefix))
     if not (scope_name or "").startswith("langfuse-sdk"):
-        # Third-party spans keep every attribute that is not already input or output, as
-        # the server stores them.
+        # Third-party spans keep every attribute that cannot carry the input or output (used
+        # or not), each a string, as the server stores them.
         rest = {
-            k: v
+            k: _stringified(v)
             for k, v in attrs.items()
-            if not k.startswith(_IO_PREFIXES) and not k.startswith("langfuse.")
+            if k not in IO_KEYS and not k.startswith(IO_PREFIXES)
         }
         if rest:
             meta["attributes"] = rest
     if resource:
         meta["resourceAttributes"] = dict(resource)
     if scope_name:
-        meta["scope"] = {"name": scope_name, "version": scope_version}
+        meta["scope"] = {
+            "name": scope_name,
+            "version": scope_version,
+            "attributes": dict(scope_attributes),
+        }
     return meta
+
+
+def _name(span_name: str, attrs: Mapping[str, Any]) -> str:
+    """The observation's name: a tool's, Genkit's or Logfire's name first, as the server has it."""
+    for key in ("gen_ai.tool.name", "genkit:name", "logfire.msg"):
+        value = attrs.get(key)
+        if _truthy(value):
+            return value if isinstance(value, str) else _stringified(value)
+    if "ai.toolCall.name" in attrs:
+        return str(attrs["ai.toolCall.name"])
+    if "ai.operationId" in attrs:
+        function_id = attrs.get("ai.telemetry.functionId")
+        prefix = f"{function_id}:" if _truthy(function_id) else ""
+        return f"{prefix}{attrs['ai.operationId']}"
+    return span_name
 
 
 def map_span(
@@ -336,7 +319,9 @@ def map_span(
     status_message: str | None = None,
     scope_name: str | None = None,
     scope_version: str | None = None,
+    scope_attributes: Mapping[str, Any] | None = None,
     resource: Mapping[str, Any] | None = None,
+    events: Sequence[SpanEvent] = (),
 ) -> MappedSpan:
     """Map one span's data to an observation, as the Langfuse server maps an OTLP span.
 
@@ -347,7 +332,10 @@ def map_span(
         status_message: Its status description (or the message of its exception event).
         scope_name: The instrumentation scope's name.
         scope_version: The instrumentation scope's version.
+        scope_attributes: The instrumentation scope's attributes.
         resource: The attributes of the span's resource.
+        events: The span's events (name and attributes): GenAI message events carry the
+            input and output of some instrumentations.
 
     Returns:
         The observation's name, type, fields and trace attributes.
@@ -356,10 +344,12 @@ def map_span(
     resource = resource or {}
     model = _first(attrs, *_MODEL_KEYS)
     as_type = _as_type(attrs, model is not None)
+    input_value, output = input_and_output(attrs, events, scope_name)
     fields: dict[str, Any] = {
-        "input": _io(attrs, "input"),
-        "output": _io(attrs, "output"),
-        "metadata": _metadata(attrs, scope_name, scope_version, resource) or None,
+        "input": input_value,
+        "output": output,
+        "metadata": _metadata(attrs, scope_name, scope_version, scope_attributes or {}, resource)
+        or None,
     }
     level = attrs.get("langfuse.observation.level")
     if isinstance(level, str) and level.upper() in _LEVELS:
@@ -385,9 +375,8 @@ def map_span(
     if isinstance(prompt_name, str) and prompt_version is not None:
         fields["prompt_name"] = prompt_name
         fields["prompt_version"] = prompt_version
-    tool_name = attrs.get("gen_ai.tool.name")
     return MappedSpan(
-        name=str(tool_name) if isinstance(tool_name, str) and tool_name else name,
+        name=_name(name, attrs),
         as_type=as_type,
         fields={k: v for k, v in fields.items() if v is not None},
         trace=_trace(attrs),

@@ -5,6 +5,7 @@ a ``recorder`` that emits into a sink; ``propagation`` carries trace attributes 
 observation started inside a block; ``registry`` says which client ``get_client()`` returns.
 """
 
+from . import as_decorator as _as_decorator  # noqa: F401  (installs handles' decorator use)
 from .coerce import Level
 from .observations import (
     LangfuseAgent,

@@ -1,4 +1,4 @@
-"""Where other tracers join a new observation: an external parent and propagated attributes.
+"""Where other modules join a handle: an external parent, propagated attributes, decorating.
 
 Both hooks are None until something installs them (the OpenTelemetry bridge, the first
 ``propagate_attributes`` block), so starting an observation pays one read each until then.
@@ -14,8 +14,10 @@ from .sampling import is_sampled
 
 __all__ = [
     "adopt_external_parent",
+    "as_decorator",
     "external_parent",
     "propagation_hook",
+    "set_as_decorator",
     "set_external_parent",
     "set_propagation_hook",
 ]
@@ -46,6 +48,17 @@ def set_propagation_hook(hook: Callable[[Any], None] | None) -> None:
     """Install (or with None remove) the :data:`propagation_hook`."""
     global propagation_hook
     propagation_hook = hook
+
+
+#: Wraps a function so that each call runs in an observation like a given handle (a handle used
+#: as a decorator); installed by :mod:`.as_decorator`, which sits above the handle's module.
+as_decorator: Callable[[Any, Any], Any] | None = None
+
+
+def set_as_decorator(hook: Callable[[Any, Any], Any] | None) -> None:
+    """Install (or with None remove) the :data:`as_decorator` hook."""
+    global as_decorator
+    as_decorator = hook
 
 
 def adopt_external_parent(obs: Any, parent: Any) -> None:

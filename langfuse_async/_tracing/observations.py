@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, cast, overload
 
 import msgspec
 
@@ -89,6 +89,9 @@ __all__ = [
     "current_observation",
     "start",
 ]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: The innermost current observation of this context, or None outside any.
 CURRENT: ContextVar[Observation | None] = ContextVar(
@@ -249,10 +252,11 @@ class Observation(Scope, TraceOps):
         extra = obs._extra
         if extra is not None:
             extra.pop("remote_parent", None)
-        if parent_id is not None:
-            if extra is None:
-                extra = obs._extra = {}
-            extra["remote_parent"] = True
+        if extra is None:
+            extra = obs._extra = {}
+        # Kept when False too: it says the trace was given (a handle used as a decorator
+        # starts each call in that same trace, see .as_decorator).
+        extra["remote_parent"] = parent_id is not None
         bound = recorder.sample_bound
         obs._recording = bound is None or is_sampled(trace_id, bound)
         return obs
@@ -528,6 +532,19 @@ class Observation(Scope, TraceOps):
         return msgspec.structs.replace(record, size=size, **extra)
 
     # ------------------------------------------------------------------- context manager
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``func``: each call runs in a new observation like this one.
+
+        For ``@langfuse.start_as_current_observation(name=...)`` above a function, as the
+        official SDK allows. This handle is dropped unrecorded; each call's observation has
+        its name, type and fields, under what is current at the call, and lasts until the
+        coroutine returns or the generator is exhausted. Never raises.
+        """
+        hook = _joins.as_decorator
+        if hook is None:  # not reached: importing the package installs it
+            return func
+        return cast("Callable[P, R]", hook(self, func))
 
     def __enter__(self) -> Self:
         enter(_CURRENT_ANY, self)

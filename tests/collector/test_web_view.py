@@ -138,6 +138,11 @@ async def test_the_trace_page_draws_the_tree_on_one_time_axis(collector: Collect
     # The trace's own details, and its scores with what they score.
     assert "u-ada" in html and "session-42" in html and "$0.00022488" in html
     assert "helpfulness" in html and "friendly" in html and "cites doc-17" in html
+    # A score's target reads as the observation's name (as in the timeline), its id on hover.
+    scores = html[html.index('<table class="scores">') :]
+    scores = scores[: scores.index("</table>")]
+    assert 'title="trace-agent-llm2">llm</a>' in scores
+    assert ">trace-agent-llm2</a>" not in scores
     assert "Input" in html and "Lisbon in August" not in html  # only the trace's own JSON
 
 

@@ -232,6 +232,47 @@ async def test_serve_runs_until_interrupted(tmp_path, signum):
     assert db.exists()
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("options", "shown", "hidden"),
+    [
+        ([], "LANGFUSE_SECRET_KEY=sk-lf-local", None),
+        (
+            ["--public-key", "pk-chosen", "--secret-key", "sk-chosen-s3cret"],
+            "LANGFUSE_SECRET_KEY=<your --secret-key>",
+            "sk-chosen-s3cret",
+        ),
+    ],
+)
+async def test_serve_prints_the_default_secret_key_and_never_a_chosen_one(
+    tmp_path, options, shown, hidden
+):
+    # The banner is what ends up in screenshots and shared terminals: a secret chosen with
+    # --secret-key must not be in it, while the default one (known to all) helps a new user.
+    command = [
+        sys.executable, "-m", "langfuse_async._cli", "serve",
+        "--port", "0", "--db", str(tmp_path / "x.db"), *options,
+    ]  # fmt: skip
+    process = await anyio.open_process(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        banner = b""
+        with anyio.fail_after(20):
+            while b"Ctrl+C" not in banner:
+                banner += await process.stdout.receive()
+        text = banner.decode()
+        assert shown in text
+        assert hidden is None or hidden not in text
+        process.send_signal(signal.SIGINT)
+        with anyio.fail_after(20):
+            assert await process.wait() == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await process.aclose()
+
+
 @pytest.mark.parametrize("port", ["70000", "-1", "http"])
 def test_serve_rejects_a_bad_port_with_a_usage_error(tmp_path, capsys, port):
     with pytest.raises(SystemExit) as exc:

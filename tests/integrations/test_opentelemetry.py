@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -74,7 +75,7 @@ def test_span_inside_an_observation_is_its_child(
     assert decode(gen.usage_details) == {"input": 10, "output": 3}
     assert decode(gen.model_parameters) == {"temperature": 0.1}
     assert (gen.start_ns, gen.end_ns) == (span.start_time, span.end_time)
-    assert decode(gen.metadata)["scope"] == {"name": LLM_SCOPE, "version": None}
+    assert decode(gen.metadata)["scope"] == {"name": LLM_SCOPE, "version": None, "attributes": {}}
 
 
 def test_observation_inside_a_span_is_its_child(
@@ -294,7 +295,7 @@ def test_mask_patches_attributes(tracer: RecordingTracer) -> None:
     [obs] = tracer.observations
     assert obs.input is None
     assert decode(obs.output) == "ok"
-    assert decode(obs.metadata)["attributes"] == {"masked": True}
+    assert decode(obs.metadata)["attributes"] == {"masked": "true"}  # as the server has it
 
 
 def test_sampled_out_traces_record_nothing(isolated_registry: None) -> None:
@@ -437,3 +438,57 @@ async def test_a_tracer_provider_given_to_the_client_sends_its_spans(langfuse_co
     assert result.completed and result.failed == 0
     [gen] = await langfuse_collector.observations()
     assert (gen.name, gen.type, gen.model) == ("chat gpt-4o", "GENERATION", "masked")
+
+
+async def test_a_client_built_again_on_the_same_provider_records_each_span_once(
+    langfuse_collector,
+) -> None:
+    # A service that builds its client again (a reload, one per test) with the same provider
+    # added a second processor, and every span was recorded, sent and counted twice.
+    from langfuse_async import Langfuse
+
+    provider = TracerProvider()
+    options: dict[str, Any] = {
+        "transport": "ingestion",
+        "public_key": langfuse_collector.public_key,
+        "secret_key": langfuse_collector.secret_key,
+        "base_url": langfuse_collector.url,
+        "tracer_provider": provider,
+    }
+    first = Langfuse(**options, should_export_span=lambda span: False)
+    await first.shutdown(timeout=10)
+    langfuse = Langfuse(**options)  # no filter given: the default one, not the first's
+    try:
+        with provider.get_tracer(LLM_SCOPE).start_as_current_span("chat gpt-4o", attributes=GENAI):
+            pass
+    finally:
+        provider.shutdown()
+    result = await langfuse.shutdown(timeout=10)
+    assert result.completed and result.failed == 0
+    [gen] = await langfuse_collector.observations()
+    assert gen.name == "chat gpt-4o"
+    assert len(provider._active_span_processor._span_processors) == 1
+    # Sent once: two processors made two events of the one span (the server merges them).
+    sent = [
+        event
+        for r in langfuse_collector.requests
+        if r.path == "/api/public/ingestion"
+        for event in json.loads(r.body)["batch"]
+        if event["type"] != "trace-create"
+    ]
+    assert [event["body"]["name"] for event in sent] == ["chat gpt-4o"]
+
+
+def test_setup_tracer_provider_twice_adds_one_processor(
+    tracer: RecordingTracer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = TracerProvider()
+    monkeypatch.setattr(trace_api, "get_tracer_provider", lambda: provider)
+    assert setup_tracer_provider() is provider
+    assert setup_tracer_provider() is provider
+    try:
+        with provider.get_tracer(LLM_SCOPE).start_as_current_span("once", attributes=GENAI):
+            pass
+    finally:
+        provider.shutdown()
+    assert [r.name for r in tracer.observations] == ["once"]

@@ -41,7 +41,10 @@ def test_langfuse_keys_come_first() -> None:
     f = mapped.fields
     assert f["input"] == [{"role": "user", "content": "hi"}]
     assert f["output"] == "plain text"
-    assert f["metadata"] == {"route": "/chat", "scope": {"name": "langfuse-sdk", "version": "3.0"}}
+    assert f["metadata"] == {
+        "route": "/chat",
+        "scope": {"name": "langfuse-sdk", "version": "3.0", "attributes": {}},
+    }
     assert (f["level"], f["status_message"], f["version"]) == ("WARNING", "slow", "1.2")
     assert f["model"] == "gpt-4o"
     assert f["model_parameters"] == {"temperature": 0.2, "x": "[1]"}
@@ -84,11 +87,12 @@ def test_openinference_llm_span() -> None:
     )
     f = mapped.fields
     assert mapped.as_type == "generation"
+    # Nested as the flattened keys say (the server keeps the ``message`` level).
     assert f["input"] == [
-        {"role": "system", "content": "Be brief"},
-        {"role": "user", "content": "hi"},
+        {"message": {"role": "system", "content": "Be brief"}},
+        {"message": {"role": "user", "content": "hi"}},
     ]
-    assert f["output"] == {"role": "assistant", "content": "hello"}
+    assert f["output"] == [{"message": {"role": "assistant", "content": "hello"}}]
     assert f["usage_details"] == {
         "input": 12,
         "output": 5,
@@ -98,6 +102,7 @@ def test_openinference_llm_span() -> None:
     assert f["cost_details"] == {"total": 0.01}
     assert f["version"] == "9"
     assert f["metadata"]["attributes"]["llm.model_name"] == "gpt-4o-mini"
+    assert f["metadata"]["attributes"]["llm.token_count.prompt"] == "12"  # as strings
     assert "llm.input_messages.0.message.role" not in f["metadata"]["attributes"]
     assert f["metadata"]["resourceAttributes"] == {"service.name": "api", "service.version": "9"}
 
@@ -132,7 +137,7 @@ def test_genai_semantic_conventions() -> None:
     )
     assert chat.as_type == "generation"  # a model key and nothing else
     assert chat.fields["input"] == [{"role": "user", "content": "hi"}]
-    assert chat.fields["output"] == {"role": "assistant", "content": "hello"}
+    assert chat.fields["output"] == [{"role": "assistant", "content": "hello"}]
     assert chat.fields["usage_details"] == {"input": 3, "output": 4}
     assert chat.trace == {"tags": ["x", "y"]}
     embed = map_span(name="e", attributes={"gen_ai.operation.name": "embeddings"})
@@ -153,3 +158,150 @@ def test_status_and_plain_spans() -> None:
     plain = map_span(name="plain", attributes={"input.value": "not json {"})
     assert plain.fields == {"input": "not json {"}
     assert plain.trace == {}
+
+
+# --------------------------------------------------------------------------- frameworks' keys
+
+
+def test_names_from_logfire_and_the_vercel_ai_sdk() -> None:
+    agent = map_span(name="invoke_agent weather", attributes={"logfire.msg": "weather run"})
+    assert agent.name == "weather run"  # Pydantic AI's agent span, as the server names it
+    tool = map_span(
+        name="execute_tool get_weather",
+        attributes={"gen_ai.tool.name": "get_weather", "logfire.msg": "running tool"},
+    )
+    assert tool.name == "get_weather"
+    vercel = map_span(
+        name="ai.generateText",
+        attributes={"ai.operationId": "ai.generateText", "ai.telemetry.functionId": "chat"},
+    )
+    assert vercel.name == "chat:ai.generateText"
+    assert map_span(name="x", attributes={"ai.toolCall.name": "search"}).name == "search"
+
+
+def test_pydantic_ai_agent_span_reads_all_messages_and_final_result() -> None:
+    attributes = {
+        "gen_ai.operation.name": "invoke_agent",
+        "pydantic_ai.all_messages": json.dumps([{"role": "user", "parts": []}]),
+        "final_result": "sunny",
+        "gen_ai.system_instructions": json.dumps([{"type": "text", "content": "Be brief."}]),
+        "logfire.msg": "weather run",
+    }
+    agent = map_span(name="invoke_agent", attributes=attributes, scope_name="pydantic-ai")
+    assert agent.as_type == "agent"
+    assert agent.fields["input"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "parts": []},
+    ]
+    assert agent.fields["output"] == "sunny"
+    kept = agent.fields["metadata"]["attributes"]
+    assert "final_result" not in kept and "pydantic_ai.all_messages" not in kept
+    assert kept["logfire.msg"] == "weather run"
+    # Only Pydantic AI's scope reads those keys.
+    other = map_span(name="invoke_agent", attributes=attributes, scope_name="other")
+    assert "input" not in other.fields and "output" not in other.fields
+
+
+def test_input_and_output_come_from_one_source() -> None:
+    # input.value comes before gen_ai.*.messages: its span has no output, as on the server.
+    mapped = map_span(
+        name="chat",
+        attributes={
+            "input.value": "question",
+            "gen_ai.input.messages": json.dumps([{"role": "user", "content": "hi"}]),
+            "gen_ai.output.messages": json.dumps([{"role": "assistant", "content": "yo"}]),
+        },
+    )
+    assert mapped.fields["input"] == "question"
+    assert "output" not in mapped.fields
+
+
+def test_genai_message_events_are_the_input_and_output() -> None:
+    mapped = map_span(
+        name="chat",
+        attributes={"gen_ai.request.model": "m", "input.value": "not read: events come first"},
+        events=[
+            ("gen_ai.system.message", {"content": "Be brief."}),
+            ("gen_ai.user.message", {"content": "hi"}),
+            ("exception", {"exception.message": "ignored"}),
+            ("gen_ai.choice", {"index": 0, "message": '{"content": "yo"}'}),
+        ],
+    )
+    assert mapped.fields["input"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    ]
+    assert mapped.fields["output"] == {"index": 0, "message": '{"content": "yo"}'}
+
+
+def test_system_instructions_in_the_servers_shapes() -> None:
+    def first(instructions: str, messages: object = ()) -> object:
+        mapped = map_span(
+            name="chat",
+            attributes={
+                "gen_ai.input.messages": json.dumps(list(messages) or [{"role": "user"}]),
+                "gen_ai.system_instructions": instructions,
+            },
+        )
+        return mapped.fields["input"][0]
+
+    parts = json.dumps([{"type": "text", "content": "A."}, {"type": "text", "content": "B."}])
+    assert first(parts) == {"role": "system", "content": "A.\nB."}
+    whole = json.dumps([{"parts": [{"type": "text", "content": "A."}]}])
+    assert first(whole) == {"role": "system", "parts": [{"type": "text", "content": "A."}]}
+    assert first(json.dumps("Be helpful.")) == {"role": "system", "content": "Be helpful."}
+    assert first("not json") == {"role": "system", "content": "not json"}
+    assert first("[42, null]") == {"role": "user"}
+    existing = [{"role": "system", "content": "Mine."}, {"role": "user"}]
+    assert first(parts, existing) == {"role": "system", "content": "Mine."}
+
+
+def test_third_party_metadata_keeps_attributes_as_strings_and_scope_attributes() -> None:
+    mapped = map_span(
+        name="s",
+        attributes={
+            "tokens": 3,
+            "ratio": 1.0,
+            "flag": True,
+            "tags": ("a", "b"),
+            "langfuse.observation.metadata.k": "v",
+            "output": "answer",
+        },
+        scope_name="some.instrumentation",
+        scope_version="1.0",
+        scope_attributes={"team": "x"},
+    )
+    meta = mapped.fields["metadata"]
+    assert meta["attributes"] == {
+        "tokens": "3",
+        "ratio": "1",
+        "flag": "true",
+        "tags": '["a","b"]',
+        "langfuse.observation.metadata.k": "v",
+    }
+    assert meta["k"] == "v"
+    assert meta["scope"] == {
+        "name": "some.instrumentation",
+        "version": "1.0",
+        "attributes": {"team": "x"},
+    }
+    assert mapped.fields["output"] == "answer"
+
+
+def test_model_parameters_keep_strings_and_numbers_and_write_the_rest_as_json() -> None:
+    llama = map_span(
+        name="MockLLM.complete",
+        attributes={"llm.invocation_parameters": '{"num_output": 8, "is_chat_model": false}'},
+    )
+    assert llama.fields["model_parameters"] == {"num_output": 8, "is_chat_model": "false"}
+    semconv = map_span(
+        name="chat",
+        attributes={
+            "gen_ai.request.model": "m",
+            "gen_ai.request.stop_sequences": ("x",),
+            "gen_ai.request.stream": True,
+        },
+    )
+    assert semconv.fields["model_parameters"] == {"stop_sequences": '["x"]', "stream": "true"}
+    configured = map_span(name="s", attributes={"model_config": '{"temperature": 0}'})
+    assert configured.fields["model_parameters"] == {"temperature": 0}
