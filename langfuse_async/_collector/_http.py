@@ -18,7 +18,7 @@ from aiohttp import web
 
 from ._faults import Faults
 from ._model import RecordedRequest
-from ._store import AsyncStore
+from ._store_async import AsyncStore
 
 T = TypeVar("T")
 

@@ -20,7 +20,8 @@ from ._http import SERVER_VERSIONS, AppState, Work
 from ._keys import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY
 from ._model import Observation, RecordedRequest, Score, Trace
 from ._otlp_checks import warm_up
-from ._store import AsyncStore, Store
+from ._store import Store
+from ._store_async import AsyncStore
 from ._web import WebView, install_web_view
 
 __all__ = ["Collector", "Mode", "is_loopback"]

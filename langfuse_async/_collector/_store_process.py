@@ -9,7 +9,7 @@ for it now and then.
 The protocol is one request, one reply, over a pipe: a pickled ``(function, args, kwargs)``
 runs as ``function(store, *args, **kwargs)`` in the store's process, and its pickled result or
 exception comes back. Only one thread of the server calls (the store's proxy thread, see
-:class:`._store.AsyncStore`), so calls run in the order they came, as on the store's thread.
+:class:`._store_async.AsyncStore`), so calls run in the order they came, as on the store's thread.
 """
 
 from __future__ import annotations

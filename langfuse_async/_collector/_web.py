@@ -34,7 +34,8 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from ._hosts import is_loopback
-from ._store import AsyncStore, Store
+from ._store import Store
+from ._store_async import AsyncStore
 from ._web_list import list_page
 from ._web_page import ListQuery, layout, not_found_page, trace_url
 from ._web_trace import MAX_TIMELINE_ROWS, Timeline, detail_html, trace_page

@@ -39,7 +39,8 @@ from ._otlp_checks import (
 from ._otlp_fast import prepare_fast
 from ._otlp_proto import parse_protobuf, resource_spans_of
 from ._request import BadBody, BodyTooLarge, authenticate, inflate_gzip, next_body, parse_json
-from ._store import PendingEvent, PreparedWrite, Store, prepare_write, write_pickled
+from ._store import PendingEvent, PreparedWrite, Store, prepare_write
+from ._store_async import write_pickled
 from ._validate import (
     UPDATE_TYPES,
     Issue,

@@ -23,7 +23,8 @@ import aiohttp
 import pytest
 
 from langfuse_async._collector import Collector
-from langfuse_async._collector._store import AsyncStore, PendingEvent, Store
+from langfuse_async._collector._store import PendingEvent, Store
+from langfuse_async._collector._store_async import AsyncStore
 from langfuse_async._collector._store_process import (
     StoreProcess,
     StoreProcessGone,

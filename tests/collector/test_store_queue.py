@@ -18,7 +18,8 @@ import aiohttp
 import pytest
 
 from langfuse_async._collector import Collector
-from langfuse_async._collector._store import MAX_QUEUED_WRITES, AsyncStore, Store
+from langfuse_async._collector._store import Store
+from langfuse_async._collector._store_async import MAX_QUEUED_WRITES, AsyncStore
 
 from .test_collector_otlp import PK, ROOT, SK, example, send
 
