@@ -83,7 +83,7 @@ def check_protobuf(body: bytes, version: str | None) -> list[str]:
 
     Cheap (the message is read lazily, and only its ids here), so the server runs it on its
     work thread and answers the export at once, its conversion left to
-    :func:`._writes.prepare_protobuf`.
+    :func:`._otlp_prepare.prepare_protobuf`.
 
     Raises:
         Answer: The export is answered without storing anything.

@@ -54,7 +54,8 @@ def test_a_gzip_bomb_stops_at_the_limit():
 
 
 async def test_the_otlp_route_refuses_a_gzip_bomb(http, monkeypatch):
-    monkeypatch.setattr("langfuse_async._collector._writes.OTLP_BODY_LIMIT", 1024 * 1024)
+    # The inflated size is checked where the export is prepared.
+    monkeypatch.setattr("langfuse_async._collector._otlp_prepare.OTLP_BODY_LIMIT", 1024 * 1024)
     bomb = gzip.compress(b"\x00" * (20 * 1024 * 1024), compresslevel=9)
     headers = {**AUTH, "Content-Type": "application/json", "Content-Encoding": "gzip"}
     async with Collector() as c:

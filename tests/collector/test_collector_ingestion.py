@@ -769,12 +769,13 @@ async def test_lone_surrogate_escapes_parse_like_json_parse(collector, http):
 
 
 async def test_an_internal_error_has_the_routes_500_shape(collector, http, monkeypatch, caplog):
-    from langfuse_async._collector import _writes
+    from langfuse_async._collector import _otlp_prepare, _writes
 
     def broken(event: object) -> Any:
         raise RuntimeError("a collector bug")
 
-    monkeypatch.setattr(_writes, "validate_event", broken)
+    monkeypatch.setattr(_writes, "validate_event", broken)  # batches
+    monkeypatch.setattr(_otlp_prepare, "validate_event", broken)  # OTLP exports
     caplog.set_level(logging.CRITICAL, logger="langfuse_async")
     batch = {"batch": [ev("e", "trace-create", {"id": "t"})]}
     # The ingestion route's catch-all answers in its 400 shape, with status 500.

@@ -20,10 +20,10 @@ from hypothesis import given, settings, strategies as st
 
 from langfuse_async._collector import _otlp_inline
 from langfuse_async._collector._otlp_fast import prepare_fast
+from langfuse_async._collector._otlp_prepare import prepare_converted
 from langfuse_async._collector._otlp_proto import parse_protobuf, resource_spans_of
 from langfuse_async._collector._prepare import PreparedWrite
 from langfuse_async._collector._store import Store
-from langfuse_async._collector._writes import prepare_converted
 
 trace_service = pytest.importorskip("opentelemetry.proto.collector.trace.v1.trace_service_pb2")
 common = pytest.importorskip("opentelemetry.proto.common.v1.common_pb2")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from langfuse_async._collector._merge import merge_events
+from langfuse_async._collector._otlp_prepare import prepare_export
 from langfuse_async._collector._sqlite import COLUMNS, ROW_OF, loads
 from langfuse_async._collector._store import (
     FROM_DOC,
@@ -24,7 +25,6 @@ from langfuse_async._collector._store import (
     prepare_write,
 )
 from langfuse_async._collector._validate import validate_event
-from langfuse_async._collector._writes import _prepare_export
 
 from .test_collector_otlp import EVENT, GEN, ROOT, TRACE, example, export, span
 
@@ -50,7 +50,7 @@ def _stores_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def otlp(body: dict[str, Any]) -> PreparedWrite:
-    prepared, _ = _prepare_export(json.dumps(body).encode(), False, "application/json", None, "v3")
+    prepared, _ = prepare_export(json.dumps(body).encode(), False, "application/json", None, "v3")
     return prepared
 
 
