@@ -34,7 +34,7 @@ MAX_QUEUED_WRITES: Final = 4
 
 
 def write_pickled(store: Store, data: bytes) -> int:
-    """Write a pickled :class:`PreparedWrite` (see :meth:`Store.write`).
+    """Write a pickled :class:`._prepare.PreparedWrite` (see :meth:`Store.write`).
 
     With the store in a process of its own, a worker process pickles what it prepared: the
     server's process then only passes the bytes on to the store's, instead of unpickling them
