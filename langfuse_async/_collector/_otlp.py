@@ -19,11 +19,12 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import msgspec
 
+from .._otel_io import IO_KEYS, IO_PREFIXES, SpanEvent, input_and_output
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
 __all__ = [
@@ -100,18 +101,6 @@ _LEVEL_ALIASES = {
     "FATAL": "ERROR",
     "CRITICAL": "ERROR",
 }
-_IO_KEYS = frozenset(
-    {
-        "langfuse.observation.input",
-        "langfuse.observation.output",
-        "langfuse.trace.input",
-        "langfuse.trace.output",
-        "input.value",
-        "output.value",
-        "gen_ai.input.messages",
-        "gen_ai.output.messages",
-    }
-)
 _METADATA_PREFIXES = (
     "langfuse.observation.metadata.",
     "langfuse.metadata.",
@@ -375,6 +364,41 @@ def _io(value: object) -> Any:
     return value
 
 
+_OWN_INPUT: Final = ("langfuse.observation.input",)
+_OWN_OUTPUT: Final = ("langfuse.observation.output",)
+_OWN_KEYS: Final = frozenset(_OWN_INPUT + _OWN_OUTPUT)
+
+
+def span_io(
+    attrs: dict[str, Any], events: Sequence[SpanEvent], scope_name: object
+) -> tuple[Any, Any]:
+    """A span's input and output: both from the first source that has either (the server's).
+
+    The official SDKs' own attributes are read as before (an empty value is none); any other
+    span goes through the server's whole order of sources (:mod:`langfuse_async._otel_io`).
+    """
+    own_in, own_out = _first(attrs, _OWN_INPUT), _first(attrs, _OWN_OUTPUT)
+    if own_in is not None or own_out is not None:
+        return _io(own_in), _io(own_out)
+    if not attrs.keys().isdisjoint(_OWN_KEYS):  # there but empty: as if not there, as before
+        attrs = {key: value for key, value in attrs.items() if key not in _OWN_KEYS}
+    if not events and attrs.keys().isdisjoint(IO_KEYS):
+        if not any(key.startswith(IO_PREFIXES) for key in attrs):
+            return None, None  # most spans: no source at all, told in C
+    return input_and_output(attrs, events, scope_name if isinstance(scope_name, str) else None)
+
+
+def event_pairs(events: object) -> list[SpanEvent]:
+    """OTLP span events as ``(name, attributes)`` pairs (what :func:`span_io` reads)."""
+    if not isinstance(events, list):
+        return []
+    return [
+        (event.get("name") or "", _attributes(event.get("attributes")))
+        for event in events
+        if isinstance(event, dict)
+    ]
+
+
 def _tags(value: object) -> list[str] | None:
     if value is None or value == "":
         return None
@@ -611,7 +635,8 @@ def _metadata(
         metadata["attributes"] = {
             key: value if isinstance(value, str) else js_stringify(value)
             for key, value in attrs.items()
-            if key not in _IO_KEYS
+            # Every key that may carry input or output, used or not, as the server has it.
+            if key not in IO_KEYS and not key.startswith(IO_PREFIXES)
         }
     return metadata
 
@@ -739,11 +764,8 @@ class _Converter:
         )
         environment = _environment(attrs, resource)
         version = attrs.get("langfuse.version") or resource.get("service.version")
-        observation_input = _io(
-            _first(attrs, ("langfuse.observation.input", "input.value", "gen_ai.input.messages"))
-        )
-        observation_output = _io(
-            _first(attrs, ("langfuse.observation.output", "output.value", "gen_ai.output.messages"))
+        observation_input, observation_output = span_io(
+            attrs, event_pairs(span.get("events")), scope.get("name")
         )
         observation_metadata = _metadata(attrs, resource, scope)
         events = _span_events(span.get("events"))
@@ -789,7 +811,8 @@ class _Converter:
             return
         trace_body = self.trace_fields(attrs, resource, encodes_metadata(scope), environment)
         if is_root:
-            trace_body.setdefault("name", span.get("name"))
+            # Named as its root observation is (logfire.msg, a tool's name...), as the server.
+            trace_body.setdefault("name", body.get("name"))
             trace_metadata = dict(trace_body.get("metadata") or {})
             trace_metadata.update(observation_metadata)
             trace_body["metadata"] = trace_metadata

@@ -49,6 +49,7 @@ from ._otlp import (
     _metadata_value,
     _observation_type,
     _span_events,
+    span_io,
 )
 from ._otlp_inline import (
     EMPTY,
@@ -72,8 +73,6 @@ __all__ = ["prepare_fast"]
 
 logger = logging.getLogger("langfuse_async")
 
-_INPUT_KEYS: Final = ("langfuse.observation.input", "input.value", "gen_ai.input.messages")
-_OUTPUT_KEYS: Final = ("langfuse.observation.output", "output.value", "gen_ai.output.messages")
 _LEVEL_SET: Final = frozenset(LEVELS)
 _ERROR_STATUS: Final = {"code": 2}
 _NO_STATUS: Final[dict[str, Any]] = {}
@@ -166,10 +165,18 @@ class _Export:
             if environment in (None, ""):
                 environment = context.environment
             version = attrs.get("langfuse.version") or context.version
-            value = attrs.get("langfuse.observation.input")
-            observation_input = None if value in EMPTY else _io(value)
-            value = attrs.get("langfuse.observation.output")
-            observation_output = None if value in EMPTY else _io(value)
+            own_in = attrs.get("langfuse.observation.input")
+            own_out = attrs.get("langfuse.observation.output")
+            if own_in in EMPTY and own_out in EMPTY and span.events:
+                # No input or output of its own: the server reads GenAI message events next.
+                observation_input, observation_output = span_io(
+                    attrs,
+                    [(event.name, plain_attributes(event.attributes)) for event in span.events],
+                    context.scope["name"],
+                )
+            else:
+                observation_input = None if own_in in EMPTY else _io(own_in)
+                observation_output = None if own_out in EMPTY else _io(own_out)
             metadata: dict[str, Any] = {}
             whole = _json_object(attrs.get("langfuse.observation.metadata"))
             if whole:
@@ -184,8 +191,11 @@ class _Export:
         else:
             environment = _environment(attrs, resource)
             version = attrs.get("langfuse.version") or context.version
-            observation_input = _io(_first(attrs, _INPUT_KEYS))
-            observation_output = _io(_first(attrs, _OUTPUT_KEYS))
+            observation_input, observation_output = span_io(
+                attrs,
+                [(event.name, plain_attributes(event.attributes)) for event in span.events],
+                context.scope["name"],
+            )
             metadata = _metadata(attrs, resource, context.scope)
             name = (
                 None if attrs.keys().isdisjoint(_NAME_KEYSET) else _first(attrs, _NAME_KEYS)
@@ -281,7 +291,7 @@ class _Export:
                 return
             trace_body = converter.trace_fields(attrs, resource, context.encoded, environment)
         if is_root:
-            trace_body.setdefault("name", span.name or None)
+            trace_body.setdefault("name", name)  # the root observation's (see _otlp)
             trace_metadata = dict(trace_body.get("metadata") or {})
             trace_metadata.update(metadata)
             trace_body["metadata"] = trace_metadata

@@ -4,7 +4,7 @@ Pure functions over plain values (no OpenTelemetry import), following how the La
 reads OTLP spans (``/work/shared/research/otlp-mapping.md`` section 2): Langfuse's own
 ``langfuse.*`` keys first, then the GenAI semantic conventions (``gen_ai.*``), OpenInference
 (``openinference.span.kind``, ``llm.*``) and the frameworks' own keys (``logfire.msg``...).
-Where the input and output come from is :mod:`.otel_io`'s job.
+Where the input and output come from is :mod:`langfuse_async._otel_io`'s job.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .otel_io import IO_KEYS, IO_PREFIXES, SpanEvent, input_and_output, truthy as _truthy
+from .._otel_io import IO_KEYS, IO_PREFIXES, SpanEvent, input_and_output, truthy as _truthy
 
 __all__ = ["MappedSpan", "map_span"]
 

@@ -99,6 +99,20 @@ OTHER_KEYS = [
     "model",
     "service.name",
     "http.method",
+    # The server's other input and output sources (shared with the bridge: _otel_io).
+    "pydantic_ai.all_messages",
+    "final_result",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.prompt.0.content",
+    "llm.input_messages.0.message.role",
+    "llm.output_messages.0.message.content",
+    "traceloop.entity.input",
+    "mlflow.spanOutputs",
+    "ai.prompt.messages",
+    "ai.response.text",
 ]
 VALUES: list[Any] = [
     "",
@@ -178,7 +192,16 @@ span_spec = st.fixed_dictionaries(
     }
 )
 scope_spec = st.tuples(
-    st.sampled_from(["langfuse-sdk", "langfuse-sdk-async", "opentelemetry.instrumentation", ""]),
+    st.sampled_from(
+        [
+            "langfuse-sdk",
+            "langfuse-sdk-async",
+            "opentelemetry.instrumentation",
+            "pydantic-ai",
+            "ai",
+            "",
+        ]
+    ),
     st.sampled_from(["5.2.0", "3.2.0", "0.1.0", ""]),
     st.lists(span_spec, min_size=1, max_size=6),
 )
@@ -227,6 +250,10 @@ def build(resources: list[Any]) -> bytes:
                     span.attributes.append(kv("langfuse.observation.type", spec["type"]))
                 span.attributes.extend([kv(k, v) for k, v in spec["attributes"]])
                 for n in range(spec["events"]):
+                    if n == 1:  # a GenAI message event: an input source of the server's
+                        event = span.events.add(name="gen_ai.user.message", time_unix_nano=n)
+                        event.attributes.extend([kv("content", "hi")])
+                        continue
                     event = span.events.add(name="exception", time_unix_nano=n)
                     event.attributes.extend([kv("exception.message", "boom")])
     return bytes(request.SerializeToString())

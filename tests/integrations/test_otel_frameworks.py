@@ -5,10 +5,10 @@ Each test runs one workload twice against one collector: once with the official 
 as the server does), once with ``langfuse_async.Langfuse(tracer_provider=...)`` (the bridge
 maps the spans itself). Both traces are read back and compared observation by observation.
 
-Where the collector's mapping still lacks one of the server's fallbacks, the comparison leaves
-that field out and the test states what the server stores; ``test_collector_gaps`` keeps each
-gap as a strict xfail. Pydantic AI is in the test extra; LlamaIndex and the OpenAI Agents SDK
-are heavy and run only where they are installed.
+The collector reads the same sources as the server (``langfuse_async._otel_io``, shared with
+the bridge; ``tests/collector/test_collector_otel_sources.py`` has the cases found here).
+Pydantic AI is in the test extra; LlamaIndex and the OpenAI Agents SDK are heavy and run only
+where they are installed.
 """
 
 from __future__ import annotations
@@ -172,16 +172,13 @@ async def test_pydantic_ai_agent_with_a_tool_and_a_streamed_run(served: Threaded
                 await streamed.get_output()
 
     (official_trace, official), (our_trace, ours) = await _both(served, workload)
-    # The collector lacks two of the server's input/output sources (see test_collector_gaps):
-    # Pydantic AI's agent span (all messages, final result) and GenAI tool spans.
-    io_gaps = {"input", "output", "attributes"}
     # The root is each client's own observation, not a bridged span: the official one went
     # over OTLP and carries the resource and scope in its metadata, ours has none to carry.
     own = {"metadata_keys", "resource", "scope"}
     rows = _compare(
         official,
         ours,
-        collector_gaps={"weather run": io_gaps, "get_weather": io_gaps, "turn": own},
+        collector_gaps={"turn": own},
     )
     assert [(r["parent"], r["name"], r["type"]) for r in rows] == [
         (None, "turn", "SPAN"),
@@ -196,7 +193,7 @@ async def test_pydantic_ai_agent_with_a_tool_and_a_streamed_run(served: Threaded
     ]
     generations = [r for r in rows if r["type"] == "GENERATION"]
     assert all(r["model"] == "test" and r["usage_details"]["input"] > 0 for r in generations)
-    # What the server stores for the gaps, from the bridge.
+    # What the server stores for Pydantic AI's agent and tool spans (both paths, compared).
     agents = [r for r in rows if r["name"] == "weather run"]
     assert [r["output"] for r in agents] == [{"get_weather": "sunny in a"}] * 2
     assert all(r["input"][0]["role"] == "user" for r in agents)
@@ -233,15 +230,13 @@ async def test_pydantic_ai_failing_model(served: ThreadedCollector) -> None:
             await agent.run("hi")
 
     (_, official), (_, ours) = await _both(served, workload)
-    # Beside the two input/output sources: the collector keeps span events (the exception)
-    # under metadata "events", which the server drops.
-    io_gaps = {"input", "output", "attributes", "metadata_keys"}
+    # The collector keeps span events (the exception) under metadata "events", which the
+    # server drops.
     rows = _compare(
         official,
         ours,
         collector_gaps={
-            "failing run": io_gaps,
-            "lookup": io_gaps,
+            "failing run": {"metadata_keys", "input"},  # its messages hold the random ids
             "chat function:model:": {
                 "metadata_keys",
                 "output",  # the tool call ids are random
@@ -346,95 +341,3 @@ async def test_openai_agents_with_a_tool(served: ThreadedCollector) -> None:
         {"city": "Paris"},
         "sunny in Paris",
     )
-
-
-# --------------------------------------------------------------------------- collector gaps
-
-
-def _convert(attributes: dict[str, str], *, scope: str = "pydantic-ai") -> dict[str, Any]:
-    """One root span through the collector's OTLP mapping: its event bodies by type."""
-    from langfuse_async._collector._otlp import convert_export
-
-    span = {
-        "traceId": "0123456789abcdef0123456789abcdef",
-        "spanId": "0123456789abcdef",
-        "name": "invoke_agent weather",
-        "startTimeUnixNano": "1752384000000000000",
-        "endTimeUnixNano": "1752384001000000000",
-        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
-    }
-    export = [{"scopeSpans": [{"scope": {"name": scope}, "spans": [span]}]}]
-    events, _ = convert_export(export, mode="v3")
-    return {event["type"]: event["body"] for event, _placeholder in events}
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="collector: a root span's trace name is the span name; the server names the trace as "
-    "it names the observation (gen_ai.tool.name, logfire.msg, ai.* first)",
-)
-def test_collector_gap_trace_name_from_logfire_msg() -> None:
-    bodies = _convert({"logfire.msg": "weather run"})
-    assert bodies["agent-create" if "agent-create" in bodies else "span-create"]["name"] == (
-        "weather run"
-    )
-    assert bodies["trace-create"]["name"] == "weather run"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="collector: no input/output from gen_ai.tool.call.arguments/result (the server's "
-    "last fallback, which Pydantic AI's and other GenAI tool spans use)",
-)
-def test_collector_gap_genai_tool_call_input_and_output() -> None:
-    bodies = _convert(
-        {
-            "gen_ai.operation.name": "execute_tool",
-            "gen_ai.tool.name": "get_weather",
-            "gen_ai.tool.call.arguments": '{"city": "a"}',
-            "gen_ai.tool.call.result": "sunny in a",
-        },
-        scope="some.instrumentation",
-    )
-    tool = bodies["tool-create"]
-    assert (tool.get("input"), tool.get("output")) == ({"city": "a"}, "sunny in a")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="collector: no input/output from Pydantic AI's agent span (pydantic_ai.all_messages, "
-    "final_result, read by the server for the pydantic-ai scope)",
-)
-def test_collector_gap_pydantic_ai_agent_input_and_output() -> None:
-    bodies = _convert(
-        {
-            "gen_ai.operation.name": "invoke_agent",
-            "pydantic_ai.all_messages": '[{"role": "user", "parts": []}]',
-            "final_result": "sunny",
-        }
-    )
-    agent = bodies["agent-create"]
-    assert (agent.get("input"), agent.get("output")) == ([{"role": "user", "parts": []}], "sunny")
-    assert (bodies["trace-create"]["input"], bodies["trace-create"]["output"]) == (
-        [{"role": "user", "parts": []}],
-        "sunny",
-    )
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="collector: metadata.attributes leaves out only 8 I/O keys; the server leaves out "
-    "every key that may carry input or output (final_result, gen_ai.tool.call.*, "
-    "llm.input_messages.*...), used or not",
-)
-def test_collector_gap_attributes_leave_out_every_io_key() -> None:
-    bodies = _convert(
-        {
-            "final_result": "sunny",
-            "gen_ai.tool.call.arguments": "{}",
-            "llm.input_messages.0.message.role": "user",
-            "kept": "yes",
-        },
-        scope="some.instrumentation",
-    )
-    assert bodies["span-create"]["metadata"]["attributes"] == {"kept": "yes"}

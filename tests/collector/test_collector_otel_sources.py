@@ -1,0 +1,77 @@
+"""The collector reads a span's input, output and name from the server's sources, as the server.
+
+Cases the frameworks traced in ``tests/integrations/test_otel_frameworks.py`` showed: Pydantic
+AI's agent span, GenAI tool spans, Logfire's names, and which attributes stay in metadata.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langfuse_async._collector._otlp import convert_export
+
+
+def _convert(attributes: dict[str, str], *, scope: str = "pydantic-ai") -> dict[str, Any]:
+    """One root span through the collector's OTLP mapping: its event bodies by type."""
+    span = {
+        "traceId": "0123456789abcdef0123456789abcdef",
+        "spanId": "0123456789abcdef",
+        "name": "invoke_agent weather",
+        "startTimeUnixNano": "1752384000000000000",
+        "endTimeUnixNano": "1752384001000000000",
+        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
+    }
+    export = [{"scopeSpans": [{"scope": {"name": scope}, "spans": [span]}]}]
+    events, _ = convert_export(export, mode="v3")
+    return {event["type"]: event["body"] for event, _placeholder in events}
+
+
+def test_trace_name_from_logfire_msg() -> None:
+    bodies = _convert({"logfire.msg": "weather run"})
+    assert bodies["agent-create" if "agent-create" in bodies else "span-create"]["name"] == (
+        "weather run"
+    )
+    assert bodies["trace-create"]["name"] == "weather run"
+
+
+def test_genai_tool_call_input_and_output() -> None:
+    bodies = _convert(
+        {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "get_weather",
+            "gen_ai.tool.call.arguments": '{"city": "a"}',
+            "gen_ai.tool.call.result": "sunny in a",
+        },
+        scope="some.instrumentation",
+    )
+    tool = bodies["tool-create"]
+    assert (tool.get("input"), tool.get("output")) == ({"city": "a"}, "sunny in a")
+
+
+def test_pydantic_ai_agent_input_and_output() -> None:
+    bodies = _convert(
+        {
+            "gen_ai.operation.name": "invoke_agent",
+            "pydantic_ai.all_messages": '[{"role": "user", "parts": []}]',
+            "final_result": "sunny",
+        }
+    )
+    agent = bodies["agent-create"]
+    assert (agent.get("input"), agent.get("output")) == ([{"role": "user", "parts": []}], "sunny")
+    assert (bodies["trace-create"]["input"], bodies["trace-create"]["output"]) == (
+        [{"role": "user", "parts": []}],
+        "sunny",
+    )
+
+
+def test_attributes_leave_out_every_io_key() -> None:
+    bodies = _convert(
+        {
+            "final_result": "sunny",
+            "gen_ai.tool.call.arguments": "{}",
+            "llm.input_messages.0.message.role": "user",
+            "kept": "yes",
+        },
+        scope="some.instrumentation",
+    )
+    assert bodies["span-create"]["metadata"]["attributes"] == {"kept": "yes"}
