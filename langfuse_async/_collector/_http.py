@@ -8,8 +8,10 @@ import contextlib
 import dataclasses
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
@@ -115,6 +117,19 @@ def _start_work_process() -> None:
     if hasattr(os, "nice"):
         with contextlib.suppress(OSError):
             os.nice(WORK_NICENESS)
+    # The server ended without stopping it (kill -9, the OOM killer): the pool's queues are
+    # shared, so no end-of-file tells this process; the parent's sentinel does.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(
+            target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True
+        ).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    """Block until the process behind ``sentinel`` ends, then end this one at once."""
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)  # nothing to save: the work of a server that is gone
 
 
 class Work:

@@ -319,3 +319,48 @@ async def test_serving_work_warms_up_on_the_work_thread_too() -> None:
     finally:
         work.close()
     assert [name.startswith("langfuse-collector-work") for name in WARMED] == [True]
+
+
+_SERVER_THAT_DIES = """
+import asyncio, os, sys
+from langfuse_async._collector._http import Work
+
+async def main():
+    work = Work(processes=1)
+    await work.start()
+    print(await work.run_pure(os.getpid), flush=True)
+    await asyncio.sleep(60)  # killed long before
+
+asyncio.run(main())
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states in /proc")
+def test_a_work_process_ends_when_its_server_is_killed() -> None:
+    # kill -9 (or the OOM killer) gives the server no chance to stop its work processes, and
+    # their pool's shared queues never reach end-of-file: each lived on, idle, for good.
+    import subprocess
+    import sys
+    import time
+
+    with subprocess.Popen(
+        [sys.executable, "-c", _SERVER_THAT_DIES], stdout=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            assert server.stdout is not None
+            work_pid = int(server.stdout.readline())
+            assert _running(work_pid)
+        finally:
+            server.kill()
+    deadline = time.monotonic() + 30  # generous: only a hang fails it
+    while _running(work_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)  # another process's end: nothing here to await
+    assert not _running(work_pid)
