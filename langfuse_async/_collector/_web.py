@@ -164,8 +164,8 @@ def _load_trace(store: Store, trace_id: str, observation_id: str | None) -> _Tra
 # with picklable arguments and results.
 
 
-def _load_list(store: Store, query: ListQuery) -> tuple[Any, ...]:
-    rows, total = store.web_trace_rows(
+def _trace_rows(store: Store, query: ListQuery) -> tuple[list[dict[str, Any]], int]:
+    return store.web_trace_rows(
         name=query.name,
         user_id=query.user,
         session_id=query.session,
@@ -173,6 +173,10 @@ def _load_list(store: Store, query: ListQuery) -> tuple[Any, ...]:
         limit=query.limit,
         offset=(query.page - 1) * query.limit,
     )
+
+
+def _load_list(store: Store, query: ListQuery) -> tuple[Any, ...]:
+    rows, total = _trace_rows(store, query)
     return rows, total, store.web_filter_values(), store.web_counts()
 
 
@@ -261,15 +265,7 @@ class WebView:
     async def _api(self, request: web.Request, parts: list[str]) -> web.Response:
         if parts == ["traces"]:
             query = _list_query(request)
-            rows, total = await self.store.run(
-                Store.web_trace_rows,
-                name=query.name,
-                user_id=query.user,
-                session_id=query.session,
-                tag=query.tag,
-                limit=query.limit,
-                offset=(query.page - 1) * query.limit,
-            )
+            rows, total = await self.store.run(_trace_rows, query)
             meta = {
                 "page": query.page,
                 "limit": query.limit,
