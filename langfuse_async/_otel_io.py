@@ -16,7 +16,14 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["IO_KEYS", "IO_PREFIXES", "SpanEvent", "input_and_output", "truthy"]
+__all__ = [
+    "IO_KEYS",
+    "IO_PREFIXES",
+    "LEFT_OUT_PREFIXES",
+    "SpanEvent",
+    "input_and_output",
+    "truthy",
+]
 
 #: A span event: its name and attributes.
 SpanEvent = tuple[str, Mapping[str, Any]]
@@ -52,6 +59,16 @@ IO_KEYS = frozenset(
         "lk.user_input",
         "lk.function_tool.output",
         "lk.response.text",
+        # livekit-agents >= 1.8 marks content attributes with `lk.pii.`
+        "lk.pii.input_text",
+        "lk.pii.user_transcript",
+        "lk.pii.chat_ctx",
+        "lk.pii.user_input",
+        "lk.pii.instructions",
+        "lk.pii.function_tool.arguments",
+        "lk.pii.function_tool.output",
+        "lk.pii.response.text",
+        "lk.pii.response.function_calls",
         "mlflow.spanInputs",
         "mlflow.spanOutputs",
         "traceloop.entity.input",
@@ -70,6 +87,14 @@ IO_KEYS = frozenset(
 )
 #: Prefixes of the flattened message attributes, left out of ``metadata.attributes`` too.
 IO_PREFIXES = ("gen_ai.prompt", "gen_ai.completion", "llm.input_messages", "llm.output_messages")
+#: What ``metadata.attributes`` leaves out by prefix: the flattened messages, and the metadata
+#: keys the metadata itself holds already.
+LEFT_OUT_PREFIXES = (
+    *IO_PREFIXES,
+    "langfuse.trace.metadata",
+    "langfuse.observation.metadata",
+    "ai.telemetry.metadata",
+)
 
 _INPUT_EVENTS = frozenset(
     {"gen_ai.system.message", "gen_ai.user.message", "gen_ai.assistant.message"}
@@ -286,7 +311,19 @@ def _raw(attrs: Mapping[str, Any], events: Sequence[SpanEvent], scope_name: str)
     if own_in is not None or own_out is not None:
         return own_in, own_out
     if scope_name == "ai":
-        return _vercel(attrs)
+        input_value, output = _vercel(attrs)
+        if input_value is None or output is None:  # the server's `??=`: GenAI fills the gaps
+            genai = _genai(attrs)
+            if genai is not None:
+                input_value = genai[0] if input_value is None else input_value
+                output = genai[1] if output is None else output
+        return input_value, output
+    # GenAI semantic conventions 1.37+: the messages on an operation-details event.
+    for name, event_attributes in events:
+        if name == "gen_ai.client.inference.operation.details":
+            genai = _genai(event_attributes)
+            if genai is not None:
+                return genai
     from_events = _event_values(events)
     if from_events is not None:
         return from_events
@@ -308,15 +345,9 @@ def _raw(attrs: Mapping[str, Any], events: Sequence[SpanEvent], scope_name: str)
     found = _pair(attrs, "prompt", "all_messages_events")
     if found is not None:
         return found
-    livekit_in = next(
-        (attrs[k] for k in ("lk.input_text", "lk.user_transcript", "lk.chat_ctx") if k in attrs),
-        None,
-    )
-    livekit_out = attrs.get("lk.function_tool.output")
-    if not truthy(livekit_out):
-        livekit_out = attrs.get("lk.response.text")
-    if truthy(livekit_in) or truthy(livekit_out):
-        return livekit_in, livekit_out
+    livekit = _livekit(attrs)
+    if livekit is not None:
+        return livekit
     found = _logfire_events(attrs)
     for input_key, output_key in (
         ("mlflow.spanInputs", "mlflow.spanOutputs"),
@@ -344,11 +375,69 @@ def _raw(attrs: Mapping[str, Any], events: Sequence[SpanEvent], scope_name: str)
             return _nested(_starting(attrs, input_prefix), input_prefix), _nested(
                 _starting(attrs, output_prefix), output_prefix
             )
+    genai = _genai(attrs)
+    return genai if genai is not None else (None, None)
+
+
+def _genai(attrs: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """The GenAI semantic conventions' messages (system instructions in front), or tool call."""
     found = _pair(attrs, "gen_ai.input.messages", "gen_ai.output.messages")
     if found is not None:
-        return _with_system(found[0], attrs), found[1]
-    found = _pair(attrs, "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
-    return found if found is not None else (None, None)
+        input_value = _with_system(found[0], attrs) if truthy(found[0]) else found[0]
+        return input_value, found[1]
+    return _pair(attrs, "gen_ai.tool.call.arguments", "gen_ai.tool.call.result")
+
+
+def _first_present(attrs: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    """The first of ``keys`` whose value is not None (JavaScript's ``??`` chain)."""
+    return next((attrs[k] for k in keys if attrs.get(k) is not None), None)
+
+
+def _first_truthy(attrs: Mapping[str, Any], keys: Sequence[str]) -> Any:
+    """The first of ``keys`` whose value is truthy (JavaScript's ``||`` chain)."""
+    return next((attrs[k] for k in keys if truthy(attrs.get(k))), None)
+
+
+def _livekit(attrs: Mapping[str, Any]) -> tuple[Any, Any] | None:
+    """LiveKit agents' input and output; ``lk.pii.*`` from livekit-agents 1.8 on."""
+    input_value = _first_present(
+        attrs,
+        (
+            "lk.input_text",
+            "lk.pii.input_text",
+            "lk.user_transcript",
+            "lk.pii.user_transcript",
+            "lk.chat_ctx",
+            "lk.pii.chat_ctx",
+        ),
+    )
+    if input_value is None:
+        # An agent turn carries its instructions and the user's message apart: one chat.
+        instructions = (
+            attrs.get("lk.pii.instructions") if truthy(attrs.get("lk.pii.instructions")) else None
+        )
+        user_input = _first_truthy(attrs, ("lk.user_input", "lk.pii.user_input"))
+        if instructions is not None:
+            input_value = [{"role": "system", "content": instructions}]
+            if user_input is not None:
+                input_value.append({"role": "user", "content": user_input})
+        else:
+            input_value = user_input
+    if input_value is None:
+        input_value = attrs.get("lk.pii.function_tool.arguments")
+    output = _first_truthy(
+        attrs,
+        (
+            "lk.function_tool.output",
+            "lk.pii.function_tool.output",
+            "lk.response.text",
+            "lk.pii.response.text",
+        ),
+    )
+    calls = attrs.get("lk.pii.response.function_calls")
+    if output is None and truthy(calls) and calls != "[]":
+        output = calls  # a turn that only called tools
+    return (input_value, output) if truthy(input_value) or truthy(output) else None
 
 
 def _starting(attrs: Mapping[str, Any], prefix: str) -> dict[str, Any]:

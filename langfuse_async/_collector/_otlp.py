@@ -24,7 +24,7 @@ from typing import Any, Final
 
 import msgspec
 
-from .._otel_io import IO_KEYS, IO_PREFIXES, SpanEvent, input_and_output
+from .._otel_io import IO_KEYS, IO_PREFIXES, LEFT_OUT_PREFIXES, SpanEvent, input_and_output
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
 __all__ = [
@@ -636,7 +636,7 @@ def _metadata(
             key: value if isinstance(value, str) else js_stringify(value)
             for key, value in attrs.items()
             # Every key that may carry input or output, used or not, as the server has it.
-            if key not in IO_KEYS and not key.startswith(IO_PREFIXES)
+            if key not in IO_KEYS and not key.startswith(LEFT_OUT_PREFIXES)
         }
     return metadata
 

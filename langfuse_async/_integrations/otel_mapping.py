@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._otel_io import IO_KEYS, IO_PREFIXES, SpanEvent, input_and_output, truthy as _truthy
+from .._otel_io import IO_KEYS, LEFT_OUT_PREFIXES, SpanEvent, input_and_output, truthy as _truthy
 
 __all__ = ["MappedSpan", "map_span"]
 
@@ -281,7 +281,7 @@ def _metadata(
         rest = {
             k: _stringified(v)
             for k, v in attrs.items()
-            if k not in IO_KEYS and not k.startswith(IO_PREFIXES)
+            if k not in IO_KEYS and not k.startswith(LEFT_OUT_PREFIXES)
         }
         if rest:
             meta["attributes"] = rest

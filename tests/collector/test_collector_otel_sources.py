@@ -75,3 +75,45 @@ def test_attributes_leave_out_every_io_key() -> None:
         scope="some.instrumentation",
     )
     assert bodies["span-create"]["metadata"]["attributes"] == {"kept": "yes"}
+
+
+USER = '[{"role": "user"}]'
+
+
+def test_genai_operation_details_event_gives_the_input_and_output() -> None:
+    # GenAI semantic conventions 1.37+ put the messages on an event, not the span.
+    span = {
+        "traceId": "0123456789abcdef0123456789abcdef",
+        "spanId": "0123456789abcdef",
+        "name": "chat gpt-4o",
+        "startTimeUnixNano": "1752384000000000000",
+        "endTimeUnixNano": "1752384001000000000",
+        "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}],
+        "events": [
+            {
+                "name": "gen_ai.client.inference.operation.details",
+                "timeUnixNano": "1752384000500000000",
+                "attributes": [
+                    {
+                        "key": "gen_ai.input.messages",
+                        "value": {"stringValue": '[{"role": "user"}]'},
+                    },
+                    {"key": "gen_ai.output.messages", "value": {"stringValue": "done"}},
+                ],
+            }
+        ],
+    }
+    export = [{"scopeSpans": [{"scope": {"name": "otel.genai"}, "spans": [span]}]}]
+    events, _ = convert_export(export, mode="v3")
+    [generation] = [e["body"] for e, _ in events if e["type"] == "generation-create"]
+    assert (generation["input"], generation["output"]) == ([{"role": "user"}], "done")
+
+
+def test_attributes_leave_out_the_metadata_keys_the_metadata_holds() -> None:
+    bodies = _convert(
+        {"langfuse.observation.metadata.team": "a", "http.route": "/x"},
+        scope="some.instrumentation",
+    )
+    span = bodies["span-create"]
+    assert span["metadata"]["team"] == "a"
+    assert span["metadata"]["attributes"] == {"http.route": "/x"}

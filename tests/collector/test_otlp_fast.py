@@ -113,6 +113,9 @@ OTHER_KEYS = [
     "mlflow.spanOutputs",
     "ai.prompt.messages",
     "ai.response.text",
+    "lk.pii.instructions",
+    "lk.pii.user_input",
+    "lk.pii.response.function_calls",
 ]
 VALUES: list[Any] = [
     "",
@@ -253,6 +256,12 @@ def build(resources: list[Any]) -> bytes:
                     if n == 1:  # a GenAI message event: an input source of the server's
                         event = span.events.add(name="gen_ai.user.message", time_unix_nano=n)
                         event.attributes.extend([kv("content", "hi")])
+                        continue
+                    if n == 2:  # GenAI semantic conventions 1.37: the messages on an event
+                        event = span.events.add(
+                            name="gen_ai.client.inference.operation.details", time_unix_nano=n
+                        )
+                        event.attributes.extend([kv("gen_ai.input.messages", '[{"a": 1}]')])
                         continue
                     event = span.events.add(name="exception", time_unix_nano=n)
                     event.attributes.extend([kv("exception.message", "boom")])
