@@ -492,3 +492,21 @@ def test_setup_tracer_provider_twice_adds_one_processor(
     finally:
         provider.shutdown()
     assert [r.name for r in tracer.observations] == ["once"]
+
+
+def test_genai_operation_details_event_becomes_input_and_output(
+    tracer: RecordingTracer, provider: TracerProvider
+) -> None:
+    # GenAI semantic conventions 1.37+ put the messages on an event of the span.
+    details = {
+        "gen_ai.input.messages": json.dumps([{"role": "user", "parts": []}]),
+        "gen_ai.output.messages": "ok",
+    }
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}
+    with provider.get_tracer("otel.genai").start_as_current_span(
+        "chat m", attributes=attributes
+    ) as span:
+        span.add_event("gen_ai.client.inference.operation.details", details)
+    [record] = tracer.observations
+    assert record.as_type == "generation"
+    assert (decode(record.input), decode(record.output)) == ([{"role": "user", "parts": []}], "ok")
