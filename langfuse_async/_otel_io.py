@@ -28,6 +28,17 @@ __all__ = [
 #: A span event: its name and attributes.
 SpanEvent = tuple[str, Mapping[str, Any]]
 
+#: The Vercel AI SDK's input keys, and its output keys after ``ai.response.text``, in order.
+_VERCEL_INPUT_KEYS = ("ai.prompt.messages", "ai.prompt", "ai.toolCall.args")
+_VERCEL_OUTPUT_KEYS = (
+    "ai.result.text",
+    "ai.toolCall.result",
+    "ai.response.object",
+    "ai.result.object",
+    "ai.response.toolCalls",
+    "ai.result.toolCalls",
+)
+
 #: Attributes that may carry input or output: never repeated in ``metadata.attributes``,
 #: whichever source was used (as the server leaves them out).
 IO_KEYS = frozenset(
@@ -36,16 +47,9 @@ IO_KEYS = frozenset(
         "langfuse.trace.output",
         "langfuse.observation.input",
         "langfuse.observation.output",
-        "ai.prompt.messages",
-        "ai.prompt",
-        "ai.toolCall.args",
+        *_VERCEL_INPUT_KEYS,
         "ai.response.text",
-        "ai.result.text",
-        "ai.toolCall.result",
-        "ai.response.object",
-        "ai.result.object",
-        "ai.response.toolCalls",
-        "ai.result.toolCalls",
+        *_VERCEL_OUTPUT_KEYS,
         "gcp.vertex.agent.llm_request",
         "gcp.vertex.agent.llm_response",
         "gcp.vertex.agent.tool_call_args",
@@ -252,10 +256,7 @@ def _event_values(events: Sequence[SpanEvent]) -> tuple[Any, Any] | None:
 
 
 def _vercel(attrs: Mapping[str, Any]) -> tuple[Any, Any]:
-    input_value = next(
-        (attrs[k] for k in ("ai.prompt.messages", "ai.prompt", "ai.toolCall.args") if k in attrs),
-        None,
-    )
+    input_value = next((attrs[k] for k in _VERCEL_INPUT_KEYS if k in attrs), None)
     if "ai.response.text" in attrs and "ai.response.toolCalls" in attrs:
         output: Any = json.dumps(
             {
@@ -267,15 +268,7 @@ def _vercel(attrs: Mapping[str, Any]) -> tuple[Any, Any]:
     elif truthy(attrs.get("ai.response.text")):
         output = attrs["ai.response.text"]
     else:
-        keys = (
-            "ai.result.text",
-            "ai.toolCall.result",
-            "ai.response.object",
-            "ai.result.object",
-            "ai.response.toolCalls",
-            "ai.result.toolCalls",
-        )
-        output = next((attrs[k] for k in keys if k in attrs), None)
+        output = next((attrs[k] for k in _VERCEL_OUTPUT_KEYS if k in attrs), None)
     return input_value, output
 
 
