@@ -101,8 +101,9 @@ def test_collector_is_apart() -> None:
     # Beside the version, only the server's rules for an OTLP span's input and output, which
     # the collector (as the server) and the OpenTelemetry bridge (as the server would) share.
     for module in in_layer("_collector"):
-        assert layers_imported(module) <= {"_version", "_otel_io"}, module
-    assert not GRAPH[f"{NAME}._otel_io"], "the shared rules import nothing of the package"
+        assert layers_imported(module) <= {"_version", "_otel_io", "_otel_usage"}, module
+    for shared in ("_otel_io", "_otel_usage"):
+        assert not GRAPH[f"{NAME}.{shared}"], "the shared rules import nothing of the package"
     users = {m for m in GRAPH if "_collector" in layers_imported(m)}
     assert users <= {f"{NAME}._cli", f"{NAME}._demo", f"{NAME}.testing"}
 

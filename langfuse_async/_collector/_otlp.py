@@ -25,6 +25,7 @@ from typing import Any, Final
 import msgspec
 
 from .._otel_io import IO_KEYS, IO_PREFIXES, LEFT_OUT_PREFIXES, SpanEvent, input_and_output
+from .._otel_usage import usage_details
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
 __all__ = [
@@ -503,25 +504,8 @@ def _usage_details(attrs: dict[str, Any]) -> Any:
         parsed = _json_object(raw)
         if parsed is not None:
             return parsed
-    fallbacks = {
-        "input": (
-            "gen_ai.usage.input_tokens",
-            "gen_ai.usage.prompt_tokens",
-            "llm.token_count.prompt",
-        ),
-        "output": (
-            "gen_ai.usage.output_tokens",
-            "gen_ai.usage.completion_tokens",
-            "llm.token_count.completion",
-        ),
-        "total": ("gen_ai.usage.total_tokens", "llm.token_count.total"),
-    }
-    usage = {}
-    for name, keys in fallbacks.items():
-        value = _first(attrs, keys)
-        if value is not None:
-            usage[name] = value
-    return usage or None
+    # The server's normalisation (see langfuse_async._otel_usage), shared with the bridge.
+    return usage_details(attrs) or None
 
 
 def _cost_details(attrs: dict[str, Any]) -> Any:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._otel_io import IO_KEYS, LEFT_OUT_PREFIXES, SpanEvent, input_and_output, truthy as _truthy
+from .._otel_usage import usage_details
 
 __all__ = ["MappedSpan", "map_span"]
 
@@ -75,27 +76,9 @@ _MODEL_KEYS = (
     "llm.model_name",
     "model",
 )
+
+
 #: ``gen_ai.usage.*`` and ``llm.token_count.*`` suffixes, in the server's names.
-_USAGE_NAMES = {
-    "input_tokens": "input",
-    "prompt_tokens": "input",
-    "output_tokens": "output",
-    "completion_tokens": "output",
-    "total_tokens": "total",
-    "cache_read_input_tokens": "input_cached_tokens",
-    "cache_creation_input_tokens": "input_cache_creation",
-    "reasoning_tokens": "output_reasoning_tokens",
-    "prompt": "input",
-    "completion": "output",
-    "total": "total",
-    "prompt_details.cache_read": "input_cached_tokens",
-    "prompt_details.cache_write": "input_cache_creation",
-    "prompt_details.audio": "input_audio_tokens",
-    "completion_details.reasoning": "output_reasoning_tokens",
-    "completion_details.audio": "output_audio_tokens",
-}
-
-
 def _json(value: Any) -> Any:
     """A string holding a JSON object or array as that value; anything else unchanged."""
     if isinstance(value, str) and value[:1] in ("{", "["):
@@ -151,13 +134,13 @@ def _usage(attrs: Mapping[str, Any]) -> dict[str, int] | None:
         kept = {str(k): n for k, v in own.items() if (n := _int(v)) is not None}
         if kept:
             return kept
-    usage: dict[str, int] = {}
-    for prefix in ("gen_ai.usage.", "llm.token_count."):
-        for key, value in _with_prefix(attrs, prefix).items():
-            name = _USAGE_NAMES.get(key)
-            count = _int(value)
-            if name is not None and count is not None:
-                usage.setdefault(name, count)
+    # The server's normalisation (cache reads and writes out of input, reasoning out of
+    # output); the counts the ingestion API takes are whole and not negative.
+    usage = {
+        name: count
+        for name, value in usage_details(attrs).items()
+        if (count := _int(value)) is not None
+    }
     return usage or None
 
 

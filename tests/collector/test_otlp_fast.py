@@ -113,6 +113,8 @@ OTHER_KEYS = [
     "mlflow.spanOutputs",
     "ai.prompt.messages",
     "ai.response.text",
+    "gen_ai.usage.cache_read.input_tokens",
+    "llm.token_count.completion_details.reasoning",
     "lk.pii.instructions",
     "lk.pii.user_input",
     "lk.pii.response.function_calls",

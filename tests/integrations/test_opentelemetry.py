@@ -372,8 +372,11 @@ async def test_openinference_openai_spans_become_generations(
     assert (gen.trace_id, gen.parent_id) == (outer.trace_id, outer.id)
     assert gen.model == "gpt-4o-mini-2024"
     assert decode(gen.model_parameters)["temperature"] == 0.3
-    assert decode(gen.usage_details)["input"] == 12
-    assert decode(gen.usage_details)["output"] == 5
+    # 12 prompt tokens, 2 of them read from the cache, and 5 completion tokens, 1 of them
+    # reasoning: each counted once, as the server does.
+    usage = decode(gen.usage_details)
+    assert (usage["input"], usage["input_cached_tokens"]) == (10, 2)
+    assert (usage["output"], usage["output_reasoning_tokens"]) == (4, 1)
     assert decode(gen.usage_details)["total"] == 17
     assert decode(gen.input)["messages"] == [{"role": "user", "content": "Say hello"}]
     assert decode(gen.output)["choices"][0]["message"]["content"] == "Hello world"
