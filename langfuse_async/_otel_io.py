@@ -5,7 +5,8 @@ events, Google ADK, Logfire, LiveKit, MLflow, Traceloop, OpenInference, Pydantic
 semantic conventions) and takes the input and the output from the first source that has
 either: the two always come from the same source. Values are kept as received (a string
 holding a JSON object or array reads back as that value, as the server's API returns it).
-Pure functions over plain values.
+Pure functions over plain values, shared by the OpenTelemetry bridge (which maps spans as the
+server would) and the collector (which is the server here).
 """
 
 from __future__ import annotations

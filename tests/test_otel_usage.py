@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from langfuse_async._collector._otlp import convert_export
 from langfuse_async._otel_usage import usage_details
 
 
@@ -58,23 +57,3 @@ def test_what_is_not_a_count_is_left_out() -> None:
 def test_input_never_goes_below_zero() -> None:
     attrs = {"gen_ai.usage.input_tokens": 5, "gen_ai.usage.cache_read_input_tokens": 9}
     assert usage_details(attrs) == {"input": 0, "input_cached_tokens": 9}
-
-
-def test_the_collector_stores_the_normalised_counts() -> None:
-    span = {
-        "traceId": "0123456789abcdef0123456789abcdef",
-        "spanId": "0123456789abcdef",
-        "name": "chat m",
-        "startTimeUnixNano": "1752384000000000000",
-        "endTimeUnixNano": "1752384001000000000",
-        "attributes": [
-            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-            {"key": "gen_ai.request.model", "value": {"stringValue": "m"}},
-            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "100"}},
-            {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "60"}},
-        ],
-    }
-    export = [{"scopeSpans": [{"scope": {"name": "otel.genai"}, "spans": [span]}]}]
-    events, _ = convert_export(export, mode="v3")
-    [generation] = [e["body"] for e, _ in events if e["type"] == "generation-create"]
-    assert generation["usageDetails"] == {"input": 40, "input_cached_tokens": 60}

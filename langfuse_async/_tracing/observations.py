@@ -544,7 +544,19 @@ class Observation(Scope, TraceOps):
         hook = _joins.as_decorator
         if hook is None:  # not reached: importing the package installs it
             return func
-        return cast("Callable[P, R]", hook(self, func))
+        try:
+            return cast("Callable[P, R]", hook(self, func))
+        except Exception:  # a hostile callable: decorating must not fail the user's import
+            self._ended = True  # it stood for the decorator: dropped, as when decorating works
+            OPEN.pop(self, None)
+            log_once(
+                logging.WARNING,
+                "as_decorator.failed",
+                "could not decorate %r with an observation; it runs untraced",
+                func,
+                exc_info=True,
+            )
+            return func
 
     def __enter__(self) -> Self:
         enter(_CURRENT_ANY, self)

@@ -1,7 +1,8 @@
 """The collector reads a span's input, output and name from the server's sources, as the server.
 
 Cases the frameworks traced in ``tests/integrations/test_otel_frameworks.py`` showed: Pydantic
-AI's agent span, GenAI tool spans, Logfire's names, and which attributes stay in metadata.
+AI's agent span, GenAI tool spans, Logfire's names, and which attributes stay in metadata; the
+newer server's GenAI operation-details event, and its normalised token counts.
 """
 
 from __future__ import annotations
@@ -11,7 +12,19 @@ from typing import Any
 from langfuse_async._collector._otlp import convert_export
 
 
-def _convert(attributes: dict[str, str], *, scope: str = "pydantic-ai") -> dict[str, Any]:
+def _otlp_attributes(attributes: dict[str, Any]) -> list[dict[str, Any]]:
+    def value(v: Any) -> dict[str, Any]:
+        return {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}
+
+    return [{"key": k, "value": value(v)} for k, v in attributes.items()]
+
+
+def _convert(
+    attributes: dict[str, Any],
+    *,
+    scope: str = "pydantic-ai",
+    events: tuple[tuple[str, dict[str, Any]], ...] = (),
+) -> dict[str, Any]:
     """One root span through the collector's OTLP mapping: its event bodies by type."""
     span = {
         "traceId": "0123456789abcdef0123456789abcdef",
@@ -19,11 +32,15 @@ def _convert(attributes: dict[str, str], *, scope: str = "pydantic-ai") -> dict[
         "name": "invoke_agent weather",
         "startTimeUnixNano": "1752384000000000000",
         "endTimeUnixNano": "1752384001000000000",
-        "attributes": [{"key": k, "value": {"stringValue": v}} for k, v in attributes.items()],
+        "attributes": _otlp_attributes(attributes),
+        "events": [
+            {"name": name, "timeUnixNano": "1752384000500000000", "attributes": _otlp_attributes(a)}
+            for name, a in events
+        ],
     }
     export = [{"scopeSpans": [{"scope": {"name": scope}, "spans": [span]}]}]
-    events, _ = convert_export(export, mode="v3")
-    return {event["type"]: event["body"] for event, _placeholder in events}
+    converted, _ = convert_export(export, mode="v3")
+    return {event["type"]: event["body"] for event, _placeholder in converted}
 
 
 def test_trace_name_from_logfire_msg() -> None:
@@ -77,36 +94,30 @@ def test_attributes_leave_out_every_io_key() -> None:
     assert bodies["span-create"]["metadata"]["attributes"] == {"kept": "yes"}
 
 
-USER = '[{"role": "user"}]'
-
-
 def test_genai_operation_details_event_gives_the_input_and_output() -> None:
     # GenAI semantic conventions 1.37+ put the messages on an event, not the span.
-    span = {
-        "traceId": "0123456789abcdef0123456789abcdef",
-        "spanId": "0123456789abcdef",
-        "name": "chat gpt-4o",
-        "startTimeUnixNano": "1752384000000000000",
-        "endTimeUnixNano": "1752384001000000000",
-        "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}}],
-        "events": [
-            {
-                "name": "gen_ai.client.inference.operation.details",
-                "timeUnixNano": "1752384000500000000",
-                "attributes": [
-                    {
-                        "key": "gen_ai.input.messages",
-                        "value": {"stringValue": '[{"role": "user"}]'},
-                    },
-                    {"key": "gen_ai.output.messages", "value": {"stringValue": "done"}},
-                ],
-            }
-        ],
-    }
-    export = [{"scopeSpans": [{"scope": {"name": "otel.genai"}, "spans": [span]}]}]
-    events, _ = convert_export(export, mode="v3")
-    [generation] = [e["body"] for e, _ in events if e["type"] == "generation-create"]
+    details = {"gen_ai.input.messages": '[{"role": "user"}]', "gen_ai.output.messages": "done"}
+    bodies = _convert(
+        {"gen_ai.operation.name": "chat"},
+        scope="otel.genai",
+        events=(("gen_ai.client.inference.operation.details", details),),
+    )
+    generation = bodies["generation-create"]
     assert (generation["input"], generation["output"]) == ([{"role": "user"}], "done")
+
+
+def test_token_counts_are_stored_normalised() -> None:
+    # Cache reads are counted in the input too: taken out, as the server does (_otel_usage).
+    bodies = _convert(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "m",
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.cache_read.input_tokens": 60,
+        },
+        scope="otel.genai",
+    )
+    assert bodies["generation-create"]["usageDetails"] == {"input": 40, "input_cached_tokens": 60}
 
 
 def test_attributes_leave_out_the_metadata_keys_the_metadata_holds() -> None:

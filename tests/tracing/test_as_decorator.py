@@ -161,3 +161,24 @@ def test_something_not_callable_comes_back_unchanged(
     assert "not a function" in caplog.text
     handle.end()
     assert tracer.by_name("x").name == "x"  # still an ordinary handle
+
+
+def test_a_failure_while_decorating_leaves_the_function_as_it_is(
+    tracer: RecordingTracer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Decorating runs at import time: whatever fails there must not reach the user's code.
+    from langfuse_async._tracing import joins
+
+    def broken(template: object, func: object) -> object:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(joins, "as_decorator", broken)
+    caplog.set_level(logging.WARNING, logger="langfuse_async")
+
+    def plain() -> int:
+        return 1
+
+    handle = tracer.start_as_current_observation(name="h")
+    assert handle(plain) is plain
+    assert "could not decorate" in caplog.text
+    assert handle not in OPEN  # not left to be reported as never ended
