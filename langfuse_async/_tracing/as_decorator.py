@@ -46,13 +46,11 @@ def decorate(template: Observation, func: Any) -> Any:
     recorder = template._recorder
     name, as_type = template.name, template.as_type
     fields = dict(template._extra or {})
-    given_context = "remote_parent" in fields
     trace_context: dict[str, str] | None = None
-    if given_context:
-        fields.pop("remote_parent")
-        trace_context = {"trace_id": template.trace_id}
-        if template.parent_id is not None:
-            trace_context["parent_span_id"] = template.parent_id
+    if fields.pop("remote_parent", False) and template.parent_id is not None:
+        # Under another service's span: each call there too. (A trace id given alone is not
+        # told apart from a new trace's, for free: such calls start traces of their own.)
+        trace_context = {"trace_id": template.trace_id, "parent_span_id": template.parent_id}
     inp, out, end_on_exit = template._input, template._output, template._end_on_exit
 
     def begin() -> Observation | None:

@@ -252,11 +252,10 @@ class Observation(Scope, TraceOps):
         extra = obs._extra
         if extra is not None:
             extra.pop("remote_parent", None)
-        if extra is None:
-            extra = obs._extra = {}
-        # Kept when False too: it says the trace was given (a handle used as a decorator
-        # starts each call in that same trace, see .as_decorator).
-        extra["remote_parent"] = parent_id is not None
+        if parent_id is not None:
+            if extra is None:
+                extra = obs._extra = {}
+            extra["remote_parent"] = True
         bound = recorder.sample_bound
         obs._recording = bound is None or is_sampled(trace_id, bound)
         return obs
