@@ -1,10 +1,11 @@
 """Where an OpenTelemetry span's input and output come from, in the Langfuse server's order.
 
-The server tries one source after another (Langfuse's own keys, the Vercel AI SDK, GenAI span
-events, Google ADK, Logfire, LiveKit, MLflow, Traceloop, OpenInference, Pydantic AI, the GenAI
-semantic conventions) and takes the input and the output from the first source that has
-either: the two always come from the same source. Values are kept as received (a string
-holding a JSON object or array reads back as that value, as the server's API returns it).
+The server tries one source after another (Langfuse's own keys, Genkit, the Vercel AI SDK,
+Flue, GenAI span events, Google ADK, Logfire, LiveKit, MLflow, Traceloop, OpenInference,
+Pydantic AI, the GenAI semantic conventions) and takes the input and the output from the first
+source that has either: the two always come from the same source. Values are kept as received
+(a string holding a JSON object or array reads back as that value, as the server's API returns
+it).
 Pure functions over plain values, shared by the OpenTelemetry bridge (which maps spans as the
 server would) and the collector (which is the server here).
 """
@@ -18,7 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "GATEWAY_SCOPE",
     "IO_KEYS",
+    "LANGFUSE_KEYS",
     "IO_PREFIXES",
     "LEFT_OUT_PREFIXES",
     "SpanEvent",
@@ -38,6 +41,68 @@ _VERCEL_OUTPUT_KEYS = (
     "ai.result.object",
     "ai.response.toolCalls",
     "ai.result.toolCalls",
+)
+
+#: Flue's (``@flue/opentelemetry``) input keys and output keys, each in the server's order.
+_FLUE_INPUT_KEYS = (
+    "flue.turn.input",
+    "flue.tool.arguments",
+    "flue.task.prompt",
+    "flue.workflow.payload",
+)
+_FLUE_OUTPUT_KEYS = (
+    "flue.turn.output",
+    "flue.tool.result",
+    "flue.task.result",
+    "flue.operation.result",
+    "flue.workflow.result",
+)
+
+#: The instrumentation scope of Langfuse's AI gateway, whose spans' ``langfuse.*`` keys are
+#: all read into fields: none of them (:data:`LANGFUSE_KEYS`) stays in ``metadata.attributes``.
+GATEWAY_SCOPE = "langfuse-ai-gateway"
+#: The server's own span attributes (its ``LangfuseOtelSpanAttributes``).
+LANGFUSE_KEYS = frozenset(
+    {
+        "langfuse.trace.name",
+        "user.id",
+        "session.id",
+        "langfuse.trace.tags",
+        "langfuse.trace.public",
+        "langfuse.trace.metadata",
+        "langfuse.trace.input",
+        "langfuse.trace.output",
+        "langfuse.observation.type",
+        "langfuse.observation.metadata",
+        "langfuse.observation.level",
+        "langfuse.observation.status_message",
+        "langfuse.observation.input",
+        "langfuse.observation.output",
+        "langfuse.observation.completion_start_time",
+        "langfuse.observation.model.name",
+        "langfuse.observation.model.parameters",
+        "langfuse.observation.usage_details",
+        "langfuse.observation.cost_details",
+        "langfuse.observation.prompt.name",
+        "langfuse.observation.prompt.version",
+        "langfuse.environment",
+        "langfuse.release",
+        "langfuse.version",
+        "langfuse.internal.as_root",
+        "langfuse.internal.is_app_root",
+        "langfuse.user.id",
+        "langfuse.session.id",
+        "langfuse.experiment.id",
+        "langfuse.experiment.name",
+        "langfuse.experiment.metadata",
+        "langfuse.experiment.description",
+        "langfuse.experiment.dataset.id",
+        "langfuse.experiment.item.id",
+        "langfuse.experiment.item.version",
+        "langfuse.experiment.item.metadata",
+        "langfuse.experiment.item.root_observation_id",
+        "langfuse.experiment.item.expected_output",
+    }
 )
 
 #: Attributes that may carry input or output: never repeated in ``metadata.attributes``,
@@ -82,12 +147,17 @@ IO_KEYS = frozenset(
         "output.value",
         "final_result",
         "pydantic_ai.all_messages",
+        "gen_ai.system_instructions",
         "input",
         "output",
         "gen_ai.input.messages",
         "gen_ai.output.messages",
         "gen_ai.tool.call.arguments",
         "gen_ai.tool.call.result",
+        "genkit:input",
+        "genkit:output",
+        *_FLUE_INPUT_KEYS,
+        *_FLUE_OUTPUT_KEYS,
     }
 )
 #: Prefixes of the flattened message attributes, left out of ``metadata.attributes`` too.
@@ -273,6 +343,31 @@ def _vercel(attrs: Mapping[str, Any]) -> tuple[Any, Any]:
     return input_value, output
 
 
+def _parsed(value: Any) -> Any:
+    """The server's ``parseJsonPayload(value) ?? value``: a JSON string as its value."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value, parse_constant=_refuse)
+        except ValueError:
+            return value
+        return value if parsed is None else parsed
+    return value
+
+
+def _refuse(constant: str) -> Any:
+    raise ValueError(constant)  # NaN and Infinity are no JSON to JavaScript
+
+
+def _genkit(attrs: Mapping[str, Any]) -> tuple[Any, Any]:
+    input_value, output = _parsed(attrs.get("genkit:input")), _parsed(attrs.get("genkit:output"))
+    # A model span's messages and message; a flow's or a tool's whole payload.
+    if isinstance(input_value, Mapping) and input_value.get("messages") is not None:
+        input_value = input_value["messages"]
+    if isinstance(output, Mapping) and output.get("message") is not None:
+        output = output["message"]
+    return input_value, output
+
+
 def _logfire_events(attrs: Mapping[str, Any]) -> tuple[Any, Any] | None:
     raw = attrs.get("events")
     if not isinstance(raw, (str, list, tuple)):
@@ -304,6 +399,9 @@ def _raw(attrs: Mapping[str, Any], events: Sequence[SpanEvent], scope_name: str)
     own_out = attrs.get("langfuse.observation.output")
     if own_in is not None or own_out is not None:
         return own_in, own_out
+    if scope_name == "genkit-tracer":
+        # Genkit's spans never fall through to the other sources, even with neither key.
+        return _genkit(attrs)
     if scope_name == "ai":
         input_value, output = _vercel(attrs)
         if input_value is None or output is None:  # the server's `??=`: GenAI fills the gaps
@@ -312,6 +410,11 @@ def _raw(attrs: Mapping[str, Any], events: Sequence[SpanEvent], scope_name: str)
                 input_value = genai[0] if input_value is None else input_value
                 output = genai[1] if output is None else output
         return input_value, output
+    if scope_name == "@flue/opentelemetry":
+        flue_in = _first_present(attrs, _FLUE_INPUT_KEYS)
+        flue_out = _first_present(attrs, _FLUE_OUTPUT_KEYS)
+        if flue_in is not None or flue_out is not None:
+            return _parsed(flue_in), _parsed(flue_out)
     # GenAI semantic conventions 1.37+: the messages on an operation-details event.
     for name, event_attributes in events:
         if name == "gen_ai.client.inference.operation.details":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from langfuse_async._otel_io import LEFT_OUT_PREFIXES, input_and_output
+from langfuse_async._otel_io import IO_KEYS, LEFT_OUT_PREFIXES, input_and_output
 
 MESSAGES = [{"role": "user", "parts": [{"type": "text", "content": "hi"}]}]
 ANSWER = [{"role": "assistant", "parts": [{"type": "text", "content": "hello"}]}]
@@ -76,3 +76,61 @@ def test_metadata_keys_are_left_out_of_the_attributes_by_prefix() -> None:
     ):
         assert key.startswith(LEFT_OUT_PREFIXES)
     assert not "http.method".startswith(LEFT_OUT_PREFIXES)
+
+
+GENKIT_INPUT = {
+    "messages": [{"role": "user", "content": [{"text": "weather in Paris?"}]}],
+    "config": {"temperature": 0.2},
+    "tools": [],
+}
+GENKIT_OUTPUT = {
+    "message": {"role": "model", "content": [{"text": "sunny"}]},
+    "finishReason": "stop",
+    "usage": {"inputTokens": 5, "outputTokens": 3},
+}
+
+
+def test_genkit_model_span_reads_messages_and_message() -> None:
+    attrs = {
+        "genkit:type": "action",
+        "genkit:metadata:subtype": "model",
+        "genkit:input": json.dumps(GENKIT_INPUT),
+        "genkit:output": json.dumps(GENKIT_OUTPUT),
+        "input.value": "not read",  # an earlier source wins: the later ones are not tried
+    }
+    assert input_and_output(attrs, (), "genkit-tracer") == (
+        GENKIT_INPUT["messages"],
+        GENKIT_OUTPUT["message"],
+    )
+
+
+def test_genkit_flow_span_keeps_its_whole_payload_and_never_falls_through() -> None:
+    flow = {"genkit:input": '"Paris"', "genkit:output": json.dumps({"forecast": "sunny"})}
+    assert input_and_output(flow, (), "genkit-tracer") == ("Paris", {"forecast": "sunny"})
+    # A Genkit span with neither key has no input or output, whatever else it carries.
+    assert input_and_output({"input.value": "x"}, (), "genkit-tracer") == (None, None)
+    # Another scope's span reads no genkit keys.
+    assert input_and_output(flow, (), "other") == (None, None)
+
+
+def test_flue_keys_by_span_kind_in_the_servers_order() -> None:
+    turn = {
+        "flue.turn.input": json.dumps([{"role": "user", "content": "hi"}]),
+        "flue.turn.output": "hello",
+        "flue.tool.result": "not read",
+    }
+    scope = "@flue/opentelemetry"
+    assert input_and_output(turn, (), scope) == ([{"role": "user", "content": "hi"}], "hello")
+    tool = {"flue.tool.arguments": '{"city": "Paris"}', "flue.tool.result": "12"}
+    assert input_and_output(tool, (), scope) == ({"city": "Paris"}, 12)  # JSON read, as a number
+    workflow = {"flue.workflow.payload": "", "flue.operation.result": "done"}
+    assert input_and_output(workflow, (), scope) == ("", "done")
+    # No flue key: the other sources are read; another scope's flue keys are nobody's.
+    assert input_and_output({"input.value": "q"}, (), scope) == ("q", None)
+    assert input_and_output(tool, (), "other") == (None, None)
+
+
+def test_the_new_sources_keys_are_left_out_of_the_attributes() -> None:
+    for key in ("genkit:input", "genkit:output", "flue.turn.input", "flue.workflow.result"):
+        assert key in IO_KEYS
+    assert "gen_ai.system_instructions" in IO_KEYS  # the server leaves it out too

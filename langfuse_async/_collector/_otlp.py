@@ -24,8 +24,16 @@ from typing import Any, Final
 
 import msgspec
 
-from .._otel_io import IO_KEYS, IO_PREFIXES, LEFT_OUT_PREFIXES, SpanEvent, input_and_output
-from .._otel_usage import usage_details
+from .._otel_io import (
+    GATEWAY_SCOPE,
+    IO_KEYS,
+    IO_PREFIXES,
+    LANGFUSE_KEYS,
+    LEFT_OUT_PREFIXES,
+    SpanEvent,
+    input_and_output,
+)
+from .._otel_usage import ai_sdk_type, is_agent_aggregate, model_name, usage_details
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
 __all__ = [
@@ -467,6 +475,9 @@ def _observation_type(
     operation = attrs.get("gen_ai.operation.name")
     if isinstance(operation, str) and operation.lower() in _GEN_AI_OPERATIONS:
         return _GEN_AI_OPERATIONS[operation.lower()]
+    ai_sdk = ai_sdk_type(attrs)
+    if ai_sdk is not None:
+        return ai_sdk
     if attrs.get("gen_ai.tool.name") or attrs.get("gen_ai.tool.call.id"):
         return "TOOL"
     if any(attrs.get(key) for key in _MODEL_KEYS[:-1]):
@@ -496,7 +507,7 @@ def _model_parameters(attrs: dict[str, Any]) -> dict[str, Any] | None:
     return {key: plain(value) for key, value in params.items()} if params else None
 
 
-def _usage_details(attrs: dict[str, Any]) -> Any:
+def _usage_details(attrs: dict[str, Any], scope_name: object) -> Any:
     raw = attrs.get("langfuse.observation.usage_details")
     if raw is not None:
         if not isinstance(raw, str):
@@ -504,8 +515,9 @@ def _usage_details(attrs: dict[str, Any]) -> Any:
         parsed = _json_object(raw)
         if parsed is not None:
             return parsed
-    # The server's normalisation (see langfuse_async._otel_usage), shared with the bridge.
-    return usage_details(attrs) or None
+    # The server's reading per instrumentation (see langfuse_async._otel_usage), shared with
+    # the bridge.
+    return usage_details(attrs, scope_name if isinstance(scope_name, str) else None) or None
 
 
 def _cost_details(attrs: dict[str, Any]) -> Any:
@@ -616,11 +628,13 @@ def _metadata(
     metadata["scope"] = scope
     scope_name = scope.get("name")
     if not (isinstance(scope_name, str) and scope_name.startswith("langfuse-sdk")):
+        # Every key that may carry input or output, used or not, as the server has it; the
+        # gateway's Langfuse keys as well (each is read into a field).
+        left_out = IO_KEYS | LANGFUSE_KEYS if scope_name == GATEWAY_SCOPE else IO_KEYS
         metadata["attributes"] = {
             key: value if isinstance(value, str) else js_stringify(value)
             for key, value in attrs.items()
-            # Every key that may carry input or output, used or not, as the server has it.
-            if key not in IO_KEYS and not key.startswith(LEFT_OUT_PREFIXES)
+            if key not in left_out and not key.startswith(LEFT_OUT_PREFIXES)
         }
     return metadata
 
@@ -683,16 +697,20 @@ _PROMPT_NAME_KEYS: Final = ("langfuse.observation.prompt.name", "langfuse.prompt
 _PROMPT_VERSION_KEYS: Final = ("langfuse.observation.prompt.version", "langfuse.prompt.version")
 
 
-def _generation_fields(body: dict[str, Any], attrs: dict[str, Any], observation_type: str) -> None:
+def _generation_fields(
+    body: dict[str, Any], attrs: dict[str, Any], observation_type: str, scope_name: object
+) -> None:
     """Set a generation-like body's model, usage, cost, completion start and prompt fields.
 
     Both the converter and the protobuf fast path (:mod:`._otlp_fast`) use it: one rule.
     """
+    # An agent run's or step's counts sum its model calls': the server leaves them out.
+    aggregate = is_agent_aggregate(attrs)
     generation: list[tuple[str, Any]] = [
-        ("model", _first(attrs, _MODEL_KEYS)),
+        ("model", None if aggregate else model_name(attrs)),
         ("modelParameters", _model_parameters(attrs)),
-        ("usageDetails", _usage_details(attrs)),
-        ("costDetails", _cost_details(attrs)),
+        ("usageDetails", None if aggregate else _usage_details(attrs, scope_name)),
+        ("costDetails", None if aggregate else _cost_details(attrs)),
         (
             "completionStartTime",
             _completion_start(attrs.get("langfuse.observation.completion_start_time")),
@@ -786,7 +804,7 @@ class _Converter:
         if observation_type != "EVENT":
             body["endTime"] = end
         if observation_type in _GENERATION_BODY_TYPES:
-            _generation_fields(body, attrs, observation_type)
+            _generation_fields(body, attrs, observation_type, scope.get("name"))
         self.events.append((self.envelope(f"{observation_type.lower()}-create", body), False))
         self.first_seen.setdefault(trace_id, (start, environment))
 

@@ -260,7 +260,7 @@ class _Export:
             if kind != "EVENT":
                 body["endTime"] = end
             if generation:
-                _generation_fields(body, attrs, kind)
+                _generation_fields(body, attrs, kind, context.scope["name"])
             event = {
                 "id": envelope_id,
                 "type": f"{kind.lower()}-create",

@@ -15,8 +15,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._otel_io import IO_KEYS, LEFT_OUT_PREFIXES, SpanEvent, input_and_output, truthy as _truthy
-from .._otel_usage import usage_details
+from .._otel_io import (
+    GATEWAY_SCOPE,
+    IO_KEYS,
+    LANGFUSE_KEYS,
+    LEFT_OUT_PREFIXES,
+    SpanEvent,
+    input_and_output,
+    truthy as _truthy,
+)
+from .._otel_usage import ai_sdk_type, is_agent_aggregate, model_name, usage_details
 
 __all__ = ["MappedSpan", "map_span"]
 
@@ -78,7 +86,6 @@ _MODEL_KEYS = (
 )
 
 
-#: ``gen_ai.usage.*`` and ``llm.token_count.*`` suffixes, in the server's names.
 def _json(value: Any) -> Any:
     """A string holding a JSON object or array as that value; anything else unchanged."""
     if isinstance(value, str) and value[:1] in ("{", "["):
@@ -111,6 +118,9 @@ def _as_type(attrs: Mapping[str, Any], has_model: bool) -> str:
     operation = attrs.get("gen_ai.operation.name")
     if isinstance(operation, str) and operation.lower() in _OPERATIONS:
         return _OPERATIONS[operation.lower()]
+    ai_sdk = ai_sdk_type(attrs)
+    if ai_sdk is not None:
+        return ai_sdk.lower()
     if "gen_ai.tool.name" in attrs or "gen_ai.tool.call.id" in attrs:
         return "tool"
     return "generation" if has_model else "span"
@@ -128,17 +138,17 @@ def _int(value: Any) -> int | None:
     return None
 
 
-def _usage(attrs: Mapping[str, Any]) -> dict[str, int] | None:
+def _usage(attrs: Mapping[str, Any], scope_name: str | None) -> dict[str, int] | None:
     own = _json(attrs.get("langfuse.observation.usage_details"))
     if isinstance(own, Mapping):
         kept = {str(k): n for k, v in own.items() if (n := _int(v)) is not None}
         if kept:
             return kept
-    # The server's normalisation (cache reads and writes out of input, reasoning out of
-    # output); the counts the ingestion API takes are whole and not negative.
+    # The server's reading per instrumentation (cache reads and writes out of input,
+    # reasoning out of output); the counts the ingestion API takes are whole and not negative.
     usage = {
         name: count
-        for name, value in usage_details(attrs).items()
+        for name, value in usage_details(attrs, scope_name).items()
         if (count := _int(value)) is not None
     }
     return usage or None
@@ -260,11 +270,13 @@ def _metadata(
         meta.update(_with_prefix(attrs, prefix))
     if not (scope_name or "").startswith("langfuse-sdk"):
         # Third-party spans keep every attribute that cannot carry the input or output (used
-        # or not), each a string, as the server stores them.
+        # or not), each a string, as the server stores them; the gateway's spans none of the
+        # Langfuse keys either (each is read into a field).
+        left_out = IO_KEYS | LANGFUSE_KEYS if scope_name == GATEWAY_SCOPE else IO_KEYS
         rest = {
             k: _stringified(v)
             for k, v in attrs.items()
-            if k not in IO_KEYS and not k.startswith(LEFT_OUT_PREFIXES)
+            if k not in left_out and not k.startswith(LEFT_OUT_PREFIXES)
         }
         if rest:
             meta["attributes"] = rest
@@ -345,11 +357,15 @@ def map_span(
     version = _first(attrs, "langfuse.version") or resource.get("service.version")
     if version:
         fields["version"] = str(version)
-    if model is not None:
-        fields["model"] = str(model)
+    # An agent run's or step's counts sum its model calls': the server leaves them out.
+    aggregate = is_agent_aggregate(attrs)
+    model_used = None if aggregate else model_name(attrs)
+    if model_used is not None:
+        fields["model"] = model_used
     fields["model_parameters"] = _model_parameters(attrs)
-    fields["usage_details"] = _usage(attrs)
-    fields["cost_details"] = _cost(attrs)
+    if not aggregate:
+        fields["usage_details"] = _usage(attrs, scope_name)
+        fields["cost_details"] = _cost(attrs)
     fields["completion_start_time"] = _time(attrs.get("langfuse.observation.completion_start_time"))
     prompt_name = _first(attrs, "langfuse.observation.prompt.name", "langfuse.prompt.name")
     prompt_version = _int(

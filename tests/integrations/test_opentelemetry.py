@@ -513,3 +513,84 @@ def test_genai_operation_details_event_becomes_input_and_output(
     [record] = tracer.observations
     assert record.as_type == "generation"
     assert (decode(record.input), decode(record.output)) == ([{"role": "user", "parts": []}], "ok")
+
+
+def test_token_counts_read_per_instrumentation_as_the_server_does(
+    tracer: RecordingTracer, provider: TracerProvider
+) -> None:
+    # The Vercel AI SDK (a JavaScript library) as its spans arrive: Anthropic's cache writes
+    # split by TTL in the provider metadata; its agent span above the model call; Google
+    # ADK's cached count in its response; Genkit's model call.
+    anthropic = {
+        "usage": {
+            "cache_creation_input_tokens": 2089,
+            "cache_read_input_tokens": 16399,
+            "cache_creation": {"ephemeral_5m_input_tokens": 2000, "ephemeral_1h_input_tokens": 89},
+        }
+    }
+    ai_sdk = provider.get_tracer("ai")
+    with ai_sdk.start_as_current_span(
+        "invoke_agent",
+        attributes={
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 18495,
+            "gen_ai.usage.output_tokens": 445,
+        },
+    ):
+        with ai_sdk.start_as_current_span(
+            "ai.generateText.doGenerate",
+            attributes={
+                "ai.operationId": "ai.generateText.doGenerate",
+                "ai.model.id": "claude-sonnet-4-5",
+                "gen_ai.usage.input_tokens": 18495,
+                "gen_ai.usage.output_tokens": 445,
+                "ai.response.providerMetadata": json.dumps({"anthropic": anthropic}),
+            },
+        ):
+            pass
+    response = {"usage_metadata": {"cached_content_token_count": 60}}
+    with provider.get_tracer("gcp.vertex.agent").start_as_current_span(
+        "call_llm",
+        attributes={
+            "gen_ai.request.model": "gemini-2.5-flash",
+            "gen_ai.usage.input_tokens": 100,
+            "gen_ai.usage.output_tokens": 20,
+            "gcp.vertex.agent.llm_response": json.dumps(response),
+        },
+    ):
+        pass
+    # Genkit is no known LLM instrumentation by default (as in the official SDK): asked for.
+    everything = TracerProvider()
+    everything.add_span_processor(LangfuseSpanProcessor(should_export_span=lambda _span: True))
+    genkit_output = {"message": {"role": "model"}, "usage": {"inputTokens": 5, "outputTokens": 3}}
+    try:
+        with everything.get_tracer("genkit-tracer").start_as_current_span(
+            "googleai/gemini-2.5-flash",
+            attributes={
+                "genkit:metadata:subtype": "model",
+                "genkit:name": "googleai/gemini-2.5-flash",
+                "genkit:input": json.dumps({"messages": [{"role": "user"}]}),
+                "genkit:output": json.dumps(genkit_output),
+            },
+        ):
+            pass
+    finally:
+        everything.shutdown()
+    agent = tracer.by_name("invoke_agent")
+    assert agent.as_type == "agent"
+    assert (agent.model, agent.usage_details) == (None, None)  # its model calls' sum
+    call = tracer.by_name("ai.generateText.doGenerate")
+    assert (call.as_type, call.model) == ("generation", "claude-sonnet-4-5")
+    assert decode(call.usage_details) == {
+        "input": 7,
+        "output": 445,
+        "input_cached_tokens": 16399,
+        "input_cache_creation": 0,
+        "input_cache_creation_5m": 2000,
+        "input_cache_creation_1h": 89,
+    }
+    adk = tracer.by_name("call_llm")
+    assert decode(adk.usage_details) == {"input": 40, "output": 20, "input_cached_tokens": 60}
+    genkit = tracer.by_name("googleai/gemini-2.5-flash")
+    assert (decode(genkit.input), decode(genkit.output)) == ([{"role": "user"}], {"role": "model"})

@@ -305,3 +305,17 @@ def test_model_parameters_keep_strings_and_numbers_and_write_the_rest_as_json() 
     assert semconv.fields["model_parameters"] == {"stop_sequences": '["x"]', "stream": "true"}
     configured = map_span(name="s", attributes={"model_config": '{"temperature": 0}'})
     assert configured.fields["model_parameters"] == {"temperature": 0}
+
+
+def test_the_ai_gateways_langfuse_keys_stay_out_of_the_attributes() -> None:
+    attributes = {
+        "langfuse.observation.model.name": "gpt-4o",
+        "langfuse.observation.usage_details": '{"input": 3}',
+        "langfuse.environment": "production",
+        "http.route": "/v1/chat",
+    }
+    gateway = map_span(name="g", attributes=attributes, scope_name="langfuse-ai-gateway")
+    assert gateway.fields["metadata"]["attributes"] == {"http.route": "/v1/chat"}
+    assert (gateway.fields["model"], gateway.fields["usage_details"]) == ("gpt-4o", {"input": 3})
+    other = map_span(name="g", attributes=attributes, scope_name="some.instrumentation")
+    assert "langfuse.environment" in other.fields["metadata"]["attributes"]
