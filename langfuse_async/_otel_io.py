@@ -1,4 +1,4 @@
-"""Where an OpenTelemetry span's input and output come from, in the Langfuse server's order.
+"""Where an OpenTelemetry span's input and output come from: one job, long for the server's sources.
 
 The server tries one source after another (Langfuse's own keys, Genkit, the Vercel AI SDK,
 Flue, GenAI span events, Google ADK, Logfire, LiveKit, MLflow, Traceloop, OpenInference,

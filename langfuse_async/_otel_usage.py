@@ -1,14 +1,15 @@
-"""An OpenTelemetry span's model and token counts as the Langfuse server reads them (shared rules).
+"""An OpenTelemetry span's token counts as the server reads them: one job, long per instrumentation.
 
-One job, the server's ``extractUsageDetails`` and what it calls, which is long because each
+The server's ``extractUsageDetails`` and what it calls, which is long because each
 instrumentation reports its counts its own way: Genkit (``usage`` in ``genkit:output``), the
 Vercel AI SDK (``gen_ai.usage.*``, ``ai.usage.*`` and each provider's counts in the JSON of
 ``ai.response.providerMetadata``), Google ADK (the cached count in its response blob) and the
 generic ``gen_ai.usage.*`` / ``llm.token_count.*`` attributes, their prefixes taken off, cache
 reads and writes taken out of ``input`` (which counts them), reasoning and audio out of
-``output``, every other count kept under its own name. Besides: the model's name, and the AI
-SDK's agent spans, whose aggregate counts the server leaves out. The OpenTelemetry bridge and
-the collector both use it. Pure.
+``output``, every other count kept under its own name. Besides, what decides whether counts
+are kept: the model's name, the AI SDK's model calls (generations by their operation) and its
+agent spans (whose sums the server leaves out). The OpenTelemetry bridge and the collector
+both use it. Pure.
 """
 
 from __future__ import annotations
