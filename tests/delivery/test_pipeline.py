@@ -452,8 +452,9 @@ async def test_without_on_error_a_full_queue_only_counts_drops_and_wakes_nobody_
             await anyio.to_thread.run_sync(produce)
             release.set()
             assert (await p.flush(timeout=10)).completed
-        assert wakes <= 5  # the first drop's report, and the events the queue took
-        assert p.statistics().dropped_by_reason["queue_full"] == 195
+        dropped = p.statistics().dropped_by_reason["queue_full"]
+        assert dropped >= 190  # the queue's 5 (and what the worker took meanwhile) got in
+        assert wakes <= 200 - dropped + 1  # the events the queue took, and the first report
         assert caplog.text.count("not delivered (queue_full") == 1
         await p.shutdown()
         assert balanced(p)
