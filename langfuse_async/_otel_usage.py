@@ -229,6 +229,8 @@ def _generic(attrs: Mapping[str, Any]) -> dict[str, Count]:
         usage["input"] = max(input_tokens - (cache_read or 0) - (cache_creation or 0), 0)
     if output_tokens is not None:
         usage["output"] = max(output_tokens - (reasoning or 0) - (audio or 0), 0)
+    # The total is kept as sent, though input and output were reduced: it still counts
+    # every token, as the parts now do together (the server adds one only when none is sent).
     for name, value in (
         ("total", total),
         ("input_cached_tokens", cache_read),
@@ -328,6 +330,7 @@ def _vercel(attrs: Mapping[str, Any]) -> dict[str, Count]:
         # The older names first, though AI SDK 4+ sends `input_tokens`/`output_tokens`.
         ("input", ("gen_ai.usage.prompt_tokens", "gen_ai.usage.input_tokens")),
         ("output", ("gen_ai.usage.completion_tokens", "gen_ai.usage.output_tokens")),
+        # The total only from the AI SDK's own key, never from gen_ai.usage.total_tokens.
         ("total", ("ai.usage.tokens",)),
     ):
         key = next((k for k in keys if k in attrs), None)
@@ -336,6 +339,8 @@ def _vercel(attrs: Mapping[str, Any]) -> dict[str, Count]:
             usage[name] = _parse_int("0" if value is None else value)
     # The ai.usage.promptTokens/completionTokens (inputTokens/outputTokens) pairs are not
     # read: an outer ai.generateText span, which has only those, gets input and output 0.
+    # Precedence of each detail: ai.usage.* first, then the gen_ai cache attributes, then
+    # the provider metadata (each only fills what is still missing).
     if "ai.usage.cachedInputTokens" in attrs:
         usage["input_cached_tokens"] = _ai_sdk_count(attrs["ai.usage.cachedInputTokens"])
     if "ai.usage.reasoningTokens" in attrs:
