@@ -34,6 +34,21 @@
   window.setInterval(refresh, 2000);
 })();
 
+// The filters' form: an empty field is no filter, so it is left out of the URL (the server
+// reads "?name=" as no filter too). A value is sent as typed, spaces included: filters match
+// exactly, as the public API's do.
+(function () {
+  const form = document.querySelector("form.filters");
+  if (!form) return;
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(form)) if (value !== "") params.append(key, value);
+    const query = params.toString();
+    window.location.assign(form.getAttribute("action") + (query ? "?" + query : ""));
+  });
+})();
+
 // The trace page without reloads: a click on a timeline row swaps in that row's detail panel,
 // rendered (and escaped) by the server. Without this script the rows are plain links.
 "use strict";
