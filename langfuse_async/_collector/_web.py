@@ -223,9 +223,16 @@ class WebView:
         data = await self.store.run(_load_trace, trace_id, observation_id)
         if data is None:
             return await self._not_found(f"No trace with id {trace_id!r} in this collector.")
+        missing = observation_id if data.observation is None else None
         if fragment:
             html = await asyncio.to_thread(
-                detail_html, data.trace, data.observation, data.scores, has_event=data.has_event
+                detail_html,
+                data.trace,
+                data.observation,
+                data.scores,
+                has_event=data.has_event,
+                missing=missing,
+                names={row["id"]: row.get("name") for row in data.timeline.rows},
             )
             return web.Response(text=html, content_type="text/html", headers=_SECURITY_HEADERS)
         body = await asyncio.to_thread(
@@ -235,6 +242,7 @@ class WebView:
             data.scores,
             data.observation,
             has_event=data.has_event,
+            missing=missing,
         )
         counts = await self.store.run(Store.web_counts)
         return self._page(200, str(data.trace.get("name") or "Trace"), body, counts)

@@ -170,11 +170,22 @@ async def test_selecting_an_observation_shows_its_details(collector: Collector) 
     )
     assert fragment.startswith('<div class="detail-head">')
     assert "ERROR" in fragment and "timed out after 120 ms" in fragment
+    # Its parent is linked by the name the timeline shows, its id in the tooltip.
+    assert (
+        '<a href="/_ui/traces/trace-agent?observation=trace-agent-agent#detail"'
+        ' title="trace-agent-agent">answer-question</a>'
+    ) in fragment
 
 
 async def test_an_observation_of_another_trace_is_not_shown(collector: Collector) -> None:
-    _, html, _ = await get(collector.url + "/_ui/traces/t-0?observation=trace-agent-llm")
-    assert "gpt-4o-mini" not in html
+    for path in ("/_ui/traces/t-0", "/_ui/traces/t-0/detail"):
+        _, html, _ = await get(collector.url + path + "?observation=trace-agent-llm")
+        assert "gpt-4o-mini" not in html
+        # The panel says the link named something else, and shows the trace.
+        assert "No observation <code>trace-agent-llm</code> in this trace" in html
+        assert "Trace ID" in html
+    _, html, _ = await get(collector.url + "/_ui/traces/t-0")
+    assert "No observation" not in html
 
 
 async def test_json_is_collapsible_and_typed(collector: Collector) -> None:

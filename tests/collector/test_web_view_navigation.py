@@ -1,5 +1,6 @@
-"""The web view used as a person uses it, in a real headless browser: filters that match
-values exactly, white space included.
+"""The web view used as a person uses it, in a real headless browser: exact filters, Back and
+Forward through the observations selected on a trace page, shared and reloaded selections, the
+keyboard, and a trace with hundreds of observations.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.collector.webview_browser import start
+from tests.collector.webview_browser import box, start
 from tests.collector.webview_data import BASE, agent_run, spaced_traces, wide_trace
 
 if TYPE_CHECKING:
@@ -117,6 +118,136 @@ def test_nothing_matching_offers_the_values_without_their_spaces(page: Page, url
     assert page.locator(".no-match q").inner_text() == "   "
     assert page.locator(".trimmed").count() == 0
     assert page.get_by_role("link", name="Show all traces").is_visible()
+
+
+# --- Back, Forward, reload and shared links ---------------------------------------------------
+
+
+def test_back_steps_through_the_selections_then_to_the_list_as_it_was(page: Page, url: str) -> None:
+    listing = url + "/?name=chat-request&limit=1&page=2"
+    page.goto(listing)
+    assert ids(page) == ["run-1"]
+    page.locator('tr[data-trace-id="run-1"] td.name a').click()
+    page.wait_for_url(re.compile(r"/_ui/traces/run-1$"))
+    page.evaluate("window.__samePage = true")  # gone if the trace page reloads
+    select(page, "run-1-llm")
+    assert page.url.endswith("/_ui/traces/run-1?observation=run-1-llm")
+    select(page, "run-1-tool")
+    panel_shows(page, "weather")
+
+    page.go_back()
+    panel_shows(page, "llm")
+    assert selected(page) == "run-1-llm"
+    assert page.url.endswith("?observation=run-1-llm")
+    page.go_back()
+    panel_shows(page, "TRACE")
+    assert selected(page) == ""
+    assert page.url.endswith("/_ui/traces/run-1")
+    assert page.evaluate("window.__samePage") is True  # no reload on the way
+
+    page.go_back()  # the list, with its filter and page
+    assert page.url == listing
+    assert ids(page) == ["run-1"]
+    assert page.get_by_label("Name").input_value() == "chat-request"
+    assert "Page 2 of 3" in page.locator("nav.pager").inner_text()
+
+    page.go_forward()
+    page.wait_for_url(re.compile(r"/_ui/traces/run-1$"))
+    page.go_forward()
+    panel_shows(page, "llm")
+    assert selected(page) == "run-1-llm"
+    page.go_forward()
+    panel_shows(page, "weather")
+    assert selected(page) == "run-1-tool"
+
+
+def test_a_reload_or_a_shared_link_shows_the_same_selection(page: Page, url: str) -> None:
+    page.goto(url + "/_ui/traces/run-0")
+    select(page, "run-0-tool")
+    page.reload()
+    assert selected(page) == "run-0-tool"
+    assert "timed out after 120 ms" in page.locator("#detail").inner_text()
+    assert page.title().startswith("weather \u00b7 chat-request")  # the history menu says which
+
+    page.goto(url + "/_ui/traces/run-0?observation=no-such-span")
+    assert "No observation no-such-span in this trace" in page.locator("#detail").inner_text()
+    assert selected(page) == ""
+
+
+def test_a_run_of_arrow_keys_is_one_step_back(page: Page, url: str) -> None:
+    page.goto(url + "/_ui/traces/run-0")
+    select(page, "run-0-search")
+    for _ in range(3):
+        page.keyboard.press("ArrowDown")
+    panel_shows(page, "llm")
+    assert selected(page) == "run-0-llm"
+    # The row the keys reached has the focus, and a ring that shows it.
+    focused = "document.activeElement.closest('li')?.dataset.observationId"
+    assert page.evaluate(focused) == "run-0-llm"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    page.go_back()
+    panel_shows(page, "vector-search")
+    assert selected(page) == "run-0-search"
+    page.go_forward()
+    panel_shows(page, "llm")
+    assert selected(page) == "run-0-llm"
+
+
+def test_links_to_an_observation_in_the_panel_select_it_in_place(page: Page, url: str) -> None:
+    page.goto(url + "/_ui/traces/run-0?observation=run-0-embed")
+    page.evaluate("window.__samePage = true")
+    page.locator("#detail dd a", has_text="vector-search").click()  # its parent, by name
+    panel_shows(page, "vector-search")
+    assert selected(page) == "run-0-search"
+    page.locator("table.scores a", has_text="llm").click()  # a score's target
+    page.locator('li.row.selected[data-observation-id="run-0-llm2"]').wait_for()
+    page.go_back()
+    panel_shows(page, "vector-search")
+    assert page.evaluate("window.__samePage") is True
+
+
+def test_the_traces_link_returns_to_the_list_as_it_was_left(page: Page, url: str) -> None:
+    listing = url + "/?name=chat-request&limit=1&page=3"
+    page.goto(listing)
+    page.locator('tr[data-trace-id="run-0"] td.name a').click()
+    page.wait_for_url(re.compile(r"/_ui/traces/run-0$"))
+    select(page, "run-0-llm")
+    page.locator(".crumbs").get_by_role("link", name="Traces").click()
+    page.wait_for_url(listing)
+    assert ids(page) == ["run-0"]
+
+
+# --- keyboard and a trace with hundreds of observations ---------------------------------------
+
+
+def test_tab_leaves_the_timeline_and_the_arrows_scroll_the_panel(page: Page, url: str) -> None:
+    page.set_viewport_size({"width": 1400, "height": 600})  # the panel scrolls on its own
+    page.goto(url + "/_ui/traces/run-0")
+    select(page, "run-0-llm")
+    page.keyboard.press("Tab")  # past the other rows, into the panel
+    assert page.evaluate("document.activeElement.closest('#detail') !== null")
+    page.keyboard.press("ArrowDown")  # scrolls the panel (smoothly); the selection stays
+    page.wait_for_function("() => document.getElementById('detail').scrollTop > 0")
+    assert selected(page) == "run-0-llm"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.closest('li')?.dataset.observationId") == (
+        "run-0-llm"
+    )
+
+
+def test_a_shared_link_deep_in_a_long_trace_shows_its_row(page: Page, url: str) -> None:
+    page.goto(url + "/_ui/traces/wide?observation=wide-250")
+    row = page.locator('li.row.selected[data-observation-id="wide-250"]')
+    found = row.bounding_box()
+    assert found is not None and 0 <= found["y"] and found["y"] + found["height"] <= 900
+    assert page.locator("#detail h2").inner_text() == "step-250"
+    assert page.locator(".timeline li.row").count() == 302
+    # The axis stays in sight, just under the page's header.
+    header, axis = box(page, "header.top"), box(page, ".timeline .axis")
+    assert abs(axis["y"] - header["height"]) <= 1
+    page.keyboard.press("ArrowUp")
+    panel_shows(page, "step-249")
+    assert selected(page) == "wide-249"
 
 
 def box_width(page: Page, selector: str) -> float:
