@@ -293,13 +293,14 @@ def _scores_table(
         if targets:
             link = _observation_link(trace_id, doc.get("observationId"), names)
             target = link or '<span class="muted">trace</span>'
-            target = f"<td>{target}</td>"
+            target = f'<td class="target" data-label="on">{target}</td>'
         comment = doc.get("comment")
         rows.append(
             f"<tr><td><b>{escape(short(str(doc.get('name') or ''), 80))}</b></td>"
             f'<td class="score-value">{score_value(doc)}</td>'
             f'<td><span class="muted">{escape(str(doc.get("dataType") or ""))}</span></td>'
-            f"<td>{escape(short(comment, 300)) if isinstance(comment, str) else ''}</td>"
+            f'<td class="comment">'
+            f"{escape(short(comment, 300)) if isinstance(comment, str) else ''}</td>"
             f'<td><span class="muted">{escape(str(doc.get("source") or ""))}</span></td>'
             f"{target}</tr>"
         )

@@ -254,3 +254,18 @@ def box_width(page: Page, selector: str) -> float:
     found = page.locator(selector).first.bounding_box()
     assert found is not None, selector
     return found["width"]
+
+
+@pytest.mark.parametrize("width", [400])
+def test_a_phone_sized_window_shows_every_column_of_the_scores(page: Page, url: str) -> None:
+    page.goto(url + "/_ui/traces/run-0")
+    wrap = page.locator("table.scores").locator("xpath=..")
+    assert wrap.evaluate("node => node.scrollWidth - node.clientWidth") <= 0
+    grounded = page.locator("table.scores tr", has_text="grounded")
+    for text in ("True", "BOOLEAN", "cites doc-17", "API"):
+        assert grounded.get_by_text(text, exact=True).is_visible(), text
+    target = grounded.get_by_role("link", name="llm")
+    found = target.bounding_box()
+    assert found is not None and found["x"] + found["width"] <= 400
+    target.click()
+    page.locator('li.row.selected[data-observation-id="run-0-llm2"]').wait_for()
