@@ -248,6 +248,14 @@ def test_a_shared_link_deep_in_a_long_trace_shows_its_row(page: Page, url: str) 
     page.keyboard.press("ArrowUp")
     panel_shows(page, "step-249")
     assert selected(page) == "wide-249"
+    # With the focus on a row, End and Home go to the last row and the first.
+    page.keyboard.press("End")
+    panel_shows(page, "step-299")
+    assert selected(page) == "wide-299"
+    assert box(page, 'li[data-observation-id="wide-299"]')["y"] < 900
+    page.keyboard.press("Home")
+    panel_shows(page, "TRACE")
+    assert selected(page) == ""
 
 
 def box_width(page: Page, selector: str) -> float:

@@ -177,16 +177,21 @@ const LIST_KEY = "langfuse-async.list";
   });
 
   // Keyboard: up and down move the selection through the timeline, and the focus with it (so
-  // Enter and Tab go on from the selected row). With a modifier, in a field, or in the detail
-  // panel (which they scroll), they keep their usual meaning.
+  // Enter and Tab go on from the selected row); Home and End, with the focus on a row, go to
+  // the first and the last. With a modifier, in a field, or in the detail panel (which they
+  // scroll), the keys keep their usual meaning.
   document.addEventListener("keydown", function (event) {
     if (event.target.closest("input, textarea, select, #detail")) return;
-    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
     if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
     const rows = Array.from(tree.querySelectorAll(".row"));
     const index = rows.findIndex((row) => row.classList.contains("selected"));
-    const next = rows[index + (event.key === "ArrowDown" ? 1 : -1)];
-    if (!next) return;
+    let next;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      next = rows[index + (event.key === "ArrowDown" ? 1 : -1)];
+    } else if ((event.key === "Home" || event.key === "End") && tree.contains(event.target)) {
+      next = rows[event.key === "Home" ? 0 : rows.length - 1];
+    }
+    if (!next || next === rows[index]) return;
     event.preventDefault();
     const link = next.querySelector("a.row-link");
     link.focus({ preventScroll: true });
