@@ -760,7 +760,8 @@ async def test_filters_find_values_with_white_space_exactly() -> None:
             ("session=%09", ["spaced-3"]),
             ("tag=%20beta%20", ["spaced-1"]),
             ("tag=%20", ["spaced-3"]),
-            ("name=&user=&tag=", ["spaced-0", "spaced-1", "spaced-2", "spaced-3"]),
+            ("user=first%0Asecond", ["spaced-4"]),
+            ("name=&user=&tag=", ["spaced-0", "spaced-1", "spaced-2", "spaced-3", "spaced-4"]),
         ]:
             _, html, _ = await get(f"{c.url}/?{query}")
             shown = re.findall(r'<tr class="trace-row" data-trace-id="([^"]+)"', html)

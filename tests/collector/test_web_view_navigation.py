@@ -99,7 +99,22 @@ def test_an_empty_field_is_no_filter_and_stays_out_of_the_url(page: Page, url: s
     page.get_by_label("Name").fill("")
     page.get_by_role("button", name="Filter").click()
     page.wait_for_url(url + "/")
-    assert len(ids(page)) == 8
+    assert len(ids(page)) == 9
+
+
+def test_a_value_with_a_line_break_survives_the_form(page: Page, url: str) -> None:
+    page.goto(url + "/")
+    page.locator('tr[data-trace-id="spaced-4"] a.chip').first.click()
+    page.wait_for_url(re.compile(r"user=first%0Asecond$"))
+    assert ids(page) == ["spaced-4"]
+    # The field shows the user without its line break (it cannot hold one)...
+    assert page.get_by_label("User").input_value() == "firstsecond"
+    page.get_by_label("Tag").fill("gamma")
+    page.get_by_label("Tag").press("Enter")
+    page.wait_for_url(re.compile(r"tag=gamma"))
+    # ...and sends it with it, left as it was.
+    assert ids(page) == ["spaced-4"]
+    assert "user=first%0Asecond" in page.url
 
 
 def test_nothing_matching_offers_the_values_without_their_spaces(page: Page, url: str) -> None:

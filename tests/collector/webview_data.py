@@ -288,6 +288,7 @@ def spaced_traces() -> list[dict[str, Any]]:
             (" checkout", "u-1 ", " s-1", " beta "),
             ("checkout\t", "u-1", "s-1", "beta"),
             ("  ", " ", "\t", " "),
+            ("multi-line", "first\nsecond", "s-2", "gamma"),  # a field cannot hold its user
         ]
     ):
         fields = {"userId": user, "sessionId": session, "tags": [tag]}

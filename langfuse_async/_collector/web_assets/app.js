@@ -45,14 +45,19 @@ const LIST_KEY = "langfuse-async.list";
 
 // The filters' form: an empty field is no filter, so it is left out of the URL (the server
 // reads "?name=" as no filter too). A value is sent as typed, spaces included: filters match
-// exactly, as the public API's do.
+// exactly, as the public API's do. A field cannot hold a line break: one left as the page
+// filled it sends the value it was filled with (a user id with a line break, from a chip).
 (function () {
   const form = document.querySelector("form.filters");
   if (!form) return;
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     const params = new URLSearchParams();
-    for (const [key, value] of new FormData(form)) if (value !== "") params.append(key, value);
+    for (const field of form.querySelectorAll("input[name]")) {
+      const given = field.defaultValue;
+      const kept = field.value === given.replace(/[\r\n]/g, "") ? given : field.value;
+      if (kept !== "") params.append(field.name, kept);
+    }
     const query = params.toString();
     window.location.assign(form.getAttribute("action") + (query ? "?" + query : ""));
   });
