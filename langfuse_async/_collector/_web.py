@@ -37,7 +37,7 @@ from ._hosts import is_loopback
 from ._store import Store
 from ._store_async import AsyncStore
 from ._web_list import list_page
-from ._web_page import ListQuery, layout, not_found_page, trace_url
+from ._web_page import ListQuery, layout, not_found_page, parse_list_query, trace_url
 from ._web_trace import MAX_TIMELINE_ROWS, Timeline, detail_html, trace_page
 
 __all__ = ["WebView", "access_problem", "install_web_view"]
@@ -59,7 +59,6 @@ _ASSETS: Final = {
     "app.js": "text/javascript",
     "favicon.svg": "image/svg+xml",
 }
-_MAX_LIMIT: Final = 200
 
 
 def _hostname(host_header: str) -> str:
@@ -103,32 +102,6 @@ def access_problem(
     user, _, password = decoded.partition(":")
     matches = hmac.compare_digest(password.encode(), secret_key.encode())
     return None if matches and user == public_key else "login"
-
-
-def _positive(text: str | None, default: int, upper: int | None = None) -> int:
-    try:
-        value = int(text) if text else default
-    except ValueError:
-        return default
-    value = max(value, 1)
-    return min(value, upper) if upper else value
-
-
-def _list_query(request: web.Request) -> ListQuery:
-    query = request.query
-
-    def text(key: str) -> str | None:
-        value = query.get(key, "").strip()
-        return value or None
-
-    return ListQuery(
-        name=text("name"),
-        user=text("user") or text("userId"),
-        session=text("session") or text("sessionId"),
-        tag=text("tag"),
-        page=_positive(query.get("page"), 1, 1_000_000),
-        limit=_positive(query.get("limit"), 50, _MAX_LIMIT),
-    )
 
 
 def _segments(request: web.Request) -> list[str]:
@@ -177,7 +150,10 @@ def _trace_rows(store: Store, query: ListQuery) -> tuple[list[dict[str, Any]], i
 
 def _load_list(store: Store, query: ListQuery) -> tuple[Any, ...]:
     rows, total = _trace_rows(store, query)
-    return rows, total, store.web_filter_values(), store.web_counts()
+    trimmed = query.trimmed() if not total else None
+    # Nothing matches a value with white space at its ends: count what would without it.
+    trimmed_total = _trace_rows(store, trimmed)[1] if trimmed and trimmed.filtered else 0
+    return rows, total, trimmed_total, store.web_filter_values(), store.web_counts()
 
 
 def _load_trace_json(store: Store, trace_id: str) -> dict[str, Any] | None:
@@ -226,8 +202,8 @@ class WebView:
         return self._page(404, "Not found", not_found_page(message), counts)
 
     async def _list(self, request: web.Request) -> web.Response:
-        query = _list_query(request)
-        rows, total, suggestions, counts = await self.store.run(_load_list, query)
+        query = parse_list_query(request.query)
+        rows, total, trimmed_total, suggestions, counts = await self.store.run(_load_list, query)
         base_url = f"{request.scheme}://{request.host}"
         body = await asyncio.to_thread(
             list_page,
@@ -238,6 +214,7 @@ class WebView:
             base_url=base_url,
             public_key=self.public_key,
             secret_key=self.secret_key,
+            trimmed_total=trimmed_total,
         )
         return self._page(200, "Traces", body, counts)
 
@@ -246,9 +223,16 @@ class WebView:
         data = await self.store.run(_load_trace, trace_id, observation_id)
         if data is None:
             return await self._not_found(f"No trace with id {trace_id!r} in this collector.")
+        missing = observation_id if data.observation is None else None
         if fragment:
             html = await asyncio.to_thread(
-                detail_html, data.trace, data.observation, data.scores, has_event=data.has_event
+                detail_html,
+                data.trace,
+                data.observation,
+                data.scores,
+                has_event=data.has_event,
+                missing=missing,
+                names={row["id"]: row.get("name") for row in data.timeline.rows},
             )
             return web.Response(text=html, content_type="text/html", headers=_SECURITY_HEADERS)
         body = await asyncio.to_thread(
@@ -258,13 +242,14 @@ class WebView:
             data.scores,
             data.observation,
             has_event=data.has_event,
+            missing=missing,
         )
         counts = await self.store.run(Store.web_counts)
         return self._page(200, str(data.trace.get("name") or "Trace"), body, counts)
 
     async def _api(self, request: web.Request, parts: list[str]) -> web.Response:
         if parts == ["traces"]:
-            query = _list_query(request)
+            query = parse_list_query(request.query)
             rows, total = await self.store.run(_trace_rows, query)
             meta = {
                 "page": query.page,

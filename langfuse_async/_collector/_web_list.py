@@ -10,30 +10,32 @@ from typing import Any, Final
 from ._keys import DEFAULT_PUBLIC_KEY, DEFAULT_SECRET_KEY, shown_secret_key
 from ._web_json import short
 from ._web_page import (
+    FILTERS,
     ListQuery,
     chip,
     cost,
     duration,
     more_html,
     name_html,
+    plural,
     score_value,
     span_ms,
     time_html,
     trace_url,
+    visible_text,
 )
 
 __all__ = ["list_page"]
 
 
+_SUGGESTIONS: Final = {"name": "name", "user": "userId", "session": "sessionId", "tag": "tag"}
+
+
 def _filter_form(query: ListQuery, suggestions: Mapping[str, Sequence[str]]) -> str:
     fields = []
     lists = []
-    for key, label, value, suggest in (
-        ("name", "Name", query.name, "name"),
-        ("user", "User", query.user, "userId"),
-        ("session", "Session", query.session, "sessionId"),
-        ("tag", "Tag", query.tag, "tag"),
-    ):
+    for key, value in query.filters():
+        label, suggest = key.capitalize(), _SUGGESTIONS[key]
         fields.append(
             f'<label class="field"><span>{label}</span><input type="search" name="{key}" '
             f'list="dl-{key}" autocomplete="off" placeholder="any" '
@@ -42,6 +44,8 @@ def _filter_form(query: ListQuery, suggestions: Mapping[str, Sequence[str]]) -> 
         options = "".join(f'<option value="{escape(v)}">' for v in suggestions.get(suggest, ()))
         lists.append(f'<datalist id="dl-{key}">{options}</datalist>')
     clear = '<a class="button ghost" href="/">Clear</a>' if query.filtered else ""
+    if query.limit != ListQuery.limit:  # a new filter starts at page 1, at the same page size
+        fields.append(f'<input type="hidden" name="limit" value="{query.limit}">')
     return (
         f'<form class="filters card" method="get" action="/" role="search">{"".join(fields)}'
         f'<div class="actions"><button type="submit">Filter</button>{clear}</div></form>'
@@ -83,6 +87,19 @@ def _trace_row(row: Mapping[str, Any], query: ListQuery) -> str:
     )
 
 
+def described(query: ListQuery) -> str:
+    """The query's filters in words, as HTML (``name <q>checkout</q> and tag <q>beta</q>``).
+
+    Each value shows its white space at either end (the filters match it exactly).
+    """
+    words = {param: word for _, param, word in FILTERS}
+    return " and ".join(
+        f'{words[param]} <q class="filter-value">{visible_text(short(value, 200))}</q>'
+        for param, value in query.filters()
+        if value is not None
+    )
+
+
 def list_page(
     rows: Sequence[Mapping[str, Any]],
     total: int,
@@ -92,8 +109,13 @@ def list_page(
     base_url: str,
     public_key: str = DEFAULT_PUBLIC_KEY,
     secret_key: str = DEFAULT_SECRET_KEY,
+    trimmed_total: int = 0,
 ) -> str:
-    """The body of the trace list page (the keys are shown when there is no trace yet)."""
+    """The body of the trace list page (the keys are shown when there is no trace yet).
+
+    ``trimmed_total`` is how many traces match the filters without the white space at their
+    ends (:meth:`ListQuery.trimmed`), offered when none matches them as they are.
+    """
     head = (
         '<div class="page-head"><h1>Traces</h1><label class="live" title="Reload the list every '
         'two seconds"><input type="checkbox" id="live"> Live</label></div>'
@@ -111,8 +133,17 @@ def list_page(
                 f'<p><a href="{last}">Go to the last page</a></p></section>'
             )
         elif query.filtered:
+            trimmed = query.trimmed()
+            offer = (
+                '<p class="trimmed">Without the white space at their ends, '
+                f'<a href="{escape(trimmed.url())}">{plural(trimmed_total, "trace")} '
+                f"{'matches' if trimmed_total == 1 else 'match'}</a>: {described(trimmed)}.</p>"
+                if trimmed is not None and trimmed.filtered and trimmed_total
+                else ""
+            )
             parts.append(
-                '<section class="card empty"><p>No traces match these filters.</p>'
+                '<section class="card empty"><p class="no-match">No traces with '
+                f"{described(query)}.</p>{offer}"
                 '<p><a href="/">Show all traces</a></p></section>'
             )
         else:
@@ -130,7 +161,8 @@ def list_page(
     first = (query.page - 1) * query.limit + 1
     parts.append(
         f'<p class="summary">Showing <b>{first:,}\u2013{first + len(rows) - 1:,}</b> of '
-        f"<b>{total:,}</b> trace{'' if total == 1 else 's'}, newest first</p>"
+        f"<b>{total:,}</b> trace{'' if total == 1 else 's'}"
+        f"{' with ' + described(query) if query.filtered else ''}, newest first</p>"
     )
     parts.append(
         '<div class="card table-wrap"><table class="traces"><thead><tr>'

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import decimal
 import math
+import re
 from collections.abc import Mapping
 from html import escape
 from typing import Any, Final
@@ -19,7 +20,9 @@ from ._validate import timestamp_ms
 from ._web_json import short
 
 __all__ = [
+    "FILTERS",
     "FILTER_CHARS",
+    "MAX_LIMIT",
     "ListQuery",
     "badge",
     "chip",
@@ -31,6 +34,7 @@ __all__ = [
     "name_html",
     "not_found_page",
     "number",
+    "parse_list_query",
     "plural",
     "raw_url",
     "score_value",
@@ -38,6 +42,7 @@ __all__ = [
     "time_html",
     "trace_url",
     "type_class",
+    "visible_text",
 ]
 
 _NAME_CHARS: Final = 200
@@ -46,6 +51,11 @@ _NAME_CHARS: Final = 200
 FILTER_CHARS: Final = 2_000
 #: Longest filter link a chip makes (the server refuses request lines over 8 KB).
 _MAX_URL: Final = 6_000
+#: Most traces to a page of the list, and the default.
+MAX_LIMIT: Final = 200
+_DEFAULT_LIMIT: Final = 50
+_LEADING_SPACE: Final = re.compile(r"^\s+")
+_TRAILING_SPACE: Final = re.compile(r"\s+$")
 _KNOWN_TYPES: Final = frozenset(
     {
         "span",
@@ -175,11 +185,38 @@ def more_html(hidden: int, noun: str) -> str:
     return f'<span class="more" title="{hidden:,} more {noun}{plural}">+{hidden:,}</span>'
 
 
+def visible_text(text: str) -> str:
+    """``text`` escaped, its leading and trailing white space marked so a reader sees it.
+
+    Filters match values exactly, so ``" checkout"`` and ``"checkout"`` are two names: the
+    spaces at either end (or a value of spaces alone) are kept as they are (so a copy takes
+    them) inside a ``ws`` span that the stylesheet shades, and named in its tooltip.
+    """
+    lead = _LEADING_SPACE.search(text)
+    if lead is None:
+        return _trailing(text)
+    if lead.end() == len(text):
+        return _space_html(text, "only white space")
+    return _space_html(lead[0], "leading white space") + _trailing(text[lead.end() :])
+
+
+def _trailing(text: str) -> str:
+    trail = _TRAILING_SPACE.search(text)
+    if trail is None:
+        return escape(text)
+    return escape(text[: trail.start()]) + _space_html(trail[0], "trailing white space")
+
+
+def _space_html(space: str, where: str) -> str:
+    shown = space.replace("\n", " ").replace("\r", " ")  # a line break would break the row
+    return f'<span class="ws" title="{where}: {escape(repr(space))}">{escape(shown)}</span>'
+
+
 def chip(value: Any, url: str, css: str = "") -> str:
     """A user, session or tag chip, linked to ``url`` (the list filtered by it) when it can be."""
     if not isinstance(value, str) or not value:
         return ""
-    text = escape(short(value, 40))
+    text = visible_text(short(value, 40))
     if len(value) > FILTER_CHARS or len(url) > _MAX_URL:
         return f'<span class="chip{css}" title="too long to filter by">{text}</span>'
     return f'<a class="chip{css}" href="{escape(url)}">{text}</a>'
@@ -190,7 +227,7 @@ def name_html(name: Any, fallback: str = "(unnamed)") -> str:
     if not isinstance(name, str) or not name:
         return f'<span class="muted">{fallback}</span>'
     title = escape(short(name, 1000))
-    return f'<span class="nm" title="{title}">{escape(short(name, _NAME_CHARS))}</span>'
+    return f'<span class="nm" title="{title}">{visible_text(short(name, _NAME_CHARS))}</span>'
 
 
 def score_value(doc: Mapping[str, Any], limit: int = 500) -> str:
@@ -237,37 +274,87 @@ def not_found_page(message: str) -> str:
     )
 
 
+#: The list's filters: (field of :class:`ListQuery`, URL parameter, what a page calls it).
+FILTERS: Final = (
+    ("name", "name", "name"),
+    ("user", "user", "user"),
+    ("session", "session", "session"),
+    ("tag", "tag", "tag"),
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class ListQuery:
-    """The trace list's filters and page, from the URL (``?name=&user=&session=&tag=&page=``)."""
+    """The trace list's filters and page, from the URL (``?name=&user=&session=&tag=&page=``).
+
+    A filter is None when not set; a set one is matched exactly, white space included.
+    """
 
     name: str | None = None
     user: str | None = None
     session: str | None = None
     tag: str | None = None
     page: int = 1
-    limit: int = 50
+    limit: int = _DEFAULT_LIMIT
 
     def url(self, **changes: Any) -> str:
         """The list's URL with some fields changed (not escaped)."""
         query = dataclasses.replace(self, **changes)
-        params = {
-            key: value
-            for key, value in (
-                ("name", query.name),
-                ("user", query.user),
-                ("session", query.session),
-                ("tag", query.tag),
-            )
-            if value is not None
-        }
+        params = {key: value for key, value in query.filters() if value}
         if query.page != 1:
             params["page"] = str(query.page)
-        if query.limit != 50:
+        if query.limit != _DEFAULT_LIMIT:
             params["limit"] = str(query.limit)
         return "/?" + urlencode(params) if params else "/"
+
+    def filters(self) -> list[tuple[str, str | None]]:
+        """``(URL parameter, value)`` of each filter, set or not, in the form's order."""
+        return [(param, getattr(self, field)) for field, param, _ in FILTERS]
 
     @property
     def filtered(self) -> bool:
         """Whether any filter is set."""
-        return any(v is not None for v in (self.name, self.user, self.session, self.tag))
+        return any(value is not None for _, value in self.filters())
+
+    def trimmed(self) -> ListQuery | None:
+        """The same query with white space cut from each filter's ends; None if none had any.
+
+        A filter left empty by the cut is dropped. The list offers it when nothing matches
+        (a value pasted with a space, say), rather than trimming every filter silently.
+        """
+        values = [getattr(self, field) for field, _, _ in FILTERS]
+        if all(value is None or value == value.strip() for value in values):
+            return None
+        name, user, session, tag = (value.strip() or None if value else None for value in values)
+        return ListQuery(name=name, user=user, session=session, tag=tag, limit=self.limit)
+
+
+def _positive(text: str | None, default: int, upper: int) -> int:
+    try:
+        value = int(text) if text else default
+    except ValueError:
+        return default
+    return min(max(value, 1), upper)
+
+
+def parse_list_query(params: Mapping[str, str]) -> ListQuery:
+    """The trace list's query from a URL's parameters.
+
+    Filter values are kept exactly as given, white space included: like the public API's
+    ``name``, ``userId``, ``sessionId`` and ``tags`` (the real server matches them with ``=``),
+    so a name with a leading space is found, and only it. An empty value sets no filter (what
+    an empty field of the form submits); ``userId`` and ``sessionId`` are read when ``user``
+    and ``session`` are not set. A page or limit that is not a number falls back to its default.
+    """
+
+    def text(*keys: str) -> str | None:
+        return next((params[key] for key in keys if params.get(key)), None)
+
+    return ListQuery(
+        name=text("name"),
+        user=text("user", "userId"),
+        session=text("session", "sessionId"),
+        tag=text("tag"),
+        page=_positive(params.get("page"), 1, 1_000_000),
+        limit=_positive(params.get("limit"), _DEFAULT_LIMIT, MAX_LIMIT),
+    )

@@ -32,6 +32,7 @@ from ._web_page import (
     time_html,
     trace_url,
     type_class,
+    visible_text,
 )
 
 __all__ = ["MAX_SCORES", "MAX_TIMELINE_ROWS", "Timeline", "detail_html", "trace_page"]
@@ -290,25 +291,16 @@ def _scores_table(
     for doc in scores[:MAX_SCORES]:
         target = ""
         if targets:
-            observation = doc.get("observationId")
-            if isinstance(observation, str):
-                name = names.get(observation)
-                shown = (
-                    short(name, 60) if isinstance(name, str) and name else short(observation, 24)
-                )
-                target = (
-                    f'<a href="{escape(trace_url(trace_id, observation))}#detail"'
-                    f' title="{escape(observation)}">{escape(shown)}</a>'
-                )
-            else:
-                target = '<span class="muted">trace</span>'
-            target = f"<td>{target}</td>"
+            link = _observation_link(trace_id, doc.get("observationId"), names)
+            target = link or '<span class="muted">trace</span>'
+            target = f'<td class="target" data-label="on">{target}</td>'
         comment = doc.get("comment")
         rows.append(
             f"<tr><td><b>{escape(short(str(doc.get('name') or ''), 80))}</b></td>"
             f'<td class="score-value">{score_value(doc)}</td>'
             f'<td><span class="muted">{escape(str(doc.get("dataType") or ""))}</span></td>'
-            f"<td>{escape(short(comment, 300)) if isinstance(comment, str) else ''}</td>"
+            f'<td class="comment">'
+            f"{escape(short(comment, 300)) if isinstance(comment, str) else ''}</td>"
             f'<td><span class="muted">{escape(str(doc.get("source") or ""))}</span></td>'
             f"{target}</tr>"
         )
@@ -336,6 +328,18 @@ def _message(text: Any) -> str:
     return f'<p class="status-message">{escape(text[:_MESSAGE_CHARS])}{cut}</p>'
 
 
+def _observation_link(trace_id: str, observation_id: Any, names: Mapping[str, Any]) -> str:
+    """A link selecting an observation of the trace, by its name when ``names`` has it."""
+    if not isinstance(observation_id, str):
+        return ""
+    name = names.get(observation_id)
+    shown = short(name, 60) if isinstance(name, str) and name else short(observation_id, 40)
+    return (
+        f'<a href="{escape(trace_url(trace_id, observation_id))}#detail"'
+        f' title="{escape(short(observation_id, 200))}">{visible_text(shown)}</a>'
+    )
+
+
 def _duration_fact(ms: float | None) -> str:
     if ms is not None and ms < 0:
         return f'{duration(ms)} <span class="level lv-warning">ends before it starts</span>'
@@ -348,9 +352,23 @@ def detail_html(
     scores: Sequence[Mapping[str, Any]],
     *,
     has_event: bool = True,
+    missing: str | None = None,
+    names: Mapping[str, Any] | None = None,
 ) -> str:
-    """The detail panel: the trace's, or one observation's (with the scores given to it)."""
+    """The detail panel: the trace's, or one observation's (with the scores given to it).
+
+    ``missing`` is an observation id the URL asked for that is not in this trace: the panel
+    shows the trace and says so (a link to an observation not arrived yet, or mistyped).
+    ``names`` maps the timeline's observation ids to their names: the parent reads as the name
+    the timeline shows (its id in the tooltip), or as its id when not there.
+    """
     if observation is None:
+        notice = (
+            f'<p class="notice" role="note">No observation <code>{escape(short(missing, 200))}'
+            "</code> in this trace: showing the trace.</p>"
+            if missing
+            else ""
+        )
         all_tags = trace.get("tags") or []
         tags = "".join(
             chip(str(t), ListQuery(tag=str(t)).url(), " tag") for t in all_tags[:_PANEL_TAGS]
@@ -368,7 +386,7 @@ def detail_html(
         )
         raw = raw_url("traces", trace["id"])
         return (
-            f'<div class="detail-head">{badge("TRACE").replace("t-other", "t-trace")}'
+            f'{notice}<div class="detail-head">{badge("TRACE").replace("t-other", "t-trace")}'
             f"<h2>{name_html(trace.get('name'), _untitled(has_event=has_event))}</h2></div>"
             f"{facts}"
             + _json_section("Input", trace.get("input"), raw, is_open=True)
@@ -394,13 +412,7 @@ def detail_html(
             ("Prompt", escape(short(str(prompt or ""), 200))),
             ("Version", escape(short(str(observation.get("version") or ""), 100))),
             ("Environment", escape(short(str(observation.get("environment") or ""), 60))),
-            (
-                "Parent",
-                f'<a href="{escape(trace_url(trace["id"], parent))}#detail">'
-                f"{escape(short(parent, 40))}</a>"
-                if isinstance(parent, str)
-                else "",
-            ),
+            ("Parent", _observation_link(trace["id"], parent, names or {})),
         ]
     )
     metrics = _details_table("Usage", observation.get("usageDetails"), False) + _details_table(
@@ -428,8 +440,11 @@ def trace_page(
     observation: Mapping[str, Any] | None,
     *,
     has_event: bool = True,
+    missing: str | None = None,
 ) -> str:
     """The body of a trace page, with ``observation`` (or the trace) in the detail panel.
+
+    ``missing``: see :func:`detail_html`.
 
     ``has_event`` is False when no trace event arrived (only observations or scores name the
     trace): the page then says so where the name would be.
@@ -475,5 +490,6 @@ def trace_page(
     return (
         f'{head}{score_card}<div class="split">{_timeline(trace, timeline, selected, untitled)}'
         f'<section class="card detail" id="detail" aria-live="polite">'
-        f"{detail_html(trace, observation, scores, has_event=has_event)}</section></div>"
+        + detail_html(trace, observation, scores, has_event=has_event, missing=missing, names=names)
+        + "</section></div>"
     )

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import AsyncIterator
 from html import unescape
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import aiohttp
 import pytest
 
 from langfuse_async._collector import Collector, _server, _web
 from langfuse_async._collector._web import access_problem
-from tests.collector.webview_data import AUTH, agent_run, event, ingest, simple_trace, span
+from langfuse_async._collector._web_page import ListQuery, parse_list_query, visible_text
+from tests.collector.webview_data import (
+    AUTH,
+    agent_run,
+    event,
+    ingest,
+    simple_trace,
+    spaced_traces,
+    span,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -94,7 +104,7 @@ async def test_filters_narrow_the_list(
     assert status == 200
     assert names_in(html) == expected
     if not expected:
-        assert "No traces match these filters." in html
+        assert 'No traces with name <q class="filter-value">nothing-has-this</q>.' in html
 
 
 async def test_paging_walks_the_list(collector: Collector) -> None:
@@ -160,11 +170,22 @@ async def test_selecting_an_observation_shows_its_details(collector: Collector) 
     )
     assert fragment.startswith('<div class="detail-head">')
     assert "ERROR" in fragment and "timed out after 120 ms" in fragment
+    # Its parent is linked by the name the timeline shows, its id in the tooltip.
+    assert (
+        '<a href="/_ui/traces/trace-agent?observation=trace-agent-agent#detail"'
+        ' title="trace-agent-agent">answer-question</a>'
+    ) in fragment
 
 
 async def test_an_observation_of_another_trace_is_not_shown(collector: Collector) -> None:
-    _, html, _ = await get(collector.url + "/_ui/traces/t-0?observation=trace-agent-llm")
-    assert "gpt-4o-mini" not in html
+    for path in ("/_ui/traces/t-0", "/_ui/traces/t-0/detail"):
+        _, html, _ = await get(collector.url + path + "?observation=trace-agent-llm")
+        assert "gpt-4o-mini" not in html
+        # The panel says the link named something else, and shows the trace.
+        assert "No observation <code>trace-agent-llm</code> in this trace" in html
+        assert "Trace ID" in html
+    _, html, _ = await get(collector.url + "/_ui/traces/t-0")
+    assert "No observation" not in html
 
 
 async def test_json_is_collapsible_and_typed(collector: Collector) -> None:
@@ -658,3 +679,95 @@ async def test_a_trace_without_a_name_is_unnamed_and_one_without_an_event_says_s
     assert "(unnamed)" not in orphan and "(trace)" not in orphan
     assert orphan.count("(no trace event)") == 4  # crumbs, heading, timeline, panel
     assert "(no trace event)" in fragment
+
+
+# --- filters match values exactly, white space included --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ListQuery()),
+        ({"name": " checkout "}, ListQuery(name=" checkout ")),
+        ({"name": "", "user": "", "session": "", "tag": ""}, ListQuery()),
+        ({"name": "  "}, ListQuery(name="  ")),  # spaces alone are a value, as in the API
+        ({"userId": "u-1 ", "sessionId": "\ts"}, ListQuery(user="u-1 ", session="\ts")),
+        ({"user": "", "userId": "u-2"}, ListQuery(user="u-2")),
+        ({"user": "u-1", "userId": "u-2"}, ListQuery(user="u-1")),
+        ({"tag": " beta"}, ListQuery(tag=" beta")),
+        ({"page": "3", "limit": "10"}, ListQuery(page=3, limit=10)),
+        ({"page": "0", "limit": "100000"}, ListQuery(page=1, limit=200)),
+        ({"page": "two", "limit": ""}, ListQuery()),
+    ],
+)
+def test_the_list_query_keeps_filter_values_as_given(
+    params: dict[str, str], expected: ListQuery
+) -> None:
+    assert parse_list_query(params) == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        ListQuery(name=" checkout", user="u-1 ", tag="\tbeta\n", page=4, limit=10),
+        ListQuery(name="  ", session="a&b=c d"),
+        ListQuery(),
+    ],
+)
+def test_a_list_url_reads_back_as_the_same_query(query: ListQuery) -> None:
+    url = query.url()
+    assert parse_list_query(dict(parse_qsl(urlsplit(url).query))) == query
+
+
+def test_the_query_without_white_space_at_its_ends() -> None:
+    assert ListQuery(name="checkout", tag="beta").trimmed() is None
+    assert ListQuery(name=" checkout", user="u-1", page=3, limit=10).trimmed() == ListQuery(
+        name="checkout", user="u-1", limit=10
+    )
+    assert ListQuery(name="  ", tag=" beta ").trimmed() == ListQuery(tag="beta")
+    assert ListQuery(name="  ").trimmed() == ListQuery()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("checkout", "checkout"),
+        ("a b", "a b"),
+        (
+            " checkout",
+            '<span class="ws" title="leading white space: &#x27; &#x27;"> </span>checkout',
+        ),
+        ("u-1\t", 'u-1<span class="ws" title="trailing white space: &#x27;\\t&#x27;">\t</span>'),
+        ("  ", '<span class="ws" title="only white space: &#x27;  &#x27;">  </span>'),
+        ("<b> ", '&lt;b&gt;<span class="ws" title="trailing white space: &#x27; &#x27;"> </span>'),
+        ("x\n", 'x<span class="ws" title="trailing white space: &#x27;\\n&#x27;"> </span>'),
+    ],
+)
+def test_white_space_at_the_ends_of_a_value_is_marked(text: str, expected: str) -> None:
+    assert visible_text(text) == expected
+
+
+async def test_filters_find_values_with_white_space_exactly() -> None:
+    async with Collector() as c:
+        await ingest(c.url, spaced_traces())
+        for query, expected in [
+            ("name=%20checkout", ["spaced-1"]),
+            ("name=checkout", ["spaced-0"]),
+            ("name=checkout%09", ["spaced-2"]),
+            ("name=%20%20", ["spaced-3"]),
+            ("user=u-1", ["spaced-0", "spaced-2"]),
+            ("userId=u-1%20", ["spaced-1"]),
+            ("session=%09", ["spaced-3"]),
+            ("tag=%20beta%20", ["spaced-1"]),
+            ("tag=%20", ["spaced-3"]),
+            ("user=first%0Asecond", ["spaced-4"]),
+            ("name=&user=&tag=", ["spaced-0", "spaced-1", "spaced-2", "spaced-3", "spaced-4"]),
+        ]:
+            _, html, _ = await get(f"{c.url}/?{query}")
+            shown = re.findall(r'<tr class="trace-row" data-trace-id="([^"]+)"', html)
+            assert shown == expected, query
+            _, body, _ = await get(f"{c.url}/_ui/api/traces?{query}")
+            assert [row["id"] for row in json.loads(body)["data"]] == expected, query
+        # Nothing matches " checkout ": the page offers what matches without the spaces.
+        _, html, _ = await get(f"{c.url}/?name=%20checkout%20&tag=beta")
+        assert 'href="/?name=checkout&amp;tag=beta">1 trace matches</a>' in html

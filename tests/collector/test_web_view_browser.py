@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.collector.webview_browser import box, listed, start
 from tests.collector.webview_data import (
     agent_run,
     awkward_traces,
@@ -21,14 +22,11 @@ from tests.collector.webview_data import (
     simple_trace,
     span,
 )
-from tests.support.browser import headless_chromium
-from tests.support.threaded_collector import ThreadedCollector
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">'
-TIMEOUT_MS = 15_000  # only to catch a hang
 
 
 def seeded() -> list[dict[str, Any]]:
@@ -38,19 +36,6 @@ def seeded() -> list[dict[str, Any]]:
             f"t-{i}", name, -60 * (i + 1), userId=f"u-{i % 2}", tags=["beta"] if i % 2 else []
         )
     return events
-
-
-def start(events: list[dict[str, Any]], **options: Any) -> ThreadedCollector:
-    threaded = ThreadedCollector(**options).__enter__()
-    if events:
-        threaded.query(lambda c: ingest(c.url, events))
-    return threaded
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with headless_chromium() as launched:
-        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -69,38 +54,6 @@ def awkward_url() -> Iterator[str]:
         yield threaded.collector.url
     finally:
         threaded.__exit__(None, None, None)
-
-
-@pytest.fixture
-def width() -> int:
-    """The window's width (a test narrows it by parametrizing this)."""
-    return 1400
-
-
-@pytest.fixture
-def page(browser: Browser, width: int) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": width, "height": 900})
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    # Script errors and refused resources (a CSP violation is a console error) fail the test.
-    opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    opened.on(
-        "console",
-        lambda message: (
-            problems.append(f"console: {message.text}") if message.type == "error" else None
-        ),
-    )
-    opened.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))
-    yield opened
-    # What happened while the test looked; closing the context aborts loads still under way.
-    seen = list(problems)
-    context.close()
-    assert not seen
-
-
-def listed(page: Page) -> list[str]:
-    return page.locator("tr.trace-row td.name .nm").all_inner_texts()
 
 
 def test_the_list_shows_the_traces_newest_first(page: Page, url: str) -> None:
@@ -296,12 +249,6 @@ def test_live_brings_new_traces_without_a_reload(page: Page) -> None:
 
 
 # --- found using the view in a browser -------------------------------------------------------
-
-
-def box(page: Page, selector: str) -> dict[str, float]:
-    found = page.locator(selector).first.bounding_box()
-    assert found is not None, selector
-    return found
 
 
 def test_deep_nesting_keeps_every_name_readable(page: Page, awkward_url: str) -> None:

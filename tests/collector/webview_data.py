@@ -277,3 +277,41 @@ def awkward_traces() -> list[dict[str, Any]]:
         event("trace-create", {"id": "short", "name": "no-observations", "timestamp": at(-3_000)}),
     ]
     return events
+
+
+def spaced_traces() -> list[dict[str, Any]]:
+    """Names, users, sessions and tags that differ only by white space at their ends."""
+    events: list[dict[str, Any]] = []
+    for i, (name, user, session, tag) in enumerate(
+        [
+            ("checkout", "u-1", "s-1", "beta"),
+            (" checkout", "u-1 ", " s-1", " beta "),
+            ("checkout\t", "u-1", "s-1", "beta"),
+            ("  ", " ", "\t", " "),
+            ("multi-line", "first\nsecond", "s-2", "gamma"),  # a field cannot hold its user
+        ]
+    ):
+        fields = {"userId": user, "sessionId": session, "tags": [tag]}
+        events += simple_trace(f"spaced-{i}", name, -10 * (i + 1), **fields)
+    return events
+
+
+def wide_trace(trace_id: str, count: int) -> list[dict[str, Any]]:
+    """A trace with ``count`` steps under one root span, a millisecond apart."""
+    events = [
+        event("trace-create", {"id": trace_id, "name": "batch-job", "timestamp": at(0)}),
+        span("span-create", trace_id, f"{trace_id}-root", "batch", 0, count + 1),
+    ]
+    for i in range(count):
+        events.append(
+            span(
+                "span-create",
+                trace_id,
+                f"{trace_id}-{i:03d}",
+                f"step-{i:03d}",
+                i,
+                i + 1,
+                f"{trace_id}-root",
+            )
+        )
+    return events
