@@ -176,6 +176,8 @@ class Riders:
         self._rides: dict[int, Ride] = {}
         self._carrying: dict[int, list[Ride]] = {}
         """The rides on each span whose outcome is not final yet, by the span's ``id()``."""
+        self._traces: dict[str, list[Ride]] = {}
+        """The rides of each trace: only a span of its trace can carry an update."""
         self._max_count = max(1, max_queue_size // HELD_SHARE)
         self._max_bytes = max_queue_bytes // HELD_SHARE
 
@@ -190,8 +192,26 @@ class Riders:
         return set(self._rides)
 
     def items(self) -> list[Item]:
-        """The updates not settled yet, oldest first: each plan places them again."""
+        """The updates not settled yet, oldest first."""
         return sorted((ride.item for ride in self._rides.values()), key=_seq_of)
+
+    def offer(self, items: Sequence[Item]) -> list[Item]:
+        """The updates not settled yet that a span of ``items`` may carry, oldest first.
+
+        Placed again with a cycle's spans: only those of a trace with a span among them can
+        gain a carrier (or be delivered); for the others the plan would change nothing. One
+        look-up per span rather than a new placement of every update riding on a request in
+        flight, at every cycle.
+        """
+        traces = self._traces
+        offered: dict[int, Item] = {}
+        for item in items:
+            if item.span is not None:
+                rides = traces.get(getattr(item.record, "trace_id", ""))
+                if rides is not None:
+                    for ride in rides:
+                        offered[id(ride)] = ride.item
+        return sorted(offered.values(), key=_seq_of)
 
     def carriers(self, item: Item) -> list[Item]:
         """The spans carrying ``item`` whose outcome is not final yet."""
@@ -212,12 +232,19 @@ class Riders:
         for rider, spans in plan.carried:
             ride = rides.get(id(rider))
             if ride is None:
-                ride = rides[id(rider)] = Ride(rider)
-            inflight.unpark(rider)
+                ride = self._add(rider)
+            if rider.held:
+                inflight.unpark(rider)
+            carriers = ride.carriers
             for span in spans:
-                if id(span) not in ride.carriers:
-                    ride.carriers[id(span)] = span
-                    carrying.setdefault(id(span), []).append(ride)
+                key = id(span)
+                if key not in carriers:
+                    carriers[key] = span
+                    on_span = carrying.get(key)
+                    if on_span is None:
+                        carrying[key] = [ride]
+                    else:
+                        on_span.append(ride)
         for rider in plan.delivered:
             self._forget(rider)
             placed.delivered.append(rider)
@@ -239,7 +266,7 @@ class Riders:
         for rider in plan.held:
             ride = rides.get(id(rider))
             if ride is None:
-                ride = rides[id(rider)] = Ride(rider)
+                ride = self._add(rider)
             elif ride.carriers:
                 continue
             inflight.park(rider)
@@ -325,12 +352,25 @@ class Riders:
             self._inflight.unpark(ride.item)
         self._rides.clear()
         self._carrying.clear()
+        self._traces.clear()
+
+    def _add(self, item: Item) -> Ride:
+        ride = self._rides[id(item)] = Ride(item)
+        self._traces.setdefault(getattr(item.record, "trace_id", ""), []).append(ride)
+        return ride
 
     def _forget(self, item: Item) -> None:
         ride = self._rides.pop(id(item), None)
         if ride is None:
             return
-        self._inflight.unpark(item)
+        if item.held:
+            self._inflight.unpark(item)
+        trace_id = getattr(item.record, "trace_id", "")
+        same_trace = self._traces.get(trace_id)
+        if same_trace is not None:
+            same_trace.remove(ride)
+            if not same_trace:
+                del self._traces[trace_id]
         carrying = self._carrying
         for key in ride.carriers:
             rides = carrying.get(key)

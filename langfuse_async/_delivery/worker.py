@@ -420,8 +420,9 @@ class Worker:
         if dest == "otlp":
             riders = self._riders
             if riders:
-                # Placed again with this cycle's spans: one may carry them now (or too).
-                items = items + riders.items()
+                # Placed again with this cycle's spans of their traces: one may carry them
+                # now (or too).
+                items = items + riders.offer(items)
             plan = plan_otlp(
                 items,
                 max_bytes=config.max_batch_bytes,

@@ -142,6 +142,22 @@ def test_the_book_keeps_an_update_riding_through_its_carriers_retries_and_plans(
     assert list(out.delivered) == [rider] and len(riders) == 0 and riders.ids() == set()
 
 
+def test_a_cycle_places_again_only_the_updates_of_traces_it_has_spans_of() -> None:
+    inflight, riders = _book()
+    mine = Item(9, factories.trace(user_id="u"))
+    other = Item(10, factories.trace(user_id="v"))
+    [carrier] = _spans(mine.record, 1)
+    inflight.hold([mine, other])
+    riders.place(Plan(carried=[(mine, [carrier])], held=[other]))
+    [later] = _spans(mine.record, 1)
+    unrelated = Item(11, factories.observation(), span=b"{}")
+    assert riders.offer([unrelated]) == []
+    assert riders.offer([unrelated, later, mine]) == [mine]  # updates themselves carry nothing
+    assert riders.items() == [mine, other]
+    riders.settle([carrier], [])
+    assert riders.offer([later]) == [] and riders.items() == [other]
+
+
 def test_an_update_whose_carriers_failed_is_parked_and_reported_once_at_close() -> None:
     inflight, riders = _book()
     update = msgspec.structs.replace(factories.trace(user_id="u"), span_open=True)
