@@ -16,6 +16,10 @@ __all__ = ["Ledger", "ReportSink", "event_error"]
 class ReportSink(Protocol):
     """Where the ledger sends the report of an event that will not be delivered."""
 
+    def wants(self, reason: str) -> bool:
+        """Whether a report for ``reason`` would be kept (else the event is only counted)."""
+        ...
+
     def add(self, error: EventError) -> None: ...
 
 
@@ -78,9 +82,28 @@ class Ledger:
 
     def refuse(self, record: Record, reason: Reason, message: str, *, report: bool = True) -> None:
         """Count a record never admitted to the queue as enqueued and dropped, and report it."""
+        self.drop(record, reason, message, report=report, admitted=False)
+
+    def drop(
+        self, record: Record, reason: Reason, message: str, *, report: bool, admitted: bool
+    ) -> None:
+        """Count ``record`` as dropped (``admitted``: it had a place in the queue) and report it.
+
+        This is the producer's path when the queue is full (a server down for minutes), so it
+        is one lock, and the report is made only when it will be kept: without ``on_error``
+        only the first of each reason is (it is logged once), and the rest are counted.
+        """
         with self._lock:
-            self.refused += 1
-        self.finish(event_error(record, reason, message), report=report)
+            if not admitted:
+                self.refused += 1
+            if reason in DROP_REASONS:
+                self.dropped += 1
+            else:
+                self.failed += 1
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+            if report and self._reports.wants(reason):
+                # Under the lock: a reader never sees the event counted and its report missing.
+                self._reports.add(event_error(record, reason, message))
 
     def finish(self, error: EventError, *, report: bool = True) -> None:
         """Count a final failure or drop and send its report on to ``on_error``.

@@ -77,6 +77,10 @@ class Pipeline:
         self._background = BACKGROUND  # shared by the clients of the process
         self._background_pending = False
         """A start on the background loop is scheduled: later events need not ask again."""
+        self._queue_full_message = (
+            f"queue full ({config.queue_full}, max_queue_size={config.max_queue_size}, "
+            f"max_queue_bytes={config.max_queue_bytes})"
+        )
         self._ctx = WireContext(
             public_key=config.public_key or "",
             environment=config.environment,
@@ -157,7 +161,10 @@ class Pipeline:
                 return
             dropped = n == 0 or bool(queue.evicted)
             if dropped:
-                self._report_drops(record, n == 0)
+                # Woken only for a new report to hand over: without on_error a drop is only
+                # counted after the first of its reason, and a server down for minutes
+                # must not cost a wake-up (a thread's is a write to the loop's pipe) per event.
+                dropped = self._report_drops(record, n == 0)
             if self._sealed:
                 # shutdown() finished between the check above and the put (another thread):
                 # nothing will send it any more.
@@ -174,19 +181,22 @@ class Pipeline:
             if loop is not None:
                 self._bind(loop)
             elif worker.running:
-                if n <= 1 or n == self._flush_at or dropped:
+                if n == 1 or n == self._flush_at or dropped:
                     worker.wake_threadsafe()
             elif not self._background_pending:
                 self._start_in_background()
         except Exception:  # tracing must never raise into user code
             logger.debug("emit failed", exc_info=True)
 
-    def _report_drops(self, record: Record, refused: bool) -> None:
-        config = self._config
-        message = (
-            f"queue full ({config.queue_full}, max_queue_size={config.max_queue_size}, "
-            f"max_queue_bytes={config.max_queue_bytes})"
-        )
+    def _report_drops(self, record: Record, refused: bool) -> bool:
+        """Count and report ``record`` (when ``refused``) and the evicted records.
+
+        Returns:
+            Whether a report was queued for ``on_error`` (or the log) by this call.
+        """
+        message = self._queue_full_message
+        reports = self._reports
+        made = reports.made
         report = not IN_ON_ERROR.get()
         if refused:  # it never got a place in the queue
             self._ledger.refuse(record, "queue_full", message, report=report)
@@ -196,7 +206,8 @@ class Pipeline:
                 old = evicted.popleft()
             except IndexError:  # another thread took it
                 break
-            self._ledger.finish(event_error(old, "queue_full", message), report=report)
+            self._ledger.drop(old, "queue_full", message, report=report, admitted=True)
+        return reports.made != made
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
         # Locked: producers on two threads, each with a loop of its own, must not both start

@@ -201,6 +201,15 @@ class Reports:
         # A root's trace-create is made from the root, its id derived from the root's.
         return event_id in echoes or event_id.removesuffix("-trace") in echoes
 
+    def wants(self, reason: str) -> bool:
+        """Whether :meth:`add` would keep a report for ``reason`` (else it only needs counting).
+
+        Without ``on_error`` only the first report of each reason is kept, to be logged once;
+        echoes exist only with a callback. Read without the lock: the answer can only go from
+        True to False, and a report made when it was True is still judged by :meth:`add`.
+        """
+        return self._keep_all or reason not in self._reasons_seen
+
     def add(self, error: EventError) -> None:
         """Queue ``error`` for ``on_error``; from any thread."""
         with self._lock:

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._log import log_once
 from . import joins
+from .fields import START_FIELDS
 from .generators import create, traced_result
 from .observations import CURRENT, Observation, start
 from .observe import _kind
@@ -52,12 +53,23 @@ def decorate(template: Observation, func: Any) -> Any:
         # told apart from a new trace's, for free: such calls start traces of their own.)
         trace_context = {"trace_id": template.trace_id, "parent_span_id": template.parent_id}
     inp, out, end_on_exit = template._input, template._output, template._end_on_exit
+    # A template sampled out encoded nothing: its fields, as given, are applied to each call
+    # that is sampled in (masked and encoded then, as the official SDK does on every call).
+    given = None if template._recording else getattr(template, "_template_fields", None)
+    updates = (
+        None
+        if given is None
+        else {k: v for k, v in zip(START_FIELDS, given, strict=True) if v is not None}
+    )
 
     def begin() -> Observation | None:
         try:
             obs = start(recorder, CURRENT.get(), trace_context, name, as_type)
             if obs._recording:
-                obs._input, obs._output = inp, out
+                if updates:
+                    obs.update(**updates)
+                else:
+                    obs._input, obs._output = inp, out
                 if fields:
                     extra = obs._extra
                     obs._extra = {**fields, **extra} if extra else dict(fields)

@@ -12,7 +12,32 @@ from typing import Any, TypedDict
 
 from .coerce import Level, TraceContext
 
-__all__ = ["CurrentFields", "ObservationFields", "TracerCurrentFields", "TracerFields"]
+__all__ = [
+    "START_FIELDS",
+    "CurrentFields",
+    "ObservationFields",
+    "TracerCurrentFields",
+    "TracerFields",
+]
+
+#: The keywords an observation can start with, beyond its name and type (``update``'s), in the
+#: order the tracer passes them around as a tuple.
+START_FIELDS = (
+    "input",
+    "output",
+    "metadata",
+    "version",
+    "level",
+    "status_message",
+    "completion_start_time",
+    "model",
+    "model_parameters",
+    "usage_details",
+    "cost_details",
+    "prompt",
+    "prompt_name",
+    "prompt_version",
+)
 
 
 class ObservationFields(TypedDict, total=False):

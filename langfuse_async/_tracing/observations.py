@@ -153,6 +153,7 @@ class Observation(Scope, TraceOps):
         "_recorder",
         "_recording",
         "_root",
+        "_template_fields",
         "_trace_attrs",
         "as_type",
         "id",
@@ -180,6 +181,10 @@ class Observation(Scope, TraceOps):
     ObservationRecord names. Kept apart so the common observation is cheap to start and to
     turn into a record (a call with more than 15 keyword arguments builds a dict anyway)."""
     _trace_attrs: TraceAttributes | None
+    _template_fields: tuple[Any, ...]
+    """Only on a handle started sampled out with fields (never set otherwise, so that starting
+    an observation pays nothing for it): the fields, unencoded, in ``START_FIELDS`` order, for
+    the calls of a function it decorates, which are sampled each on their own."""
 
     def __init__(
         self,
@@ -690,6 +695,27 @@ class Observation(Scope, TraceOps):
                 prompt_name=prompt_name,
                 prompt_version=prompt_version,
             )
+        else:
+            fields = (
+                input,
+                output,
+                metadata,
+                version,
+                level,
+                status_message,
+                completion_start_time,
+                model,
+                model_parameters,
+                usage_details,
+                cost_details,
+                prompt,
+                prompt_name,
+                prompt_version,
+            )
+            if fields.count(None) < len(fields):
+                # Sampled out, so nothing is encoded; kept in case the handle decorates a
+                # function, whose calls are sampled each on their own (see as_decorator).
+                child._template_fields = fields
         return child
 
     @overload

@@ -21,6 +21,7 @@ from .._log import log_once
 from .._records import ObservationType, Record, Sink
 from . import ids as _ids
 from .coerce import Level, TraceContext, flag, safe_str
+from .fields import START_FIELDS
 from .noop import noop_observation
 from .observations import (
     CURRENT,
@@ -49,25 +50,6 @@ if TYPE_CHECKING:
     from .fields import TracerCurrentFields, TracerFields
 
 __all__ = ["NULL_SINK", "Tracer", "disabled_tracer"]
-
-
-#: The keywords an observation can start with, beyond its name and type (``update``'s).
-_FIELDS = (
-    "input",
-    "output",
-    "metadata",
-    "version",
-    "level",
-    "status_message",
-    "completion_start_time",
-    "model",
-    "model_parameters",
-    "usage_details",
-    "cost_details",
-    "prompt",
-    "prompt_name",
-    "prompt_version",
-)
 
 
 class Tracer:
@@ -236,13 +218,18 @@ class Tracer:
     def _start(
         self, name: str, as_type: str, trace_context: TraceContext | None, fields: tuple[Any, ...]
     ) -> Observation:
-        """Start an observation with ``fields`` (the update keywords, in :data:`_FIELDS` order)."""
+        """Start an observation with ``fields`` (``update``'s keywords, ``START_FIELDS`` order)."""
         if not self._tracing_enabled:
             return noop_observation(as_type)
         obs = start(self._recorder, CURRENT.get(), trace_context, name, as_type)
         # Most observations start with a name only: then there is no update to apply.
-        if obs._recording and fields.count(None) < len(fields):
-            obs.update(**dict(zip(_FIELDS, fields, strict=True)))
+        if fields.count(None) < len(fields):
+            if obs._recording:
+                obs.update(**dict(zip(START_FIELDS, fields, strict=True)))
+            else:
+                # Sampled out, so nothing is encoded; kept in case the handle decorates a
+                # function, whose calls are sampled each on their own (see as_decorator).
+                obs._template_fields = fields
         return obs
 
     @overload
@@ -351,27 +338,23 @@ class Tracer:
         Returns:
             The observation's handle, which is also the context manager.
         """
-        obs = self._start(
-            name,
-            as_type,
-            trace_context,
-            (
-                input,
-                output,
-                metadata,
-                version,
-                level,
-                status_message,
-                completion_start_time,
-                model,
-                model_parameters,
-                usage_details,
-                cost_details,
-                prompt,
-                prompt_name,
-                prompt_version,
-            ),
+        fields = (
+            input,
+            output,
+            metadata,
+            version,
+            level,
+            status_message,
+            completion_start_time,
+            model,
+            model_parameters,
+            usage_details,
+            cost_details,
+            prompt,
+            prompt_name,
+            prompt_version,
         )
+        obs = self._start(name, as_type, trace_context, fields)
         if end_on_exit is not True and not flag(end_on_exit, True) and self._tracing_enabled:
             obs._end_on_exit = False
         return obs

@@ -385,6 +385,8 @@ def test_a_new_detail_panel_opens_at_its_head(page: Page, awkward_url: str) -> N
     assert detail.evaluate("node => node.scrollTop") > 0
     page.locator('li[data-observation-id="trace-agent-llm2"] a').click()
     page.locator('li.selected[data-observation-id="trace-agent-llm2"]').wait_for()
+    # The row is marked at once and its panel arrives after: on a busy machine, later.
+    detail.get_by_text("trace-agent-llm2").wait_for()
     assert detail.evaluate("node => node.scrollTop") == 0
 
 

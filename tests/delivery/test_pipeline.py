@@ -423,6 +423,56 @@ async def test_drop_reports_are_bounded_but_every_drop_is_counted(
         assert balanced(p)
 
 
+async def test_without_on_error_a_full_queue_only_counts_drops_and_wakes_nobody_per_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A server down for minutes fills the queue: each event after that is dropped on the
+    # producer's path. Without on_error a report was still made for every one, and a thread
+    # woke the loop for each (a write to its pipe), for reports that were only counted.
+    async with FakeLangfuse() as server:
+        release = server.hold(INGESTION)
+        p = make_pipeline(server.url, max_queue_size=5, flush_at=1)
+        p.emit(factories.observation())
+        await server.wait_for(lambda: len(server.received) == 1)
+        wakes = 0
+        wake = p._worker.wake_threadsafe
+
+        def counted() -> None:
+            nonlocal wakes
+            wakes += 1
+            wake()
+
+        p._worker.wake_threadsafe = counted  # type: ignore[method-assign]
+
+        def produce() -> None:
+            for _ in range(200):
+                p.emit(factories.observation())
+
+        with caplog.at_level(logging.WARNING, logger="langfuse_async"):
+            await anyio.to_thread.run_sync(produce)
+            release.set()
+            assert (await p.flush(timeout=10)).completed
+        dropped = p.statistics().dropped_by_reason["queue_full"]
+        assert dropped >= 190  # the queue's 5 (and what the worker took meanwhile) got in
+        assert wakes <= 200 - dropped + 1  # the events the queue took, and the first report
+        assert caplog.text.count("not delivered (queue_full") == 1
+        await p.shutdown()
+        assert balanced(p)
+
+
+def test_reports_say_which_reasons_they_would_keep() -> None:
+    from langfuse_async._delivery.ledger import event_error
+    from langfuse_async._delivery.reports import Reports
+
+    quiet = Reports(None, timeout=1.0, max_reports=10)
+    assert quiet.wants("queue_full")
+    quiet.add(event_error(factories.observation(), "queue_full", "full"))
+    assert not quiet.wants("queue_full") and quiet.wants("oversize")
+    loud = Reports(lambda error: None, timeout=1.0, max_reports=10)
+    loud.add(event_error(factories.observation(), "queue_full", "full"))
+    assert loud.wants("queue_full")
+
+
 async def test_a_root_observation_brings_its_trace_create_on_the_ingestion_route() -> None:
     async with FakeLangfuse() as server:
         p = make_pipeline(server.url)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from langfuse_async import Langfuse, observe
+from langfuse_async._tracing.observations import Observation
 from langfuse_async._tracing.open_handles import OPEN
 from tests.support.recording import RecordingTracer, decode
 
@@ -184,3 +185,45 @@ def test_a_failure_while_decorating_leaves_the_function_as_it_is(
     assert handle(plain) is plain
     assert "could not decorate" in caplog.text
     assert handle not in OPEN  # not left to be reported as never ended
+
+
+def _root_sampled(tracer: RecordingTracer, *, sampled_in: bool) -> Observation:
+    """A root observation whose trace is sampled in (or out); sampling is random per trace."""
+    while True:
+        root = tracer.start_observation(name="root")
+        if root._recording is sampled_in:
+            return root
+        root.end()
+
+
+def test_a_handle_sampled_out_when_decorating_still_gives_its_fields_to_calls_sampled_in(
+    isolated_registry: None,
+) -> None:
+    # Its fields were dropped unencoded where it was made (its own trace sampled out), so the
+    # calls sampled in were recorded with no input, metadata or model.
+    tracer = RecordingTracer(sample_rate=0.5)
+    out = _root_sampled(tracer, sampled_in=False)
+    with out:
+        decorator = tracer.start_as_current_observation(
+            name="step", as_type="generation", model="m-1", metadata={"k": "v"}, input={"q": 1}
+        )
+        child_decorator = out.start_as_current_observation(name="child", input="given")
+    assert not decorator._recording and not child_decorator._recording
+
+    @decorator
+    def step() -> None:
+        return None
+
+    @child_decorator
+    def child() -> None:
+        return None
+
+    sampled_in = _root_sampled(tracer, sampled_in=True)
+    with sampled_in:
+        step()
+        child()
+    record = tracer.by_name("step")
+    assert record.as_type == "generation" and record.model == "m-1"
+    assert decode(record.metadata) == {"k": "v"} and decode(record.input) == {"q": 1}
+    assert decode(tracer.by_name("child").input) == "given"
+    assert record.parent_id == sampled_in.id
