@@ -26,6 +26,7 @@ __all__ = [
     "SentRoots",
     "body_size",
     "cut_batches",
+    "may_ride_later",
     "plan_ingestion",
     "plan_otlp",
     "split_in_half",
@@ -158,39 +159,20 @@ def split_in_half(r: range) -> tuple[range, range]:
 
 
 def split_otlp(batch: Sequence[Item]) -> tuple[list[Item], list[Item]]:
-    """Split an OTLP request refused as too large: its spans in halves, updates with carriers.
+    """Split an OTLP request refused as too large: its spans in halves.
 
-    A trace update rides on the spans of its trace that ended after it (see :func:`plan_otlp`)
-    and has no bytes of its own: it goes with the half holding such a span, so that it shares
-    the outcome of a span that carries it, and no half is updates alone (an export of no span,
-    which would count them delivered).
+    Trace updates are not in a request's items: they ride on its spans (see :func:`plan_otlp`
+    and :class:`~.riders.Riders`), whatever half each span goes to.
 
     Args:
-        batch: The request's items: at least two spans, and any updates riding on them.
+        batch: The request's spans: at least two.
 
     Raises:
         ValueError: If ``batch`` has fewer than two spans.
     """
     spans = [item for item in batch if item.span is not None]
     first, second = split_in_half(range(len(spans)))
-    halves = ([spans[i] for i in first], [spans[i] for i in second])
-    for rider in batch:
-        if rider.span is not None:
-            continue
-        record = rider.record
-        carrier = next(
-            (
-                half
-                for half in halves
-                if any(
-                    isinstance(span.record, ObservationRecord) and _carries(span.record, record)
-                    for span in half
-                )
-            ),
-            halves[1],
-        )
-        carrier.append(rider)
-    return halves
+    return [spans[i] for i in first], [spans[i] for i in second]
 
 
 @dataclasses.dataclass(slots=True)
@@ -198,8 +180,10 @@ class Plan:
     """The requests of one cycle on one route, and what needs no request.
 
     Attributes:
-        batches: The requests to send, in order.
+        batches: The requests to send, in order (on the OTLP route, spans only).
         oversize: Events whose request alone would exceed the limit (report them).
+        carried: OTLP trace updates and every span of :attr:`batches` that carries each: the
+            update is delivered once any of them is (see :class:`~.riders.Riders`).
         delivered: OTLP trace updates a span already delivered carried (delivered now).
         late: OTLP trace updates no span carries (report them), as ``(item, message)``.
         held: OTLP trace updates no span of this cycle carries, made while a span of their
@@ -208,6 +192,7 @@ class Plan:
 
     batches: list[list[Item]] = dataclasses.field(default_factory=list)
     oversize: list[Item] = dataclasses.field(default_factory=list)
+    carried: list[tuple[Item, list[Item]]] = dataclasses.field(default_factory=list)
     delivered: list[Item] = dataclasses.field(default_factory=list)
     late: list[tuple[Item, str]] = dataclasses.field(default_factory=list)
     held: list[Item] = dataclasses.field(default_factory=list)
@@ -269,8 +254,9 @@ def plan_otlp(
 
     Every observation carries a snapshot of its trace's attributes when it ended, so an update
     is carried by any span of its trace recorded after it (by the root span only when the
-    update sets the trace's input or output: no other span carries those). Such a span in
-    this cycle: the update joins that span's request and shares its outcome. The trace's root
+    update sets the trace's input or output: no other span carries those). Such spans in
+    this cycle: the update rides on every one of them (:attr:`Plan.carried`; it is in no
+    request's items), and is delivered once any of them is. The trace's root
     delivered and ended after the update: it carried it, so it counts as delivered. Otherwise,
     an update made while another observation of its trace was open
     (:attr:`~langfuse_async._records.TraceRecord.span_open`) waits for that span in a later
@@ -332,6 +318,16 @@ def _needs_root(record: object) -> bool:
     )
 
 
+def may_ride_later(record: object) -> bool:
+    """Whether a span still to come may carry the trace update ``record``.
+
+    One made after its trace's root ended, while another observation of the trace was open
+    (``span_open``): that observation's span carries it when it ends. Not when it sets the
+    trace's input or output: only the root span carries those, and it has gone.
+    """
+    return bool(getattr(record, "span_open", False)) and not _needs_root(record)
+
+
 def _carries(span: ObservationRecord, update: object) -> bool:
     """Whether ``span`` carries the trace update ``update`` on the wire.
 
@@ -349,24 +345,23 @@ def _place_riders(plan: Plan, riders: Sequence[Item], roots: SentRoots) -> None:
     if not riders:  # the common cycle: no trace update to place, no index of spans to build
         return
     # One pass over the spans, so many updates in a cycle cost no quadratic scan.
-    spans_of: dict[str, list[tuple[ObservationRecord, list[Item]]]] = {}
+    spans_of: dict[str, list[tuple[ObservationRecord, Item]]] = {}
     first_root: dict[str, int] = {}
     for batch in plan.batches:
         for item in batch:
             span = item.record
             if isinstance(span, ObservationRecord):
-                spans_of.setdefault(span.trace_id, []).append((span, batch))
+                spans_of.setdefault(span.trace_id, []).append((span, item))
                 if span.is_local_root:
                     first_root.setdefault(span.trace_id, span.timestamp_ns)
     for rider in riders:
         record = rider.record
         trace_id = getattr(record, "trace_id", "")
-        carrier = next(
-            (batch for span, batch in spans_of.get(trace_id, ()) if _carries(span, record)),
-            None,
-        )
-        if carrier is not None:
-            carrier.append(rider)
+        carriers = [item for span, item in spans_of.get(trace_id, ()) if _carries(span, record)]
+        if carriers:
+            # Every one of them: any delivered delivers it (a span refused for good, another
+            # delivered, and the update is delivered).
+            plan.carried.append((rider, carriers))
             continue
         root_sent = roots.get(trace_id)
         if root_sent is None:
@@ -376,7 +371,7 @@ def _place_riders(plan: Plan, riders: Sequence[Item], roots: SentRoots) -> None:
         elif _needs_root(record):
             # Only the root carries the trace's input and output, and it went before.
             plan.late.append((rider, ROOT_ONLY_MESSAGE))
-        elif getattr(record, "span_open", False):
+        elif may_ride_later(record):
             # Another observation of the trace was open when it was made: its span, still to
             # come, carries it.
             plan.held.append(rider)

@@ -54,7 +54,8 @@ class Item(msgspec.Struct, kw_only=False, eq=False, gc=False):
     """Counted in ``statistics().truncated`` already (a rerouted event counts once)."""
     held: bool = False
     """An OTLP trace update waiting for a span of its trace to carry it: a flush does not
-    wait for it (the span may end much later); see :class:`~.riders.Riders`."""
+    wait for it (the span may end much later); see :class:`~.riders.Riders`. Set and
+    cleared only by :meth:`InFlight.park` and :meth:`InFlight.unpark` (and when released)."""
 
     def __post_init__(self) -> None:
         self.taken_size = self.size = self.record.size
@@ -103,8 +104,10 @@ class InFlight:
         """Envelope ids of events put back to the queue after a request that may have stored
         them: taken again, they keep the mark."""
         self._waiting: list[Item] = []
-        self.holding = 0
-        """How many held items are trace updates waiting for a span (:attr:`Item.held`)."""
+        self._parked: dict[int, Item] = {}
+        """The held items that are trace updates waiting for a span (:attr:`Item.held`), by
+        ``id()``: the one record of them, so that their count cannot drift from them."""
+        self._parked_bytes = 0
         self.pause_until = 0.0
         """Monotonic time before which nothing is sent (a whole request failed)."""
         self.rng = random.Random()
@@ -120,6 +123,36 @@ class InFlight:
     def bytes(self) -> int:
         """The queue's size estimates of the held items."""
         return self._bytes
+
+    @property
+    def holding(self) -> int:
+        """How many held items are trace updates waiting for a span (:attr:`Item.held`)."""
+        return len(self._parked)
+
+    @property
+    def parked_bytes(self) -> int:
+        """What the trace updates waiting for a span count against the byte bound."""
+        return self._parked_bytes
+
+    def parked(self) -> list[Item]:
+        """The trace updates waiting for a span, oldest first."""
+        return sorted(self._parked.values(), key=_seq)
+
+    def park(self, item: Item) -> None:
+        """Mark a held trace update as waiting for a span: a flush does not wait for it.
+
+        Its size must not change while parked (a parked update is not prepared again).
+        """
+        if id(item) not in self._parked and self.holds(item):
+            item.held = True
+            self._parked[id(item)] = item
+            self._parked_bytes += item.size
+
+    def unpark(self, item: Item) -> None:
+        """A trace update no longer waits for a span (a span carries it, or it is settled)."""
+        if self._parked.pop(id(item), None) is not None:
+            item.held = False
+            self._parked_bytes -= item.size
 
     def items(self) -> list[Item]:
         """The held items, oldest first."""
@@ -183,6 +216,8 @@ class InFlight:
         """Forget a settled item (it no longer counts against the bounds)."""
         if self._items.pop(id(item), None) is not None:
             self._bytes -= item.size
+            if self._parked:
+                self.unpark(item)
 
     def release_all(self, items: Iterable[Item]) -> None:
         """Forget settled items, as :meth:`release` does each (one call for a whole request)."""
@@ -192,6 +227,9 @@ class InFlight:
             if pop(id(item), None) is not None:
                 released += item.size
         self._bytes -= released
+        if self._parked:  # rarely: not a test per item of every request
+            for item in items:
+                self.unpark(item)
 
     def clear(self) -> list[Item]:
         """Forget every item and the schedule; return the items (to put back or to report)."""
@@ -200,7 +238,10 @@ class InFlight:
         self._bytes = 0
         self.request_bytes = 0
         self._waiting.clear()
-        self.holding = 0
+        for item in self._parked.values():
+            item.held = False
+        self._parked.clear()
+        self._parked_bytes = 0
         return items
 
     def oldest(self) -> int | None:
@@ -210,7 +251,7 @@ class InFlight:
         """
         # A copy: another thread may ask while the worker changes it.
         held = tuple(self._items.values())
-        if not self.holding:  # nearly always: no filter for every item
+        if not self._parked:  # nearly always: no filter for every item
             return min(map(_seq, held)) if held else None
         return min((item.seq for item in held if not item.held), default=None)
 
@@ -220,7 +261,7 @@ class InFlight:
 
     def waiting_for_spans_through(self, seq: int) -> int:
         """How many trace updates waiting for a span (:attr:`Item.held`) are up to ``seq``."""
-        return sum(1 for item in tuple(self._items.values()) if item.held and item.seq <= seq)
+        return sum(1 for item in tuple(self._parked.values()) if item.seq <= seq)
 
     # ----------------------------------------------------------------- retry schedule
 

@@ -13,8 +13,8 @@ of the events involved: they are retried, then reported, and the worker goes on.
 
 It is longer than the other modules (about 700 lines) because its lifecycle (start, stop, fork,
 reroute, abandon), its cycle and its request tasks share the same state (the queue, the items
-in flight, the requests, the trace updates waiting in :mod:`.riders`); every decision made in a
-cycle already lives in a pure module of its own.
+in flight, the requests, the trace updates riding or waiting in :mod:`.riders`); every
+decision made in a cycle already lives in a pure module of its own.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ except ImportError:  # a future anyio that moved it: first use imports it, as be
 
 from .._clock import now_ns
 from .._config import Config
-from .._outcomes import Reason
+from .._outcomes import EventError, Reason
 from .._records import Record
 from .._wire.context import WireContext
-from .batching import UNCARRIED_MESSAGE, SentRoots, plan_ingestion, plan_otlp
+from .batching import SentRoots, plan_ingestion, plan_otlp
 from .http import HttpClient
 from .inflight import InFlight, Item
 from .ledger import Ledger, event_error
@@ -49,7 +49,7 @@ from .pacing import turn_seconds
 from .prepare import Prepared, prepare_items
 from .queue import EventQueue
 from .reports import Reports, finish_task
-from .riders import HELD_FULL_MESSAGE, Riders
+from .riders import Riders
 from .routing import Route, probe_route
 from .sender import Retry, Sender, SendOutcome
 from .settle import Settlement, settle
@@ -119,13 +119,14 @@ class Worker:
             backoff_max=config.backoff_max,
         )
         self._roots = SentRoots()
-        self._held = Riders(
+        self._riders = Riders(
             self.inflight,
             max_queue_size=config.max_queue_size,
             max_queue_bytes=config.max_queue_bytes,
         )
-        """OTLP trace updates waiting for a span of their trace (an observation open when
-        they were made); a flush does not wait for them."""
+        """OTLP trace updates not settled yet: riding on spans in flight, or waiting for a
+        span of their trace (an observation open when they were made; a flush does not wait
+        for those)."""
         self.closing = False
         """Set by the pipeline's shutdown: once nothing else is left to send, no span can come
         any more for the trace updates held, and they are reported."""
@@ -197,7 +198,7 @@ class Worker:
 
     def _put_back(self) -> None:
         self._drop_requests()
-        self._held.release()
+        self._riders.clear()
         inflight = self.inflight
         items = inflight.clear()
         roots = {item.seq for item in items if not item.derived}
@@ -274,13 +275,13 @@ class Worker:
         self._progress = None
         self._reports.detach()
         self._requests.clear()  # tasks of the parent's loop: not ours to touch
-        self._held.release()
+        self._riders.clear()
         self.inflight.clear()
 
     def abandon(self, reason: Reason, message: str) -> int:
         """Settle every unsettled event as dropped with ``reason``; return how many."""
         self._drop_requests()  # their outcomes must not settle these events a second time
-        self._held.release()
+        self._riders.clear()
         inflight = self.inflight
         items = inflight.clear()
         for item in items:
@@ -319,10 +320,10 @@ class Worker:
                     await self._settle_oldest()
                     await self._pace()
                 if (
-                    self._held
+                    inflight.holding
                     and (self._stopping or self.closing)
                     and not self._queue
-                    and len(inflight) == len(self._held)
+                    and len(inflight) == inflight.holding
                 ):
                     # Closing, and nothing else left to send: no span of their traces can
                     # come any more (the open observations were ended and sent first).
@@ -417,9 +418,11 @@ class Worker:
         # events cost tens of requests, not hundreds.
         max_count = max(config.flush_at, len(items))
         if dest == "otlp":
-            if self._held:
-                # Placed again with this cycle's spans: one may carry them now.
-                items = items + self._held.release()
+            riders = self._riders
+            if riders:
+                # Placed again with this cycle's spans of their traces: one may carry them
+                # now (or too).
+                items = items + riders.offer(items)
             plan = plan_otlp(
                 items,
                 max_bytes=config.max_batch_bytes,
@@ -433,13 +436,13 @@ class Worker:
             )
         for item in plan.oversize:
             self._drop(item, "oversize", f"request would exceed {config.max_batch_bytes} bytes")
-        if plan.delivered:
-            self._deliver(plan.delivered)
-        for item, message in plan.late:
-            self._drop(item, "rejected", message)
-        if plan.held:
-            for item in self._held.hold(plan.held):
-                self._drop(item, "queue_full", HELD_FULL_MESSAGE)
+        if plan.carried or plan.delivered or plan.late or plan.held:
+            # Before any request goes: its outcome settles the updates riding on it.
+            placed = self._riders.place(plan)
+            if placed.delivered:
+                self._deliver(placed.delivered)
+            for item, error in placed.failed:
+                self._fail(item, error)
         for batch in plan.batches:
             await self._pace()
             await self._launch(batch, dest)
@@ -528,6 +531,8 @@ class Worker:
     async def _request(self, batch: Sequence[Item], dest: Route) -> SendOutcome:
         ledger = self._ledger
         ledger.retries += sum(1 for item in batch if item.attempts)
+        if self._riders:  # the trace updates riding on its spans are sent again too
+            ledger.retries += self._riders.resent(batch)
         ledger.requests += 1
         started = time.monotonic()
         out = await self._sender.send(batch, dest)
@@ -569,6 +574,13 @@ class Worker:
         for item, error in settlement.failed:
             inflight.release(item)
             ledger.finish(error)
+        if self._riders:
+            # The trace updates riding on these spans: delivered with any one of them.
+            rides = self._riders.settle(settlement.delivered, settlement.failed, settlement.retry)
+            if rides.delivered:
+                self._deliver(rides.delivered)
+            for item, error in rides.failed:
+                self._fail(item, error)
         for key, message in settlement.warnings:
             if key not in self._warned:
                 self._warned.add(key)
@@ -607,7 +619,7 @@ class Worker:
         inflight = self.inflight
         # Items waiting for a retry, riding in a request still in flight or waiting for a
         # span of their trace are not orphans.
-        waiting = inflight.waiting() | self._in_requests() | self._held.ids()
+        waiting = inflight.waiting() | self._in_requests() | self._riders.ids()
         candidates = inflight.items() if scope is None else scope
         orphans = [item for item in candidates if id(item) not in waiting and inflight.holds(item)]
         if not orphans:  # nothing to blame: do not spin on the same fault
@@ -619,8 +631,8 @@ class Worker:
 
     def _give_up_held(self) -> None:
         """Report the trace updates waiting for a span: none can come any more."""
-        for item in self._held.release():
-            self._drop(item, "rejected", UNCARRIED_MESSAGE)
+        for item, error in self._riders.give_up():
+            self._fail(item, error)
 
     def _deliver(self, items: Sequence[Item]) -> None:
         self.inflight.release_all(items)
@@ -629,6 +641,10 @@ class Worker:
         if self._config.transport != "ingestion":
             self._roots.remember(items)
         self._ledger.delivered += len(items)
+
+    def _fail(self, item: Item, error: EventError) -> None:
+        self.inflight.release(item)
+        self._ledger.finish(error)
 
     def _drop(self, item: Item, reason: Reason, message: str) -> None:
         self.inflight.release(item)

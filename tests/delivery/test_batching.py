@@ -199,22 +199,13 @@ def test_cut_batches_is_the_greedy_cut_whatever_fits(
     assert uncounted == _greedy(sizes, max_bytes, max_count, [True] * len(sizes))
 
 
-def test_otlp_halves_keep_each_trace_update_with_a_span_carrying_it() -> None:
-    t1, t2 = factories.observation().trace_id, factories.observation().trace_id
-    early = factories.trace(trace_id=t1)
-    spans = [
-        Item(i, factories.observation(trace_id=t), span=b"{}")
-        for i, t in enumerate([t1, t2, t2, t2])
-    ]
-    late = msgspec.structs.replace(  # after every span of t2: nothing carries it
-        factories.trace(trace_id=t2), timestamp_ns=spans[3].record.timestamp_ns + 1
-    )
-    riders = [Item(9, early), Item(10, late)]
-    first, second = split_otlp([*spans, *riders])
-    assert first == [spans[0], spans[1], riders[0]]  # with the t1 span that ended after it
-    assert second == [spans[2], spans[3], riders[1]]
+def test_otlp_halves_are_the_spans_alone() -> None:
+    # Trace updates ride on spans without being in a request's items (see plan_otlp), so a
+    # request refused as too large splits into halves of spans, each carrying what it carries.
+    spans = [Item(i, factories.observation(), span=b"{}") for i in range(5)]
+    assert split_otlp(spans) == (spans[:2], spans[2:])
     with pytest.raises(ValueError):
-        split_otlp([spans[0], *riders])  # one span: nothing to split
+        split_otlp(spans[:1])  # one span: nothing to split
 
 
 # --------------------------------------------------------------------------- OTLP trace updates
@@ -250,7 +241,7 @@ def test_an_otlp_update_made_while_a_span_of_its_trace_was_open_waits_for_that_s
         span=b"{}",
     )
     plan = _plan_otlp([child, *plan.held], roots)
-    assert plan.batches == [[child, waiting]]  # rides with it, shares its outcome
+    assert plan.batches == [[child]] and plan.carried == [(waiting, [child])]  # rides on it
     assert (plan.held, plan.late, plan.delivered) == ([], [], [])
 
     # Made when nothing of its trace was open any more: no span ever carries it.
@@ -273,7 +264,27 @@ def test_trace_input_and_output_ride_only_on_the_root_span() -> None:
     # With the root, ended after it, in the cycle: the root carries it.
     root_item = Item(3, root, span=b"{}")
     plan = _plan_otlp([child_item, root_item, rider], SentRoots())
-    assert plan.batches == [[child_item, root_item, rider]] and plan.late == []
-    # Split in halves: it goes with the root's half, not the child's.
-    first, second = split_otlp([child_item, root_item, rider])
-    assert (first, second) == ([child_item], [root_item, rider])
+    assert plan.batches == [[child_item, root_item]] and plan.late == []
+    assert plan.carried == [(rider, [root_item])]  # the root only, not the child
+
+
+def test_an_otlp_update_rides_on_every_span_carrying_it_whatever_request_each_goes_in() -> None:
+    # Two spans of the trace ended after the update, cut into two requests (one span each):
+    # the update rides on both, so that either one delivered delivers it. Riding on the
+    # first alone, it shared that span's fate even when the other was delivered.
+    update = _at(factories.trace(user_id="u"), 100)
+    first = Item(1, _at(factories.observation(trace_id=update.trace_id), 200), span=b"{}")
+    other = Item(2, _at(factories.observation(), 250), span=b"{}")
+    second = Item(3, _at(factories.observation(trace_id=update.trace_id), 300), span=b"{}")
+    before = Item(4, _at(factories.observation(trace_id=update.trace_id), 50), span=b"{}")
+    rider = Item(5, update)
+    plan = plan_otlp(
+        [first, other, before, second, rider],
+        max_bytes=3_500_000,
+        max_count=2,
+        ctx=CTX,
+        roots=SentRoots(),
+    )
+    assert plan.batches == [[first, other], [before, second]]  # spans only
+    assert plan.carried == [(rider, [first, second])]  # not `before`: it ended before it
+    assert (plan.held, plan.late, plan.delivered) == ([], [], [])

@@ -17,10 +17,10 @@ import anyio
 import msgspec
 import pytest
 
-from langfuse_async._delivery.batching import UNCARRIED_MESSAGE
+from langfuse_async._delivery.batching import UNCARRIED_MESSAGE, Plan
 from langfuse_async._delivery.inflight import InFlight, Item
 from langfuse_async._delivery.pipeline import Pipeline
-from langfuse_async._delivery.riders import HELD_FULL_MESSAGE, Riders
+from langfuse_async._delivery.riders import CARRIERS_FAILED_MESSAGE, HELD_FULL_MESSAGE, Riders
 from langfuse_async._outcomes import EventError
 from langfuse_async._records import ObservationRecord, TraceRecord
 from langfuse_async.testing import Collector
@@ -92,19 +92,26 @@ async def test_an_update_shares_the_outcome_of_its_carrier_and_ids_stay_stable()
         ] == [[child.id], [child.id]]
         s = p.statistics()
         assert errors == [] and (s.delivered, s.retries) == (3, 2)  # retried together
-        # And when the carrier is refused, the update it carried is reported with it.
+        # When the carrier is refused, the update waits for a later span of its trace (one
+        # that was open may still end): a flush says it is pending, not failed.
         update2 = _update(root.trace_id, tags=["t"])
         p.emit(update2)
         await p.flush(timeout=10)
         server.reply(OTLP, 400, {"error": "Invalid OTLP trace export"})
-        p.emit(_child(root, update2))
-        assert (await p.flush(timeout=10)).completed
-        assert sorted((e.event_type, e.reason) for e in errors) == [
-            ("span-create", "rejected"),
-            ("trace-create", "rejected"),
+        refused = _child(root, update2)
+        p.emit(refused)
+        waited = await p.flush(timeout=10)
+        assert (waited.completed, waited.pending, waited.failed) == (False, 1, 1)
+        assert [(e.event_id, e.reason) for e in errors] == [(refused.event_id, "rejected")]
+        # None comes: at shutdown it is reported once, as itself, with its carrier's refusal.
+        result = await p.shutdown(timeout=10)
+        assert (result.completed, result.pending, result.failed) == (True, 0, 1)
+        assert [(e.event_id, e.event_type, e.reason, e.status) for e in errors[1:]] == [
+            (update2.event_id, "trace-create", "rejected", 400)
         ]
-        assert update2.event_id in {e.event_id for e in errors}
-        await p.shutdown()
+        message = errors[1].message
+        assert message.startswith(CARRIERS_FAILED_MESSAGE) and refused.id in message
+        assert "Invalid OTLP trace export" in message and message.endswith("client closed")
         assert balanced(p)
 
 
@@ -174,17 +181,25 @@ def test_the_waiting_updates_stay_within_a_tenth_of_the_byte_bound() -> None:
     )
     riders = Riders(inflight, max_queue_size=1_000, max_queue_bytes=10_000)
     items = [Item(seq, factories.trace(user_id="u")) for seq in range(5)]
+    inflight.hold(items)
     assert items[0].size == 400  # RECORD_OVERHEAD_BYTES each: two fit in 1,000 bytes
-    assert riders.hold(items[:2]) == []
-    assert riders.hold(items[2:]) == items[:3]  # the oldest go first
-    assert (len(riders), riders.bytes, inflight.holding) == (2, 800, 2)
+    assert riders.place(Plan(held=items[:2])).failed == []
+    placed = riders.place(Plan(held=items[2:]))
+    assert [(item, e.reason, e.message) for item, e in placed.failed] == [
+        (item, "queue_full", HELD_FULL_MESSAGE)
+        for item in items[:3]  # the oldest go first
+    ]
+    assert (len(riders), inflight.parked_bytes, inflight.holding) == (2, 800, 2)
     assert [item.held for item in items] == [False, False, False, True, True]
-    assert riders.release() == items[3:]
-    assert (len(riders), riders.bytes, inflight.holding) == (0, 0, 0)
+    for item in items[:3]:
+        inflight.release(item)  # reported by the worker
+    assert [item for item, _ in riders.give_up()] == items[3:]
+    assert (len(riders), inflight.parked_bytes, inflight.holding) == (0, 0, 0)
     assert not any(item.held for item in items)
     # One update may always wait, whatever its size: it cannot be split.
     big = Item(9, msgspec.structs.replace(factories.trace(user_id="u"), size=50_000))
-    assert riders.hold([big]) == [] and riders.bytes == 50_000
+    inflight.hold([big])
+    assert riders.place(Plan(held=[big])).failed == [] and inflight.parked_bytes == 50_000
 
 
 _FIXED = os.environ.get("LANGFUSE_CHAOS_SEED")
