@@ -358,6 +358,7 @@ class LangfuseSpanProcessor(SpanProcessor):
                 scope_attributes=(scope.attributes or {}) if scope else None,
                 resource=span.resource.attributes,
                 events=[(event.name, event.attributes or {}) for event in span.events],
+                start_ns=span.start_time,
             )
             _record(self._client(), span, anchor, mapped)
         except Exception:

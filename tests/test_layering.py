@@ -98,12 +98,14 @@ def test_only_the_client_joins_the_two_sides() -> None:
 
 
 def test_collector_is_apart() -> None:
-    # Beside the version, only the server's rules for an OTLP span's input and output, which
-    # the collector (as the server) and the OpenTelemetry bridge (as the server would) share.
+    # Beside the version, only the server's rules for an OTLP span's fields, which the
+    # collector (as the server) and the OpenTelemetry bridge (as the server would) share.
+    shared = {"_otel_io", "_otel_usage", "_otel_params"}
     for module in in_layer("_collector"):
-        assert layers_imported(module) <= {"_version", "_otel_io", "_otel_usage"}, module
-    for shared in ("_otel_io", "_otel_usage"):
-        assert not GRAPH[f"{NAME}.{shared}"], "the shared rules import nothing of the package"
+        assert layers_imported(module) <= {"_version", *shared}, module
+    for rules in shared:
+        imported = {layer(m) for m in GRAPH[f"{NAME}.{rules}"]}
+        assert imported <= shared, "the shared rules import nothing of the package but each other"
     users = {m for m in GRAPH if "_collector" in layers_imported(m)}
     assert users <= {f"{NAME}._cli", f"{NAME}._demo", f"{NAME}.testing"}
 

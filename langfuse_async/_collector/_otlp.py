@@ -33,6 +33,7 @@ from .._otel_io import (
     SpanEvent,
     input_and_output,
 )
+from .._otel_params import first_chunk_ms, model_parameters
 from .._otel_usage import ai_sdk_type, is_agent_aggregate, model_name, usage_details
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
@@ -373,9 +374,8 @@ def _io(value: object) -> Any:
     return value
 
 
-_OWN_INPUT: Final = ("langfuse.observation.input",)
-_OWN_OUTPUT: Final = ("langfuse.observation.output",)
-_OWN_KEYS: Final = frozenset(_OWN_INPUT + _OWN_OUTPUT)
+_OWN_INPUT: Final = "langfuse.observation.input"
+_OWN_OUTPUT: Final = "langfuse.observation.output"
 
 
 def span_io(
@@ -383,14 +383,13 @@ def span_io(
 ) -> tuple[Any, Any]:
     """A span's input and output: both from the first source that has either (the server's).
 
-    The official SDKs' own attributes are read as before (an empty value is none); any other
-    span goes through the server's whole order of sources (:mod:`langfuse_async._otel_io`).
+    An observation's own input or output, once there, is the source, even empty (``""`` is
+    kept, as the server keeps any value but null); any other span goes through the server's
+    whole order of sources (:mod:`langfuse_async._otel_io`).
     """
-    own_in, own_out = _first(attrs, _OWN_INPUT), _first(attrs, _OWN_OUTPUT)
+    own_in, own_out = attrs.get(_OWN_INPUT), attrs.get(_OWN_OUTPUT)
     if own_in is not None or own_out is not None:
         return _io(own_in), _io(own_out)
-    if not attrs.keys().isdisjoint(_OWN_KEYS):  # there but empty: as if not there, as before
-        attrs = {key: value for key, value in attrs.items() if key not in _OWN_KEYS}
     if not events and attrs.keys().isdisjoint(IO_KEYS):
         if not any(key.startswith(IO_PREFIXES) for key in attrs):
             return None, None  # most spans: no source at all, told in C
@@ -485,28 +484,6 @@ def _observation_type(
     return "SPAN"
 
 
-def _model_parameters(attrs: dict[str, Any]) -> dict[str, Any] | None:
-    def plain(value: Any) -> Any:
-        if isinstance(value, str) or (
-            isinstance(value, (int, float)) and not isinstance(value, bool)
-        ):
-            return value
-        return js_stringify(value)
-
-    raw = attrs.get("langfuse.observation.model.parameters")
-    params = _json_object(raw)
-    if params is None:
-        params = _json_object(attrs.get("llm.invocation_parameters"))
-    if params is None:
-        prefix = "gen_ai.request."
-        params = {
-            key[len(prefix) :]: value
-            for key, value in attrs.items()
-            if key.startswith(prefix) and key != "gen_ai.request.model"
-        } or None
-    return {key: plain(value) for key, value in params.items()} if params else None
-
-
 def _usage_details(attrs: dict[str, Any], scope_name: object) -> Any:
     raw = attrs.get("langfuse.observation.usage_details")
     if raw is not None:
@@ -532,19 +509,27 @@ def _cost_details(attrs: dict[str, Any]) -> Any:
     return {"total": total} if total is not None else None
 
 
-def _completion_start(value: object) -> str | None:
-    if not isinstance(value, str):
+def _completion_start(attrs: dict[str, Any], start: object) -> str | None:
+    """When the completion started: Langfuse's own date, else the AI SDK's first chunk.
+
+    ``start`` is the observation's start, from which the AI SDK counts its milliseconds.
+    """
+    value = attrs.get("langfuse.observation.completion_start_time")
+    if isinstance(value, str):
+        text = value
+        if text.startswith('"'):
+            # Older SDKs wrote the date as JSON: its text, quoted.
+            try:
+                unquoted = json.loads(text)
+            except ValueError:
+                unquoted = None
+            text = unquoted if isinstance(unquoted, str) else ""
+        if is_datetime(text):
+            return _iso_ms(timestamp_ms(text))
+    if not (isinstance(start, str) and is_datetime(start)):
         return None
-    text = value
-    if text.startswith('"'):
-        try:
-            unquoted = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(unquoted, str):
-            return None
-        text = unquoted
-    return _iso_ms(timestamp_ms(text)) if is_datetime(text) else None
+    moment = first_chunk_ms(attrs, int(timestamp_ms(start)))
+    return None if moment is None else _iso_ms(moment)
 
 
 def _level(attrs: dict[str, Any], status: dict[str, Any], mode: str) -> Any:
@@ -708,13 +693,13 @@ def _generation_fields(
     aggregate = is_agent_aggregate(attrs)
     generation: list[tuple[str, Any]] = [
         ("model", None if aggregate else model_name(attrs)),
-        ("modelParameters", _model_parameters(attrs)),
+        (
+            "modelParameters",
+            model_parameters(attrs, scope_name if isinstance(scope_name, str) else None),
+        ),
         ("usageDetails", None if aggregate else _usage_details(attrs, scope_name)),
         ("costDetails", None if aggregate else _cost_details(attrs)),
-        (
-            "completionStartTime",
-            _completion_start(attrs.get("langfuse.observation.completion_start_time")),
-        ),
+        ("completionStartTime", _completion_start(attrs, body.get("startTime"))),
     ]
     if observation_type == "GENERATION":
         prompt_name = _first(attrs, _PROMPT_NAME_KEYS)

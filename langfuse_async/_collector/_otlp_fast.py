@@ -52,7 +52,6 @@ from ._otlp import (
     span_io,
 )
 from ._otlp_inline import (
-    EMPTY,
     OBSERVATION_METADATA,
     TRACE_PART_KEYS,
     Scope,
@@ -167,7 +166,7 @@ class _Export:
             version = attrs.get("langfuse.version") or context.version
             own_in = attrs.get("langfuse.observation.input")
             own_out = attrs.get("langfuse.observation.output")
-            if own_in in EMPTY and own_out in EMPTY and span.events:
+            if own_in is None and own_out is None and span.events:
                 # No input or output of its own: the server reads GenAI message events next.
                 observation_input, observation_output = span_io(
                     attrs,
@@ -175,8 +174,8 @@ class _Export:
                     context.scope["name"],
                 )
             else:
-                observation_input = None if own_in in EMPTY else _io(own_in)
-                observation_output = None if own_out in EMPTY else _io(own_out)
+                # Its own, even empty: the server keeps any value but null.
+                observation_input, observation_output = _io(own_in), _io(own_out)
             metadata: dict[str, Any] = {}
             whole = _json_object(attrs.get("langfuse.observation.metadata"))
             if whole:

@@ -24,6 +24,7 @@ from .._otel_io import (
     input_and_output,
     truthy as _truthy,
 )
+from .._otel_params import first_chunk_ms, model_parameters
 from .._otel_usage import ai_sdk_type, is_agent_aggregate, model_name, usage_details
 
 __all__ = ["MappedSpan", "map_span"]
@@ -170,25 +171,7 @@ def _cost(attrs: Mapping[str, Any]) -> dict[str, float] | None:
     return None
 
 
-def _parameter(value: Any) -> Any:
-    """A model parameter as the server keeps it: strings and numbers as they are, else JSON."""
-    if isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-        return value
-    return _stringified(value)
-
-
-def _model_parameters(attrs: Mapping[str, Any]) -> dict[str, Any] | None:
-    for key in ("langfuse.observation.model.parameters", "llm.invocation_parameters"):
-        value = _json(attrs.get(key))
-        if isinstance(value, Mapping) and value:
-            return {str(k): _parameter(v) for k, v in value.items()}
-    model_config = _json(attrs.get("model_config"))
-    if isinstance(model_config, Mapping) and model_config:
-        return {str(k): _parameter(v) for k, v in model_config.items()}
-    params = {
-        k: _parameter(v) for k, v in _with_prefix(attrs, "gen_ai.request.").items() if k != "model"
-    }
-    return params or None
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 
 def _time(value: Any) -> _dt.datetime | None:
@@ -205,6 +188,20 @@ def _time(value: Any) -> _dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=_dt.timezone.utc)
+
+
+def _completion_start(attrs: Mapping[str, Any], start_ns: int | None) -> _dt.datetime | None:
+    """Langfuse's own completion start, else the AI SDK's first chunk after the span's start."""
+    own = _time(attrs.get("langfuse.observation.completion_start_time"))
+    if own is not None or start_ns is None:
+        return own
+    moment = first_chunk_ms(attrs, start_ns // 1_000_000)
+    if moment is None:
+        return None
+    try:
+        return _EPOCH + _dt.timedelta(milliseconds=moment)
+    except OverflowError:
+        return None  # past Python's year 9999
 
 
 def _tags(value: Any) -> list[str] | None:
@@ -317,6 +314,7 @@ def map_span(
     scope_attributes: Mapping[str, Any] | None = None,
     resource: Mapping[str, Any] | None = None,
     events: Sequence[SpanEvent] = (),
+    start_ns: int | None = None,
 ) -> MappedSpan:
     """Map one span's data to an observation, as the Langfuse server maps an OTLP span.
 
@@ -331,6 +329,8 @@ def map_span(
         resource: The attributes of the span's resource.
         events: The span's events (name and attributes): GenAI message events carry the
             input and output of some instrumentations.
+        start_ns: Its start (epoch nanoseconds), from which the Vercel AI SDK counts the
+            milliseconds to its first chunk.
 
     Returns:
         The observation's name, type, fields and trace attributes.
@@ -362,11 +362,11 @@ def map_span(
     model_used = None if aggregate else model_name(attrs)
     if model_used is not None:
         fields["model"] = model_used
-    fields["model_parameters"] = _model_parameters(attrs)
+    fields["model_parameters"] = model_parameters(attrs, scope_name)
     if not aggregate:
         fields["usage_details"] = _usage(attrs, scope_name)
         fields["cost_details"] = _cost(attrs)
-    fields["completion_start_time"] = _time(attrs.get("langfuse.observation.completion_start_time"))
+    fields["completion_start_time"] = _completion_start(attrs, start_ns)
     prompt_name = _first(attrs, "langfuse.observation.prompt.name", "langfuse.prompt.name")
     prompt_version = _int(
         _first(attrs, "langfuse.observation.prompt.version", "langfuse.prompt.version")

@@ -26,7 +26,15 @@ OTLP_PATH = "/api/public/otel/v1/traces"
 
 def _otlp_attributes(attributes: dict[str, Any]) -> list[dict[str, Any]]:
     def value(v: Any) -> dict[str, Any]:
-        return {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}
+        if isinstance(v, bool):
+            return {"boolValue": v}
+        if isinstance(v, int):
+            return {"intValue": str(v)}
+        if isinstance(v, float):
+            return {"doubleValue": v}
+        if isinstance(v, (list, tuple)):
+            return {"arrayValue": {"values": [value(item) for item in v]}}
+        return {"stringValue": v}
 
     return [{"key": k, "value": value(v)} for k, v in attributes.items()]
 
@@ -331,3 +339,132 @@ def test_the_ai_gateways_langfuse_keys_stay_out_of_the_attributes() -> None:
     assert gateway["metadata"]["attributes"] == {"http.route": "/v1/chat"}
     other = _convert(attributes, scope="some.instrumentation")["generation-create"]
     assert set(other["metadata"]["attributes"]) == {*attributes}
+
+
+# --- model parameters, completion start, an empty own input: posted and read back -------------
+
+#: Per span: its scope, what it sends, and the parameters, completion start, input and output
+#: the server stores. The spans start at 2025-07-13T05:20:00.000Z.
+FIELD_SPANS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "d1d1d1d1d1d1d1d1": (
+        "ai",
+        {
+            # AI SDK 5's streaming model call to OpenAI.
+            "ai.operationId": "ai.streamText.doStream",
+            "ai.model.id": "gpt-4o-mini",
+            "ai.model.provider": "openai.responses",
+            "ai.settings.maxRetries": 2,
+            "ai.prompt.toolChoice": '{"type":"auto"}',
+            "gen_ai.system": "openai.responses",
+            "gen_ai.request.temperature": 0.3,
+            "gen_ai.request.max_tokens": 512,
+            "gen_ai.response.finish_reasons": ["stop"],
+            "ai.response.msToFirstChunk": 412.27,
+            "ai.response.providerMetadata": json.dumps({"openai": {"serviceTier": "default"}}),
+        },
+        {
+            "type": "GENERATION",
+            "modelParameters": {
+                "maxSteps": None,
+                "toolChoice": '{"type":"auto"}',
+                "maxTokens": "512",
+                "finishReason": "stop",
+                "system": "openai.responses",
+                "maxRetries": "2",
+                "mode": None,
+                "temperature": "0.3",
+                "service_tier": "default",
+            },
+            # 412.27 ms after the start, rounded up to the millisecond.
+            "completionStartTime": "2025-07-13T05:20:00.413Z",
+        },
+    ),
+    "d2d2d2d2d2d2d2d2": (
+        "openinference.instrumentation.openai",
+        {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o",
+            "llm.invocation_parameters": json.dumps(
+                {"temperature": 0.2, "response_format": {"type": "json_object"}}
+            ),
+            "gen_ai.request.top_p": 0.5,
+        },
+        {
+            "type": "GENERATION",
+            "modelParameters": {"temperature": 0.2, "response_format": '{"type":"json_object"}'},
+            "completionStartTime": None,
+        },
+    ),
+    "d3d3d3d3d3d3d3d3": (
+        "some.instrumentation",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.request.temperature": 0.7,
+            "llm.invocation_parameters.max_tokens": 100,
+        },
+        {"type": "GENERATION", "modelParameters": {"temperature": 0.7, "max_tokens": 100}},
+    ),
+    "d4d4d4d4d4d4d4d4": (
+        "langfuse-sdk",
+        {
+            # An official SDK's span with an empty input of its own (read inline from protobuf).
+            "langfuse.observation.type": "span",
+            "langfuse.observation.input": "",
+            "langfuse.observation.output": "done",
+        },
+        {"input": "", "output": "done"},
+    ),
+    "d5d5d5d5d5d5d5d5": (
+        "some.instrumentation",
+        {
+            # Its own empty input and output are its source: the others are not read.
+            "langfuse.observation.input": "",
+            "langfuse.observation.output": "",
+            "input.value": "question",
+            "output.value": "answer",
+        },
+        {"input": "", "output": ""},
+    ),
+}
+
+
+def _fields_export(trace_id: str) -> list[dict[str, Any]]:
+    by_scope: dict[str, list[dict[str, Any]]] = {}
+    for span_id, (scope, attributes, _expected) in FIELD_SPANS.items():
+        by_scope.setdefault(scope, []).append(
+            _span(attributes, span_id=span_id, trace_id=trace_id, name=span_id)
+        )
+    return _export(*by_scope.items())
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("transport", ["json", "protobuf"])
+async def test_model_parameters_completion_start_and_empty_own_input_read_back(
+    transport: str,
+) -> None:
+    trace_id = "6" * 32
+    if transport == "json":
+        body = json.dumps({"resourceSpans": _fields_export(trace_id)}).encode()
+        content_type = "application/json"
+    else:
+        body = _protobuf(_fields_export(trace_id))
+        content_type = "application/x-protobuf"
+        ids = map("{:032x}".format, itertools.count())
+        assert prepare_fast(parse_protobuf(body), mode="v4", now_ms=0.0, new_id=ids.__next__)
+    async with (
+        Collector(public_key=PK, secret_key=SK) as collector,
+        aiohttp.ClientSession() as http,
+    ):
+        headers = {"Content-Type": content_type, **AUTH}
+        async with http.post(collector.url + OTLP_PATH, data=body, headers=headers) as answer:
+            assert answer.status == 200
+        stored: dict[str, dict[str, Any]] = {}
+        for span_id, (_scope, _attributes, expected) in FIELD_SPANS.items():
+            async with http.get(
+                f"{collector.url}/api/public/observations/{span_id}", headers=AUTH
+            ) as answer:
+                assert answer.status == 200
+                observation = await answer.json()
+            stored[span_id] = {key: observation.get(key) for key in expected}
+    assert stored == {span_id: expected for span_id, (_s, _a, expected) in FIELD_SPANS.items()}

@@ -594,3 +594,44 @@ def test_token_counts_read_per_instrumentation_as_the_server_does(
     assert decode(adk.usage_details) == {"input": 40, "output": 20, "input_cached_tokens": 60}
     genkit = tracer.by_name("googleai/gemini-2.5-flash")
     assert (decode(genkit.input), decode(genkit.output)) == ([{"role": "user"}], {"role": "model"})
+
+
+def test_model_parameters_completion_start_and_empty_own_input_as_the_collector_stores_them(
+    tracer: RecordingTracer,
+) -> None:
+    # The spans the collector's test posts (the same attributes, through the real SDK here):
+    # the bridge maps them to what the collector stores for them.
+    from tests.collector.test_collector_otel_sources import FIELD_SPANS
+
+    everything = TracerProvider()
+    everything.add_span_processor(LangfuseSpanProcessor(should_export_span=lambda _span: True))
+    start_ns = 1_752_384_000_000_000_000  # 2025-07-13T05:20:00.000Z, as there
+    ids: dict[str, str] = {}
+    try:
+        for span_id, (scope, attributes, _expected) in FIELD_SPANS.items():
+            span = everything.get_tracer(scope).start_span(
+                span_id, attributes=attributes, start_time=start_ns
+            )
+            span.end(end_time=start_ns + 1_000_000_000)
+            ids[span_id] = _ids(span)[1]
+    finally:
+        everything.shutdown()
+    by_id = {record.id: record for record in tracer.observations}
+    found, wanted = {}, {}
+    for span_id, (_scope, _attributes, expected) in FIELD_SPANS.items():
+        record = by_id[ids[span_id]]
+        completion_start = (
+            None if record.completion_start_ns is None else record.completion_start_ns // 10**6
+        )
+        mapped = {
+            "type": record.as_type.upper(),
+            "modelParameters": decode(record.model_parameters),
+            "completionStartTime": completion_start,
+            "input": decode(record.input),
+            "output": decode(record.output),
+        }
+        if expected.get("completionStartTime") is not None:
+            expected = {**expected, "completionStartTime": start_ns // 10**6 + 413}
+        found[span_id] = {key: mapped[key] for key in expected}
+        wanted[span_id] = expected
+    assert found == wanted
