@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._otel_usage import _js_number, _js_string, _payload
+from ._otel_usage import js_number, js_string, json_payload
 
 __all__ = ["first_chunk_ms", "model_parameters"]
 
@@ -79,7 +79,7 @@ def _refuse(constant: str) -> Any:
 def _parsed(value: Any) -> Any:
     """JavaScript's ``JSON.parse(value)`` (made a string first), or ``_Unparsed`` if it throws."""
     try:
-        return json.loads(_js_string(value), parse_constant=_refuse)
+        return json.loads(js_string(value), parse_constant=_refuse)
     except ValueError:
         return _Unparsed
 
@@ -95,7 +95,7 @@ def _truthy(value: Any) -> bool:
 def _to_string(attrs: Mapping[str, Any], key: str) -> str | None:
     """``attributes[key]?.toString() ?? null``."""
     value = attrs.get(key)
-    return None if value is None else _js_string(value)
+    return None if value is None else js_string(value)
 
 
 def _ai_sdk(attrs: Mapping[str, Any], explicit: dict[str, Any] | None) -> dict[str, Any]:
@@ -104,7 +104,7 @@ def _ai_sdk(attrs: Mapping[str, Any], explicit: dict[str, Any] | None) -> dict[s
     for name, keys in _AI_SDK_SETTINGS:
         key = next((k for k in keys if k in attrs), None)
         params[name] = None if key is None else _to_string(attrs, key)
-    metadata = _payload(attrs.get("ai.response.providerMetadata"))
+    metadata = json_payload(attrs.get("ai.response.providerMetadata"))
     openai = metadata.get("openai") if isinstance(metadata, Mapping) else None
     tier = openai.get("serviceTier") if isinstance(openai, Mapping) else None
     # The tier OpenAI served the call with wins over the one asked for.
@@ -121,10 +121,10 @@ def _ai_sdk(attrs: Mapping[str, Any], explicit: dict[str, Any] | None) -> dict[s
 
 def _genkit_config(attrs: Mapping[str, Any]) -> Any:
     """Genkit's generation config: its request's, in the input, else echoed in the output."""
-    request = _payload(attrs.get("genkit:input"))
+    request = json_payload(attrs.get("genkit:input"))
     config = request.get("config") if isinstance(request, Mapping) else None
     if config is None:
-        response = _payload(attrs.get("genkit:output"))
+        response = json_payload(attrs.get("genkit:output"))
         echoed = response.get("request") if isinstance(response, Mapping) else None
         config = echoed.get("config") if isinstance(echoed, Mapping) else None
     return config
@@ -194,7 +194,7 @@ def first_chunk_ms(attrs: Mapping[str, Any], start_ms: int) -> int | None:
         value = attrs.get("ai.stream.msToFirstChunk")
     if not _truthy(value):
         return None
-    number = _js_number(value)
+    number = js_number(value)
     if not math.isfinite(number):
         return None
     moment = start_ms + math.ceil(number)

@@ -20,7 +20,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["ai_sdk_type", "is_agent_aggregate", "model_name", "usage_details"]
+__all__ = [
+    "ai_sdk_type",
+    "is_agent_aggregate",
+    "js_number",
+    "js_string",
+    "json_payload",
+    "model_name",
+    "usage_details",
+]
 
 _INPUT = ("prompt_tokens", "input_tokens", "prompt")
 _OUTPUT = ("completion_tokens", "output_tokens", "completion")
@@ -84,7 +92,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _js_string(value: Any) -> str:
+def js_string(value: Any) -> str:
     """JavaScript's ``String(value)`` for an attribute's value."""
     if isinstance(value, str):
         return value
@@ -101,20 +109,20 @@ def _js_string(value: Any) -> str:
             return str(int(value))
         return repr(value)
     if isinstance(value, (list, tuple)):
-        return ",".join("" if item is None else _js_string(item) for item in value)
+        return ",".join("" if item is None else js_string(item) for item in value)
     if isinstance(value, Mapping):
         return "[object Object]"
     return str(value)
 
 
-def _js_number(value: Any) -> Count:
+def js_number(value: Any) -> Count:
     """JavaScript's ``Number(value)`` (NaN where it gives NaN)."""
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, (int, float)):
         return value
     if isinstance(value, (str, list, tuple)):
-        text = _js_string(value).strip()
+        text = js_string(value).strip()
         if not text:
             return 0
         if _JS_RADIX.match(text):
@@ -132,13 +140,13 @@ def _js_number(value: Any) -> Count:
 
 def _number(value: Any) -> Count | None:
     """``Number(value)``, or None where it gives NaN."""
-    number = _js_number(value)
+    number = js_number(value)
     return None if isinstance(number, float) and math.isnan(number) else number
 
 
 def _parse_int(value: Any) -> Count:
     """JavaScript's ``parseInt(String(value))``: the leading integer, or NaN."""
-    match = _PARSE_INT.match(_js_string(value).lstrip())
+    match = _PARSE_INT.match(js_string(value).lstrip())
     if match is None:
         return _NAN
     text = match.group(0)
@@ -156,12 +164,12 @@ def _json_parse(value: Any) -> Any:
         raise ValueError(constant)
 
     try:
-        return json.loads(_js_string(value), parse_constant=refuse)
+        return json.loads(js_string(value), parse_constant=refuse)
     except ValueError:
         raise _Unread from None
 
 
-def _payload(value: Any) -> Any:
+def json_payload(value: Any) -> Any:
     """The server's ``parseJsonPayload``: an object as it is, a string parsed, else None."""
     if isinstance(value, (Mapping, list, tuple)):
         return value
@@ -250,7 +258,7 @@ def _add_anthropic_metadata(attrs: Mapping[str, Any], usage: dict[str, Count]) -
     Only they split cache writes into 5-minute and 1-hour ones; the generic cache counts win
     where both are there, and what they took out of ``input`` already is not taken twice.
     """
-    metadata = _payload(attrs.get("ai.response.providerMetadata"))
+    metadata = json_payload(attrs.get("ai.response.providerMetadata"))
     anthropic = metadata.get("anthropic") if isinstance(metadata, Mapping) else None
     counts = anthropic.get("usage") if isinstance(anthropic, Mapping) else None
     if not isinstance(counts, Mapping):
@@ -292,7 +300,7 @@ def _add_anthropic_metadata(attrs: Mapping[str, Any], usage: dict[str, Count]) -
 
 def _genkit(attrs: Mapping[str, Any]) -> dict[str, Count] | None:
     """Genkit's counts, in ``usage`` of its ``genkit:output`` (None when it has none)."""
-    output = _payload(attrs.get("genkit:output"))
+    output = json_payload(attrs.get("genkit:output"))
     usage = output.get("usage") if isinstance(output, Mapping) else None
     if not _truthy(usage):
         return None
@@ -320,7 +328,7 @@ def _ai_sdk_count(value: Any) -> Count | None:
     if parsed is None:
         raise _Unread  # `null.intValue` throws
     intvalue = parsed.get("intValue") if isinstance(parsed, Mapping) else None
-    return None if intvalue is None else _js_number(intvalue)
+    return None if intvalue is None else js_number(intvalue)
 
 
 def _vercel(attrs: Mapping[str, Any]) -> dict[str, Count]:
@@ -349,13 +357,13 @@ def _vercel(attrs: Mapping[str, Any]) -> dict[str, Count]:
     # AI SDK 7 sends its cache counts as gen_ai attributes rather than under ai.usage.*.
     if "gen_ai.usage.cache_read.input_tokens" in attrs:
         _fill(
-            usage, "input_cached_tokens", _js_number(attrs["gen_ai.usage.cache_read.input_tokens"])
+            usage, "input_cached_tokens", js_number(attrs["gen_ai.usage.cache_read.input_tokens"])
         )
     if "gen_ai.usage.cache_creation.input_tokens" in attrs:
         _fill(
             usage,
             "input_cache_creation",
-            _js_number(attrs["gen_ai.usage.cache_creation.input_tokens"]),
+            js_number(attrs["gen_ai.usage.cache_creation.input_tokens"]),
         )
     raw_metadata = attrs.get("ai.response.providerMetadata")
     if _truthy(raw_metadata):
@@ -441,7 +449,7 @@ def _vertex(attrs: Mapping[str, Any]) -> dict[str, Count]:
     """Google ADK's counts: the generic ones, and the cached count of its response blob."""
     usage = _generic(attrs)
     if "input_cached_tokens" not in usage:
-        response = _payload(attrs.get("gcp.vertex.agent.llm_response"))
+        response = json_payload(attrs.get("gcp.vertex.agent.llm_response"))
         metadata = response.get("usage_metadata") if isinstance(response, Mapping) else None
         cached = _count(metadata, "cached_content_token_count")
         if cached is not None and cached > 0:
