@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "MODEL_KEYS",
     "ai_sdk_type",
     "is_agent_aggregate",
     "js_number",
@@ -58,7 +59,8 @@ _AUDIO = ("completion_details.audio",)
 _CONSUMED = frozenset(
     _INPUT + _OUTPUT + _TOTAL + _CACHE_READ + _CACHE_CREATION + _REASONING + _AUDIO
 )
-_MODEL_KEYS = (
+#: Where the model's name is read, in the server's order.
+MODEL_KEYS = (
     "langfuse.observation.model.name",
     "gen_ai.response.model",
     "ai.model.id",
@@ -525,9 +527,9 @@ def is_agent_aggregate(attrs: Mapping[str, Any]) -> bool:
 
 def model_name(attrs: Mapping[str, Any]) -> str | None:
     """The span's model, from the first key that has one (not a string: its JSON)."""
-    keys: Sequence[str] = _MODEL_KEYS
+    keys: Sequence[str] = MODEL_KEYS
     if attrs.get("genkit:metadata:subtype") == "model":
-        keys = (*_MODEL_KEYS, "genkit:name")  # Genkit names a model span by its model
+        keys = (*MODEL_KEYS, "genkit:name")  # Genkit names a model span by its model
     for key in keys:
         value = attrs.get(key)
         if _truthy(value):

@@ -34,7 +34,13 @@ from .._otel_io import (
     input_and_output,
 )
 from .._otel_params import first_chunk_ms, model_parameters
-from .._otel_usage import ai_sdk_type, is_agent_aggregate, model_name, usage_details
+from .._otel_usage import (
+    MODEL_KEYS,
+    ai_sdk_type,
+    is_agent_aggregate,
+    model_name,
+    usage_details,
+)
 from ._validate import format_epoch_ms, is_datetime, timestamp_ms
 
 __all__ = [
@@ -88,15 +94,6 @@ _GENERATION_KEYS = (
     "langfuse.observation.completion_start_time",
     "langfuse.observation.prompt.name",
     "langfuse.observation.prompt.version",
-)
-_MODEL_KEYS = (
-    "langfuse.observation.model.name",
-    "gen_ai.response.model",
-    "ai.model.id",
-    "gen_ai.request.model",
-    "llm.response.model",
-    "llm.model_name",
-    "model",
 )
 _LEVEL_ALIASES = {
     "DEBUG": "DEBUG",
@@ -479,7 +476,7 @@ def _observation_type(
         return ai_sdk
     if attrs.get("gen_ai.tool.name") or attrs.get("gen_ai.tool.call.id"):
         return "TOOL"
-    if any(attrs.get(key) for key in _MODEL_KEYS[:-1]):
+    if any(attrs.get(key) for key in MODEL_KEYS[:-1]):  # a bare "model" is not enough
         return "GENERATION"
     return "SPAN"
 
