@@ -16,11 +16,15 @@ __all__ = ["Ledger", "ReportSink", "event_error"]
 class ReportSink(Protocol):
     """Where the ledger sends the report of an event that will not be delivered."""
 
-    def wants(self, reason: str) -> bool:
-        """Whether a report for ``reason`` would be kept (else the event is only counted)."""
+    def add(self, error: EventError) -> None: ...
+
+    def offer(self, event_id: str, reason: str, make: Callable[[], EventError]) -> None:
+        """Queue the report ``make`` builds, only if it is kept (else it is only counted)."""
         ...
 
-    def add(self, error: EventError) -> None: ...
+    def may_keep(self, reason: str) -> bool:
+        """False when a report for ``reason`` would surely not be kept."""
+        ...
 
 
 def _trace_id_of(record: Record) -> str | None:
@@ -90,8 +94,7 @@ class Ledger:
         """Count ``record`` as dropped (``admitted``: it had a place in the queue) and report it.
 
         This is the producer's path when the queue is full (a server down for minutes), so it
-        is one lock, and the report is made only when it will be kept: without ``on_error``
-        only the first of each reason is (it is logged once), and the rest are counted.
+        is one lock, and the report is built only when it is kept (see ``Reports.offer``).
         """
         with self._lock:
             if not admitted:
@@ -101,9 +104,11 @@ class Ledger:
             else:
                 self.failed += 1
             self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
-            if report and self._reports.wants(reason):
+            if report and self._reports.may_keep(reason):
                 # Under the lock: a reader never sees the event counted and its report missing.
-                self._reports.add(event_error(record, reason, message))
+                self._reports.offer(
+                    record.event_id, reason, lambda: event_error(record, reason, message)
+                )
 
     def finish(self, error: EventError, *, report: bool = True) -> None:
         """Count a final failure or drop and send its report on to ``on_error``.

@@ -193,29 +193,38 @@ class Reports:
             if len(echoes) > self._max_reports:
                 del echoes[next(iter(echoes))]
 
-    def _is_echo(self, error: EventError) -> bool:
+    def _is_echo(self, event_id: str) -> bool:
         echoes = self._echoes
         if not echoes:
             return False
-        event_id = error.event_id
         # A root's trace-create is made from the root, its id derived from the root's.
         return event_id in echoes or event_id.removesuffix("-trace") in echoes
 
-    def wants(self, reason: str) -> bool:
-        """Whether :meth:`add` would keep a report for ``reason`` (else it only needs counting).
+    def may_keep(self, reason: str) -> bool:
+        """False when a report for ``reason`` would surely not be kept: :meth:`offer` need not run.
 
-        Without ``on_error`` only the first report of each reason is kept, to be logged once;
-        echoes exist only with a callback. Read without the lock: the answer can only go from
-        True to False, and a report made when it was True is still judged by :meth:`add`.
+        That is, without ``on_error``, once the first report of ``reason`` was kept (to be
+        logged once); it stays so. Read without the lock, so a full queue's drops, after the
+        first, take no lock here (echoes exist only with a callback).
         """
         return self._keep_all or reason not in self._reasons_seen
 
     def add(self, error: EventError) -> None:
         """Queue ``error`` for ``on_error``; from any thread."""
+        self.offer(error.event_id, error.reason, lambda: error)
+
+    def offer(self, event_id: str, reason: str, make: Callable[[], EventError]) -> None:
+        """:meth:`add` for a report that ``make`` builds only if it is kept; from any thread.
+
+        Most reports of a full queue are not kept: without ``on_error`` only the first of each
+        reason is (it is logged once); with one, none while the backlog is full (counted as
+        lost). A server down for minutes must not build a report per event to discard it.
+        """
         with self._lock:
-            if self._is_echo(error):
+            if self._is_echo(event_id):
                 if not self._echo_warned:
                     self._echo_warned = True
+                    error = make()
                     logger.warning(
                         "an event recorded inside on_error was not delivered (%s: %s); it is "
                         "not reported to on_error, which could loop for ever; statistics() "
@@ -226,13 +235,13 @@ class Reports:
                 return
             if self._keep_all:
                 if len(self._backlog) < self._max_reports:
-                    self._backlog.append(error)
+                    self._backlog.append(make())
                     self.made += 1
                 else:
                     self.lost += 1
-            elif error.reason not in self._reasons_seen:
-                self._reasons_seen.add(error.reason)
-                self._backlog.append(error)  # logged once per reason, then only counted
+            elif reason not in self._reasons_seen:
+                self._reasons_seen.add(reason)
+                self._backlog.append(make())  # logged once per reason, then only counted
                 self.made += 1
 
     # ----------------------------------------------------------------- the task

@@ -9,7 +9,7 @@ import re
 import anyio
 import pytest
 
-from langfuse_async._outcomes import EventError
+from langfuse_async._outcomes import EventError, Reason
 from langfuse_async._records import TRUNCATED_MARKER
 from tests.support import factories
 from tests.support.fake_langfuse import INGESTION, OTLP, FakeLangfuse
@@ -460,17 +460,28 @@ async def test_without_on_error_a_full_queue_only_counts_drops_and_wakes_nobody_
         assert balanced(p)
 
 
-def test_reports_say_which_reasons_they_would_keep() -> None:
+def test_a_report_is_built_only_when_it_is_kept() -> None:
     from langfuse_async._delivery.ledger import event_error
     from langfuse_async._delivery.reports import Reports
 
-    quiet = Reports(None, timeout=1.0, max_reports=10)
-    assert quiet.wants("queue_full")
-    quiet.add(event_error(factories.observation(), "queue_full", "full"))
-    assert not quiet.wants("queue_full") and quiet.wants("oversize")
-    loud = Reports(lambda error: None, timeout=1.0, max_reports=10)
-    loud.add(event_error(factories.observation(), "queue_full", "full"))
-    assert loud.wants("queue_full")
+    built: list[str] = []
+
+    def offer(reports: Reports, reason: Reason) -> None:
+        record = factories.observation()
+        built_now = lambda: built.append(reason) or event_error(record, reason, "m")  # noqa: E731
+        reports.offer(record.event_id, reason, built_now)
+
+    quiet = Reports(None, timeout=1.0, max_reports=10)  # no on_error: the first of each reason
+    for reason in ("queue_full", "queue_full", "oversize", "queue_full"):
+        offer(quiet, reason)
+    assert built == ["queue_full", "oversize"] and quiet.made == 2
+    assert not quiet.may_keep("queue_full") and quiet.may_keep("rejected")
+    built.clear()
+    loud = Reports(lambda error: None, timeout=1.0, max_reports=2)  # each, while there is room
+    for _ in range(5):
+        offer(loud, "queue_full")
+    assert built == ["queue_full"] * 2 and (loud.made, loud.lost) == (2, 3)
+    assert loud.may_keep("queue_full")  # judged under the lock: the backlog may drain
 
 
 async def test_a_root_observation_brings_its_trace_create_on_the_ingestion_route() -> None:
