@@ -32,6 +32,18 @@ T = TypeVar("T")
 _JOIN_TIMEOUT: Final = 10.0
 
 _CLOSE: Final = b""
+#: Arguments of at least this many bytes (an export's prepared rows) go out of band: written
+#: from their own buffer after the call, not copied into its pickle. The copy held the GIL on
+#: the store's thread for about a millisecond an export; descheduled meanwhile on a busy
+#: machine, that thread stalled the event loop for a scheduler's timeslice.
+_OUT_OF_BAND: Final = 64 * 1024
+
+
+def _out_of_band(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(
+        pickle.PickleBuffer(arg) if type(arg) is bytes and len(arg) >= _OUT_OF_BAND else arg
+        for arg in args
+    )
 
 
 class StoreProcessGone(RuntimeError):
@@ -96,8 +108,10 @@ def _serve(
                 return
             if message == _CLOSE:
                 return
+            # A call: how many out-of-band buffers follow it, then its pickle (the server's own).
+            buffers = [conn.recv_bytes() for _ in range(message[0])]
             try:
-                fn, args, kwargs = pickle.loads(message)  # the server's own calls
+                fn, args, kwargs = pickle.loads(memoryview(message)[1:], buffers=buffers)
                 data = pickle.dumps((True, fn(store, *args, **kwargs)), pickle.HIGHEST_PROTOCOL)
             except BaseException as exc:
                 data = _failure(exc)
@@ -191,9 +205,12 @@ class StoreProcess:
         conn = self._conn
         if conn is None:
             raise StoreProcessGone("the collector's store process is closed")
-        message = pickle.dumps((fn, args, kwargs), pickle.HIGHEST_PROTOCOL)
+        buffers: list[pickle.PickleBuffer] = []
+        message = pickle.dumps((fn, _out_of_band(args), kwargs), 5, buffer_callback=buffers.append)
         try:
-            conn.send_bytes(message)
+            conn.send_bytes(bytes((len(buffers),)) + message)
+            for buffer in buffers:
+                conn.send_bytes(buffer.raw())
         except OSError:
             raise self._gone() from None
         result: T = self._reply()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import hashlib
 import json
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import sqlite3
 from collections.abc import AsyncIterator
@@ -29,6 +31,7 @@ from langfuse_async._collector._store_process import (
     StoreProcess,
     StoreProcessGone,
     StoreTraceback,
+    _out_of_band,
     process_id,
 )
 
@@ -241,6 +244,26 @@ def test_an_unpicklable_error_comes_back_as_a_runtime_error_naming_it(tmp_path: 
         assert process.call(process_id, (), {}) == process.pid  # it goes on
     finally:
         process.close()
+
+
+def test_large_arguments_go_out_of_band_and_arrive_whole(tmp_path: Path) -> None:
+    # An export's prepared rows (megabytes) were copied into each call's pickle on the
+    # store's thread, holding the GIL that the event loop then waited for.
+    big, small = os.urandom(3 * 1024 * 1024), b"rows"
+    sent = _out_of_band((big, small, 7))
+    assert isinstance(sent[0], pickle.PickleBuffer) and sent[1:] == (small, 7)
+    process = StoreProcess(Store, str(tmp_path / "c.db"))
+    process.start()
+    try:
+        assert process.call(digests, (big, small), {"n": 7}) == digests(None, big, small, n=7)
+        assert process.call(digests, (small, big), {"n": 1}) == digests(None, small, big, n=1)
+        assert process.call(process_id, (), {}) == process.pid  # the framing stays in step
+    finally:
+        process.close()
+
+
+def digests(store: Any, *parts: bytes, n: int) -> tuple[list[str], int]:
+    return [hashlib.sha256(part).hexdigest() for part in parts], n
 
 
 class Unpicklable(Exception):
