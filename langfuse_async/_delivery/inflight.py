@@ -219,7 +219,7 @@ class InFlight:
             if self._parked:
                 self.unpark(item)
 
-    def release_all(self, items: Iterable[Item]) -> None:
+    def release_all(self, items: Sequence[Item]) -> None:
         """Forget settled items, as :meth:`release` does each (one call for a whole request)."""
         pop = self._items.pop
         released = 0

@@ -570,10 +570,9 @@ class Worker:
             item.maybe_sent = True
         if settlement.delivered:
             self._deliver(settlement.delivered)
-        inflight, ledger = self.inflight, self._ledger
+        inflight = self.inflight
         for item, error in settlement.failed:
-            inflight.release(item)
-            ledger.finish(error)
+            self._fail(item, error)
         if self._riders:
             # The trace updates riding on these spans: delivered with any one of them.
             rides = self._riders.settle(settlement.delivered, settlement.failed, settlement.retry)
@@ -643,13 +642,13 @@ class Worker:
         self._ledger.delivered += len(items)
 
     def _fail(self, item: Item, error: EventError) -> None:
+        """Settle ``item`` as failed or dropped, with ``error`` as its one report."""
         self.inflight.release(item)
         self._ledger.finish(error)
 
     def _drop(self, item: Item, reason: Reason, message: str) -> None:
-        self.inflight.release(item)
-        self._ledger.finish(
-            event_error(item.record, reason, message, possibly_delivered=item.maybe_sent)
+        self._fail(
+            item, event_error(item.record, reason, message, possibly_delivered=item.maybe_sent)
         )
 
     def _count_truncated(self, item: Item) -> None:
