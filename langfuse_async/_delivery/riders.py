@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-from .._outcomes import EventError
+from .._outcomes import EventError, Reason
 from .batching import UNCARRIED_MESSAGE, Plan, may_ride_later
 from .inflight import InFlight, Item
 from .ledger import event_error
@@ -263,16 +263,7 @@ class Riders:
             if ride is not None and ride.carriers:
                 continue  # spans of an earlier plan still carry it
             self._forget(rider)
-            placed.failed.append(
-                (
-                    rider,
-                    ride.failure
-                    if ride is not None and ride.failure is not None
-                    else event_error(
-                        rider.record, "rejected", message, possibly_delivered=rider.maybe_sent
-                    ),
-                )
-            )
+            placed.failed.append((rider, _report(rider, ride, "rejected", message)))
         for rider in plan.held:
             ride = rides.get(id(rider))
             if ride is None:
@@ -340,13 +331,9 @@ class Riders:
         for item in self._inflight.parked():
             ride = self._rides.get(id(item))
             self._forget(item)
-            if ride is not None and ride.failure is not None:
-                error = ride.failure
-                report = dataclasses.replace(error, message=error.message + _NONE_LATER)
-            else:
-                report = event_error(
-                    item.record, "rejected", UNCARRIED_MESSAGE, possibly_delivered=item.maybe_sent
-                )
+            report = _report(item, ride, "rejected", UNCARRIED_MESSAGE)
+            if ride is not None and report is ride.failure:
+                report = dataclasses.replace(report, message=report.message + _NONE_LATER)
             reports.append((item, report))
         return reports
 
@@ -409,21 +396,15 @@ class Riders:
                 break
             ride = self._rides.get(id(item))
             self._forget(item)
-            failure = None if ride is None else ride.failure
-            evicted.append(
-                (
-                    item,
-                    failure
-                    if failure is not None
-                    else event_error(
-                        item.record,
-                        "queue_full",
-                        HELD_FULL_MESSAGE,
-                        possibly_delivered=item.maybe_sent,
-                    ),
-                )
-            )
+            evicted.append((item, _report(item, ride, "queue_full", HELD_FULL_MESSAGE)))
         return evicted
+
+
+def _report(item: Item, ride: Ride | None, reason: Reason, message: str) -> EventError:
+    """The report of an update no span will deliver: its carriers' failure, if spans failed."""
+    if ride is not None and ride.failure is not None:
+        return ride.failure
+    return event_error(item.record, reason, message, possibly_delivered=item.maybe_sent)
 
 
 def _seq_of(item: Item) -> int:
